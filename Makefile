@@ -1,0 +1,44 @@
+# A thin wrapper over CMake. The README's two commands:
+#   make run    install what is missing, build, run the daemon (tpsd serve)
+#   make test   install what is missing, build with ASan+UBSan, run every test
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+JOBS       ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
+ARGS       ?=
+
+.PHONY: all deps build run test demo tsan fuzz bench clean format
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	$(BUILD)/tpsd serve $(ARGS)
+
+test:
+	@scripts/deps.sh --test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTPSD_SANITIZE=ON >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest --output-on-failure -j $(JOBS) $(ARGS)
+
+# A benchmark of the simulator, end to end, with no LM Studio needed.
+demo: build
+	scripts/demo.sh $(BUILD)
+
+tsan: deps
+	cmake -S . -B build-tsan -DCMAKE_BUILD_TYPE=Debug -DTPSD_TSAN=ON -DCMAKE_C_COMPILER=clang >/dev/null
+	cmake --build build-tsan -j $(JOBS)
+	cd build-tsan && ctest --output-on-failure -j $(JOBS) $(ARGS)
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) build-tsan build-fuzz
+
+format:
+	clang-format -i daemon/*.[ch] api/*.[ch] storage/*.[ch] tests/*.[ch] tests/sim/*.[ch]

@@ -1,0 +1,108 @@
+/* cmd_common.c - config and database set-up shared by the subcommands. */
+#include "daemon/cmd.h"
+
+#include "daemon/log.h"
+#include "storage/db.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int
+cmd_config(struct config *c, int argc, char **argv, char **rest, int *nrest)
+{
+    char err[CONFIG_ERR_MAX];
+    const char *file = getenv("TPSD_CONFIG");
+    enum log_level lvl;
+    int i, r;
+
+    config_defaults(c);
+    /* --config FILE is found first: the file sits below env and flags. */
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+            file = argv[i + 1];
+        else if (strncmp(argv[i], "--config=", 9) == 0)
+            file = argv[i] + 9;
+    }
+    if (file != NULL && *file != '\0' && config_load_file(c, file, err, sizeof(err)) == -1)
+        goto fail;
+    if (config_load_env(c, err, sizeof(err)) == -1)
+        goto fail;
+    *nrest = 0;
+    for (i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0) {
+            i++;
+            continue;
+        }
+        if (strncmp(argv[i], "--config=", 9) == 0)
+            continue;
+        r = config_apply_flag(c, argc, argv, &i, err, sizeof(err));
+        if (r == -1)
+            goto fail;
+        if (r == 0)
+            rest[(*nrest)++] = argv[i];
+    }
+    if (log_level_parse(c->log_level, &lvl) == -1) {
+        snprintf(err, sizeof(err), "log_level: unknown level \"%s\"", c->log_level);
+        goto fail;
+    }
+    log_set_level(lvl);
+    return 0;
+fail:
+    fprintf(stderr, "tpsd: %s\n", err);
+    return -1;
+}
+
+struct db *
+cmd_open_db(const struct config *c)
+{
+    char path[CONFIG_STR_MAX], err[DB_ERR_MAX];
+    struct db *db;
+
+    if (c->db[0] != '\0')
+        snprintf(path, sizeof(path), "%s", c->db);
+    else if (db_default_path(path, sizeof(path)) == -1) {
+        fprintf(stderr, "tpsd: no default database path (set --db or TPSD_DB)\n");
+        return NULL;
+    }
+    db = db_open(path, err, sizeof(err));
+    if (db == NULL)
+        fprintf(stderr, "tpsd: %s\n", err);
+    return db;
+}
+
+int
+cmd_db(int argc, char **argv)
+{
+    struct config c;
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    struct db *db = NULL;
+    int nrest, rc = EXIT_UNAVAILABLE;
+
+    if (rest == NULL)
+        return EXIT_UNAVAILABLE;
+    if (cmd_config(&c, argc, argv, rest, &nrest) == -1) {
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    if (nrest > 0) {
+        fprintf(stderr, "tpsd db: unexpected argument %s\n", rest[0]);
+        rc = EXIT_USAGE;
+        goto out;
+    }
+    db = cmd_open_db(&c);
+    if (db == NULL)
+        goto out;
+    if (db_integrity_check(db) == -1) {
+        fprintf(stderr, "tpsd: %s: %s\n", db->path, db->err);
+        rc = EXIT_WORK_FAILED;
+        goto out;
+    }
+    printf("path=%s schema_version=%d integrity=ok\n", db->path, db_user_version(db));
+    rc = 0;
+out:
+    db_close(db);
+    free(rest);
+    return rc;
+}

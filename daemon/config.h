@@ -1,0 +1,65 @@
+/*
+ * config.h - tpsd's settings: one table of options, loaded in order of
+ * precedence: built-in defaults < JSON config file < TPSD_* environment
+ * variables < command-line flags (--name or --name=value).
+ *
+ * Every option has one name: "listen_port" is the JSON key, TPSD_LISTEN_PORT
+ * the environment variable and --listen-port the flag. Calls only log.
+ */
+#ifndef TPSD_CONFIG_H
+#define TPSD_CONFIG_H
+
+#include <stddef.h>
+
+#define CONFIG_STR_MAX 1024
+#define CONFIG_ERR_MAX 512
+
+struct config {
+    char db[CONFIG_STR_MAX];            /* database path; "" = default */
+    char listen_addr[CONFIG_STR_MAX];   /* 127.0.0.1 */
+    int listen_port;                    /* 8765 */
+    char token_file[CONFIG_STR_MAX];    /* bearer token for our API; "" = none */
+    char cors_origins[CONFIG_STR_MAX];  /* comma-separated; "" = CORS off */
+    char log_level[32];                 /* info */
+    char log_file[CONFIG_STR_MAX];      /* "" = stderr */
+    char lms[CONFIG_STR_MAX];           /* lms path; "" = PATH, then ~/.lmstudio/bin/lms */
+    char base_url[CONFIG_STR_MAX];      /* inference server, http://127.0.0.1:1234 */
+    char server_token[CONFIG_STR_MAX];  /* bearer token for the inference server */
+    int allow_server_start;             /* preflight may run `lms server start` */
+    int memory_headroom_pct;            /* preflight: keep this % of RAM free */
+    int connect_timeout_ms;
+    int first_token_timeout_ms;
+    int stall_timeout_ms;
+    int request_timeout_ms;
+    int load_timeout_ms;
+    int max_body_bytes;                 /* REST request body cap */
+    int max_connections;
+    int connection_timeout_s;
+};
+
+/* Fill `c` with the built-in defaults. Can't fail. */
+void config_defaults(struct config *c);
+
+/* Apply a JSON config file. Unknown keys and wrong types are errors naming
+ * the key. Returns 0, or -1 with a message in err. */
+int config_load_file(struct config *c, const char *path, char *err, size_t errlen);
+
+/* Apply TPSD_* variables from the environment. 0 or -1 (message in err). */
+int config_load_env(struct config *c, char *err, size_t errlen);
+
+/*
+ * Try to apply argv[*i] as a config flag (--name value or --name=value),
+ * advancing *i past a consumed value. Returns 1 if it was a config flag,
+ * 0 if not ours, -1 on a bad value (message in err).
+ */
+int config_apply_flag(struct config *c, int argc, char **argv, int *i, char *err,
+                      size_t errlen);
+
+/* Set option `name` (JSON spelling) from a string. 0 or -1 (message in err). */
+int config_set(struct config *c, const char *name, const char *value, char *err,
+               size_t errlen);
+
+/* Print the options table (for --help). */
+void config_usage(void);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * log.h - the daemon's logger: one line per event on stderr (launchd and
+ * systemd capture it), "2026-02-05T15:33:51.123Z level msg key=value ...".
+ *
+ * Thread-safe (one write(2) per line). May call nothing of ours.
+ */
+#ifndef TPSD_LOG_H
+#define TPSD_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Set the threshold; lines above it are dropped. Default LOG_INFO. */
+void log_set_level(enum log_level level);
+/* Parse "error|warn|info|debug"; returns 0, or -1 for an unknown name. */
+int log_level_parse(const char *name, enum log_level *out);
+/* Send lines to `path` (appending) instead of stderr; NULL restores stderr.
+ * Called again with the same path it reopens the file (SIGHUP). -1 on error. */
+int log_open(const char *path);
+
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* appends errno */
+void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* A broken invariant: log and abort. */
+void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * main.c - the tpsd executable: dispatches to a subcommand. The one place
+ * that ties daemon/, api/ and storage/ together.
+ */
+#include "daemon/cmd.h"
+
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+struct command {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *usage;
+};
+
+static const struct command commands[] = {
+    { "db", cmd_db, "check the database and print its path and schema version" },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void
+usage(void)
+{
+    size_t i;
+
+    fprintf(stderr, "usage: tpsd <command> [options]\n\ncommands:\n");
+    for (i = 0; i < NCOMMANDS; i++)
+        fprintf(stderr, "  %-10s %s\n", commands[i].name, commands[i].usage);
+    fprintf(stderr, "\noptions (also TPSD_<NAME> in the environment, or keys of --config FILE):\n");
+    config_usage();
+    fprintf(stderr, "\n  tpsd --version    print the version\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    size_t i;
+
+    if (argc < 2) {
+        usage();
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("tpsd %s\n", TPSD_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage();
+        return 0;
+    }
+    /* Before any thread exists: libcurl's global state, and no SIGPIPE. */
+    signal(SIGPIPE, SIG_IGN);
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    for (i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) == 0) {
+            int rc = commands[i].fn(argc - 2, argv + 2);
+            curl_global_cleanup();
+            return rc;
+        }
+    }
+    fprintf(stderr, "tpsd: unknown command \"%s\" (tpsd --help lists them)\n", argv[1]);
+    return EXIT_USAGE;
+}

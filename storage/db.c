@@ -1,0 +1,431 @@
+/* db.c - see db.h. */
+#include "storage/db.h"
+
+#include <jansson.h>
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+extern const char tpsd_schema_sql[];
+
+#define DB_BUSY_TIMEOUT_MS 5000
+#define DB_MIGRATE_TAG "-- migrate: "
+
+static void
+db_seterr(struct db *db, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(db->err, sizeof(db->err), fmt, ap);
+    va_end(ap);
+}
+
+/* Find migration step n in the embedded schema (its text and length). 0 or -1. */
+static int
+schema_step(int n, const char **start, size_t *len)
+{
+    char tag[32];
+    const char *p, *end;
+
+    snprintf(tag, sizeof(tag), "\n" DB_MIGRATE_TAG "%d\n", n);
+    p = strstr(tpsd_schema_sql, tag);
+    if (p == NULL)
+        return -1;
+    p += strlen(tag);
+    end = strstr(p, "\n" DB_MIGRATE_TAG);
+    if (end == NULL)
+        end = p + strlen(p);
+    *start = p;
+    *len = (size_t)(end - p);
+    return 0;
+}
+
+int
+db_schema_version(void)
+{
+    const char *s;
+    size_t len;
+    int n = 0;
+
+    while (schema_step(n + 1, &s, &len) == 0)
+        n++;
+    return n;
+}
+
+int
+db_user_version(struct db *db)
+{
+    sqlite3_stmt *st;
+    int v = -1;
+
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+int
+db_exec(struct db *db, const char *sql)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        db_seterr(db, "%s", msg ? msg : sqlite3_errmsg(db->h));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+int
+db_begin(struct db *db)
+{
+    return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int
+db_commit(struct db *db)
+{
+    return db_exec(db, "COMMIT");
+}
+
+void
+db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+/* Run step `n` and set user_version = n in one IMMEDIATE transaction. */
+static int
+migrate_step(struct db *db, int n)
+{
+    const char *s;
+    size_t len;
+    char *sql = NULL, *msg = NULL;
+    int rc = -1;
+
+    if (schema_step(n, &s, &len) == -1) {
+        db_seterr(db, "schema has no step %d", n);
+        return -1;
+    }
+    sql = malloc(len + 64);
+    if (sql == NULL) {
+        db_seterr(db, "out of memory");
+        return -1;
+    }
+    memcpy(sql, s, len);
+    snprintf(sql + len, 64, ";\nPRAGMA user_version = %d;", n);
+    if (db_begin(db) == -1)
+        goto out;
+    if (sqlite3_exec(db->h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        db_seterr(db, "migration to version %d failed: %s", n,
+                  msg ? msg : sqlite3_errmsg(db->h));
+        sqlite3_free(msg);
+        db_rollback(db);
+        goto out;
+    }
+    if (db_commit(db) == -1) {
+        db_rollback(db);
+        goto out;
+    }
+    rc = 0;
+out:
+    free(sql);
+    return rc;
+}
+
+struct db *
+db_open_version(const char *path, int version, char *err, size_t errlen)
+{
+    struct db *db;
+    int have, n;
+
+    db = calloc(1, sizeof(*db));
+    if (db == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    snprintf(db->path, sizeof(db->path), "%s", path);
+    if (sqlite3_open_v2(path, &db->h,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 db->h ? sqlite3_errmsg(db->h) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db->h, 1);
+    /* Check the version before anything writes to the file. */
+    have = db_user_version(db);
+    if (have < 0) {
+        snprintf(err, errlen, "%s is not a tpsd database: %s", path, sqlite3_errmsg(db->h));
+        goto fail;
+    }
+    if (have > db_schema_version()) {
+        snprintf(err, errlen,
+                 "%s has schema version %d, newer than this tpsd (%d): upgrade tpsd; "
+                 "the database was not changed",
+                 path, have, db_schema_version());
+        goto fail;
+    }
+    if (db_exec(db, "PRAGMA journal_mode = WAL") == -1 ||
+        db_exec(db, "PRAGMA synchronous = FULL") == -1 ||
+        db_exec(db, "PRAGMA fullfsync = 1") == -1 ||
+        db_exec(db, "PRAGMA foreign_keys = ON") == -1) {
+        snprintf(err, errlen, "cannot set up %s: %s", path, db->err);
+        goto fail;
+    }
+    for (n = have + 1; n <= version; n++) {
+        if (migrate_step(db, n) == -1) {
+            snprintf(err, errlen, "%s: %s (database left at version %d)", path, db->err,
+                     n - 1);
+            goto fail;
+        }
+    }
+    return db;
+fail:
+    if (db->h)
+        sqlite3_close(db->h);
+    free(db);
+    return NULL;
+}
+
+struct db *
+db_open(const char *path, char *err, size_t errlen)
+{
+    return db_open_version(path, db_schema_version(), err, errlen);
+}
+
+void
+db_close(struct db *db)
+{
+    if (db == NULL)
+        return;
+    sqlite3_exec(db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+    sqlite3_close_v2(db->h);
+    free(db);
+}
+
+sqlite3_stmt *
+db_prepare(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+
+    if (sqlite3_prepare_v2(db->h, sql, -1, &st, NULL) != SQLITE_OK) {
+        db_seterr(db, "%s", sqlite3_errmsg(db->h));
+        return NULL;
+    }
+    return st;
+}
+
+static int
+bind_index(sqlite3_stmt *st, const char *name)
+{
+    int i = sqlite3_bind_parameter_index(st, name);
+
+    if (i == 0) {
+        fprintf(stderr, "tpsd: bug: statement has no parameter %s: %s\n", name,
+                sqlite3_sql(st));
+        abort();
+    }
+    return i;
+}
+
+void
+db_bind_int(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    sqlite3_bind_int64(st, bind_index(st, name), v);
+}
+
+void
+db_bind_double(sqlite3_stmt *st, const char *name, double v)
+{
+    sqlite3_bind_double(st, bind_index(st, name), v);
+}
+
+void
+db_bind_real_or_null(sqlite3_stmt *st, const char *name, double v)
+{
+    if (isnan(v))
+        sqlite3_bind_null(st, bind_index(st, name));
+    else
+        sqlite3_bind_double(st, bind_index(st, name), v);
+}
+
+void
+db_bind_text(sqlite3_stmt *st, const char *name, const char *v)
+{
+    if (v == NULL)
+        sqlite3_bind_null(st, bind_index(st, name));
+    else
+        sqlite3_bind_text(st, bind_index(st, name), v, -1, SQLITE_TRANSIENT);
+}
+
+void
+db_bind_blob(sqlite3_stmt *st, const char *name, const void *p, size_t n)
+{
+    if (p == NULL)
+        sqlite3_bind_null(st, bind_index(st, name));
+    else
+        sqlite3_bind_blob64(st, bind_index(st, name), p, n, SQLITE_TRANSIENT);
+}
+
+void
+db_bind_null(sqlite3_stmt *st, const char *name)
+{
+    sqlite3_bind_null(st, bind_index(st, name));
+}
+
+int
+db_step_done(struct db *db, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+        db_seterr(db, "%s", sqlite3_errmsg(db->h));
+        return -1;
+    }
+    return 0;
+}
+
+char *
+db_col_strdup(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+
+    return s ? strdup((const char *)s) : NULL;
+}
+
+int
+db_integrity_check(struct db *db)
+{
+    sqlite3_stmt *st = db_prepare(db, "PRAGMA integrity_check");
+    int rc = -1;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        if (r && strcmp(r, "ok") == 0)
+            rc = 0;
+        else
+            db_seterr(db, "integrity_check: %s", r ? r : "(null)");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int64_t
+db_data_version(struct db *db)
+{
+    /* total_changes counts this connection's writes; data_version counts
+     * other connections' commits. Their sum changes on any commit. */
+    sqlite3_stmt *st = db_prepare(db, "PRAGMA data_version");
+    int64_t v = 0;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v + sqlite3_total_changes64(db->h);
+}
+
+static int
+mkdir_p(char *path)
+{
+    char *p;
+
+    for (p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(path, 0700) == -1 && errno != EEXIST) {
+            *p = '/';
+            return -1;
+        }
+        *p = '/';
+    }
+    if (mkdir(path, 0700) == -1 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int
+db_default_path(char *buf, size_t len)
+{
+    const char *home = getenv("HOME");
+    char dir[1024];
+    int n;
+#ifdef __APPLE__
+    if (home == NULL || *home == '\0')
+        return -1;
+    n = snprintf(dir, sizeof(dir), "%s/Library/Application Support/tpsd", home);
+#else
+    const char *xdg = getenv("XDG_DATA_HOME");
+    if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(dir, sizeof(dir), "%s/tpsd", xdg);
+    else if (home != NULL && *home != '\0')
+        n = snprintf(dir, sizeof(dir), "%s/.local/share/tpsd", home);
+    else
+        return -1;
+#endif
+    if (n < 0 || (size_t)n >= sizeof(dir))
+        return -1;
+    if (mkdir_p(dir) == -1)
+        return -1;
+    n = snprintf(buf, len, "%s/tpsd.db", dir);
+    return (n < 0 || (size_t)n >= len) ? -1 : 0;
+}
+
+json_t *
+db_row_json(sqlite3_stmt *st)
+{
+    json_t *o = json_object();
+    int i, n = sqlite3_column_count(st);
+
+    if (o == NULL)
+        return NULL;
+    for (i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i);
+        size_t len = strlen(name);
+        int is_json = len > 5 && strcmp(name + len - 5, "_json") == 0;
+        char key[128];
+        json_t *v = NULL;
+
+        snprintf(key, sizeof(key), "%.*s", (int)(is_json ? len - 5 : len), name);
+        switch (sqlite3_column_type(st, i)) {
+        case SQLITE_INTEGER:
+            v = json_integer(sqlite3_column_int64(st, i));
+            break;
+        case SQLITE_FLOAT:
+            v = json_real(sqlite3_column_double(st, i));
+            break;
+        case SQLITE_TEXT:
+            if (is_json)
+                v = json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY,
+                               NULL);
+            if (v == NULL)
+                v = json_string((const char *)sqlite3_column_text(st, i));
+            break;
+        case SQLITE_NULL:
+            v = json_null();
+            break;
+        default:
+            continue; /* blobs */
+        }
+        if (v != NULL)
+            json_object_set_new(o, key, v);
+    }
+    return o;
+}

@@ -1,0 +1,272 @@
+/* runs.c - see runs.h. */
+#include "storage/runs.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+
+static int64_t
+now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+void
+run_facts_init(struct run_facts *f)
+{
+    memset(f, 0, sizeof(*f));
+    f->model_size_bytes = -1;
+    f->context_length = -1;
+    f->load_ms = NAN;
+    f->load_ready_ms = NAN;
+}
+
+int
+runs_open(struct db *db, int64_t job_id, int model_index, const char *model, const char *suite,
+          int64_t *id, char state_out[16])
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+    const char *s;
+
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, "INSERT INTO runs (job_id, model_index, model, suite)"
+                        " VALUES (:job, :idx, :model, :suite)"
+                        " ON CONFLICT (job_id, model_index) DO UPDATE SET model = model"
+                        " RETURNING id, state");
+    if (st == NULL)
+        goto out;
+    db_bind_int(st, ":job", job_id);
+    db_bind_int(st, ":idx", model_index);
+    db_bind_text(st, ":model", model);
+    db_bind_text(st, ":suite", suite);
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
+        goto out;
+    }
+    *id = sqlite3_column_int64(st, 0);
+    s = (const char *)sqlite3_column_text(st, 1);
+    snprintf(state_out, 16, "%s", s ? s : "");
+    sqlite3_step(st);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && db_commit(db) == -1)
+        rc = -1;
+    if (rc == -1)
+        db_rollback(db);
+    return rc;
+}
+
+int
+runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
+{
+    static const char sql[] =
+        "UPDATE runs SET state = 'running', started_at = coalesce(started_at, :t),"
+        " model_served = coalesce(:model_served, model_served),"
+        " backend = coalesce(:backend, backend),"
+        " backend_version = coalesce(:backend_version, backend_version),"
+        " server_version = coalesce(:server_version, server_version),"
+        " model_format = coalesce(:model_format, model_format),"
+        " model_quant = coalesce(:model_quant, model_quant),"
+        " model_size_bytes = coalesce(:model_size_bytes, model_size_bytes),"
+        " context_length = coalesce(:context_length, context_length),"
+        " load_ms = coalesce(:load_ms, load_ms),"
+        " load_ready_ms = coalesce(:load_ready_ms, load_ready_ms),"
+        " host = coalesce(:host, host), tpsd_version = coalesce(:tpsd_version, tpsd_version),"
+        " fingerprint = coalesce(:fingerprint, fingerprint),"
+        " params = coalesce(:params, params)"
+        " WHERE id = :id";
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, sql);
+    if (st == NULL)
+        goto out;
+    db_bind_int(st, ":t", now_ms());
+    db_bind_text(st, ":model_served", f->model_served);
+    db_bind_text(st, ":backend", f->backend);
+    db_bind_text(st, ":backend_version", f->backend_version);
+    db_bind_text(st, ":server_version", f->server_version);
+    db_bind_text(st, ":model_format", f->model_format);
+    db_bind_text(st, ":model_quant", f->model_quant);
+    if (f->model_size_bytes >= 0)
+        db_bind_int(st, ":model_size_bytes", f->model_size_bytes);
+    else
+        db_bind_null(st, ":model_size_bytes");
+    if (f->context_length >= 0)
+        db_bind_int(st, ":context_length", f->context_length);
+    else
+        db_bind_null(st, ":context_length");
+    db_bind_real_or_null(st, ":load_ms", f->load_ms);
+    db_bind_real_or_null(st, ":load_ready_ms", f->load_ready_ms);
+    db_bind_text(st, ":host", f->host);
+    db_bind_text(st, ":tpsd_version", f->tpsd_version);
+    db_bind_text(st, ":fingerprint", f->fingerprint);
+    db_bind_text(st, ":params", f->params);
+    db_bind_int(st, ":id", run_id);
+    if (db_step_done(db, st) == -1)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && db_commit(db) == -1)
+        rc = -1;
+    if (rc == -1)
+        db_rollback(db);
+    return rc;
+}
+
+int
+runs_finish(struct db *db, int64_t run_id, const char *state, const char *error_code,
+            const char *error_detail)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, "UPDATE runs SET state = :s, finished_at = :t,"
+                        " started_at = coalesce(started_at, :t),"
+                        " error_code = :code, error_detail = :detail WHERE id = :id");
+    if (st == NULL)
+        goto out;
+    db_bind_text(st, ":s", state);
+    db_bind_int(st, ":t", now_ms());
+    db_bind_text(st, ":code", error_code);
+    db_bind_text(st, ":detail", error_detail);
+    db_bind_int(st, ":id", run_id);
+    if (db_step_done(db, st) == -1)
+        goto out;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && db_commit(db) == -1)
+        rc = -1;
+    if (rc == -1)
+        db_rollback(db);
+    return rc;
+}
+
+#define RUN_SELECT                                                                       \
+    "SELECT id, job_id, model_index, model, model_served, suite, state, backend,"        \
+    " backend_version, server_version, model_format, model_quant, model_size_bytes,"     \
+    " context_length, load_ms, load_ready_ms, host AS host_json, tpsd_version,"          \
+    " fingerprint, params AS params_json, started_at, finished_at, error_code,"          \
+    " error_detail,"                                                                     \
+    " (SELECT count(*) FROM samples s WHERE s.run_id = runs.id AND s.warmup = 0) AS samples," \
+    " (SELECT count(*) FROM samples s WHERE s.run_id = runs.id AND s.warmup = 0"         \
+    "   AND s.ok = 0) AS errors"                                                         \
+    " FROM runs"
+
+static int
+collect(sqlite3_stmt *st, json_t **out)
+{
+    json_t *arr = json_array();
+    int step;
+
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        json_array_append_new(arr, db_row_json(st));
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        json_decref(arr);
+        return -1;
+    }
+    *out = arr;
+    return 0;
+}
+
+int
+runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
+{
+    sqlite3_stmt *st = db_prepare(db, RUN_SELECT " WHERE id = :id");
+    json_t *run = NULL, *cases = NULL;
+    int step;
+
+    if (st == NULL)
+        return -1;
+    db_bind_int(st, ":id", run_id);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        run = db_row_json(st);
+    sqlite3_finalize(st);
+    if (step == SQLITE_DONE)
+        return 1;
+    if (run == NULL)
+        return -1;
+    if (with_cases) {
+        st = db_prepare(db, "SELECT case_name AS \"case\", count(*) AS n, sum(ok) AS ok,"
+                            " sum(coalesce(passed, ok)) AS passed,"
+                            " avg(completion_tokens) AS completion_tokens,"
+                            " avg(decode_tps) AS decode_tps_mean,"
+                            " min(decode_tps) AS decode_tps_min,"
+                            " max(decode_tps) AS decode_tps_max,"
+                            " avg(e2e_tps) AS e2e_tps_mean, avg(ttft_ms) AS ttft_ms_mean,"
+                            " avg(e2e_ms) AS e2e_ms_mean"
+                            " FROM samples WHERE run_id = :id AND warmup = 0"
+                            " GROUP BY case_name ORDER BY min(seq)");
+        if (st == NULL) {
+            json_decref(run);
+            return -1;
+        }
+        db_bind_int(st, ":id", run_id);
+        if (collect(st, &cases) == -1) {
+            json_decref(run);
+            return -1;
+        }
+        json_object_set_new(run, "cases", cases);
+    }
+    *out = run;
+    return 0;
+}
+
+int
+runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out)
+{
+    sqlite3_stmt *st = db_prepare(db, RUN_SELECT " WHERE (:job <= 0 OR job_id = :job)"
+                                      " AND (:before <= 0 OR id < :before)"
+                                      " ORDER BY id DESC LIMIT :limit");
+
+    if (st == NULL)
+        return -1;
+    db_bind_int(st, ":job", job_id);
+    db_bind_int(st, ":before", before);
+    db_bind_int(st, ":limit", limit);
+    return collect(st, out);
+}
+
+int
+samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t **out)
+{
+    sqlite3_stmt *st = db_prepare(
+        db, "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"
+            " CASE warmup WHEN 1 THEN json('true') ELSE json('false') END AS warmup_json,"
+            " started_at, sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us,"
+            " prompt_tokens, completion_tokens, reasoning_tokens,"
+            " CASE tokens_estimated WHEN 1 THEN json('true') ELSE json('false') END"
+            "   AS tokens_estimated_json,"
+            " n_events, ttft_ms, decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms,"
+            " itl_p90_ms, itl_p99_ms, itl_max_ms, e2e_ms, finish_reason,"
+            " CASE ok WHEN 1 THEN json('true') ELSE json('false') END AS ok_json,"
+            " CASE passed WHEN 1 THEN json('true') WHEN 0 THEN json('false') END AS passed_json,"
+            " error_code, error_detail, server_stats AS server_stats_json"
+            " FROM samples WHERE run_id = :run AND seq > :after ORDER BY seq LIMIT :limit");
+
+    if (st == NULL)
+        return -1;
+    db_bind_int(st, ":run", run_id);
+    db_bind_int(st, ":after", after_seq);
+    db_bind_int(st, ":limit", limit);
+    return collect(st, out);
+}

@@ -1,0 +1,368 @@
+/* test_storage.c - database open/migrate, jobs, runs, samples, events. */
+#include "tests/check.h"
+#include "tests/testutil.h"
+
+#include "storage/db.h"
+#include "storage/jobs.h"
+#include "storage/runs.h"
+#include "storage/samples.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static char path[600];
+static char err[DB_ERR_MAX];
+
+static struct db *
+fresh(void)
+{
+    struct db *db;
+
+    snprintf(path, sizeof(path), "%s/t.db", tu_tmpdir());
+    db = db_open(path, err, sizeof(err));
+    if (db == NULL)
+        check_failed(__FILE__, __LINE__, "db_open: %s", err);
+    return db;
+}
+
+static int64_t
+scalar(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = db_prepare(db, sql);
+    int64_t v = -999;
+
+    CHECK(st != NULL);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+TEST(open_creates_newest_schema)
+{
+    struct db *db = fresh();
+
+    CHECK_INT(db_schema_version(), >=, 2);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 1);
+    CHECK_INT(db_integrity_check(db), ==, 0);
+    db_close(db);
+}
+
+TEST(older_schema_is_upgraded_keeping_data)
+{
+    struct db *db;
+    int64_t id;
+    int existing;
+
+    snprintf(path, sizeof(path), "%s/old.db", tu_tmpdir());
+    db = db_open_version(path, 1, err, sizeof(err));
+    CHECK(db != NULL);
+    CHECK_INT(db_user_version(db), ==, 1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 0);
+    CHECK_INT(jobs_create(db, "old", "benchmark", "{}", 0, NULL, NULL, &id, &existing), ==, 0);
+    db_close(db);
+
+    db = db_open(path, err, sizeof(err));
+    CHECK(db != NULL);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM jobs WHERE name = 'old'"), ==, 1);
+    CHECK_INT(db_integrity_check(db), ==, 0);
+    db_close(db);
+}
+
+TEST(failed_migration_step_leaves_old_version)
+{
+    struct db *db;
+
+    snprintf(path, sizeof(path), "%s/half.db", tu_tmpdir());
+    db = db_open_version(path, 1, err, sizeof(err));
+    CHECK(db != NULL);
+    /* Make step 2 fail: its table already exists. */
+    CHECK_INT(db_exec(db, "CREATE TABLE system_samples (x)"), ==, 0);
+    db_close(db);
+    db = db_open(path, err, sizeof(err));
+    CHECK(db == NULL);
+    CHECK(strstr(err, "version 2") != NULL);
+    CHECK(strstr(err, "left at version 1") != NULL);
+    db = db_open_version(path, 1, err, sizeof(err));
+    CHECK(db != NULL);
+    CHECK_INT(db_user_version(db), ==, 1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'samples_trend'"), ==, 0);
+    db_close(db);
+}
+
+TEST(newer_database_is_refused_and_untouched)
+{
+    struct db *db;
+    sqlite3 *h;
+    struct stat before, after;
+    FILE *f;
+    char buf1[4096], buf2[4096];
+    size_t n1, n2;
+
+    snprintf(path, sizeof(path), "%s/new.db", tu_tmpdir());
+    CHECK_INT(sqlite3_open(path, &h), ==, SQLITE_OK);
+    CHECK_INT(sqlite3_exec(h, "CREATE TABLE future (x); PRAGMA user_version = 999;", NULL, NULL, NULL), ==, SQLITE_OK);
+    sqlite3_close(h);
+    CHECK_INT(stat(path, &before), ==, 0);
+    f = fopen(path, "rb");
+    n1 = fread(buf1, 1, sizeof(buf1), f);
+    fclose(f);
+
+    db = db_open(path, err, sizeof(err));
+    CHECK(db == NULL);
+    CHECK(strstr(err, "newer than this tpsd") != NULL);
+    CHECK(strstr(err, "999") != NULL);
+
+    CHECK_INT(stat(path, &after), ==, 0);
+    CHECK_INT(after.st_size, ==, before.st_size);
+    f = fopen(path, "rb");
+    n2 = fread(buf2, 1, sizeof(buf2), f);
+    fclose(f);
+    CHECK_INT(n1, ==, n2);
+    CHECK(memcmp(buf1, buf2, n1) == 0);
+    /* Not switched to WAL either. */
+    snprintf(buf1, sizeof(buf1), "%s-wal", path);
+    CHECK(stat(buf1, &after) == -1);
+}
+
+TEST(garbage_file_is_refused)
+{
+    FILE *f;
+    struct db *db;
+
+    snprintf(path, sizeof(path), "%s/garbage.db", tu_tmpdir());
+    f = fopen(path, "wb");
+    fputs("this is not a database, just text that is long enough to look like a header....", f);
+    fclose(f);
+    db = db_open(path, err, sizeof(err));
+    CHECK(db == NULL);
+    CHECK(strstr(err, "not a tpsd database") != NULL || strstr(err, "cannot") != NULL);
+}
+
+TEST(wal_and_foreign_keys)
+{
+    struct db *db = fresh();
+
+    CHECK_INT(scalar(db, "PRAGMA foreign_keys"), ==, 1);
+    CHECK_INT(scalar(db, "PRAGMA synchronous"), ==, 2);
+    {
+        sqlite3_stmt *st = db_prepare(db, "PRAGMA journal_mode");
+        CHECK(sqlite3_step(st) == SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(st, 0), "wal");
+        sqlite3_finalize(st);
+    }
+    /* A run for a job that does not exist is refused. */
+    CHECK_INT(db_exec(db, "INSERT INTO runs (job_id, model_index, model) VALUES (42, 0, 'm')"), ==, -1);
+    db_close(db);
+}
+
+TEST(job_lifecycle)
+{
+    struct db *db = fresh();
+    struct job_rec j;
+    int64_t a, b, c;
+    int existing, n;
+    char state[JOB_STATE_MAX];
+    json_t *list, *counts;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{\"models\":[\"x\"]}", 0, NULL, NULL, &a, &existing), ==, 0);
+    CHECK_INT(jobs_create(db, "b", "benchmark", "{}", 5, NULL, NULL, &b, &existing), ==, 0);
+    CHECK_INT(jobs_create(db, "c", "stability", "{}", 0, NULL, NULL, &c, &existing), ==, 0);
+
+    /* Priority first, then oldest. */
+    CHECK_INT(jobs_claim_next(db, &j), ==, 0);
+    CHECK_INT(j.id, ==, b);
+    CHECK_STR(j.state, "running");
+    CHECK_INT(j.attempts, ==, 1);
+    job_rec_free(&j);
+    CHECK_INT(jobs_claim_next(db, &j), ==, 0);
+    CHECK_INT(j.id, ==, a);
+    CHECK_STR(j.spec, "{\"models\":[\"x\"]}");
+    job_rec_free(&j);
+
+    /* Cancel: queued -> cancelled at once; running -> flag; final -> 2. */
+    CHECK_INT(jobs_request_cancel(db, c, state), ==, 0);
+    CHECK_STR(state, "cancelled");
+    CHECK_INT(jobs_claim_next(db, &j), ==, 1);
+    CHECK_INT(jobs_cancel_requested(db, a), ==, 0);
+    CHECK_INT(jobs_request_cancel(db, a, state), ==, 0);
+    CHECK_STR(state, "running");
+    CHECK_INT(jobs_cancel_requested(db, a), ==, 1);
+    CHECK_INT(jobs_request_cancel(db, 9999, state), ==, 1);
+
+    CHECK_INT(jobs_set_state(db, b, "succeeded", NULL, NULL), ==, 0);
+    CHECK_INT(jobs_request_cancel(db, b, state), ==, 2);
+    CHECK_STR(state, "succeeded");
+
+    /* Recovery: the running job (a, cancel requested) is cancelled. */
+    CHECK_INT(jobs_recover(db, 1, &n), ==, 0);
+    CHECK_INT(n, ==, 1);
+    CHECK_INT(jobs_get(db, a, &j), ==, 0);
+    CHECK_STR(j.state, "cancelled");
+    job_rec_free(&j);
+    CHECK_INT(jobs_get(db, 12345, &j), ==, 1);
+
+    CHECK_INT(jobs_list(db, NULL, 0, 2, &list), ==, 0);
+    CHECK_INT(json_array_size(list), ==, 2);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(list, 0), "id")), ==, c);
+    json_decref(list);
+    CHECK_INT(jobs_list(db, NULL, b, 10, &list), ==, 0); /* cursor: ids below b */
+    CHECK_INT(json_array_size(list), ==, 1);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(list, 0), "id")), ==, a);
+    json_decref(list);
+    CHECK_INT(jobs_list(db, "succeeded", 0, 10, &list), ==, 0);
+    CHECK_INT(json_array_size(list), ==, 1);
+    json_decref(list);
+    CHECK_INT(jobs_count_by_state(db, &counts), ==, 0);
+    CHECK_INT(json_integer_value(json_object_get(counts, "cancelled")), ==, 2);
+    CHECK_INT(json_integer_value(json_object_get(counts, "queued")), ==, 0);
+    json_decref(counts);
+    db_close(db);
+}
+
+TEST(recover_without_resume_interrupts)
+{
+    struct db *db = fresh();
+    struct job_rec j;
+    int64_t a;
+    int existing, n;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &a, &existing), ==, 0);
+    CHECK_INT(jobs_claim_next(db, &j), ==, 0);
+    job_rec_free(&j);
+    CHECK_INT(jobs_recover(db, 0, &n), ==, 0);
+    CHECK_INT(n, ==, 1);
+    CHECK_INT(jobs_get(db, a, &j), ==, 0);
+    CHECK_STR(j.state, "interrupted");
+    CHECK(j.finished_at > 0);
+    job_rec_free(&j);
+    db_close(db);
+}
+
+TEST(idempotency_key)
+{
+    struct db *db = fresh();
+    int64_t a, b;
+    int existing;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, "key-1", "h1", &a, &existing), ==, 0);
+    CHECK_INT(existing, ==, 0);
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, "key-1", "h1", &b, &existing), ==, 0);
+    CHECK_INT(existing, ==, 1);
+    CHECK_INT(a, ==, b);
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, "key-1", "h2", &b, &existing), ==, -2);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM jobs"), ==, 1);
+    db_close(db);
+}
+
+TEST(runs_and_samples_round_trip)
+{
+    struct db *db = fresh();
+    int64_t job, run, run2;
+    int existing;
+    char state[16];
+    struct run_facts f;
+    struct sample_rec s;
+    json_t *js, *one, *runj;
+    uint32_t ev[3] = { 1000, 2000, 70000 };
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run, state), ==, 0);
+    CHECK_STR(state, "pending");
+    CHECK_INT(runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run2, state), ==, 0);
+    CHECK_INT(run, ==, run2);
+
+    run_facts_init(&f);
+    f.model_size_bytes = 130000000000LL;
+    f.load_ms = 41400.5;
+    f.backend = "lms";
+    f.host = "{\"os\":\"Darwin\"}";
+    CHECK_INT(runs_set_facts(db, run, &f), ==, 0);
+
+    sample_rec_init(&s);
+    s.run_id = run;
+    s.seq = 3;
+    snprintf(s.case_name, sizeof(s.case_name), "short");
+    s.started_at = 1700000000000LL;
+    s.ttft_us = 200000;
+    s.completion_tokens = 100;
+    s.decode_tps = 50.25;
+    s.ok = 1;
+    s.passed = 1;
+    s.server_stats = strdup("{\"tokens_per_second\":49.9}");
+    s.event_us = malloc(sizeof(ev));
+    memcpy(s.event_us, ev, sizeof(ev));
+    s.n_event_us = 3;
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    CHECK(s.id > 0);
+    /* The same (run, seq) is never stored twice. */
+    CHECK_INT(samples_insert(db, &s), ==, 1);
+    CHECK_INT(samples_count(db, run), ==, 1);
+    CHECK_INT(samples_have_seq(db, run, 3), ==, 1);
+    CHECK_INT(samples_have_seq(db, run, 4), ==, 0);
+    CHECK_INT(scalar(db, "SELECT length(event_us) FROM samples"), ==, 12);
+    CHECK_INT(scalar(db, "SELECT unicode(substr(event_us, 9, 1)) FROM samples"), ==, 70000 & 0xff);
+    sample_rec_free(&s);
+
+    CHECK_INT(samples_list(db, run, -1, 10, &js), ==, 0);
+    CHECK_INT(json_array_size(js), ==, 1);
+    one = json_array_get(js, 0);
+    CHECK_STR(json_string_value(json_object_get(one, "case")), "short");
+    CHECK_NEAR(json_real_value(json_object_get(one, "decode_tps")), 50.25, 1e-9);
+    CHECK(json_is_true(json_object_get(one, "ok")));
+    CHECK(json_is_false(json_object_get(one, "warmup")));
+    CHECK(json_is_null(json_object_get(one, "e2e_tps")));
+    CHECK_NEAR(json_real_value(json_object_get(json_object_get(one, "server_stats"), "tokens_per_second")), 49.9, 1e-9);
+    json_decref(js);
+
+    CHECK_INT(runs_finish(db, run, "succeeded", NULL, NULL), ==, 0);
+    CHECK_INT(runs_get_json(db, run, 1, &runj), ==, 0);
+    CHECK_STR(json_string_value(json_object_get(runj, "state")), "succeeded");
+    CHECK_INT(json_integer_value(json_object_get(runj, "model_size_bytes")), ==, 130000000000LL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(runj, "host"), "os")), "Darwin");
+    CHECK_INT(json_array_size(json_object_get(runj, "cases")), ==, 1);
+    json_decref(runj);
+    CHECK_INT(runs_get_json(db, 999, 0, &runj), ==, 1);
+    db_close(db);
+}
+
+TEST(events_resume_after_id)
+{
+    struct db *db = fresh();
+    int64_t job, e1, e2;
+    int existing;
+    json_t *arr;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(events_append(db, job, "run_started", json_pack("{s:s}", "model", "m"), &e1), ==, 0);
+    CHECK_INT(events_append(db, job, "sample", json_pack("{s:f}", "decode_tps", 40.5), &e2), ==, 0);
+    CHECK_INT(events_since(db, job, e1, 100, &arr), ==, 0);
+    CHECK_INT(json_array_size(arr), ==, 1);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(arr, 0), "type")), "sample");
+    CHECK_NEAR(json_real_value(json_object_get(json_object_get(json_array_get(arr, 0), "data"), "decode_tps")), 40.5, 1e-9);
+    json_decref(arr);
+    db_close(db);
+}
+
+TEST(data_version_changes_on_other_connections_commit)
+{
+    struct db *a = fresh(), *b;
+    int64_t v0, v1, id;
+    int existing;
+
+    b = db_open(path, err, sizeof(err));
+    CHECK(b != NULL);
+    v0 = db_data_version(b);
+    CHECK_INT(db_data_version(b), ==, v0);
+    CHECK_INT(jobs_create(a, "x", "benchmark", "{}", 0, NULL, NULL, &id, &existing), ==, 0);
+    v1 = db_data_version(b);
+    CHECK_INT(v1, !=, v0);
+    db_close(b);
+    db_close(a);
+}
