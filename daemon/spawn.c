@@ -1,0 +1,613 @@
+/* spawn.c - see spawn.h. */
+#ifdef __linux__
+#define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np, pipe2 */
+#endif
+#include "daemon/spawn.h"
+
+#include "daemon/clock.h"
+#include "daemon/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SPAWN_READ_CHUNK 16384   /* one read(2) from a pipe */
+#define SPAWN_REAP_WAIT_MS 1000  /* wait for a killed group to vanish */
+#define SPAWN_HEAD (SPAWN_CAPTURE_MAX / 2)
+#define SPAWN_TAIL (SPAWN_CAPTURE_MAX - SPAWN_HEAD)
+
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#define SPAWN_HAVE_CLOSEFROM 1
+#endif
+
+static const char *spawn_env_keep[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "LM_API_TOKEN"};
+
+/* ---- environment ---- */
+
+int
+spawn_env_set(struct spawn_env *e, const char *name, const char *value)
+{
+    size_t nlen, vlen;
+    char *var;
+    int i;
+
+    if (name == NULL || value == NULL || *name == '\0' || strchr(name, '=') != NULL)
+        return -1;
+    nlen = strlen(name);
+    vlen = strlen(value);
+    if (nlen + 1 + vlen + 1 > SPAWN_ENV_VAR_MAX)
+        return -1;
+    var = malloc(nlen + 1 + vlen + 1);
+    if (var == NULL)
+        return -1;
+    memcpy(var, name, nlen);
+    var[nlen] = '=';
+    memcpy(var + nlen + 1, value, vlen + 1);
+
+    for (i = 0; i < e->n; i++) {
+        if (strncmp(e->vars[i], name, nlen) == 0 && e->vars[i][nlen] == '=') {
+            free(e->vars[i]);
+            e->vars[i] = var;
+            return 0;
+        }
+    }
+    if (e->n == SPAWN_ENV_MAX) {
+        free(var);
+        return -1;
+    }
+    e->vars[e->n++] = var;
+    e->vars[e->n] = NULL;
+    return 0;
+}
+
+int
+spawn_env_minimal(struct spawn_env *e)
+{
+    size_t i;
+
+    memset(e, 0, sizeof(*e));
+    for (i = 0; i < sizeof(spawn_env_keep) / sizeof(spawn_env_keep[0]); i++) {
+        const char *v = getenv(spawn_env_keep[i]);
+
+        if (v == NULL && strcmp(spawn_env_keep[i], "PATH") == 0)
+            v = "/usr/bin:/bin:/usr/sbin:/sbin";
+        if (v == NULL)
+            continue;
+        if (spawn_env_set(e, spawn_env_keep[i], v) == -1) {
+            spawn_env_free(e);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+const char *
+spawn_env_get(char *const *envp, const char *name)
+{
+    size_t nlen = strlen(name);
+
+    if (envp == NULL)
+        return NULL;
+    for (; *envp != NULL; envp++) {
+        if (strncmp(*envp, name, nlen) == 0 && (*envp)[nlen] == '=')
+            return *envp + nlen + 1;
+    }
+    return NULL;
+}
+
+void
+spawn_env_free(struct spawn_env *e)
+{
+    int i;
+
+    if (e == NULL)
+        return;
+    for (i = 0; i < e->n; i++)
+        free(e->vars[i]);
+    memset(e, 0, sizeof(*e));
+}
+
+/* ---- path resolution ---- */
+
+/* 0 when path is an executable regular file, else -1 with errno. */
+static int
+spawn_check_exec(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) == -1)
+        return -1;
+    if (!S_ISREG(st.st_mode)) {
+        errno = EACCES;
+        return -1;
+    }
+    if (access(path, X_OK) == -1)
+        return -1;
+    return 0;
+}
+
+int
+spawn_which(const char *name, char *const *envp, char *out, size_t outlen)
+{
+    const char *p, *end;
+    int saw_eacces = 0;
+
+    if (name == NULL || *name == '\0') {
+        errno = EINVAL;
+        return -1;
+    }
+    if (strchr(name, '/') != NULL) {
+        if (name[0] != '/') {
+            errno = EINVAL;
+            return -1;
+        }
+        if (strlen(name) >= outlen) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        if (spawn_check_exec(name) == -1)
+            return -1;
+        memcpy(out, name, strlen(name) + 1);
+        return 0;
+    }
+
+    p = spawn_env_get(envp, "PATH");
+    if (p == NULL) {
+        errno = ENOENT;
+        return -1;
+    }
+    while (*p != '\0') {
+        size_t dlen;
+        int n;
+
+        end = strchr(p, ':');
+        dlen = end != NULL ? (size_t)(end - p) : strlen(p);
+        /* Only absolute directories: "" or "." in PATH would search the cwd. */
+        if (dlen > 0 && p[0] == '/') {
+            n = snprintf(out, outlen, "%.*s/%s", (int)dlen, p, name);
+            if (n > 0 && (size_t)n < outlen) {
+                if (spawn_check_exec(out) == 0)
+                    return 0;
+                if (errno == EACCES)
+                    saw_eacces = 1;
+            }
+        }
+        if (end == NULL)
+            break;
+        p = end + 1;
+    }
+    if (outlen > 0)
+        out[0] = '\0';
+    errno = saw_eacces ? EACCES : ENOENT;
+    return -1;
+}
+
+/* ---- capture: head + ring tail ---- */
+
+static void
+spawn_reverse(char *a, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n / 2; i++) {
+        char t = a[i];
+        a[i] = a[n - 1 - i];
+        a[n - 1 - i] = t;
+    }
+}
+
+/* Append n bytes; `pos` is the ring's write position once the buffer is full. */
+static void
+spawn_capture_feed(struct spawn_capture *c, size_t *pos, const char *p, size_t n)
+{
+    c->total += n;
+    if (c->len < SPAWN_CAPTURE_MAX) {
+        size_t take = SPAWN_CAPTURE_MAX - c->len;
+
+        if (take > n)
+            take = n;
+        memcpy(c->data + c->len, p, take);
+        c->len += take;
+        p += take;
+        n -= take;
+    }
+    /* Full: the last SPAWN_TAIL bytes are a ring over data[SPAWN_HEAD..]. */
+    if (n > SPAWN_TAIL) {
+        c->dropped += n - SPAWN_TAIL;
+        *pos = (*pos + (n - SPAWN_TAIL)) % SPAWN_TAIL;
+        p += n - SPAWN_TAIL;
+        n = SPAWN_TAIL;
+    }
+    while (n > 0) {
+        size_t take = SPAWN_TAIL - *pos;
+
+        if (take > n)
+            take = n;
+        memcpy(c->data + SPAWN_HEAD + *pos, p, take);
+        c->dropped += take;
+        *pos = (*pos + take) % SPAWN_TAIL;
+        p += take;
+        n -= take;
+    }
+}
+
+/* Put the ring in order (oldest first) and NUL-terminate. */
+static void
+spawn_capture_finish(struct spawn_capture *c, size_t pos)
+{
+    char *r = c->data + SPAWN_HEAD;
+
+    if (c->dropped > 0 && pos > 0) {
+        spawn_reverse(r, pos);
+        spawn_reverse(r + pos, SPAWN_TAIL - pos);
+        spawn_reverse(r, SPAWN_TAIL);
+    }
+    c->data[c->len] = '\0';
+}
+
+size_t
+spawn_capture_tail(const struct spawn_capture *c, size_t max, char *out, size_t outlen)
+{
+    size_t n, i, start;
+
+    if (outlen == 0)
+        return 0;
+    out[0] = '\0';
+    if (c == NULL || c->data == NULL)
+        return 0;
+    n = c->len;
+    while (n > 0 && (c->data[n - 1] == '\n' || c->data[n - 1] == '\r' ||
+                     c->data[n - 1] == ' ' || c->data[n - 1] == '\t'))
+        n--;
+    if (max > outlen - 1)
+        max = outlen - 1;
+    start = n > max ? n - max : 0;
+    for (i = start; i < n; i++) {
+        unsigned char ch = (unsigned char)c->data[i];
+
+        out[i - start] = (ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f ? '?' : (char)ch;
+    }
+    out[n - start] = '\0';
+    return n - start;
+}
+
+void
+spawn_result_free(struct spawn_result *r)
+{
+    if (r == NULL)
+        return;
+    free(r->out.data);
+    free(r->err.data);
+    r->out.data = NULL;
+    r->err.data = NULL;
+    r->out.len = r->err.len = 0;
+}
+
+/* ---- running ---- */
+
+/* A pipe whose both ends are close-on-exec and whose read end is non-blocking. */
+static int
+spawn_pipe(int fds[2])
+{
+    int fl;
+
+#ifdef __linux__
+    if (pipe2(fds, O_CLOEXEC) == -1)
+        return -1;
+#else
+    if (pipe(fds) == -1)
+        return -1;
+    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1)
+        goto fail;
+#endif
+    fl = fcntl(fds[0], F_GETFL);
+    if (fl == -1 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == -1)
+        goto fail;
+    return 0;
+fail:
+    close(fds[0]);
+    close(fds[1]);
+    fds[0] = fds[1] = -1;
+    return -1;
+}
+
+/* r->error = "what: arg: strerror(errnum)". */
+static void
+spawn_fail(struct spawn_result *r, int errnum, const char *what, const char *arg)
+{
+    r->errnum = errnum;
+    snprintf(r->error, sizeof(r->error), "%s: %s: %s", what, arg, strerror(errnum));
+}
+
+/* Read what `fd` has now into c. Returns 1 at EOF or on error (fd is then
+ * done), else 0. */
+static int
+spawn_drain(int fd, struct spawn_capture *c, size_t *pos)
+{
+    char buf[SPAWN_READ_CHUNK];
+
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+
+        if (n > 0) {
+            spawn_capture_feed(c, pos, buf, (size_t)n);
+            continue;
+        }
+        if (n == 0)
+            return 1;
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return 0;
+        return 1;
+    }
+}
+
+static void
+spawn_record(struct spawn_result *r, int st)
+{
+    if (WIFSIGNALED(st)) {
+        r->how = SPAWN_SIGNALED;
+        r->signo = WTERMSIG(st);
+    } else {
+        r->how = SPAWN_EXITED;
+        r->exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    }
+}
+
+/* After the leader: SIGKILL what is left of group pgid and wait (bounded)
+ * until it is gone, reaping any that are our children. */
+static void
+spawn_reap_group(pid_t pgid)
+{
+    int64_t until = clock_mono_ns() + (int64_t)SPAWN_REAP_WAIT_MS * 1000000;
+    struct timespec ts = {0, 5 * 1000000};
+
+    if (kill(-pgid, SIGKILL) == -1)
+        return; /* ESRCH: nobody left; EPERM: not ours to kill */
+    for (;;) {
+        while (waitpid(-pgid, NULL, WNOHANG) > 0)
+            ;
+        if (kill(-pgid, 0) == -1)
+            return;
+        if (clock_mono_ns() >= until) {
+            log_debug("spawn: process group still present pgid=%ld (zombies?)", (long)pgid);
+            return;
+        }
+        nanosleep(&ts, NULL);
+    }
+}
+
+int
+spawn_run(const struct spawn_opts *o, struct spawn_result *r)
+{
+    char path[SPAWN_PATH_MAX];
+    char *empty_env[] = {NULL};
+    char *const *envp = o->envp != NULL ? o->envp : empty_env;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    int fa_ok = 0, attr_ok = 0;
+    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
+    size_t outpos = 0, errpos = 0;
+    sigset_t mask, def;
+    short flags;
+    pid_t pid = -1;
+    int64_t t0, now, deadline = 0, kill_at = 0, drain_until = 0;
+    int leader_done = 0, term_sent = 0, kill_sent = 0, idle_ms = 1;
+    int rc, st, result = -1;
+
+    memset(r, 0, sizeof(*r));
+    if (o->argv == NULL || o->argv[0] == NULL) {
+        spawn_fail(r, EINVAL, "no argv", o->path ? o->path : "(null)");
+        goto out;
+    }
+    if (spawn_which(o->path, envp, path, sizeof(path)) == -1) {
+        spawn_fail(r, errno, "executable not found or not runnable",
+                   o->path ? o->path : "(null)");
+        goto out;
+    }
+    r->out.data = malloc(SPAWN_CAPTURE_MAX + 1);
+    r->err.data = malloc(SPAWN_CAPTURE_MAX + 1);
+    if (r->out.data == NULL || r->err.data == NULL) {
+        spawn_fail(r, ENOMEM, "capture buffers", path);
+        goto out;
+    }
+    if (spawn_pipe(outp) == -1 || spawn_pipe(errp) == -1) {
+        spawn_fail(r, errno, "pipe", path);
+        goto out;
+    }
+
+    rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0) {
+        spawn_fail(r, rc, "file actions", path);
+        goto out;
+    }
+    fa_ok = 1;
+    rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+#ifdef SPAWN_HAVE_CLOSEFROM
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+#endif
+    if (rc != 0) {
+        spawn_fail(r, rc, "file actions", path);
+        goto out;
+    }
+
+    rc = posix_spawnattr_init(&attr);
+    if (rc != 0) {
+        spawn_fail(r, rc, "spawn attributes", path);
+        goto out;
+    }
+    attr_ok = 1;
+    flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
+#ifdef POSIX_SPAWN_CLOEXEC_DEFAULT
+    flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
+#endif
+    sigemptyset(&mask);
+    sigemptyset(&def);
+    sigaddset(&def, SIGPIPE);
+    sigaddset(&def, SIGTERM);
+    sigaddset(&def, SIGINT);
+    sigaddset(&def, SIGHUP);
+    sigaddset(&def, SIGQUIT);
+    sigaddset(&def, SIGCHLD);
+    sigaddset(&def, SIGUSR1);
+    sigaddset(&def, SIGUSR2);
+    rc = posix_spawnattr_setflags(&attr, flags);
+    if (rc == 0)
+        rc = posix_spawnattr_setpgroup(&attr, 0);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigmask(&attr, &mask);
+    if (rc == 0)
+        rc = posix_spawnattr_setsigdefault(&attr, &def);
+    if (rc != 0) {
+        spawn_fail(r, rc, "spawn attributes", path);
+        goto out;
+    }
+
+    t0 = clock_mono_ns();
+    rc = posix_spawn(&pid, path, &fa, &attr, o->argv, envp);
+    if (rc != 0) {
+        pid = -1;
+        spawn_fail(r, rc, "cannot run", path);
+        goto out;
+    }
+    r->pid = pid;
+    close(outp[1]);
+    close(errp[1]);
+    outp[1] = errp[1] = -1;
+    if (o->timeout_ms > 0)
+        deadline = t0 + (int64_t)o->timeout_ms * 1000000;
+
+    for (;;) {
+        struct pollfd pfd[2];
+        int nfd = 0, wait_ms = SPAWN_POLL_MS;
+        pid_t w;
+
+        if (outp[0] != -1) {
+            pfd[nfd].fd = outp[0];
+            pfd[nfd].events = POLLIN;
+            nfd++;
+        }
+        if (errp[0] != -1) {
+            pfd[nfd].fd = errp[0];
+            pfd[nfd].events = POLLIN;
+            nfd++;
+        }
+        if (nfd == 0) {
+            /* Both pipes at EOF: the leader is about to exit (or closed
+             * them on purpose); look often at first, then back off. */
+            wait_ms = idle_ms;
+            if (idle_ms < SPAWN_POLL_MS)
+                idle_ms *= 2;
+        }
+        now = clock_mono_ns();
+        if (!leader_done && !term_sent && deadline > 0 && (deadline - now) / 1000000 < wait_ms)
+            wait_ms = (int)((deadline - now) / 1000000) + 1;
+        if (!leader_done && term_sent && !kill_sent && (kill_at - now) / 1000000 < wait_ms)
+            wait_ms = (int)((kill_at - now) / 1000000) + 1;
+        if (wait_ms < 0)
+            wait_ms = 0;
+        if (poll(nfd > 0 ? pfd : NULL, (nfds_t)nfd, wait_ms) == -1 && errno != EINTR)
+            log_warn("spawn: poll pid=%ld", (long)pid);
+
+        if (outp[0] != -1 && spawn_drain(outp[0], &r->out, &outpos)) {
+            close(outp[0]);
+            outp[0] = -1;
+        }
+        if (errp[0] != -1 && spawn_drain(errp[0], &r->err, &errpos)) {
+            close(errp[0]);
+            errp[0] = -1;
+        }
+
+        if (!leader_done) {
+            w = waitpid(pid, &st, WNOHANG);
+            if (w == pid) {
+                spawn_record(r, st);
+                leader_done = 1;
+            } else if (w == -1 && errno != EINTR) {
+                /* ECHILD: someone else reaped it (SIGCHLD ignored?). */
+                log_warn("spawn: waitpid pid=%ld", (long)pid);
+                r->how = SPAWN_EXITED;
+                r->exit_code = -1;
+                leader_done = 1;
+            }
+            now = clock_mono_ns();
+            if (leader_done) {
+                r->elapsed_ms = (now - t0) / 1000000;
+                /* Whatever is left of the group dies now, so the pipes'
+                 * other ends close; read until EOF, bounded. */
+                if (kill(-pid, SIGKILL) == 0)
+                    log_debug("spawn: killed leftover group members pgid=%ld", (long)pid);
+                drain_until = now + (int64_t)SPAWN_GRACE_MS * 1000000;
+            }
+        }
+        if (leader_done) {
+            if ((outp[0] == -1 && errp[0] == -1) || clock_mono_ns() >= drain_until)
+                break;
+            continue;
+        }
+
+        if (!term_sent) {
+            int stop = 0;
+
+            if (o->cancel != NULL && *o->cancel != 0)
+                stop = 1;
+            if (!stop && o->cancel_fn != NULL && o->cancel_fn(o->cancel_arg) != 0)
+                stop = 1;
+            if (stop) {
+                r->cancelled = 1;
+            } else if (deadline > 0 && now >= deadline) {
+                r->timed_out = 1;
+                stop = 1;
+            }
+            if (stop) {
+                log_info("spawn: stopping pid=%ld reason=%s", (long)pid,
+                         r->timed_out ? "deadline" : "cancel");
+                kill(-pid, SIGTERM);
+                term_sent = 1;
+                kill_at = now + (int64_t)(o->grace_ms > 0 ? o->grace_ms : SPAWN_GRACE_MS) *
+                                    1000000;
+            }
+        } else if (!kill_sent && now >= kill_at) {
+            kill(-pid, SIGKILL);
+            kill_sent = 1;
+        }
+    }
+    spawn_reap_group(pid);
+    spawn_capture_finish(&r->out, outpos);
+    spawn_capture_finish(&r->err, errpos);
+    result = 0;
+
+out:
+    if (fa_ok)
+        posix_spawn_file_actions_destroy(&fa);
+    if (attr_ok)
+        posix_spawnattr_destroy(&attr);
+    if (outp[0] != -1)
+        close(outp[0]);
+    if (outp[1] != -1)
+        close(outp[1]);
+    if (errp[0] != -1)
+        close(errp[0]);
+    if (errp[1] != -1)
+        close(errp[1]);
+    if (result == -1) {
+        spawn_result_free(r);
+        r->out.data = calloc(1, 1);
+        r->err.data = calloc(1, 1);
+    }
+    return result;
+}
