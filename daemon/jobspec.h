@@ -1,0 +1,59 @@
+/*
+ * jobspec.h - a job spec (DESIGN.md "Formats"): parse, validate strictly,
+ * normalise (every default filled in), and turn back into JSON.
+ *
+ * The same parser serves POST /v1/jobs, `tpsd submit --file` and `tpsd run`
+ * (whose flags are turned into a spec). Errors name the field, e.g.
+ * `load_pattern.concurrency: must be an integer in 1..4096`.
+ */
+#ifndef TPSD_JOBSPEC_H
+#define TPSD_JOBSPEC_H
+
+#include <jansson.h>
+#include <stddef.h>
+
+#define JOBSPEC_MODELS_MAX 64
+#define JOBSPEC_ERR_MAX 512
+
+enum load_type { LOAD_SEQUENTIAL, LOAD_CONCURRENT, LOAD_RATE };
+
+struct jobspec {
+    char name[256];
+    char kind[16];                  /* "benchmark" | "stability" */
+    char *models[JOBSPEC_MODELS_MAX]; /* opaque keys, owned */
+    int nmodels;
+    json_t *suite;                  /* a suite name (string) or an inline suite (object) */
+    int repetitions;                /* default 3 (stability: 1 per cycle) */
+    int warmup;                     /* default 1 */
+    enum load_type load;            /* default sequential */
+    int concurrency;                /* LOAD_CONCURRENT: 1..4096 */
+    double rps;                     /* LOAD_RATE: > 0 */
+    double duration_s;              /* LOAD_RATE duration; stability: run length */
+    double interval_s;              /* stability: pause between cycles (0 = back to back) */
+    json_t *sampling;               /* object of overrides: temperature, top_p, repeat_penalty, max_tokens, seed */
+    char backend[16];               /* "lms" (default) | "none" | "command" */
+    long context_length;            /* 0 = backend default */
+    char gpu[32];                   /* "" = default, else e.g. "max", "0.5" */
+    char identifier[256];           /* "" = the model key */
+    long ttl_s;                     /* 0 = none */
+    int keep_loaded;                /* do not unload at the end */
+    char base_url[1024];            /* "" = the daemon's configured base_url */
+    char api[16];                   /* "openai" (default) | "lmstudio" (native /api/v0 with stats) */
+    int nonce;                      /* prefix a per-request nonce (prompt-cache busting) */
+    int resume;                     /* default 1: a job interrupted by a crash resumes */
+    int priority;                   /* default 0 */
+};
+
+/*
+ * Parse and validate `spec` (not consumed). Unknown fields are rejected.
+ * On success fills *out (free with jobspec_free) and returns 0; on failure
+ * returns -1 with a message naming the field in err.
+ */
+int jobspec_parse(const json_t *spec, struct jobspec *out, char *err, size_t errlen);
+
+/* The normalised spec as JSON (every default explicit). New reference. */
+json_t *jobspec_to_json(const struct jobspec *s);
+
+void jobspec_free(struct jobspec *s);
+
+#endif

@@ -1,0 +1,48 @@
+/*
+ * runner.h - runs one job: for each model, load it through the backend,
+ * warm it up, send the suite's cases under the job's load pattern through
+ * the client, validate each answer, and commit every sample as it
+ * completes. A resumed job skips the runs it finished and the samples it
+ * already stored.
+ *
+ * Calls suite, backend, client, storage. Reports progress through hooks.
+ */
+#ifndef TPSD_RUNNER_H
+#define TPSD_RUNNER_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/config.h"
+#include "daemon/jobspec.h"
+#include "storage/db.h"
+
+#define RUNNER_PLAN_MAX 1000000   /* requests planned for one run */
+
+struct runner_hooks {
+    void *arg;
+    /* Non-zero stops the job: polled between and during requests. */
+    int (*should_stop)(void *arg);
+    /* Progress: type ("run_started", "model_loaded", "sample", "run_finished",
+     * "preflight"...) and data (consumed). Also stored in job_events. */
+    void (*event)(void *arg, const char *type, json_t *data);
+};
+
+enum runner_outcome {
+    RUNNER_SUCCEEDED,       /* every run finished (samples may have failed) */
+    RUNNER_FAILED,          /* the job could not run, or a run failed */
+    RUNNER_STOPPED,         /* should_stop asked: the caller decides cancel or resume */
+};
+
+/*
+ * Run job `job_id` whose parsed spec is `spec`, writing through `db` (the
+ * caller's writer connection). On RUNNER_FAILED, code/detail say why.
+ * Counts of requests and failed requests go to *n_requests / *n_failed.
+ */
+enum runner_outcome runner_run(struct db *db, int64_t job_id, const struct jobspec *spec,
+                               const struct config *cfg, const struct runner_hooks *hooks,
+                               char code[32], char *detail, size_t detail_len,
+                               int64_t *n_requests, int64_t *n_failed);
+
+#endif
