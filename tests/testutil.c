@@ -3,10 +3,23 @@
 
 #include "tests/check.h"
 
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define TU_HTTP_BODY_MAX (256 * 1024 * 1024)
+#define TU_SIM_START_MS 15000
+
+extern char **environ;
 
 const char *
 tu_tmpdir(void)
@@ -28,4 +41,329 @@ tu_src(const char *rel)
 
     snprintf(buf, sizeof(buf), "%s/%s", s && *s ? s : ".", rel);
     return buf;
+}
+
+uint64_t
+tu_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+void
+tu_sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
+        ;
+}
+
+int
+tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    size_t n = strlen(text);
+    int rc = 0;
+
+    if (f == NULL)
+        return -1;
+    if (fwrite(text, 1, n, f) != n)
+        rc = -1;
+    if (fclose(f) != 0)
+        rc = -1;
+    return rc;
+}
+
+int
+tu_read_file(const char *path, char **out, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL, *nb;
+    size_t n = 0, cap = 0, got;
+    int rc = -1;
+
+    *out = NULL;
+    if (f == NULL)
+        return -1;
+    for (;;) {
+        if (cap - n < 4096) {
+            cap = cap ? cap * 2 : 8192;
+            if (cap > TU_FILE_MAX + 1)
+                goto out;
+            nb = realloc(buf, cap);
+            if (nb == NULL)
+                goto out;
+            buf = nb;
+        }
+        got = fread(buf + n, 1, cap - n - 1, f);
+        n += got;
+        if (got == 0)
+            break;
+    }
+    if (ferror(f))
+        goto out;
+    buf[n] = '\0';
+    *out = buf;
+    buf = NULL;
+    if (len != NULL)
+        *len = n;
+    rc = 0;
+out:
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+int
+tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path,
+         int new_pgrp, pid_t *pid)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    int rc = -1, err;
+
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    if (stdout_path != NULL)
+        posix_spawn_file_actions_addopen(&fa, 1, stdout_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (stderr_path != NULL)
+        posix_spawn_file_actions_addopen(&fa, 2, stderr_path,
+                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (new_pgrp) {
+        posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
+        posix_spawnattr_setpgroup(&at, 0);
+    }
+    err = posix_spawn(pid, argv[0], &fa, &at, argv, environ);
+    if (err != 0)
+        fprintf(stderr, "tu_spawn %s: %s\n", argv[0], strerror(err));
+    else
+        rc = 0;
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return rc;
+}
+
+int
+tu_wait_pid_exit(pid_t pid, long timeout_ms, int *status)
+{
+    uint64_t end = tu_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    int st = 0;
+    pid_t r;
+
+    for (;;) {
+        r = waitpid(pid, &st, WNOHANG);
+        if (r == pid) {
+            if (status != NULL)
+                *status = st;
+            return 0;
+        }
+        if (r == -1 && errno != EINTR)
+            return -1;
+        if (tu_now_ns() >= end)
+            return -1;
+        tu_sleep_ms(5);
+    }
+}
+
+int
+tu_run(char *const argv[], const char *stdout_path, const char *stderr_path,
+       long timeout_ms, int *exit_code)
+{
+    pid_t pid;
+    int st;
+
+    if (tu_spawn(argv, stdout_path, stderr_path, 1, &pid) == -1)
+        return -1;
+    if (tu_wait_pid_exit(pid, timeout_ms, &st) == -1) {
+        kill(-pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    *exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+struct membuf {
+    char *p;
+    size_t n;
+};
+
+static size_t
+membuf_write(char *data, size_t size, size_t nmemb, void *cls)
+{
+    struct membuf *b = cls;
+    size_t add = size * nmemb;
+    char *np;
+
+    if (b->n + add > TU_HTTP_BODY_MAX)
+        return 0;
+    np = realloc(b->p, b->n + add + 1);
+    if (np == NULL)
+        return 0;
+    memcpy(np + b->n, data, add);
+    b->p = np;
+    b->n += add;
+    b->p[b->n] = '\0';
+    return add;
+}
+
+int
+tu_http(const char *method, const char *url, const char *body,
+        const char *const *headers, long *status, char **resp_body)
+{
+    static int inited;
+    struct curl_slist *hl = NULL;
+    struct membuf b = {NULL, 0};
+    CURLcode res;
+    CURL *c;
+    size_t i;
+
+    if (!inited) {
+        curl_global_init(CURL_GLOBAL_ALL);
+        inited = 1;
+    }
+    *status = 0;
+    c = curl_easy_init();
+    if (c == NULL)
+        return -1;
+    for (i = 0; headers != NULL && headers[i] != NULL; i++)
+        hl = curl_slist_append(hl, headers[i]);
+    if (body != NULL)
+        hl = curl_slist_append(hl, "Content-Type: application/json");
+    hl = curl_slist_append(hl, "Expect:");
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, membuf_write);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    if (body != NULL) {
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    }
+    res = curl_easy_perform(c);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    curl_easy_cleanup(c);
+    curl_slist_free_all(hl);
+    if (b.p == NULL)
+        b.p = strdup("");
+    if (resp_body != NULL)
+        *resp_body = b.p;
+    else
+        free(b.p);
+    return res == CURLE_OK ? 0 : -1;
+}
+
+int
+tu_sim_start(const char *config_json, struct tu_sim *out)
+{
+    char cfg[TU_PATH_MAX], portf[TU_PATH_MAX], outf[TU_PATH_MAX];
+    const char *bin = getenv("TPSD_SIM");
+    char *argv[8], *text = NULL, *end;
+    uint64_t deadline;
+    long port, st;
+    int rc = -1;
+
+    memset(out, 0, sizeof(*out));
+    out->pid = -1;
+    if (bin == NULL || *bin == '\0') {
+        fprintf(stderr, "tu_sim_start: TPSD_SIM is not set\n");
+        return -1;
+    }
+    snprintf(out->dir, sizeof(out->dir), "%s", tu_tmpdir());
+    snprintf(cfg, sizeof(cfg), "%s/sim.json", out->dir);
+    snprintf(portf, sizeof(portf), "%s/port", out->dir);
+    snprintf(outf, sizeof(outf), "%s/stdout", out->dir);
+    if (tu_write_file(cfg, config_json ? config_json : "{}") == -1)
+        return -1;
+    argv[0] = (char *)bin;
+    argv[1] = "--port";
+    argv[2] = "0";
+    argv[3] = "--port-file";
+    argv[4] = portf;
+    argv[5] = "--config";
+    argv[6] = cfg;
+    argv[7] = NULL;
+    if (tu_spawn(argv, outf, NULL, 0, &out->pid) == -1)
+        return -1;
+    deadline = tu_now_ns() + TU_SIM_START_MS * 1000000ULL;
+    while (tu_now_ns() < deadline) {
+        if (tu_wait_pid_exit(out->pid, 0, NULL) == 0) {
+            fprintf(stderr, "tu_sim_start: tpsd-sim exited early\n");
+            out->pid = -1;
+            return -1;
+        }
+        if (out->port == 0 && tu_read_file(portf, &text, NULL) == 0) {
+            port = strtol(text, &end, 10);
+            if (end != text && port > 0 && port < 65536) {
+                out->port = (int)port;
+                snprintf(out->base_url, sizeof(out->base_url),
+                         "http://127.0.0.1:%d", out->port);
+            }
+            free(text);
+            text = NULL;
+        }
+        if (out->port != 0) {
+            st = tu_sim_call(out, "GET", "/v1/models", NULL, NULL);
+            if (st == 200) {
+                rc = 0;
+                break;
+            }
+        }
+        tu_sleep_ms(20);
+    }
+    if (rc == -1) {
+        fprintf(stderr, "tu_sim_start: tpsd-sim did not come up\n");
+        tu_sim_stop(out);
+    }
+    return rc;
+}
+
+void
+tu_sim_stop(struct tu_sim *sim)
+{
+    if (sim->pid <= 0)
+        return;
+    kill(sim->pid, SIGTERM);
+    if (tu_wait_pid_exit(sim->pid, 5000, NULL) == -1) {
+        kill(sim->pid, SIGKILL);
+        waitpid(sim->pid, NULL, 0);
+    }
+    sim->pid = -1;
+}
+
+long
+tu_sim_call(const struct tu_sim *sim, const char *method, const char *path,
+            const char *body, json_t **resp)
+{
+    char url[TU_URL_MAX + TU_PATH_MAX];
+    char *text = NULL;
+    long status = 0;
+    int rc;
+
+    if (resp != NULL)
+        *resp = NULL;
+    snprintf(url, sizeof(url), "%s%s", sim->base_url, path);
+    rc = tu_http(method, url, body, NULL, &status, &text);
+    if (resp != NULL && text != NULL)
+        *resp = json_loads(text, 0, NULL);
+    free(text);
+    return rc == 0 ? status : -1;
+}
+
+json_t *
+tu_sim_log(const struct tu_sim *sim)
+{
+    json_t *log = NULL;
+
+    if (tu_sim_call(sim, "GET", "/sim/log", NULL, &log) != 200) {
+        json_decref(log);
+        return NULL;
+    }
+    return log;
 }

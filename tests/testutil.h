@@ -1,17 +1,79 @@
 /*
- * testutil.h - helpers shared by the tests: temporary folders, free ports,
- * child processes (tpsd-sim, tpsd serve), and a small HTTP client.
+ * testutil.h - helpers shared by the tests: temporary folders, files, child
+ * processes (tpsd-sim, the fake lms, tpsd serve), and a small HTTP client.
+ *
+ * Unless said otherwise, functions return 0 / -1 and never abort the test;
+ * the tests decide what a failure means.
  */
 #ifndef TPSD_TESTUTIL_H
 #define TPSD_TESTUTIL_H
 
+#include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#define TU_PATH_MAX 1024
+#define TU_URL_MAX 128
+#define TU_FILE_MAX (64 * 1024 * 1024) /* tu_read_file refuses bigger */
 
 /* A fresh empty folder under $TMPDIR (or /tmp); static buffer, valid until
  * the next call. Aborts the test on failure. */
 const char *tu_tmpdir(void);
 /* Path of a file under the source tree ($TPSD_SRC/rel); static buffer. */
 const char *tu_src(const char *rel);
+
+/* CLOCK_MONOTONIC in nanoseconds (the clock tpsd-sim logs with). */
+uint64_t tu_now_ns(void);
+/* Sleep for ms milliseconds. */
+void tu_sleep_ms(long ms);
+
+/* Write text to path (create or truncate). */
+int tu_write_file(const char *path, const char *text);
+/* Read a whole file into *out (NUL-terminated, caller frees); *len may be
+ * NULL. -1 when missing, unreadable or larger than TU_FILE_MAX. */
+int tu_read_file(const char *path, char **out, size_t *len);
+
+/* Start argv[0] (a path) with argv via posix_spawn, in its own process group
+ * when new_pgrp. stdout/stderr go to the given files (NULL: inherited).
+ * The child inherits this process's environment. */
+int tu_spawn(char *const argv[], const char *stdout_path,
+             const char *stderr_path, int new_pgrp, pid_t *pid);
+/* Wait up to timeout_ms for pid to exit; *status gets the waitpid status
+ * (may be NULL). 0 when it exited, -1 on timeout (the child is left
+ * running). */
+int tu_wait_pid_exit(pid_t pid, long timeout_ms, int *status);
+/* Run argv to completion (tu_spawn + wait up to timeout_ms, killing its
+ * process group on timeout). *exit_code gets the exit status, or 128+signal.
+ * Returns -1 on spawn failure or timeout. */
+int tu_run(char *const argv[], const char *stdout_path,
+           const char *stderr_path, long timeout_ms, int *exit_code);
+
+/* HTTP request with libcurl (60 s timeout). headers: NULL-terminated list
+ * of "Name: value" or NULL; body NULL for none. *status gets the HTTP status
+ * (0 when none arrived); *resp_body (may be NULL) gets the body received,
+ * even partial, NUL-terminated; caller frees. -1 on a transport error. */
+int tu_http(const char *method, const char *url, const char *body,
+            const char *const *headers, long *status, char **resp_body);
+
+/* A running tpsd-sim. */
+struct tu_sim {
+    pid_t pid;
+    int port;
+    char base_url[TU_URL_MAX];      /* "http://127.0.0.1:PORT" */
+    char dir[512];                  /* its config, port file, stdout */
+};
+
+/* Start $TPSD_SIM on a free port with config_json (NULL: no models) and wait
+ * until it answers GET /v1/models. 0, or -1 (message on stderr). */
+int tu_sim_start(const char *config_json, struct tu_sim *out);
+/* SIGTERM, wait up to 5 s, then SIGKILL. Safe on a stopped sim. */
+void tu_sim_stop(struct tu_sim *sim);
+/* method + sim base URL + path; *resp gets the parsed JSON body (NULL when
+ * not JSON; may be NULL). Returns the HTTP status, or -1. */
+long tu_sim_call(const struct tu_sim *sim, const char *method,
+                 const char *path, const char *body, json_t **resp);
+/* GET /sim/log parsed; NULL on failure. Caller decrefs. */
+json_t *tu_sim_log(const struct tu_sim *sim);
 
 #endif

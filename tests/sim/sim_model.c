@@ -110,7 +110,7 @@ field_set(const struct field *f, const char *where, void *base,
           const json_t *v, char *err, size_t errlen)
 {
     char *p = (char *)base + f->off;
-    double d;
+    double d = 0;
 
     switch (f->type) {
     case F_BOOL:
