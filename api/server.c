@@ -1,3 +1,573 @@
-/* placeholder */
-int api_placeholder(void);
-int api_placeholder(void) { return 0; }
+/*
+ * server.c - the libmicrohttpd daemon: start and stop, per-request state
+ * (allocated on the first call, body accumulated under a hard cap in the
+ * middle calls, answered on the last, freed in the completion callback),
+ * the security checks every request passes, and the reply helpers.
+ */
+#include "api/internal.h"
+
+#include "daemon/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#define API_BODY_CHUNK 4096         /* first allocation of a body buffer */
+#define API_MSG_MAX 512             /* bytes of an error message */
+
+/* ---- per-thread database connections ---- */
+
+static void
+db_key_destroy(void *p)
+{
+    db_close(p);
+}
+
+struct db *
+api_db(struct api *a)
+{
+    struct db *db = pthread_getspecific(a->db_key);
+    char err[DB_ERR_MAX];
+
+    if (db != NULL)
+        return db;
+    db = db_open(a->db_path, err, sizeof(err));
+    if (db == NULL) {
+        log_warnx("api: database unavailable: %s", err);
+        return NULL;
+    }
+    if (pthread_setspecific(a->db_key, db) != 0) {
+        db_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* Drop the thread's connection so that the next request reopens it. */
+static void
+db_drop(struct api *a)
+{
+    struct db *db = pthread_getspecific(a->db_key);
+
+    pthread_setspecific(a->db_key, NULL);
+    db_close(db);
+}
+
+/* ---- small helpers ---- */
+
+int
+api_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    int64_t v = 0;
+    int d;
+
+    if (s == NULL || *s == '\0')
+        return -1;
+    for (; *s != '\0'; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        d = *s - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    if (v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+const char *
+api_query(struct api_req *r, const char *name)
+{
+    return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void
+api_count_status(struct api *a, unsigned status)
+{
+    if (status >= API_STATUS_MIN && status < API_STATUS_MIN + API_STATUS_SPAN)
+        atomic_fetch_add(&a->errors[status - API_STATUS_MIN], 1);
+}
+
+/* The allowed origin of this request, or NULL (no CORS headers then). */
+static const char *
+cors_origin(struct api_req *r)
+{
+    const char *o = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
+    int i;
+
+    if (o == NULL)
+        return NULL;
+    for (i = 0; i < r->api->norigins; i++) {
+        if (strcmp(o, r->api->origins[i]) == 0)
+            return r->api->origins[i];
+    }
+    return NULL;
+}
+
+void
+api_add_common_headers(struct api_req *r, struct MHD_Response *resp)
+{
+    const char *origin = cors_origin(r);
+
+    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(resp, "X-Frame-Options", "DENY");
+    MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header(resp, "Content-Security-Policy",
+                            "default-src 'none'; frame-ancestors 'none'");
+    if (MHD_get_response_header(resp, "Cache-Control") == NULL)
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+    if (r->api->norigins > 0)
+        MHD_add_response_header(resp, "Vary", "Origin");
+    if (origin != NULL) {
+        MHD_add_response_header(resp, "Access-Control-Allow-Origin", origin);
+        MHD_add_response_header(resp, "Access-Control-Expose-Headers",
+                                "Location, Idempotency-Replayed, WWW-Authenticate");
+    }
+}
+
+static enum MHD_Result
+queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
+{
+    enum MHD_Result rc;
+
+    if (resp == NULL)
+        return MHD_NO;
+    api_add_common_headers(r, resp);
+    api_count_status(r->api, status);
+    rc = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->answered = 1;
+    return rc;
+}
+
+enum MHD_Result
+api_reply_text(struct api_req *r, unsigned status, const char *ctype, const char *text,
+               size_t len)
+{
+    struct MHD_Response *resp;
+
+    resp = MHD_create_response_from_buffer(len, (void *)text, MHD_RESPMEM_MUST_COPY);
+    if (resp == NULL)
+        return MHD_NO;
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    return queue(r, status, resp);
+}
+
+enum MHD_Result
+api_reply_json_h(struct api_req *r, unsigned status, json_t *body, const char *const *hdrs)
+{
+    struct MHD_Response *resp;
+    char *text = NULL;
+    size_t i;
+
+    if (body != NULL) {
+        text = json_dumps(body, JSON_COMPACT);
+        json_decref(body);
+        if (text == NULL)
+            return MHD_NO;
+    }
+    resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
+                                           text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (text != NULL)
+        MHD_add_response_header(resp, "Content-Type", "application/json");
+    for (i = 0; hdrs != NULL && hdrs[i] != NULL && hdrs[i + 1] != NULL; i += 2)
+        MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
+    return queue(r, status, resp);
+}
+
+enum MHD_Result
+api_reply_json(struct api_req *r, unsigned status, json_t *body)
+{
+    return api_reply_json_h(r, status, body, NULL);
+}
+
+/* An error reply with extra headers (name, value pairs, NULL-terminated). */
+static enum MHD_Result
+reply_error_h(struct api_req *r, unsigned status, const char *code, const char *msg,
+              const char *const *hdrs)
+{
+    json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
+
+    if (body == NULL)
+        return MHD_NO;
+    return api_reply_json_h(r, status, body, hdrs);
+}
+
+enum MHD_Result
+api_reply_error(struct api_req *r, unsigned status, const char *code, const char *fmt, ...)
+{
+    char msg[API_MSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    return reply_error_h(r, status, code, msg, NULL);
+}
+
+enum MHD_Result
+api_reply_db_error(struct api_req *r, struct db *db)
+{
+    static const char *const retry[] = { "Retry-After", "5", NULL };
+    int code = db != NULL && db->h != NULL ? sqlite3_errcode(db->h) & 0xff : SQLITE_CANTOPEN;
+    char msg[DB_ERR_MAX + 32];
+
+    snprintf(msg, sizeof(msg), "database: %s", db != NULL ? db->err : "unavailable");
+    log_warnx("api: %s method=%s url=%s", msg, r->method, r->url);
+    if (db == NULL || code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_BUSY ||
+        code == SQLITE_LOCKED || code == SQLITE_CANTOPEN || code == SQLITE_READONLY ||
+        code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+        if (db != NULL)
+            db_drop(r->api);
+        return reply_error_h(r, 503, "db_unavailable", msg, retry);
+    }
+    return reply_error_h(r, 500, "internal", msg, NULL);
+}
+
+/* ---- request life cycle ---- */
+
+/* The checks every request passes before its body is read: Host, token,
+ * declared body size. Returns 1 when the request may go on, 0 when an
+ * answer was queued (*rc holds libmicrohttpd's result). */
+static int
+admit(struct api_req *r, enum MHD_Result *rc)
+{
+    static const char *const www[] = { "WWW-Authenticate", "Bearer realm=\"tpsd\"", NULL };
+    static const char *const www_bad[] = {
+        "WWW-Authenticate", "Bearer realm=\"tpsd\", error=\"invalid_token\"", NULL
+    };
+    const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
+    const char *auth, *cl;
+    int64_t n;
+
+    if (!api_host_ok(r->api, host)) {
+        *rc = api_reply_error(r, 421, "host_not_allowed",
+                              "Host must name this server (localhost:%d)", r->api->port);
+        return 0;
+    }
+    /* CORS preflights carry no credentials. */
+    if (r->api->have_token && strcmp(r->method, "OPTIONS") != 0) {
+        auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+        if (auth == NULL) {
+            *rc = reply_error_h(r, 401, "unauthorized", "missing bearer token", www);
+            return 0;
+        }
+        if (!api_token_ok(r->api, auth)) {
+            *rc = reply_error_h(r, 401, "unauthorized", "invalid bearer token", www_bad);
+            return 0;
+        }
+    }
+    cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL && (api_parse_i64(cl, 0, INT64_MAX, &n) == -1 || (uint64_t)n > r->api->max_body)) {
+        *rc = api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
+                              r->api->max_body);
+        return 0;
+    }
+    return 1;
+}
+
+/* Append upload data to the body, under the cap. 0, or -1 to close the
+ * connection (a stream that goes on far past the cap). */
+static int
+take_body(struct api_req *r, const char *data, size_t n)
+{
+    size_t want;
+    char *p;
+
+    if (r->too_large || n > r->api->max_body - r->len) {
+        r->too_large = 1;
+        r->discarded += n;
+        return r->discarded > API_DISCARD_MAX ? -1 : 0;
+    }
+    if (r->len + n + 1 > r->cap) {
+        want = r->cap ? r->cap : API_BODY_CHUNK;
+        while (want < r->len + n + 1)
+            want *= 2;
+        if (want > r->api->max_body + 1)
+            want = r->api->max_body + 1;
+        p = realloc(r->body, want);
+        if (p == NULL)
+            return -1;
+        r->body = p;
+        r->cap = want;
+    }
+    memcpy(r->body + r->len, data, n);
+    r->len += n;
+    r->body[r->len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size,
+           void **con_cls)
+{
+    struct api *a = cls;
+    struct api_req *r = *con_cls;
+    enum MHD_Result rc = MHD_YES;
+
+    if (r == NULL) {
+        r = calloc(1, sizeof(*r));
+        if (r == NULL)
+            return MHD_NO;
+        r->api = a;
+        r->conn = conn;
+        r->method = method;
+        r->url = url;
+        *con_cls = r;
+        if (!admit(r, &rc))
+            return rc;
+        return MHD_YES;
+    }
+    if (r->answered) {
+        /* An early answer was queued; drop whatever body still arrives. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (take_body(r, upload_data, *upload_data_size) == -1)
+            return MHD_NO;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (r->too_large)
+        return api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
+                               a->max_body);
+    return api_dispatch(r);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct api_req *r = *con_cls;
+
+    if (r == NULL)
+        return;
+    free(r->body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[API_MSG_MAX];
+    size_t n;
+
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strlen(msg);
+    while (n > 0 && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+    log_warnx("libmicrohttpd: %s", msg);
+}
+
+/* ---- start and stop ---- */
+
+/* Parse the comma-separated origins into a->origins. 0 or -1 with err. */
+static int
+parse_origins(struct api *a, const char *list, char *err, size_t errlen)
+{
+    const char *p = list, *end;
+    size_t n;
+
+    while (*p != '\0') {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '\0')
+            break;
+        end = p;
+        while (*end != '\0' && *end != ',' && *end != ' ')
+            end++;
+        n = (size_t)(end - p);
+        if (n == 1 && *p == '*') {
+            snprintf(err, errlen, "cors_origins: \"*\" is not allowed; list the origins");
+            return -1;
+        }
+        if (a->norigins == API_CORS_MAX || n >= API_ORIGIN_MAX) {
+            snprintf(err, errlen, "cors_origins: at most %d origins of %d bytes",
+                     API_CORS_MAX, API_ORIGIN_MAX - 1);
+            return -1;
+        }
+        memcpy(a->origins[a->norigins], p, n);
+        a->origins[a->norigins][n] = '\0';
+        a->norigins++;
+        p = end;
+    }
+    return 0;
+}
+
+/* Resolve the listen address into ss. *loopback and *wildcard say what it
+ * is. 0 or -1 with err. */
+static int
+listen_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *loopback,
+                int *wildcard, int *v6, char *err, size_t errlen)
+{
+    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+    char host[256];
+    size_t n = strlen(addr);
+
+    memset(ss, 0, sizeof(*ss));
+    if (n >= sizeof(host)) {
+        snprintf(err, errlen, "listen_addr: too long");
+        return -1;
+    }
+    if (addr[0] == '[' && n > 2 && addr[n - 1] == ']') {
+        memcpy(host, addr + 1, n - 2);
+        host[n - 2] = '\0';
+    } else {
+        snprintf(host, sizeof(host), "%s", strcasecmp(addr, "localhost") == 0 ? "127.0.0.1" : addr);
+    }
+    if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+        in4->sin_family = AF_INET;
+        in4->sin_port = htons((uint16_t)port);
+#ifdef __APPLE__
+        in4->sin_len = sizeof(*in4);
+#endif
+        *loopback = (ntohl(in4->sin_addr.s_addr) >> 24) == 127;
+        *wildcard = in4->sin_addr.s_addr == htonl(INADDR_ANY);
+        *v6 = 0;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+        in6->sin6_family = AF_INET6;
+        in6->sin6_port = htons((uint16_t)port);
+#ifdef __APPLE__
+        in6->sin6_len = sizeof(*in6);
+#endif
+        *loopback = IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+        *wildcard = IN6_IS_ADDR_UNSPECIFIED(&in6->sin6_addr);
+        *v6 = 1;
+        return 0;
+    }
+    snprintf(err, errlen, "listen_addr: \"%s\" is not a numeric IPv4 or IPv6 address", addr);
+    return -1;
+}
+
+struct api *
+api_start(const struct api_opts *o, char *err, size_t errlen)
+{
+    const struct config *c = o->cfg;
+    struct sockaddr_storage ss;
+    const union MHD_DaemonInfo *info;
+    struct api *a;
+    unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
+    unsigned conns, per_ip;
+    int loopback, wildcard, v6;
+
+    a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    pthread_mutex_init(&a->sse_mu, NULL);
+    pthread_cond_init(&a->sse_cv, NULL);
+    if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
+        snprintf(err, errlen, "database path missing or too long");
+        goto fail;
+    }
+    snprintf(a->db_path, sizeof(a->db_path), "%s", o->db_path);
+    if (strlen(c->listen_addr) >= sizeof(a->listen_addr)) {
+        snprintf(err, errlen, "listen_addr: too long");
+        goto fail;
+    }
+    memcpy(a->listen_addr, c->listen_addr, strlen(c->listen_addr) + 1);
+    a->max_body = c->max_body_bytes > 0 ? (size_t)c->max_body_bytes : 1024 * 1024;
+    a->worker = o->worker;
+    a->worker_notify = o->worker_notify;
+    a->worker_alive = o->worker_alive;
+    if (listen_sockaddr(c->listen_addr, c->listen_port, &ss, &loopback, &wildcard, &v6, err,
+                        errlen) == -1)
+        goto fail;
+    /* Host checks compare against the address without brackets. */
+    if (a->listen_addr[0] == '[') {
+        size_t n = strlen(a->listen_addr);
+        memmove(a->listen_addr, a->listen_addr + 1, n - 2);
+        a->listen_addr[n - 2] = '\0';
+    }
+    a->any_host = wildcard;
+    if (parse_origins(a, c->cors_origins, err, errlen) == -1)
+        goto fail;
+    if (c->token_file[0] != '\0' && api_token_load(a, c->token_file, err, errlen) == -1)
+        goto fail;
+    if (!loopback && !a->have_token) {
+        snprintf(err, errlen, "listen_addr %s is not loopback: set token_file first",
+                 c->listen_addr);
+        goto fail;
+    }
+    if (pthread_key_create(&a->db_key, db_key_destroy) != 0) {
+        snprintf(err, errlen, "pthread_key_create failed");
+        goto fail;
+    }
+    a->db_key_ok = 1;
+    if (api_sse_init(a) == -1) {
+        snprintf(err, errlen, "cannot start the event-stream thread");
+        goto fail;
+    }
+    conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
+    if (conns < API_POOL_THREADS)
+        conns = API_POOL_THREADS;
+    /* Every loopback client has one address: a per-IP limit below the
+     * total would only lock local clients out. */
+    per_ip = loopback ? conns : (conns * 3 + 3) / 4;
+    if (v6)
+        flags |= MHD_USE_IPv6;
+    a->port = c->listen_port;
+    a->mhd = MHD_start_daemon(
+        flags, (uint16_t)c->listen_port, NULL, NULL, on_request, a,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_POOL_THREADS,
+        MHD_OPTION_CONNECTION_LIMIT, conns,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(c->connection_timeout_s > 0 ? c->connection_timeout_s : 30),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
+        MHD_OPTION_END);
+    if (a->mhd == NULL) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", c->listen_addr,
+                 c->listen_port, errno ? strerror(errno) : "libmicrohttpd failed");
+        goto fail;
+    }
+    info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    a->port = info != NULL && info->port != 0 ? info->port : c->listen_port;
+    return a;
+fail:
+    api_stop(a);
+    return NULL;
+}
+
+int
+api_port(const struct api *a)
+{
+    return a->port;
+}
+
+void
+api_stop(struct api *a)
+{
+    if (a == NULL)
+        return;
+    api_sse_shutdown(a);
+    if (a->mhd != NULL)
+        MHD_stop_daemon(a->mhd);
+    if (a->db_key_ok)
+        pthread_key_delete(a->db_key);
+    pthread_cond_destroy(&a->sse_cv);
+    pthread_mutex_destroy(&a->sse_mu);
+    memset(a->token_sha, 0, sizeof(a->token_sha));
+    free(a);
+}

@@ -1,0 +1,128 @@
+/*
+ * internal.h - what the files of api/ share: the server state, one
+ * request's state, the reply helpers and the handlers. Not for use outside
+ * api/.
+ */
+#ifndef TPSD_API_INTERNAL_H
+#define TPSD_API_INTERNAL_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/api.h"
+#include "storage/db.h"
+
+#define API_POOL_THREADS 4          /* libmicrohttpd worker threads */
+#define API_CORS_MAX 16             /* configured origins */
+#define API_ORIGIN_MAX 256          /* bytes of one origin */
+#define API_HOST_MAX 256            /* bytes of a Host header we look at */
+#define API_TOKEN_MAX 4096          /* bytes of the bearer token file */
+#define API_SHA256_LEN 32
+#define API_IDEM_KEY_MAX 255        /* bytes of an Idempotency-Key */
+#define API_IDS_MAX 2               /* {id} segments in one route */
+#define API_SSE_MAX 64              /* concurrent event streams */
+#define API_DISCARD_MAX (1024 * 1024) /* body bytes read past the cap before closing */
+#define API_MEMORY_LIMIT (128 * 1024) /* libmicrohttpd per-connection buffer */
+#define API_STATUS_MIN 400          /* error counters cover 400..599 */
+#define API_STATUS_SPAN 200
+
+struct api_sse;
+
+struct api {
+    struct MHD_Daemon *mhd;
+    int port;
+    char db_path[1024];
+    char listen_addr[256];
+    int any_host;                   /* bound to a wildcard: any Host (token required) */
+    int have_token;
+    unsigned char token_sha[API_SHA256_LEN];
+    char origins[API_CORS_MAX][API_ORIGIN_MAX];
+    int norigins;
+    size_t max_body;
+    struct worker *worker;
+    void (*worker_notify)(struct worker *w);
+    int (*worker_alive)(struct worker *w);
+    pthread_key_t db_key;           /* each pool thread's struct db * */
+    int db_key_ok;
+    atomic_ulong errors[API_STATUS_SPAN]; /* responses by status 400..599 */
+    /* Event streams: suspended connections, resumed by the ticker thread. */
+    pthread_mutex_t sse_mu;
+    pthread_cond_t sse_cv;
+    pthread_t ticker;
+    int ticker_started;
+    int stopping;                   /* under sse_mu */
+    int nstreams;                   /* under sse_mu */
+    struct api_sse *parked[API_SSE_MAX]; /* under sse_mu */
+    int nparked;
+};
+
+/* One request: allocated on the first call, freed in the completion callback. */
+struct api_req {
+    struct api *api;
+    struct MHD_Connection *conn;
+    const char *method;             /* libmicrohttpd's, valid for the request */
+    const char *url;
+    char *body;                     /* the body, NUL-terminated; owned */
+    size_t len, cap;
+    size_t discarded;               /* bytes dropped past the cap */
+    int too_large;
+    int answered;                   /* a reply was queued early (413, 401 ...) */
+    int64_t ids[API_IDS_MAX];       /* {id} path segments */
+};
+
+/* The calling thread's database connection for `a`, opened on first use.
+ * NULL when it cannot be opened (the caller answers 503). */
+struct db *api_db(struct api *a);
+
+/* Answer with `body` (consumed; NULL answers an empty body) as JSON and the
+ * security and CORS headers. Returns libmicrohttpd's result. */
+enum MHD_Result api_reply_json(struct api_req *r, unsigned status, json_t *body);
+/* Like api_reply_json, with extra headers: `hdrs` is NULL or a
+ * NULL-terminated list of name, value pairs. */
+enum MHD_Result api_reply_json_h(struct api_req *r, unsigned status, json_t *body,
+                                 const char *const *hdrs);
+/* Answer raw text with a content type. */
+enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *ctype,
+                               const char *text, size_t len);
+/* {"error":{"code":code,"message":...}} with `status`. */
+enum MHD_Result api_reply_error(struct api_req *r, unsigned status, const char *code,
+                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* 503 or 500 after a storage call failed on `db` (503 for full disk, I/O
+ * errors, busy or locked; the thread's connection is then reopened). */
+enum MHD_Result api_reply_db_error(struct api_req *r, struct db *db);
+/* Add the security headers (and CORS when the request's Origin is allowed). */
+void api_add_common_headers(struct api_req *r, struct MHD_Response *resp);
+/* Count a response status for /metrics. */
+void api_count_status(struct api *a, unsigned status);
+
+/* The value of a query argument, or NULL. */
+const char *api_query(struct api_req *r, const char *name);
+/* Parse a decimal int64 in lo..hi from s (all of it). 0 or -1. */
+int api_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
+
+/* Route handlers (routes.c, events.c, metrics.c): answer the request. */
+typedef enum MHD_Result (*api_handler)(struct api_req *r);
+enum MHD_Result api_dispatch(struct api_req *r);
+enum MHD_Result api_h_events(struct api_req *r);
+enum MHD_Result api_h_metrics(struct api_req *r);
+
+/* Event streams: start the ticker, resume everything and end streams. */
+int api_sse_init(struct api *a);
+void api_sse_shutdown(struct api *a);
+
+/* auth.c: SHA-256, the token, the Host check. */
+void api_sha256(const void *data, size_t len, unsigned char out[API_SHA256_LEN]);
+/* Lowercase hex of the SHA-256 of data into hex (65 bytes). */
+void api_sha256_hex(const void *data, size_t len, char hex[2 * API_SHA256_LEN + 1]);
+/* Read the token file (mode 0600/0400 only). 0 or -1 with err. */
+int api_token_load(struct api *a, const char *path, char *err, size_t errlen);
+/* 1 when the Authorization header carries the token (constant time). */
+int api_token_ok(const struct api *a, const char *authorization);
+/* 1 when `host` (the Host header) is allowed for this server. */
+int api_host_ok(const struct api *a, const char *host);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * metrics.c - GET /metrics in the Prometheus text format 0.0.4.
+ *
+ * Label values are bounded: job states are a fixed set, status codes are
+ * 400..599, and (model, case) pairs come from the newest API_METRICS_RUNS
+ * runs only.
+ */
+#include "api/internal.h"
+
+#include "storage/jobs.h"
+#include "storage/runs.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_METRICS_MAX (256 * 1024) /* bytes of the whole exposition */
+#define API_METRICS_RUNS 50         /* newest runs looked at for last_decode */
+#define API_METRICS_PAGE 500        /* runs per page when counting samples */
+#define API_METRICS_PAGES 200       /* pages at most (100,000 runs) */
+#define API_LABEL_MAX 512           /* bytes of one escaped label value */
+
+struct out {
+    char *buf;
+    size_t len;
+    int full;
+};
+
+static void __attribute__((format(printf, 2, 3)))
+emit(struct out *o, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (o->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(o->buf + o->len, API_METRICS_MAX - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= API_METRICS_MAX - o->len) {
+        o->full = 1;
+        o->buf[o->len] = '\0';
+        return;
+    }
+    o->len += (size_t)n;
+}
+
+/* Escape a label value: backslash, double quote and newline. */
+static void
+escape(const char *in, char *out, size_t outlen)
+{
+    size_t j = 0;
+
+    for (; in != NULL && *in != '\0' && j + 3 < outlen; in++) {
+        if (*in == '\\' || *in == '"') {
+            out[j++] = '\\';
+            out[j++] = *in;
+        } else if (*in == '\n') {
+            out[j++] = '\\';
+            out[j++] = 'n';
+        } else {
+            out[j++] = *in;
+        }
+    }
+    out[j] = '\0';
+}
+
+/* Sum of the measured samples of every run. 0 or -1. */
+static int
+samples_total(struct db *db, long long *total)
+{
+    json_t *runs, *run;
+    int64_t before = 0;
+    size_t i, n;
+    int p;
+
+    *total = 0;
+    for (p = 0; p < API_METRICS_PAGES; p++) {
+        if (runs_list(db, 0, before, API_METRICS_PAGE, &runs) == -1)
+            return -1;
+        n = json_array_size(runs);
+        json_array_foreach(runs, i, run) {
+            *total += json_integer_value(json_object_get(run, "samples"));
+            before = json_integer_value(json_object_get(run, "id"));
+        }
+        json_decref(runs);
+        if (n < API_METRICS_PAGE)
+            break;
+    }
+    return 0;
+}
+
+/* tpsd_last_decode_tokens_per_second: per model, its newest run with
+ * samples, the mean decode speed of each case. */
+static int
+last_decode(struct db *db, struct out *o)
+{
+    json_t *runs, *run, *full, *cases, *c, *seen = json_object();
+    char model[API_LABEL_MAX], cname[API_LABEL_MAX];
+    const char *m;
+    size_t i, j;
+
+    if (runs_list(db, 0, 0, API_METRICS_RUNS, &runs) == -1) {
+        json_decref(seen);
+        return -1;
+    }
+    json_array_foreach(runs, i, run) {
+        m = json_string_value(json_object_get(run, "model"));
+        if (m == NULL || json_object_get(seen, m) != NULL ||
+            json_integer_value(json_object_get(run, "samples")) <= 0)
+            continue;
+        if (runs_get_json(db, json_integer_value(json_object_get(run, "id")), 1, &full) != 0)
+            continue;
+        json_object_set_new(seen, m, json_true());
+        escape(m, model, sizeof(model));
+        cases = json_object_get(full, "cases");
+        json_array_foreach(cases, j, c) {
+            json_t *v = json_object_get(c, "decode_tps_mean");
+
+            if (!json_is_number(v))
+                continue;
+            escape(json_string_value(json_object_get(c, "case")), cname, sizeof(cname));
+            emit(o, "tpsd_last_decode_tokens_per_second{model=\"%s\",case=\"%s\"} %.6g\n",
+                 model, cname, json_number_value(v));
+        }
+        json_decref(full);
+    }
+    json_decref(runs);
+    json_decref(seen);
+    return 0;
+}
+
+enum MHD_Result
+api_h_metrics(struct api_req *r)
+{
+    static const char *const states[] = { "queued", "running", "succeeded", "failed",
+                                          "cancelled", "interrupted" };
+    struct db *db = api_db(r->api);
+    struct out o = { NULL, 0, 0 };
+    json_t *counts = NULL;
+    long long total;
+    unsigned long n;
+    enum MHD_Result rc;
+    size_t i;
+
+    if (db == NULL)
+        return api_reply_db_error(r, NULL);
+    o.buf = malloc(API_METRICS_MAX);
+    if (o.buf == NULL)
+        return MHD_NO;
+    o.buf[0] = '\0';
+    if (jobs_count_by_state(db, &counts) == -1 || samples_total(db, &total) == -1) {
+        json_decref(counts);
+        free(o.buf);
+        return api_reply_db_error(r, db);
+    }
+    emit(&o, "# HELP tpsd_build_info tpsd version.\n# TYPE tpsd_build_info gauge\n"
+             "tpsd_build_info{version=\"%s\"} 1\n", TPSD_VERSION);
+    emit(&o, "# HELP tpsd_jobs Jobs by state.\n# TYPE tpsd_jobs gauge\n");
+    for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
+        emit(&o, "tpsd_jobs{state=\"%s\"} %lld\n", states[i],
+             (long long)json_integer_value(json_object_get(counts, states[i])));
+    json_decref(counts);
+    emit(&o, "# HELP tpsd_samples_total Measured requests stored (warm-ups excluded).\n"
+             "# TYPE tpsd_samples_total counter\ntpsd_samples_total %lld\n", total);
+    emit(&o, "# HELP tpsd_request_errors_total API responses with a 4xx or 5xx status.\n"
+             "# TYPE tpsd_request_errors_total counter\n");
+    for (i = 0; i < API_STATUS_SPAN; i++) {
+        n = atomic_load(&r->api->errors[i]);
+        if (n > 0)
+            emit(&o, "tpsd_request_errors_total{code=\"%zu\"} %lu\n", i + API_STATUS_MIN, n);
+    }
+    emit(&o, "# HELP tpsd_last_decode_tokens_per_second Mean decode speed of each case in"
+             " the newest run of each model.\n"
+             "# TYPE tpsd_last_decode_tokens_per_second gauge\n");
+    if (last_decode(db, &o) == -1) {
+        free(o.buf);
+        return api_reply_db_error(r, db);
+    }
+    rc = api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);
+    free(o.buf);
+    return rc;
+}
