@@ -35,11 +35,13 @@ struct api_opts {
     const struct config *cfg;
     const char *db_path;            /* the (migrated) database; copied */
     /* The job worker, or NULL (then healthz reports "absent"). The API calls
-     * it only through these two functions, so it links without worker.c
-     * (tpsd serve passes worker_notify and worker_alive). */
+     * it only through these functions, so it links without worker.c
+     * (tpsd serve passes worker_notify, worker_alive and worker_cancel).
+     * Any of them may be NULL. */
     struct worker *worker;
     void (*worker_notify)(struct worker *w);
     int (*worker_alive)(struct worker *w);
+    void (*worker_cancel)(struct worker *w, long long job_id);
 };
 
 struct api;

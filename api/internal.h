@@ -46,6 +46,7 @@ struct api {
     struct worker *worker;
     void (*worker_notify)(struct worker *w);
     int (*worker_alive)(struct worker *w);
+    void (*worker_cancel)(struct worker *w, long long job_id);
     pthread_key_t db_key;           /* each pool thread's struct db * */
     int db_key_ok;
     atomic_ulong errors[API_STATUS_SPAN]; /* responses by status 400..599 */

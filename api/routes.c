@@ -240,6 +240,9 @@ h_job_cancel(struct api_req *r)
     if (rc == 2)
         return api_reply_error(r, 409, "already_final", "job %lld already %s",
                                (long long)r->ids[0], state);
+    if (r->api->worker != NULL && r->api->worker_cancel != NULL &&
+        strcmp(state, "running") == 0)
+        r->api->worker_cancel(r->api->worker, (long long)r->ids[0]);
     if (r->api->worker != NULL && r->api->worker_notify != NULL)
         r->api->worker_notify(r->api->worker);
     return api_reply_json(r, 200, json_pack("{s:I,s:s}", "id", (json_int_t)r->ids[0],

@@ -489,6 +489,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     a->worker = o->worker;
     a->worker_notify = o->worker_notify;
     a->worker_alive = o->worker_alive;
+    a->worker_cancel = o->worker_cancel;
     if (listen_sockaddr(c->listen_addr, c->listen_port, &ss, &loopback, &wildcard, &v6, err,
                         errlen) == -1)
         goto fail;

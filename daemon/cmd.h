@@ -25,5 +25,6 @@ int cmd_config(struct config *c, int argc, char **argv, char **rest, int *nrest)
 struct db *cmd_open_db(const struct config *c);
 
 int cmd_db(int argc, char **argv); /* tpsd db: show the database's path and version */
+int cmd_serve(int argc, char **argv); /* tpsd serve: the daemon (REST API and job worker) */
 
 #endif
