@@ -11,6 +11,7 @@
 #include <string.h>
 
 #define LMS_NUM_MAX 32 /* a number formatted for argv */
+#define LMS_SETTLE_MS 5000 /* lms load returned: the model is listed by then */
 
 /* Resolve lms: the configured path (absolute, or a name on PATH), else lms on
  * our PATH, else ~/.lmstudio/bin/lms (launchd's PATH will not have it). */
@@ -243,6 +244,7 @@ lms_list(struct backend *b, const char *what, struct backend_err *err)
 static int
 lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct backend_err *err)
 {
+    struct backend_err fe;
     json_t *arr = lms_list(b, "ps", err), *o;
     size_t i;
     int result = -1;
@@ -257,12 +259,12 @@ lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct ba
         uint64_t size;
         json_t *q;
 
-        if (lms_get_str(o, "identifier", &ident, err) == -1 ||
-            lms_entry_key(o, &key, &path, err) == -1 ||
-            lms_get_str(o, "status", &status, err) == -1 ||
-            lms_get_num(o, "sizeBytes", &size, err) == -1) {
+        if (lms_get_str(o, "identifier", &ident, &fe) == -1 ||
+            lms_entry_key(o, &key, &path, &fe) == -1 ||
+            lms_get_str(o, "status", &status, &fe) == -1 ||
+            lms_get_num(o, "sizeBytes", &size, &fe) == -1) {
             backend_fail(err, BACKEND_LMS_BAD_JSON, "lms ps --json: entry %zu: %s", i,
-                         err->detail);
+                         fe.detail);
             goto out;
         }
         if (bytes != NULL)
@@ -370,7 +372,7 @@ lms_load(struct backend *b, const char *model, struct backend_load *res, struct 
     const char *id = b->cfg.identifier[0] != '\0' ? b->cfg.identifier : model;
     int timeout = backend_load_timeout_ms(b), n = 0;
     struct spawn_result r;
-    int64_t t0, ready;
+    int64_t t0, ready, deadline;
 
     if (lms_unload(b, NULL, err) == -1)
         return -1;
@@ -401,7 +403,12 @@ lms_load(struct backend *b, const char *model, struct backend_load *res, struct 
         return -1;
     res->load_ms = r.elapsed_ms;
     spawn_result_free(&r);
-    if (backend_wait_listed(b, id, t0 + (int64_t)timeout * 1000000, &ready, err) == -1)
+    /* lms load returns once the model is loaded: it is listed at once, or
+     * something else is served (model_mismatch) without waiting for long. */
+    deadline = clock_mono_ns() + (int64_t)LMS_SETTLE_MS * 1000000;
+    if (deadline > t0 + (int64_t)timeout * 1000000)
+        deadline = t0 + (int64_t)timeout * 1000000;
+    if (backend_wait_listed(b, id, deadline, &ready, err) == -1)
         return -1;
     res->load_ready_ms = (ready - t0) / 1000000;
     if (lms_verify(b, model, id, err) == -1)

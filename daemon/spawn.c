@@ -323,8 +323,13 @@ fail:
 static void
 spawn_fail(struct spawn_result *r, int errnum, const char *what, const char *arg)
 {
+    int n;
+
     r->errnum = errnum;
-    snprintf(r->error, sizeof(r->error), "%s: %s: %s", what, arg, strerror(errnum));
+    /* Truncation is fine: the result is checked only to say so. */
+    n = snprintf(r->error, sizeof(r->error), "%s: %s: %s", what, arg, strerror(errnum));
+    if (n < 0)
+        r->error[0] = '\0';
 }
 
 /* Read what `fd` has now into c. Returns 1 at EOF or on error (fd is then
