@@ -264,7 +264,7 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
 {
     char cfg[TU_PATH_MAX], portf[TU_PATH_MAX], outf[TU_PATH_MAX];
     const char *bin = getenv("TPSD_SIM");
-    char *argv[8], *text = NULL, *end;
+    char errf[TU_PATH_MAX], *argv[9], *text = NULL, *end;
     uint64_t deadline;
     long port, st;
     int rc = -1;
@@ -279,6 +279,7 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
     snprintf(cfg, sizeof(cfg), "%s/sim.json", out->dir);
     snprintf(portf, sizeof(portf), "%s/port", out->dir);
     snprintf(outf, sizeof(outf), "%s/stdout", out->dir);
+    snprintf(errf, sizeof(errf), "%s/stderr", out->dir);
     if (tu_write_file(cfg, config_json ? config_json : "{}") == -1)
         return -1;
     argv[0] = (char *)bin;
@@ -288,8 +289,9 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
     argv[4] = portf;
     argv[5] = "--config";
     argv[6] = cfg;
-    argv[7] = NULL;
-    if (tu_spawn(argv, outf, NULL, 0, &out->pid) == -1)
+    argv[7] = "--exit-with-parent";
+    argv[8] = NULL;
+    if (tu_spawn(argv, outf, errf, 0, &out->pid) == -1)
         return -1;
     deadline = tu_now_ns() + TU_SIM_START_MS * 1000000ULL;
     while (tu_now_ns() < deadline) {

@@ -61,11 +61,13 @@ struct tu_sim {
     pid_t pid;
     int port;
     char base_url[TU_URL_MAX];      /* "http://127.0.0.1:PORT" */
-    char dir[512];                  /* its config, port file, stdout */
+    char dir[512];                  /* config, port file, stdout, stderr */
 };
 
 /* Start $TPSD_SIM on a free port with config_json (NULL: no models) and wait
- * until it answers GET /v1/models. 0, or -1 (message on stderr). */
+ * until it answers GET /v1/models. Its stdout and stderr go to files in
+ * out->dir; it exits by itself when this process dies (--exit-with-parent),
+ * so a failed CHECK leaves no sim behind. 0, or -1 (message on stderr). */
 int tu_sim_start(const char *config_json, struct tu_sim *out);
 /* SIGTERM, wait up to 5 s, then SIGKILL. Safe on a stopped sim. */
 void tu_sim_stop(struct tu_sim *sim);

@@ -3,7 +3,7 @@
  * publish the port, tick the RSS ballast until SIGTERM/SIGINT.
  *
  * usage: tpsd-sim [--port N] [--port-file PATH] [--config FILE.json]
- *                 [--bind 127.0.0.1]
+ *                 [--bind 127.0.0.1] [--exit-with-parent]
  */
 #include "sim.h"
 
@@ -63,7 +63,8 @@ static void
 usage(void)
 {
     fprintf(stderr, "usage: tpsd-sim [--port N] [--port-file PATH] "
-                    "[--config FILE.json] [--bind ADDR]\n");
+                    "[--config FILE.json] [--bind ADDR] "
+                    "[--exit-with-parent]\n");
     exit(2);
 }
 
@@ -147,10 +148,11 @@ main(int argc, char **argv)
     struct timespec ts = {0, (long)SIM_TICK_NS};
     long port = 0;
     char *end;
+    pid_t parent = 0;
     int i, bound = 0;
 
     for (i = 1; i < argc; i++) {
-        if (i + 1 >= argc)
+        if (strcmp(argv[i], "--exit-with-parent") != 0 && i + 1 >= argc)
             usage();
         if (strcmp(argv[i], "--port") == 0) {
             errno = 0;
@@ -163,6 +165,8 @@ main(int argc, char **argv)
             config = argv[++i];
         } else if (strcmp(argv[i], "--bind") == 0) {
             bind_addr = argv[++i];
+        } else if (strcmp(argv[i], "--exit-with-parent") == 0) {
+            parent = getppid();
         } else {
             usage();
         }
@@ -199,6 +203,8 @@ main(int argc, char **argv)
     while (!got_signal) {
         nanosleep(&ts, NULL);
         sim_model_tick();
+        if (parent != 0 && getppid() != parent)
+            break;      /* the test that started us is gone */
     }
     sim_stopping = 1;
     MHD_stop_daemon(d);
