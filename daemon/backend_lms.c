@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define LMS_NUM_MAX 32 /* a number formatted for argv */
-#define LMS_SETTLE_MS 5000 /* lms load returned: the model is listed by then */
+#define LMS_SETTLE_MS 2000 /* lms load returned: the model is listed by then */
 
 /* Resolve lms: the configured path (absolute, or a name on PATH), else lms on
  * our PATH, else ~/.lmstudio/bin/lms (launchd's PATH will not have it). */
