@@ -525,13 +525,16 @@ backend_check_memory(struct backend *b, struct backend_preflight *pf, uint64_t f
     for (i = 0; i < pf->nmodels; i++) {
         const struct backend_model_info *mi = &pf->models[i];
 
-        if (!mi->found || mi->size_bytes == 0)
+        uint64_t need = mi->estimate_bytes > 0 ? mi->estimate_bytes : mi->size_bytes;
+
+        if (!mi->found || need == 0)
             continue;
-        if (mi->size_bytes > usable)
+        if (need > usable)
             backend_reason(pf, BACKEND_INSUFFICIENT_MEMORY,
-                           "\"%s\" needs %.1f GB; %.1f GB available (%.1f GB free + %.1f GB "
-                           "loaded models, minus %d%% headroom of %.1f GB)",
-                           mi->key, mi->size_bytes / 1e9, usable / 1e9,
+                           "\"%s\" needs %.1f GB (%s); %.1f GB available (%.1f GB free + "
+                           "%.1f GB loaded models, minus %d%% headroom of %.1f GB)",
+                           mi->key, need / 1e9,
+                           mi->estimate_bytes > 0 ? "lms estimate" : "model size", usable / 1e9,
                            m.available_bytes / 1e9, freed_bytes / 1e9, pct,
                            m.total_bytes / 1e9);
     }

@@ -90,6 +90,7 @@ struct backend_model_info {
     char arch[64];
     char params[32];       /* e.g. "230B" */
     long max_context_length;
+    uint64_t estimate_bytes; /* lms load --estimate-only "Estimated Total Memory" */
 };
 
 /* A preflight's verdict. Fill with backend_preflight(); release with
@@ -157,7 +158,8 @@ int backend_prepare(struct backend *b, struct backend_err *err);
  * Check, before anything is unloaded, that the whole job can run: lms
  * found and runnable, server reachable (started when allowed, said so in
  * notes), every model known (with its size, format, quantisation), enough
- * memory (model size <= available - headroom% of total). Collects ALL
+ * memory (lms load --estimate-only's total when lms has it, else the model
+ * size, <= available - headroom% of total). Collects ALL
  * failures in pf->reasons, and per-model facts in pf->models (owned by pf:
  * call backend_preflight_free even on failure). Changes nothing loaded.
  * Returns 0 when pf->nreasons == 0, else -1.

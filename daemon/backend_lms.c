@@ -417,6 +417,70 @@ lms_load(struct backend *b, const char *model, struct backend_load *res, struct 
     return 0;
 }
 
+/*
+ * `lms load --estimate-only KEY [--context-length N] [--gpu X]`: the
+ * "Estimated Total Memory: 12.34 GB" line into *bytes. 0, or -1 when lms
+ * cannot estimate (older lms, unknown output): the caller then uses the size.
+ */
+static int
+lms_estimate(struct backend *b, const char *key, uint64_t *bytes)
+{
+    const char *args[BACKEND_ARGV_MAX];
+    char ctx[LMS_NUM_MAX];
+    struct spawn_result r;
+    struct backend_err e;
+    const char *p;
+    double v;
+    char *end;
+    int n = 0, result = -1;
+
+    *bytes = 0;
+    args[n++] = "load";
+    args[n++] = "--estimate-only";
+    args[n++] = key;
+    if (b->cfg.context_length > 0) {
+        snprintf(ctx, sizeof(ctx), "%ld", b->cfg.context_length);
+        args[n++] = "--context-length";
+        args[n++] = ctx;
+    }
+    if (b->cfg.gpu[0] != '\0') {
+        args[n++] = "--gpu";
+        args[n++] = b->cfg.gpu;
+    }
+    args[n] = NULL;
+    if (lms_exec(b, args, backend_cmd_timeout_ms(b), BACKEND_LMS_FAILED, BACKEND_LMS_FAILED, &r,
+                 &e) == -1) {
+        log_debug("preflight: no memory estimate for \"%s\": %s", key, e.detail);
+        return -1;
+    }
+    p = strstr(r.out.data, "Estimated Total Memory:");
+    if (p != NULL) {
+        p += strlen("Estimated Total Memory:");
+        errno = 0;
+        v = strtod(p, &end);
+        while (*end == ' ')
+            end++;
+        if (errno == 0 && end != p && v > 0) {
+            if (strncmp(end, "GB", 2) == 0)
+                v *= 1e9;
+            else if (strncmp(end, "GiB", 3) == 0)
+                v *= 1073741824.0;
+            else if (strncmp(end, "MB", 2) == 0)
+                v *= 1e6;
+            else if (strncmp(end, "MiB", 3) == 0)
+                v *= 1048576.0;
+            else
+                v = 0;
+            if (v > 0 && v < 1.8e19) {
+                *bytes = (uint64_t)v;
+                result = 0;
+            }
+        }
+    }
+    spawn_result_free(&r);
+    return result;
+}
+
 static int
 lms_preflight(struct backend *b, const char *const *models, int nmodels,
               struct backend_preflight *pf)
@@ -485,6 +549,8 @@ lms_preflight(struct backend *b, const char *const *models, int nmodels,
                 break;
             }
         }
+        if (mi->found)
+            lms_estimate(b, models[i], &mi->estimate_bytes);
         if (!mi->found)
             backend_reason(pf, BACKEND_MODEL_NOT_FOUND,
                            "\"%s\" is not among the %zu models lms ls lists", models[i],

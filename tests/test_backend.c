@@ -152,6 +152,28 @@ t_log_has(const json_t *log, const char *verb)
     return 0;
 }
 
+/* 1 when some logged argv is a real load (not --estimate-only). */
+static int
+t_log_has_real_load(const json_t *log)
+{
+    size_t i, j;
+    json_t *line, *a;
+
+    json_array_foreach(log, i, line) {
+        int est = 0;
+
+        if (strcmp(json_string_value(json_array_get(line, 0)), "load") != 0)
+            continue;
+        json_array_foreach(line, j, a) {
+            if (strcmp(json_string_value(a), "--estimate-only") == 0)
+                est = 1;
+        }
+        if (!est)
+            return 1;
+    }
+    return 0;
+}
+
 /* The logged argv of the n-th (0-based) command starting with verb. */
 static json_t *
 t_log_nth(const json_t *log, const char *verb, int n)
@@ -483,11 +505,12 @@ TEST(lms_preflight_ok)
     CHECK_STR(pf.models[0].format, "gguf");
     CHECK_STR(pf.models[0].quant, "Q4_K_S");
     CHECK_INT(pf.models[1].size_bytes, ==, 8000000000LL);
+    CHECK_INT(pf.models[0].estimate_bytes, ==, 4000000000LL); /* the fake's estimate */
     CHECK(pf.version[0] != '\0');
     backend_preflight_free(&pf);
     log = t_argv_log(&t);
     CHECK(!t_log_has(log, "unload"));
-    CHECK(!t_log_has(log, "load"));
+    CHECK(!t_log_has_real_load(log));
     CHECK(t_log_has(log, "version"));
     CHECK(t_log_has(log, "ls"));
     json_decref(log);
@@ -519,7 +542,7 @@ TEST(lms_preflight_all_reasons)
     backend_preflight_free(&pf);
     log = t_argv_log(&t);
     CHECK(!t_log_has(log, "unload"));
-    CHECK(!t_log_has(log, "load"));
+    CHECK(!t_log_has_real_load(log));
     json_decref(log);
     backend_free(b);
     t_stop(&t);
@@ -724,4 +747,36 @@ TEST(codes_and_config)
     CHECK_STR(json_string_value(json_object_get(d, "type")), "none");
     json_decref(d);
     backend_free(b);
+}
+
+TEST(lms_preflight_server_start)
+{
+    struct t_env t;
+    struct backend *b;
+    struct backend_err err;
+    struct backend_preflight pf;
+    const char *models[] = {KEY_A};
+    json_t *log, *line;
+
+    t_start(&t, NULL, 0);
+    /* The configured server is down; lms may start it (the fake only says
+     * it did): the note says so and the re-check still fails. */
+    snprintf(t.cfg.base_url, sizeof(t.cfg.base_url), "http://127.0.0.1:9");
+    t.cfg.allow_server_start = 1;
+    b = backend_new("lms", &t.cfg, &err);
+    CHECK(b != NULL);
+    CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
+    CHECK(strstr(pf.notes, "lms server start") != NULL);
+    CHECK(t_has_reason(&pf, BACKEND_SERVER_UNREACHABLE, "after lms server start"));
+    CHECK_INT(pf.nreasons, ==, 1);
+    CHECK_INT(pf.models[0].found, ==, 1);
+    backend_preflight_free(&pf);
+    log = t_argv_log(&t);
+    line = t_log_nth(log, "server", 0);
+    CHECK(line != NULL);
+    CHECK_STR(json_string_value(json_array_get(line, 1)), "start");
+    CHECK(!t_log_has(log, "unload"));
+    json_decref(log);
+    backend_free(b);
+    t_stop(&t);
 }
