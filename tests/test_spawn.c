@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -477,4 +478,51 @@ TEST(missing_executable)
 
     /* The caller's PATH does not matter: only envp's. */
     CHECK_INT(spawn_which("sh", envp, buf, sizeof(buf)), ==, -1);
+}
+
+#define T_THREADS 6
+
+static void *
+t_worker(void *arg)
+{
+    struct spawn_result *r = arg;
+    char *argv[] = {"sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; "
+                                "sleep 0.2; echo done >&2",
+                    NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct spawn_opts o;
+
+    memset(&o, 0, sizeof(o));
+    o.path = "/bin/sh";
+    o.argv = argv;
+    o.envp = envp;
+    o.timeout_ms = 10000;
+    if (spawn_run(&o, r) == -1)
+        r->exit_code = -100;
+    return NULL;
+}
+
+/* Children spawned at the same time from several threads: each sees only its
+ * own pipes (none holds another's open: all end promptly) and output. */
+TEST(concurrent_threads)
+{
+    pthread_t th[T_THREADS];
+    struct spawn_result r[T_THREADS];
+    int i;
+
+    memset(r, 0, sizeof(r));
+    for (i = 0; i < T_THREADS; i++)
+        CHECK_INT(pthread_create(&th[i], NULL, t_worker, &r[i]), ==, 0);
+    for (i = 0; i < T_THREADS; i++)
+        CHECK_INT(pthread_join(th[i], NULL), ==, 0);
+    for (i = 0; i < T_THREADS; i++) {
+        CHECK_INT(r[i].how, ==, SPAWN_EXITED);
+        CHECK_INT(r[i].exit_code, ==, 0);
+        CHECK_INT(r[i].timed_out, ==, 0);
+        CHECK_INT(r[i].elapsed_ms, <, 3000);
+        CHECK(strncmp(r[i].out.data, "line0\nline1\n", 12) == 0);
+        CHECK(strstr(r[i].out.data, "line199\n") != NULL);
+        CHECK_STR(r[i].err.data, "done\n");
+        spawn_result_free(&r[i]);
+    }
 }
