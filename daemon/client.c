@@ -109,6 +109,7 @@ req_reset(struct client_req *r)
     r->reasoning = NULL;
     r->reasoning_len = 0;
     r->model[0] = '\0';
+    r->t_sent_ns = 0;
     r->x = NULL;
 }
 
@@ -454,6 +455,7 @@ xfer_finish(struct client *c, struct client_xfer *x, CURLcode res, client_done_f
     s->ttft_us = us_since(x->t_first_token, x->t_sent);
     s->t_last_us = us_since(x->t_last_token, x->t_sent);
     s->t_done_us = (t_done - x->t_sent) / 1000;
+    r->t_sent_ns = x->t_sent;
     s->n_events = x->n_text_events + x->n_reasoning_events;
     classify(x, res, t_done);
     if (!x->got_usage || s->completion_tokens < 0) {

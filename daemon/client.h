@@ -42,6 +42,7 @@ struct client_req {
     char *reasoning;                    /* reasoning text, NUL-terminated */
     size_t reasoning_len;
     char model[CLIENT_MODEL_MAX];       /* the response's "model" field */
+    int64_t t_sent_ns;                  /* monotonic time the request was sent */
     /* private */
     struct client_xfer *x;
 };

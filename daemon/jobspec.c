@@ -183,7 +183,7 @@ get_enum(const json_t *o, const char *key, const char *path, const char *const *
         return 1;
     for (i = 0; r == 0 && choices[i] != NULL; i++) {
         if (strcmp(buf, choices[i]) == 0) {
-            snprintf(out, outlen, "%s", buf);
+            snprintf(out, outlen, "%s", choices[i]); /* choices are short */
             return 0;
         }
     }

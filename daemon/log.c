@@ -60,6 +60,9 @@ log_open(const char *path)
     return 0;
 }
 
+static void vlog(enum log_level level, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int err, const char *fmt, va_list ap)
 {

@@ -16,6 +16,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    { "serve", cmd_serve, "run the daemon: REST API and job worker" },
+    { "run", cmd_run, "benchmark models now, in the foreground (no daemon needed)" },
     { "db", cmd_db, "check the database and print its path and schema version" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))

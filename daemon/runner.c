@@ -63,7 +63,11 @@ should_stop(void *arg)
 {
     struct runner *r = arg;
 
-    return r->h != NULL && r->h->should_stop != NULL && r->h->should_stop(r->h->arg);
+    if (r->h == NULL)
+        return 0;
+    if (r->h->abort != NULL && *r->h->abort)
+        return 1;
+    return r->h->should_stop != NULL && r->h->should_stop(r->h->arg);
 }
 
 /* The chat request for a case: suite parameters, then the job's sampling
@@ -499,7 +503,6 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     const char *suite_name;
     char *suite_text = NULL;
     enum runner_outcome out = RUNNER_FAILED;
-    volatile sig_atomic_t cancel_flag = 0;
     int i, nfailed_runs = 0, stopped = 0;
     size_t dl = 0;
 
@@ -531,7 +534,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
         }
     }
 
-    backend_cfg_from(&bc, spec, cfg, base_url, &cancel_flag);
+    backend_cfg_from(&bc, spec, cfg, base_url, hooks ? hooks->abort : NULL);
     be = backend_new(spec->backend, &bc, &be_err);
     if (be == NULL) {
         snprintf(code, 32, "%s", backend_code_name(be_err.code));

@@ -11,6 +11,7 @@
 #define TPSD_RUNNER_H
 
 #include <jansson.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,6 +23,9 @@
 
 struct runner_hooks {
     void *arg;
+    /* Set (from any thread or a signal handler) to stop the job at once,
+     * killing a model load in progress. May be NULL. */
+    volatile sig_atomic_t *abort;
     /* Non-zero stops the job: polled between and during requests. */
     int (*should_stop)(void *arg);
     /* Progress: type ("run_started", "model_loaded", "sample", "run_finished",

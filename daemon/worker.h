@@ -22,6 +22,10 @@ struct worker *worker_start(const struct config *cfg, const char *db_path, char 
 /* Wake the worker: a job was queued or a cancel requested. Async-safe. */
 void worker_notify(struct worker *w);
 
+/* A cancel was requested for job `job_id`: if it is the one running, abort
+ * it now (in-flight request, model load). Thread-safe. */
+void worker_cancel(struct worker *w, long long job_id);
+
 /* 1 while the thread runs and has made progress in the last minute
  * (heartbeat), else 0. */
 int worker_alive(struct worker *w);

@@ -17,6 +17,8 @@ extern const char tpsd_schema_sql[];
 #define DB_BUSY_TIMEOUT_MS 5000
 #define DB_MIGRATE_TAG "-- migrate: "
 
+static void db_seterr(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 static void
 db_seterr(struct db *db, const char *fmt, ...)
 {

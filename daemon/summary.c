@@ -1,0 +1,256 @@
+/* summary.c - see summary.h.
+ *
+ * Shape: {"job_id", "runs": [{"run_id", "model", "state", "error_code",
+ * "error_detail", "model_size_bytes", "load_ms", "cases": [{"case", "n",
+ * "ok", "passed", "pass_rate", "<figure>": {n, mean, median, stddev, min,
+ * max, p90, p99}, ...}], "avg_e2e_tps", "avg_decode_tps", "e2e_tps_min",
+ * "e2e_tps_max", "pass_rate", "tps_per_gb", "relative_speed"}]}
+ */
+#include "daemon/summary.h"
+
+#include "daemon/stats.h"
+#include "storage/runs.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const figures[] = {
+    "ttft_ms", "decode_tps", "e2e_tps", "prompt_tps", "tpot_ms", "e2e_ms",
+    "itl_p50_ms", "itl_p99_ms", "completion_tokens", "prompt_tokens",
+};
+#define NFIGURES (sizeof(figures) / sizeof(figures[0]))
+
+static double
+num(const json_t *o, const char *k)
+{
+    json_t *v = json_object_get(o, k);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+static json_t *
+jnum(double v)
+{
+    return isnan(v) ? json_null() : json_real(v);
+}
+
+static json_t *
+summary_json(const double *v, size_t n)
+{
+    struct stats_summary s;
+
+    if (stats_summarize(v, n, &s) == -1 || s.n == 0)
+        return json_null();
+    return json_pack("{s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "n", (json_int_t)s.n, "mean",
+                     jnum(s.mean), "median", jnum(s.median), "stddev", jnum(s.stddev), "min",
+                     jnum(s.min), "max", jnum(s.max), "p90", jnum(s.p90), "p99", jnum(s.p99));
+}
+
+/* Aggregate the samples of one case (indexes idx[0..n)) into a case object. */
+static json_t *
+case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double *vals)
+{
+    json_t *c = json_object();
+    size_t i, f, nok = 0, npassed = 0;
+
+    for (i = 0; i < n; i++) {
+        json_t *s = json_array_get(samples, idx[i]);
+        int ok = json_is_true(json_object_get(s, "ok"));
+        json_t *p = json_object_get(s, "passed");
+        nok += ok;
+        npassed += ok && !json_is_false(p);
+    }
+    json_object_set_new(c, "case", json_string(name));
+    json_object_set_new(c, "n", json_integer((json_int_t)n));
+    json_object_set_new(c, "ok", json_integer((json_int_t)nok));
+    json_object_set_new(c, "passed", json_integer((json_int_t)npassed));
+    json_object_set_new(c, "pass_rate", json_real(n ? (double)npassed / (double)n : 0));
+    for (f = 0; f < NFIGURES; f++) {
+        size_t k = 0;
+        for (i = 0; i < n; i++) {
+            json_t *s = json_array_get(samples, idx[i]);
+            if (json_is_true(json_object_get(s, "ok")))
+                vals[k++] = num(s, figures[f]);
+        }
+        json_object_set_new(c, figures[f], summary_json(vals, k));
+    }
+    return c;
+}
+
+static int
+run_json(struct db *db, json_t *run)
+{
+    json_t *samples = NULL, *cases = json_array();
+    size_t i, j, n, nc = 0, *idx = NULL, total = 0, passed = 0;
+    double *vals = NULL, *e2e = NULL, sum_e2e = 0, sum_dec = 0;
+    int n_e2e = 0, n_dec = 0, rc = -1;
+    const char **names = NULL;
+    struct stats_summary range;
+    double size;
+
+    if (samples_list(db, json_integer_value(json_object_get(run, "id")), -1,
+                     SUMMARY_SAMPLES_MAX, &samples) == -1)
+        goto out;
+    n = json_array_size(samples);
+    idx = calloc(n + 1, sizeof(*idx));
+    vals = calloc(n + 1, sizeof(*vals));
+    e2e = calloc(n + 1, sizeof(*e2e));
+    names = calloc(n + 1, sizeof(*names));
+    if (idx == NULL || vals == NULL || e2e == NULL || names == NULL)
+        goto out;
+    /* Case names in plan order (samples come sorted by seq). */
+    for (i = 0; i < n; i++) {
+        json_t *s = json_array_get(samples, i);
+        const char *cn = json_string_value(json_object_get(s, "case"));
+        if (json_is_true(json_object_get(s, "warmup")) || cn == NULL)
+            continue;
+        for (j = 0; j < nc; j++)
+            if (strcmp(names[j], cn) == 0)
+                break;
+        if (j == nc)
+            names[nc++] = cn;
+    }
+    for (j = 0; j < nc; j++) {
+        size_t k = 0;
+        json_t *c;
+        double m;
+        for (i = 0; i < n; i++) {
+            json_t *s = json_array_get(samples, i);
+            if (json_is_true(json_object_get(s, "warmup")))
+                continue;
+            if (strcmp(json_string_value(json_object_get(s, "case")), names[j]) == 0)
+                idx[k++] = i;
+        }
+        c = case_json(names[j], samples, idx, k, vals);
+        total += k;
+        passed += (size_t)json_integer_value(json_object_get(c, "passed"));
+        m = num(json_object_get(c, "e2e_tps"), "mean");
+        if (!isnan(m)) {
+            sum_e2e += m;
+            n_e2e++;
+        }
+        m = num(json_object_get(c, "decode_tps"), "mean");
+        if (!isnan(m)) {
+            sum_dec += m;
+            n_dec++;
+        }
+        json_array_append_new(cases, c);
+    }
+    j = 0;
+    for (i = 0; i < n; i++) {
+        json_t *s = json_array_get(samples, i);
+        if (!json_is_true(json_object_get(s, "warmup")) && json_is_true(json_object_get(s, "ok")))
+            e2e[j++] = num(s, "e2e_tps");
+    }
+    stats_summarize(e2e, j, &range);
+    json_object_set_new(run, "cases", cases);
+    cases = NULL;
+    json_object_set_new(run, "requests", json_integer((json_int_t)total));
+    json_object_set_new(run, "avg_e2e_tps", jnum(n_e2e ? sum_e2e / n_e2e : NAN));
+    json_object_set_new(run, "avg_decode_tps", jnum(n_dec ? sum_dec / n_dec : NAN));
+    json_object_set_new(run, "e2e_tps_min", jnum(range.n ? range.min : NAN));
+    json_object_set_new(run, "e2e_tps_max", jnum(range.n ? range.max : NAN));
+    json_object_set_new(run, "pass_rate", jnum(total ? (double)passed / (double)total : NAN));
+    size = num(run, "model_size_bytes");
+    json_object_set_new(run, "tps_per_gb",
+                        jnum(n_e2e && size > 0 ? (sum_e2e / n_e2e) / (size / 1e9) : NAN));
+    rc = 0;
+out:
+    json_decref(samples);
+    json_decref(cases);
+    free(idx);
+    free(vals);
+    free(e2e);
+    free(names);
+    return rc;
+}
+
+int
+summary_job(struct db *db, int64_t job_id, json_t **out)
+{
+    json_t *runs = NULL, *run, *sum;
+    size_t i;
+    double best = 0;
+
+    if (runs_list(db, job_id, 0, 1000, &runs) == -1)
+        return -1;
+    if (json_array_size(runs) == 0) {
+        json_decref(runs);
+        return 1;
+    }
+    /* runs_list is newest first; a job's runs read best in model order. */
+    sum = json_array();
+    for (i = json_array_size(runs); i-- > 0;)
+        json_array_append(sum, json_array_get(runs, i));
+    json_decref(runs);
+    runs = sum;
+    json_array_foreach(runs, i, run) {
+        if (run_json(db, run) == -1) {
+            json_decref(runs);
+            return -1;
+        }
+        if (num(run, "avg_e2e_tps") > best)
+            best = num(run, "avg_e2e_tps");
+    }
+    json_array_foreach(runs, i, run) {
+        double v = num(run, "avg_e2e_tps");
+        json_object_set_new(run, "relative_speed", jnum(best > 0 && !isnan(v) ? v / best : NAN));
+    }
+    *out = json_pack("{s:I, s:o}", "job_id", (json_int_t)job_id, "runs", runs);
+    return *out ? 0 : -1;
+}
+
+static void
+print_num(FILE *f, int width, int prec, double v)
+{
+    if (isnan(v))
+        fprintf(f, " %*s", width, "-");
+    else
+        fprintf(f, " %*.*f", width, prec, v);
+}
+
+void
+summary_print_text(const json_t *summary, FILE *f)
+{
+    json_t *runs = json_object_get(summary, "runs"), *run, *c;
+    size_t i, j;
+
+    json_array_foreach(runs, i, run) {
+        const char *err = json_string_value(json_object_get(run, "error_code"));
+        double size = num(run, "model_size_bytes");
+
+        fprintf(f, "\n%s", json_string_value(json_object_get(run, "model")));
+        if (size > 0)
+            fprintf(f, " (%.1f GB)", size / 1e9);
+        if (!isnan(num(run, "load_ms")))
+            fprintf(f, ", load %.1f s", num(run, "load_ms") / 1000.0);
+        fprintf(f, "\n");
+        if (err != NULL) {
+            fprintf(f, "  FAILED %s: %s\n", err,
+                    json_string_value(json_object_get(run, "error_detail")));
+            continue;
+        }
+        fprintf(f, "  %-14s %5s %8s %8s %9s %10s %9s %6s\n", "case", "n", "tokens", "time(s)",
+                "TTFT(ms)", "decode/s", "e2e/s", "pass");
+        json_array_foreach(json_object_get(run, "cases"), j, c) {
+            fprintf(f, "  %-14.14s %5lld", json_string_value(json_object_get(c, "case")),
+                    (long long)json_integer_value(json_object_get(c, "n")));
+            print_num(f, 8, 0, num(json_object_get(c, "completion_tokens"), "mean"));
+            print_num(f, 8, 2, num(json_object_get(c, "e2e_ms"), "mean") / 1000.0);
+            print_num(f, 9, 0, num(json_object_get(c, "ttft_ms"), "mean"));
+            print_num(f, 10, 2, num(json_object_get(c, "decode_tps"), "mean"));
+            print_num(f, 9, 2, num(json_object_get(c, "e2e_tps"), "mean"));
+            fprintf(f, " %3lld/%-3lld\n", (long long)json_integer_value(json_object_get(c, "passed")),
+                    (long long)json_integer_value(json_object_get(c, "n")));
+        }
+        fprintf(f, "  average e2e %.2f tok/s (range %.2f-%.2f), decode %.2f tok/s, pass rate %.0f%%",
+                num(run, "avg_e2e_tps"), num(run, "e2e_tps_min"), num(run, "e2e_tps_max"),
+                num(run, "avg_decode_tps"), 100.0 * num(run, "pass_rate"));
+        if (!isnan(num(run, "tps_per_gb")))
+            fprintf(f, ", %.3f TPS/GB", num(run, "tps_per_gb"));
+        if (json_array_size(runs) > 1 && !isnan(num(run, "relative_speed")))
+            fprintf(f, ", %.0f%% of the fastest", 100.0 * num(run, "relative_speed"));
+        fprintf(f, "\n");
+    }
+}

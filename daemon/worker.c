@@ -1,0 +1,304 @@
+/* worker.c - see worker.h. */
+#include "daemon/worker.h"
+
+#include "daemon/clock.h"
+#include "daemon/jobspec.h"
+#include "daemon/log.h"
+#include "daemon/runner.h"
+#include "storage/db.h"
+#include "storage/jobs.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WORKER_IDLE_MS 1000
+#define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
+#define WORKER_DETAIL_MAX 2048
+
+struct worker {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int wake;
+    volatile sig_atomic_t stopping;     /* shutdown: the running job resumes later */
+    volatile sig_atomic_t abort;        /* stop the running job now (cancel or shutdown) */
+    int64_t heartbeat_ns;
+    long long current_job;
+    int running;
+    const struct config *cfg;
+    struct db *db;
+};
+
+static int64_t
+heartbeat_get(struct worker *w)
+{
+    int64_t t;
+
+    pthread_mutex_lock(&w->mu);
+    t = w->heartbeat_ns;
+    pthread_mutex_unlock(&w->mu);
+    return t;
+}
+
+static void
+heartbeat(struct worker *w)
+{
+    pthread_mutex_lock(&w->mu);
+    w->heartbeat_ns = clock_mono_ns();
+    pthread_mutex_unlock(&w->mu);
+}
+
+struct job_ctx {
+    struct worker *w;
+    int64_t job_id;
+    int64_t last_check_ns;
+};
+
+static int
+job_should_stop(void *arg)
+{
+    struct job_ctx *j = arg;
+    int64_t now = clock_mono_ns();
+
+    if (j->w->stopping || j->w->abort)
+        return 1;
+    if (now - j->last_check_ns < 200000000LL)
+        return 0;
+    j->last_check_ns = now;
+    heartbeat(j->w);
+    return jobs_cancel_requested(j->w->db, j->job_id) == 1;
+}
+
+static void
+job_event(void *arg, const char *type, json_t *data)
+{
+    struct job_ctx *j = arg;
+
+    if (data == NULL)
+        return;
+    if (strcmp(type, "sample") != 0) {
+        char *s = json_dumps(data, JSON_COMPACT);
+        log_info("job=%lld event=%s %s", (long long)j->job_id, type, s ? s : "");
+        free(s);
+    }
+    if (events_append(j->w->db, j->job_id, type, data, NULL) == -1)
+        log_warnx("job=%lld event %s not stored: %s", (long long)j->job_id, type,
+                  j->w->db->err);
+}
+
+/* Recover jobs an earlier process left running: resume or interrupt. */
+static int
+recover(struct worker *w)
+{
+    json_t *list = NULL, *j;
+    size_t i;
+
+    if (jobs_list(w->db, "running", 0, 1000, &list) == -1)
+        return -1;
+    json_array_foreach(list, i, j) {
+        json_int_t id = json_integer_value(json_object_get(j, "id"));
+        json_t *resume = json_object_get(json_object_get(j, "spec"), "resume");
+        int again = !json_is_false(resume);
+        int cancel = json_integer_value(json_object_get(j, "cancel_requested")) != 0;
+        const char *state = cancel ? "cancelled" : again ? "queued" : "interrupted";
+
+        if (jobs_set_state(w->db, id, state, again || cancel ? NULL : "interrupted",
+                           again || cancel ? NULL : "the daemon stopped while the job ran") == -1) {
+            json_decref(list);
+            return -1;
+        }
+        events_append(w->db, id, "job_recovered", json_pack("{s:s}", "state", state), NULL);
+        log_info("job=%lld recovered after restart state=%s", (long long)id, state);
+    }
+    json_decref(list);
+    return 0;
+}
+
+static void
+run_job(struct worker *w, struct job_rec *job)
+{
+    struct jobspec spec;
+    struct job_ctx ctx = { w, job->id, 0 };
+    struct runner_hooks hooks = { &ctx, &w->abort, job_should_stop, job_event };
+    json_t *root;
+    json_error_t je;
+    char err[JOBSPEC_ERR_MAX], code[32], detail[WORKER_DETAIL_MAX];
+    enum runner_outcome oc;
+    const char *state;
+    int64_t n_req = 0, n_fail = 0;
+
+    memset(&spec, 0, sizeof(spec));
+    root = json_loads(job->spec, 0, &je);
+    if (root == NULL || jobspec_parse(root, &spec, err, sizeof(err)) == -1) {
+        jobs_set_state(w->db, job->id, "failed", "bad_spec", root ? err : je.text);
+        json_decref(root);
+        return;
+    }
+    json_decref(root);
+    log_info("job=%lld started attempt=%d models=%d", (long long)job->id, job->attempts,
+             spec.nmodels);
+    events_append(w->db, job->id, "job_started",
+                  json_pack("{s:i, s:i}", "attempt", job->attempts, "models", spec.nmodels),
+                  NULL);
+    oc = runner_run(w->db, job->id, &spec, w->cfg, &hooks, code, detail, sizeof(detail), &n_req,
+                    &n_fail);
+    if (oc == RUNNER_STOPPED && w->stopping) {
+        state = "queued"; /* resumes at the next start */
+        code[0] = '\0';
+    } else if (oc == RUNNER_STOPPED) {
+        state = "cancelled";
+        code[0] = '\0';
+    } else if (oc == RUNNER_FAILED) {
+        state = "failed";
+    } else {
+        state = "succeeded";
+    }
+    if (jobs_set_state(w->db, job->id, state, code[0] ? code : NULL, code[0] ? detail : NULL) == -1)
+        log_warnx("job=%lld state %s not stored: %s", (long long)job->id, state, w->db->err);
+    if (strcmp(state, "queued") != 0)
+        events_append(w->db, job->id, "job_finished",
+                      json_pack("{s:s, s:s?, s:s?, s:I, s:I}", "state", state, "error_code",
+                                code[0] ? code : NULL, "error_detail", code[0] ? detail : NULL,
+                                "requests", (json_int_t)n_req, "failed", (json_int_t)n_fail),
+                      NULL);
+    log_info("job=%lld finished state=%s requests=%lld failed=%lld%s%s", (long long)job->id,
+             state, (long long)n_req, (long long)n_fail, code[0] ? " code=" : "", code);
+    jobspec_free(&spec);
+}
+
+static void *
+worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct job_rec job;
+    int r;
+
+    while (!w->stopping) {
+        heartbeat(w);
+        r = jobs_claim_next(w->db, &job);
+        if (r == 0) {
+            pthread_mutex_lock(&w->mu);
+            w->current_job = job.id;
+            w->abort = 0;
+            pthread_mutex_unlock(&w->mu);
+            run_job(w, &job);
+            pthread_mutex_lock(&w->mu);
+            w->current_job = 0;
+            pthread_mutex_unlock(&w->mu);
+            job_rec_free(&job);
+            /* Keep the WAL small between jobs. */
+            db_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+            continue;
+        }
+        if (r == -1)
+            log_warnx("claiming a job failed: %s", w->db->err);
+        pthread_mutex_lock(&w->mu);
+        if (!w->wake && !w->stopping) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_sec += WORKER_IDLE_MS / 1000;
+            pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        }
+        w->wake = 0;
+        pthread_mutex_unlock(&w->mu);
+    }
+    pthread_mutex_lock(&w->mu);
+    w->running = 0;
+    pthread_mutex_unlock(&w->mu);
+    return NULL;
+}
+
+struct worker *
+worker_start(const struct config *cfg, const char *db_path, char *err, size_t errlen)
+{
+    struct worker *w = calloc(1, sizeof(*w));
+    char dberr[DB_ERR_MAX];
+
+    if (w == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    w->cfg = cfg;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    w->db = db_open(db_path, dberr, sizeof(dberr));
+    if (w->db == NULL) {
+        snprintf(err, errlen, "%s", dberr);
+        goto fail;
+    }
+    if (recover(w) == -1) {
+        snprintf(err, errlen, "recovering jobs: %s", w->db->err);
+        goto fail;
+    }
+    w->heartbeat_ns = clock_mono_ns();
+    w->running = 1;
+    if (pthread_create(&w->th, NULL, worker_main, w) != 0) {
+        snprintf(err, errlen, "cannot start the worker thread");
+        goto fail;
+    }
+    return w;
+fail:
+    db_close(w->db);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+    return NULL;
+}
+
+void
+worker_notify(struct worker *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    w->wake = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+void
+worker_cancel(struct worker *w, long long job_id)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->mu);
+    if (w->current_job == job_id)
+        w->abort = 1;
+    w->wake = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+}
+
+int
+worker_alive(struct worker *w)
+{
+    int running;
+
+    if (w == NULL)
+        return 0;
+    pthread_mutex_lock(&w->mu);
+    running = w->running;
+    pthread_mutex_unlock(&w->mu);
+    return running && clock_mono_ns() - heartbeat_get(w) < WORKER_HEARTBEAT_MAX_NS;
+}
+
+void
+worker_stop(struct worker *w, int grace_ms)
+{
+    if (w == NULL)
+        return;
+    (void)grace_ms; /* the client aborts within its 100 ms poll; spawn within its grace */
+    pthread_mutex_lock(&w->mu);
+    w->stopping = 1;
+    w->abort = 1;
+    pthread_cond_signal(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    pthread_join(w->th, NULL);
+    db_close(w->db);
+    pthread_mutex_destroy(&w->mu);
+    pthread_cond_destroy(&w->cv);
+    free(w);
+}
