@@ -6,6 +6,11 @@
 
 #include <curl/curl.h>
 #include <signal.h>
+#include <sys/resource.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +26,30 @@ static const struct command commands[] = {
     { "db", cmd_db, "check the database and print its path and schema version" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+/*
+ * Raise the open-file limit toward the hard limit: hundreds of concurrent
+ * streams need a socket each (macOS starts processes at 256).
+ */
+static void
+raise_nofile(void)
+{
+    struct rlimit rl;
+    rlim_t want = 65536;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+        return;
+    if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+        want = rl.rlim_max;
+#ifdef __APPLE__
+    if (want > OPEN_MAX)
+        want = OPEN_MAX;
+#endif
+    if (want > rl.rlim_cur) {
+        rl.rlim_cur = want;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
 
 static void
 usage(void)
@@ -55,6 +84,11 @@ main(int argc, char **argv)
     }
     /* Before any thread exists: libcurl's global state, and no SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
+    raise_nofile();
+#ifdef __linux__
+    /* Reap the grandchildren a killed `lms` leaves, as launchd does on macOS. */
+    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+#endif
     curl_global_init(CURL_GLOBAL_DEFAULT);
     for (i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
