@@ -539,3 +539,25 @@ backend_check_memory(struct backend *b, struct backend_preflight *pf, uint64_t f
                            m.total_bytes / 1e9);
     }
 }
+
+int
+backend_server_list_loaded(struct backend *b, struct backend_loaded *out,
+                           struct backend_err *err)
+{
+    json_t *ids = NULL, *v;
+    size_t i;
+
+    if (backend_server_models(b, &ids, err) == -1)
+        return -1;
+    json_array_foreach(ids, i, v) {
+        struct backend_loaded_model *m;
+
+        if (out->n == BACKEND_LOADED_MAX)
+            break;
+        m = &out->m[out->n++];
+        snprintf(m->identifier, sizeof(m->identifier), "%s", json_string_value(v));
+        m->queued = -1;
+    }
+    json_decref(ids);
+    return 0;
+}

@@ -235,6 +235,11 @@ int backend_run(struct backend *b, const char *path, char *const *argv, int time
  * answer, HTTP error, unparsable body). */
 int backend_server_models(struct backend *b, json_t **ids, struct backend_err *err);
 
+/* list_loaded for backends that only know the server: the ids GET /v1/models
+ * lists, with no key, status or queue. 0, or -1 with err. */
+int backend_server_list_loaded(struct backend *b, struct backend_loaded *out,
+                               struct backend_err *err);
+
 /* 1 when the JSON array of strings `ids` holds `id`, else 0. */
 int backend_ids_have(const json_t *ids, const char *id);
 

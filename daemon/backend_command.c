@@ -169,27 +169,6 @@ command_load(struct backend *b, const char *model, struct backend_load *res,
     return 0;
 }
 
-static int
-command_list_loaded(struct backend *b, struct backend_loaded *out, struct backend_err *err)
-{
-    json_t *ids = NULL, *v;
-    size_t i;
-
-    if (backend_server_models(b, &ids, err) == -1)
-        return -1;
-    json_array_foreach(ids, i, v) {
-        struct backend_loaded_model *m;
-
-        if (out->n == BACKEND_LOADED_MAX)
-            break;
-        m = &out->m[out->n++];
-        snprintf(m->identifier, sizeof(m->identifier), "%s", json_string_value(v));
-        m->queued = -1;
-    }
-    json_decref(ids);
-    return 0;
-}
-
 static json_t *
 command_describe(struct backend *b)
 {
@@ -204,5 +183,5 @@ command_free(struct backend *b)
 
 const struct backend_ops backend_command_ops = {
     "command", command_prepare, command_preflight, command_load, command_unload,
-    command_list_loaded, command_describe, command_free,
+    backend_server_list_loaded, command_describe, command_free,
 };

@@ -61,27 +61,6 @@ none_unload(struct backend *b, const char *id, struct backend_err *err)
     return 0;
 }
 
-static int
-none_list_loaded(struct backend *b, struct backend_loaded *out, struct backend_err *err)
-{
-    json_t *ids = NULL, *v;
-    size_t i;
-
-    if (backend_server_models(b, &ids, err) == -1)
-        return -1;
-    json_array_foreach(ids, i, v) {
-        struct backend_loaded_model *m;
-
-        if (out->n == BACKEND_LOADED_MAX)
-            break;
-        m = &out->m[out->n++];
-        snprintf(m->identifier, sizeof(m->identifier), "%s", json_string_value(v));
-        m->queued = -1;
-    }
-    json_decref(ids);
-    return 0;
-}
-
 static json_t *
 none_describe(struct backend *b)
 {
@@ -94,6 +73,6 @@ none_free(struct backend *b)
 }
 
 const struct backend_ops backend_none_ops = {
-    "none", none_prepare, none_preflight, none_load, none_unload, none_list_loaded,
+    "none", none_prepare, none_preflight, none_load, none_unload, backend_server_list_loaded,
     none_describe, none_free,
 };
