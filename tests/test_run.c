@@ -1,0 +1,562 @@
+/*
+ * test_run.c - `tpsd run` end to end: the real binary against tpsd-sim and
+ * the fake `lms` (in a temporary HOME), with a two-case suite written inline.
+ * Exit codes, --json against the database rows and the sim's pacing,
+ * warm-ups, concurrency slots, Poisson rate loads, nonces, hostile model
+ * keys, preflight failures, bad flags, and LM Studio's v0 API with its
+ * server-reported stats beside the client's figures.
+ */
+#include "tests/check.h"
+#include "tests/testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define T_ARGS_MAX 40
+#define T_TIMEOUT_MS 120000
+#define T_TPS 200.0         /* the sim's decode rate for model "m" */
+#define T_TTFT_MS 40.0
+
+/* Validators: case "hello" passes with the sim's text, "nope" fails. */
+#define SUITE_PASS                                                                          \
+    "{\"name\":\"t\",\"cases\":["                                                          \
+    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","              \
+    "\"content\":\"say hello\"}],\"validate\":{\"min_tokens\":5,\"must_match\":\"hello\"}}," \
+    "{\"name\":\"more\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","               \
+    "\"content\":\"again\"}],\"validate\":{\"must_match\":\"world\"}}]}"
+#define SUITE_FAIL                                                                          \
+    "{\"name\":\"t\",\"cases\":["                                                          \
+    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","              \
+    "\"content\":\"say hello\"}],\"validate\":{\"must_match\":\"hello\"}},"                \
+    "{\"name\":\"nope\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","               \
+    "\"content\":\"again\"}],\"validate\":{\"must_match\":\"goodbye\"}}]}"
+
+#define KEY_EVIL "evil key; $(touch PWNED) `touch PWNED2` \"q\""
+
+struct t_env {
+    struct tu_sim sim;
+    char dir[TU_PATH_MAX / 2];
+    char home[TU_PATH_MAX];
+    char db[TU_PATH_MAX];
+    char suite[TU_PATH_MAX];
+    char argv_log[TU_PATH_MAX];
+    char out[TU_PATH_MAX];
+    char err[TU_PATH_MAX];
+};
+
+/* A sim with one model per entry of models_json (a JSON array's inside),
+ * the fake lms pointed at it, and the suite file. */
+static void
+t_setup(struct t_env *t, const char *models_json, const char *suite)
+{
+    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2], *simcfg;
+    size_t n = strlen(models_json) + 64;
+
+    memset(t, 0, sizeof(*t));
+    snprintf(t->dir, sizeof(t->dir), "%s", tu_tmpdir());
+    snprintf(t->home, sizeof(t->home), "%s/home", t->dir);
+    snprintf(t->db, sizeof(t->db), "%s/t.db", t->dir);
+    snprintf(t->suite, sizeof(t->suite), "%s/suite.json", t->dir);
+    snprintf(t->argv_log, sizeof(t->argv_log), "%s/argv.log", t->dir);
+    snprintf(t->out, sizeof(t->out), "%s/stdout", t->dir);
+    snprintf(t->err, sizeof(t->err), "%s/stderr", t->dir);
+    simcfg = malloc(n);
+    CHECK(simcfg != NULL);
+    snprintf(simcfg, n, "{\"models\":[%s]}", models_json);
+    CHECK_INT(tu_sim_start(simcfg, &t->sim), ==, 0);
+    free(simcfg);
+    CHECK_INT(mkdir(t->home, 0700), ==, 0);
+    snprintf(path, sizeof(path), "%s/.lmstudio", t->home);
+    CHECK_INT(mkdir(path, 0700), ==, 0);
+    snprintf(path, sizeof(path), "%s/.lmstudio/fake-lms.json", t->home);
+    snprintf(cfg, sizeof(cfg), "{\"sim\":\"%s\",\"log\":\"%s\"}", t->sim.base_url, t->argv_log);
+    CHECK_INT(tu_write_file(path, cfg), ==, 0);
+    CHECK_INT(tu_write_file(t->suite, suite), ==, 0);
+    CHECK_INT(setenv("HOME", t->home, 1), ==, 0);
+    unsetenv("FAKE_LMS_CONFIG");
+    unsetenv("TPSD_CONFIG");
+    unsetenv("TPSD_DB");
+}
+
+static void
+t_model_sim(struct t_env *t, const char *suite)
+{
+    t_setup(t,
+            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \","
+            "\"size_bytes\":2e9}",
+            suite);
+}
+
+/* Run `tpsd run` with the common flags, then the NULL-terminated extras.
+ * Returns the exit code. */
+static int
+t_run(struct t_env *t, const char *const *extra)
+{
+    char *argv[T_ARGS_MAX];
+    const char *bin = getenv("TPSD_BIN");
+    int n = 0, i, code = -1;
+
+    CHECK(bin != NULL);
+    argv[n++] = (char *)bin;
+    argv[n++] = "run";
+    argv[n++] = "--lms";
+    argv[n++] = (char *)tu_src("tests/fake-lms");
+    argv[n++] = "--base-url";
+    argv[n++] = t->sim.base_url;
+    argv[n++] = "--db";
+    argv[n++] = t->db;
+    argv[n++] = "--suite";
+    argv[n++] = t->suite;
+    for (i = 0; extra[i] != NULL; i++) {
+        CHECK(n < T_ARGS_MAX - 1);
+        argv[n++] = (char *)extra[i];
+    }
+    argv[n] = NULL;
+    CHECK_INT(tu_run(argv, t->out, t->err, T_TIMEOUT_MS, &code), ==, 0);
+    return code;
+}
+
+static char *
+t_slurp(const char *path)
+{
+    char *s = NULL;
+
+    CHECK_INT(tu_read_file(path, &s, NULL), ==, 0);
+    return s;
+}
+
+/* stdout parsed as JSON (it must be). */
+static json_t *
+t_json_out(struct t_env *t)
+{
+    char *s = t_slurp(t->out);
+    json_error_t je;
+    json_t *j = json_loads(s, 0, &je);
+
+    if (j == NULL)
+        check_failed(__FILE__, __LINE__, "stdout is not JSON (%s): %.400s", je.text, s);
+    free(s);
+    return j;
+}
+
+static sqlite3 *
+t_db(struct t_env *t)
+{
+    sqlite3 *db = NULL;
+
+    CHECK_INT(sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+    return db;
+}
+
+/* The first column of the first row of sql as a double (NAN when NULL). */
+static double
+q_num(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    double v = NAN;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        v = sqlite3_column_double(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* The first column of the first row as a new string ("" when NULL). */
+static char *
+q_str(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    const unsigned char *s = NULL;
+    char *v;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
+    if (sqlite3_step(st) == SQLITE_ROW)
+        s = sqlite3_column_text(st, 0);
+    v = strdup(s ? (const char *)s : "");
+    sqlite3_finalize(st);
+    return v;
+}
+
+static json_t *
+t_case(json_t *sum, size_t run, const char *name)
+{
+    json_t *c;
+    size_t i;
+
+    json_array_foreach(json_object_get(json_array_get(json_object_get(sum, "runs"), run), "cases"),
+                       i, c) {
+        if (strcmp(json_string_value(json_object_get(c, "case")), name) == 0)
+            return c;
+    }
+    check_failed(__FILE__, __LINE__, "no case %s in the summary", name);
+}
+
+static double
+fig(json_t *c, const char *figure, const char *stat)
+{
+    json_t *v = json_object_get(json_object_get(c, figure), stat);
+
+    return json_is_number(v) ? json_number_value(v) : NAN;
+}
+
+TEST(all_pass_exit_0)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", NULL };
+    char *out;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    out = t_slurp(t.out);
+    CHECK(strstr(out, "greet") != NULL);
+    CHECK(strstr(out, "2/2") != NULL);
+    free(out);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(validation_failure_exit_1)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", NULL };
+    sqlite3 *db;
+
+    t_model_sim(&t, SUITE_FAIL);
+    CHECK_INT(t_run(&t, args), ==, 1);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='nope' AND warmup=0"
+                        " AND ok=1 AND passed=0"), ==, 2);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='greet' AND warmup=0"
+                        " AND passed=1"), ==, 2);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(request_failure_exit_1)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", NULL };
+    sqlite3 *db;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":20,\"tps\":200,\"text\":\"hello world \","
+            "\"fault\":{\"http_500\":true,\"every\":2}}",
+            SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 1);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=0 AND error_code='http_500'"),
+              ==, 2);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 2);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+/* --json: every figure matches the rows, the sim's pacing, and warm-ups
+ * are stored but left out. */
+TEST(json_matches_db_and_sim)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "3", "--warmup", "2", "--json",
+                           NULL };
+    const char *cases[] = { "greet", "more" };
+    json_t *sum, *c, *run;
+    sqlite3 *db;
+    char sql[512];
+    size_t k;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    sum = t_json_out(&t);
+    db = t_db(&t);
+    CHECK_STR(json_string_value(json_object_get(sum, "state")), "succeeded");
+    CHECK_INT(json_array_size(json_object_get(sum, "runs")), ==, 1);
+    run = json_array_get(json_object_get(sum, "runs"), 0);
+    CHECK_STR(json_string_value(json_object_get(run, "model")), "m");
+    CHECK_INT(json_integer_value(json_object_get(run, "requests")), ==, 6);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=1"), ==, 2);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 6);
+    for (k = 0; k < 2; k++) {
+        c = t_case(sum, 0, cases[k]);
+        CHECK_INT(json_integer_value(json_object_get(c, "n")), ==, 3);
+        CHECK_INT(json_integer_value(json_object_get(c, "passed")), ==, 3);
+        snprintf(sql, sizeof(sql),
+                 "SELECT avg(decode_tps) FROM samples WHERE warmup=0 AND case_name='%s'",
+                 cases[k]);
+        CHECK_NEAR(fig(c, "decode_tps", "mean"), q_num(db, sql), 1e-6);
+        snprintf(sql, sizeof(sql),
+                 "SELECT avg(ttft_ms) FROM samples WHERE warmup=0 AND case_name='%s'", cases[k]);
+        CHECK_NEAR(fig(c, "ttft_ms", "mean"), q_num(db, sql), 1e-6);
+        snprintf(sql, sizeof(sql),
+                 "SELECT max(e2e_tps) FROM samples WHERE warmup=0 AND case_name='%s'", cases[k]);
+        CHECK_NEAR(fig(c, "e2e_tps", "max"), q_num(db, sql), 1e-6);
+        snprintf(sql, sizeof(sql),
+                 "SELECT avg(completion_tokens) FROM samples WHERE warmup=0 AND case_name='%s'",
+                 cases[k]);
+        CHECK_NEAR(fig(c, "completion_tokens", "mean"), q_num(db, sql), 1e-9);
+        /* The sim's pacing: decode within 1%, TTFT at least the configured. */
+        CHECK_NEAR(fig(c, "decode_tps", "mean"), T_TPS, T_TPS * 0.01);
+        CHECK_DBL(fig(c, "ttft_ms", "min"), >=, T_TTFT_MS - 1);
+        CHECK_DBL(fig(c, "ttft_ms", "mean"), <, T_TTFT_MS + 50);
+    }
+    CHECK_NEAR(json_number_value(json_object_get(run, "avg_decode_tps")),
+               q_num(db, "SELECT avg(decode_tps) FROM samples WHERE warmup=0"), 1e-6);
+    /* The warm-ups are the plan's head and carry case 0. */
+    CHECK_DBL(q_num(db, "SELECT max(seq) FROM samples WHERE warmup=1"), <,
+              q_num(db, "SELECT min(seq) FROM samples WHERE warmup=0"));
+    sqlite3_close(db);
+    json_decref(sum);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(concurrency_8_slots)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "8", "--warmup", "1",
+                           "--concurrency", "8", NULL };
+    sqlite3 *db;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 16);
+    CHECK_DBL(q_num(db, "SELECT count(DISTINCT slot) FROM samples WHERE warmup=0"), ==, 8);
+    CHECK_DBL(q_num(db, "SELECT min(slot) FROM samples WHERE warmup=0"), ==, 0);
+    CHECK_DBL(q_num(db, "SELECT max(slot) FROM samples WHERE warmup=0"), ==, 7);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 17);
+    /* Eight in flight at once: the first eight were sent together. */
+    CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM (SELECT started_at"
+                        " FROM samples WHERE warmup=0 ORDER BY seq LIMIT 8)"), <, 1000);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+/* 20 requests/s for 2 s: Poisson arrivals, so about 40 (sd ~6.3); each
+ * sample records how late it was sent against its schedule. */
+TEST(rate_poisson)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--rps", "20", "--duration", "2", "--warmup", "0",
+                           "--json", NULL };
+    json_t *sum;
+    sqlite3 *db;
+    double n;
+    char *params;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    n = q_num(db, "SELECT count(*) FROM samples WHERE warmup=0");
+    CHECK_DBL(n, >=, 15);
+    CHECK_DBL(n, <=, 65);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE sched_delay_us < 0"
+                        " OR sched_delay_us IS NULL"), ==, 0);
+    CHECK_DBL(q_num(db, "SELECT max(sched_delay_us) FROM samples"), <, 500000);
+    /* Sent over the duration, not all at once. */
+    CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM samples"), >, 1000);
+    CHECK_DBL(q_num(db, "SELECT count(DISTINCT case_name) FROM samples"), ==, 2);
+    params = q_str(db, "SELECT params FROM runs");
+    CHECK(strstr(params, "\"rate\"") != NULL);
+    free(params);
+    sum = t_json_out(&t);
+    CHECK_DBL(json_integer_value(json_object_get(json_array_get(json_object_get(sum, "runs"), 0),
+                                                 "requests")), ==, n);
+    json_decref(sum);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+/* The sim cannot show prompts, but counts prompt bytes / 4 as prompt
+ * tokens: a nonce prefix makes each prompt longer, and the run's params
+ * say it was used. */
+TEST(nonce)
+{
+    struct t_env t;
+    const char *plain[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", NULL };
+    const char *nonce[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", "--nonce",
+                            NULL };
+    sqlite3 *db;
+    char *p1, *p2;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, plain), ==, 0);
+    CHECK_INT(t_run(&t, nonce), ==, 0);
+    db = t_db(&t);
+    p1 = q_str(db, "SELECT params FROM runs WHERE job_id=1");
+    p2 = q_str(db, "SELECT params FROM runs WHERE job_id=2");
+    CHECK(strstr(p1, "\"nonce\":false") != NULL);
+    CHECK(strstr(p2, "\"nonce\":true") != NULL);
+    CHECK_DBL(q_num(db, "SELECT min(s.prompt_tokens) FROM samples s JOIN runs r"
+                        " ON s.run_id=r.id WHERE r.job_id=2 AND s.case_name='greet'"),
+              >, q_num(db, "SELECT max(s.prompt_tokens) FROM samples s JOIN runs r"
+                           " ON s.run_id=r.id WHERE r.job_id=1 AND s.case_name='greet'") +
+                     3);
+    free(p1);
+    free(p2);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(metachar_model_key)
+{
+    struct t_env t;
+    const char *args[] = { "--model", KEY_EVIL, "--repetitions", "1", "--json", NULL };
+    struct stat sb;
+    json_t *sum;
+    char *log, path[TU_PATH_MAX * 2];
+
+    t_setup(&t,
+            "{\"key\":\"evil key; $(touch PWNED) `touch PWNED2` \\\"q\\\"\",\"ttft_ms\":20,"
+            "\"tps\":200,\"text\":\"hello world \"}",
+            SUITE_PASS);
+    CHECK_INT(chdir(t.dir), ==, 0);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    sum = t_json_out(&t);
+    CHECK_STR(json_string_value(
+                  json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "model")),
+              KEY_EVIL);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(sum, "runs"), 0),
+                                                 "requests")), ==, 2);
+    snprintf(path, sizeof(path), "%s/PWNED", t.dir);
+    CHECK_INT(stat(path, &sb), ==, -1);
+    snprintf(path, sizeof(path), "%s/PWNED2", t.dir);
+    CHECK_INT(stat(path, &sb), ==, -1);
+    /* The key reached lms as one argument. */
+    log = t_slurp(t.argv_log);
+    CHECK(strstr(log, "\"load\", \"evil key; $(touch PWNED) `touch PWNED2` \\\"q\\\"\"") != NULL);
+    free(log);
+    json_decref(sum);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(missing_model_preflight)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--model", "no/such-model@Q4", NULL };
+    sqlite3 *db;
+    char *err, *log, *state;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "no/such-model@Q4") != NULL);
+    log = t_slurp(t.argv_log);
+    CHECK(strstr(log, "\"unload\"") == NULL);
+    CHECK(strstr(log, "\"load\", \"m\"") == NULL);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples"), ==, 0);
+    state = q_str(db, "SELECT state FROM jobs");
+    CHECK_STR(state, "failed");
+    sqlite3_close(db);
+    free(state);
+    free(err);
+    free(log);
+    tu_sim_stop(&t.sim);
+}
+
+TEST(bad_flags_exit_2)
+{
+    static const char *const bad[][6] = {
+        { "--model", "m", "--repetitions", "abc", NULL },
+        { "--model", "m", "--bogus", "1", NULL },
+        { "--model", "m", "--concurrency", NULL },
+        { "--model", "m", "--repetitions", "0", NULL },
+        { "--model", "m", "--api", "grpc", NULL },
+        { "--repetitions", "2", NULL },
+    };
+    static const char *const says[] = { "abc", "--bogus", "--concurrency", "repetitions",
+                                        "api", "model" };
+    struct t_env t;
+    size_t i;
+    char *err;
+
+    t_model_sim(&t, SUITE_PASS);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        CHECK_INT(t_run(&t, bad[i]), ==, 2);
+        err = t_slurp(t.err);
+        if (strstr(err, says[i]) == NULL)
+            check_failed(__FILE__, __LINE__, "case %zu: stderr lacks \"%s\": %s", i, says[i],
+                         err);
+        free(err);
+    }
+    tu_sim_stop(&t.sim);
+}
+
+/* LM Studio's native v0 API: its `stats` are stored with each sample and
+ * the summary puts the server's figures beside the client's. */
+TEST(api_lmstudio_server_stats)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", "--api", "lmstudio", "--json",
+                           NULL };
+    const char *text_args[] = { "--model", "m", "--repetitions", "1", "--api", "lmstudio",
+                                NULL };
+    json_t *sum, *c, *log, *req, *ev, *run;
+    sqlite3 *db;
+    size_t i, j;
+    int nstats = 0;
+    char *out;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    /* The sim wrote v0 stats for every request: only /api/v0 does. */
+    log = tu_sim_log(&t.sim);
+    CHECK(log != NULL);
+    json_array_foreach(json_object_get(log, "requests"), i, req) {
+        json_array_foreach(json_object_get(req, "events"), j, ev) {
+            nstats += strcmp(json_string_value(json_object_get(ev, "kind")), "stats") == 0;
+        }
+    }
+    CHECK_INT(nstats, ==, (int)json_array_size(json_object_get(log, "requests")));
+    json_decref(log);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_stats IS NULL"), ==, 0);
+    CHECK_DBL(q_num(db, "SELECT min(json_extract(server_stats, '$.stats.tokens_per_second'))"
+                        " FROM samples"), >, 0);
+    sum = t_json_out(&t);
+    c = t_case(sum, 0, "greet");
+    /* The sim reports n/(t_last - t_first) where the client reports
+     * (n-1)/(t_last - t_first): with 30 tokens that is 30/29, +3.4%. */
+    CHECK_NEAR(fig(c, "server_tps", "mean"), T_TPS * 30.0 / 29.0, T_TPS * 0.02);
+    CHECK_NEAR(json_number_value(json_object_get(c, "server_tps_diff_pct")), 100.0 / 29.0, 1.5);
+    /* Server TTFT starts when the request arrived, the client's when sent. */
+    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 10);
+    CHECK_DBL(fabs(json_number_value(json_object_get(c, "server_ttft_diff_pct"))), <, 25);
+    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"),
+               q_num(db, "SELECT avg(json_extract(server_stats, '$.stats.time_to_first_token'))"
+                         " * 1000 FROM samples WHERE warmup=0 AND case_name='greet'"),
+               1e-6);
+    run = json_array_get(json_object_get(sum, "runs"), 0);
+    CHECK(json_is_number(json_object_get(run, "avg_server_tps")));
+    json_decref(sum);
+    sqlite3_close(db);
+    /* The table shows them. */
+    CHECK_INT(t_run(&t, text_args), ==, 0);
+    out = t_slurp(t.out);
+    CHECK(strstr(out, "server") != NULL);
+    free(out);
+    tu_sim_stop(&t.sim);
+}
+
+/* Without server stats (OpenAI API) the summary has no server figures. */
+TEST(openai_no_server_figures)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "1", "--json", NULL };
+    json_t *sum, *c;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    sum = t_json_out(&t);
+    c = t_case(sum, 0, "greet");
+    CHECK(json_object_get(c, "server_tps") == NULL || json_is_null(json_object_get(c, "server_tps")));
+    json_decref(sum);
+    tu_sim_stop(&t.sim);
+}
