@@ -138,3 +138,403 @@ CREATE INDEX system_samples_job ON system_samples (job_id, at);
 
 -- Trend queries: by model and case over time, successful samples only.
 CREATE INDEX samples_trend ON samples (case_name, started_at) WHERE ok = 1 AND warmup = 0;
+
+-- migrate: 3
+-- History (storage/history.c): one rollup row per (run, case), kept current by
+-- a trigger as each sample is stored, so trends, the leaderboard and the
+-- regression test never rescan raw samples. Per figure: n, sum, sum of
+-- squares, min, max of the successful non-warm-up samples, and p50/p90
+-- (stats.h's type-7 percentiles) recomputed from that run-case's samples on
+-- each insert while it holds at most 2000 samples, then every 1000th.
+-- pass counts follow summary.c: passed = ok and validators not false.
+CREATE TABLE history_rollup (
+    run_id          INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    case_name       TEXT    NOT NULL,
+    model           TEXT    NOT NULL,
+    fingerprint     TEXT,
+    series          TEXT    NOT NULL,              -- fingerprint, or model when none
+    suite           TEXT    NOT NULL DEFAULT '',
+    at              INTEGER NOT NULL,              -- started_at of its first sample
+    n               INTEGER NOT NULL,              -- requests (not warm-ups)
+    n_ok            INTEGER NOT NULL,
+    n_passed        INTEGER NOT NULL,
+    decode_tps_n INTEGER NOT NULL DEFAULT 0,
+    decode_tps_sum REAL,
+    decode_tps_sumsq REAL,
+    decode_tps_min REAL,
+    decode_tps_max REAL,
+    decode_tps_p50 REAL,
+    decode_tps_p90 REAL,
+    e2e_tps_n INTEGER NOT NULL DEFAULT 0,
+    e2e_tps_sum REAL,
+    e2e_tps_sumsq REAL,
+    e2e_tps_min REAL,
+    e2e_tps_max REAL,
+    e2e_tps_p50 REAL,
+    e2e_tps_p90 REAL,
+    ttft_ms_n INTEGER NOT NULL DEFAULT 0,
+    ttft_ms_sum REAL,
+    ttft_ms_sumsq REAL,
+    ttft_ms_min REAL,
+    ttft_ms_max REAL,
+    ttft_ms_p50 REAL,
+    ttft_ms_p90 REAL,
+    prompt_tps_n INTEGER NOT NULL DEFAULT 0,
+    prompt_tps_sum REAL,
+    prompt_tps_sumsq REAL,
+    prompt_tps_min REAL,
+    prompt_tps_max REAL,
+    prompt_tps_p50 REAL,
+    prompt_tps_p90 REAL,
+    PRIMARY KEY (run_id, case_name)
+) WITHOUT ROWID;
+CREATE INDEX history_rollup_model ON history_rollup (model, case_name, at);
+CREATE INDEX history_rollup_at ON history_rollup (at);
+CREATE INDEX history_rollup_series ON history_rollup (series, case_name, at);
+
+-- A counter bumped by every stored sample and every run update: the ETag of
+-- the history endpoints, the same on every connection.
+CREATE TABLE history_version (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    v               INTEGER NOT NULL
+);
+INSERT INTO history_version (id, v) VALUES (1, 1);
+
+-- Regression verdicts: the newest run of a series against its trailing
+-- window (daemon/regress.h). One row per (run, case, metric) tested.
+CREATE TABLE history_verdicts (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    series          TEXT    NOT NULL,              -- fingerprint, or model when none
+    model           TEXT    NOT NULL,
+    case_name       TEXT    NOT NULL,
+    metric          TEXT    NOT NULL,
+    at              INTEGER NOT NULL,
+    value           REAL    NOT NULL,              -- the run's median
+    baseline        REAL    NOT NULL,              -- mean of the window
+    sigma           REAL    NOT NULL,
+    t               REAL    NOT NULL,
+    change          REAL    NOT NULL,              -- (value - baseline) / baseline
+    win             INTEGER NOT NULL,              -- runs in the window
+    verdict         TEXT    NOT NULL CHECK (verdict IN ('regression', 'improvement', 'none')),
+    created_at      INTEGER NOT NULL,
+    UNIQUE (run_id, case_name, metric)
+);
+CREATE INDEX history_verdicts_at ON history_verdicts (verdict, at);
+
+-- Runs up to this id have been tested for regressions.
+CREATE TABLE history_scan (
+    id              INTEGER PRIMARY KEY CHECK (id = 1),
+    run_id          INTEGER NOT NULL
+);
+INSERT INTO history_scan (id, run_id) VALUES (1, 0);
+
+-- Backfill from the samples stored so far.
+INSERT INTO history_rollup (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_sumsq, decode_tps_min, decode_tps_max, e2e_tps_n, e2e_tps_sum, e2e_tps_sumsq, e2e_tps_min, e2e_tps_max, ttft_ms_n, ttft_ms_sum, ttft_ms_sumsq, ttft_ms_min, ttft_ms_max, prompt_tps_n, prompt_tps_sum, prompt_tps_sumsq, prompt_tps_min, prompt_tps_max)
+SELECT s.run_id,
+       s.case_name,
+       r.model,
+       r.fingerprint,
+       coalesce(r.fingerprint, r.model),
+       r.suite,
+       min(s.started_at),
+       count(*),
+       sum(s.ok),
+       sum(s.ok = 1 AND coalesce(s.passed, 1) != 0),
+       count(CASE WHEN s.ok = 1 THEN s.decode_tps END),
+       sum(CASE WHEN s.ok = 1 THEN s.decode_tps END),
+       sum((CASE WHEN s.ok = 1 THEN s.decode_tps END) * (CASE WHEN s.ok = 1 THEN s.decode_tps END)),
+       min(CASE WHEN s.ok = 1 THEN s.decode_tps END),
+       max(CASE WHEN s.ok = 1 THEN s.decode_tps END),
+       count(CASE WHEN s.ok = 1 THEN s.e2e_tps END),
+       sum(CASE WHEN s.ok = 1 THEN s.e2e_tps END),
+       sum((CASE WHEN s.ok = 1 THEN s.e2e_tps END) * (CASE WHEN s.ok = 1 THEN s.e2e_tps END)),
+       min(CASE WHEN s.ok = 1 THEN s.e2e_tps END),
+       max(CASE WHEN s.ok = 1 THEN s.e2e_tps END),
+       count(CASE WHEN s.ok = 1 THEN s.ttft_ms END),
+       sum(CASE WHEN s.ok = 1 THEN s.ttft_ms END),
+       sum((CASE WHEN s.ok = 1 THEN s.ttft_ms END) * (CASE WHEN s.ok = 1 THEN s.ttft_ms END)),
+       min(CASE WHEN s.ok = 1 THEN s.ttft_ms END),
+       max(CASE WHEN s.ok = 1 THEN s.ttft_ms END),
+       count(CASE WHEN s.ok = 1 THEN s.prompt_tps END),
+       sum(CASE WHEN s.ok = 1 THEN s.prompt_tps END),
+       sum((CASE WHEN s.ok = 1 THEN s.prompt_tps END) * (CASE WHEN s.ok = 1 THEN s.prompt_tps END)),
+       min(CASE WHEN s.ok = 1 THEN s.prompt_tps END),
+       max(CASE WHEN s.ok = 1 THEN s.prompt_tps END)
+FROM samples s JOIN runs r ON r.id = s.run_id
+WHERE s.warmup = 0
+GROUP BY s.run_id, s.case_name;
+UPDATE history_rollup SET
+    decode_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.decode_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.decode_tps IS NOT NULL))))),
+    decode_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.decode_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.decode_tps IS NOT NULL))))),
+    e2e_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.e2e_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.e2e_tps IS NOT NULL))))),
+    e2e_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.e2e_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.e2e_tps IS NOT NULL))))),
+    ttft_ms_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.ttft_ms AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.ttft_ms IS NOT NULL))))),
+    ttft_ms_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.ttft_ms AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.ttft_ms IS NOT NULL))))),
+    prompt_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.prompt_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.prompt_tps IS NOT NULL))))),
+    prompt_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.prompt_tps AS v FROM samples s
+                      WHERE s.run_id = history_rollup.run_id AND s.case_name = history_rollup.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.prompt_tps IS NOT NULL)))));
+CREATE TRIGGER history_rollup_ingest AFTER INSERT ON samples WHEN NEW.warmup = 0
+BEGIN
+    INSERT INTO history_rollup (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_sumsq, decode_tps_min, decode_tps_max, e2e_tps_n, e2e_tps_sum, e2e_tps_sumsq, e2e_tps_min, e2e_tps_max, ttft_ms_n, ttft_ms_sum, ttft_ms_sumsq, ttft_ms_min, ttft_ms_max, prompt_tps_n, prompt_tps_sum, prompt_tps_sumsq, prompt_tps_min, prompt_tps_max)
+    SELECT NEW.run_id,
+           NEW.case_name,
+           r.model,
+           r.fingerprint,
+           coalesce(r.fingerprint, r.model),
+           r.suite,
+           NEW.started_at,
+           1,
+           NEW.ok = 1,
+           NEW.ok = 1 AND coalesce(NEW.passed, 1) != 0,
+           (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END) * (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END),
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END) * (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END),
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END) * (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END),
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END) * (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END),
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END
+    FROM runs r WHERE r.id = NEW.run_id
+    ON CONFLICT (run_id, case_name) DO UPDATE SET
+        n = n + 1,
+        n_ok = n_ok + excluded.n_ok,
+        n_passed = n_passed + excluded.n_passed,
+        at = min(at, excluded.at),
+        decode_tps_n = decode_tps_n + excluded.decode_tps_n,
+        decode_tps_sum = coalesce(decode_tps_sum + excluded.decode_tps_sum, decode_tps_sum, excluded.decode_tps_sum),
+        decode_tps_sumsq = coalesce(decode_tps_sumsq + excluded.decode_tps_sumsq, decode_tps_sumsq, excluded.decode_tps_sumsq),
+        decode_tps_min = coalesce(min(decode_tps_min, excluded.decode_tps_min), decode_tps_min, excluded.decode_tps_min),
+        decode_tps_max = coalesce(max(decode_tps_max, excluded.decode_tps_max), decode_tps_max, excluded.decode_tps_max),
+        e2e_tps_n = e2e_tps_n + excluded.e2e_tps_n,
+        e2e_tps_sum = coalesce(e2e_tps_sum + excluded.e2e_tps_sum, e2e_tps_sum, excluded.e2e_tps_sum),
+        e2e_tps_sumsq = coalesce(e2e_tps_sumsq + excluded.e2e_tps_sumsq, e2e_tps_sumsq, excluded.e2e_tps_sumsq),
+        e2e_tps_min = coalesce(min(e2e_tps_min, excluded.e2e_tps_min), e2e_tps_min, excluded.e2e_tps_min),
+        e2e_tps_max = coalesce(max(e2e_tps_max, excluded.e2e_tps_max), e2e_tps_max, excluded.e2e_tps_max),
+        ttft_ms_n = ttft_ms_n + excluded.ttft_ms_n,
+        ttft_ms_sum = coalesce(ttft_ms_sum + excluded.ttft_ms_sum, ttft_ms_sum, excluded.ttft_ms_sum),
+        ttft_ms_sumsq = coalesce(ttft_ms_sumsq + excluded.ttft_ms_sumsq, ttft_ms_sumsq, excluded.ttft_ms_sumsq),
+        ttft_ms_min = coalesce(min(ttft_ms_min, excluded.ttft_ms_min), ttft_ms_min, excluded.ttft_ms_min),
+        ttft_ms_max = coalesce(max(ttft_ms_max, excluded.ttft_ms_max), ttft_ms_max, excluded.ttft_ms_max),
+        prompt_tps_n = prompt_tps_n + excluded.prompt_tps_n,
+        prompt_tps_sum = coalesce(prompt_tps_sum + excluded.prompt_tps_sum, prompt_tps_sum, excluded.prompt_tps_sum),
+        prompt_tps_sumsq = coalesce(prompt_tps_sumsq + excluded.prompt_tps_sumsq, prompt_tps_sumsq, excluded.prompt_tps_sumsq),
+        prompt_tps_min = coalesce(min(prompt_tps_min, excluded.prompt_tps_min), prompt_tps_min, excluded.prompt_tps_min),
+        prompt_tps_max = coalesce(max(prompt_tps_max, excluded.prompt_tps_max), prompt_tps_max, excluded.prompt_tps_max);
+    UPDATE history_rollup SET
+        decode_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.decode_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.decode_tps IS NOT NULL))))),
+        decode_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.decode_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.decode_tps IS NOT NULL))))),
+        e2e_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.e2e_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.e2e_tps IS NOT NULL))))),
+        e2e_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.e2e_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.e2e_tps IS NOT NULL))))),
+        ttft_ms_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.ttft_ms AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.ttft_ms IS NOT NULL))))),
+        ttft_ms_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.ttft_ms AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.ttft_ms IS NOT NULL))))),
+        prompt_tps_p50 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.5 AS h
+                FROM (SELECT s.prompt_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.prompt_tps IS NOT NULL))))),
+        prompt_tps_p90 = (SELECT lo + (h - fl) * (coalesce(hi, lo) - lo) FROM (
+            SELECT max(h) AS h, max(fl) AS fl, max(CASE WHEN rk = fl THEN v END) AS lo,
+                   max(CASE WHEN rk = fl + 1 THEN v END) AS hi
+            FROM (SELECT v, rk, h, CAST(h AS INTEGER) AS fl FROM (
+                SELECT v, row_number() OVER (ORDER BY v) - 1 AS rk,
+                       (count(*) OVER () - 1) * 0.9 AS h
+                FROM (SELECT s.prompt_tps AS v FROM samples s
+                      WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+                        AND s.warmup = 0 AND s.ok = 1 AND s.prompt_tps IS NOT NULL)))))
+    WHERE run_id = NEW.run_id AND case_name = NEW.case_name
+      AND NEW.ok = 1 AND (n <= 2000 OR n % 1000 = 0);
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+
+CREATE TRIGGER history_version_warmup AFTER INSERT ON samples WHEN NEW.warmup != 0
+BEGIN
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER history_version_runs AFTER UPDATE ON runs
+BEGIN
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER history_version_runs_ins AFTER INSERT ON runs
+BEGIN
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER history_version_runs_del AFTER DELETE ON runs
+BEGIN
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER history_rollup_facts AFTER UPDATE OF model, fingerprint, suite ON runs
+BEGIN
+    UPDATE history_rollup SET model = NEW.model, fingerprint = NEW.fingerprint,
+        series = coalesce(NEW.fingerprint, NEW.model), suite = NEW.suite
+    WHERE run_id = NEW.id;
+END;
+
+-- The leaderboard: per model its latest finished run with samples, and per
+-- (model, case) the best finished run by mean e2e TPS. Kept by a trigger when
+-- a run finishes (finished runs' rollups no longer change).
+CREATE TABLE history_models (
+    model           TEXT    PRIMARY KEY,
+    latest_run_id   INTEGER NOT NULL,
+    latest_at       INTEGER NOT NULL,
+    runs            INTEGER NOT NULL
+);
+CREATE TABLE history_best (
+    model           TEXT    NOT NULL,
+    case_name       TEXT    NOT NULL,
+    e2e_tps         REAL    NOT NULL,
+    run_id          INTEGER NOT NULL,
+    PRIMARY KEY (model, case_name)
+) WITHOUT ROWID;
+INSERT INTO history_models (model, latest_run_id, latest_at, runs)
+SELECT model, max(run_id), max(at), count(DISTINCT run_id) FROM history_rollup
+WHERE run_id IN (SELECT id FROM runs WHERE state NOT IN ('pending', 'running'))
+GROUP BY model;
+INSERT INTO history_best (model, case_name, e2e_tps, run_id)
+SELECT model, case_name, max(e2e_tps_sum / e2e_tps_n), run_id FROM history_rollup
+WHERE e2e_tps_n > 0 AND run_id IN (SELECT id FROM runs WHERE state NOT IN ('pending', 'running'))
+GROUP BY model, case_name;
+CREATE TRIGGER history_run_finished AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+     AND EXISTS (SELECT 1 FROM history_rollup WHERE run_id = NEW.id)
+BEGIN
+    INSERT INTO history_models (model, latest_run_id, latest_at, runs)
+    SELECT NEW.model, NEW.id, (SELECT max(at) FROM history_rollup WHERE run_id = NEW.id), 1
+    WHERE true
+    ON CONFLICT (model) DO UPDATE SET runs = runs + 1,
+        latest_run_id = CASE WHEN excluded.latest_at >= latest_at THEN excluded.latest_run_id
+                             ELSE latest_run_id END,
+        latest_at = max(latest_at, excluded.latest_at);
+    INSERT INTO history_best (model, case_name, e2e_tps, run_id)
+    SELECT model, case_name, e2e_tps_sum / e2e_tps_n, run_id FROM history_rollup
+    WHERE run_id = NEW.id AND e2e_tps_n > 0
+    ON CONFLICT (model, case_name) DO UPDATE SET e2e_tps = excluded.e2e_tps,
+        run_id = excluded.run_id WHERE excluded.e2e_tps > history_best.e2e_tps;
+END;

@@ -1,0 +1,743 @@
+/* history.c - see history.h. */
+#include "storage/history.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#define HISTORY_SQL_MAX 2048
+#define HOUR_MS INT64_C(3600000)
+#define DAY_MS (24 * HOUR_MS)
+#define WEEK_MS (7 * DAY_MS)
+#define MONDAY_MS (4 * DAY_MS)     /* 1970-01-05, the first Monday */
+
+static const char *const rollup_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms", "prompt_tps" };
+#define NROLLUP (sizeof(rollup_metrics) / sizeof(rollup_metrics[0]))
+
+static int64_t
+now_ms(void)
+{
+    struct timeval tv;
+
+    gettimeofday(&tv, NULL);
+    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void
+seterr(struct db *db)
+{
+    snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
+}
+
+static json_t *
+jnum(double v)
+{
+    return isnan(v) || isinf(v) ? json_null() : json_real(v);
+}
+
+static double
+col_num(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NAN : sqlite3_column_double(st, i);
+}
+
+static const char *
+col_text(sqlite3_stmt *st, int i)
+{
+    const char *s = (const char *)sqlite3_column_text(st, i);
+
+    return s ? s : "";
+}
+
+int
+history_metric_ok(const char *metric)
+{
+    size_t i;
+
+    if (metric == NULL)
+        return 0;
+    if (strcmp(metric, "load_ms") == 0)
+        return 1;
+    for (i = 0; i < NROLLUP; i++)
+        if (strcmp(metric, rollup_metrics[i]) == 0)
+            return 1;
+    return 0;
+}
+
+int
+history_metric_higher_better(const char *metric)
+{
+    return metric != NULL && strstr(metric, "_tps") != NULL;
+}
+
+int
+history_bucket_parse(const char *s, enum history_bucket *out)
+{
+    static const char *const names[] = { "run", "hour", "day", "week" };
+    size_t i;
+
+    for (i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcmp(s, names[i]) == 0) {
+            *out = (enum history_bucket)i;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+int
+history_version(struct db *db, int64_t *out)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT v FROM history_version WHERE id = 1");
+    int rc = -1;
+
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        *out = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else {
+        seterr(db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- trends ---- */
+
+static int64_t
+bucket_start(enum history_bucket b, int64_t t)
+{
+    int64_t w;
+
+    switch (b) {
+    case HISTORY_BUCKET_HOUR:
+        return t - (t % HOUR_MS + HOUR_MS) % HOUR_MS;
+    case HISTORY_BUCKET_DAY:
+        return t - (t % DAY_MS + DAY_MS) % DAY_MS;
+    case HISTORY_BUCKET_WEEK:
+        w = t - MONDAY_MS;
+        return t - (w % WEEK_MS + WEEK_MS) % WEEK_MS;
+    case HISTORY_BUCKET_RUN:
+    default:
+        return t;
+    }
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Type-7 percentile of sorted v[0..n) (stats.h's definition; storage/
+ * calls nothing of daemon/). */
+static double
+pct7(const double *v, size_t n, double q)
+{
+    double h, f;
+    size_t i;
+
+    if (n == 0)
+        return NAN;
+    h = (double)(n - 1) * q;
+    f = floor(h);
+    i = (size_t)f;
+    if (i + 1 >= n)
+        return v[n - 1];
+    return v[i] + (h - f) * (v[i + 1] - v[i]);
+}
+
+/* One point being accumulated. */
+struct acc {
+    int64_t t, run_id;
+    int64_t n, runs, req, passed;
+    double sum, sumsq, min, max, p50, p90;
+    double *meds;                  /* per-run medians */
+    size_t nmeds, cap;
+};
+
+static void
+acc_reset(struct acc *a, int64_t t)
+{
+    a->t = t;
+    a->run_id = 0;
+    a->n = a->runs = a->req = a->passed = 0;
+    a->sum = a->sumsq = 0;
+    a->min = a->max = a->p50 = a->p90 = NAN;
+    a->nmeds = 0;
+}
+
+static int
+acc_add(struct acc *a, sqlite3_stmt *st)
+{
+    /* columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n,
+     * 7 sum, 8 sumsq, 9 min, 10 max, 11 p50, 12 p90 */
+    int64_t mn = sqlite3_column_int64(st, 6);
+    double med = col_num(st, 11);
+
+    a->run_id = sqlite3_column_int64(st, 2);
+    a->runs++;
+    a->req += sqlite3_column_int64(st, 4);
+    a->passed += sqlite3_column_int64(st, 5);
+    if (mn > 0) {
+        double lo = col_num(st, 9), hi = col_num(st, 10);
+        a->n += mn;
+        a->sum += col_num(st, 7);
+        a->sumsq += col_num(st, 8);
+        if (isnan(a->min) || lo < a->min)
+            a->min = lo;
+        if (isnan(a->max) || hi > a->max)
+            a->max = hi;
+        a->p50 = med;
+        a->p90 = col_num(st, 12);
+    }
+    if (!isnan(med)) {
+        if (a->nmeds == a->cap) {
+            size_t cap = a->cap ? 2 * a->cap : 64;
+            double *p = realloc(a->meds, cap * sizeof(*p));
+            if (p == NULL)
+                return -1;
+            a->meds = p;
+            a->cap = cap;
+        }
+        a->meds[a->nmeds++] = med;
+    }
+    return 0;
+}
+
+static json_t *
+acc_point(struct acc *a, int per_run)
+{
+    double mean = a->n ? a->sum / (double)a->n : NAN, var = NAN, p50 = a->p50, p90 = a->p90;
+    json_t *o;
+
+    if (a->n > 1) {
+        var = (a->sumsq - a->sum * a->sum / (double)a->n) / (double)(a->n - 1);
+        if (var < 0)
+            var = 0;
+    }
+    if (a->runs > 1) {
+        qsort(a->meds, a->nmeds, sizeof(double), cmp_double);
+        p50 = pct7(a->meds, a->nmeds, 0.5);
+        p90 = pct7(a->meds, a->nmeds, 0.9);
+    }
+    o = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "t", (json_int_t)a->t,
+                  "n", (json_int_t)a->n, "runs", (json_int_t)a->runs, "mean", jnum(mean), "p50",
+                  jnum(p50), "p90", jnum(p90), "min", jnum(a->min), "max", jnum(a->max),
+                  "stddev", jnum(isnan(var) ? NAN : sqrt(var)), "pass_rate",
+                  jnum(a->req ? (double)a->passed / (double)a->req : NAN));
+    if (o != NULL && per_run)
+        json_object_set_new(o, "run_id", json_integer((json_int_t)a->run_id));
+    return o;
+}
+
+static sqlite3_stmt *
+trends_stmt(struct db *db, const struct history_query *q)
+{
+    char sql[HISTORY_SQL_MAX];
+    const char *m = q->metric;
+    int len;
+
+    if (strcmp(m, "load_ms") == 0) {
+        len = snprintf(sql, sizeof(sql),
+                       "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms,"
+                       " load_ms * load_ms, load_ms, load_ms, load_ms, load_ms FROM runs"
+                       " WHERE load_ms IS NOT NULL AND started_at >= :since"
+                       " AND started_at < :until%s%s%s ORDER BY model, started_at",
+                       q->model ? " AND model = :model" : "", q->suite ? " AND suite = :suite" : "",
+                       q->case_name ? " AND :case IS NOT NULL" : "");
+    } else {
+        len = snprintf(sql, sizeof(sql),
+                       "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_sumsq,"
+                       " %s_min, %s_max, %s_p50, %s_p90 FROM history_rollup"
+                       " WHERE at >= :since AND at < :until%s%s%s"
+                       " ORDER BY model, case_name, at",
+                       m, m, m, m, m, m, m, q->model ? " AND model = :model" : "",
+                       q->case_name ? " AND case_name = :case" : "",
+                       q->suite ? " AND suite = :suite" : "");
+    }
+    if (len < 0 || (size_t)len >= sizeof(sql)) {
+        snprintf(db->err, sizeof(db->err), "trends query too long");
+        return NULL;
+    }
+    return db_prepare(db, sql);
+}
+
+int
+history_trends(struct db *db, const struct history_query *q, json_t **out)
+{
+    sqlite3_stmt *st = NULL;
+    json_t *res = NULL, *series = NULL, *cur = NULL, *points = NULL;
+    char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
+    struct acc a;
+    int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN;
+    size_t npoints = 0;
+
+    memset(&a, 0, sizeof(a));
+    if (!history_metric_ok(q->metric)) {
+        snprintf(db->err, sizeof(db->err), "unknown metric");
+        return -1;
+    }
+    st = trends_stmt(db, q);
+    if (st == NULL)
+        goto out;
+    db_bind_int(st, ":since", q->since);
+    db_bind_int(st, ":until", q->until > 0 ? q->until : INT64_MAX);
+    if (q->model)
+        db_bind_text(st, ":model", q->model);
+    if (q->case_name)
+        db_bind_text(st, ":case", q->case_name);
+    if (q->suite)
+        db_bind_text(st, ":suite", q->suite);
+    series = json_array();
+    for (;;) {
+        const char *mo, *ca;
+        int64_t t;
+        int same_series;
+
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        mo = col_text(st, 0);
+        ca = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : col_text(st, 1);
+        t = bucket_start(q->bucket, sqlite3_column_int64(st, 3));
+        same_series = cur != NULL && strcmp(mo, model) == 0 &&
+                      strcmp(ca ? ca : "", cname) == 0;
+        if (have && (!same_series || per_run || t != a.t)) {
+            if (npoints >= HISTORY_POINTS_MAX) {
+                truncated = 1;
+                have = 0;
+                break;
+            }
+            json_array_append_new(points, acc_point(&a, per_run));
+            npoints++;
+            have = 0;
+        }
+        if (!same_series) {
+            snprintf(model, sizeof(model), "%s", mo);
+            snprintf(cname, sizeof(cname), "%s", ca ? ca : "");
+            points = json_array();
+            cur = json_pack("{s:s, s:o, s:o}", "model", mo, "case",
+                            ca ? json_string(ca) : json_null(), "points", points);
+            json_array_append_new(series, cur);
+        }
+        if (!have) {
+            acc_reset(&a, t);
+            have = 1;
+        }
+        if (acc_add(&a, st) == -1) {
+            snprintf(db->err, sizeof(db->err), "out of memory");
+            goto out;
+        }
+    }
+    if (step != SQLITE_DONE && step != SQLITE_ROW) {
+        seterr(db);
+        goto out;
+    }
+    if (have)
+        json_array_append_new(points, acc_point(&a, per_run));
+    {
+        static const char *const bnames[] = { "run", "hour", "day", "week" };
+        res = json_pack("{s:s, s:s, s:b, s:o}", "metric", q->metric, "bucket", bnames[q->bucket],
+                        "truncated", truncated, "series", series);
+    }
+    series = NULL;
+    if (res == NULL)
+        goto out;
+    *out = res;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    json_decref(series);
+    free(a.meds);
+    return rc;
+}
+
+/* ---- the leaderboard ---- */
+
+static int
+model_cases(struct db *db, json_t *m, int64_t run_id, double *avg_e2e, double *avg_dec,
+            double *pass)
+{
+    static const char sql[] =
+        "SELECT h.case_name, h.e2e_tps_sum / h.e2e_tps_n, h.decode_tps_sum / h.decode_tps_n,"
+        " h.ttft_ms_sum / h.ttft_ms_n, b.e2e_tps, b.run_id, h.n, h.n_passed"
+        " FROM history_rollup h LEFT JOIN history_best b"
+        " ON b.model = h.model AND b.case_name = h.case_name"
+        " WHERE h.run_id = :run ORDER BY h.case_name";
+    sqlite3_stmt *st = db_prepare(db, sql);
+    json_t *cases = json_array();
+    double se = 0, sd = 0;
+    int ne = 0, nd = 0, step;
+    int64_t req = 0, passed = 0;
+
+    if (st == NULL) {
+        json_decref(cases);
+        return -1;
+    }
+    db_bind_int(st, ":run", run_id);
+    for (;;) {
+        double e, d;
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        e = col_num(st, 1);
+        d = col_num(st, 2);
+        if (!isnan(e)) {
+            se += e;
+            ne++;
+        }
+        if (!isnan(d)) {
+            sd += d;
+            nd++;
+        }
+        req += sqlite3_column_int64(st, 6);
+        passed += sqlite3_column_int64(st, 7);
+        json_array_append_new(
+            cases,
+            json_pack("{s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "case", col_text(st, 0),
+                      "latest_e2e_tps", jnum(e), "latest_decode_tps", jnum(d), "latest_ttft_ms",
+                      jnum(col_num(st, 3)), "best_e2e_tps", jnum(col_num(st, 4)), "best_run_id",
+                      sqlite3_column_type(st, 5) == SQLITE_NULL
+                          ? json_null()
+                          : json_integer(sqlite3_column_int64(st, 5)),
+                      "pass_rate",
+                      jnum(sqlite3_column_int64(st, 6) ? sqlite3_column_double(st, 7) /
+                                                             sqlite3_column_double(st, 6)
+                                                       : NAN)));
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        json_decref(cases);
+        return -1;
+    }
+    json_object_set_new(m, "cases", cases);
+    *avg_e2e = ne ? se / ne : NAN;
+    *avg_dec = nd ? sd / nd : NAN;
+    *pass = req ? (double)passed / (double)req : NAN;
+    return 0;
+}
+
+static int
+cmp_rank(const void *a, const void *b)
+{
+    json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+    double u = json_number_value(json_object_get(x, "avg_e2e_tps"));
+    double v = json_number_value(json_object_get(y, "avg_e2e_tps"));
+
+    if (json_is_null(json_object_get(x, "avg_e2e_tps")))
+        u = -1;
+    if (json_is_null(json_object_get(y, "avg_e2e_tps")))
+        v = -1;
+    return (u < v) - (u > v);
+}
+
+int
+history_models(struct db *db, json_t **out)
+{
+    static const char sql[] =
+        "SELECT m.model, m.latest_run_id, m.latest_at, m.runs, r.model_format, r.model_quant,"
+        " r.model_size_bytes, r.load_ms, coalesce(r.fingerprint, r.model)"
+        " FROM history_models m JOIN runs r ON r.id = m.latest_run_id"
+        " ORDER BY m.model LIMIT :max";
+    sqlite3_stmt *st = db_prepare(db, sql);
+    json_t *list = json_array(), **arr = NULL;
+    double best = 0;
+    size_t i, n;
+    int rc = -1, step;
+
+    if (st == NULL)
+        goto out;
+    db_bind_int(st, ":max", HISTORY_MODELS_MAX);
+    for (;;) {
+        json_t *m;
+        double size, e2e = NAN, dec = NAN, pass = NAN;
+
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        size = col_num(st, 6);
+        m = json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:I, s:I, s:I}", "model", col_text(st, 0),
+                      "series", col_text(st, 8), "model_format",
+                      sqlite3_column_type(st, 4) == SQLITE_NULL ? json_null()
+                                                                : json_string(col_text(st, 4)),
+                      "model_quant",
+                      sqlite3_column_type(st, 5) == SQLITE_NULL ? json_null()
+                                                                : json_string(col_text(st, 5)),
+                      "model_size_bytes",
+                      isnan(size) ? json_null() : json_integer((json_int_t)size), "load_ms",
+                      jnum(col_num(st, 7)), "runs", (json_int_t)sqlite3_column_int64(st, 3),
+                      "latest_run_id", (json_int_t)sqlite3_column_int64(st, 1), "latest_at",
+                      (json_int_t)sqlite3_column_int64(st, 2));
+        if (m == NULL || model_cases(db, m, sqlite3_column_int64(st, 1), &e2e, &dec, &pass) == -1) {
+            json_decref(m);
+            goto out;
+        }
+        json_object_set_new(m, "avg_e2e_tps", jnum(e2e));
+        json_object_set_new(m, "avg_decode_tps", jnum(dec));
+        json_object_set_new(m, "pass_rate", jnum(pass));
+        json_object_set_new(m, "tps_per_gb", jnum(size > 0 ? e2e / (size / 1e9) : NAN));
+        if (!isnan(e2e) && e2e > best)
+            best = e2e;
+        json_array_append_new(list, m);
+    }
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        goto out;
+    }
+    n = json_array_size(list);
+    arr = calloc(n + 1, sizeof(*arr));
+    if (arr == NULL)
+        goto out;
+    for (i = 0; i < n; i++)
+        arr[i] = json_array_get(list, i);
+    qsort(arr, n, sizeof(*arr), cmp_rank);
+    *out = json_array();
+    for (i = 0; i < n; i++) {
+        double e = json_number_value(json_object_get(arr[i], "avg_e2e_tps"));
+        json_object_set_new(arr[i], "rank", json_integer((json_int_t)(i + 1)));
+        json_object_set_new(arr[i], "relative_speed", jnum(best > 0 ? e / best : NAN));
+        json_array_append(*out, arr[i]);
+    }
+    *out = json_pack("{s:o}", "models", *out);
+    rc = *out ? 0 : -1;
+out:
+    sqlite3_finalize(st);
+    json_decref(list);
+    free(arr);
+    return rc;
+}
+
+/* ---- regressions ---- */
+
+int
+history_untested(struct db *db, int max, struct history_point **pts, int *n, int64_t *scan_to)
+{
+    static const char sql[] =
+        "SELECT h.run_id, h.at, h.series, h.model, h.case_name FROM runs r"
+        " JOIN history_rollup h ON h.run_id = r.id"
+        " WHERE r.id > (SELECT run_id FROM history_scan WHERE id = 1)"
+        " AND r.id < :hold AND r.state NOT IN ('pending', 'running')"
+        " ORDER BY r.id, h.case_name";
+    static const char hold_sql[] =
+        "SELECT coalesce((SELECT min(id) FROM runs WHERE state IN ('pending', 'running')"
+        " AND id > (SELECT run_id FROM history_scan WHERE id = 1)),"
+        " (SELECT coalesce(max(id), 0) + 1 FROM runs))";
+    sqlite3_stmt *st = NULL;
+    struct history_point *p = NULL;
+    int64_t hold = 0, last = -1;
+    int k = 0, rc = -1, step;
+
+    *pts = NULL;
+    *n = 0;
+    st = db_prepare(db, hold_sql);
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW)
+        hold = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    *scan_to = hold - 1;
+    p = calloc((size_t)max + 1, sizeof(*p));
+    st = db_prepare(db, sql);
+    if (p == NULL || st == NULL)
+        goto out;
+    db_bind_int(st, ":hold", hold);
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        if (k == max) {
+            /* Stop at a run boundary: the rest of this run waits. */
+            while (k > 0 && p[k - 1].run_id == sqlite3_column_int64(st, 0))
+                k--;
+            *scan_to = k > 0 ? p[k - 1].run_id : last;
+            step = SQLITE_DONE;
+            break;
+        }
+        p[k].run_id = sqlite3_column_int64(st, 0);
+        p[k].at = sqlite3_column_int64(st, 1);
+        snprintf(p[k].series, sizeof(p[k].series), "%s", col_text(st, 2));
+        snprintf(p[k].model, sizeof(p[k].model), "%s", col_text(st, 3));
+        snprintf(p[k].case_name, sizeof(p[k].case_name), "%s", col_text(st, 4));
+        k++;
+    }
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        goto out;
+    }
+    if (*scan_to < 0)
+        *scan_to = 0;
+    *pts = p;
+    p = NULL;
+    *n = k;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    free(p);
+    return rc;
+}
+
+int
+history_scan_mark(struct db *db, int64_t run_id)
+{
+    sqlite3_stmt *st = db_prepare(db, "UPDATE history_scan SET run_id = max(run_id, :r)"
+                                      " WHERE id = 1");
+
+    if (st == NULL)
+        return -1;
+    db_bind_int(st, ":r", run_id);
+    return db_step_done(db, st);
+}
+
+int
+history_window(struct db *db, const struct history_point *p, const char *metric, int w,
+               double *value, double *vals, int *n)
+{
+    char sql[HISTORY_SQL_MAX];
+    sqlite3_stmt *st;
+    int k = 0, step, i;
+
+    *value = NAN;
+    *n = 0;
+    if (!history_metric_ok(metric) || strcmp(metric, "load_ms") == 0 || w > HISTORY_WINDOW_MAX) {
+        snprintf(db->err, sizeof(db->err), "no window for metric");
+        return -1;
+    }
+    /* The run itself and up to w earlier runs, newest first. */
+    snprintf(sql, sizeof(sql),
+             "SELECT run_id, %s_p50 FROM history_rollup"
+             " WHERE series = :series AND case_name = :case AND %s_n > 0"
+             " AND (at < :at OR run_id = :run) ORDER BY at DESC LIMIT :lim",
+             metric, metric);
+    st = db_prepare(db, sql);
+    if (st == NULL)
+        return -1;
+    db_bind_text(st, ":series", p->series);
+    db_bind_text(st, ":case", p->case_name);
+    db_bind_int(st, ":at", p->at);
+    db_bind_int(st, ":run", p->run_id);
+    db_bind_int(st, ":lim", w + 1);
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        if (sqlite3_column_int64(st, 0) == p->run_id)
+            *value = col_num(st, 1);
+        else if (k < w && sqlite3_column_type(st, 1) != SQLITE_NULL)
+            vals[k++] = sqlite3_column_double(st, 1);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        return -1;
+    }
+    /* Oldest first. */
+    for (i = 0; i < k / 2; i++) {
+        double t = vals[i];
+        vals[i] = vals[k - 1 - i];
+        vals[k - 1 - i] = t;
+    }
+    *n = k;
+    return 0;
+}
+
+int
+history_verdicts_store(struct db *db, const struct history_verdict *v, int n)
+{
+    static const char sql[] =
+        "INSERT INTO history_verdicts (run_id, series, model, case_name, metric, at, value,"
+        " baseline, sigma, t, change, win, verdict, created_at)"
+        " VALUES (:run, :series, :model, :case, :metric, :at, :value, :baseline, :sigma, :t,"
+        " :change, :win, :verdict, :now)"
+        " ON CONFLICT (run_id, case_name, metric) DO UPDATE SET value = excluded.value,"
+        " baseline = excluded.baseline, sigma = excluded.sigma, t = excluded.t,"
+        " change = excluded.change, win = excluded.win, verdict = excluded.verdict,"
+        " created_at = excluded.created_at";
+    sqlite3_stmt *st = NULL;
+    int i, rc = -1;
+
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, sql);
+    if (st == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        sqlite3_reset(st);
+        db_bind_int(st, ":run", v[i].p->run_id);
+        db_bind_text(st, ":series", v[i].p->series);
+        db_bind_text(st, ":model", v[i].p->model);
+        db_bind_text(st, ":case", v[i].p->case_name);
+        db_bind_text(st, ":metric", v[i].metric);
+        db_bind_int(st, ":at", v[i].p->at);
+        db_bind_double(st, ":value", v[i].value);
+        db_bind_double(st, ":baseline", v[i].baseline);
+        db_bind_double(st, ":sigma", v[i].sigma);
+        db_bind_double(st, ":t", v[i].t);
+        db_bind_double(st, ":change", v[i].change);
+        db_bind_int(st, ":win", v[i].win);
+        db_bind_text(st, ":verdict", v[i].verdict);
+        db_bind_int(st, ":now", now_ms());
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            seterr(db);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (rc == 0 && db_commit(db) == -1)
+        rc = -1;
+    if (rc == -1)
+        db_rollback(db);
+    return rc;
+}
+
+int
+history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor, int limit,
+                      json_t **out)
+{
+    char sql[HISTORY_SQL_MAX];
+    sqlite3_stmt *st;
+    json_t *list = json_array(), *last = NULL;
+    int step;
+
+    snprintf(sql, sizeof(sql),
+             "SELECT id, run_id, series, model, case_name AS \"case\", metric, at, value,"
+             " baseline, sigma, t, change, win AS window, verdict FROM history_verdicts"
+             " WHERE id < :cursor%s%s ORDER BY id DESC LIMIT :lim",
+             all > 1 ? "" : all ? " AND verdict != 'none'" : " AND verdict = 'regression'",
+             model ? " AND model = :model" : "");
+    st = db_prepare(db, sql);
+    if (st == NULL) {
+        json_decref(list);
+        return -1;
+    }
+    db_bind_int(st, ":cursor", cursor > 0 ? cursor : INT64_MAX);
+    db_bind_int(st, ":lim", limit > 0 && limit <= HISTORY_VERDICTS_MAX ? limit : HISTORY_VERDICTS_MAX);
+    if (model)
+        db_bind_text(st, ":model", model);
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        last = db_row_json(st);
+        json_array_append_new(list, last);
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        json_decref(list);
+        return -1;
+    }
+    *out = json_pack("{s:o, s:o}", "regressions", list, "next_cursor",
+                     last != NULL && (int)json_array_size(list) == limit
+                         ? json_incref(json_object_get(last, "id"))
+                         : json_null());
+    return *out ? 0 : -1;
+}
