@@ -373,15 +373,25 @@ struct route {
 
 static enum MHD_Result h_not_found(struct api_req *r);
 
+/* routes_history.c */
+enum MHD_Result api_h_job_report(struct api_req *r);
+enum MHD_Result api_h_trends(struct api_req *r);
+enum MHD_Result api_h_models(struct api_req *r);
+enum MHD_Result api_h_regressions(struct api_req *r);
+
 static const struct route routes[] = {
     { "POST", "/v1/jobs", h_jobs_create },
     { "GET", "/v1/jobs", h_jobs_list },
     { "GET", "/v1/jobs/{id}", h_job_get },
     { "POST", "/v1/jobs/{id}/cancel", h_job_cancel },
     { "GET", "/v1/jobs/{id}/events", api_h_events },
+    { "GET", "/v1/jobs/{id}/report", api_h_job_report },
     { "GET", "/v1/runs", h_runs_list },
     { "GET", "/v1/runs/{id}", h_run_get },
     { "GET", "/v1/runs/{id}/samples", h_run_samples },
+    { "GET", "/v1/trends", api_h_trends },
+    { "GET", "/v1/models", api_h_models },
+    { "GET", "/v1/regressions", api_h_regressions },
     { "GET", "/v1/suites", h_suites },
     { "GET", "/v1/healthz", h_healthz },
     { "GET", "/v1/openapi.json", h_openapi },

@@ -27,5 +27,6 @@ struct db *cmd_open_db(const struct config *c);
 int cmd_db(int argc, char **argv); /* tpsd db: show the database's path and version */
 int cmd_serve(int argc, char **argv); /* tpsd serve: the daemon (REST API and job worker) */
 int cmd_run(int argc, char **argv); /* tpsd run: benchmark now, in the foreground */
+int cmd_report(int argc, char **argv); /* tpsd report: a job's report from the database */
 
 #endif

@@ -24,6 +24,7 @@ static const struct command commands[] = {
     { "serve", cmd_serve, "run the daemon: REST API and job worker" },
     { "run", cmd_run, "benchmark models now, in the foreground (no daemon needed)" },
     { "db", cmd_db, "check the database and print its path and schema version" },
+    { "report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -23,6 +23,37 @@ regress_opts_default(struct regress_opts *o)
     o->sigma_floor = REGRESS_SIGMA_FLOOR_DEFAULT;
 }
 
+static void
+env_double(const char *name, double lo, double hi, double *v)
+{
+    const char *s = getenv(name);
+    char *end = NULL;
+    double x;
+
+    if (s == NULL || *s == '\0')
+        return;
+    x = strtod(s, &end);
+    if (end != NULL && *end == '\0' && x >= lo && x <= hi)
+        *v = x;
+}
+
+void
+regress_opts_env(struct regress_opts *o)
+{
+    double w, wm;
+
+    regress_opts_default(o);
+    w = o->window;
+    wm = o->window_min;
+    env_double("TPSD_REGRESS_WINDOW", 2, HISTORY_WINDOW_MAX, &w);
+    env_double("TPSD_REGRESS_WINDOW_MIN", 2, HISTORY_WINDOW_MAX, &wm);
+    env_double("TPSD_REGRESS_T", 0, 1e6, &o->t_min);
+    env_double("TPSD_REGRESS_CHANGE", 0, 100, &o->change_min);
+    env_double("TPSD_REGRESS_SIGMA_FLOOR", 0, 1, &o->sigma_floor);
+    o->window = (int)w;
+    o->window_min = (int)wm;
+}
+
 int
 regress_test(const struct regress_opts *o, const double *window, size_t n, double x,
              int higher_better, struct regress_result *r)

@@ -13,7 +13,7 @@
  * sigma_floor * |mean| so a perfectly flat history does not flag 0.1% noise.
  *
  * Defaults: window 30, window_min 5, t_min 5, change_min 0.05, sigma_floor
- * 0.005. Calls storage/history.
+ * 0.005; see regress_opts_env. Calls storage/history.
  */
 #ifndef TPSD_REGRESS_H
 #define TPSD_REGRESS_H
@@ -47,6 +47,10 @@ struct regress_result {
 
 /* The defaults above. Can't fail. */
 void regress_opts_default(struct regress_opts *o);
+/* The defaults, overridden by TPSD_REGRESS_WINDOW, TPSD_REGRESS_WINDOW_MIN,
+ * TPSD_REGRESS_T, TPSD_REGRESS_CHANGE and TPSD_REGRESS_SIGMA_FLOOR when set
+ * to a valid number (invalid values are ignored). Can't fail. */
+void regress_opts_env(struct regress_opts *o);
 
 /*
  * Test x against window[0..n) (oldest first) for a metric where higher is
