@@ -9,9 +9,12 @@
  *   bench_client            N = 1, 64, 1000 in turn
  *   bench_client n64        one of n1, n64, n1000
  *
- * Environment: BENCH_TPS (the model's decode rate, default 500),
- * BENCH_TOKENS (tokens of request 0; request i asks for BENCH_TOKENS + i,
- * which pairs it with its record in the sim's log; default 200),
+ * Each stream decodes at a per-stream rate a real server reaches at that
+ * concurrency: 500 tokens/s for N = 1, 100 for N = 64, 20 for N = 1000
+ * (20,000 tokens/s in all). Request i asks for BENCH_TOKENS + i tokens,
+ * which pairs it with its record in the sim's log.
+ * Environment: BENCH_TPS (one per-stream rate for every N),
+ * BENCH_TOKENS (tokens of request 0; default 200 for N <= 64, else 20),
  * TPSD_SIM (default: tests/tpsd-sim next to this program's folder).
  * The sim shares the machine's cores: under load, its writes are late
  * (logged as such) and the client's wake-ups too.
@@ -22,7 +25,6 @@
 #include "daemon/client.h"
 
 #include <curl/curl.h>
-#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,32 +52,29 @@ env_long(const char *name, long dflt)
     return end != v && *end == '\0' && n > 0 ? n : dflt;
 }
 
-/* TPSD_SIM defaults to ../tests/tpsd-sim from this program's folder. */
+/* TPSD_SIM defaults to tests/tpsd-sim under the build folder, run from
+ * the build folder or from bench/ inside it. */
 static void
 bench_find_sim(void)
 {
-    char exe[PATH_MAX], path[PATH_MAX + 32];
-    ssize_t n;
-    char *slash;
+    static const char *const tries[] = { "tests/tpsd-sim", "../tests/tpsd-sim" };
+    size_t i;
 
     if (getenv("TPSD_SIM") != NULL)
         return;
-    n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n <= 0)
-        return;
-    exe[n] = '\0';
-    slash = strrchr(exe, '/');
-    if (slash == NULL)
-        return;
-    *slash = '\0';
-    snprintf(path, sizeof(path), "%s/../tests/tpsd-sim", exe);
-    setenv("TPSD_SIM", path, 1);
+    for (i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+        if (access(tries[i], X_OK) == 0) {
+            setenv("TPSD_SIM", tries[i], 1);
+            return;
+        }
+    }
 }
 
 static void
-bench_setup(long tps)
+bench_setup(void)
 {
-    char cfg[256];
+    long tps = env_long("BENCH_TPS", 0);
+    char cfg[512];
     struct rlimit rl;
 
     if (sim_up)
@@ -87,9 +86,12 @@ bench_setup(long tps)
     }
     bench_find_sim();
     snprintf(cfg, sizeof(cfg),
-             "{\"models\":[{\"key\":\"fast\",\"ttft_ms\":50,\"tps\":%ld,"
-             "\"tokens_per_event\":1}],\"loaded\":[\"fast\"]}",
-             tps);
+             "{\"models\":["
+             "{\"key\":\"s1\",\"ttft_ms\":50,\"tps\":%ld,\"tokens_per_event\":1},"
+             "{\"key\":\"s64\",\"ttft_ms\":50,\"tps\":%ld,\"tokens_per_event\":1},"
+             "{\"key\":\"s1000\",\"ttft_ms\":50,\"tps\":%ld,\"tokens_per_event\":1}],"
+             "\"loaded\":[\"s1\",\"s64\",\"s1000\"]}",
+             tps ? tps : 500, tps ? tps : 100, tps ? tps : 20);
     CHECK_INT(tu_sim_start(cfg, &sim), ==, 0);
     sim_up = 1;
 }
@@ -126,9 +128,9 @@ pct(const double *sorted, int n, int p)
 }
 
 static void
-bench_streams(int n)
+bench_streams(int n, const char *model)
 {
-    long tps = env_long("BENCH_TPS", 500), base = env_long("BENCH_TOKENS", 200);
+    long base = env_long("BENCH_TOKENS", n <= 64 ? 200 : 20);
     struct client_opts o = { 0 };
     struct client_req *reqs;
     struct client *cl;
@@ -140,7 +142,7 @@ bench_streams(int n)
     size_t k, j;
 
     CHECK(n > 0 && n <= BENCH_N_MAX);
-    bench_setup(tps);
+    bench_setup();
     CHECK_INT(tu_sim_call(&sim, "DELETE", "/sim/log", NULL, NULL), ==, 200);
     o.base_url = sim.base_url;
     o.api = "openai";
@@ -157,10 +159,10 @@ bench_streams(int n)
     CHECK(cl != NULL && reqs != NULL && bodies != NULL && ttft_err && dec_err && by);
     for (i = 0; i < n; i++) {
         snprintf(bodies[i], sizeof(bodies[i]),
-                 "{\"model\":\"fast\",\"stream\":true,\"stream_options\":{\"include_usage\":"
+                 "{\"model\":\"%s\",\"stream\":true,\"stream_options\":{\"include_usage\":"
                  "true},\"max_tokens\":%ld,\"messages\":[{\"role\":\"user\",\"content\":"
                  "\"go\"}]}",
-                 base + i);
+                 model, base + i);
         sample_rec_init(&reqs[i].rec);
         reqs[i].body = bodies[i];
         reqs[i].rec.seq = i;
@@ -219,9 +221,9 @@ bench_streams(int n)
     }
     qsort(ttft_err, j, sizeof(double), by_double);
     qsort(dec_err, j, sizeof(double), by_double);
-    printf("streams=%d ok=%d failed=%d tokens=%.0f wall=%.2fs tokens/s=%.0f "
+    printf("streams=%d model=%s ok=%d failed=%d tokens=%.0f wall=%.2fs tokens/s=%.0f "
            "client_cpu=%.3fs cpu_s_per_Mtok=%.3f\n",
-           n, n - nfail, nfail, tokens, wall, tokens / wall, cpu1 - cpu0,
+           n, model, n - nfail, nfail, tokens, wall, tokens / wall, cpu1 - cpu0,
            tokens > 0 ? (cpu1 - cpu0) / tokens * 1e6 : NAN);
     if (j > 0)
         printf("  |TTFT error| ms: median %.3f p99 %.3f max %.3f; |decode_tps error| %%: "
@@ -244,17 +246,17 @@ bench_streams(int n)
 
 TEST(n1)
 {
-    bench_streams(1);
+    bench_streams(1, "s1");
 }
 
 TEST(n64)
 {
-    bench_streams(64);
+    bench_streams(64, "s64");
 }
 
 TEST(n1000)
 {
-    bench_streams(1000);
+    bench_streams(1000, "s1000");
     tu_sim_stop(&sim);
     sim_up = 0;
 }
