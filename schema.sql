@@ -538,3 +538,14 @@ BEGIN
     ON CONFLICT (model, case_name) DO UPDATE SET e2e_tps = excluded.e2e_tps,
         run_id = excluded.run_id WHERE excluded.e2e_tps > history_best.e2e_tps;
 END;
+
+-- migrate: 4
+-- Stability jobs (daemon/stability.h). A run's planned end is fixed the first
+-- time its measuring begins (wall clock + duration_s), so a run resumed after
+-- a restart ends on time. System samples also record the daemon's own RSS
+-- and the hottest thermal zone's temperature.
+ALTER TABLE runs ADD COLUMN planned_end_at INTEGER;
+ALTER TABLE system_samples ADD COLUMN self_rss_bytes INTEGER;
+ALTER TABLE system_samples ADD COLUMN temp_c REAL;
+CREATE INDEX system_samples_run ON system_samples (run_id, at);
+CREATE INDEX samples_run_started ON samples (run_id, started_at) WHERE warmup = 0;
