@@ -200,6 +200,7 @@ int
 backend_preflight(struct backend *b, const char *const *models, int nmodels,
                   struct backend_preflight *pf)
 {
+    char q[LOG_QUOTE_MAX];
     int i;
 
     memset(pf, 0, sizeof(*pf));
@@ -216,7 +217,8 @@ backend_preflight(struct backend *b, const char *const *models, int nmodels,
     b->ops->preflight(b, models, nmodels, pf);
     for (i = 0; i < pf->nreasons; i++)
         log_warnx("preflight: failed backend=%s code=%s detail=\"%s\"", b->ops->name,
-                  backend_code_name(pf->reasons[i].code), pf->reasons[i].detail);
+                  backend_code_name(pf->reasons[i].code),
+                  log_quote(q, sizeof(q), pf->reasons[i].detail));
     return pf->nreasons == 0 ? 0 : -1;
 }
 
@@ -234,6 +236,7 @@ int
 backend_load(struct backend *b, const char *model, struct backend_load *res,
              struct backend_err *err)
 {
+    char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
     int rc;
 
     memset(res, 0, sizeof(*res));
@@ -241,11 +244,13 @@ backend_load(struct backend *b, const char *model, struct backend_load *res,
     rc = b->ops->load(b, model, res, err);
     if (rc == 0)
         log_info("backend: loaded backend=%s model=\"%s\" id=\"%s\" load_ms=%lld ready_ms=%lld",
-                 b->ops->name, model, res->served_id, (long long)res->load_ms,
+                 b->ops->name, log_quote(q1, sizeof(q1), model),
+                 log_quote(q2, sizeof(q2), res->served_id), (long long)res->load_ms,
                  (long long)res->load_ready_ms);
     else
         log_warnx("backend: load failed backend=%s model=\"%s\" code=%s detail=\"%s\"",
-                  b->ops->name, model, backend_code_name(err->code), err->detail);
+                  b->ops->name, log_quote(q1, sizeof(q1), model), backend_code_name(err->code),
+                  log_quote(q2, sizeof(q2), err->detail));
     return rc;
 }
 

@@ -127,3 +127,33 @@ fatalx(const char *fmt, ...)
     va_end(ap);
     abort();
 }
+
+const char *
+log_quote(char *buf, size_t len, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    unsigned char c;
+
+    for (; s != NULL && *s != '\0'; s++) {
+        c = (unsigned char)*s;
+        if (o + 4 + 4 >= len) {         /* room for the widest escape and "..." */
+            memcpy(buf + o, "...", 3);
+            o += 3;
+            break;
+        }
+        if (c == '"' || c == '\\') {
+            buf[o++] = '\\';
+            buf[o++] = (char)c;
+        } else if (c < 0x20 || c == 0x7f) {
+            buf[o++] = '\\';
+            buf[o++] = 'x';
+            buf[o++] = hex[c >> 4];
+            buf[o++] = hex[c & 15];
+        } else {
+            buf[o++] = (char)c;
+        }
+    }
+    buf[o] = '\0';
+    return buf;
+}

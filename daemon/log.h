@@ -7,6 +7,8 @@
 #ifndef TPSD_LOG_H
 #define TPSD_LOG_H
 
+#include <stddef.h>
+
 enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Set the threshold; lines above it are dropped. Default LOG_INFO. */
@@ -21,6 +23,14 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* a
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/*
+ * s as the inside of a quoted value, into buf (len bytes, at least 8):
+ * `"` and `\` escaped with `\`, control bytes as \xNN, cut with "..." when
+ * it does not fit. Returns buf. Can't fail.
+ */
+#define LOG_QUOTE_MAX 1024
+const char *log_quote(char *buf, size_t len, const char *s);
+
 /* A broken invariant: log and abort. */
 void fatalx(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

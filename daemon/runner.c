@@ -677,10 +677,14 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
                                                r.mismatch ? "failed" : "succeeded"));
         run_cleanup(&r);
         if (!spec->keep_loaded || stopped) {
+            char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+
             if (strcmp(spec->backend, "none") != 0 &&
                 backend_unload(be, r.served_id, &be_err) == -1)
-                log_warnx("unload failed model=\"%s\" code=%s detail=\"%s\"", r.served_id,
-                          backend_code_name(be_err.code), be_err.detail);
+                log_warnx("unload failed model=\"%s\" code=%s detail=\"%s\"",
+                          log_quote(q1, sizeof(q1), r.served_id),
+                          backend_code_name(be_err.code),
+                          log_quote(q2, sizeof(q2), be_err.detail));
         }
     }
     if (stopped) {
