@@ -24,6 +24,7 @@
 #define API_SHA256_LEN 32
 #define API_IDEM_KEY_MAX 255        /* bytes of an Idempotency-Key */
 #define API_IDS_MAX 2               /* {id} segments in one route */
+#define API_NAME_MAX 64             /* bytes of a {name} segment (asset names) */
 #define API_SSE_MAX 64              /* concurrent event streams */
 #define API_DISCARD_MAX (1024 * 1024) /* body bytes read past the cap before closing */
 #define API_MEMORY_LIMIT (128 * 1024) /* libmicrohttpd per-connection buffer */
@@ -73,6 +74,7 @@ struct api_req {
     int too_large;
     int answered;                   /* a reply was queued early (413, 401 ...) */
     int64_t ids[API_IDS_MAX];       /* {id} path segments */
+    char name[API_NAME_MAX];        /* the {name} path segment */
 };
 
 /* The calling thread's database connection for `a`, opened on first use.
@@ -110,6 +112,9 @@ typedef enum MHD_Result (*api_handler)(struct api_req *r);
 enum MHD_Result api_dispatch(struct api_req *r);
 enum MHD_Result api_h_events(struct api_req *r);
 enum MHD_Result api_h_metrics(struct api_req *r);
+/* assets.c: the dashboard page (GET /) and its files (GET /assets/{name}). */
+enum MHD_Result api_h_index(struct api_req *r);
+enum MHD_Result api_h_asset(struct api_req *r);
 
 /* Event streams: start the ticker, resume everything and end streams. */
 int api_sse_init(struct api *a);

@@ -396,6 +396,8 @@ static const struct route routes[] = {
     { "GET", "/v1/healthz", h_healthz },
     { "GET", "/v1/openapi.json", h_openapi },
     { "GET", "/metrics", api_h_metrics },
+    { "GET", "/", api_h_index },
+    { "GET", "/assets/{name}", api_h_asset },
     { NULL, NULL, h_not_found },    /* the last entry answers everything else */
 };
 
@@ -405,7 +407,9 @@ h_not_found(struct api_req *r)
     return api_reply_error(r, 404, "not_found", "no such resource");
 }
 
-/* 1 when `url` matches `pattern`, with {id} segments parsed into r->ids. */
+/* 1 when `url` matches `pattern`, with {id} segments parsed into r->ids and
+ * a {name} segment (1..API_NAME_MAX-1 bytes, not starting with '.') copied
+ * into r->name. */
 static int
 match(const char *pattern, const char *url, struct api_req *r)
 {
@@ -434,6 +438,11 @@ match(const char *pattern, const char *url, struct api_req *r)
             if (api_parse_i64(seg, 1, INT64_MAX, &id) == -1)
                 return 0;
             r->ids[nids++] = id;
+        } else if ((size_t)(pe - pattern) == 6 && strncmp(pattern, "{name}", 6) == 0) {
+            if (n == 0 || n >= sizeof(r->name) || *url == '.')
+                return 0;
+            memcpy(r->name, url, n);
+            r->name[n] = '\0';
         } else if ((size_t)(pe - pattern) != n || strncmp(pattern, url, n) != 0) {
             return 0;
         }

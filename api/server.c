@@ -120,8 +120,9 @@ api_add_common_headers(struct api_req *r, struct MHD_Response *resp)
     MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
     MHD_add_response_header(resp, "X-Frame-Options", "DENY");
     MHD_add_response_header(resp, "Referrer-Policy", "no-referrer");
-    MHD_add_response_header(resp, "Content-Security-Policy",
-                            "default-src 'none'; frame-ancestors 'none'");
+    if (MHD_get_response_header(resp, "Content-Security-Policy") == NULL)
+        MHD_add_response_header(resp, "Content-Security-Policy",
+                                "default-src 'none'; frame-ancestors 'none'");
     if (MHD_get_response_header(resp, "Cache-Control") == NULL)
         MHD_add_response_header(resp, "Cache-Control", "no-store");
     if (r->api->norigins > 0)
