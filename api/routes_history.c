@@ -110,6 +110,8 @@ api_h_trends(struct api_req *r)
     if (arg_time(r, "since", &q.since) == -1 || arg_time(r, "until", &q.until) == -1)
         return api_reply_error(r, 400, "bad_request",
                                "since, until: must be Unix milliseconds");
+    if (q.until > 0 && q.until < q.since)
+        return api_reply_error(r, 400, "bad_request", "until: must not be before since");
     db = api_db(r->api);
     if (db == NULL)
         return api_reply_db_error(r, NULL);
@@ -157,9 +159,9 @@ api_h_regressions(struct api_req *r)
     if (api_query(r, "cursor") != NULL &&
         api_parse_i64(api_query(r, "cursor"), 0, INT64_MAX, &cursor) == -1)
         return api_reply_error(r, 400, "bad_request", "cursor: must be a non-negative integer");
-    if (all != NULL && strcmp(all, "0") != 0 && strcmp(all, "1") != 0 && strcmp(all, "2") != 0)
+    if (all != NULL && strcmp(all, "0") != 0 && strcmp(all, "1") != 0)
         return api_reply_error(r, 400, "bad_request",
-                               "all: 0 regressions, 1 also improvements, 2 every verdict");
+                               "all: 0 regressions only, 1 improvements too");
     db = api_db(r->api);
     if (db == NULL)
         return api_reply_db_error(r, NULL);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #define REGRESS_MAD_SCALE 1.4826   /* MAD to sigma for normal noise */
+#define REGRESS_SPLIT_MIN 5        /* runs before a change point in the window */
 
 static const char *const tested_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms" };
 #define NTESTED (sizeof(tested_metrics) / sizeof(tested_metrics[0]))
@@ -23,8 +24,10 @@ regress_opts_default(struct regress_opts *o)
     o->sigma_floor = REGRESS_SIGMA_FLOOR_DEFAULT;
 }
 
+/* *v = the number in env var `name` when it is one in lo..hi (a whole
+ * number when `whole`); otherwise *v is left as it was. */
 static void
-env_double(const char *name, double lo, double hi, double *v)
+env_number(const char *name, double lo, double hi, int whole, double *v)
 {
     const char *s = getenv(name);
     char *end = NULL;
@@ -33,8 +36,11 @@ env_double(const char *name, double lo, double hi, double *v)
     if (s == NULL || *s == '\0')
         return;
     x = strtod(s, &end);
-    if (end != NULL && *end == '\0' && x >= lo && x <= hi)
-        *v = x;
+    if (end == NULL || *end != '\0' || !(x >= lo && x <= hi))
+        return;
+    if (whole && x != floor(x))
+        return;
+    *v = x;
 }
 
 void
@@ -45,13 +51,59 @@ regress_opts_env(struct regress_opts *o)
     regress_opts_default(o);
     w = o->window;
     wm = o->window_min;
-    env_double("TPSD_REGRESS_WINDOW", 2, HISTORY_WINDOW_MAX, &w);
-    env_double("TPSD_REGRESS_WINDOW_MIN", 2, HISTORY_WINDOW_MAX, &wm);
-    env_double("TPSD_REGRESS_T", 0, 1e6, &o->t_min);
-    env_double("TPSD_REGRESS_CHANGE", 0, 100, &o->change_min);
-    env_double("TPSD_REGRESS_SIGMA_FLOOR", 0, 1, &o->sigma_floor);
+    env_number("TPSD_REGRESS_WINDOW", 2, HISTORY_WINDOW_MAX, 1, &w);
+    env_number("TPSD_REGRESS_WINDOW_MIN", 2, HISTORY_WINDOW_MAX, 1, &wm);
+    env_number("TPSD_REGRESS_T", 0, 1e6, 0, &o->t_min);
+    env_number("TPSD_REGRESS_CHANGE", 0, 100, 0, &o->change_min);
+    env_number("TPSD_REGRESS_SIGMA_FLOOR", 0, 1, 0, &o->sigma_floor);
     o->window = (int)w;
     o->window_min = (int)wm;
+}
+
+/*
+ * The first index of the window's current level. While window[start..n)
+ * has a split tau (at least REGRESS_SPLIT_MIN values before it, one after)
+ * whose |T(tau)| = |mean(right) - mean(left)| / (sigma * sqrt(1/nl + 1/nr)),
+ * maximal over tau, reaches t_min with a relative change of change_min,
+ * the window restarts at tau: a run is compared with the level its series
+ * has been at since its last change, not with a mix of old and new. Can't
+ * fail.
+ */
+static size_t
+regress_level_start(const struct regress_opts *o, const double *w, size_t n, double sigma)
+{
+    size_t start = 0, len, tau, best, i;
+    double total, left, t, bt, ml, mr, bml, bmr;
+
+    while (sigma > 0) {
+        len = n - start;
+        if (len < REGRESS_SPLIT_MIN + 1)
+            break;
+        total = 0;
+        for (i = start; i < n; i++)
+            total += w[i];
+        left = bt = bml = bmr = 0;
+        best = 0;
+        for (tau = 1; tau < len; tau++) {
+            left += w[start + tau - 1];
+            if (tau < REGRESS_SPLIT_MIN)
+                continue;
+            ml = left / (double)tau;
+            mr = (total - left) / (double)(len - tau);
+            t = (mr - ml) / (sigma * sqrt(1.0 / (double)tau + 1.0 / (double)(len - tau)));
+            if (fabs(t) > fabs(bt)) {
+                bt = t;
+                best = tau;
+                bml = ml;
+                bmr = mr;
+            }
+        }
+        if (best == 0 || fabs(bt) < o->t_min || bml == 0 ||
+            fabs((bmr - bml) / bml) < o->change_min)
+            break;
+        start += best;
+    }
+    return start;
 }
 
 int
@@ -59,27 +111,38 @@ regress_test(const struct regress_opts *o, const double *window, size_t n, doubl
              int higher_better, struct regress_result *r)
 {
     double d[HISTORY_WINDOW_MAX], sum = 0, mean, sigma, diff;
-    size_t i;
+    size_t i, start, w;
 
     r->mean = r->sigma = r->t = r->change = NAN;
     r->flagged = 0;
+    r->window = 0;
     if (isnan(x) || n < (size_t)(o->window_min > 2 ? o->window_min : 2) ||
         n > HISTORY_WINDOW_MAX)
         return -1;
+    /* Noise from successive differences: a step inside the window is one
+     * large difference, which the median ignores. */
     for (i = 0; i < n; i++)
         sum += window[i];
-    mean = sum / (double)n;
     for (i = 0; i + 1 < n; i++)
         d[i] = fabs(window[i + 1] - window[i]);
     stats_sort(d, n - 1);
     sigma = REGRESS_MAD_SCALE * stats_percentile(d, n - 1, 0.5) / sqrt(2.0);
-    if (sigma < o->sigma_floor * fabs(mean))
-        sigma = o->sigma_floor * fabs(mean);
+    if (sigma < o->sigma_floor * fabs(sum / (double)n))
+        sigma = o->sigma_floor * fabs(sum / (double)n);
+    start = regress_level_start(o, window, n, sigma);
+    w = n - start;
+    sum = 0;
+    for (i = start; i < n; i++)
+        sum += window[i];
+    mean = sum / (double)w;
     diff = x - mean;
     r->mean = mean;
     r->sigma = sigma;
-    r->t = sigma > 0 ? diff / (sigma * sqrt(1.0 + 1.0 / (double)n)) : (diff == 0 ? 0 : INFINITY);
+    r->window = (int)w;
+    r->t = sigma > 0 ? diff / (sigma * sqrt(1.0 + 1.0 / (double)w)) : (diff == 0 ? 0 : INFINITY);
     r->change = mean != 0 ? diff / mean : NAN;
+    if (w < (size_t)(o->window_min > 2 ? o->window_min : 2))
+        return -1; /* too few runs since the last change */
     if (fabs(r->t) >= o->t_min && !isnan(r->change) && fabs(r->change) >= o->change_min)
         r->flagged = (diff > 0) == (higher_better != 0) ? 1 : -1;
     return 0;
@@ -91,7 +154,7 @@ regress_scan(struct db *db, const struct regress_opts *o, int *ntested)
     struct history_point *pts = NULL;
     struct history_verdict *v = NULL;
     double win[HISTORY_WINDOW_MAX], x;
-    int n = 0, nv = 0, i, k, w, rc = -1;
+    int n = 0, nv = 0, ntest = 0, i, k, w, rc = -1;
     int64_t scan_to = 0;
     size_t m;
 
@@ -120,9 +183,13 @@ regress_scan(struct db *db, const struct regress_opts *o, int *ntested)
             v[nv].sigma = r.sigma;
             v[nv].t = isinf(r.t) ? (r.t > 0 ? 1e300 : -1e300) : r.t;
             v[nv].change = isnan(r.change) ? 0 : r.change;
-            v[nv].win = k;
+            v[nv].win = r.window;
             v[nv].verdict = r.flagged < 0 ? "regression" : r.flagged > 0 ? "improvement" : "none";
-            nv++;
+            ntest++;
+            /* Only changes are stored: "none" for every tested (run, case,
+             * metric) would outgrow the samples they summarise. */
+            if (r.flagged != 0)
+                nv++;
         }
     }
     if (nv > 0 && history_verdicts_store(db, v, nv) == -1)
@@ -130,7 +197,7 @@ regress_scan(struct db *db, const struct regress_opts *o, int *ntested)
     if (history_scan_mark(db, scan_to) == -1)
         goto out;
     if (ntested != NULL)
-        *ntested = nv;
+        *ntested = ntest;
     rc = 0;
 out:
     free(pts);

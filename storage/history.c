@@ -159,6 +159,7 @@ struct acc {
     double sum, sumsq, min, max, p50, p90;
     double *meds;                  /* per-run medians */
     size_t nmeds, cap;
+    char verdict[16];              /* bucket run: the run's stored verdict, or "" */
 };
 
 static void
@@ -170,17 +171,21 @@ acc_reset(struct acc *a, int64_t t)
     a->sum = a->sumsq = 0;
     a->min = a->max = a->p50 = a->p90 = NAN;
     a->nmeds = 0;
+    a->verdict[0] = '\0';
 }
 
 static int
 acc_add(struct acc *a, sqlite3_stmt *st)
 {
     /* columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n,
-     * 7 sum, 8 sumsq, 9 min, 10 max, 11 p50, 12 p90 */
+     * 7 sum, 8 sumsq, 9 min, 10 max, 11 p50, 12 p90, 13 verdict (bucket
+     * run of a tested metric only) */
     int64_t mn = sqlite3_column_int64(st, 6);
     double med = col_num(st, 11);
 
     a->run_id = sqlite3_column_int64(st, 2);
+    if (sqlite3_column_count(st) > 13 && sqlite3_column_type(st, 13) != SQLITE_NULL)
+        snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 13));
     a->runs++;
     a->req += sqlite3_column_int64(st, 4);
     a->passed += sqlite3_column_int64(st, 5);
@@ -233,6 +238,8 @@ acc_point(struct acc *a, int per_run)
                   jnum(a->req ? (double)a->passed / (double)a->req : NAN));
     if (o != NULL && per_run)
         json_object_set_new(o, "run_id", json_integer((json_int_t)a->run_id));
+    if (o != NULL && per_run && a->verdict[0] != '\0')
+        json_object_set_new(o, "regression", json_string(a->verdict));
     return o;
 }
 
@@ -254,10 +261,15 @@ trends_stmt(struct db *db, const struct history_query *q)
     } else {
         len = snprintf(sql, sizeof(sql),
                        "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_sumsq,"
-                       " %s_min, %s_max, %s_p50, %s_p90 FROM history_rollup"
+                       " %s_min, %s_max, %s_p50, %s_p90%s FROM history_rollup h"
                        " WHERE at >= :since AND at < :until%s%s%s"
                        " ORDER BY model, case_name, at",
-                       m, m, m, m, m, m, m, q->model ? " AND model = :model" : "",
+                       m, m, m, m, m, m, m,
+                       q->bucket == HISTORY_BUCKET_RUN
+                           ? ", (SELECT verdict FROM history_verdicts v WHERE v.run_id = h.run_id"
+                             " AND v.case_name = h.case_name AND v.metric = :metric)"
+                           : "",
+                       q->model ? " AND model = :model" : "",
                        q->case_name ? " AND case_name = :case" : "",
                        q->suite ? " AND suite = :suite" : "");
     }
@@ -294,6 +306,8 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         db_bind_text(st, ":case", q->case_name);
     if (q->suite)
         db_bind_text(st, ":suite", q->suite);
+    if (per_run && strcmp(q->metric, "load_ms") != 0)
+        db_bind_text(st, ":metric", q->metric);
     series = json_array();
     for (;;) {
         const char *mo, *ca;
@@ -435,7 +449,10 @@ cmp_rank(const void *a, const void *b)
         u = -1;
     if (json_is_null(json_object_get(y, "avg_e2e_tps")))
         v = -1;
-    return (u < v) - (u > v);
+    if (u != v)
+        return (u < v) - (u > v);
+    return strcmp(json_string_value(json_object_get(x, "model")),
+                  json_string_value(json_object_get(y, "model")));
 }
 
 int
@@ -519,15 +536,17 @@ out:
 int
 history_untested(struct db *db, int max, struct history_point **pts, int *n, int64_t *scan_to)
 {
+    /* A run is finished when its state is final, or when its job is (a
+     * cancelled or interrupted job leaves its last run "running"). */
     static const char sql[] =
         "SELECT h.run_id, h.at, h.series, h.model, h.case_name FROM runs r"
         " JOIN history_rollup h ON h.run_id = r.id"
         " WHERE r.id > (SELECT run_id FROM history_scan WHERE id = 1)"
-        " AND r.id < :hold AND r.state NOT IN ('pending', 'running')"
-        " ORDER BY r.id, h.case_name";
+        " AND r.id < :hold ORDER BY r.id, h.case_name";
     static const char hold_sql[] =
-        "SELECT coalesce((SELECT min(id) FROM runs WHERE state IN ('pending', 'running')"
-        " AND id > (SELECT run_id FROM history_scan WHERE id = 1)),"
+        "SELECT coalesce((SELECT min(r.id) FROM runs r JOIN jobs j ON j.id = r.job_id"
+        " WHERE r.state IN ('pending', 'running') AND j.state IN ('queued', 'running')"
+        " AND r.id > (SELECT run_id FROM history_scan WHERE id = 1)),"
         " (SELECT coalesce(max(id), 0) + 1 FROM runs))";
     sqlite3_stmt *st = NULL;
     struct history_point *p = NULL;
@@ -588,11 +607,14 @@ history_scan_mark(struct db *db, int64_t run_id)
 {
     sqlite3_stmt *st = db_prepare(db, "UPDATE history_scan SET run_id = max(run_id, :r)"
                                       " WHERE id = 1");
+    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":r", run_id);
-    return db_step_done(db, st);
+    rc = db_step_done(db, st);
+    sqlite3_finalize(st);
+    return rc;
 }
 
 int
@@ -662,8 +684,13 @@ history_verdicts_store(struct db *db, const struct history_verdict *v, int n)
     sqlite3_stmt *st = NULL;
     int i, rc = -1;
 
+    if (n <= 0)
+        return 0;
     if (db_begin(db) == -1)
         return -1;
+    /* New verdicts change what the history endpoints answer: a new ETag. */
+    if (db_exec(db, "UPDATE history_version SET v = v + 1 WHERE id = 1") == -1)
+        goto out;
     st = db_prepare(db, sql);
     if (st == NULL)
         goto out;
@@ -711,7 +738,7 @@ history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor,
              "SELECT id, run_id, series, model, case_name AS \"case\", metric, at, value,"
              " baseline, sigma, t, change, win AS window, verdict FROM history_verdicts"
              " WHERE id < :cursor%s%s ORDER BY id DESC LIMIT :lim",
-             all > 1 ? "" : all ? " AND verdict != 'none'" : " AND verdict = 'regression'",
+             all ? "" : " AND verdict = 'regression'",
              model ? " AND model = :model" : "");
     st = db_prepare(db, sql);
     if (st == NULL) {

@@ -52,8 +52,11 @@ int history_version(struct db *db, int64_t *out);
 /*
  * Trends: {"metric", "bucket", "truncated", "series": [{"model", "case",
  * "points": [{"t", "n", "runs", "mean", "p50", "p90", "min", "max",
- * "stddev", "pass_rate", "run_id" (bucket run only)}]}]}, series ordered by
- * model then case, points by time. n counts successful samples; mean,
+ * "stddev", "pass_rate", "run_id" and "regression" (bucket run only)}]}]},
+ * series ordered by model then case, points by time. A run-case belongs to
+ * the bucket of its first sample (`at`), and since/until select on it.
+ * "regression" is the run's stored verdict for the metric ("regression" or
+ * "improvement"), absent when none. n counts successful samples; mean,
  * stddev, min and max are exact over them (merged sums); p50/p90 of a
  * point holding one run are that run's sample percentiles, of a point
  * holding several runs the percentiles of their per-run medians
@@ -83,7 +86,8 @@ struct history_point {
 };
 
 /*
- * Finished runs not yet tested, oldest first: their (run, case) rollups in
+ * Finished runs not yet tested, oldest first (a run is finished when its
+ * state or its job's state is final): their (run, case) rollups in
  * *pts (at most `max`, caller frees with free()), *n of them. Sets
  * *scan_to to the id the scan mark may advance to once they are tested
  * (runs still pending or running hold it back). 0 or -1.
@@ -110,14 +114,15 @@ struct history_verdict {
 };
 
 /* Store verdicts (replacing those of the same run, case and metric) in one
- * transaction. 0 or -1. */
+ * transaction that also bumps history_version (the ETag). n <= 0 stores
+ * nothing. 0 or -1. */
 int history_verdicts_store(struct db *db, const struct history_verdict *v, int n);
 
 /*
  * Stored verdicts, newest first: {"regressions": [{"id", "run_id",
  * "series", "model", "case", "metric", "at", "value", "baseline", "sigma",
- * "t", "change", "window", "verdict"}], "next_cursor"}. `all` includes
- * "improvement" (and "none" when all > 1); model NULL for every model;
+ * "t", "change", "window", "verdict"}], "next_cursor"}: regressions, and
+ * improvements too when `all`; model NULL for every model;
  * cursor: ids below it (0: from the newest). *out is new; 0 or -1.
  */
 int history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor, int limit,
