@@ -299,6 +299,8 @@ h_run_samples(struct api_req *r)
     if (arg_limit(r, API_SAMPLES_LIMIT_MAX, &limit, &rc) == -1 ||
         arg_id(r, "after", &after, &rc) == -1)
         return rc;
+    if (api_query(r, "after") == NULL)
+        after = -1;                 /* seqs start at 0: the first page includes it */
     db = api_db(r->api);
     if (db == NULL)
         return api_reply_db_error(r, NULL);

@@ -53,7 +53,8 @@ int runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out);
 /* Runs of a job (job_id > 0) or all runs, newest first below `before`. */
 int runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out);
 
-/* Samples of a run in seq order after `after_seq`, at most `limit`. */
+/* Samples of a run in seq order after `after_seq` (-1: from the first, seq 0),
+ * at most `limit`. */
 int samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t **out);
 
 #endif

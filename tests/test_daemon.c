@@ -1,0 +1,401 @@
+/*
+ * test_daemon.c - `tpsd serve` end to end: the real daemon process on a
+ * loopback port with a temporary database, tpsd-sim and the fake lms.
+ * Jobs over HTTP followed through their event stream (and resumed with
+ * Last-Event-ID), the API's numbers against the database rows, cancel
+ * (in-flight request and model load), SIGTERM drain and resume,
+ * idempotent submissions from parallel clients, a database that cannot
+ * grow (503, then recovery), and the client verbs (submit, jobs, job,
+ * watch, cancel) against it.
+ */
+#include "tests/check.h"
+#include "tests/daemonutil.h"
+#include "tests/testutil.h"
+
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define T_JOB_MS 60000              /* a test job finishes within */
+#define T_CANCEL_MS 2000            /* cancel: state cancelled within */
+#define T_STOP_MS 8000              /* SIGTERM: exit within (serve's grace is 5 s) */
+
+#define MODEL_FAST(key) \
+    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":400,\"text\":\"hello world \",\"size_bytes\":1e9}"
+/* 40 tokens at 20 tok/s: a request takes about 2 s. */
+#define MODEL_SLOW(key) \
+    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":20,\"text\":\"hello world \",\"size_bytes\":1e9}"
+
+static const char *const two_models[] = { "m1", "m2", NULL };
+static const char *const one_model[] = { "m1", NULL };
+
+/* The events of a finished job: no duplicate ids, increasing. */
+static void
+check_ids_increasing(json_t *events)
+{
+    json_t *ev;
+    long long last = 0;
+    size_t i;
+
+    json_array_foreach(events, i, ev) {
+        long long id = (long long)json_integer_value(json_object_get(ev, "id"));
+        CHECK_INT(id, >, last);
+        last = id;
+    }
+}
+
+static int
+count_type(json_t *events, const char *type)
+{
+    json_t *ev;
+    size_t i;
+    int n = 0;
+
+    json_array_foreach(events, i, ev) {
+        n += strcmp(json_string_value(json_object_get(ev, "event")), type) == 0;
+    }
+    return n;
+}
+
+/* Two models over HTTP: the stream, read in two parts with Last-Event-ID,
+ * equals the stream read in one go; the API's jobs, runs and samples agree
+ * with the database row for row. */
+TEST(e2e_two_models)
+{
+    struct du_env e;
+    char *spec, path[128], sql[256], state[32];
+    json_t *head = NULL, *tail = NULL, *all = NULL, *job, *runs = NULL, *run, *samples, *s, *ev;
+    sqlite3 *db;
+    long long id, last;
+    size_t i, j;
+    int nsamples = 0;
+
+    du_must_setup(&e, MODEL_FAST("m1") "," MODEL_FAST("m2"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, two_models, 20, 2, 1, NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    /* Follow live: the first three events, then reconnect after the last. */
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/events", id);
+    CHECK_INT(du_sse(&e, path, 0, 3, T_JOB_MS, &head), ==, 0);
+    CHECK_INT(json_array_size(head), ==, 3);
+    last = (long long)json_integer_value(json_object_get(json_array_get(head, 2), "id"));
+    CHECK_INT(du_sse(&e, path, last, 0, T_JOB_MS, &tail), ==, 0);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+    CHECK_INT(du_sse(&e, path, 0, 0, T_JOB_MS, &all), ==, 0);
+    /* head + tail == all, event by event. */
+    CHECK_INT(json_array_size(head) + json_array_size(tail), ==, json_array_size(all));
+    json_array_foreach(all, i, ev) {
+        json_t *part = i < 3 ? json_array_get(head, i) : json_array_get(tail, i - 3);
+        CHECK(json_equal(ev, part));
+    }
+    check_ids_increasing(all);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(all, 0), "event")),
+              "job_started");
+    CHECK_INT(count_type(all, "run_started"), ==, 2);
+    CHECK_INT(count_type(all, "model_loaded"), ==, 2);
+    CHECK_INT(count_type(all, "sample"), ==, 10);  /* 2 x (1 warm-up + 2 cases x 2) */
+    CHECK_INT(count_type(all, "run_finished"), ==, 2);
+    ev = json_array_get(all, json_array_size(all) - 1);
+    CHECK_STR(json_string_value(json_object_get(ev, "event")), "job_finished");
+    CHECK_STR(json_string_value(json_object_get(json_object_get(ev, "data"), "state")),
+              "succeeded");
+
+    db = du_must_db(&e);
+    job = du_job(&e, id);
+    CHECK(job != NULL);
+    CHECK_STR(json_string_value(json_object_get(job, "state")), "succeeded");
+    CHECK_INT(json_integer_value(json_object_get(job, "runs")), ==, 2);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld AND s.warmup=0", id);
+    CHECK_INT(json_integer_value(json_object_get(job, "samples")), ==, (long long)du_q(db, sql));
+    CHECK_INT(json_integer_value(json_object_get(job, "samples")), ==, 8);
+    CHECK_INT(json_integer_value(json_object_get(job, "errors")), ==, 0);
+    CHECK_INT(json_array_size(json_object_get(job, "run_list")), ==, 2);
+    json_decref(job);
+
+    snprintf(path, sizeof(path), "/v1/runs?job=%lld", id);
+    CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &runs), ==, 200);
+    CHECK_INT(json_array_size(json_object_get(runs, "runs")), ==, 2);
+    json_array_foreach(json_object_get(runs, "runs"), i, run) {
+        long long rid = (long long)json_integer_value(json_object_get(run, "id"));
+
+        CHECK_STR(json_string_value(json_object_get(run, "state")), "succeeded");
+        snprintf(path, sizeof(path), "/v1/runs/%lld/samples?limit=5000", rid);
+        samples = NULL;
+        CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &samples), ==, 200);
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples WHERE run_id=%lld", rid);
+        CHECK_INT(json_array_size(json_object_get(samples, "samples")), ==,
+                  (long long)du_q(db, sql));
+        json_array_foreach(json_object_get(samples, "samples"), j, s) {
+            long long seq = (long long)json_integer_value(json_object_get(s, "seq"));
+
+            CHECK_INT(seq, ==, (long long)j); /* every seq of the plan, in order */
+            snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld"
+                     " AND seq=%lld", rid, seq);
+            CHECK_NEAR(json_number_value(json_object_get(s, "decode_tps")), du_q(db, sql),
+                       1e-9);
+            snprintf(sql, sizeof(sql), "SELECT ttft_ms FROM samples WHERE run_id=%lld"
+                     " AND seq=%lld", rid, seq);
+            CHECK_NEAR(json_number_value(json_object_get(s, "ttft_ms")), du_q(db, sql), 1e-9);
+            snprintf(sql, sizeof(sql), "SELECT completion_tokens FROM samples"
+                     " WHERE run_id=%lld AND seq=%lld", rid, seq);
+            CHECK_INT(json_integer_value(json_object_get(s, "completion_tokens")), ==,
+                      (long long)du_q(db, sql));
+            CHECK(json_is_true(json_object_get(s, "ok")));
+            nsamples++;
+        }
+        json_decref(samples);
+        /* GET /v1/runs/{id} names the model and the job. */
+        snprintf(path, sizeof(path), "/v1/runs/%lld", rid);
+        samples = NULL;
+        CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &samples), ==, 200);
+        CHECK_INT(json_integer_value(json_object_get(samples, "job_id")), ==, id);
+        json_decref(samples);
+    }
+    CHECK_INT(nsamples, ==, 10);
+    /* The sample events carry the figures that were stored. */
+    json_array_foreach(all, i, ev) {
+        json_t *d = json_object_get(ev, "data");
+
+        if (strcmp(json_string_value(json_object_get(ev, "event")), "sample") != 0)
+            continue;
+        snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld"
+                 " AND seq=%lld", (long long)json_integer_value(json_object_get(d, "run_id")),
+                 (long long)json_integer_value(json_object_get(d, "seq")));
+        CHECK_NEAR(json_number_value(json_object_get(d, "decode_tps")), du_q(db, sql), 1e-9);
+    }
+    sqlite3_close(db);
+    json_decref(runs);
+    json_decref(head);
+    json_decref(tail);
+    json_decref(all);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    du_teardown(&e);
+}
+
+/* Cancel while a request streams: cancelled within T_CANCEL_MS, the samples
+ * already stored are kept, and no child of the daemon is left. */
+TEST(cancel_in_flight_request)
+{
+    struct du_env e;
+    char *spec, path[128], sql[256], state[32];
+    json_t *r = NULL;
+    pid_t pids[DU_PIDS_MAX];
+    uint64_t t0;
+    sqlite3 *db;
+    long long id;
+    double ms;
+
+    du_must_setup(&e, MODEL_SLOW("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 40, 5, 0, NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
+    tu_sleep_ms(300);               /* well inside the second request */
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
+    t0 = tu_now_ns();
+    CHECK_INT(du_call(&e, "POST", path, "", NULL, &r), ==, 200);
+    CHECK_STR(json_string_value(json_object_get(r, "state")), "running");
+    json_decref(r);
+    CHECK_STR(du_wait_final(&e, id, T_CANCEL_MS, state, sizeof(state)), "cancelled");
+    ms = (double)(tu_now_ns() - t0) / 1e6;
+    fprintf(stderr, "cancel latency (in-flight request): %.0f ms\n", ms);
+    CHECK_DBL(ms, <, T_CANCEL_MS);
+    db = du_must_db(&e);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld AND s.ok=1", id);
+    CHECK_DBL(du_q(db, sql), >=, 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld", id);
+    CHECK_DBL(du_q(db, sql), <, 10);
+    sqlite3_close(db);
+    /* Cancelling again: 409, the job already ended. */
+    CHECK_INT(du_call(&e, "POST", path, "", NULL, NULL), ==, 409);
+    tu_sleep_ms(200);
+    CHECK_INT(du_home_pids(&e, pids, DU_PIDS_MAX), ==, 0);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    du_teardown(&e);
+}
+
+/* Cancel while `lms load` runs (a 20 s load): the load is killed, with
+ * everything it started, and the job is cancelled within T_CANCEL_MS. */
+TEST(cancel_during_load)
+{
+    struct du_env e;
+    char *spec, path[128], state[32];
+    pid_t pids[DU_PIDS_MAX];
+    uint64_t t0, deadline;
+    long long id;
+    int n = 0, k;
+    double ms;
+
+    du_must_setup(&e, MODEL_FAST("m1"), "\"load_delay_ms\":20000");
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 10, 1, 0, NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    /* Wait for the event that precedes the load, then for the lms process. */
+    deadline = tu_now_ns() + 15000000000ULL;
+    while (tu_now_ns() < deadline) {
+        json_t *j = du_job(&e, id);
+        int running = j && strcmp(json_string_value(json_object_get(j, "state")), "running") == 0;
+
+        json_decref(j);
+        if (running && (n = du_home_pids(&e, pids, DU_PIDS_MAX)) > 0)
+            break;
+        tu_sleep_ms(20);
+    }
+#ifdef __linux__
+    CHECK_INT(n, >, 0);
+#endif
+    /* Let the fake lms reach its sleep. */
+    tu_sleep_ms(600);
+    n = du_home_pids(&e, pids, DU_PIDS_MAX);
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
+    t0 = tu_now_ns();
+    CHECK_INT(du_call(&e, "POST", path, "", NULL, NULL), ==, 200);
+    CHECK_STR(du_wait_final(&e, id, T_CANCEL_MS, state, sizeof(state)), "cancelled");
+    ms = (double)(tu_now_ns() - t0) / 1e6;
+    fprintf(stderr, "cancel latency (model load): %.0f ms\n", ms);
+    CHECK_DBL(ms, <, T_CANCEL_MS);
+    for (k = 0; k < n; k++)
+        CHECK_INT(du_pid_alive(pids[k]), ==, 0);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    du_teardown(&e);
+}
+
+/* SIGTERM in the middle of a job: exit 0 within the stop timeout, the WAL
+ * checkpointed, the job queued again; the next start resumes it and every
+ * sample of the plan is stored exactly once. */
+TEST(sigterm_drains_and_resumes)
+{
+    struct du_env e;
+    char *spec, sql[256], state[32], wal[TU_PATH_MAX + 8];
+    struct stat sb;
+    sqlite3 *db;
+    uint64_t t0;
+    long long id;
+    int status = 0;
+    double ms, before;
+
+    du_must_setup(&e, MODEL_SLOW("m1") "," MODEL_SLOW("m2"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, two_models, 6, 2, 1, NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
+    id = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
+    tu_sleep_ms(100);
+    t0 = tu_now_ns();
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, &status), ==, 0);
+    ms = (double)(tu_now_ns() - t0) / 1e6;
+    fprintf(stderr, "SIGTERM to exit during a job: %.0f ms\n", ms);
+    CHECK(WIFEXITED(status));
+    CHECK_INT(WEXITSTATUS(status), ==, 0);
+    /* The WAL was checkpointed and truncated (or removed) on close. */
+    snprintf(wal, sizeof(wal), "%s-wal", e.db);
+    CHECK(stat(wal, &sb) == -1 || sb.st_size == 0);
+    db = du_must_db(&e);
+    snprintf(sql, sizeof(sql), "SELECT state = 'queued' FROM jobs WHERE id=%lld", id);
+    CHECK_DBL(du_q(db, sql), ==, 1);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld", id);
+    before = du_q(db, sql);
+    CHECK_DBL(before, >=, 2);
+    CHECK_DBL(before, <, 10);
+    sqlite3_close(db);
+
+    du_must_start(&e, NULL);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+    db = du_must_db(&e);
+    CHECK_DBL(du_q(db, sql), ==, 10);
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT DISTINCT s.run_id, s.seq"
+             " FROM samples s JOIN runs r ON s.run_id=r.id WHERE r.job_id=%lld)", id);
+    CHECK_DBL(du_q(db, sql), ==, 10);
+    snprintf(sql, sizeof(sql), "SELECT attempts FROM jobs WHERE id=%lld", id);
+    CHECK_DBL(du_q(db, sql), ==, 2);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM runs"), ==, 2);
+    sqlite3_close(db);
+    /* An idle daemon stops at once. */
+    t0 = tu_now_ns();
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, &status), ==, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    fprintf(stderr, "SIGTERM to exit when idle: %.0f ms\n", (double)(tu_now_ns() - t0) / 1e6);
+    du_teardown(&e);
+}
+
+/* ---- idempotency ---- */
+
+#define T_IDEM_THREADS 8
+
+struct idem_arg {
+    struct du_env *e;
+    const char *spec;
+    long status;
+    char location[128];
+};
+
+static void *
+idem_post(void *p)
+{
+    struct idem_arg *a = p;
+    const char *hdrs[] = { "Idempotency-Key: same-key-1", NULL };
+
+    a->status = du_call_raw(a->e, "POST", "/v1/jobs", a->spec, hdrs, NULL, "Location",
+                            a->location, sizeof(a->location));
+    return NULL;
+}
+
+/* Parallel POSTs with one key: one job; the others replay it (200, same
+ * Location); another body with that key: 422. */
+TEST(idempotency_parallel)
+{
+    struct du_env e;
+    struct idem_arg args[T_IDEM_THREADS];
+    pthread_t th[T_IDEM_THREADS];
+    const char *hdrs[] = { "Idempotency-Key: same-key-1", NULL };
+    char *spec, *other;
+    json_t *r = NULL;
+    sqlite3 *db;
+    int i, created = 0;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 5, 1, 0, NULL);
+    other = du_spec(&e, one_model, 5, 2, 0, NULL);
+    for (i = 0; i < T_IDEM_THREADS; i++) {
+        args[i].e = &e;
+        args[i].spec = spec;
+        CHECK_INT(pthread_create(&th[i], NULL, idem_post, &args[i]), ==, 0);
+    }
+    for (i = 0; i < T_IDEM_THREADS; i++)
+        pthread_join(th[i], NULL);
+    for (i = 0; i < T_IDEM_THREADS; i++) {
+        if (args[i].status != 201)
+            CHECK_INT(args[i].status, ==, 200);
+        created += args[i].status == 201;
+        CHECK_STR(args[i].location, args[0].location);
+    }
+    CHECK_INT(created, ==, 1);
+    CHECK_INT(du_call(&e, "POST", "/v1/jobs", other, hdrs, &r), ==, 422);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+              "idempotency_key_reused");
+    json_decref(r);
+    db = du_must_db(&e);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM jobs"), ==, 1);
+    sqlite3_close(db);
+    free(spec);
+    free(other);
+    du_teardown(&e);
+}
