@@ -71,6 +71,9 @@ page(const char *key, json_t *items, int64_t limit, const char *next, const char
     return o;
 }
 
+/* routes_stability.c: the summary embedded in GET /v1/jobs/{id}. */
+int api_job_stability_section(struct db *db, json_t *job);
+
 /* ---- jobs ---- */
 
 static int
@@ -220,6 +223,10 @@ h_job_get(struct api_req *r)
         return api_reply_db_error(r, db);
     }
     json_object_set_new(job, "run_list", runs);
+    if (api_job_stability_section(db, job) == -1) {
+        json_decref(job);
+        return api_reply_db_error(r, db);
+    }
     return api_reply_json(r, 200, job);
 }
 
@@ -380,6 +387,8 @@ enum MHD_Result api_h_job_report(struct api_req *r);
 enum MHD_Result api_h_trends(struct api_req *r);
 enum MHD_Result api_h_models(struct api_req *r);
 enum MHD_Result api_h_regressions(struct api_req *r);
+/* routes_stability.c */
+enum MHD_Result api_h_job_stability(struct api_req *r);
 
 static const struct route routes[] = {
     { "POST", "/v1/jobs", h_jobs_create },
@@ -388,6 +397,7 @@ static const struct route routes[] = {
     { "POST", "/v1/jobs/{id}/cancel", h_job_cancel },
     { "GET", "/v1/jobs/{id}/events", api_h_events },
     { "GET", "/v1/jobs/{id}/report", api_h_job_report },
+    { "GET", "/v1/jobs/{id}/stability", api_h_job_stability },
     { "GET", "/v1/runs", h_runs_list },
     { "GET", "/v1/runs/{id}", h_run_get },
     { "GET", "/v1/runs/{id}/samples", h_run_samples },

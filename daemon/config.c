@@ -45,6 +45,15 @@ static const struct opt opts[] = {
     I(max_body_bytes, 1024, 64 * 1024 * 1024, "largest REST request body"),
     I(max_connections, 1, 10000, "REST connection limit"),
     I(connection_timeout_s, 1, 3600, "idle REST connection timeout"),
+    I(server_pid, 0, 2147483647, "inference server pid for its memory (0: by server_process)"),
+    S(server_process, "inference server process name, a prefix (macOS: LM Studio)"),
+    I(sample_interval_ms, 0, 3600000, "system sampling period of benchmark jobs (0: off)"),
+    I(stability_sample_interval_ms, 100, 3600000, "system sampling period of stability jobs"),
+    I(stability_window_s, 1, 86400, "stability analysis window"),
+    I(stability_event_s, 1, 86400, "period of stability events on a job's stream"),
+    I(stability_warmup_s, 0, 86400, "server memory fit skips this start (at most 25%)"),
+    I(leak_mb_per_hour, 1, 1000000, "leak verdict: server memory growth in MB/hour"),
+    I(leak_min_growth_mb, 0, 1000000, "leak verdict: and at least this growth in MB"),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -66,6 +75,16 @@ config_defaults(struct config *c)
     c->max_body_bytes = 1024 * 1024;
     c->max_connections = 256;
     c->connection_timeout_s = 30;
+#ifdef __APPLE__
+    snprintf(c->server_process, sizeof(c->server_process), "LM Studio");
+#endif
+    c->sample_interval_ms = 10000;
+    c->stability_sample_interval_ms = 2000;
+    c->stability_window_s = 600;
+    c->stability_event_s = 60;
+    c->stability_warmup_s = 600;
+    c->leak_mb_per_hour = 50;
+    c->leak_min_growth_mb = 16;
 }
 
 static const struct opt *

@@ -35,6 +35,16 @@ struct config {
     int max_body_bytes;                 /* REST request body cap */
     int max_connections;
     int connection_timeout_s;
+    /* System sampling and stability analysis (sysinfo.h, stability.h). */
+    int server_pid;                     /* inference server pid for its RSS; 0 = by name */
+    char server_process[CONFIG_STR_MAX]; /* its process name (prefix); macOS "LM Studio" */
+    int sample_interval_ms;             /* system samples during benchmarks; 0 = none */
+    int stability_sample_interval_ms;   /* ... during stability jobs */
+    int stability_window_s;             /* analysis window */
+    int stability_event_s;              /* "stability" events on a job's stream */
+    int stability_warmup_s;             /* the memory fit skips this start */
+    int leak_mb_per_hour;               /* leak verdict: server RSS growth at least */
+    int leak_min_growth_mb;             /* ... and at least this much in all */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */

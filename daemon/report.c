@@ -1,6 +1,7 @@
 /* report.c - see report.h. */
 #include "daemon/report.h"
 
+#include "daemon/stability.h"
 #include "daemon/summary.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
@@ -519,6 +520,7 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
     }
     if (fmt == REPORT_MD) {
         render_md(f, job, runs, fails);
+        stability_report_md(db, job_id, f); /* stability jobs only */
     } else if (fmt == REPORT_CSV) {
         if (render_csv(db, f, runs) == -1)
             goto out;

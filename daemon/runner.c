@@ -5,10 +5,12 @@
 #include "daemon/client.h"
 #include "daemon/clock.h"
 #include "daemon/log.h"
+#include "daemon/stability.h"
 #include "daemon/suite.h"
 #include "daemon/sysmem.h"
 #include "storage/runs.h"
 #include "storage/samples.h"
+#include "storage/stabdata.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +49,18 @@ struct runner {
     int storage_failed;
     int64_t n_requests, n_failed;
     uint64_t nonce_state;
+    /* stability runs: cycles through the suite until the planned end */
+    int stability;
+    int stab_measuring;     /* warm-ups done: slots send through stab_send */
+    int64_t stab_next_seq;  /* next seq to hand out (continues after a restart) */
+    int64_t stab_end_ns;    /* monotonic: no request starts at or after it */
+    int64_t stab_sent;      /* measured requests sent by this process */
+    int64_t stab_cycle;     /* interval pacing: cycles started */
+    int64_t stab_cycle_left; /* requests of the current cycle not yet sent */
+    int64_t stab_cycle_start_ns;
+    int64_t stab_event_ns;  /* next periodic "stability" event */
+    int *slot_busy;
+    int stab_busy;          /* slots with a measured request in flight */
 };
 
 static void
@@ -165,7 +179,9 @@ plan_build(struct runner *r)
     size_t n = 0, cap, c, k;
     int w, rep;
 
-    if (s->load == LOAD_RATE)
+    if (r->stability)
+        cap = (size_t)s->warmup + 1; /* the warm-ups; measured requests come from stab_send */
+    else if (s->load == LOAD_RATE)
         cap = (size_t)s->warmup + (size_t)(s->rps * s->duration_s * 1.5) + 16;
     else
         cap = (size_t)s->warmup + r->suite->n_cases * (size_t)s->repetitions;
@@ -175,12 +191,14 @@ plan_build(struct runner *r)
     if (r->plan == NULL)
         return -1;
     for (w = 0; w < s->warmup && n < cap; w++, n++) {
-        r->plan[n].seq = (int64_t)n;
+        r->plan[n].seq = (int64_t)n + r->stab_next_seq;
         r->plan[n].case_idx = 0;
         r->plan[n].repetition = w;
         r->plan[n].warmup = 1;
     }
-    if (s->load == LOAD_RATE) {
+    if (r->stability) {
+        r->stab_next_seq += (int64_t)n;
+    } else if (s->load == LOAD_RATE) {
         double t = 0;
         for (k = 0; n < cap; k++, n++) {
             double u = ((double)(rnd(r) >> 11) + 0.5) / 9007199254740992.0;
@@ -217,6 +235,10 @@ progress_event(struct runner *r, const struct client_req *q, const char *case_na
 
     if (d == NULL)
         return;
+    if (r->stab_measuring) {
+        json_object_set_new(d, "done", json_integer((json_int_t)r->stab_sent));
+        json_object_set_new(d, "total", json_null());
+    }
 #define SETNUM(name, v)                                                                      \
     if (!isnan(v))                                                                           \
         json_object_set_new(d, name, json_real(v));
@@ -237,6 +259,8 @@ progress_event(struct runner *r, const struct client_req *q, const char *case_na
 }
 
 static int slot_send(struct runner *r, int slot);
+static void stab_refill(struct runner *r);
+static void stab_event(struct runner *r, int force);
 
 static void
 on_done(void *arg, struct client_req *q)
@@ -291,6 +315,16 @@ next:
     sample_rec_free(&q->rec);
     free(r->slot_body[slot]);
     r->slot_body[slot] = NULL;
+    if (r->stab_measuring) {
+        if (r->slot_busy[slot]) {
+            r->slot_busy[slot] = 0;
+            r->stab_busy--;
+        }
+        if (!r->mismatch && !r->storage_failed)
+            stab_refill(r);
+        stab_event(r, 0);
+        return;
+    }
     if (!r->mismatch && !r->storage_failed && !r->scheduled)
         slot_send(r, slot);
 }
@@ -327,6 +361,126 @@ slot_send(struct runner *r, int slot)
             return 0;
         return 1;
     }
+    return 0;
+}
+
+/* Stability runs: the next measured request on `slot`. Back to back, each
+ * slot sends its next request when its last one ends; with interval_s, a
+ * cycle (the suite's cases once) starts every interval_s, start to start,
+ * or when the previous cycle's last request ends if that is later. Nothing
+ * starts at or after the planned end. 1 sent, 0 not. */
+static int
+stab_send(struct runner *r, int slot)
+{
+    struct client_req *q = &r->slots[slot];
+    const struct suite_case *sc;
+    int64_t now = clock_mono_ns(), sched = 0, n_cases = (int64_t)r->suite->n_cases;
+    int case_idx, rep;
+    char nonce[48];
+
+    if (now >= r->stab_end_ns || r->slot_busy[slot] || should_stop(r))
+        return 0;
+    if (r->spec->interval_s > 0) {
+        if (r->stab_cycle_left == 0) {
+            int64_t start;
+
+            if (r->stab_busy > 0)
+                return 0; /* the next cycle waits for this one's last request */
+            start = r->stab_cycle == 0
+                        ? now
+                        : r->stab_cycle_start_ns + (int64_t)(r->spec->interval_s * 1e9);
+            if (start < now)
+                start = now;
+            if (start >= r->stab_end_ns)
+                return 0;
+            r->stab_cycle_start_ns = start;
+            r->stab_cycle_left = n_cases;
+            r->stab_cycle++;
+        }
+        case_idx = (int)(n_cases - r->stab_cycle_left);
+        rep = (int)(r->stab_cycle - 1);
+        r->stab_cycle_left--;
+        if (r->stab_cycle_start_ns > now)
+            sched = r->stab_cycle_start_ns;
+    } else {
+        case_idx = (int)(r->stab_sent % n_cases);
+        rep = (int)(r->stab_sent / n_cases);
+    }
+    sc = &r->suite->cases[case_idx];
+    sample_rec_init(&q->rec);
+    q->rec.run_id = r->run_id;
+    q->rec.seq = r->stab_next_seq++;
+    snprintf(q->rec.case_name, sizeof(q->rec.case_name), "%s", sc->name);
+    q->rec.repetition = rep;
+    q->rec.slot = slot;
+    q->rec.warmup = 0;
+    q->sched_ns = sched;
+    if (case_wants_nonce(r, sc)) {
+        snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
+        r->slot_body[slot] = request_body(r, sc, nonce);
+        q->body = r->slot_body[slot];
+    } else {
+        q->body = r->bodies[case_idx];
+    }
+    if (q->body == NULL || client_add(r->client, q) == -1)
+        return 0;
+    r->stab_sent++;
+    r->slot_busy[slot] = 1;
+    r->stab_busy++;
+    return 1;
+}
+
+static void
+stab_refill(struct runner *r)
+{
+    int i;
+
+    for (i = 0; i < r->nslots; i++)
+        if (!r->slot_busy[i] && !stab_send(r, i))
+            break;
+}
+
+/* The job's stability analysis as a "stability" event, every
+ * stability_event_s while measuring (or now when force). */
+static void
+stab_event(struct runner *r, int force)
+{
+    struct stability_opts o;
+    json_t *a = NULL;
+    int64_t now = clock_mono_ns();
+
+    if (!force && now < r->stab_event_ns)
+        return;
+    r->stab_event_ns = now + (int64_t)r->cfg->stability_event_s * 1000000000LL;
+    stability_opts_from_config(&o, r->cfg);
+    if (stability_analyze(r->db, r->job_id, &o, &a) != 0) {
+        log_warnx("job=%lld stability analysis failed: %s", (long long)r->job_id, r->db->err);
+        return;
+    }
+    json_object_set_new(a, "run_id", json_integer((json_int_t)r->run_id));
+    emit(r, "stability", a);
+}
+
+/* Start measuring a stability run: its planned end is fixed the first time
+ * (now + duration_s) and kept across restarts. 0, or -1 (storage). */
+static int
+stab_begin(struct runner *r)
+{
+    int64_t now_ms = clock_wall_ms(), planned;
+
+    if (stabdata_plan_end(r->db, r->run_id, now_ms, (int64_t)(r->spec->duration_s * 1000.0),
+                          &planned) == -1) {
+        r->storage_failed = 1;
+        return -1;
+    }
+    r->stab_end_ns = clock_mono_ns() + (planned - now_ms) * 1000000LL;
+    r->stab_measuring = 1;
+    r->stab_event_ns = clock_mono_ns() + (int64_t)r->cfg->stability_event_s * 1000000000LL;
+    emit(r, "stability_plan",
+         json_pack("{s:I, s:I, s:f, s:f, s:I}", "run_id", (json_int_t)r->run_id,
+                   "planned_end_at", (json_int_t)planned, "remaining_s",
+                   (double)(planned - now_ms) / 1000.0, "duration_s", r->spec->duration_s,
+                   "next_seq", (json_int_t)r->stab_next_seq));
     return 0;
 }
 
@@ -391,6 +545,17 @@ run_plan(struct runner *r, const char *base_url)
     size_t c;
     int64_t t0;
 
+    if (r->stability) {
+        int64_t planned;
+
+        if (stabdata_next_seq(r->db, r->run_id, &r->stab_next_seq) == -1 ||
+            stabdata_planned_end(r->db, r->run_id, &planned) == -1) {
+            r->storage_failed = 1;
+            return -1;
+        }
+        if (planned >= 0 && clock_wall_ms() >= planned)
+            return 0; /* it ended while the daemon was down */
+    }
     r->bodies = calloc(r->suite->n_cases, sizeof(char *));
     if (r->bodies == NULL)
         return -1;
@@ -414,7 +579,8 @@ run_plan(struct runner *r, const char *base_url)
         nslots = (int)(r->nplan > 0 ? r->nplan : 1);
     r->slots = calloc((size_t)nslots, sizeof(*r->slots));
     r->slot_body = calloc((size_t)nslots, sizeof(char *));
-    if (r->slots == NULL || r->slot_body == NULL)
+    r->slot_busy = calloc((size_t)nslots, sizeof(int));
+    if (r->slots == NULL || r->slot_body == NULL || r->slot_busy == NULL)
         return -1;
     r->nslots = nslots;
     r->next = 0;
@@ -428,6 +594,15 @@ run_plan(struct runner *r, const char *base_url)
     if (should_stop(r) || r->mismatch || r->storage_failed)
         return -1;
     t0 = clock_mono_ns();
+    if (r->stability) {
+        if (stab_begin(r) == -1)
+            return -1;
+        stab_refill(r);
+        client_run(r->client, on_done, should_stop, r);
+        if (should_stop(r) || r->mismatch || r->storage_failed)
+            return -1;
+        return 0;
+    }
     if (r->spec->load == LOAD_RATE) {
         size_t k;
         r->scheduled = 1;
@@ -462,8 +637,14 @@ run_cleanup(struct runner *r)
             free(r->slot_body[i]);
     free(r->slot_body);
     free(r->slots);
+    free(r->slot_busy);
     r->slot_body = NULL;
     r->slots = NULL;
+    r->slot_busy = NULL;
+    r->stab_measuring = 0;
+    r->stab_busy = 0;
+    r->stab_sent = r->stab_cycle = r->stab_cycle_left = 0;
+    r->stab_cycle_start_ns = 0;
     r->nslots = 0;
     r->nplan = r->next = 0;
     r->mismatch = 0;
@@ -514,6 +695,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     r.cfg = cfg;
     r.h = hooks;
     r.nonce_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)job_id ^ (uint64_t)clock_mono_ns();
+    r.stability = strcmp(spec->kind, "stability") == 0;
     code[0] = '\0';
     detail[0] = '\0';
 
@@ -675,6 +857,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
             emit(&r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r.run_id,
                                                "model", r.model, "state",
                                                r.mismatch ? "failed" : "succeeded"));
+        if (r.stability && !stopped)
+            stab_event(&r, 1); /* the run's final analysis */
         run_cleanup(&r);
         if (!spec->keep_loaded || stopped) {
             char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];

@@ -5,7 +5,18 @@
  * completes. A resumed job skips the runs it finished and the samples it
  * already stored.
  *
- * Calls suite, backend, client, storage. Reports progress through hooks.
+ * A stability job (kind "stability") cycles through the suite's cases on
+ * each model's run (sequential: one slot, concurrent: N slots) until the
+ * run's planned end: back to back, or with interval_s a cycle starts every
+ * interval_s seconds. The planned end is fixed (stored) when measuring first
+ * begins, after the load and the warm-ups: now + duration_s. A resumed run
+ * warms up again with fresh seqs, continues its seqs after the highest
+ * stored, and ends at the same planned time; a request in flight at the
+ * planned end finishes and is kept. Events "stability_plan" (planned end)
+ * and "stability" (stability.h's analysis, every stability_event_s and at
+ * the end of each run) carry run_id, as do "run_started" and "run_finished".
+ *
+ * Calls suite, backend, client, stability, storage. Reports progress through hooks.
  */
 #ifndef TPSD_RUNNER_H
 #define TPSD_RUNNER_H

@@ -5,6 +5,8 @@
 #include "daemon/jobspec.h"
 #include "daemon/log.h"
 #include "daemon/runner.h"
+#include "daemon/sampler.h"
+#include "daemon/stability.h"
 #include "storage/db.h"
 #include "storage/jobs.h"
 
@@ -55,7 +57,20 @@ struct job_ctx {
     struct worker *w;
     int64_t job_id;
     int64_t last_check_ns;
+    struct sampler *sampler;    /* system readings, stored from this thread */
+    int sampler_warned;
 };
+
+/* Store the sampler's queued readings (the worker is the only writer). */
+static void
+job_drain(struct job_ctx *j)
+{
+    if (sampler_drain(j->sampler, j->w->db) == -1 && !j->sampler_warned) {
+        log_warnx("job=%lld system samples not stored (will retry): %s", (long long)j->job_id,
+                  j->w->db->err);
+        j->sampler_warned = 1;
+    }
+}
 
 static int
 job_should_stop(void *arg)
@@ -69,6 +84,7 @@ job_should_stop(void *arg)
         return 0;
     j->last_check_ns = now;
     heartbeat(j->w);
+    job_drain(j);
     return jobs_cancel_requested(j->w->db, j->job_id) == 1;
 }
 
@@ -79,6 +95,11 @@ job_event(void *arg, const char *type, json_t *data)
 
     if (data == NULL)
         return;
+    /* Readings belong to the run in progress (runner.h: these carry run_id). */
+    if (strcmp(type, "run_started") == 0)
+        sampler_set_run(j->sampler, json_integer_value(json_object_get(data, "run_id")));
+    else if (strcmp(type, "run_finished") == 0)
+        sampler_set_run(j->sampler, 0);
     if (strcmp(type, "sample") != 0) {
         char *s = json_dumps(data, JSON_COMPACT);
         log_info("job=%lld event=%s %s", (long long)j->job_id, type, s ? s : "");
@@ -121,7 +142,9 @@ static void
 run_job(struct worker *w, struct job_rec *job)
 {
     struct jobspec spec;
-    struct job_ctx ctx = { w, job->id, 0 };
+    struct job_ctx ctx = { w, job->id, 0, NULL, 0 };
+    struct sysinfo_target target;
+    int sample_ms;
     struct runner_hooks hooks = { &ctx, &w->abort, job_should_stop, job_event };
     json_t *root;
     json_error_t je;
@@ -138,6 +161,13 @@ run_job(struct worker *w, struct job_rec *job)
         return;
     }
     json_decref(root);
+    memset(&target, 0, sizeof(target));
+    target.pid = w->cfg->server_pid;
+    snprintf(target.process, sizeof(target.process), "%s", w->cfg->server_process);
+    sample_ms = strcmp(spec.kind, "stability") == 0 ? w->cfg->stability_sample_interval_ms
+                                                    : w->cfg->sample_interval_ms;
+    if (sample_ms > 0)
+        ctx.sampler = sampler_start(&target, sample_ms, job->id);
     log_info("job=%lld started attempt=%d models=%d", (long long)job->id, job->attempts,
              spec.nmodels);
     events_append(w->db, job->id, "job_started",
@@ -145,6 +175,8 @@ run_job(struct worker *w, struct job_rec *job)
                   NULL);
     oc = runner_run(w->db, job->id, &spec, w->cfg, &hooks, code, detail, sizeof(detail), &n_req,
                     &n_fail);
+    sampler_stop(ctx.sampler, w->db);
+    ctx.sampler = NULL;
     if (oc == RUNNER_STOPPED && w->stopping) {
         state = "queued"; /* resumes at the next start */
         code[0] = '\0';
@@ -222,6 +254,7 @@ worker_start(const struct config *cfg, const char *db_path, char *err, size_t er
         return NULL;
     }
     w->cfg = cfg;
+    stability_configure(cfg); /* before any thread reads the defaults */
     pthread_mutex_init(&w->mu, NULL);
     pthread_cond_init(&w->cv, NULL);
     w->db = db_open(db_path, dberr, sizeof(dberr));

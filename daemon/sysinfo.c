@@ -1,0 +1,383 @@
+/* sysinfo.c - see sysinfo.h. */
+#include "daemon/sysinfo.h"
+
+#include "daemon/clock.h"
+#include "daemon/sysmem.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#ifdef __APPLE__
+
+#include <libkern/OSThermalNotification.h>
+#include <libproc.h>
+#include <notify.h>
+#include <pthread.h>
+#include <sys/param.h>
+#include <sys/resource.h>
+#include <sys/sysctl.h>
+
+const char *
+sysinfo_default_process(void)
+{
+    return "LM Studio";
+}
+
+int64_t
+sysinfo_proc_rss(long pid)
+{
+    struct rusage_info_v2 ri;
+    struct proc_taskinfo ti;
+
+    if (pid <= 0)
+        return -1;
+    memset(&ri, 0, sizeof(ri));
+    if (proc_pid_rusage((int)pid, RUSAGE_INFO_V2, (rusage_info_t *)&ri) == 0 &&
+        ri.ri_phys_footprint > 0)
+        return (int64_t)ri.ri_phys_footprint;
+    memset(&ti, 0, sizeof(ti));
+    if (proc_pidinfo((int)pid, PROC_PIDTASKINFO, 0, &ti, (int)sizeof(ti)) == (int)sizeof(ti))
+        return (int64_t)ti.pti_resident_size;
+    return -1;
+}
+
+int64_t
+sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+{
+    char pname[2 * MAXCOMLEN + 1];
+    pid_t *pids = NULL;
+    int64_t sum = -1, v;
+    int n, cap, i, found = 0;
+    size_t len = strlen(name);
+
+    if (nprocs != NULL)
+        *nprocs = 0;
+    if (len == 0)
+        return -1;
+    n = proc_listallpids(NULL, 0);
+    if (n <= 0)
+        return -1;
+    cap = n + 64;
+    if (cap > SYSINFO_PIDS_MAX)
+        cap = SYSINFO_PIDS_MAX;
+    pids = calloc((size_t)cap, sizeof(pid_t));
+    if (pids == NULL)
+        return -1;
+    n = proc_listallpids(pids, cap * (int)sizeof(pid_t));
+    for (i = 0; i < n && i < cap; i++) {
+        if (pids[i] <= 0)
+            continue;
+        memset(pname, 0, sizeof(pname));
+        if (proc_name(pids[i], pname, sizeof(pname)) <= 0)
+            continue;
+        if (strncmp(pname, name, len) != 0)
+            continue;
+        v = sysinfo_proc_rss(pids[i]);
+        if (v < 0)
+            continue;
+        sum = (sum < 0 ? 0 : sum) + v;
+        found++;
+    }
+    free(pids);
+    if (nprocs != NULL)
+        *nprocs = found;
+    return sum;
+}
+
+static void
+read_swap(struct sysinfo_snap *s)
+{
+    struct xsw_usage xsw;
+    size_t len = sizeof(xsw);
+
+    if (sysctlbyname("vm.swapusage", &xsw, &len, NULL, 0) == 0)
+        s->swap_used_bytes = (int64_t)xsw.xsu_used;
+}
+
+static void
+read_pressure(struct sysinfo_snap *s)
+{
+    int level = 0;
+    size_t len = sizeof(level);
+
+    /* kern.memorystatus_level: percentage of memory free (0..100). */
+    if (sysctlbyname("kern.memorystatus_level", &level, &len, NULL, 0) == 0 && level >= 0 &&
+        level <= 100)
+        s->mem_pressure = 1.0 - (double)level / 100.0;
+}
+
+static struct {
+    pthread_once_t once;
+    int token;
+    int ok;
+} thermal = { PTHREAD_ONCE_INIT, 0, 0 };
+
+static void
+thermal_init(void)
+{
+    thermal.ok = notify_register_check(kOSThermalNotificationPressureLevelName,
+                                       &thermal.token) == NOTIFY_STATUS_OK;
+}
+
+static void
+read_thermal(struct sysinfo_snap *s)
+{
+    static const char *const names[] = { "nominal", "moderate", "heavy", "trapping",
+                                         "sleeping" };
+    uint64_t state = 0;
+
+    pthread_once(&thermal.once, thermal_init);
+    if (!thermal.ok || notify_get_state(thermal.token, &state) != NOTIFY_STATUS_OK)
+        return;
+    if (state < sizeof(names) / sizeof(names[0]))
+        snprintf(s->thermal, sizeof(s->thermal), "%s", names[state]);
+    else
+        snprintf(s->thermal, sizeof(s->thermal), "level%u", (unsigned)(state % 1000));
+}
+
+#else /* Linux */
+
+#include <dirent.h>
+#include <fcntl.h>
+
+#define SYSINFO_FILE_MAX 4096       /* bytes read of one /proc or /sys file */
+#define SYSINFO_TRIPS_MAX 32        /* trip points looked at per thermal zone */
+#define SYSINFO_PATH_MAX 320
+#define SYSINFO_COMM_LEN 15         /* /proc/PID/comm keeps 15 bytes of a name */
+
+/* Read a small file into buf (NUL-terminated). Bytes read, or -1. */
+static ssize_t
+read_small(const char *path, char *buf, size_t len)
+{
+    ssize_t n, got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1)
+        return -1;
+    while ((size_t)got < len - 1) {
+        n = read(fd, buf + got, len - 1 - (size_t)got);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return got;
+}
+
+const char *
+sysinfo_default_process(void)
+{
+    return "";
+}
+
+static int64_t
+statm_rss(const char *path)
+{
+    char buf[256];
+    unsigned long long size, resident;
+    long page = sysconf(_SC_PAGESIZE);
+
+    if (read_small(path, buf, sizeof(buf)) <= 0)
+        return -1;
+    if (sscanf(buf, "%llu %llu", &size, &resident) != 2 || page <= 0)
+        return -1;
+    return (int64_t)(resident * (unsigned long long)page);
+}
+
+int64_t
+sysinfo_proc_rss(long pid)
+{
+    char path[64];
+
+    if (pid <= 0)
+        return -1;
+    snprintf(path, sizeof(path), "/proc/%ld/statm", pid);
+    return statm_rss(path);
+}
+
+static int
+all_digits(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++)
+        if (*s < '0' || *s > '9')
+            return 0;
+    return 1;
+}
+
+int64_t
+sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+{
+    char path[SYSINFO_PATH_MAX], comm[64], *nl;
+    struct dirent *de;
+    int64_t sum = -1, v;
+    size_t len = strlen(name);
+    int found = 0, seen = 0;
+    DIR *d;
+
+    if (nprocs != NULL)
+        *nprocs = 0;
+    if (len == 0)
+        return -1;
+    if (len > SYSINFO_COMM_LEN)
+        len = SYSINFO_COMM_LEN;
+    d = opendir("/proc");
+    if (d == NULL)
+        return -1;
+    while ((de = readdir(d)) != NULL && seen < SYSINFO_PIDS_MAX) {
+        if (!all_digits(de->d_name))
+            continue;
+        seen++;
+        snprintf(path, sizeof(path), "/proc/%s/comm", de->d_name);
+        if (read_small(path, comm, sizeof(comm)) <= 0)
+            continue;
+        nl = strchr(comm, '\n');
+        if (nl != NULL)
+            *nl = '\0';
+        if (strncmp(comm, name, len) != 0)
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/statm", de->d_name);
+        v = statm_rss(path);
+        if (v < 0)
+            continue;
+        sum = (sum < 0 ? 0 : sum) + v;
+        found++;
+    }
+    closedir(d);
+    if (nprocs != NULL)
+        *nprocs = found;
+    return sum;
+}
+
+static void
+read_swap(struct sysinfo_snap *s)
+{
+    char buf[SYSINFO_FILE_MAX], *line, *save = NULL;
+    unsigned long long total = 0, freek = 0, v;
+    int have = 0;
+
+    if (read_small("/proc/meminfo", buf, sizeof(buf)) <= 0)
+        return;
+    for (line = strtok_r(buf, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+        if (sscanf(line, "SwapTotal: %llu", &v) == 1) {
+            total = v;
+            have |= 1;
+        } else if (sscanf(line, "SwapFree: %llu", &v) == 1) {
+            freek = v;
+            have |= 2;
+        }
+    }
+    if (have == 3 && total >= freek)
+        s->swap_used_bytes = (int64_t)((total - freek) * 1024);
+}
+
+static void
+read_pressure(struct sysinfo_snap *s)
+{
+    char buf[512];
+    double avg10;
+    const char *p;
+
+    if (read_small("/proc/pressure/memory", buf, sizeof(buf)) <= 0)
+        return;
+    p = strstr(buf, "some avg10=");
+    if (p != NULL && sscanf(p, "some avg10=%lf", &avg10) == 1 && avg10 >= 0 && avg10 <= 100)
+        s->mem_pressure = avg10 / 100.0;
+}
+
+/* Rank of a trip-point type: the kernel throttles from "passive" on. */
+static int
+trip_rank(const char *type)
+{
+    if (strncmp(type, "critical", 8) == 0)
+        return 3;
+    if (strncmp(type, "hot", 3) == 0)
+        return 2;
+    if (strncmp(type, "passive", 7) == 0)
+        return 1;
+    return 0;
+}
+
+static void
+read_thermal(struct sysinfo_snap *s)
+{
+    static const char *const names[] = { "nominal", "passive", "hot", "critical" };
+    char path[SYSINFO_PATH_MAX], buf[64];
+    struct dirent *de;
+    long t, trip;
+    int k, rank, worst = -1, rk;
+    DIR *d = opendir("/sys/class/thermal");
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "thermal_zone", 12) != 0)
+            continue;
+        snprintf(path, sizeof(path), "/sys/class/thermal/%s/temp", de->d_name);
+        if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &t) != 1)
+            continue;
+        if (isnan(s->temp_c) || t / 1000.0 > s->temp_c)
+            s->temp_c = t / 1000.0;
+        rank = 0;
+        for (k = 0; k < SYSINFO_TRIPS_MAX; k++) {
+            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_type",
+                     de->d_name, k);
+            if (read_small(path, buf, sizeof(buf)) <= 0)
+                break;
+            rk = trip_rank(buf);
+            if (rk == 0)
+                continue;
+            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_temp",
+                     de->d_name, k);
+            if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &trip) != 1)
+                continue;
+            if (trip > 0 && t >= trip && rk > rank)
+                rank = rk;
+        }
+        if (rank > worst)
+            worst = rank;
+    }
+    closedir(d);
+    if (worst >= 0)
+        snprintf(s->thermal, sizeof(s->thermal), "%s", names[worst]);
+}
+
+#endif
+
+void
+sysinfo_read(const struct sysinfo_target *t, struct sysinfo_snap *out)
+{
+    struct sysmem m;
+    double load[1];
+
+    memset(out, 0, sizeof(*out));
+    out->at = clock_wall_ms();
+    out->mem_total_bytes = out->mem_avail_bytes = out->swap_used_bytes = -1;
+    out->server_rss_bytes = out->self_rss_bytes = -1;
+    out->mem_pressure = out->cpu_load1 = out->temp_c = NAN;
+    if (sysmem_read(&m) == 0) {
+        out->mem_total_bytes = (int64_t)m.total_bytes;
+        out->mem_avail_bytes = (int64_t)m.available_bytes;
+    }
+    read_swap(out);
+    read_pressure(out);
+    if (t != NULL && t->pid > 0) {
+        out->server_rss_bytes = sysinfo_proc_rss(t->pid);
+        out->server_procs = out->server_rss_bytes >= 0;
+    } else if (t != NULL && t->process[0] != '\0') {
+        out->server_rss_bytes = sysinfo_proc_rss_by_name(t->process, &out->server_procs);
+    }
+    out->self_rss_bytes = sysinfo_proc_rss((long)getpid());
+    if (getloadavg(load, 1) == 1)
+        out->cpu_load1 = load[0];
+    read_thermal(out);
+}
