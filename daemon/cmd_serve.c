@@ -9,29 +9,64 @@
 
 #include "api/api.h"
 #include "daemon/log.h"
+#include "daemon/orphans.h"
 #include "daemon/worker.h"
 #include "storage/db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #define SERVE_STOP_GRACE_MS 5000    /* worker_stop: abort the in-flight request within */
+#define SERVE_SIDE_MAX (CONFIG_STR_MAX + 16) /* "<db>.lock", "<db>.children" */
+
+/*
+ * One daemon per database: an exclusive flock on "<db>.lock", held until
+ * exit (the kernel drops it when the process dies, even by SIGKILL). A
+ * second `tpsd serve` would otherwise "recover" the first one's running job
+ * and run it twice. Returns the locked fd, or -1 after logging.
+ */
+static int
+serve_lock(const char *dbpath)
+{
+    char path[SERVE_SIDE_MAX];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s.lock", dbpath);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd == -1) {
+        log_warn("serve: cannot open %s", path);
+        return -1;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+        if (errno == EWOULDBLOCK)
+            log_warnx("serve: another tpsd serve is using %s (lock %s)", dbpath, path);
+        else
+            log_warn("serve: cannot lock %s", path);
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 int
 cmd_serve(int argc, char **argv)
 {
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
-    char err[API_ERR_MAX], dbpath[CONFIG_STR_MAX];
+    char err[API_ERR_MAX], dbpath[CONFIG_STR_MAX], children[SERVE_SIDE_MAX];
     struct config c;
     struct api_opts o;
     struct worker *w = NULL;
     struct api *api = NULL;
     struct db *db;
     sigset_t sigs;
-    int nrest, i, sig, check_only = 0, rc = EXIT_UNAVAILABLE;
+    int nrest, i, sig, check_only = 0, lockfd = -1, norphans, rc = EXIT_UNAVAILABLE;
 
     if (rest == NULL)
         return EXIT_UNAVAILABLE;
@@ -65,6 +100,14 @@ cmd_serve(int argc, char **argv)
     }
     /* Every thread started from here inherits the mask: only sigwait below
      * sees these signals. */
+    lockfd = serve_lock(dbpath);
+    if (lockfd == -1)
+        goto out;
+    /* Before any spawn: kill what a crashed predecessor's lms left. */
+    snprintf(children, sizeof(children), "%s.children", dbpath);
+    if (orphans_reap(children, ORPHANS_GRACE_MS, &norphans) == 0 && norphans > 0)
+        log_info("serve: killed %d process group(s) left by an earlier process", norphans);
+    orphans_open(children);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -110,6 +153,10 @@ out:
     api_stop(api);
     if (w != NULL)
         worker_stop(w, SERVE_STOP_GRACE_MS);
+    if (lockfd != -1) {
+        orphans_close();
+        close(lockfd);
+    }
     if (api != NULL || w != NULL)
         log_info("tpsd stopped rc=%d", rc);
     free(rest);

@@ -724,7 +724,15 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
         goto out;
     }
     if (backend_preflight(be, (const char *const *)spec->models, spec->nmodels, &pf) == -1) {
-        json_t *reasons = json_array();
+        json_t *reasons;
+
+        if (should_stop(&r)) {
+            /* Cancelled or shutting down while lms ran: not a failure (a
+             * stopping daemon's job must stay resumable). */
+            out = RUNNER_STOPPED;
+            goto out;
+        }
+        reasons = json_array();
         snprintf(code, 32, "preflight_failed");
         for (i = 0; i < pf.nreasons; i++) {
             int n = snprintf(detail + dl, detail_len - dl, "%s%s: %s", i ? "; " : "",

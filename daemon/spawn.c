@@ -6,6 +6,7 @@
 
 #include "daemon/clock.h"
 #include "daemon/log.h"
+#include "daemon/orphans.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -490,6 +491,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
         goto out;
     }
     r->pid = pid;
+    orphans_add(pid); /* a restart after a crash kills the group (orphans.h) */
     close(outp[1]);
     close(errp[1]);
     outp[1] = errp[1] = -1;
@@ -592,6 +594,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
         }
     }
     spawn_reap_group(pid);
+    orphans_remove(pid);
     spawn_capture_finish(&r->out, outpos);
     spawn_capture_finish(&r->err, errpos);
     result = 0;

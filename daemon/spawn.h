@@ -14,7 +14,7 @@
  *
  * Thread-safe: call it from any thread. It installs no signal handler; it
  * needs only that SIGCHLD is not SIG_IGN (children must stay waitable).
- * Calls only clock and log.
+ * Calls only clock, log and orphans (which lists the live groups for a restart).
  */
 #ifndef TPSD_SPAWN_H
 #define TPSD_SPAWN_H

@@ -312,7 +312,7 @@ du_call(struct du_env *e, const char *method, const char *path, const char *body
 
 char *
 du_spec(struct du_env *e, const char *const *models, int tokens, int repetitions, int warmup,
-        const char *extra)
+        const char *backend, const char *extra)
 {
     char *s = malloc(DU_SPEC_MAX), ms[1024] = "";
     size_t used = 0;
@@ -330,9 +330,9 @@ du_spec(struct du_env *e, const char *const *models, int tokens, int repetitions
              "\"content\":\"say hello\"}]},"
              "{\"name\":\"more\",\"max_tokens\":%d,\"messages\":[{\"role\":\"user\","
              "\"content\":\"again\"}]}]},"
-             "\"repetitions\":%d,\"warmup\":%d,\"backend\":{\"type\":\"lms\"},"
+             "\"repetitions\":%d,\"warmup\":%d,\"backend\":{\"type\":\"%s\"},"
              "\"server\":{\"base_url\":\"%s\"}%s%s}",
-             ms, tokens, tokens, repetitions, warmup, e->sim.base_url, extra ? "," : "",
+             ms, tokens, tokens, repetitions, warmup, backend, e->sim.base_url, extra ? "," : "",
              extra ? extra : "");
     return s;
 }

@@ -73,12 +73,12 @@ long du_call_raw(struct du_env *e, const char *method, const char *path, const c
 
 /*
  * A job spec for the sim: models (NULL-terminated), the two-case inline
- * suite with max_tokens `tokens`, repetitions, warmup, backend lms and the
- * sim's base URL; `extra` (NULL or JSON members like "\"resume\":false") is
- * added to the object. Caller frees.
+ * suite with max_tokens `tokens`, repetitions, warmup, backend type
+ * `backend` ("lms", "none") and the sim's base URL; `extra` (NULL or JSON
+ * members like "\"resume\":false") is added to the object. Caller frees.
  */
 char *du_spec(struct du_env *e, const char *const *models, int tokens, int repetitions,
-              int warmup, const char *extra);
+              int warmup, const char *backend, const char *extra);
 /* POST /v1/jobs with spec; CHECKs 201 and returns the job id. */
 long long du_must_submit(struct du_env *e, const char *spec);
 /* GET /v1/jobs/{id} (NULL when not 200). Caller decrefs. */

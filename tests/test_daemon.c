@@ -81,7 +81,7 @@ TEST(e2e_two_models)
 
     du_must_setup(&e, MODEL_FAST("m1") "," MODEL_FAST("m2"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 20, 2, 1, NULL);
+    spec = du_spec(&e, two_models, 20, 2, 1, "lms", NULL);
     id = du_must_submit(&e, spec);
     free(spec);
     /* Follow live: the first three events, then reconnect after the last. */
@@ -199,7 +199,7 @@ TEST(cancel_in_flight_request)
 
     du_must_setup(&e, MODEL_SLOW("m1"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 40, 5, 0, NULL);
+    spec = du_spec(&e, one_model, 40, 5, 0, "lms", NULL);
     id = du_must_submit(&e, spec);
     free(spec);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
@@ -234,7 +234,7 @@ TEST(cancel_in_flight_request)
 TEST(cancel_during_load)
 {
     struct du_env e;
-    char *spec, path[128], state[32];
+    char *spec, *log = NULL, path[128], state[32];
     pid_t pids[DU_PIDS_MAX];
     uint64_t t0, deadline;
     long long id;
@@ -243,26 +243,25 @@ TEST(cancel_during_load)
 
     du_must_setup(&e, MODEL_FAST("m1"), "\"load_delay_ms\":20000");
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 10, 1, 0, NULL);
+    spec = du_spec(&e, one_model, 10, 1, 0, "lms", NULL);
     id = du_must_submit(&e, spec);
     free(spec);
-    /* Wait for the event that precedes the load, then for the lms process. */
-    deadline = tu_now_ns() + 15000000000ULL;
+    /* Wait for `lms load m1 -y` (the fake lms logs its argv first). */
+    deadline = tu_now_ns() + 30000000000ULL;
     while (tu_now_ns() < deadline) {
-        json_t *j = du_job(&e, id);
-        int running = j && strcmp(json_string_value(json_object_get(j, "state")), "running") == 0;
-
-        json_decref(j);
-        if (running && (n = du_home_pids(&e, pids, DU_PIDS_MAX)) > 0)
+        free(log);
+        log = NULL;
+        if (tu_read_file(e.argv_log, &log, NULL) == 0 && strstr(log, "\"load\", \"m1\", \"-y\""))
             break;
         tu_sleep_ms(20);
     }
+    CHECK(log != NULL && strstr(log, "\"load\", \"m1\", \"-y\"") != NULL);
+    free(log);
+    tu_sleep_ms(200);
+    n = du_home_pids(&e, pids, DU_PIDS_MAX);
 #ifdef __linux__
     CHECK_INT(n, >, 0);
 #endif
-    /* Let the fake lms reach its sleep. */
-    tu_sleep_ms(600);
-    n = du_home_pids(&e, pids, DU_PIDS_MAX);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
     t0 = tu_now_ns();
     CHECK_INT(du_call(&e, "POST", path, "", NULL, NULL), ==, 200);
@@ -292,7 +291,7 @@ TEST(sigterm_drains_and_resumes)
 
     du_must_setup(&e, MODEL_SLOW("m1") "," MODEL_SLOW("m2"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 6, 2, 1, NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
+    spec = du_spec(&e, two_models, 6, 2, 1, "lms", NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
     id = du_must_submit(&e, spec);
     free(spec);
     CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
@@ -372,8 +371,8 @@ TEST(idempotency_parallel)
 
     du_must_setup(&e, MODEL_FAST("m1"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 5, 1, 0, NULL);
-    other = du_spec(&e, one_model, 5, 2, 0, NULL);
+    spec = du_spec(&e, one_model, 5, 1, 0, "lms", NULL);
+    other = du_spec(&e, one_model, 5, 2, 0, "lms", NULL);
     for (i = 0; i < T_IDEM_THREADS; i++) {
         args[i].e = &e;
         args[i].spec = spec;
