@@ -9,14 +9,35 @@ have_all() {
         command -v cc >/dev/null && pkg-config --exists $need_pc &&
         command -v python3 >/dev/null
 }
-if have_all && { [ "${1:-}" != "--test" ] || command -v wrk >/dev/null; }; then
+# --test also needs the browser test's tools: node, npm and Chromium.
+have_test() {
+    command -v wrk >/dev/null && command -v node >/dev/null && command -v npm >/dev/null &&
+        { [ "$(uname -s)" != Linux ] || [ -x /usr/bin/chromium ]; }
+}
+# The browser test's npm packages (tests/browser/node_modules), installed
+# from the committed lockfile when it changed since the last install.
+browser_deps() {
+    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+    stamp="$dir/node_modules/.tpsd-lock"
+    command -v npm >/dev/null || return 0
+    if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
+        return 0
+    fi
+    if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
+        cp "$dir/package-lock.json" "$stamp"
+    else
+        echo "deps: npm ci in tests/browser failed; the browser test will be skipped" >&2
+    fi
+}
+if have_all && { [ "${1:-}" != "--test" ] || have_test; }; then
+    [ "${1:-}" != "--test" ] || browser_deps
     exit 0
 fi
 
 case "$(uname -s)" in
 Darwin)
     command -v brew >/dev/null || { echo "deps: install Homebrew first (https://brew.sh)" >&2; exit 1; }
-    brew install cmake pkg-config libmicrohttpd curl jansson sqlite python3 wrk
+    brew install cmake pkg-config libmicrohttpd curl jansson sqlite python3 wrk node
     ;;
 Linux)
     sudo=""
@@ -27,12 +48,21 @@ Linux)
     }
     export DEBIAN_FRONTEND=noninteractive
     $sudo apt-get update -qq
+    # Chromium for the browser test; node and npm only when missing (a
+    # NodeSource nodejs carries its own npm).
+    extra=""
+    if [ "${1:-}" = "--test" ]; then
+        extra="chromium"
+        command -v node >/dev/null || extra="$extra nodejs"
+        command -v npm >/dev/null || extra="$extra npm"
+    fi
     $sudo apt-get install -y -qq build-essential cmake pkg-config clang \
         libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libsqlite3-dev \
-        python3 wrk >/dev/null
+        python3 wrk $extra >/dev/null
     ;;
 *)
     echo "deps: unsupported system $(uname -s)" >&2
     exit 1
     ;;
 esac
+[ "${1:-}" != "--test" ] || browser_deps

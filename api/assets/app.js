@@ -25,7 +25,7 @@
   const DAY = 86400000;
   const SVGNS = 'http://www.w3.org/2000/svg';
   /* Okabe-Ito, without yellow (too light on white). */
-  const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#000000'];
+  const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#7a7a7a'];
   const DASHES = ['', '6 3', '2 3', '8 3 2 3'];
   const METRICS = [
     { key: 'decode_tps', title: 'Decode TPS', unit: 'tok/s', digits: 2 },
@@ -305,7 +305,7 @@
     }
     if (!S.selected && jobs.length) {
       const run = jobs.find((j) => j.state === 'running') || jobs[0];
-      selectJob(run.id);
+      selectJob(run.id, run);
     }
   }
 
@@ -370,7 +370,10 @@
     S.live = null;
   }
 
-  async function selectJob(id) {
+  /* Show job `id` in the live view. `known` is its entry of the job list
+   * when there is one: the view is drawn from it at once, and the job's
+   * runs follow. */
+  async function selectJob(id, known) {
     if (S.selected === id && S.live) return;
     closeLive();
     S.selected = id;
@@ -380,14 +383,17 @@
       const b = tr.querySelector('[data-focus^="watch-"]');
       if (b) b.setAttribute('aria-pressed', String(on));
     }
-    let job;
-    try {
-      ({ body: job } = await api('/v1/jobs/' + id));
-    } catch (e) {
-      replaceKids($('live-body'), h('p', { class: 'reason' }, 'Job #' + id + ': ' + e.message));
-      return;
+    let job = known || S.jobs.find((j) => j.id === id);
+    const details = api('/v1/jobs/' + id);
+    if (!job) {
+      try {
+        ({ body: job } = await details);
+      } catch (e) {
+        replaceKids($('live-body'), h('p', { class: 'reason' }, 'Job #' + id + ': ' + e.message));
+        return;
+      }
+      if (S.selected !== id) return;
     }
-    if (S.selected !== id) return;
     const L = {
       id: id, job: job, state: job.state, es: null, models: (job.spec && job.spec.models) || [],
       modelIndex: -1, model: '', runId: 0, caseName: '', repetition: 0, done: 0, total: 0,
@@ -400,6 +406,11 @@
     renderRuns(L, job.run_list || []);
     renderLive(L);
     showStability(job);
+    details.then(({ body }) => {
+      if (S.live !== L) return;
+      L.job = body;
+      if (L.finished || !L.runs.size) renderRuns(L, body.run_list || []);
+    }).catch(() => { /* the list entry is shown */ });
   }
 
   function openStream(L) {
@@ -570,8 +581,9 @@
   }
 
   function sampleResult(d) {
-    if (!d.ok) return badge((d.error_code || 'error') + (d.error_detail ? ': ' + d.error_detail : ''), 'bad');
-    if (d.passed === false) return badge('failed validation' + (d.error_detail ? ': ' + d.error_detail : ''), 'warn');
+    const detail = d.error_detail ? h('span', { class: 'detail-text' }, ' ' + d.error_detail) : null;
+    if (!d.ok) return [badge(d.error_code || 'error', 'bad'), detail];
+    if (d.passed === false) return [badge('failed', 'warn'), detail];
     return d.warmup ? badge('warm-up', 'neutral') : badge('ok', 'ok');
   }
 
@@ -636,7 +648,7 @@
         h('td', { class: 'num', 'data-k': 'decode_tps' }, fmt(d.decode_tps, 2)),
         h('td', { class: 'num', 'data-k': 'e2e_tps' }, fmt(d.e2e_tps, 2)),
         h('td', { class: 'num' }, String(d.completion_tokens ?? '—')),
-        h('td', null, sampleResult(d)))));
+        h('td', { class: 'result' }, sampleResult(d)))));
     }
     if (L.runs.size && !(L.job && L.job.run_list && L.job.run_list.length && L.finished))
       renderRuns(L, []);
@@ -725,6 +737,7 @@
 
   /* ---- trends ---- */
 
+  const BUCKETS = ['run', 'hour', 'day', 'week'];
   function autoBucket(span) {
     if (span <= 2 * DAY) return 'run';
     if (span <= 14 * DAY) return 'hour';
@@ -756,20 +769,30 @@
     } else if (bucket === 'auto') {
       bucket = autoBucket(range);
     }
+    since = range > 0 ? Math.floor(since / 60000) * 60000 : 0;  /* a stable URL for a minute */
+    const fetchAll = (b) => Promise.all(METRICS.map(async (m) => {
+      const url = trendQuery(m.key, b, since);
+      try {
+        return { m, url, r: await api(url) };
+      } catch (e) {
+        return { m, url, err: e };
+      }
+    }));
+    let answers = await fetchAll(bucket);
+    if ($('t-bucket').value === 'auto') {
+      /* Short history in a long range: finer points (few of them). */
+      let t0 = now;
+      for (const a of answers) for (const se of (a.r && a.r.body.series) || []) if (se.points.length) t0 = Math.min(t0, se.points[0].t);
+      const finer = autoBucket(now - t0);
+      if (BUCKETS.indexOf(finer) < BUCKETS.indexOf(bucket)) {
+        bucket = finer;
+        answers = await fetchAll(bucket);
+      }
+    }
     const key = [range, bucket, $('t-model').value, $('t-case').value].join('|');
     if (key !== S.trendKey) force = true;
     S.trendKey = key;
-    since = range > 0 ? Math.floor(since / 60000) * 60000 : 0;  /* a stable URL for a minute */
-    const answers = await Promise.all(METRICS.map(async (m) => {
-      const url = trendQuery(m.key, bucket, since);
-      try {
-        const r = await api(url);
-        const c = changed(url, r.etag);
-        return { m, url, r, redraw: force || c };
-      } catch (e) {
-        return { m, url, err: e, redraw: true };
-      }
-    }));
+    for (const a of answers) a.redraw = force || !a.r || changed(a.url, a.r.etag);
     let total = 0;
     let truncated = false;
     for (const a of answers) {
@@ -832,6 +855,7 @@
       toggle.setAttribute('aria-expanded', String(open));
       toggle.textContent = open ? 'Hide numbers' : 'Show numbers';
       numbers.hidden = !open;
+      card.classList.toggle('open', open);
       if (open) fillNumbers(card);
     });
     csv.addEventListener('click', () => {
@@ -870,6 +894,12 @@
     return lines.join('\n') + '\n';
   }
 
+  function pointNote(r) {
+    if (r.n === 0) return 'no successful samples';
+    if (!isNum(r.pass_rate) || r.pass_rate >= 1) return '';
+    return r.pass_rate === 0 ? 'no request passed (errors or validation)' : 'some requests failed (errors or validation)';
+  }
+
   function fillNumbers(card) {
     const rows = card._rows || [];
     const m = card._metric;
@@ -886,8 +916,7 @@
         NUM_COLS.map((c) => h('td', { class: 'num', 'data-k': c[0] }, fmt(r[c[0]], d))),
         h('td', { class: 'num' }, String(r.n ?? '—')), h('td', { class: 'num' }, String(r.runs ?? '—')),
         h('td', { class: 'num' }, fmtPct(r.pass_rate)),
-        h('td', { class: r.n === 0 || (isNum(r.pass_rate) && r.pass_rate < 1) ? 'reason' : '' },
-          r.n === 0 ? 'no successful samples' : (isNum(r.pass_rate) && r.pass_rate < 1 ? 'some requests failed' : ''))))));
+        h('td', { class: r.n === 0 || (isNum(r.pass_rate) && r.pass_rate < 1) ? 'reason' : '' }, pointNote(r))))));
     card.querySelector('.numbers').replaceChildren(rows.length ? table : h('p', { class: 'empty' }, 'No data.'));
   }
 
@@ -908,7 +937,8 @@
     return { top: top, ticks: ticks, dec: Math.min(dec, 6) };
   }
   const HOUR = 3600000;
-  const TSTEPS = [60000, 300000, 900000, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR, DAY, 2 * DAY, 7 * DAY, 14 * DAY];
+  const TSTEPS = [1000, 5000, 10000, 15000, 30000, 60000, 300000, 900000, HOUR, 3 * HOUR, 6 * HOUR, 12 * HOUR,
+    DAY, 2 * DAY, 7 * DAY, 14 * DAY];
   function xTicks(x0, x1) {
     const span = x1 - x0;
     const out = [];
@@ -918,7 +948,11 @@
       const tz = new Date(x0).getTimezoneOffset() * 60000;
       for (let t = Math.ceil((x0 - tz) / step) * step + tz; t <= x1; t += step) {
         const d = new Date(t);
-        out.push({ t: t, label: (span > DAY ? MONTHS[d.getMonth()] + ' ' + d.getDate() + ' ' : '') + pad(d.getHours()) + ':' + pad(d.getMinutes()) });
+        out.push({
+          t: t,
+          label: (span > DAY ? MONTHS[d.getMonth()] + ' ' + d.getDate() + ' ' : '') + pad(d.getHours()) + ':' +
+            pad(d.getMinutes()) + (step < 60000 ? ':' + pad(d.getSeconds()) : ''),
+        });
       }
       return out;
     }
@@ -964,10 +998,7 @@
       if (r.at < x0) x0 = r.at;
       if (r.at > x1) x1 = r.at;
     }
-    if (view && view.since > 0) {
-      x0 = Math.min(x0, view.since);
-      x1 = Math.max(x1, view.now);
-    }
+    if (view && view.now) x1 = Math.max(x1, view.now);
     const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': card.id + '-t ' + card.id + '-d', preserveAspectRatio: 'xMidYMid meet' },
       s('title', { id: card.id + '-t' }, title + ' (' + m.unit + ')'),
       s('desc', { id: card.id + '-d' }, shown.length + ' series, ' + npts + ' points. The numbers are one click away: Show numbers, or the CSV link.'));
@@ -1278,6 +1309,8 @@
     try {
       await Promise.all([loadHealth(), loadSuites(), loadJobs(), pollHistory(true)]);
     } catch (e) { /* each panel shows its own error */ }
+    /* Ready once the browser has laid out and painted what was rendered. */
+    await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     S.ready = true;
     document.documentElement.setAttribute('data-ready', '1');
     performance.mark('tpsd-ready');
