@@ -85,6 +85,9 @@ main(int argc, char **argv)
     }
     /* Before any thread exists: libcurl's global state, and no SIGPIPE. */
     signal(SIGPIPE, SIG_IGN);
+    /* A file size limit (RLIMIT_FSIZE) fails the write with EFBIG, which
+     * SQLite reports and the API answers 503, instead of killing us. */
+    signal(SIGXFSZ, SIG_IGN);
     raise_nofile();
 #ifdef __linux__
     /* Reap the grandchildren a killed `lms` leaves, as launchd does on macOS. */

@@ -471,6 +471,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     sigaddset(&def, SIGCHLD);
     sigaddset(&def, SIGUSR1);
     sigaddset(&def, SIGUSR2);
+    sigaddset(&def, SIGXFSZ); /* tpsd ignores it; the child should not */
     rc = posix_spawnattr_setflags(&attr, flags);
     if (rc == 0)
         rc = posix_spawnattr_setpgroup(&attr, 0);

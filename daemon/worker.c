@@ -19,6 +19,7 @@
 #define WORKER_IDLE_MS 1000
 #define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
 #define WORKER_DETAIL_MAX 2048
+#define WORKER_RETRY_MS 1000        /* a refused final-state write is retried this often */
 
 struct worker {
     pthread_t th;
@@ -86,6 +87,38 @@ job_should_stop(void *arg)
     heartbeat(j->w);
     job_drain(j);
     return jobs_cancel_requested(j->w->db, j->job_id) == 1;
+}
+
+/*
+ * Store a job's end state, retrying while the database refuses writes (a
+ * full disk, an I/O error): a job must not stay "running" with no one
+ * running it. Gives up only when the worker stops; the next start then
+ * recovers the job.
+ */
+static void
+store_state(struct worker *w, int64_t id, const char *state, const char *code,
+            const char *detail)
+{
+    struct timespec ts;
+    int tries = 0;
+
+    while (jobs_set_state(w->db, id, state, code, detail) == -1) {
+        if (tries++ == 0)
+            log_warnx("job=%lld state %s not stored: %s (retrying every %d ms)",
+                      (long long)id, state, w->db->err, WORKER_RETRY_MS);
+        heartbeat(w);
+        pthread_mutex_lock(&w->mu);
+        if (w->stopping) {
+            pthread_mutex_unlock(&w->mu);
+            return;
+        }
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += WORKER_RETRY_MS / 1000;
+        pthread_cond_timedwait(&w->cv, &w->mu, &ts);
+        pthread_mutex_unlock(&w->mu);
+    }
+    if (tries > 0)
+        log_info("job=%lld state %s stored after %d retries", (long long)id, state, tries);
 }
 
 static void
@@ -188,8 +221,7 @@ run_job(struct worker *w, struct job_rec *job)
     } else {
         state = "succeeded";
     }
-    if (jobs_set_state(w->db, job->id, state, code[0] ? code : NULL, code[0] ? detail : NULL) == -1)
-        log_warnx("job=%lld state %s not stored: %s", (long long)job->id, state, w->db->err);
+    store_state(w, job->id, state, code[0] ? code : NULL, code[0] ? detail : NULL);
     if (strcmp(state, "queued") != 0)
         events_append(w->db, job->id, "job_finished",
                       json_pack("{s:s, s:s?, s:s?, s:I, s:I}", "state", state, "error_code",

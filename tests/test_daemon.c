@@ -8,6 +8,9 @@
  * grow (503, then recovery), and the client verbs (submit, jobs, job,
  * watch, cancel) against it.
  */
+#ifdef __linux__
+#define _GNU_SOURCE /* prlimit */
+#endif
 #include "tests/check.h"
 #include "tests/daemonutil.h"
 #include "tests/testutil.h"
@@ -396,5 +399,150 @@ TEST(idempotency_parallel)
     sqlite3_close(db);
     free(spec);
     free(other);
+    du_teardown(&e);
+}
+
+/* ---- a database that cannot grow ---- */
+
+#ifdef __linux__
+/* Set the daemon's file size limit (RLIMIT_FSIZE): 0 makes every write
+ * that would grow a file fail with EFBIG, like a full disk. */
+static void
+set_fsize(struct du_env *e, rlim_t cur)
+{
+    struct rlimit lim = { cur, RLIM_INFINITY };
+
+    CHECK_INT(prlimit(e->pid, RLIMIT_FSIZE, &lim, NULL), ==, 0);
+}
+
+/* POST a job until the answer is 201 (up to timeout_ms). The job id or 0. */
+static long long
+submit_eventually(struct du_env *e, const char *spec, long timeout_ms)
+{
+    uint64_t deadline = tu_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    json_t *r;
+    long st;
+    long long id = 0;
+
+    while (id == 0 && tu_now_ns() < deadline) {
+        r = NULL;
+        st = du_call(e, "POST", "/v1/jobs", spec, NULL, &r);
+        if (st == 201)
+            id = (long long)json_integer_value(json_object_get(r, "id"));
+        json_decref(r);
+        if (id == 0)
+            tu_sleep_ms(50);
+    }
+    return id;
+}
+#endif
+
+/* The disk "fills" (RLIMIT_FSIZE 0 on the daemon): writes answer 503 with
+ * Retry-After, reads go on, nothing crashes; a job running at that moment
+ * ends (it is not left "running" forever); when space returns the service
+ * takes and finishes jobs again and the database is intact. */
+TEST(db_cannot_grow_503)
+{
+#ifdef __linux__
+    struct du_env e;
+    char *spec, *slow, *text = NULL, retry[32], state[32];
+    json_t *r = NULL;
+    sqlite3 *db;
+    long long id, id2;
+    long st;
+
+    du_must_setup(&e, MODEL_FAST("m1") "," MODEL_SLOW("s"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 5, 1, 0, "lms", NULL);
+    {
+        const char *const slow_model[] = { "s", NULL };
+        slow = du_spec(&e, slow_model, 20, 3, 0, "lms", NULL);
+    }
+    /* Idle daemon, full disk. */
+    set_fsize(&e, 0);
+    st = du_call_raw(&e, "POST", "/v1/jobs", spec, NULL, &text, "Retry-After", retry,
+                     sizeof(retry));
+    CHECK_INT(st, ==, 503);
+    r = json_loads(text, 0, NULL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+              "db_unavailable");
+    CHECK(retry[0] != '\0');
+    json_decref(r);
+    free(text);
+    CHECK_INT(du_call(&e, "GET", "/v1/jobs", NULL, NULL, NULL), ==, 200);
+    CHECK(du_pid_alive(e.pid));
+    /* Space returns. */
+    set_fsize(&e, RLIM_INFINITY);
+    id = submit_eventually(&e, spec, 5000);
+    CHECK_INT(id, >, 0);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+
+    /* The disk fills while a job runs. */
+    id2 = du_must_submit(&e, slow);
+    CHECK_INT(du_wait_samples(&e, id2, 1, T_JOB_MS), ==, 0);
+    set_fsize(&e, 0);
+    tu_sleep_ms(2500);              /* a sample ends and cannot be stored */
+    CHECK(du_pid_alive(e.pid));
+    set_fsize(&e, RLIM_INFINITY);
+    du_wait_final(&e, id2, T_JOB_MS, state, sizeof(state));
+    CHECK(strcmp(state, "failed") == 0 || strcmp(state, "succeeded") == 0);
+    /* And the queue still moves. */
+    id = submit_eventually(&e, spec, 5000);
+    CHECK_INT(id, >, 0);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    db = du_must_db(&e);
+    {
+        sqlite3_stmt *q = NULL;
+        CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), ==, SQLITE_OK);
+        CHECK_INT(sqlite3_step(q), ==, SQLITE_ROW);
+        CHECK_STR((const char *)sqlite3_column_text(q, 0), "ok");
+        sqlite3_finalize(q);
+    }
+    sqlite3_close(db);
+    free(spec);
+    free(slow);
+    du_teardown(&e);
+#endif
+}
+
+/* A second `tpsd serve` on the same database is refused (exit 3) and does
+ * not touch the first one's running job. */
+TEST(second_serve_refused)
+{
+    struct du_env e;
+    char *spec, *err = NULL, port[16], errf[TU_PATH_MAX + 16];
+    char *argv[12];
+    json_t *j;
+    long long id;
+    int code = -1;
+
+    du_must_setup(&e, MODEL_SLOW("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 40, 3, 0, "lms", NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
+    snprintf(port, sizeof(port), "%d", e.port + 1);
+    snprintf(errf, sizeof(errf), "%s/second.err", e.dir);
+    argv[0] = getenv("TPSD_BIN");
+    argv[1] = "serve";
+    argv[2] = "--db";
+    argv[3] = e.db;
+    argv[4] = "--listen-port";
+    argv[5] = port;
+    argv[6] = "--lms";
+    argv[7] = (char *)tu_src("tests/fake-lms");
+    argv[8] = NULL;
+    CHECK_INT(tu_run(argv, NULL, errf, 10000, &code), ==, 0);
+    CHECK_INT(code, ==, 3);
+    CHECK_INT(tu_read_file(errf, &err, NULL), ==, 0);
+    CHECK(strstr(err, "another tpsd serve") != NULL);
+    free(err);
+    j = du_job(&e, id);
+    CHECK(j != NULL);
+    CHECK_STR(json_string_value(json_object_get(j, "state")), "running");
+    CHECK_INT(json_integer_value(json_object_get(j, "attempts")), ==, 1);
+    json_decref(j);
     du_teardown(&e);
 }
