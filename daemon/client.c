@@ -4,6 +4,7 @@
 #include "daemon/chunk.h"
 #include "daemon/clock.h"
 #include "daemon/metrics.h"
+#include "daemon/poller.h"
 #include "daemon/sse.h"
 
 #include <curl/curl.h>
@@ -39,6 +40,9 @@ struct client_xfer {
 
 struct client {
     CURLM *multi;
+    struct poller *poll;                /* the sockets libcurl asks us to watch */
+    int64_t timer_at;                   /* libcurl's timeout, monotonic ns; -1: none */
+    int sock_err;                       /* a socket could not be watched */
     char url[CLIENT_URL_MAX];
     char auth[CLIENT_URL_MAX];
     struct client_opts o;
@@ -47,6 +51,40 @@ struct client {
     struct client_xfer **active;        /* in flight */
     size_t nactive, cap_active;
 };
+
+/*
+ * libcurl's socket interface: it says which sockets to watch for what, and
+ * when it next needs a timeout call; we tell it which sockets are ready.
+ * A wake-up then costs O(ready sockets), not O(streams) as with
+ * curl_multi_perform and curl_multi_poll. socketp is non-NULL once the
+ * socket is watched.
+ */
+static int
+on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    struct client *c = userp;
+    int want = 0;
+
+    (void)easy;
+    if (what != CURL_POLL_REMOVE)
+        want = ((what & CURL_POLL_IN) ? POLLER_IN : 0) | ((what & CURL_POLL_OUT) ? POLLER_OUT : 0);
+    if (poller_set(c->poll, (int)s, want, socketp != NULL) == -1) {
+        c->sock_err = 1;
+        return -1;
+    }
+    curl_multi_assign(c->multi, s, want ? c : NULL);
+    return 0;
+}
+
+static int
+on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct client *c = userp;
+
+    (void)multi;
+    c->timer_at = timeout_ms < 0 ? -1 : clock_mono_ns() + (int64_t)timeout_ms * 1000000;
+    return 0;
+}
 
 struct client *
 client_new(const struct client_opts *opts)
@@ -68,11 +106,20 @@ client_new(const struct client_opts *opts)
     c->o.base_url = NULL;
     c->o.token = NULL;
     c->o.api = NULL;
+    c->timer_at = -1;
     c->multi = curl_multi_init();
-    if (c->multi == NULL) {
+    c->poll = poller_new();
+    if (c->multi == NULL || c->poll == NULL) {
+        if (c->multi != NULL)
+            curl_multi_cleanup(c->multi);
+        poller_free(c->poll);
         free(c);
         return NULL;
     }
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     return c;
 }
 
@@ -82,6 +129,7 @@ client_free(struct client *c)
     if (c == NULL)
         return;
     curl_multi_cleanup(c->multi);
+    poller_free(c->poll);
     free(c->pending);
     free(c->active);
     free(c);
@@ -547,17 +595,33 @@ check_deadlines(struct client *c, int64_t now, int cancelling, client_done_fn do
     }
 }
 
+/* Hand finished transfers to xfer_finish. */
+static void
+reap(struct client *c, client_done_fn done, void *arg)
+{
+    struct CURLMsg *m;
+    int left;
+
+    while ((m = curl_multi_info_read(c->multi, &left)) != NULL) {
+        struct client_xfer *x = NULL;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+        xfer_finish(c, x, m->data.result, done, arg);
+    }
+}
+
 int
 client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void *arg)
 {
+    struct poller_ev ev[POLLER_BATCH];
     int64_t last_cancel_check = 0, last_deadline_check = 0;
     int cancelling = 0;
 
     while (c->npending + c->nactive > 0) {
         int64_t now = clock_mono_ns();
         long wait = CLIENT_POLL_MS, next;
-        int running, left;
-        struct CURLMsg *m;
+        int running, n, i, flags;
 
         if (cancel != NULL && now - last_cancel_check >= CLIENT_POLL_MS * 1000000LL) {
             last_cancel_check = now;
@@ -571,29 +635,38 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
         next = start_due(c, now, done, arg);
         if (next >= 0 && next < wait)
             wait = next;
-        if (curl_multi_perform(c->multi, &running) != CURLM_OK)
-            return -1;
-        for (;;) {
-            struct client_xfer *x = NULL;
-            m = curl_multi_info_read(c->multi, &left);
-            if (m == NULL)
-                break;
-            if (m->msg != CURLMSG_DONE)
-                continue;
-            curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-            xfer_finish(c, x, m->data.result, done, arg);
+        if (c->timer_at >= 0) {
+            next = c->timer_at <= now ? 0 : (long)((c->timer_at - now + 999999) / 1000000);
+            if (next < wait)
+                wait = next;
         }
-        /* Walking every stream on each wake-up costs O(streams) per event
-         * at high concurrency; deadlines are far coarser than 10 ms. */
+        if (cancelling)
+            wait = 0;
+        n = poller_wait(c->poll, ev, POLLER_BATCH, (int)wait);
+        if (n == -1)
+            return -1;
+        for (i = 0; i < n; i++) {
+            flags = ((ev[i].what & POLLER_IN) ? CURL_CSELECT_IN : 0) |
+                    ((ev[i].what & POLLER_OUT) ? CURL_CSELECT_OUT : 0) |
+                    ((ev[i].what & POLLER_ERR) ? CURL_CSELECT_ERR : 0);
+            if (curl_multi_socket_action(c->multi, ev[i].fd, flags, &running) != CURLM_OK)
+                return -1;
+        }
+        if (c->timer_at >= 0 && clock_mono_ns() >= c->timer_at) {
+            c->timer_at = -1;
+            if (curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+                return -1;
+        }
+        if (c->sock_err)
+            return -1;
+        reap(c, done, arg);
+        /* Walking every stream costs O(streams); deadlines are far coarser
+         * than 10 ms, so they are checked that often, not on every event. */
         now = clock_mono_ns();
         if (cancelling || now - last_deadline_check >= CLIENT_DEADLINE_MS * 1000000LL) {
             last_deadline_check = now;
             check_deadlines(c, now, cancelling, done, arg);
         }
-        if (c->npending + c->nactive == 0)
-            break;
-        if (curl_multi_poll(c->multi, NULL, 0, (int)wait, NULL) != CURLM_OK)
-            return -1;
     }
     return 0;
 }

@@ -1,11 +1,12 @@
 /*
- * client.h - the streaming chat client: libcurl's multi interface, one
+ * client.h - the streaming chat client: libcurl's multi socket interface
+ * over daemon/poller (epoll, kqueue), one
  * thread driving any number of concurrent requests, a monotonic timestamp
  * taken on every received chunk of bytes. Each request ends as a filled
  * struct sample_rec (timings, tokens, figures, ok or an error code).
  *
  * Knows nothing of jobs or suites: it sends a prepared request body and
- * reports what came back. Calls sse (parser), chunk (decoder), metrics.
+ * reports what came back. Calls sse (parser), chunk (decoder), metrics, poller.
  */
 #ifndef TPSD_CLIENT_H
 #define TPSD_CLIENT_H

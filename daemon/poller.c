@@ -1,0 +1,282 @@
+/* poller.c - see poller.h. */
+#if defined(__linux__) && !defined(TPSD_POLLER_POLL)
+#define POLLER_EPOLL 1
+#elif (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
+       defined(__NetBSD__)) && !defined(TPSD_POLLER_POLL)
+#define POLLER_KQUEUE 1
+#endif
+
+#include "daemon/poller.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(POLLER_EPOLL)
+#include <sys/epoll.h>
+#elif defined(POLLER_KQUEUE)
+#include <sys/types.h>
+#include <sys/event.h>
+#include <sys/time.h>
+#else
+#include <poll.h>
+#endif
+
+#if defined(POLLER_EPOLL)
+
+struct poller {
+    int fd;
+};
+
+const char *
+poller_kind(void)
+{
+    return "epoll";
+}
+
+struct poller *
+poller_new(void)
+{
+    struct poller *p = malloc(sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->fd = epoll_create1(EPOLL_CLOEXEC);
+    if (p->fd == -1) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void
+poller_free(struct poller *p)
+{
+    if (p == NULL)
+        return;
+    close(p->fd);
+    free(p);
+}
+
+int
+poller_set(struct poller *p, int fd, int want, int known)
+{
+    struct epoll_event ev;
+
+    if (want == 0) {
+        /* The socket may be closed already, which removed it. */
+        if (known && epoll_ctl(p->fd, EPOLL_CTL_DEL, fd, NULL) == -1 && errno != EBADF &&
+            errno != ENOENT)
+            return -1;
+        return 0;
+    }
+    memset(&ev, 0, sizeof(ev));
+    ev.events = ((want & POLLER_IN) ? EPOLLIN : 0) | ((want & POLLER_OUT) ? EPOLLOUT : 0);
+    ev.data.fd = fd;
+    if (epoll_ctl(p->fd, known ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, &ev) == 0)
+        return 0;
+    if (errno == ENOENT)
+        return epoll_ctl(p->fd, EPOLL_CTL_ADD, fd, &ev);
+    if (errno == EEXIST)
+        return epoll_ctl(p->fd, EPOLL_CTL_MOD, fd, &ev);
+    return -1;
+}
+
+int
+poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
+{
+    struct epoll_event got[POLLER_BATCH];
+    int n, i;
+
+    if (max > POLLER_BATCH)
+        max = POLLER_BATCH;
+    n = epoll_wait(p->fd, got, max, timeout_ms);
+    if (n == -1)
+        return errno == EINTR ? 0 : -1;
+    for (i = 0; i < n; i++) {
+        ev[i].fd = got[i].data.fd;
+        ev[i].what = ((got[i].events & EPOLLIN) ? POLLER_IN : 0) |
+                     ((got[i].events & EPOLLOUT) ? POLLER_OUT : 0) |
+                     ((got[i].events & (EPOLLERR | EPOLLHUP)) ? POLLER_ERR : 0);
+    }
+    return n;
+}
+
+#elif defined(POLLER_KQUEUE)
+
+struct poller {
+    int kq;
+};
+
+const char *
+poller_kind(void)
+{
+    return "kqueue";
+}
+
+struct poller *
+poller_new(void)
+{
+    struct poller *p = malloc(sizeof(*p));
+
+    if (p == NULL)
+        return NULL;
+    p->kq = kqueue();
+    if (p->kq == -1) {
+        free(p);
+        return NULL;
+    }
+    return p;
+}
+
+void
+poller_free(struct poller *p)
+{
+    if (p == NULL)
+        return;
+    close(p->kq);
+    free(p);
+}
+
+/* Add or delete one filter; deleting what is not there is not an error. */
+static int
+kq_filter(struct poller *p, int fd, short filter, int on)
+{
+    struct kevent ch;
+
+    EV_SET(&ch, (uintptr_t)fd, filter, on ? EV_ADD | EV_ENABLE : EV_DELETE, 0, 0, NULL);
+    if (kevent(p->kq, &ch, 1, NULL, 0, NULL) == 0)
+        return 0;
+    return !on && (errno == ENOENT || errno == EBADF) ? 0 : -1;
+}
+
+int
+poller_set(struct poller *p, int fd, int want, int known)
+{
+    if ((want & POLLER_IN) || known) {
+        if (kq_filter(p, fd, EVFILT_READ, want & POLLER_IN) == -1)
+            return -1;
+    }
+    if ((want & POLLER_OUT) || known) {
+        if (kq_filter(p, fd, EVFILT_WRITE, want & POLLER_OUT) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+int
+poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
+{
+    struct kevent got[POLLER_BATCH];
+    struct timespec ts, *tp = NULL;
+    int n, i;
+
+    if (max > POLLER_BATCH)
+        max = POLLER_BATCH;
+    if (timeout_ms >= 0) {
+        ts.tv_sec = timeout_ms / 1000;
+        ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
+        tp = &ts;
+    }
+    n = kevent(p->kq, NULL, 0, got, max, tp);
+    if (n == -1)
+        return errno == EINTR ? 0 : -1;
+    for (i = 0; i < n; i++) {
+        ev[i].fd = (int)got[i].ident;
+        ev[i].what = got[i].filter == EVFILT_WRITE ? POLLER_OUT : POLLER_IN;
+        if (got[i].flags & EV_ERROR)
+            ev[i].what |= POLLER_ERR;
+    }
+    return n;
+}
+
+#else /* poll(2) */
+
+struct poller {
+    struct pollfd *fds;
+    size_t n, cap;
+    size_t next;                        /* where the next wait starts reporting */
+};
+
+const char *
+poller_kind(void)
+{
+    return "poll";
+}
+
+struct poller *
+poller_new(void)
+{
+    return calloc(1, sizeof(struct poller));
+}
+
+void
+poller_free(struct poller *p)
+{
+    if (p == NULL)
+        return;
+    free(p->fds);
+    free(p);
+}
+
+int
+poller_set(struct poller *p, int fd, int want, int known)
+{
+    struct pollfd *nf;
+    size_t i;
+
+    (void)known;
+    for (i = 0; i < p->n && p->fds[i].fd != fd; i++)
+        ;
+    if (want == 0) {
+        if (i < p->n)
+            p->fds[i] = p->fds[--p->n];
+        return 0;
+    }
+    if (i == p->n) {
+        if (p->n == p->cap) {
+            size_t cap = p->cap ? p->cap * 2 : 64;
+            nf = realloc(p->fds, cap * sizeof(*nf));
+            if (nf == NULL)
+                return -1;
+            p->fds = nf;
+            p->cap = cap;
+        }
+        p->n++;
+    }
+    p->fds[i].fd = fd;
+    p->fds[i].events = (short)(((want & POLLER_IN) ? POLLIN : 0) |
+                               ((want & POLLER_OUT) ? POLLOUT : 0));
+    p->fds[i].revents = 0;
+    return 0;
+}
+
+int
+poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
+{
+    size_t i, k;
+    int n, got = 0;
+
+    if (max > POLLER_BATCH)
+        max = POLLER_BATCH;
+    n = poll(p->fds, (nfds_t)p->n, timeout_ms);
+    if (n == -1)
+        return errno == EINTR ? 0 : -1;
+    /* Start where the last wait stopped so no socket starves. */
+    for (k = 0; k < p->n && got < max && n > 0; k++) {
+        i = (p->next + k) % p->n;
+        if (p->fds[i].revents == 0)
+            continue;
+        ev[got].fd = p->fds[i].fd;
+        ev[got].what = ((p->fds[i].revents & POLLIN) ? POLLER_IN : 0) |
+                       ((p->fds[i].revents & POLLOUT) ? POLLER_OUT : 0) |
+                       ((p->fds[i].revents & (POLLERR | POLLHUP | POLLNVAL)) ? POLLER_ERR : 0);
+        got++;
+    }
+    if (p->n > 0)
+        p->next = (p->next + k) % p->n;
+    return got;
+}
+
+#endif
