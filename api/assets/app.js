@@ -22,6 +22,7 @@
   const REPLAY_MAX = 5000;       /* a finished job's events are replayed up to this many samples */
   const POINTS_DOTS_MAX = 600;   /* above this many points a chart draws lines only */
   const FAIL_ROWS = 50;
+  const STAB_POLL_MS = 15000;    /* a running stability job's analysis */
   const DAY = 86400000;
   const SVGNS = 'http://www.w3.org/2000/svg';
   /* Okabe-Ito, without yellow (too light on white). */
@@ -656,83 +657,137 @@
 
   /* ---- stability jobs ---- */
 
+  /* Windows of about 1/60 of the run (at least 5 s), system buckets of about
+   * 1/120: a day-long run is 60 and 120 points, not 86400. */
+  function stabilityUrl(job) {
+    const dur = Number((job.spec && job.spec.duration_s) || 0) || 3600;
+    const w = Math.max(5, Math.round(dur / 60));
+    const b = Math.max(5, Math.round(dur / 120));
+    return '/v1/jobs/' + job.id + '/stability?window_s=' + w + '&bucket_s=' + b;
+  }
+
   async function showStability(job) {
     const sec = $('stability');
     if (!job || job.kind !== 'stability') {
       sec.hidden = true;
       return;
     }
+    const url = stabilityUrl(job);
     let body;
     try {
-      ({ body } = await api('/v1/jobs/' + job.id + '/stability'));
+      ({ body } = await api(url));
     } catch (e) {
-      sec.hidden = true;         /* not available (yet): no panel */
+      sec.hidden = true;         /* not available: no panel */
       return;
     }
     if (S.selected !== job.id || !body) return;
     sec.hidden = false;
-    renderStability(job, body);
+    S.stabilityAt = Date.now();
+    renderStability(job, body, url);
   }
 
-  /* The time of a row in a stability series, in ms. */
-  function rowTime(r) {
-    for (const k of ['t', 'at', 'start', 'start_ms', 't_start', 'from', 'ts']) {
-      if (isNum(r[k])) return r[k];
-    }
-    return NaN;
+  /* A drift label from the figures: the first span's mean against the last
+   * span's, when it moved by STAB_DRIFT_PCT or more and the robust slope
+   * agrees in sign. */
+  const STAB_DRIFT_PCT = 5;
+  function driftLabel(d, higherBetter) {
+    if (!d || !d.first_last || !isNum(d.first_last.change_pct)) return { text: 'insufficient data', cls: 'neutral' };
+    const c = d.first_last.change_pct;
+    const slope = isNum(d.robust_slope_pct_per_hour) ? d.robust_slope_pct_per_hour : d.slope_pct_per_hour;
+    if (Math.abs(c) < STAB_DRIFT_PCT || !isNum(slope) || Math.sign(slope) !== Math.sign(c)) return { text: 'steady', cls: 'good' };
+    const worse = higherBetter ? c < 0 : c > 0;
+    return { text: c < 0 ? 'falling' : 'rising', cls: worse ? 'bad' : 'warn' };
   }
 
-  function verdictOf(v) {
-    if (v && typeof v === 'object') return v.verdict ?? (v.leak === true ? 'leak' : v.drift === true ? 'drift' : undefined);
-    return typeof v === 'string' || typeof v === 'boolean' ? String(v) : undefined;
+  function pctText(v) {
+    return isNum(v) ? (v > 0 ? '+' : '') + v.toFixed(1) + '%' : '—';
   }
 
-  function renderStability(job, b) {
-    const analysis = b.analysis || b;
-    const verdicts = [];
-    for (const k of Object.keys(analysis)) {
-      const v = analysis[k];
-      const verdict = verdictOf(v);
-      if (verdict === undefined || Array.isArray(v)) continue;
-      const facts = v && typeof v === 'object'
-        ? Object.keys(v).filter((f) => f !== 'verdict' && (isNum(v[f]) || typeof v[f] === 'string'))
-          .map((f) => f + ' ' + (isNum(v[f]) ? +v[f].toPrecision(4) : v[f])).join(', ')
-        : '';
-      const bad = /leak|drift|regress|fail|unstable|yes|true|throttl/i.test(verdict) && !/^no|none|stable|ok/i.test(verdict);
-      verdicts.push(h('div', { 'data-verdict': k }, h('strong', null, k.replace(/_/g, ' ') + ': '),
-        badge(verdict, bad ? 'bad' : 'good'), facts ? h('p', { class: 'hint' }, facts) : null));
+  function stabVerdicts(run) {
+    const srv = (run.memory && run.memory.server) || {};
+    const dd = run.drift && run.drift.decode_tps;
+    const dt = run.drift && run.drift.ttft_ms;
+    const ld = driftLabel(dd, true);
+    const lt = driftLabel(dt, false);
+    const ed = run.error_detail || {};
+    const codes = Object.keys(ed.by_code || {}).map((k) => k + ' ×' + ed.by_code[k]).join(', ');
+    const th = run.thermal || {};
+    const leakCls = srv.verdict === 'leak' ? 'leak' : srv.verdict === 'none' ? 'good' : 'neutral';
+    const item = (key, label, b, text) => h('div', { 'data-verdict': key },
+      h('strong', null, label + ': '), b, h('p', { class: 'hint' }, text));
+    return h('div', { class: 'stab-verdicts' },
+      item('leak', 'Server memory', badge(srv.verdict || 'unknown', leakCls),
+        srv.readings ? fmt(srv.start_mb, 0) + ' → ' + fmt(srv.end_mb, 0) + ' MB, ' + fmt(srv.growth_mb_per_hour, 1) +
+          ' MB/h (r² ' + fmt(srv.r2, 2) + ')' : 'no readings of the server process'),
+      item('drift_decode_tps', 'Decode TPS drift', badge(ld.text, ld.cls),
+        dd ? 'first → last ' + fmt(dd.first_last && dd.first_last.first_mean, 2) + ' → ' + fmt(dd.first_last && dd.first_last.last_mean, 2) +
+          ' tok/s (' + pctText(dd.first_last && dd.first_last.change_pct) + '); slope ' + pctText(dd.robust_slope_pct_per_hour) + '/h robust, ' +
+          pctText(dd.slope_pct_per_hour) + '/h OLS' : ''),
+      item('drift_ttft_ms', 'TTFT drift', badge(lt.text, lt.cls),
+        dt ? 'first → last ' + fmt(dt.first_last && dt.first_last.first_mean, 1) + ' → ' + fmt(dt.first_last && dt.first_last.last_mean, 1) +
+          ' ms (' + pctText(dt.first_last && dt.first_last.change_pct) + ')' : ''),
+      item('errors', 'Errors', badge(String(run.errors ?? 0), run.errors > 0 ? 'bad' : 'good'),
+        fmtPct(run.error_rate) + ' of ' + (run.requests ?? 0) + ' requests' + (codes ? ': ' + codes : '') +
+          '; ' + (ed.bursts_count || 0) + ' bursts, at most ' + (ed.max_consecutive || 0) + ' in a row'),
+      item('stall', 'Longest stall', badge(fmt(run.stall && run.stall.longest_ms, 0) + ' ms', 'neutral'),
+        (run.stall && run.stall.stall_errors ? run.stall.stall_errors + ' stall errors' : 'no stall errors')),
+      item('swap', 'Swap', badge(fmt(run.swap && run.swap.max_mb, 0) + ' MB', run.swap && run.swap.max_mb > 0 ? 'warn' : 'good'), 'most swap used'),
+      item('thermal', 'Thermal', badge(th.episodes_count ? th.episodes_count + ' episodes' : (th.worst ? 'no throttling' : 'unknown'),
+        th.episodes_count ? 'warn' : 'neutral'), th.episodes_count ? fmt(th.throttled_s / 60, 1) + ' min throttled, worst ' + th.worst : ''));
+  }
+
+  /* A chart of one or more time series given as [{label, rows, get}]. */
+  function stabChart(job, key, title, unit, digits, defs, url) {
+    const m = { key: 'stab-' + key, title: title, unit: unit, digits: digits, simple: true };
+    const data = {
+      series: defs.map((d) => ({
+        model: d.label, case: null,
+        points: d.rows.map((r) => ({ t: d.time(r), mean: isNum(d.get(r)) ? d.get(r) : null, n: null }))
+          .filter((p) => isNum(p.t)),
+      })).filter((se) => se.points.some((p) => isNum(p.mean))),
+    };
+    const card = chartCard(m, url);
+    drawChart(card, m, data, [], { now: 0, url: url });
+    return card;
+  }
+
+  function renderStability(job, b, url) {
+    const sys = Array.isArray(b.system) ? b.system : [];
+    const at = (r) => r.at;
+    const blocks = [];
+    for (const run of b.runs || []) {
+      const ws = run.windows || [];
+      const start = (r) => r.start_at;
+      const label = (s) => (b.runs.length > 1 ? run.model + ' · ' : '') + s;
+      blocks.push(h('div', { class: 'stab-run', 'data-run': run.run_id },
+        h('h3', null, run.model, ' ', badge(run.state || '—', run.state),
+          h('span', { class: 'hint' }, ' measured ' + fmtDur((run.elapsed_s || 0) * 1000) +
+            (isNum(run.remaining_s) && run.remaining_s > 0 ? ', ' + fmtDur(run.remaining_s * 1000) + ' to go' : ''))),
+        stabVerdicts(run),
+        h('div', { class: 'charts' },
+          stabChart(job, 'tps-' + run.run_id, 'Decode TPS per window', 'tok/s', 2, [
+            { label: label('mean'), rows: ws, time: start, get: (w) => w.decode_tps && w.decode_tps.mean },
+            { label: label('median'), rows: ws, time: start, get: (w) => w.decode_tps && w.decode_tps.median }], url),
+          stabChart(job, 'ttft-' + run.run_id, 'TTFT per window', 'ms', 1, [
+            { label: label('mean'), rows: ws, time: start, get: (w) => w.ttft_ms && w.ttft_ms.mean },
+            { label: label('median'), rows: ws, time: start, get: (w) => w.ttft_ms && w.ttft_ms.median }], url),
+          stabChart(job, 'err-' + run.run_id, 'Errors per window', 'requests', 0, [
+            { label: label('failed requests'), rows: ws, time: start, get: (w) => w.errors },
+            { label: label('requests'), rows: ws, time: start, get: (w) => w.requests }], url))));
     }
-    const windows = Array.isArray(b.windows) ? b.windows : [];
-    const system = Array.isArray(b.system) ? b.system : (Array.isArray(b.system_samples) ? b.system_samples : []);
-    const groups = [
-      { title: 'Throughput', unit: 'tok/s', rows: windows, match: /tps/, scale: 1 },
-      { title: 'Time to first token', unit: 'ms', rows: windows, match: /ttft/, scale: 1 },
-      { title: 'Errors', unit: 'requests', rows: windows, match: /error|fail/, scale: 1 },
-      { title: 'Server memory', unit: 'GB', rows: system, match: /rss|mem_used|server_mem/, scale: 1e-9 },
-      { title: 'Swap used', unit: 'GB', rows: system, match: /swap/, scale: 1e-9 },
-    ];
-    const charts = [];
-    for (const g of groups) {
-      if (!g.rows.length) continue;
-      const keys = Object.keys(g.rows[0]).filter((k) => g.match.test(k) && g.rows.some((r) => isNum(r[k])));
-      if (!keys.length) continue;
-      const data = {
-        series: keys.map((k) => ({
-          model: k, case: null,
-          points: g.rows.map((r) => ({ t: rowTime(r), mean: isNum(r[k]) ? r[k] * g.scale : null, n: 1 }))
-            .filter((p) => isNum(p.t)),
-        })),
-      };
-      const m = { key: 'stab-' + g.title.toLowerCase().replace(/\W+/g, '-'), title: g.title, unit: g.unit, digits: 2, stability: true };
-      const card = chartCard(m, '/v1/jobs/' + job.id + '/stability');
-      drawChart(card, m, data, [], null);
-      charts.push(card);
-    }
+    blocks.push(h('div', { class: 'charts' },
+      stabChart(job, 'mem', 'Memory', 'MB', 0, [
+        { label: 'server RSS', rows: sys, time: at, get: (r) => r.server_rss_mb },
+        { label: 'server RSS max', rows: sys, time: at, get: (r) => r.server_rss_max_mb },
+        { label: 'tpsd RSS', rows: sys, time: at, get: (r) => r.tpsd_rss_mb }], url),
+      stabChart(job, 'swap', 'Swap used', 'MB', 0, [
+        { label: 'swap used (max)', rows: sys, time: at, get: (r) => r.swap_max_mb }], url)));
     replaceKids($('stab-body'),
-      h('p', { class: 'hint' }, 'Job #' + job.id + ' · ',
-        h('a', { href: '/v1/jobs/' + job.id + '/stability' }, 'JSON')),
-      verdicts.length ? h('div', { class: 'stab-verdicts' }, verdicts) : h('p', { class: 'empty' }, 'No verdicts yet.'),
-      charts.length ? h('div', { class: 'charts' }, charts) : h('p', { class: 'empty' }, 'No windows yet.'));
+      h('p', { class: 'hint' }, 'Job #' + job.id + ': windows of ' + b.window_s + ' s, system readings in buckets of ' + b.bucket_s +
+        ' s. A drift is a change of ' + STAB_DRIFT_PCT + '% or more between the first and the last span with the robust slope agreeing; ' +
+        'the memory verdict is the server\'s (leak at ' + ((b.thresholds || {}).leak_mb_per_hour ?? '—') + ' MB/h or more). ',
+        h('a', { href: url }, 'JSON'), ' · ', h('a', { href: '/v1/jobs/' + job.id + '/report?format=md' }, 'report')),
+      blocks);
   }
 
   /* ---- trends ---- */
@@ -845,7 +900,7 @@
     const info = h('span', { class: 'hint info' });
     const numbers = h('div', { class: 'numbers', id: numbersId, hidden: true });
     const card = h('div', { class: 'chart', id: id, 'data-metric': m.key },
-      h('h3', { id: id + '-h' }, m.title, ' ', h('span', { class: 'hint' }, '(' + m.unit + (m.stability ? '' : ', mean per point') + ')')),
+      h('h3', { id: id + '-h' }, m.title, ' ', h('span', { class: 'hint' }, '(' + m.unit + (m.simple ? '' : ', mean per point') + ')')),
       h('div', { class: 'chart-body' }),
       h('ul', { class: 'legend', 'aria-label': m.title + ' series' }),
       h('div', { class: 'tools' }, toggle, csv, json, info),
@@ -884,6 +939,10 @@
 
   function toCsv(rows, m) {
     const q = (v) => (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v));
+    if (m.simple) {
+      return ['time_ms,time,series,value_' + m.unit.replace('/', '_per_')].concat(rows.map((r) =>
+        [r.t, fmtTime(r.t), q(r.model), isNum(r.mean) ? r.mean : ''].join(','))).join('\n') + '\n';
+    }
     const head = ['time_ms', 'time', 'model', 'case', ...NUM_COLS.map((c) => c[0] + '_' + m.unit.replace('/', '_per_')),
       'n', 'runs', 'pass_rate', 'run_id'];
     const lines = [head.join(',')];
@@ -904,6 +963,16 @@
     const rows = card._rows || [];
     const m = card._metric;
     const d = m ? m.digits : 2;
+    if (m && m.simple) {
+      card.querySelector('.numbers').replaceChildren(rows.length ? h('table', { class: 'data' },
+        h('caption', { class: 'sr-only' }, m.title + ' numbers'),
+        h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Time'), h('th', { scope: 'col' }, 'Series'),
+          h('th', { scope: 'col', class: 'num' }, 'Value (' + m.unit + ')'))),
+        h('tbody', null, rows.map((r) => h('tr', { 'data-series': r.model, 'data-t': r.t },
+          h('td', null, fmtTime(r.t)), h('td', null, r.model), h('td', { class: 'num', 'data-k': 'value' }, fmt(r.mean, d))))))
+        : h('p', { class: 'empty' }, 'No data.'));
+      return;
+    }
     const table = h('table', { class: 'data' },
       h('caption', { class: 'sr-only' }, (m ? m.title : '') + ' numbers'),
       h('thead', null, h('tr', null,
@@ -1023,8 +1092,13 @@
       axis.append(s('text', { x: ML - 6, y: py(v) + 3.5, 'text-anchor': 'end' }, v.toFixed(yt.dec)));
     }
     for (const tk of xTicks(x0, x1)) {
-      grid.append(s('line', { x1: px(tk.t), x2: px(tk.t), y1: MT, y2: H - MB }));
-      axis.append(s('text', { x: px(tk.t), y: H - MB + 15, 'text-anchor': 'middle' }, tk.label));
+      const x = px(tk.t);
+      const half = tk.label.length * 3;   /* about half the label's width at 11px */
+      grid.append(s('line', { x1: x, x2: x, y1: MT, y2: H - MB }));
+      axis.append(s('text', {
+        x: x, y: H - MB + 15,
+        'text-anchor': x + half > W ? 'end' : x - half < ML - 20 ? 'start' : 'middle',
+      }, tk.label));
     }
     axis.append(s('path', { d: 'M' + ML + ' ' + MT + 'V' + (H - MB) + 'H' + (W - MR) }));
     axis.append(s('text', { class: 'title', transform: 'translate(14 ' + ((H - MB + MT) / 2) + ') rotate(-90)', 'text-anchor': 'middle' },
@@ -1048,7 +1122,8 @@
       g.append(s('path', { d: d || 'M0 0', stroke: st.color, 'stroke-dasharray': st.dash || null }));
       for (const p of se.points) {
         const label = seriesLabel(se) + ', ' + fmtTime(p.t) + ': ';
-        if (!isNum(p.mean) || p.n === 0) {
+        if (!isNum(p.mean)) {
+          if (p.n !== 0) continue;  /* a gap */
           const x = px(p.t), y = py(0) - 5;
           g.append(s('path', { class: 'fail', d: 'M' + (x - 4) + ' ' + (y - 4) + 'l8 8m0 -8l-8 8' },
             s('title', null, label + 'no successful samples' + (isNum(p.pass_rate) ? ' (pass rate ' + fmtPct(p.pass_rate) + ')' : ''))));
@@ -1292,6 +1367,9 @@
         await Promise.all([loadHealth(), loadJobs(), pollHistory(false)]);
       } catch (e) { /* shown by each panel */ }
     }
+    const L = S.live;
+    if (L && !L.finished && L.job && L.job.kind === 'stability' && Date.now() - (S.stabilityAt || 0) > STAB_POLL_MS)
+      showStability(L.job);
     const busy = S.jobs.some((j) => j.state === 'running' || j.state === 'queued');
     S.timer = setTimeout(poll, busy ? POLL_BUSY_MS : POLL_MS);
   }

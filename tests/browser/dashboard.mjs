@@ -379,16 +379,53 @@ async function mainTest() {
     await page.locator('#failures').scrollIntoViewIfNeeded();
     await shot(page, '05-failures');
 
-    // 6. Keyboard: the form is reachable and labelled.
+    // 6. A stability job from the form: its panel shows the verdicts, and
+    // the per-window chart's numbers are the API's.
+    await page.selectOption('#f-kind', 'stability');
+    await page.fill('#f-models', 'sim/alpha');
+    await page.fill('#f-name', 'browser stability');
+    await page.fill('#f-duration', '12');
+    await page.fill('#f-interval', '0');
+    await page.click('#f-submit');
+    await page.waitForSelector('#submit-msg.ok');
+    const stabId = Number((await text(page, '#submit-msg')).match(/#(\d+)/)[1]);
+    log('submitted stability job', stabId);
+    await page.waitForSelector('#stability:not([hidden])', { timeout: 30000 });
+    await waitFor('the stability job', async () => /succeeded|failed/.test(await text(page, '#live-state')), JOB_TIMEOUT_MS);
+    const stabJob = (await httpJson(`${base}/v1/jobs/${stabId}`)).body;
+    check(stabJob.state === 'succeeded', `stability job ${stabJob.state}: ${stabJob.error_code} ${stabJob.error_detail}`);
+    const tpsCard = page.locator('#stability .chart[data-metric^="stab-tps-"]').first();
+    const stabUrl = await tpsCard.locator('a.json').getAttribute('href');
+    const stab = (await httpJson(base + stabUrl)).body;
+    const run0 = stab.runs[0];
+    await waitFor('the final stability panel', async () => (await page.locator('#stability').innerText()).includes('succeeded'), 20000);
+    for (const k of ['leak', 'drift_decode_tps', 'drift_ttft_ms', 'errors']) {
+      check(await page.locator(`#stability [data-verdict="${k}"] .badge`).count() === 1, `no ${k} verdict in the stability panel`);
+    }
+    checkEq((await page.locator('#stability [data-verdict="leak"] .badge').innerText()).trim(), run0.memory.server.verdict, 'server memory verdict');
+    await tpsCard.locator('button[aria-controls$="-numbers"]').click();
+    let wins = 0;
+    for (const win of run0.windows) {
+      if (typeof win.decode_tps.mean !== 'number') continue;
+      const cell = tpsCard.locator(`.numbers tr[data-series="mean"][data-t="${win.start_at}"] [data-k="value"]`);
+      checkEq((await cell.innerText()).trim(), fmt(win.decode_tps.mean, 2), `window ${win.index} decode TPS mean`);
+      wins++;
+    }
+    check(wins >= 2, `only ${wins} stability windows compared`);
+    log(`stability panel: verdict ${run0.memory.server.verdict}, ${wins} windows match ${stabUrl}`);
+    await page.locator('#stability').scrollIntoViewIfNeeded();
+    await shot(page, '06-stability');
+
+    // 7. Keyboard: the form is reachable and labelled.
     for (const id of ['f-models', 'f-suite', 'f-reps', 'f-load', 't-model', 't-case', 't-range', 't-bucket']) {
       const label = await page.locator(`label[for="${id}"]`).count();
       check(label === 1, `#${id} has no label`);
     }
 
-    // 7. A reload is served from revalidated caches (304s) and is as clean.
+    // 8. A reload is served from revalidated caches (304s) and is as clean.
     const reloadMs = await loadTime(page, base);
     log(`reload: ${reloadMs.toFixed(0)} ms`);
-    await shot(page, '06-reloaded');
+    await shot(page, '07-reloaded');
     w.check();
     log(`${w.requests.length} requests, all to ${base}; no console errors`);
     ok = true;
