@@ -263,7 +263,7 @@ parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     static const char *const types[] = { "sequential", "concurrent", "rate", NULL };
     json_t *lp = json_object_get(spec, "load_pattern");
     char type[16];
-    long long n;
+    long long n = 0;
     int r;
 
     s->load = LOAD_SEQUENTIAL;
@@ -324,7 +324,7 @@ parse_sampling(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
                                         "max_tokens", "seed", NULL };
     json_t *sp = json_object_get(spec, "sampling");
     double x;
-    long long n;
+    long long n = 0;
     int r;
 
     s->sampling = json_object();
@@ -373,7 +373,7 @@ parse_backend(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
                                         "ttl_s", "keep_loaded", NULL };
     static const char *const types[] = { "lms", "none", "command", NULL };
     json_t *b = json_object_get(spec, "backend");
-    long long n;
+    long long n = 0;
     int r;
 
     snprintf(s->backend, sizeof(s->backend), "lms");
@@ -462,7 +462,7 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
                                         "resume", "priority", NULL };
     static const char *const kinds[] = { "benchmark", "stability", NULL };
     int stability, r;
-    long long n;
+    long long n = 0;
 
     if (!json_is_object(spec))
         return fail(err, errlen, "(spec)", "must be a JSON object");

@@ -579,7 +579,7 @@ TEST(host_header)
 
 TEST(token)
 {
-    char path[1100], err[API_ERR_MAX];
+    char path[CONFIG_STR_MAX], err[API_ERR_MAX];
     const char *none[] = { NULL };
     const char *wrong[] = { "Authorization: Bearer nope", NULL };
     const char *right[] = { "Authorization: Bearer s3cret-token", NULL };
