@@ -51,6 +51,9 @@
     etags: new Map(),        /* url -> ETag of what is rendered */
     ready: false,
     timer: 0,
+    defaultsChosen: false,
+    modelsReady: null,       /* resolves once the leaderboard answered (or failed) */
+    modelsLoaded: null,
     blobUrls: new Map(),
   };
 
@@ -810,7 +813,56 @@
 
   /* Fetch the three charts' data; redraw what changed (or everything when
    * the controls did). */
+  /* The first time there is history: the case filter as the user left it,
+   * or, when all cases of all models would be more than SERIES_DEFAULT_MAX
+   * lines, one case ("long", the sustained-speed case, when there is one). */
+  const SERIES_DEFAULT_MAX = 12;
+  function chooseDefaults() {
+    let stored = null;
+    try { stored = window.localStorage.getItem('tpsd.trends'); } catch (e) { stored = null; }
+    if (stored) {
+      try {
+        const v = JSON.parse(stored);
+        fillModelSelect();
+        fillCaseSelect();
+        for (const [id, val] of [['t-model', v.model], ['t-case', v.case], ['t-range', v.range], ['t-bucket', v.bucket]]) {
+          const sel = $(id);
+          if (typeof val === 'string' && Array.from(sel.options).some((o) => o.value === val)) sel.value = val;
+        }
+        S.defaultsChosen = true;
+        return;
+      } catch (e) { /* fall through */ }
+    }
+    if (!S.models.length) return;
+    S.defaultsChosen = true;
+    const count = new Map();
+    let series = 0;
+    for (const mo of S.models) {
+      for (const c of mo.cases || []) {
+        count.set(c.case, (count.get(c.case) || 0) + 1);
+        series++;
+      }
+    }
+    if (series <= SERIES_DEFAULT_MAX) return;
+    let pick = count.has('long') ? 'long' : '';
+    if (!pick) for (const [c, n] of count) if (!pick || n > count.get(pick)) pick = c;
+    fillCaseSelect();
+    $('t-case').value = pick;
+  }
+
+  function saveDefaults() {
+    try {
+      window.localStorage.setItem('tpsd.trends', JSON.stringify({
+        model: $('t-model').value, case: $('t-case').value, range: $('t-range').value, bucket: $('t-bucket').value,
+      }));
+    } catch (e) { /* private mode: not kept */ }
+  }
+
   async function loadTrends(force) {
+    if (!S.defaultsChosen) {
+      await S.modelsReady;
+      chooseDefaults();
+    }
     const range = Number($('t-range').value);
     const now = Date.now();
     let since = range > 0 ? now - range : 0;
@@ -1252,6 +1304,7 @@
       r = await api(url);
     } catch (e) {
       panelError($('board-body'), 13, e);
+      S.modelsLoaded();
       return;
     }
     if (!changed(url, r.etag) && S.modelsDone) return;
@@ -1259,6 +1312,7 @@
     S.models = r.body.models || [];
     fillModelSelect();
     renderBoard();
+    S.modelsLoaded();
   }
 
   const openCases = new Set();
@@ -1375,12 +1429,17 @@
   }
 
   async function start() {
+    S.modelsReady = new Promise((resolve) => { S.modelsLoaded = resolve; });
     $('submit-form').addEventListener('submit', onSubmit);
     $('f-kind').addEventListener('change', formShow);
     $('f-load').addEventListener('change', formShow);
     formShow();
-    for (const id of ['t-model', 't-case', 't-range', 't-bucket'])
-      $(id).addEventListener('change', () => loadTrends(true).catch(() => {}));
+    for (const id of ['t-model', 't-case', 't-range', 't-bucket']) {
+      $(id).addEventListener('change', () => {
+        saveDefaults();
+        loadTrends(true).catch(() => {});
+      });
+    }
     $('trend-controls').addEventListener('submit', (e) => e.preventDefault());
     document.addEventListener('visibilitychange', () => { if (!document.hidden) poll(); });
     for (const m of METRICS) $('charts').append(chartCard(m, trendQuery(m.key, 'day', 0)));
