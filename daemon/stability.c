@@ -237,6 +237,66 @@ ols(const double *x, const double *y, size_t n, struct fit *f)
     return 0;
 }
 
+/*
+ * Theil-Sen: the median of the slopes between every pair of points (NANs
+ * skipped), and the median of y - slope * x as intercept. Robust to the
+ * one-sided outliers of timings on a busy machine (a late event lowers one
+ * request's rate). At most STABILITY_TS_POINTS points, evenly thinned.
+ * 0, or -1 with fewer than 2 points or out of memory.
+ */
+static int
+theil_sen(const double *x, const double *y, size_t n, double *slope, double *intercept)
+{
+    size_t m = 0, i, j, k = 0, step_num, np;
+    double *px = NULL, *py = NULL, *sl = NULL;
+    int rc = -1;
+
+    *slope = *intercept = NAN;
+    for (i = 0; i < n; i++)
+        m += !isnan(x[i]) && !isnan(y[i]);
+    if (m < 2)
+        return -1;
+    np = m < STABILITY_TS_POINTS ? m : STABILITY_TS_POINTS;
+    px = malloc(np * sizeof(double));
+    py = malloc(np * sizeof(double));
+    sl = malloc((np * (np - 1) / 2 + 1) * sizeof(double));
+    if (px == NULL || py == NULL || sl == NULL)
+        goto out;
+    /* the j-th usable point is kept when it starts a new step of m/np */
+    step_num = 0;
+    for (i = 0, j = 0; i < n && k < np; i++) {
+        if (isnan(x[i]) || isnan(y[i]))
+            continue;
+        if (j * np >= step_num) {
+            px[k] = x[i];
+            py[k] = y[i];
+            k++;
+            step_num += m;
+        }
+        j++;
+    }
+    np = k;
+    m = 0;
+    for (i = 0; i < np; i++)
+        for (j = i + 1; j < np; j++)
+            if (px[j] != px[i])
+                sl[m++] = (py[j] - py[i]) / (px[j] - px[i]);
+    if (m == 0)
+        goto out;
+    stats_sort(sl, m);
+    *slope = stats_percentile(sl, m, 0.5);
+    for (i = 0; i < np; i++)
+        sl[i] = py[i] - *slope * px[i];
+    stats_sort(sl, np);
+    *intercept = stats_percentile(sl, np, 0.5);
+    rc = 0;
+out:
+    free(px);
+    free(py);
+    free(sl);
+    return rc;
+}
+
 /* Mean and median of values[0..n) (NANs skipped); scratch has n slots. */
 static void
 mean_median(const double *values, size_t n, double *scratch, double *mean, double *median,
@@ -285,7 +345,7 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
            double *scratch)
 {
     struct fit f;
-    double span_ms, first_mean, last_mean, m, med;
+    double span_ms, first_mean, last_mean, m, med, ts_slope, ts_icept;
     size_t i, k = 0, nf, nl;
     json_t *o;
 
@@ -300,6 +360,11 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
     json_object_set_new(o, "slope_pct_per_hour",
                         jnum(f.intercept > 0 ? 100.0 * f.slope / f.intercept : NAN));
     json_object_set_new(o, "r2", jnum(f.r2));
+    theil_sen(x, y, q->n, &ts_slope, &ts_icept);
+    json_object_set_new(o, "robust_slope_per_hour", jnum(ts_slope));
+    json_object_set_new(o, "robust_intercept", jnum(ts_icept));
+    json_object_set_new(o, "robust_slope_pct_per_hour",
+                        jnum(ts_icept > 0 ? 100.0 * ts_slope / ts_icept : NAN));
     /* first span vs last span */
     span_ms = (double)(t_last - t0) / 4.0;
     if (span_ms > HOUR_MS)
@@ -937,7 +1002,9 @@ md_run(FILE *f, const json_t *run)
     md_val(f, 2, 1, getnum(run, "drift.decode_tps.slope_pct_per_hour"), " %/h");
     fputs(", r² ", f);
     md_val(f, 2, 0, getnum(run, "drift.decode_tps.r2"), "");
-    fputs(") |\n| decode TPS first vs last ", f);
+    fputs("); robust (Theil-Sen) ", f);
+    md_val(f, 2, 1, getnum(run, "drift.decode_tps.robust_slope_pct_per_hour"), " %/h");
+    fputs(" |\n| decode TPS first vs last ", f);
     md_val(f, 0, 0, getnum(run, "drift.decode_tps.first_last.span_s"), " s");
     fputs(" | ", f);
     md_val(f, 2, 0, getnum(run, "drift.decode_tps.first_last.first_mean"), "");

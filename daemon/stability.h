@@ -9,8 +9,10 @@
  *              load, thermal state).
  *   drift      of decode TPS and TTFT: the ordinary least-squares slope over
  *              every successful request (per hour, and as % per hour of the
- *              fitted value at the start), r², and the mean of the first span
- *              against the last (span = min(1 h, a quarter of the run)).
+ *              fitted value at the start), r²; the Theil-Sen slope (median
+ *              of pairwise slopes, robust to the one-sided outliers of a busy
+ *              machine) beside it as robust_*; and the mean of the first
+ *              span against the last (span = min(1 h, a quarter of the run)).
  *   memory     the server's RSS growth in MB/hour: OLS over the readings
  *              after a warm-up (warmup_s, at most 25% of the run). Verdict
  *              "leak" when the slope >= leak_mb_per_hour AND the fitted
@@ -50,6 +52,7 @@
 #define STABILITY_FIT_MIN_N 10
 #define STABILITY_FIT_MIN_S 30
 #define STABILITY_MD_WINDOWS_MAX 200     /* window rows in the Markdown report */
+#define STABILITY_TS_POINTS 1000         /* points of the Theil-Sen fit (thinned evenly) */
 
 struct stability_opts {
     int window_s;               /* window length (default 600) */
