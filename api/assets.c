@@ -6,7 +6,8 @@
  * strong ETag (SHA-256 of the content, computed once) with Cache-Control
  * no-cache, so a reload costs a 304; the page gets its own
  * Content-Security-Policy (scripts, styles and fetches from this origin
- * only, nothing inline).
+ * only, nothing inline). They are the only thing served without the bearer
+ * token when one is configured: the page asks for it and sends it.
  */
 #include "api/internal.h"
 
@@ -100,6 +101,14 @@ reply_asset(struct api_req *r, size_t i)
     MHD_destroy_response(resp);
     r->answered = 1;
     return rc;
+}
+
+int
+api_is_public(const struct api_req *r)
+{
+    if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+        return 0;
+    return strcmp(r->url, "/") == 0 || strncmp(r->url, "/assets/", 8) == 0;
 }
 
 enum MHD_Result

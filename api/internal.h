@@ -115,6 +115,9 @@ enum MHD_Result api_h_metrics(struct api_req *r);
 /* assets.c: the dashboard page (GET /) and its files (GET /assets/{name}). */
 enum MHD_Result api_h_index(struct api_req *r);
 enum MHD_Result api_h_asset(struct api_req *r);
+/* 1 when the request is a GET or HEAD of the page or an asset: served
+ * without the bearer token (they carry no data). */
+int api_is_public(const struct api_req *r);
 
 /* Event streams: start the ticker, resume everything and end streams. */
 int api_sse_init(struct api *a);

@@ -258,8 +258,9 @@ admit(struct api_req *r, enum MHD_Result *rc)
                               "Host must name this server (localhost:%d)", r->api->port);
         return 0;
     }
-    /* CORS preflights carry no credentials. */
-    if (r->api->have_token && strcmp(r->method, "OPTIONS") != 0) {
+    /* CORS preflights carry no credentials; nor does a browser opening the
+     * dashboard, whose files hold no data (the page then sends the token). */
+    if (r->api->have_token && strcmp(r->method, "OPTIONS") != 0 && !api_is_public(r)) {
         auth = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
         if (auth == NULL) {
             *rc = reply_error_h(r, 401, "unauthorized", "missing bearer token", www);

@@ -2,8 +2,8 @@
  * test_assets.c - the dashboard's files over real HTTP: GET / and
  * /assets/{name} with their content types, ETags and 304s, the page's own
  * Content-Security-Policy (the API keeps its strict one), 404 for unknown
- * names and every traversal attempt, and every file of api/assets/ served
- * byte for byte.
+ * names and every traversal attempt, every file of api/assets/ served byte
+ * for byte, and no token needed for them when the API wants one.
  */
 #include "tests/check.h"
 #include "tests/testutil.h"
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #define T_RESP_MAX (4 * 1024 * 1024)
 
@@ -119,8 +120,9 @@ header(const struct t_resp *r, const char *name)
     return NULL;
 }
 
+/* Serve on a free port; with a bearer token file when token_file is set. */
 static void
-start(void)
+start_with(const char *token_file)
 {
     char err[API_ERR_MAX], dbpath[TU_PATH_MAX];
     struct api_opts o;
@@ -128,6 +130,7 @@ start(void)
 
     config_defaults(&cfg);
     cfg.listen_port = 0;
+    snprintf(cfg.token_file, sizeof(cfg.token_file), "%s", token_file ? token_file : "");
     snprintf(dbpath, sizeof(dbpath), "%s/tpsd.db", tu_tmpdir());
     db = db_open(dbpath, err, sizeof(err));
     if (db == NULL)
@@ -141,6 +144,12 @@ start(void)
         check_failed(__FILE__, __LINE__, "api_start: %s", err);
     port = api_port(api);
     CHECK(port > 0);
+}
+
+static void
+start(void)
+{
+    start_with(NULL);
 }
 
 static void
@@ -306,5 +315,43 @@ TEST(every_file_served)
     }
     closedir(d);
     CHECK_INT(n, >=, 4);
+    finish();
+}
+
+/* With a token configured, the page and its files need none (they hold no
+ * data); everything else still does, and so does any other method. */
+TEST(public_with_token)
+{
+    char path[CONFIG_STR_MAX];
+    struct t_resp r;
+
+    snprintf(path, sizeof(path), "%s/token", tu_tmpdir());
+    CHECK_INT(tu_write_file(path, "s3cret\n"), ==, 0);
+    CHECK_INT(chmod(path, 0600), ==, 0);
+    start_with(path);
+    req("GET", "/", NULL, &r);
+    CHECK_INT(r.status, ==, 200);
+    resp_free(&r);
+    req("HEAD", "/assets/app.js", NULL, &r);
+    CHECK_INT(r.status, ==, 200);
+    resp_free(&r);
+    req("GET", "/assets/nope.js", NULL, &r);
+    CHECK_INT(r.status, ==, 404);
+    resp_free(&r);
+    req("GET", "/v1/jobs", NULL, &r);
+    CHECK_INT(r.status, ==, 401);
+    resp_free(&r);
+    req("GET", "/metrics", NULL, &r);
+    CHECK_INT(r.status, ==, 401);
+    resp_free(&r);
+    req("POST", "/", NULL, &r);
+    CHECK_INT(r.status, ==, 401);
+    resp_free(&r);
+    req("GET", "/assetsx", NULL, &r);
+    CHECK_INT(r.status, ==, 401);
+    resp_free(&r);
+    req("GET", "/v1/jobs", "Authorization: Bearer s3cret", &r);
+    CHECK_INT(r.status, ==, 200);
+    resp_free(&r);
     finish();
 }

@@ -25,8 +25,9 @@
   const STAB_POLL_MS = 15000;    /* a running stability job's analysis */
   const DAY = 86400000;
   const SVGNS = 'http://www.w3.org/2000/svg';
-  /* Okabe-Ito, without yellow (too light on white). */
-  const COLORS = ['#0072B2', '#D55E00', '#009E73', '#CC79A7', '#E69F00', '#56B4E9', '#7a7a7a'];
+  /* Okabe-Ito's hues (colour-blind safe), darkened where needed so every
+   * line has 3:1 contrast on the light and the dark background; no yellow. */
+  const COLORS = ['#0072B2', '#D55E00', '#008762', '#B8568E', '#A86F00', '#2B86BF', '#7a7a7a'];
   const DASHES = ['', '6 3', '2 3', '8 3 2 3'];
   const METRICS = [
     { key: 'decode_tps', title: 'Decode TPS', unit: 'tok/s', digits: 2 },
@@ -148,11 +149,55 @@
     }
   }
 
+  /* The API's bearer token when the server wants one: asked for on the
+   * first 401 and kept in sessionStorage (this tab only). */
+  function token() {
+    try { return window.sessionStorage.getItem('tpsd.token') || ''; } catch (e) { return ''; }
+  }
+  function authHeaders() {
+    const t = token();
+    return t ? { Authorization: 'Bearer ' + t } : {};
+  }
+  function askToken(message) {
+    const f = $('token-form');
+    if (!f.hidden) return;
+    $('token-msg').textContent = message || 'This tpsd wants its API token.';
+    f.hidden = false;
+    $('token').focus();
+  }
+  async function onToken(ev) {
+    ev.preventDefault();
+    const v = $('token').value.trim();
+    try { window.sessionStorage.setItem('tpsd.token', v); } catch (e) { /* not kept */ }
+    $('token').value = '';
+    $('token-form').hidden = true;
+    S.etags.clear();
+    const id = S.selected;
+    closeLive();
+    S.selected = 0;
+    await poll();
+    if (id) selectJob(id);
+  }
+  /* With a token, links to the API cannot be plain navigations (they carry
+   * no header): fetch them with the token and save what comes back. */
+  async function onApiLink(ev) {
+    const a = ev.target.closest && ev.target.closest('a[href^="/v1/"], a[href^="/metrics"]');
+    if (!a || !token() || ev.defaultPrevented) return;
+    ev.preventDefault();
+    const r = await fetch(a.getAttribute('href'), { headers: authHeaders(), cache: 'no-cache' });
+    const u = URL.createObjectURL(await r.blob());
+    const d = h('a', { href: u, download: a.getAttribute('href').replace(/^\/+/, '').replace(/[^A-Za-z0-9._-]+/g, '-') });
+    document.body.append(d);
+    d.click();
+    d.remove();
+    setTimeout(() => URL.revokeObjectURL(u), 60000);
+  }
+
   /* fetch + JSON. cache 'no-cache' makes the browser revalidate with
    * If-None-Match; a 304 comes back as the cached 200. Non-2xx answers throw
    * an ApiError carrying the API's own error message. */
   async function api(path, opts) {
-    const init = { cache: 'no-cache', headers: {} };
+    const init = { cache: 'no-cache', headers: authHeaders() };
     if (opts && opts.method) init.method = opts.method;
     if (opts && opts.json !== undefined) {
       init.method = init.method || 'POST';
@@ -170,6 +215,7 @@
     if (text) {
       try { body = JSON.parse(text); } catch (e) { body = null; }
     }
+    if (r.status === 401) askToken(token() ? 'The token was refused; enter it again.' : '');
     if (!r.ok) {
       const er = body && body.error;
       throw new ApiError(r.status, er ? er.code : 'http_' + r.status,
@@ -197,7 +243,13 @@
     const el = $('health');
     let b = null;
     try {
-      const r = await fetch('/v1/healthz', { cache: 'no-store' });
+      const r = await fetch('/v1/healthz', { cache: 'no-store', headers: authHeaders() });
+      if (r.status === 401) {
+        askToken(token() ? 'The token was refused; enter it again.' : '');
+        el.textContent = 'Waiting for the API token';
+        el.className = 'health bad';
+        return;
+      }
       b = await r.json();
     } catch (e) {
       el.textContent = 'tpsd is not answering';
@@ -417,7 +469,59 @@
     }).catch(() => { /* the list entry is shown */ });
   }
 
+  /* The event stream read with fetch, for a server that wants a token
+   * (EventSource cannot send headers): the same events, resumed after a
+   * drop with Last-Event-ID. */
+  function openFetchStream(L) {
+    const ctrl = new AbortController();
+    let last = '';
+    L.es = { close: () => ctrl.abort() };
+    const dispatch = (block) => {
+      let type = 'message', data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('id:')) last = line.slice(3).trim();
+        else if (line.startsWith('event:')) type = line.slice(6).trim();
+        else if (line.startsWith('data:')) data += line.slice(5).trim();
+      }
+      if (!data || !LIVE_EVENTS.includes(type) || S.live !== L) return;
+      try { onLiveEvent(L, type, JSON.parse(data) || {}); } catch (e) { /* a bad event is skipped */ }
+    };
+    (async () => {
+      while (!ctrl.signal.aborted && S.live === L) {
+        try {
+          const hd = authHeaders();
+          if (last) hd['Last-Event-ID'] = last;
+          const r = await fetch('/v1/jobs/' + L.id + '/events', { headers: hd, signal: ctrl.signal, cache: 'no-store' });
+          if (!r.ok) {
+            if (r.status === 401) askToken('');
+            return;
+          }
+          const reader = r.body.pipeThrough(new TextDecoderStream()).getReader();
+          let buf = '';
+          for (;;) {
+            const { value, done } = await reader.read();
+            if (done) break;
+            buf += value.replace(/\r\n?/g, '\n');
+            let i;
+            while ((i = buf.indexOf('\n\n')) >= 0) {
+              dispatch(buf.slice(0, i));
+              buf = buf.slice(i + 2);
+            }
+          }
+        } catch (e) {
+          if (ctrl.signal.aborted) return;
+        }
+        if (L.finished) return;
+        await new Promise((res) => setTimeout(res, 2000));
+      }
+    })();
+  }
+
   function openStream(L) {
+    if (token()) {
+      openFetchStream(L);
+      return;
+    }
     const es = new EventSource('/v1/jobs/' + L.id + '/events');
     L.es = es;
     for (const t of LIVE_EVENTS) {
@@ -1431,6 +1535,8 @@
   async function start() {
     S.modelsReady = new Promise((resolve) => { S.modelsLoaded = resolve; });
     $('submit-form').addEventListener('submit', onSubmit);
+    $('token-form').addEventListener('submit', onToken);
+    document.addEventListener('click', onApiLink);
     $('f-kind').addEventListener('change', formShow);
     $('f-load').addEventListener('change', formShow);
     formShow();

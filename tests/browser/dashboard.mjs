@@ -136,7 +136,7 @@ async function startSim() {
   return `http://127.0.0.1:${port}`;
 }
 
-async function startTpsd(db, simUrl) {
+async function startTpsd(db, simUrl, extra = [], name = 'tpsd') {
   // The fake lms reads ~/.lmstudio/fake-lms.json (tpsd passes lms a clean
   // environment, so HOME is what reaches it).
   const home = path.join(tmp, 'home');
@@ -146,13 +146,13 @@ async function startTpsd(db, simUrl) {
     const port = await freePort();
     const env = { HOME: home, TPSD_CONFIG: '', TPSD_DB: '' };
     const p = start(BIN, ['serve', '--db', db, '--listen-port', String(port), '--lms', path.join(SRC, 'tests/fake-lms'),
-      '--base-url', simUrl], env, 'tpsd');
+      '--base-url', simUrl, ...extra], env, name);
     const base = `http://127.0.0.1:${port}`;
     try {
-      await waitFor('tpsd serve', async () => (await fetch(base + '/v1/healthz')).ok, 30000, p);
+      await waitFor('tpsd serve', async () => (await fetch(base + '/')).ok, 30000, p);
       return { p, base };
     } catch (e) {
-      if (!p.exitInfo || !/cannot listen/.test(tail('tpsd'))) throw e;
+      if (!p.exitInfo || !/cannot listen/.test(tail(name))) throw e;
       log(`port ${port} was taken; trying another`);
     }
   }
@@ -429,7 +429,7 @@ async function mainTest() {
     w.check();
     log(`${w.requests.length} requests, all to ${base}; no console errors`);
     ok = true;
-    return { firstMs, reloadMs, jobId };
+    return { firstMs, reloadMs, jobId, simUrl };
   } finally {
     if (!ok) {
       try { await shot(page, '99-failure'); } catch (e) { /* best effort */ }
@@ -437,6 +437,53 @@ async function mainTest() {
     await browser.close();
     const info = await stop(tpsd);
     if (ok) check(info.code === 0, `tpsd serve exited ${JSON.stringify(info)} (sanitizer report?)\n${tail('tpsd')}`);
+  }
+}
+
+/* A server that wants a bearer token: the page loads without it, asks for
+ * it, then shows everything and follows a job live (the event stream read
+ * with fetch, since EventSource cannot send the header). */
+async function tokenTest(simUrl) {
+  const tokFile = path.join(tmp, 'token');
+  fs.writeFileSync(tokFile, 'tok-' + process.pid + '\n', { mode: 0o600 });
+  const { p: tpsd, base } = await startTpsd(path.join(tmp, 'token.db'), simUrl, ['--token-file', tokFile], 'tpsd-token');
+  const browser = await launch();
+  const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  const page = await context.newPage();
+  const w = watch(context, page, base);
+  let ok = false;
+  try {
+    w.allowed.push(...Array(100).fill(/status of 401/));
+    await page.goto(base + '/');
+    await page.waitForSelector('#token-form:not([hidden])');
+    await page.fill('#token', 'wrong');
+    await page.press('#token', 'Enter');
+    await page.waitForSelector('#token-form:not([hidden])');
+    check(/refused/.test(await text(page, '#token-msg')), 'a wrong token is not reported');
+    await page.fill('#token', 'tok-' + process.pid);
+    await page.press('#token', 'Enter');
+    await waitFor('health with the token', async () => /^Healthy/.test(await text(page, '#health')), 20000);
+    await page.fill('#f-models', 'sim/alpha');
+    await page.fill('#f-reps', '1');
+    await page.selectOption('#f-kind', 'benchmark');
+    await page.click('#f-submit');
+    await page.waitForSelector('#submit-msg.ok');
+    await waitFor('the job over the token stream', async () => /succeeded/.test(await text(page, '#live-state')), JOB_TIMEOUT_MS, tpsd);
+    const rows = await page.locator('#live-samples-body tr[data-seq]').count();
+    check(rows >= 5, `only ${rows} live samples arrived over the fetch stream`);
+    await waitFor('the leaderboard with the token', async () => (await page.locator('#board-body tr[data-model="sim/alpha"]').count()) === 1, 20000);
+    await shot(page, '08-token');
+    const n401 = 100 - w.allowed.length;
+    w.check();
+    log(`token: the page asked for it (${n401} refused requests before), then streamed ${rows} samples live`);
+    ok = true;
+  } finally {
+    if (!ok) {
+      try { await shot(page, '99-token-failure'); } catch (e) { /* best effort */ }
+    }
+    await browser.close();
+    const info = await stop(tpsd);
+    if (ok) check(info.code === 0, `tpsd serve (token) exited ${JSON.stringify(info)}\n${tail('tpsd-token')}`);
   }
 }
 
@@ -485,6 +532,7 @@ async function main() {
     return;
   }
   const r = await mainTest();
+  await tokenTest(r.simUrl);
   console.log(`dashboard: first load ${r.firstMs.toFixed(0)} ms, reload ${r.reloadMs.toFixed(0)} ms, ` +
     `test ${((Date.now() - T0) / 1000).toFixed(1)} s; screenshots in ${ARTIFACTS}`);
 }
