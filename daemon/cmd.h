@@ -6,11 +6,16 @@
 #ifndef TPSD_CMD_H
 #define TPSD_CMD_H
 
+#include <jansson.h>
+#include <stdio.h>
+
 #include "daemon/config.h"
 
 #define EXIT_WORK_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_UNAVAILABLE 3
+#define EXIT_CANCELLED 4    /* tpsd watch: the job was cancelled */
+#define EXIT_INTERRUPTED 5  /* tpsd watch: the job was interrupted (not resumed) */
 
 /*
  * Load the config (defaults < file < environment < flags) from the flags in
@@ -24,9 +29,37 @@ int cmd_config(struct config *c, int argc, char **argv, char **rest, int *nrest)
  * Prints the error and returns NULL on failure. */
 struct db *cmd_open_db(const struct config *c);
 
+/* A command's own flag, for cmd_spec_flags: `name` sets *set = 1 (when set
+ * is not NULL) and, when value is not NULL, takes the next argument into
+ * *value (borrowed from argv). A table ends with a NULL name. */
+struct cmd_flag {
+    const char *name;
+    const char **value;
+    int *set;
+};
+
+/*
+ * The job-spec flags of `tpsd run` and `tpsd submit` (cmd_spec_usage lists
+ * them) among argv[0..argc) become a job spec object in *spec_out (a new
+ * reference, not yet validated: see jobspec_parse), while the command's
+ * `own` flags (may be NULL) are handled on the way. An unknown flag, a
+ * missing value or a bad number is printed ("tpsd VERB: ...") and -1
+ * returned; 0 on success.
+ */
+int cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *own,
+                   json_t **spec_out);
+/* Print the job-spec flags (for a command's usage). */
+void cmd_spec_usage(FILE *f);
+
 int cmd_db(int argc, char **argv); /* tpsd db: show the database's path and version */
 int cmd_serve(int argc, char **argv); /* tpsd serve: the daemon (REST API and job worker) */
 int cmd_run(int argc, char **argv); /* tpsd run: benchmark now, in the foreground */
 int cmd_report(int argc, char **argv); /* tpsd report: a job's report from the database */
+/* cmd_client.c: the daemon's client verbs, over its REST API. */
+int cmd_submit(int argc, char **argv); /* tpsd submit: queue a job */
+int cmd_jobs(int argc, char **argv);   /* tpsd jobs: list jobs */
+int cmd_job(int argc, char **argv);    /* tpsd job ID: one job and its runs */
+int cmd_watch(int argc, char **argv);  /* tpsd watch ID: follow a job to its end */
+int cmd_cancel(int argc, char **argv); /* tpsd cancel ID: cancel a job */
 
 #endif

@@ -13,8 +13,6 @@
 #include "storage/db.h"
 #include "storage/jobs.h"
 
-#include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,29 +78,9 @@ run_should_stop(void *arg)
 static void
 usage(void)
 {
-    fprintf(stderr,
-            "usage: tpsd run --model KEY [--model KEY ...] [--suite standard|FILE]\n"
-            "                [--repetitions N] [--warmup N] [--concurrency N | --rps R --duration S]\n"
-            "                [--backend lms|none|command] [--context-length N] [--api openai|lmstudio]\n"
-            "                [--nonce] [--keep-loaded] [--name NAME] [--json]\n"
-            "                [--base-url URL] [--db PATH] [--lms PATH]\n");
-}
-
-/* Numbers from flags become JSON numbers; a bad one is a usage error. */
-static int
-flag_number(const char *flag, const char *v, json_t **out)
-{
-    char *end;
-    double d;
-
-    errno = 0;
-    d = strtod(v, &end);
-    if (errno != 0 || end == v || *end != '\0' || !isfinite(d)) {
-        fprintf(stderr, "tpsd run: %s: not a number: \"%s\"\n", flag, v);
-        return -1;
-    }
-    *out = d == floor(d) && fabs(d) < 1e15 ? json_integer((json_int_t)d) : json_real(d);
-    return 0;
+    fprintf(stderr, "usage: tpsd run --model KEY [--model KEY ...] [job spec flags] [--json]\n"
+                    "                [--base-url URL] [--db PATH] [--lms PATH]\n");
+    cmd_spec_usage(stderr);
 }
 
 int
@@ -115,9 +93,14 @@ cmd_run(int argc, char **argv)
     struct sigaction sa;
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
     char err[JOBSPEC_ERR_MAX], code[32], detail[2048], *text = NULL;
-    json_t *js = json_object(), *models = json_array(), *backend = json_object(), *lp = NULL;
-    json_t *server = json_object(), *v, *sum = NULL;
-    int nrest, i, as_json = 0, rc = EXIT_USAGE, existing;
+    json_t *js = NULL, *server, *sum = NULL;
+    int nrest, as_json = 0, help = 0, rc = EXIT_USAGE, existing;
+    const struct cmd_flag own[] = {
+        { "--json", NULL, &as_json },
+        { "--help", NULL, &help },
+        { "-h", NULL, &help },
+        { NULL, NULL, NULL },
+    };
     int64_t nreq = 0, nfail = 0;
     enum runner_outcome oc;
     struct db *db = NULL;
@@ -126,81 +109,23 @@ cmd_run(int argc, char **argv)
     memset(&ctx, 0, sizeof(ctx));
     if (rest == NULL || cmd_config(&cfg, argc, argv, rest, &nrest) == -1)
         goto out;
-    json_object_set(js, "models", models);
-    for (i = 0; i < nrest; i++) {
-        const char *a = rest[i];
-        const char *val = i + 1 < nrest ? rest[i + 1] : NULL;
-        int takes = 1;
-
-        if (strcmp(a, "--json") == 0) {
-            as_json = 1;
-            takes = 0;
-        } else if (strcmp(a, "--nonce") == 0) {
-            json_object_set_new(js, "nonce", json_true());
-            takes = 0;
-        } else if (strcmp(a, "--keep-loaded") == 0) {
-            json_object_set_new(backend, "keep_loaded", json_true());
-            takes = 0;
-        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage();
-            rc = 0;
-            goto out;
-        } else if (val == NULL) {
-            fprintf(stderr, "tpsd run: %s needs a value (or is unknown)\n", a);
-            usage();
-            goto out;
-        } else if (strcmp(a, "--model") == 0 || strcmp(a, "-m") == 0) {
-            json_array_append_new(models, json_string(val));
-        } else if (strcmp(a, "--suite") == 0) {
-            json_object_set_new(js, "suite", json_string(val));
-        } else if (strcmp(a, "--name") == 0) {
-            json_object_set_new(js, "name", json_string(val));
-        } else if (strcmp(a, "--backend") == 0) {
-            json_object_set_new(backend, "type", json_string(val));
-        } else if (strcmp(a, "--api") == 0) {
-            json_object_set_new(server, "api", json_string(val));
-        } else if (strcmp(a, "--identifier") == 0) {
-            json_object_set_new(backend, "identifier", json_string(val));
-        } else if (strcmp(a, "--gpu") == 0) {
-            json_object_set_new(backend, "gpu", json_string(val));
-        } else {
-            static const char *const numeric[][2] = {
-                { "--repetitions", "repetitions" }, { "--warmup", "warmup" },
-                { "--context-length", "context_length" }, { "--concurrency", "concurrency" },
-                { "--rps", "rps" }, { "--duration", "duration_s" },
-            };
-            size_t k;
-            for (k = 0; k < sizeof(numeric) / sizeof(numeric[0]); k++)
-                if (strcmp(a, numeric[k][0]) == 0)
-                    break;
-            if (k == sizeof(numeric) / sizeof(numeric[0])) {
-                fprintf(stderr, "tpsd run: unknown option %s\n", a);
-                usage();
-                goto out;
-            }
-            if (flag_number(a, val, &v) == -1)
-                goto out;
-            if (k == 2) {
-                json_object_set_new(backend, "context_length", v);
-            } else if (k >= 3) {
-                if (lp == NULL)
-                    lp = json_object();
-                json_object_set_new(lp, numeric[k][1], v);
-            } else {
-                json_object_set_new(js, numeric[k][1], v);
-            }
-        }
-        i += takes;
+    if (cmd_spec_flags("run", nrest, rest, own, &js) == -1) {
+        usage();
+        goto out;
     }
-    if (lp != NULL) {
-        json_object_set_new(lp, "type", json_string(json_object_get(lp, "rps") ? "rate"
-                                                                               : "concurrent"));
-        json_object_set(js, "load_pattern", lp);
+    if (help) {
+        usage();
+        rc = 0;
+        goto out;
     }
-    if (json_object_size(backend) > 0)
-        json_object_set(js, "backend", backend);
+    if (json_object_get(js, "models") == NULL)
+        json_object_set_new(js, "models", json_array());
+    server = json_object_get(js, "server");
+    if (server == NULL) {
+        server = json_object();
+        json_object_set_new(js, "server", server);
+    }
     json_object_set_new(server, "base_url", json_string(cfg.base_url));
-    json_object_set(js, "server", server);
     if (jobspec_parse(js, &spec, err, sizeof(err)) == -1) {
         fprintf(stderr, "tpsd run: %s\n", err);
         goto out;
@@ -257,10 +182,6 @@ cmd_run(int argc, char **argv)
 out:
     json_decref(sum);
     json_decref(js);
-    json_decref(models);
-    json_decref(backend);
-    json_decref(lp);
-    json_decref(server);
     jobspec_free(&spec);
     db_close(db);
     free(text);

@@ -25,6 +25,11 @@ static const struct command commands[] = {
     { "run", cmd_run, "benchmark models now, in the foreground (no daemon needed)" },
     { "db", cmd_db, "check the database and print its path and schema version" },
     { "report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]" },
+    { "submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)" },
+    { "jobs", cmd_jobs, "list the daemon's jobs [--state S]" },
+    { "job", cmd_job, "one job: state, progress, per-model runs" },
+    { "watch", cmd_watch, "follow a job's progress; exit status = its final state" },
+    { "cancel", cmd_cancel, "cancel a queued or running job" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

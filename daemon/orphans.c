@@ -19,12 +19,12 @@
 
 #define ORPHANS_PATH_MAX 1100
 #define ORPHANS_LINE_MAX 64
-#define ORPHANS_STAT_MAX 4096       /* bytes of /proc/PID/stat we read */
+#define ORPHANS_STAT_MAX 4096 /* bytes of /proc/PID/stat we read */
 #define ORPHANS_POLL_MS 20
 
 struct orphan {
     pid_t pgid;
-    unsigned long long start;       /* 0: unknown */
+    unsigned long long start; /* 0: unknown */
 };
 
 /* All file-static state. */
@@ -35,7 +35,7 @@ static struct {
     char tmp[ORPHANS_PATH_MAX + 8];
     struct orphan list[ORPHANS_MAX];
     int n;
-} O = { PTHREAD_MUTEX_INITIALIZER, 0, "", "", { { 0, 0 } }, 0 };
+} O = {PTHREAD_MUTEX_INITIALIZER, 0, "", "", {{0, 0}}, 0};
 
 /* The start time of process pid (a number that only compares for
  * equality), or 0 when unknown or the process is gone. */
@@ -75,7 +75,7 @@ start_time(pid_t pid)
         return 0;
     return v;
 #elif defined(__APPLE__)
-    int mib[4] = { CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid };
+    int mib[4] = {CTL_KERN, KERN_PROC, KERN_PROC_PID, (int)pid};
     struct kinfo_proc kp;
     size_t len = sizeof(kp);
 
@@ -119,7 +119,7 @@ is_ours(const struct orphan *o)
     unsigned long long st;
 
     if (o->pgid <= 1 || kill(-o->pgid, 0) == -1)
-        return 0;                   /* gone (or not ours to signal) */
+        return 0; /* gone (or not ours to signal) */
     st = start_time(o->pgid);
     if (st != 0)
         return o->start != 0 && st == o->start;
@@ -131,7 +131,7 @@ is_ours(const struct orphan *o)
 static void
 sleep_ms(long ms)
 {
-    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 
     while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
         ;

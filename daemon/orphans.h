@@ -17,8 +17,8 @@
 
 #include <sys/types.h>
 
-#define ORPHANS_MAX 64              /* groups tracked at once */
-#define ORPHANS_GRACE_MS 2000       /* orphans_reap: SIGTERM -> SIGKILL */
+#define ORPHANS_MAX 64        /* groups tracked at once */
+#define ORPHANS_GRACE_MS 2000 /* orphans_reap: SIGTERM -> SIGKILL */
 
 /*
  * Kill every group listed in `path` by an earlier process that is still

@@ -206,7 +206,7 @@ du_teardown(struct du_env *e)
 struct du_buf {
     char *p;
     size_t n;
-    const char *hdr;                /* header wanted, or NULL */
+    const char *hdr; /* header wanted, or NULL */
     char *hval;
     size_t hlen;
 };
@@ -253,9 +253,9 @@ long
 du_call_raw(struct du_env *e, const char *method, const char *path, const char *body,
             const char *const *headers, char **text, const char *hdr, char *hval, size_t hlen)
 {
-    struct du_buf b = { NULL, 0, hdr, hval, hlen };
+    struct du_buf b = {NULL, 0, hdr, hval, hlen};
     struct curl_slist *hl = NULL;
-    char url[TU_URL_MAX + TU_PATH_MAX];
+    char url[TU_URL_MAX + TU_PATH_MAX], auth[160];
     long status = 0;
     CURLcode res;
     CURL *c = curl_easy_init();
@@ -270,6 +270,10 @@ du_call_raw(struct du_env *e, const char *method, const char *path, const char *
     snprintf(url, sizeof(url), "%s%s", e->url, path);
     for (i = 0; headers != NULL && headers[i] != NULL; i++)
         hl = curl_slist_append(hl, headers[i]);
+    if (e->token[0] != '\0') {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", e->token);
+        hl = curl_slist_append(hl, auth);
+    }
     if (body != NULL)
         hl = curl_slist_append(hl, "Content-Type: application/json");
     hl = curl_slist_append(hl, "Expect:");
@@ -320,8 +324,8 @@ du_spec(struct du_env *e, const char *const *models, int tokens, int repetitions
 
     CHECK(s != NULL);
     for (i = 0; models[i] != NULL; i++)
-        used += (size_t)snprintf(ms + used, sizeof(ms) - used, "%s\"%s\"", i ? "," : "",
-                                 models[i]);
+        used +=
+            (size_t)snprintf(ms + used, sizeof(ms) - used, "%s\"%s\"", i ? "," : "", models[i]);
     CHECK(used < sizeof(ms));
     snprintf(s, DU_SPEC_MAX,
              "{\"name\":\"t\",\"models\":[%s],"
@@ -332,8 +336,8 @@ du_spec(struct du_env *e, const char *const *models, int tokens, int repetitions
              "\"content\":\"again\"}]}]},"
              "\"repetitions\":%d,\"warmup\":%d,\"backend\":{\"type\":\"%s\"},"
              "\"server\":{\"base_url\":\"%s\"}%s%s}",
-             ms, tokens, tokens, repetitions, warmup, backend, e->sim.base_url, extra ? "," : "",
-             extra ? extra : "");
+             ms, tokens, tokens, repetitions, warmup, backend, e->sim.base_url,
+             extra ? "," : "", extra ? extra : "");
     return s;
 }
 
@@ -397,9 +401,10 @@ du_wait_samples(struct du_env *e, long long id, int n, long timeout_ms)
     sqlite3 *db;
     double got;
 
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id WHERE r.job_id = %lld",
-             id);
+    snprintf(
+        sql, sizeof(sql),
+        "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id WHERE r.job_id = %lld",
+        id);
     while (tu_now_ns() < deadline) {
         db = du_must_db(e);
         got = du_q(db, sql);
@@ -414,11 +419,11 @@ du_wait_samples(struct du_env *e, long long id, int n, long timeout_ms)
 /* ---- SSE ---- */
 
 struct du_sse_st {
-    char *line;                     /* the current line */
+    char *line; /* the current line */
     size_t len;
     long long id;
     char event[64];
-    char *data;                     /* data lines joined */
+    char *data; /* data lines joined */
     size_t dlen;
     json_t *out;
     int max, stopped;
@@ -453,7 +458,7 @@ sse_line(struct du_sse_st *s, const char *l)
         return;
     }
     if (v == l)
-        return;                     /* comment */
+        return; /* comment */
     k = v ? (size_t)(v - l) : strlen(l);
     v = v ? v + 1 : "";
     if (*v == ' ')
@@ -491,7 +496,7 @@ sse_write(char *data, size_t size, size_t nmemb, void *cls)
             s->len = 0;
             if (s->max > 0 && (int)json_array_size(s->out) >= s->max) {
                 s->stopped = 1;
-                return 0;           /* enough: abort the transfer */
+                return 0; /* enough: abort the transfer */
             }
             continue;
         }

@@ -19,7 +19,7 @@
 
 #define DU_ARGS_MAX 32
 #define DU_PIDS_MAX 64
-#define DU_START_MS 20000           /* tpsd serve up and answering healthz */
+#define DU_START_MS 20000 /* tpsd serve up and answering healthz */
 
 struct du_env {
     struct tu_sim sim;
@@ -31,8 +31,9 @@ struct du_env {
     char log[TU_PATH_MAX];          /* the daemon's stderr (appended across restarts) */
     char url[TU_URL_MAX];           /* http://127.0.0.1:PORT */
     int port;
-    pid_t pid;                      /* the daemon; -1 when not running */
+    pid_t pid; /* the daemon; -1 when not running */
     int starts;
+    char token[128]; /* sent as a bearer token by du_call when set */
 };
 
 /*

@@ -22,18 +22,19 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T_KILLS 10                  /* SIGKILLs in the random test */
-#define T_KILL_MIN_MS 50            /* after the daemon answers healthz */
+#define T_KILLS 10       /* SIGKILLs in the random test */
+#define T_KILL_MIN_MS 50 /* after the daemon answers healthz */
 #define T_KILL_MAX_MS 700
 #define T_JOB_MS 60000
 #define T_SAMPLES_MAX 256
 
 /* 8 tokens at 50 tok/s after 20 ms: about 0.18 s a request. */
-#define MODEL(key) \
-    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":50,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL(key)                                                                             \
+    "{\"key\":\"" key                                                                          \
+    "\",\"ttft_ms\":20,\"tps\":50,\"text\":\"hello world \",\"size_bytes\":1e9}"
 
-static const char *const two_models[] = { "m1", "m2", NULL };
-static const char *const one_model[] = { "m1", NULL };
+static const char *const two_models[] = {"m1", "m2", NULL};
+static const char *const one_model[] = {"m1", NULL};
 
 /* xorshift64*: the same kill points for the same seed, on every libc. */
 static uint64_t rng_state;
@@ -51,7 +52,8 @@ static void
 rng_seed(void)
 {
     const char *s = getenv("TPSD_CRASH_SEED");
-    uint64_t seed = s != NULL && *s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
+    uint64_t seed =
+        s != NULL && *s ? strtoull(s, NULL, 10) : (uint64_t)time(NULL) ^ (uint64_t)getpid();
 
     if (seed == 0)
         seed = 1;
@@ -86,9 +88,12 @@ check_after_kill(struct du_env *e, long long job, struct t_sample *prev, int *np
     CHECK_STR((const char *)ic, "ok");
     sqlite3_finalize(st);
     CHECK_DBL(du_q(db, "SELECT count(*) FROM (SELECT run_id, seq FROM samples"
-                       " GROUP BY run_id, seq HAVING count(*) > 1)"), ==, 0);
-    snprintf(sql, sizeof(sql), "SELECT s.run_id, s.seq, s.started_at FROM samples s"
-             " JOIN runs r ON s.run_id = r.id WHERE r.job_id = %lld ORDER BY s.run_id, s.seq", job);
+                       " GROUP BY run_id, seq HAVING count(*) > 1)"),
+              ==, 0);
+    snprintf(sql, sizeof(sql),
+             "SELECT s.run_id, s.seq, s.started_at FROM samples s"
+             " JOIN runs r ON s.run_id = r.id WHERE r.job_id = %lld ORDER BY s.run_id, s.seq",
+             job);
     CHECK_INT(sqlite3_prepare_v2(db, sql, -1, &st, NULL), ==, SQLITE_OK);
     while (sqlite3_step(st) == SQLITE_ROW) {
         CHECK_INT(n, <, T_SAMPLES_MAX);
@@ -125,15 +130,21 @@ check_complete(struct du_env *e, long long job, int nruns, int per_run)
 
     snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs WHERE job_id = %lld", job);
     CHECK_DBL(du_q(db, sql), ==, nruns);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
-             " WHERE r.job_id = %lld", job);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
+             " WHERE r.job_id = %lld",
+             job);
     CHECK_DBL(du_q(db, sql), ==, nruns * per_run);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT DISTINCT s.run_id, s.seq"
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT DISTINCT s.run_id, s.seq"
              " FROM samples s JOIN runs r ON s.run_id = r.id WHERE r.job_id = %lld"
-             " AND s.seq BETWEEN 0 AND %d)", job, per_run - 1);
+             " AND s.seq BETWEEN 0 AND %d)",
+             job, per_run - 1);
     CHECK_DBL(du_q(db, sql), ==, nruns * per_run);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM runs WHERE job_id = %lld"
-             " AND state = 'succeeded'", job);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM runs WHERE job_id = %lld"
+             " AND state = 'succeeded'",
+             job);
     CHECK_DBL(du_q(db, sql), ==, nruns);
     sqlite3_close(db);
 }
@@ -196,7 +207,7 @@ TEST(sigkill_random_points)
         db_job_state(&e, id, state, sizeof(state));
         fprintf(stderr, "kill %d after %ld ms: %d samples, job %s\n", k + 1, ms, nprev, state);
         if (strcmp(state, "succeeded") == 0)
-            break;                  /* finished before this kill */
+            break; /* finished before this kill */
         CHECK(strcmp(state, "running") == 0 || strcmp(state, "queued") == 0);
         du_must_start(&e, NULL);
     }
@@ -239,16 +250,20 @@ TEST(sigkill_resume_false_interrupted)
     CHECK_STR(json_string_value(json_object_get(job, "state")), "interrupted");
     CHECK_STR(json_string_value(json_object_get(job, "error_code")), "interrupted");
     json_decref(job);
-    tu_sleep_ms(300);               /* nothing runs it again */
+    tu_sleep_ms(300); /* nothing runs it again */
     check_after_kill(&e, id, prev, &nprev);
     db = du_must_db(&e);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
-             " WHERE r.job_id = %lld", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
+             " WHERE r.job_id = %lld",
+             id);
     n = du_q(db, sql);
     CHECK_DBL(n, ==, nprev);
     CHECK_DBL(n, <, 10);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM job_events WHERE job_id = %lld"
-             " AND type = 'job_recovered' AND data LIKE '%%interrupted%%'", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM job_events WHERE job_id = %lld"
+             " AND type = 'job_recovered' AND data LIKE '%%interrupted%%'",
+             id);
     CHECK_DBL(du_q(db, sql), ==, 1);
     sqlite3_close(db);
     du_teardown(&e);
@@ -277,7 +292,8 @@ TEST(sigkill_no_orphans)
     while (tu_now_ns() < deadline) {
         free(log);
         log = NULL;
-        if (tu_read_file(e.argv_log, &log, NULL) == 0 && strstr(log, "\"load\", \"m1\", \"-y\""))
+        if (tu_read_file(e.argv_log, &log, NULL) == 0 &&
+            strstr(log, "\"load\", \"m1\", \"-y\""))
             break;
         tu_sleep_ms(20);
     }
@@ -287,10 +303,10 @@ TEST(sigkill_no_orphans)
     du_kill(&e);
 #ifdef __linux__
     n = du_home_pids(&e, pids, DU_PIDS_MAX);
-    CHECK_INT(n, >, 0);             /* the load outlived the daemon: an orphan */
+    CHECK_INT(n, >, 0); /* the load outlived the daemon: an orphan */
 #endif
     check_after_kill(&e, id, prev, &nprev);
-    du_must_lms_config(&e, NULL);   /* loads are quick from now on */
+    du_must_lms_config(&e, NULL); /* loads are quick from now on */
     du_must_start(&e, NULL);
     /* Killed before the API answered. */
     for (k = 0; k < n; k++) {

@@ -28,18 +28,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define T_JOB_MS 60000              /* a test job finishes within */
-#define T_CANCEL_MS 2000            /* cancel: state cancelled within */
-#define T_STOP_MS 8000              /* SIGTERM: exit within (serve's grace is 5 s) */
+#define T_JOB_MS 60000   /* a test job finishes within */
+#define T_CANCEL_MS 2000 /* cancel: state cancelled within */
+#define T_STOP_MS 8000   /* SIGTERM: exit within (serve's grace is 5 s) */
 
-#define MODEL_FAST(key) \
-    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":400,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_FAST(key)                                                                        \
+    "{\"key\":\"" key                                                                          \
+    "\",\"ttft_ms\":20,\"tps\":400,\"text\":\"hello world \",\"size_bytes\":1e9}"
 /* 40 tokens at 20 tok/s: a request takes about 2 s. */
-#define MODEL_SLOW(key) \
-    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":20,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_SLOW(key)                                                                        \
+    "{\"key\":\"" key                                                                          \
+    "\",\"ttft_ms\":20,\"tps\":20,\"text\":\"hello world \",\"size_bytes\":1e9}"
 
-static const char *const two_models[] = { "m1", "m2", NULL };
-static const char *const one_model[] = { "m1", NULL };
+static const char *const two_models[] = {"m1", "m2", NULL};
+static const char *const one_model[] = {"m1", NULL};
 
 /* The events of a finished job: no duplicate ids, increasing. */
 static void
@@ -49,7 +51,8 @@ check_ids_increasing(json_t *events)
     long long last = 0;
     size_t i;
 
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         long long id = (long long)json_integer_value(json_object_get(ev, "id"));
         CHECK_INT(id, >, last);
         last = id;
@@ -63,7 +66,8 @@ count_type(json_t *events, const char *type)
     size_t i;
     int n = 0;
 
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         n += strcmp(json_string_value(json_object_get(ev, "event")), type) == 0;
     }
     return n;
@@ -97,7 +101,8 @@ TEST(e2e_two_models)
     CHECK_INT(du_sse(&e, path, 0, 0, T_JOB_MS, &all), ==, 0);
     /* head + tail == all, event by event. */
     CHECK_INT(json_array_size(head) + json_array_size(tail), ==, json_array_size(all));
-    json_array_foreach(all, i, ev) {
+    json_array_foreach(all, i, ev)
+    {
         json_t *part = i < 3 ? json_array_get(head, i) : json_array_get(tail, i - 3);
         CHECK(json_equal(ev, part));
     }
@@ -106,7 +111,7 @@ TEST(e2e_two_models)
               "job_started");
     CHECK_INT(count_type(all, "run_started"), ==, 2);
     CHECK_INT(count_type(all, "model_loaded"), ==, 2);
-    CHECK_INT(count_type(all, "sample"), ==, 10);  /* 2 x (1 warm-up + 2 cases x 2) */
+    CHECK_INT(count_type(all, "sample"), ==, 10); /* 2 x (1 warm-up + 2 cases x 2) */
     CHECK_INT(count_type(all, "run_finished"), ==, 2);
     ev = json_array_get(all, json_array_size(all) - 1);
     CHECK_STR(json_string_value(json_object_get(ev, "event")), "job_finished");
@@ -120,8 +125,10 @@ TEST(e2e_two_models)
     CHECK_INT(json_integer_value(json_object_get(job, "runs")), ==, 2);
     snprintf(sql, sizeof(sql),
              "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
-             " WHERE r.job_id=%lld AND s.warmup=0", id);
-    CHECK_INT(json_integer_value(json_object_get(job, "samples")), ==, (long long)du_q(db, sql));
+             " WHERE r.job_id=%lld AND s.warmup=0",
+             id);
+    CHECK_INT(json_integer_value(json_object_get(job, "samples")), ==,
+              (long long)du_q(db, sql));
     CHECK_INT(json_integer_value(json_object_get(job, "samples")), ==, 8);
     CHECK_INT(json_integer_value(json_object_get(job, "errors")), ==, 0);
     CHECK_INT(json_array_size(json_object_get(job, "run_list")), ==, 2);
@@ -130,7 +137,8 @@ TEST(e2e_two_models)
     snprintf(path, sizeof(path), "/v1/runs?job=%lld", id);
     CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &runs), ==, 200);
     CHECK_INT(json_array_size(json_object_get(runs, "runs")), ==, 2);
-    json_array_foreach(json_object_get(runs, "runs"), i, run) {
+    json_array_foreach(json_object_get(runs, "runs"), i, run)
+    {
         long long rid = (long long)json_integer_value(json_object_get(run, "id"));
 
         CHECK_STR(json_string_value(json_object_get(run, "state")), "succeeded");
@@ -140,19 +148,26 @@ TEST(e2e_two_models)
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples WHERE run_id=%lld", rid);
         CHECK_INT(json_array_size(json_object_get(samples, "samples")), ==,
                   (long long)du_q(db, sql));
-        json_array_foreach(json_object_get(samples, "samples"), j, s) {
+        json_array_foreach(json_object_get(samples, "samples"), j, s)
+        {
             long long seq = (long long)json_integer_value(json_object_get(s, "seq"));
 
             CHECK_INT(seq, ==, (long long)j); /* every seq of the plan, in order */
-            snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld"
-                     " AND seq=%lld", rid, seq);
+            snprintf(sql, sizeof(sql),
+                     "SELECT decode_tps FROM samples WHERE run_id=%lld"
+                     " AND seq=%lld",
+                     rid, seq);
             CHECK_NEAR(json_number_value(json_object_get(s, "decode_tps")), du_q(db, sql),
                        1e-9);
-            snprintf(sql, sizeof(sql), "SELECT ttft_ms FROM samples WHERE run_id=%lld"
-                     " AND seq=%lld", rid, seq);
+            snprintf(sql, sizeof(sql),
+                     "SELECT ttft_ms FROM samples WHERE run_id=%lld"
+                     " AND seq=%lld",
+                     rid, seq);
             CHECK_NEAR(json_number_value(json_object_get(s, "ttft_ms")), du_q(db, sql), 1e-9);
-            snprintf(sql, sizeof(sql), "SELECT completion_tokens FROM samples"
-                     " WHERE run_id=%lld AND seq=%lld", rid, seq);
+            snprintf(sql, sizeof(sql),
+                     "SELECT completion_tokens FROM samples"
+                     " WHERE run_id=%lld AND seq=%lld",
+                     rid, seq);
             CHECK_INT(json_integer_value(json_object_get(s, "completion_tokens")), ==,
                       (long long)du_q(db, sql));
             CHECK(json_is_true(json_object_get(s, "ok")));
@@ -168,13 +183,16 @@ TEST(e2e_two_models)
     }
     CHECK_INT(nsamples, ==, 10);
     /* The sample events carry the figures that were stored. */
-    json_array_foreach(all, i, ev) {
+    json_array_foreach(all, i, ev)
+    {
         json_t *d = json_object_get(ev, "data");
 
         if (strcmp(json_string_value(json_object_get(ev, "event")), "sample") != 0)
             continue;
-        snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld"
-                 " AND seq=%lld", (long long)json_integer_value(json_object_get(d, "run_id")),
+        snprintf(sql, sizeof(sql),
+                 "SELECT decode_tps FROM samples WHERE run_id=%lld"
+                 " AND seq=%lld",
+                 (long long)json_integer_value(json_object_get(d, "run_id")),
                  (long long)json_integer_value(json_object_get(d, "seq")));
         CHECK_NEAR(json_number_value(json_object_get(d, "decode_tps")), du_q(db, sql), 1e-9);
     }
@@ -206,7 +224,7 @@ TEST(cancel_in_flight_request)
     id = du_must_submit(&e, spec);
     free(spec);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
-    tu_sleep_ms(300);               /* well inside the second request */
+    tu_sleep_ms(300); /* well inside the second request */
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
     t0 = tu_now_ns();
     CHECK_INT(du_call(&e, "POST", path, "", NULL, &r), ==, 200);
@@ -217,11 +235,15 @@ TEST(cancel_in_flight_request)
     fprintf(stderr, "cancel latency (in-flight request): %.0f ms\n", ms);
     CHECK_DBL(ms, <, T_CANCEL_MS);
     db = du_must_db(&e);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
-             " WHERE r.job_id=%lld AND s.ok=1", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld AND s.ok=1",
+             id);
     CHECK_DBL(du_q(db, sql), >=, 1);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
-             " WHERE r.job_id=%lld", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld",
+             id);
     CHECK_DBL(du_q(db, sql), <, 10);
     sqlite3_close(db);
     /* Cancelling again: 409, the job already ended. */
@@ -254,7 +276,8 @@ TEST(cancel_during_load)
     while (tu_now_ns() < deadline) {
         free(log);
         log = NULL;
-        if (tu_read_file(e.argv_log, &log, NULL) == 0 && strstr(log, "\"load\", \"m1\", \"-y\""))
+        if (tu_read_file(e.argv_log, &log, NULL) == 0 &&
+            strstr(log, "\"load\", \"m1\", \"-y\""))
             break;
         tu_sleep_ms(20);
     }
@@ -294,7 +317,8 @@ TEST(sigterm_drains_and_resumes)
 
     du_must_setup(&e, MODEL_SLOW("m1") "," MODEL_SLOW("m2"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 6, 2, 1, "lms", NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
+    spec =
+        du_spec(&e, two_models, 6, 2, 1, "lms", NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
     id = du_must_submit(&e, spec);
     free(spec);
     CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
@@ -311,8 +335,10 @@ TEST(sigterm_drains_and_resumes)
     db = du_must_db(&e);
     snprintf(sql, sizeof(sql), "SELECT state = 'queued' FROM jobs WHERE id=%lld", id);
     CHECK_DBL(du_q(db, sql), ==, 1);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
-             " WHERE r.job_id=%lld", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id=r.id"
+             " WHERE r.job_id=%lld",
+             id);
     before = du_q(db, sql);
     CHECK_DBL(before, >=, 2);
     CHECK_DBL(before, <, 10);
@@ -322,8 +348,10 @@ TEST(sigterm_drains_and_resumes)
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     db = du_must_db(&e);
     CHECK_DBL(du_q(db, sql), ==, 10);
-    snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT DISTINCT s.run_id, s.seq"
-             " FROM samples s JOIN runs r ON s.run_id=r.id WHERE r.job_id=%lld)", id);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM (SELECT DISTINCT s.run_id, s.seq"
+             " FROM samples s JOIN runs r ON s.run_id=r.id WHERE r.job_id=%lld)",
+             id);
     CHECK_DBL(du_q(db, sql), ==, 10);
     snprintf(sql, sizeof(sql), "SELECT attempts FROM jobs WHERE id=%lld", id);
     CHECK_DBL(du_q(db, sql), ==, 2);
@@ -352,7 +380,7 @@ static void *
 idem_post(void *p)
 {
     struct idem_arg *a = p;
-    const char *hdrs[] = { "Idempotency-Key: same-key-1", NULL };
+    const char *hdrs[] = {"Idempotency-Key: same-key-1", NULL};
 
     a->status = du_call_raw(a->e, "POST", "/v1/jobs", a->spec, hdrs, NULL, "Location",
                             a->location, sizeof(a->location));
@@ -366,7 +394,7 @@ TEST(idempotency_parallel)
     struct du_env e;
     struct idem_arg args[T_IDEM_THREADS];
     pthread_t th[T_IDEM_THREADS];
-    const char *hdrs[] = { "Idempotency-Key: same-key-1", NULL };
+    const char *hdrs[] = {"Idempotency-Key: same-key-1", NULL};
     char *spec, *other;
     json_t *r = NULL;
     sqlite3 *db;
@@ -410,7 +438,7 @@ TEST(idempotency_parallel)
 static void
 set_fsize(struct du_env *e, rlim_t cur)
 {
-    struct rlimit lim = { cur, RLIM_INFINITY };
+    struct rlimit lim = {cur, RLIM_INFINITY};
 
     CHECK_INT(prlimit(e->pid, RLIMIT_FSIZE, &lim, NULL), ==, 0);
 }
@@ -455,7 +483,7 @@ TEST(db_cannot_grow_503)
     du_must_start(&e, NULL);
     spec = du_spec(&e, one_model, 5, 1, 0, "lms", NULL);
     {
-        const char *const slow_model[] = { "s", NULL };
+        const char *const slow_model[] = {"s", NULL};
         slow = du_spec(&e, slow_model, 20, 3, 0, "lms", NULL);
     }
     /* Idle daemon, full disk. */
@@ -481,7 +509,7 @@ TEST(db_cannot_grow_503)
     id2 = du_must_submit(&e, slow);
     CHECK_INT(du_wait_samples(&e, id2, 1, T_JOB_MS), ==, 0);
     set_fsize(&e, 0);
-    tu_sleep_ms(2500);              /* a sample ends and cannot be stored */
+    tu_sleep_ms(2500); /* a sample ends and cannot be stored */
     CHECK(du_pid_alive(e.pid));
     set_fsize(&e, RLIM_INFINITY);
     du_wait_final(&e, id2, T_JOB_MS, state, sizeof(state));
@@ -494,7 +522,8 @@ TEST(db_cannot_grow_503)
     db = du_must_db(&e);
     {
         sqlite3_stmt *q = NULL;
-        CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), ==, SQLITE_OK);
+        CHECK_INT(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &q, NULL), ==,
+                  SQLITE_OK);
         CHECK_INT(sqlite3_step(q), ==, SQLITE_ROW);
         CHECK_STR((const char *)sqlite3_column_text(q, 0), "ok");
         sqlite3_finalize(q);
@@ -544,5 +573,382 @@ TEST(second_serve_refused)
     CHECK_STR(json_string_value(json_object_get(j, "state")), "running");
     CHECK_INT(json_integer_value(json_object_get(j, "attempts")), ==, 1);
     json_decref(j);
+    du_teardown(&e);
+}
+
+/* ---- the client verbs ---- */
+
+#define T_CLIENT_ARGS 24
+
+/* Run `tpsd VERB args... --url URL` (url NULL: no --url) to completion;
+ * stdout and stderr land in *out / *err (caller frees; may be NULL).
+ * Returns the exit status. */
+static int
+t_client(struct du_env *e, const char *url, char **out, char **err, const char *const *args)
+{
+    char *argv[T_CLIENT_ARGS];
+    char outf[TU_PATH_MAX + 16], errf[TU_PATH_MAX + 16];
+    int n = 0, i, code = -1;
+
+    argv[n++] = getenv("TPSD_BIN");
+    for (i = 0; args[i] != NULL && n < T_CLIENT_ARGS - 3; i++)
+        argv[n++] = (char *)args[i];
+    if (url != NULL) {
+        argv[n++] = "--url";
+        argv[n++] = (char *)url;
+    }
+    argv[n] = NULL;
+    snprintf(outf, sizeof(outf), "%s/client.out", e->dir);
+    snprintf(errf, sizeof(errf), "%s/client.err", e->dir);
+    CHECK_INT(tu_run(argv, outf, errf, 60000, &code), ==, 0);
+    if (out != NULL)
+        CHECK_INT(tu_read_file(outf, out, NULL), ==, 0);
+    if (err != NULL)
+        CHECK_INT(tu_read_file(errf, err, NULL), ==, 0);
+    return code;
+}
+
+#define CHECK_HAS(text, needle)                                                                \
+    do {                                                                                       \
+        if (strstr((text), (needle)) == NULL)                                                  \
+            check_failed(__FILE__, __LINE__, "\"%s\" not in: %.2000s", (needle), (text));      \
+    } while (0)
+
+#define T_SUITE                                                                                \
+    "{\"name\":\"t\",\"cases\":[{\"name\":\"greet\",\"max_tokens\":10,\"messages\":"           \
+    "[{\"role\":\"user\",\"content\":\"say hello\"}]}]}"
+
+/* submit (flags, --file, idempotency), watch, jobs, job, cancel against a
+ * live daemon: output, exit statuses and the daemon's error messages. */
+TEST(client_verbs)
+{
+    struct du_env e;
+    char suite[TU_PATH_MAX + 16], specf[TU_PATH_MAX + 16], other[TU_PATH_MAX + 16];
+    char bad[TU_PATH_MAX + 16], *out = NULL, *err = NULL, *spec;
+    json_t *j;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    du_must_start(&e, NULL);
+    snprintf(suite, sizeof(suite), "%s/suite.json", e.dir);
+    CHECK_INT(tu_write_file(suite, T_SUITE), ==, 0);
+    {
+        const char *a[] = {"submit",        "--model", "m1",       "--suite", suite,
+                           "--repetitions", "2",       "--warmup", "0",       "--base-url",
+                           e.sim.base_url,  "--name",  "flags",    NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "job 1 queued");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"watch", "1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "job started (attempt 1, 1 model(s))");
+        CHECK_HAS(out, "[m1] loaded as m1");
+        CHECK_HAS(out, "[m1] 2/2 greet #2: 10 tok");
+        CHECK_HAS(out, "job succeeded: 2 request(s), 0 failed");
+        free(out);
+        free(err);
+    }
+    /* The suite file went inline: the daemon never had to read it. */
+    j = du_job(&e, 1);
+    CHECK(json_is_object(json_object_get(json_object_get(j, "spec"), "suite")));
+    CHECK_STR(json_string_value(json_object_get(
+                  json_object_get(json_object_get(j, "spec"), "server"), "base_url")),
+              e.sim.base_url);
+    json_decref(j);
+    {
+        const char *a[] = {"jobs", NULL};
+        CHECK(setenv("TPSD_URL", e.url, 1) == 0); /* the environment names the daemon */
+        CHECK_INT(t_client(&e, NULL, &out, &err, a), ==, 0);
+        unsetenv("TPSD_URL");
+        CHECK_HAS(out, "STATE");
+        CHECK_HAS(out, "succeeded");
+        CHECK_HAS(out, "flags");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"jobs", "--state", "failed", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "(no jobs in state failed)");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"jobs", "--state", "bogus", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
+        CHECK_HAS(err, "state: must be one of");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"job", "1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "job 1 \"flags\" (benchmark): succeeded");
+        CHECK_HAS(out, "2 sample(s), 0 error(s)");
+        CHECK_HAS(out, "DECODE tok/s");
+        CHECK_HAS(out, "greet");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"job", "1", "--json", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        j = json_loads(out, 0, NULL);
+        CHECK(j != NULL);
+        CHECK_INT(json_integer_value(json_object_get(j, "id")), ==, 1);
+        json_decref(j);
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"job", "99", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
+        CHECK_HAS(err, "no job 99");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"cancel", "1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
+        CHECK_HAS(err, "already succeeded");
+        free(out);
+        free(err);
+    }
+    /* --file with an idempotency key: a retry gets the same job, another
+     * body with the key is refused with the daemon's message. */
+    snprintf(specf, sizeof(specf), "%s/spec.json", e.dir);
+    snprintf(other, sizeof(other), "%s/other.json", e.dir);
+    snprintf(bad, sizeof(bad), "%s/bad.json", e.dir);
+    spec = du_spec(&e, one_model, 5, 1, 0, "lms", NULL);
+    CHECK_INT(tu_write_file(specf, spec), ==, 0);
+    free(spec);
+    spec = du_spec(&e, one_model, 5, 2, 0, "lms", NULL);
+    CHECK_INT(tu_write_file(other, spec), ==, 0);
+    free(spec);
+    spec = du_spec(&e, one_model, 5, 2, 0, "lms", "\"bogus_field\":1");
+    CHECK_INT(tu_write_file(bad, spec), ==, 0);
+    free(spec);
+    {
+        const char *a[] = {"submit", "--file", specf, "--idempotency-key",
+                           "k1",     "--json", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        j = json_loads(out, 0, NULL);
+        CHECK(j != NULL);
+        CHECK_INT(json_integer_value(json_object_get(j, "id")), ==, 2);
+        json_decref(j);
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"submit", "--file", specf, "--idempotency-key", "k1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "job 2 (already submitted with this idempotency key)");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"submit", "--file", other, "--idempotency-key", "k1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
+        CHECK_HAS(err, "Idempotency-Key was used with a different body");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"submit", "--file", bad, NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
+        CHECK_HAS(err, "bogus_field");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"submit", "--model", "m1", "--repetitions", "abc", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
+        CHECK_HAS(err, "not a number");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"submit", "--file", specf, "--model", "m1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
+        CHECK_HAS(err, "not both");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"watch", "2", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        free(out);
+        free(err);
+    }
+    du_teardown(&e);
+}
+
+/* No daemon: a clear message and exit 3 from every verb. */
+TEST(client_daemon_down)
+{
+    struct du_env e;
+    static const char *const verbs[][4] = {
+        {"jobs", NULL},
+        {"job", "1", NULL},
+        {"watch", "1", NULL},
+        {"cancel", "1", NULL},
+        {"submit", "--model", "m1", NULL},
+    };
+    char *err = NULL;
+    size_t i;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+        CHECK_INT(t_client(&e, e.url, NULL, &err, verbs[i]), ==, 3);
+        CHECK_HAS(err, "cannot reach the daemon at http://127.0.0.1:");
+        CHECK_HAS(err, "is `tpsd serve` running?");
+        free(err);
+    }
+    du_teardown(&e);
+}
+
+/* A daemon with a token: refused without it (exit 1 with a hint), served
+ * with --token, TPSD_TOKEN or the configured token_file. */
+TEST(client_token)
+{
+    struct du_env e;
+    char tokf[TU_PATH_MAX + 16], *err = NULL, *out = NULL;
+    const char *extra[] = {"--token-file", tokf, NULL};
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    snprintf(tokf, sizeof(tokf), "%s/token", e.dir);
+    CHECK_INT(tu_write_file(tokf, "s3cret-token\n"), ==, 0);
+    CHECK_INT(chmod(tokf, 0600), ==, 0);
+    snprintf(e.token, sizeof(e.token), "s3cret-token");
+    du_must_start(&e, extra);
+    {
+        const char *a[] = {"jobs", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
+        CHECK_HAS(err, "HTTP 401");
+        CHECK_HAS(err, "--token");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"jobs", "--token", "wrong", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
+        CHECK_HAS(err, "HTTP 401");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"jobs", "--token", "s3cret-token", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "(no jobs)");
+        free(out);
+        free(err);
+    }
+    {
+        const char *a[] = {"jobs", NULL};
+        CHECK(setenv("TPSD_TOKEN", "s3cret-token", 1) == 0);
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        unsetenv("TPSD_TOKEN");
+        free(out);
+        free(err);
+    }
+    {
+        /* The daemon's own config: the same token_file and port. */
+        char port[16];
+        const char *a[] = {"jobs", "--token-file", tokf, "--listen-port", port, NULL};
+
+        snprintf(port, sizeof(port), "%d", e.port);
+        CHECK_INT(t_client(&e, NULL, &out, &err, a), ==, 0);
+        free(out);
+        free(err);
+    }
+    du_teardown(&e);
+}
+
+/* submit --watch, then cancel from another client: the watcher ends with
+ * exit 4 (cancelled) within seconds. */
+TEST(client_watch_cancelled)
+{
+    struct du_env e;
+    char *spec, specf[TU_PATH_MAX + 16], outf[TU_PATH_MAX + 16], *out = NULL, *err = NULL;
+    char *argv[8];
+    pid_t pid;
+    int st = 0;
+
+    du_must_setup(&e, MODEL_SLOW("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 40, 5, 0, "lms", NULL);
+    snprintf(specf, sizeof(specf), "%s/spec.json", e.dir);
+    CHECK_INT(tu_write_file(specf, spec), ==, 0);
+    free(spec);
+    snprintf(outf, sizeof(outf), "%s/watch.out", e.dir);
+    argv[0] = getenv("TPSD_BIN");
+    argv[1] = "submit";
+    argv[2] = "--file";
+    argv[3] = specf;
+    argv[4] = "--watch";
+    argv[5] = "--url";
+    argv[6] = e.url;
+    argv[7] = NULL;
+    CHECK_INT(tu_spawn(argv, outf, NULL, 1, &pid), ==, 0);
+    CHECK_INT(du_wait_samples(&e, 1, 1, T_JOB_MS), ==, 0);
+    {
+        const char *a[] = {"cancel", "1", NULL};
+        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
+        CHECK_HAS(out, "cancel requested");
+        free(out);
+        free(err);
+    }
+    CHECK_INT(tu_wait_pid_exit(pid, 5000, &st), ==, 0);
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), ==, 4);
+    CHECK_INT(tu_read_file(outf, &out, NULL), ==, 0);
+    CHECK_HAS(out, "job 1 queued");
+    CHECK_HAS(out, "job cancelled");
+    free(out);
+    du_teardown(&e);
+}
+
+/* tpsd watch outlives a daemon restart: it reconnects with Last-Event-ID,
+ * sees the second attempt and ends with the job (exit 0), each event once. */
+TEST(client_watch_survives_restart)
+{
+    struct du_env e;
+    char *spec, outf[TU_PATH_MAX + 16], *out = NULL, *p;
+    char *argv[6];
+    pid_t pid;
+    long long id;
+    int st = 0, n = 0;
+
+    du_must_setup(&e, MODEL_SLOW("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 6, 4, 0, "lms", NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    snprintf(outf, sizeof(outf), "%s/watch.out", e.dir);
+    argv[0] = getenv("TPSD_BIN");
+    argv[1] = "watch";
+    argv[2] = "1";
+    argv[3] = "--url";
+    argv[4] = e.url;
+    argv[5] = NULL;
+    CHECK_INT(tu_spawn(argv, outf, NULL, 1, &pid), ==, 0);
+    CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    tu_sleep_ms(1500); /* the watcher finds no daemon for a while */
+    du_must_start(&e, NULL);
+    CHECK_INT(tu_wait_pid_exit(pid, T_JOB_MS, &st), ==, 0);
+    CHECK(WIFEXITED(st));
+    CHECK_INT(WEXITSTATUS(st), ==, 0);
+    CHECK_INT(tu_read_file(outf, &out, NULL), ==, 0);
+    CHECK_HAS(out, "job started (attempt 1");
+    CHECK_HAS(out, "job started (attempt 2");
+    CHECK_HAS(out, "job succeeded");
+    /* Every "job started" line once: no event was printed twice. */
+    for (p = out; (p = strstr(p, "job started (attempt 1")) != NULL; p++)
+        n++;
+    CHECK_INT(n, ==, 1);
+    free(out);
     du_teardown(&e);
 }

@@ -1,0 +1,175 @@
+/*
+ * cmd_spec.c - the job-spec flags shared by `tpsd run` and `tpsd submit`
+ * (--model, --suite, --repetitions ...): one table, turned into a job spec
+ * object that jobspec_parse() then validates like any POSTed spec.
+ */
+#include "daemon/cmd.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD };
+enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND };
+
+struct spec_flag {
+    const char *flag;
+    const char *alias; /* or NULL */
+    const char *key;   /* the spec field it sets */
+    enum spec_where where;
+    enum spec_type type;
+};
+
+static const struct spec_flag spec_flags[] = {
+    {"--model", "-m", "models", AT_TOP, V_APPEND},
+    {"--suite", NULL, "suite", AT_TOP, V_STRING},
+    {"--name", NULL, "name", AT_TOP, V_STRING},
+    {"--repetitions", NULL, "repetitions", AT_TOP, V_NUMBER},
+    {"--warmup", NULL, "warmup", AT_TOP, V_NUMBER},
+    {"--nonce", NULL, "nonce", AT_TOP, V_TRUE},
+    {"--backend", NULL, "type", AT_BACKEND, V_STRING},
+    {"--context-length", NULL, "context_length", AT_BACKEND, V_NUMBER},
+    {"--identifier", NULL, "identifier", AT_BACKEND, V_STRING},
+    {"--gpu", NULL, "gpu", AT_BACKEND, V_STRING},
+    {"--keep-loaded", NULL, "keep_loaded", AT_BACKEND, V_TRUE},
+    {"--api", NULL, "api", AT_SERVER, V_STRING},
+    {"--concurrency", NULL, "concurrency", AT_LOAD, V_NUMBER},
+    {"--rps", NULL, "rps", AT_LOAD, V_NUMBER},
+    {"--duration", NULL, "duration_s", AT_LOAD, V_NUMBER},
+};
+#define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
+
+void
+cmd_spec_usage(FILE *f)
+{
+    fprintf(f, "  job spec flags: --model KEY [--model KEY ...] [--suite standard|FILE]\n"
+               "                  [--repetitions N] [--warmup N] [--concurrency N | --rps R "
+               "--duration S]\n"
+               "                  [--backend lms|none|command] [--context-length N] [--gpu G]\n"
+               "                  [--identifier ID] [--api openai|lmstudio] [--nonce] "
+               "[--keep-loaded]\n"
+               "                  [--name NAME]\n");
+}
+
+/* Numbers from flags become JSON numbers; a bad one is a usage error. */
+static int
+flag_number(const char *verb, const char *flag, const char *v, json_t **out)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(v, &end);
+    if (errno != 0 || end == v || *end != '\0' || !isfinite(d)) {
+        fprintf(stderr, "tpsd %s: %s: not a number: \"%s\"\n", verb, flag, v);
+        return -1;
+    }
+    *out = d == floor(d) && fabs(d) < 1e15 ? json_integer((json_int_t)d) : json_real(d);
+    return 0;
+}
+
+static const struct spec_flag *
+spec_flag_find(const char *a)
+{
+    size_t k;
+
+    for (k = 0; k < NSPEC_FLAGS; k++) {
+        if (strcmp(a, spec_flags[k].flag) == 0 ||
+            (spec_flags[k].alias != NULL && strcmp(a, spec_flags[k].alias) == 0))
+            return &spec_flags[k];
+    }
+    return NULL;
+}
+
+static const struct cmd_flag *
+own_flag_find(const struct cmd_flag *own, const char *a)
+{
+    for (; own != NULL && own->name != NULL; own++) {
+        if (strcmp(a, own->name) == 0)
+            return own;
+    }
+    return NULL;
+}
+
+int
+cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *own,
+               json_t **spec_out)
+{
+    json_t *js = json_object(), *parts[4], *v = NULL;
+    int i, rc = -1;
+    size_t k;
+
+    *spec_out = NULL;
+    for (k = 0; k < 4; k++)
+        parts[k] = k == AT_TOP ? json_incref(js) : json_object();
+    for (i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        const char *val = i + 1 < argc ? argv[i + 1] : NULL;
+        const struct cmd_flag *of = own_flag_find(own, a);
+        const struct spec_flag *sf = of == NULL ? spec_flag_find(a) : NULL;
+        json_t *obj;
+
+        if (of != NULL) {
+            if (of->value != NULL) {
+                if (val == NULL) {
+                    fprintf(stderr, "tpsd %s: %s needs a value\n", verb, a);
+                    goto out;
+                }
+                *of->value = val;
+                i++;
+            }
+            if (of->set != NULL)
+                *of->set = 1;
+            continue;
+        }
+        if (sf == NULL) {
+            fprintf(stderr, "tpsd %s: unknown option %s\n", verb, a);
+            goto out;
+        }
+        obj = parts[sf->where];
+        if (sf->type == V_TRUE) {
+            json_object_set_new(obj, sf->key, json_true());
+            continue;
+        }
+        if (val == NULL) {
+            fprintf(stderr, "tpsd %s: %s needs a value\n", verb, a);
+            goto out;
+        }
+        i++;
+        if (sf->type == V_NUMBER) {
+            if (flag_number(verb, a, val, &v) == -1)
+                goto out;
+            json_object_set_new(obj, sf->key, v);
+        } else if (sf->type == V_APPEND) {
+            json_t *arr = json_object_get(obj, sf->key);
+
+            if (arr == NULL) {
+                arr = json_array();
+                json_object_set_new(obj, sf->key, arr);
+            }
+            json_array_append_new(arr, json_string(val));
+        } else {
+            json_object_set_new(obj, sf->key, json_string(val));
+        }
+    }
+    if (json_object_size(parts[AT_LOAD]) > 0) {
+        json_object_set_new(
+            parts[AT_LOAD], "type",
+            json_string(json_object_get(parts[AT_LOAD], "rps") ? "rate" : "concurrent"));
+        json_object_set(js, "load_pattern", parts[AT_LOAD]);
+    }
+    if (json_object_size(parts[AT_BACKEND]) > 0)
+        json_object_set(js, "backend", parts[AT_BACKEND]);
+    if (json_object_size(parts[AT_SERVER]) > 0)
+        json_object_set(js, "server", parts[AT_SERVER]);
+    *spec_out = js;
+    js = NULL;
+    rc = 0;
+out:
+    for (k = 0; k < 4; k++)
+        json_decref(parts[k]);
+    json_decref(js);
+    return rc;
+}
