@@ -549,3 +549,299 @@ ALTER TABLE system_samples ADD COLUMN self_rss_bytes INTEGER;
 ALTER TABLE system_samples ADD COLUMN temp_c REAL;
 CREATE INDEX system_samples_run ON system_samples (run_id, at);
 CREATE INDEX samples_run_started ON samples (run_id, started_at) WHERE warmup = 0;
+
+-- migrate: 5
+-- History at scale (bench/bench_history.c). The ingest trigger of step 3
+-- recomputed eight percentiles with window functions on every sample, which
+-- made storing a sample a hundred times slower than the sample itself; now
+-- the tpsd_pct() aggregate (type-7 percentile, registered by
+-- storage/history.c on every connection) computes each over the run-case's
+-- samples (scalar subqueries: an UPDATE ... FROM would materialise a
+-- temporary table per sample, four times slower). Each figure also
+-- keeps Welford's M2 (sum of squared deviations from the mean), updated
+-- per sample and merged with Chan's formula across rollups, so a standard
+-- deviation no longer loses digits to sum-of-squares cancellation (the
+-- _sumsq columns are no longer written). Regression verdicts are stored
+-- for changes only.
+ALTER TABLE history_rollup ADD COLUMN decode_tps_m2 REAL;
+ALTER TABLE history_rollup ADD COLUMN e2e_tps_m2 REAL;
+ALTER TABLE history_rollup ADD COLUMN ttft_ms_m2 REAL;
+ALTER TABLE history_rollup ADD COLUMN prompt_tps_m2 REAL;
+UPDATE history_rollup SET decode_tps_m2 = (
+    SELECT sum((s.decode_tps - history_rollup.decode_tps_sum / history_rollup.decode_tps_n)
+               * (s.decode_tps - history_rollup.decode_tps_sum / history_rollup.decode_tps_n))
+    FROM samples s WHERE s.run_id = history_rollup.run_id
+      AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1
+      AND s.decode_tps IS NOT NULL) WHERE decode_tps_n > 0;
+UPDATE history_rollup SET e2e_tps_m2 = (
+    SELECT sum((s.e2e_tps - history_rollup.e2e_tps_sum / history_rollup.e2e_tps_n)
+               * (s.e2e_tps - history_rollup.e2e_tps_sum / history_rollup.e2e_tps_n))
+    FROM samples s WHERE s.run_id = history_rollup.run_id
+      AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1
+      AND s.e2e_tps IS NOT NULL) WHERE e2e_tps_n > 0;
+UPDATE history_rollup SET ttft_ms_m2 = (
+    SELECT sum((s.ttft_ms - history_rollup.ttft_ms_sum / history_rollup.ttft_ms_n)
+               * (s.ttft_ms - history_rollup.ttft_ms_sum / history_rollup.ttft_ms_n))
+    FROM samples s WHERE s.run_id = history_rollup.run_id
+      AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1
+      AND s.ttft_ms IS NOT NULL) WHERE ttft_ms_n > 0;
+UPDATE history_rollup SET prompt_tps_m2 = (
+    SELECT sum((s.prompt_tps - history_rollup.prompt_tps_sum / history_rollup.prompt_tps_n)
+               * (s.prompt_tps - history_rollup.prompt_tps_sum / history_rollup.prompt_tps_n))
+    FROM samples s WHERE s.run_id = history_rollup.run_id
+      AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1
+      AND s.prompt_tps IS NOT NULL) WHERE prompt_tps_n > 0;
+DROP TRIGGER history_rollup_ingest;
+CREATE TRIGGER history_rollup_ingest AFTER INSERT ON samples WHEN NEW.warmup = 0
+BEGIN
+    INSERT INTO history_rollup (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max)
+    SELECT NEW.run_id,
+           NEW.case_name,
+           r.model,
+           r.fingerprint,
+           coalesce(r.fingerprint, r.model),
+           r.suite,
+           NEW.started_at,
+           1,
+           NEW.ok = 1,
+           NEW.ok = 1 AND coalesce(NEW.passed, 1) != 0,
+           (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.decode_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.e2e_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 AND NEW.ttft_ms IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.prompt_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END
+    FROM runs r WHERE r.id = NEW.run_id
+    ON CONFLICT (run_id, case_name) DO UPDATE SET
+        n = n + 1,
+        n_ok = n_ok + excluded.n_ok,
+        n_passed = n_passed + excluded.n_passed,
+        at = min(at, excluded.at),
+        decode_tps_n = decode_tps_n + excluded.decode_tps_n,
+        decode_tps_sum = coalesce(decode_tps_sum + excluded.decode_tps_sum, decode_tps_sum, excluded.decode_tps_sum),
+        decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN decode_tps_m2 WHEN decode_tps_n = 0 THEN 0.0
+            ELSE decode_tps_m2 + (excluded.decode_tps_sum - decode_tps_sum / decode_tps_n) * (excluded.decode_tps_sum - (decode_tps_sum + excluded.decode_tps_sum) / (decode_tps_n + 1)) END,
+        decode_tps_min = coalesce(min(decode_tps_min, excluded.decode_tps_min), decode_tps_min, excluded.decode_tps_min),
+        decode_tps_max = coalesce(max(decode_tps_max, excluded.decode_tps_max), decode_tps_max, excluded.decode_tps_max),
+        e2e_tps_n = e2e_tps_n + excluded.e2e_tps_n,
+        e2e_tps_sum = coalesce(e2e_tps_sum + excluded.e2e_tps_sum, e2e_tps_sum, excluded.e2e_tps_sum),
+        e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN e2e_tps_m2 WHEN e2e_tps_n = 0 THEN 0.0
+            ELSE e2e_tps_m2 + (excluded.e2e_tps_sum - e2e_tps_sum / e2e_tps_n) * (excluded.e2e_tps_sum - (e2e_tps_sum + excluded.e2e_tps_sum) / (e2e_tps_n + 1)) END,
+        e2e_tps_min = coalesce(min(e2e_tps_min, excluded.e2e_tps_min), e2e_tps_min, excluded.e2e_tps_min),
+        e2e_tps_max = coalesce(max(e2e_tps_max, excluded.e2e_tps_max), e2e_tps_max, excluded.e2e_tps_max),
+        ttft_ms_n = ttft_ms_n + excluded.ttft_ms_n,
+        ttft_ms_sum = coalesce(ttft_ms_sum + excluded.ttft_ms_sum, ttft_ms_sum, excluded.ttft_ms_sum),
+        ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN ttft_ms_m2 WHEN ttft_ms_n = 0 THEN 0.0
+            ELSE ttft_ms_m2 + (excluded.ttft_ms_sum - ttft_ms_sum / ttft_ms_n) * (excluded.ttft_ms_sum - (ttft_ms_sum + excluded.ttft_ms_sum) / (ttft_ms_n + 1)) END,
+        ttft_ms_min = coalesce(min(ttft_ms_min, excluded.ttft_ms_min), ttft_ms_min, excluded.ttft_ms_min),
+        ttft_ms_max = coalesce(max(ttft_ms_max, excluded.ttft_ms_max), ttft_ms_max, excluded.ttft_ms_max),
+        prompt_tps_n = prompt_tps_n + excluded.prompt_tps_n,
+        prompt_tps_sum = coalesce(prompt_tps_sum + excluded.prompt_tps_sum, prompt_tps_sum, excluded.prompt_tps_sum),
+        prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN prompt_tps_m2 WHEN prompt_tps_n = 0 THEN 0.0
+            ELSE prompt_tps_m2 + (excluded.prompt_tps_sum - prompt_tps_sum / prompt_tps_n) * (excluded.prompt_tps_sum - (prompt_tps_sum + excluded.prompt_tps_sum) / (prompt_tps_n + 1)) END,
+        prompt_tps_min = coalesce(min(prompt_tps_min, excluded.prompt_tps_min), prompt_tps_min, excluded.prompt_tps_min),
+        prompt_tps_max = coalesce(max(prompt_tps_max, excluded.prompt_tps_max), prompt_tps_max, excluded.prompt_tps_max);
+    UPDATE history_rollup SET
+        decode_tps_p50 = (SELECT tpsd_pct(s.decode_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        decode_tps_p90 = (SELECT tpsd_pct(s.decode_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p50 = (SELECT tpsd_pct(s.e2e_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p90 = (SELECT tpsd_pct(s.e2e_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p50 = (SELECT tpsd_pct(s.ttft_ms, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p90 = (SELECT tpsd_pct(s.ttft_ms, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p50 = (SELECT tpsd_pct(s.prompt_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p90 = (SELECT tpsd_pct(s.prompt_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1)
+    WHERE run_id = NEW.run_id AND case_name = NEW.case_name
+      AND NEW.ok = 1 AND (n <= 2000 OR n % 1000 = 0);
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+-- Past 2000 requests a run-case's percentiles are refreshed every 1000th;
+-- when the run finishes they are made exact.
+CREATE TRIGGER history_rollup_exact AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+BEGIN
+    UPDATE history_rollup SET
+        decode_tps_p50 = (SELECT tpsd_pct(s.decode_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        decode_tps_p90 = (SELECT tpsd_pct(s.decode_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p50 = (SELECT tpsd_pct(s.e2e_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p90 = (SELECT tpsd_pct(s.e2e_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p50 = (SELECT tpsd_pct(s.ttft_ms, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p90 = (SELECT tpsd_pct(s.ttft_ms, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p50 = (SELECT tpsd_pct(s.prompt_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p90 = (SELECT tpsd_pct(s.prompt_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1)
+    WHERE run_id = NEW.id AND n > 2000;
+END;
+DELETE FROM history_verdicts WHERE verdict = 'none';
+DROP INDEX history_verdicts_at;
+CREATE INDEX history_verdicts_verdict ON history_verdicts (verdict, id);
+-- Day and week trends over long histories read one row per (model, case,
+-- suite, UTC day) instead of a rollup per run: history_daily merges the
+-- rollups of every finished run (n, sums, Welford M2 by Chan's formula,
+-- min, max; the per-run medians as float64 little-endian in _meds, for
+-- the percentiles of a bucket holding several runs; p50/p90 of the run
+-- when the day holds just one). A rollup is merged once, when its run
+-- finishes (in_daily = 1); storage/history.c reads rollups not merged yet,
+-- and those of partial days at the edges of a query, from history_rollup.
+-- A day is that of the run-case's `at` (its first sample).
+ALTER TABLE history_rollup ADD COLUMN in_daily INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE history_daily (
+    model TEXT NOT NULL,
+    case_name TEXT NOT NULL,
+    suite TEXT NOT NULL,
+    day INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    n_passed INTEGER NOT NULL,
+    decode_tps_n INTEGER NOT NULL,
+    decode_tps_sum REAL,
+    decode_tps_m2 REAL,
+    decode_tps_min REAL,
+    decode_tps_max REAL,
+    decode_tps_p50 REAL,
+    decode_tps_p90 REAL,
+    decode_tps_meds BLOB,
+    e2e_tps_n INTEGER NOT NULL,
+    e2e_tps_sum REAL,
+    e2e_tps_m2 REAL,
+    e2e_tps_min REAL,
+    e2e_tps_max REAL,
+    e2e_tps_p50 REAL,
+    e2e_tps_p90 REAL,
+    e2e_tps_meds BLOB,
+    ttft_ms_n INTEGER NOT NULL,
+    ttft_ms_sum REAL,
+    ttft_ms_m2 REAL,
+    ttft_ms_min REAL,
+    ttft_ms_max REAL,
+    ttft_ms_p50 REAL,
+    ttft_ms_p90 REAL,
+    ttft_ms_meds BLOB,
+    prompt_tps_n INTEGER NOT NULL,
+    prompt_tps_sum REAL,
+    prompt_tps_m2 REAL,
+    prompt_tps_min REAL,
+    prompt_tps_max REAL,
+    prompt_tps_p50 REAL,
+    prompt_tps_p90 REAL,
+    prompt_tps_meds BLOB,
+    PRIMARY KEY (model, case_name, day, suite)
+) WITHOUT ROWID;
+CREATE INDEX history_rollup_undaily ON history_rollup (at) WHERE in_daily = 0;
+-- Backfill: the rollups of every finished run, in run order.
+INSERT INTO history_daily (model, case_name, suite, day, runs, n, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, decode_tps_meds, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, e2e_tps_meds, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, ttft_ms_meds, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, prompt_tps_meds)
+    SELECT model, case_name, suite, at - at % 86400000, 1, n, n_passed, decode_tps_n, decode_tps_sum, coalesce(decode_tps_m2, 0.0), decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, tpsd_f64(decode_tps_p50), e2e_tps_n, e2e_tps_sum, coalesce(e2e_tps_m2, 0.0), e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, tpsd_f64(e2e_tps_p50), ttft_ms_n, ttft_ms_sum, coalesce(ttft_ms_m2, 0.0), ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, tpsd_f64(ttft_ms_p50), prompt_tps_n, prompt_tps_sum, coalesce(prompt_tps_m2, 0.0), prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, tpsd_f64(prompt_tps_p50)
+    FROM history_rollup WHERE in_daily = 0 AND run_id IN (SELECT id FROM runs WHERE state NOT IN ('pending', 'running'))
+    ORDER BY run_id
+    ON CONFLICT (model, case_name, day, suite) DO UPDATE SET
+        runs = runs + excluded.runs,
+        n = n + excluded.n,
+        n_passed = n_passed + excluded.n_passed,
+        decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN history_daily.decode_tps_m2 WHEN history_daily.decode_tps_n = 0 THEN excluded.decode_tps_m2
+            ELSE history_daily.decode_tps_m2 + excluded.decode_tps_m2 + (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n)
+                 * (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n) * history_daily.decode_tps_n * excluded.decode_tps_n / (history_daily.decode_tps_n + excluded.decode_tps_n) END,
+        decode_tps_n = history_daily.decode_tps_n + excluded.decode_tps_n,
+        decode_tps_sum = coalesce(history_daily.decode_tps_sum + excluded.decode_tps_sum, history_daily.decode_tps_sum, excluded.decode_tps_sum),
+        decode_tps_min = coalesce(min(history_daily.decode_tps_min, excluded.decode_tps_min), history_daily.decode_tps_min, excluded.decode_tps_min),
+        decode_tps_max = coalesce(max(history_daily.decode_tps_max, excluded.decode_tps_max), history_daily.decode_tps_max, excluded.decode_tps_max),
+        decode_tps_meds = tpsd_cat(history_daily.decode_tps_meds, excluded.decode_tps_meds),
+        e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN history_daily.e2e_tps_m2 WHEN history_daily.e2e_tps_n = 0 THEN excluded.e2e_tps_m2
+            ELSE history_daily.e2e_tps_m2 + excluded.e2e_tps_m2 + (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n)
+                 * (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n) * history_daily.e2e_tps_n * excluded.e2e_tps_n / (history_daily.e2e_tps_n + excluded.e2e_tps_n) END,
+        e2e_tps_n = history_daily.e2e_tps_n + excluded.e2e_tps_n,
+        e2e_tps_sum = coalesce(history_daily.e2e_tps_sum + excluded.e2e_tps_sum, history_daily.e2e_tps_sum, excluded.e2e_tps_sum),
+        e2e_tps_min = coalesce(min(history_daily.e2e_tps_min, excluded.e2e_tps_min), history_daily.e2e_tps_min, excluded.e2e_tps_min),
+        e2e_tps_max = coalesce(max(history_daily.e2e_tps_max, excluded.e2e_tps_max), history_daily.e2e_tps_max, excluded.e2e_tps_max),
+        e2e_tps_meds = tpsd_cat(history_daily.e2e_tps_meds, excluded.e2e_tps_meds),
+        ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN history_daily.ttft_ms_m2 WHEN history_daily.ttft_ms_n = 0 THEN excluded.ttft_ms_m2
+            ELSE history_daily.ttft_ms_m2 + excluded.ttft_ms_m2 + (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n)
+                 * (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n) * history_daily.ttft_ms_n * excluded.ttft_ms_n / (history_daily.ttft_ms_n + excluded.ttft_ms_n) END,
+        ttft_ms_n = history_daily.ttft_ms_n + excluded.ttft_ms_n,
+        ttft_ms_sum = coalesce(history_daily.ttft_ms_sum + excluded.ttft_ms_sum, history_daily.ttft_ms_sum, excluded.ttft_ms_sum),
+        ttft_ms_min = coalesce(min(history_daily.ttft_ms_min, excluded.ttft_ms_min), history_daily.ttft_ms_min, excluded.ttft_ms_min),
+        ttft_ms_max = coalesce(max(history_daily.ttft_ms_max, excluded.ttft_ms_max), history_daily.ttft_ms_max, excluded.ttft_ms_max),
+        ttft_ms_meds = tpsd_cat(history_daily.ttft_ms_meds, excluded.ttft_ms_meds),
+        prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN history_daily.prompt_tps_m2 WHEN history_daily.prompt_tps_n = 0 THEN excluded.prompt_tps_m2
+            ELSE history_daily.prompt_tps_m2 + excluded.prompt_tps_m2 + (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n)
+                 * (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n) * history_daily.prompt_tps_n * excluded.prompt_tps_n / (history_daily.prompt_tps_n + excluded.prompt_tps_n) END,
+        prompt_tps_n = history_daily.prompt_tps_n + excluded.prompt_tps_n,
+        prompt_tps_sum = coalesce(history_daily.prompt_tps_sum + excluded.prompt_tps_sum, history_daily.prompt_tps_sum, excluded.prompt_tps_sum),
+        prompt_tps_min = coalesce(min(history_daily.prompt_tps_min, excluded.prompt_tps_min), history_daily.prompt_tps_min, excluded.prompt_tps_min),
+        prompt_tps_max = coalesce(max(history_daily.prompt_tps_max, excluded.prompt_tps_max), history_daily.prompt_tps_max, excluded.prompt_tps_max),
+        prompt_tps_meds = tpsd_cat(history_daily.prompt_tps_meds, excluded.prompt_tps_meds);
+UPDATE history_rollup SET in_daily = 1 WHERE in_daily = 0
+    AND run_id IN (SELECT id FROM runs WHERE state NOT IN ('pending', 'running'));
+CREATE TRIGGER history_daily_merge AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+BEGIN
+    INSERT INTO history_daily (model, case_name, suite, day, runs, n, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, decode_tps_meds, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, e2e_tps_meds, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, ttft_ms_meds, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, prompt_tps_meds)
+        SELECT model, case_name, suite, at - at % 86400000, 1, n, n_passed, decode_tps_n, decode_tps_sum, coalesce(decode_tps_m2, 0.0), decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, tpsd_f64(decode_tps_p50), e2e_tps_n, e2e_tps_sum, coalesce(e2e_tps_m2, 0.0), e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, tpsd_f64(e2e_tps_p50), ttft_ms_n, ttft_ms_sum, coalesce(ttft_ms_m2, 0.0), ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, tpsd_f64(ttft_ms_p50), prompt_tps_n, prompt_tps_sum, coalesce(prompt_tps_m2, 0.0), prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, tpsd_f64(prompt_tps_p50)
+        FROM history_rollup WHERE run_id = NEW.id AND in_daily = 0
+        ON CONFLICT (model, case_name, day, suite) DO UPDATE SET
+            runs = runs + excluded.runs,
+            n = n + excluded.n,
+            n_passed = n_passed + excluded.n_passed,
+            decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN history_daily.decode_tps_m2 WHEN history_daily.decode_tps_n = 0 THEN excluded.decode_tps_m2
+                ELSE history_daily.decode_tps_m2 + excluded.decode_tps_m2 + (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n)
+                     * (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n) * history_daily.decode_tps_n * excluded.decode_tps_n / (history_daily.decode_tps_n + excluded.decode_tps_n) END,
+            decode_tps_n = history_daily.decode_tps_n + excluded.decode_tps_n,
+            decode_tps_sum = coalesce(history_daily.decode_tps_sum + excluded.decode_tps_sum, history_daily.decode_tps_sum, excluded.decode_tps_sum),
+            decode_tps_min = coalesce(min(history_daily.decode_tps_min, excluded.decode_tps_min), history_daily.decode_tps_min, excluded.decode_tps_min),
+            decode_tps_max = coalesce(max(history_daily.decode_tps_max, excluded.decode_tps_max), history_daily.decode_tps_max, excluded.decode_tps_max),
+            decode_tps_meds = tpsd_cat(history_daily.decode_tps_meds, excluded.decode_tps_meds),
+            e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN history_daily.e2e_tps_m2 WHEN history_daily.e2e_tps_n = 0 THEN excluded.e2e_tps_m2
+                ELSE history_daily.e2e_tps_m2 + excluded.e2e_tps_m2 + (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n)
+                     * (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n) * history_daily.e2e_tps_n * excluded.e2e_tps_n / (history_daily.e2e_tps_n + excluded.e2e_tps_n) END,
+            e2e_tps_n = history_daily.e2e_tps_n + excluded.e2e_tps_n,
+            e2e_tps_sum = coalesce(history_daily.e2e_tps_sum + excluded.e2e_tps_sum, history_daily.e2e_tps_sum, excluded.e2e_tps_sum),
+            e2e_tps_min = coalesce(min(history_daily.e2e_tps_min, excluded.e2e_tps_min), history_daily.e2e_tps_min, excluded.e2e_tps_min),
+            e2e_tps_max = coalesce(max(history_daily.e2e_tps_max, excluded.e2e_tps_max), history_daily.e2e_tps_max, excluded.e2e_tps_max),
+            e2e_tps_meds = tpsd_cat(history_daily.e2e_tps_meds, excluded.e2e_tps_meds),
+            ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN history_daily.ttft_ms_m2 WHEN history_daily.ttft_ms_n = 0 THEN excluded.ttft_ms_m2
+                ELSE history_daily.ttft_ms_m2 + excluded.ttft_ms_m2 + (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n)
+                     * (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n) * history_daily.ttft_ms_n * excluded.ttft_ms_n / (history_daily.ttft_ms_n + excluded.ttft_ms_n) END,
+            ttft_ms_n = history_daily.ttft_ms_n + excluded.ttft_ms_n,
+            ttft_ms_sum = coalesce(history_daily.ttft_ms_sum + excluded.ttft_ms_sum, history_daily.ttft_ms_sum, excluded.ttft_ms_sum),
+            ttft_ms_min = coalesce(min(history_daily.ttft_ms_min, excluded.ttft_ms_min), history_daily.ttft_ms_min, excluded.ttft_ms_min),
+            ttft_ms_max = coalesce(max(history_daily.ttft_ms_max, excluded.ttft_ms_max), history_daily.ttft_ms_max, excluded.ttft_ms_max),
+            ttft_ms_meds = tpsd_cat(history_daily.ttft_ms_meds, excluded.ttft_ms_meds),
+            prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN history_daily.prompt_tps_m2 WHEN history_daily.prompt_tps_n = 0 THEN excluded.prompt_tps_m2
+                ELSE history_daily.prompt_tps_m2 + excluded.prompt_tps_m2 + (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n)
+                     * (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n) * history_daily.prompt_tps_n * excluded.prompt_tps_n / (history_daily.prompt_tps_n + excluded.prompt_tps_n) END,
+            prompt_tps_n = history_daily.prompt_tps_n + excluded.prompt_tps_n,
+            prompt_tps_sum = coalesce(history_daily.prompt_tps_sum + excluded.prompt_tps_sum, history_daily.prompt_tps_sum, excluded.prompt_tps_sum),
+            prompt_tps_min = coalesce(min(history_daily.prompt_tps_min, excluded.prompt_tps_min), history_daily.prompt_tps_min, excluded.prompt_tps_min),
+            prompt_tps_max = coalesce(max(history_daily.prompt_tps_max, excluded.prompt_tps_max), history_daily.prompt_tps_max, excluded.prompt_tps_max),
+            prompt_tps_meds = tpsd_cat(history_daily.prompt_tps_meds, excluded.prompt_tps_meds);
+    UPDATE history_rollup SET in_daily = 1 WHERE run_id = NEW.id AND in_daily = 0;
+END;
+-- load_ms trends read this index only.
+CREATE INDEX runs_load ON runs (model, started_at, load_ms, state, suite);

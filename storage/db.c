@@ -1,6 +1,8 @@
 /* db.c - see db.h. */
 #include "storage/db.h"
 
+#include "storage/history.h"
+
 #include <jansson.h>
 
 #include <errno.h>
@@ -167,6 +169,11 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(db->h, 1);
+    /* The SQL functions the schema's triggers call. */
+    if (history_sql_functions(db->h) == -1) {
+        snprintf(err, errlen, "cannot set up %s: %s", path, sqlite3_errmsg(db->h));
+        goto fail;
+    }
     /* Check the version before anything writes to the file. */
     have = db_user_version(db);
     if (have < 0) {

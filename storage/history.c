@@ -152,11 +152,152 @@ pct7(const double *v, size_t n, double q)
     return v[i] + (h - f) * (v[i + 1] - v[i]);
 }
 
+/* ---- tpsd_pct(v, q) ---- */
+
+struct pct_ctx {
+    double *v;
+    size_t n, cap;
+    double q;
+    int oom;
+};
+
+static void
+pct_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct pct_ctx *p = sqlite3_aggregate_context(ctx, sizeof(*p));
+
+    if (p == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (p->n == 0 && p->cap == 0)
+        p->q = argc > 1 ? sqlite3_value_double(argv[1]) : 0.5;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL || p->oom)
+        return;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? 2 * p->cap : 32;
+        double *v = cap <= HISTORY_PCT_MAX ? realloc(p->v, cap * sizeof(*v)) : NULL;
+        if (v == NULL) {
+            p->oom = 1;
+            return;
+        }
+        p->v = v;
+        p->cap = cap;
+    }
+    p->v[p->n++] = sqlite3_value_double(argv[0]);
+}
+
+static void
+pct_final(sqlite3_context *ctx)
+{
+    struct pct_ctx *p = sqlite3_aggregate_context(ctx, 0);
+
+    if (p == NULL || p->n == 0) {
+        sqlite3_result_null(ctx);
+    } else if (p->oom) {
+        sqlite3_result_error(ctx, "tpsd_pct: too many values", -1);
+    } else {
+        qsort(p->v, p->n, sizeof(double), cmp_double);
+        sqlite3_result_double(ctx, pct7(p->v, p->n, p->q < 0 ? 0 : p->q > 1 ? 1 : p->q));
+    }
+    if (p != NULL)
+        free(p->v);
+}
+
+/* ---- per-run medians as float64 little-endian blobs ---- */
+
+static void
+f64_put(unsigned char *p, double v)
+{
+    uint64_t u;
+    int i;
+
+    memcpy(&u, &v, sizeof(u));
+    for (i = 0; i < 8; i++)
+        p[i] = (unsigned char)(u >> (8 * i));
+}
+
+static double
+f64_get(const unsigned char *p)
+{
+    uint64_t u = 0;
+    double v;
+    int i;
+
+    for (i = 0; i < 8; i++)
+        u |= (uint64_t)p[i] << (8 * i);
+    memcpy(&v, &u, sizeof(v));
+    return v;
+}
+
+/* tpsd_f64(x): x as an 8-byte blob; NULL for NULL. */
+static void
+f64_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    unsigned char b[8];
+
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    f64_put(b, sqlite3_value_double(argv[0]));
+    sqlite3_result_blob(ctx, b, 8, SQLITE_TRANSIENT);
+}
+
+/* tpsd_cat(a, b): the blobs a and b end to end (a NULL one is empty); a
+ * alone once the result would pass HISTORY_MEDS_MAX bytes. */
+static void
+cat_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    int na, nb;
+    unsigned char *p;
+
+    (void)argc;
+    if (sqlite3_value_type(argv[1]) == SQLITE_NULL) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    if (sqlite3_value_type(argv[0]) == SQLITE_NULL) {
+        sqlite3_result_value(ctx, argv[1]);
+        return;
+    }
+    na = sqlite3_value_bytes(argv[0]);
+    nb = sqlite3_value_bytes(argv[1]);
+    if ((int64_t)na + nb > HISTORY_MEDS_MAX) {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    p = sqlite3_malloc(na + nb + 1);
+    if (p == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    if (na > 0)
+        memcpy(p, sqlite3_value_blob(argv[0]), (size_t)na);
+    if (nb > 0)
+        memcpy(p + na, sqlite3_value_blob(argv[1]), (size_t)nb);
+    sqlite3_result_blob(ctx, p, na + nb, sqlite3_free);
+}
+
+int
+history_sql_functions(sqlite3 *h)
+{
+    const int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+
+    if (sqlite3_create_function(h, "tpsd_pct", 2, fl, NULL, NULL, pct_step, pct_final) !=
+            SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_f64", 1, fl, NULL, f64_func, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_cat", 2, fl, NULL, cat_func, NULL, NULL) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
 /* One point being accumulated. */
 struct acc {
     int64_t t, run_id;
     int64_t n, runs, req, passed;
-    double sum, sumsq, min, max, p50, p90;
+    double sum, m2, min, max, p50, p90;  /* m2: sum of squared deviations */
     double *meds;                  /* per-run medians */
     size_t nmeds, cap;
     char verdict[16];              /* bucket run: the run's stored verdict, or "" */
@@ -168,32 +309,60 @@ acc_reset(struct acc *a, int64_t t)
     a->t = t;
     a->run_id = 0;
     a->n = a->runs = a->req = a->passed = 0;
-    a->sum = a->sumsq = 0;
+    a->sum = a->m2 = 0;
     a->min = a->max = a->p50 = a->p90 = NAN;
     a->nmeds = 0;
     a->verdict[0] = '\0';
 }
 
 static int
+acc_med(struct acc *a, double med)
+{
+    if (a->nmeds == a->cap) {
+        size_t cap = a->cap ? 2 * a->cap : 64;
+        double *p = realloc(a->meds, cap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        a->meds = p;
+        a->cap = cap;
+    }
+    a->meds[a->nmeds++] = med;
+    return 0;
+}
+
+/*
+ * Add one part of a point: a run's rollup or a day of history_daily.
+ * Columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n, 7 sum,
+ * 8 m2, 9 min, 10 max, 11 p50, 12 p90 (of the part's one run), 13 runs,
+ * 14 per-run medians (float64 LE blob; NULL: column 11 when runs is 1),
+ * 15 verdict (bucket run of a tested metric only).
+ */
+static int
 acc_add(struct acc *a, sqlite3_stmt *st)
 {
-    /* columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n,
-     * 7 sum, 8 sumsq, 9 min, 10 max, 11 p50, 12 p90, 13 verdict (bucket
-     * run of a tested metric only) */
-    int64_t mn = sqlite3_column_int64(st, 6);
+    int64_t mn = sqlite3_column_int64(st, 6), runs = sqlite3_column_int64(st, 13);
     double med = col_num(st, 11);
 
     a->run_id = sqlite3_column_int64(st, 2);
-    if (sqlite3_column_count(st) > 13 && sqlite3_column_type(st, 13) != SQLITE_NULL)
-        snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 13));
-    a->runs++;
+    if (sqlite3_column_count(st) > 15 && sqlite3_column_type(st, 15) != SQLITE_NULL)
+        snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 15));
+    a->runs += runs;
     a->req += sqlite3_column_int64(st, 4);
     a->passed += sqlite3_column_int64(st, 5);
     if (mn > 0) {
         double lo = col_num(st, 9), hi = col_num(st, 10);
+        double sum = col_num(st, 7), m2 = col_num(st, 8);
+        if (isnan(m2))
+            m2 = 0;
+        /* Chan et al.: merge (n, mean, M2) of two disjoint sets. */
+        if (a->n > 0) {
+            double d = sum / (double)mn - a->sum / (double)a->n;
+            a->m2 += m2 + d * d * (double)a->n * (double)mn / (double)(a->n + mn);
+        } else {
+            a->m2 = m2;
+        }
         a->n += mn;
-        a->sum += col_num(st, 7);
-        a->sumsq += col_num(st, 8);
+        a->sum += sum;
         if (isnan(a->min) || lo < a->min)
             a->min = lo;
         if (isnan(a->max) || hi > a->max)
@@ -201,16 +370,15 @@ acc_add(struct acc *a, sqlite3_stmt *st)
         a->p50 = med;
         a->p90 = col_num(st, 12);
     }
-    if (!isnan(med)) {
-        if (a->nmeds == a->cap) {
-            size_t cap = a->cap ? 2 * a->cap : 64;
-            double *p = realloc(a->meds, cap * sizeof(*p));
-            if (p == NULL)
+    if (sqlite3_column_type(st, 14) == SQLITE_BLOB) {
+        const unsigned char *b = sqlite3_column_blob(st, 14);
+        int i, nb = sqlite3_column_bytes(st, 14) / 8;
+        for (i = 0; i < nb; i++) {
+            if (acc_med(a, f64_get(b + 8 * i)) == -1)
                 return -1;
-            a->meds = p;
-            a->cap = cap;
         }
-        a->meds[a->nmeds++] = med;
+    } else if (!isnan(med) && acc_med(a, med) == -1) {
+        return -1;
     }
     return 0;
 }
@@ -222,7 +390,7 @@ acc_point(struct acc *a, int per_run)
     json_t *o;
 
     if (a->n > 1) {
-        var = (a->sumsq - a->sum * a->sum / (double)a->n) / (double)(a->n - 1);
+        var = a->m2 / (double)(a->n - 1);
         if (var < 0)
             var = 0;
     }
@@ -243,35 +411,58 @@ acc_point(struct acc *a, int per_run)
     return o;
 }
 
+/* The columns acc_add reads, of rollups of metric m (verdict: bucket run). */
+#define ROLLUP_COLS                                                                          \
+    "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max," \
+    " %s_p50, %s_p90, 1, NULL%s FROM history_rollup h"
+#define ROLLUP_ARGS(m, verdict) m, m, m, m, m, m, m, verdict
+
+/*
+ * The parts of a trends answer, ordered by model, case and time. Run and
+ * hour buckets read the rollups in [since, until). Day and week buckets
+ * read history_daily for the whole days [d0, d1) and the rollups for the
+ * partial days [since, d0) and [d1, until) and for the runs not merged
+ * into history_daily yet. load_ms reads runs (index runs_load).
+ */
 static sqlite3_stmt *
-trends_stmt(struct db *db, const struct history_query *q)
+trends_stmt(struct db *db, const struct history_query *q, int daily)
 {
-    char sql[HISTORY_SQL_MAX];
+    char sql[HISTORY_SQL_MAX * 4], filt[256];
     const char *m = q->metric;
     int len;
 
+    snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
+             q->case_name ? " AND case_name = :case" : "", q->suite ? " AND suite = :suite" : "");
     if (strcmp(m, "load_ms") == 0) {
         len = snprintf(sql, sizeof(sql),
                        "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms,"
-                       " load_ms * load_ms, load_ms, load_ms, load_ms, load_ms FROM runs"
+                       " 0.0, load_ms, load_ms, load_ms, load_ms, 1, NULL FROM runs"
+                       " INDEXED BY runs_load"
                        " WHERE load_ms IS NOT NULL AND started_at >= :since"
                        " AND started_at < :until%s%s%s ORDER BY model, started_at",
                        q->model ? " AND model = :model" : "", q->suite ? " AND suite = :suite" : "",
                        q->case_name ? " AND :case IS NOT NULL" : "");
+    } else if (!daily) {
+        len = snprintf(sql, sizeof(sql),
+                       ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
+                                   " ORDER BY model, case_name, at",
+                       ROLLUP_ARGS(m, q->bucket == HISTORY_BUCKET_RUN
+                                          ? ", (SELECT verdict FROM history_verdicts v"
+                                            " WHERE v.run_id = h.run_id AND v.case_name ="
+                                            " h.case_name AND v.metric = :metric)"
+                                          : ""),
+                       filt);
     } else {
         len = snprintf(sql, sizeof(sql),
-                       "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_sumsq,"
-                       " %s_min, %s_max, %s_p50, %s_p90%s FROM history_rollup h"
-                       " WHERE at >= :since AND at < :until%s%s%s"
-                       " ORDER BY model, case_name, at",
-                       m, m, m, m, m, m, m,
-                       q->bucket == HISTORY_BUCKET_RUN
-                           ? ", (SELECT verdict FROM history_verdicts v WHERE v.run_id = h.run_id"
-                             " AND v.case_name = h.case_name AND v.metric = :metric)"
-                           : "",
-                       q->model ? " AND model = :model" : "",
-                       q->case_name ? " AND case_name = :case" : "",
-                       q->suite ? " AND suite = :suite" : "");
+                       "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
+                       " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
+                       " WHERE day >= :d0 AND day < :d1%s"
+                       " UNION ALL " ROLLUP_COLS " WHERE at >= :since AND at < :d0%s"
+                       " UNION ALL " ROLLUP_COLS " WHERE at >= :d1 AND at < :until%s"
+                       " UNION ALL " ROLLUP_COLS " WHERE in_daily = 0 AND at >= :d0"
+                       " AND at < :d1%s ORDER BY 1, 2, 4",
+                       m, m, m, m, m, m, m, m, filt, ROLLUP_ARGS(m, ""), filt,
+                       ROLLUP_ARGS(m, ""), filt, ROLLUP_ARGS(m, ""), filt);
     }
     if (len < 0 || (size_t)len >= sizeof(sql)) {
         snprintf(db->err, sizeof(db->err), "trends query too long");
@@ -287,7 +478,8 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
     json_t *res = NULL, *series = NULL, *cur = NULL, *points = NULL;
     char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
     struct acc a;
-    int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN;
+    int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN, daily;
+    int64_t until;
     size_t npoints = 0;
 
     memset(&a, 0, sizeof(a));
@@ -295,11 +487,23 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         snprintf(db->err, sizeof(db->err), "unknown metric");
         return -1;
     }
-    st = trends_stmt(db, q);
+    daily = (q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK) &&
+            strcmp(q->metric, "load_ms") != 0;
+    st = trends_stmt(db, q, daily);
     if (st == NULL)
         goto out;
+    until = q->until > 0 ? q->until : INT64_MAX;
     db_bind_int(st, ":since", q->since);
-    db_bind_int(st, ":until", q->until > 0 ? q->until : INT64_MAX);
+    db_bind_int(st, ":until", until);
+    if (daily) {
+        /* The whole days inside [since, until). */
+        int64_t d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;
+        int64_t d1 = until == INT64_MAX ? INT64_MAX : bucket_start(HISTORY_BUCKET_DAY, until);
+        if (d0 >= d1)
+            d0 = d1 = until; /* no whole day: the rollups of [since, until) */
+        db_bind_int(st, ":d0", d0);
+        db_bind_int(st, ":d1", d1);
+    }
     if (q->model)
         db_bind_text(st, ":model", q->model);
     if (q->case_name)

@@ -21,6 +21,8 @@
 #define HISTORY_WINDOW_MAX 1000    /* values of one regression window */
 #define HISTORY_VERDICTS_MAX 1000  /* verdicts in one answer */
 #define HISTORY_KEY_MAX 512        /* bytes of a series key, model or case */
+#define HISTORY_PCT_MAX 10000000   /* values one tpsd_pct() call sorts */
+#define HISTORY_MEDS_MAX (1024 * 1024) /* bytes of one day's per-run medians (131072 runs) */
 
 enum history_bucket {
     HISTORY_BUCKET_RUN,            /* one point per run */
@@ -37,6 +39,16 @@ struct history_query {
     enum history_bucket bucket;
     int64_t since, until;          /* [since, until) in ms; 0: open */
 };
+
+/*
+ * Register the SQL functions the schema's triggers call on connection h:
+ * the aggregate tpsd_pct(v, q), the type-7 q-quantile (stats.h's
+ * definition) of the non-NULL v, NULL when there are none (q is that of
+ * the first row); tpsd_f64(x), x as an 8-byte little-endian blob; and
+ * tpsd_cat(a, b), two blobs end to end (at most HISTORY_MEDS_MAX bytes:
+ * past it, a). db_open calls it on every connection. 0 or -1.
+ */
+int history_sql_functions(sqlite3 *h);
 
 /* 1 when `metric` is a figure history knows, else 0. Can't fail. */
 int history_metric_ok(const char *metric);

@@ -2,6 +2,7 @@
 #include "storage/samples.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -36,33 +37,32 @@ bind_opt_int(sqlite3_stmt *st, const char *name, int64_t v)
         db_bind_int(st, name, v);
 }
 
-int
-samples_insert(struct db *db, struct sample_rec *s)
+static const char insert_sql[] =
+    "INSERT INTO samples (run_id, seq, case_name, repetition, slot, warmup, started_at,"
+    " sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us, prompt_tokens,"
+    " completion_tokens, reasoning_tokens, tokens_estimated, n_events, ttft_ms,"
+    " decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms, itl_p90_ms, itl_p99_ms,"
+    " itl_max_ms, e2e_ms, finish_reason, ok, passed, error_code, error_detail,"
+    " server_stats, event_us)"
+    " VALUES (:run_id, :seq, :case_name, :repetition, :slot, :warmup, :started_at,"
+    " :sched_delay_us, :ttfb_us, :ttfr_us, :ttft_us, :t_last_us, :t_done_us,"
+    " :prompt_tokens, :completion_tokens, :reasoning_tokens, :tokens_estimated,"
+    " :n_events, :ttft_ms, :decode_tps, :e2e_tps, :prompt_tps, :tpot_ms, :itl_p50_ms,"
+    " :itl_p90_ms, :itl_p99_ms, :itl_max_ms, :e2e_ms, :finish_reason, :ok, :passed,"
+    " :error_code, :error_detail, :server_stats, :event_us)"
+    " ON CONFLICT (run_id, seq) DO NOTHING";
+
+/* Bind s to the prepared insert_sql (reset first) and step it: 0 stored
+ * (s->id set), 1 already stored, -1 on error (db->err). */
+static int
+insert_one(struct db *db, sqlite3_stmt *st, struct sample_rec *s)
 {
-    static const char sql[] =
-        "INSERT INTO samples (run_id, seq, case_name, repetition, slot, warmup, started_at,"
-        " sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us, prompt_tokens,"
-        " completion_tokens, reasoning_tokens, tokens_estimated, n_events, ttft_ms,"
-        " decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms, itl_p90_ms, itl_p99_ms,"
-        " itl_max_ms, e2e_ms, finish_reason, ok, passed, error_code, error_detail,"
-        " server_stats, event_us)"
-        " VALUES (:run_id, :seq, :case_name, :repetition, :slot, :warmup, :started_at,"
-        " :sched_delay_us, :ttfb_us, :ttfr_us, :ttft_us, :t_last_us, :t_done_us,"
-        " :prompt_tokens, :completion_tokens, :reasoning_tokens, :tokens_estimated,"
-        " :n_events, :ttft_ms, :decode_tps, :e2e_tps, :prompt_tps, :tpot_ms, :itl_p50_ms,"
-        " :itl_p90_ms, :itl_p99_ms, :itl_max_ms, :e2e_ms, :finish_reason, :ok, :passed,"
-        " :error_code, :error_detail, :server_stats, :event_us)"
-        " ON CONFLICT (run_id, seq) DO NOTHING";
-    sqlite3_stmt *st = NULL;
     unsigned char *blob = NULL;
     size_t i;
     int rc = -1;
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, sql);
-    if (st == NULL)
-        goto out;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
     db_bind_int(st, ":run_id", s->run_id);
     db_bind_int(st, ":seq", s->seq);
     db_bind_text(st, ":case_name", s->case_name);
@@ -105,8 +105,10 @@ samples_insert(struct db *db, struct sample_rec *s)
     db_bind_text(st, ":server_stats", s->server_stats);
     if (s->n_event_us > 0) {
         blob = malloc(s->n_event_us * 4);
-        if (blob == NULL)
-            goto out;
+        if (blob == NULL) {
+            snprintf(db->err, sizeof(db->err), "out of memory");
+            return -1;
+        }
         for (i = 0; i < s->n_event_us; i++) { /* little-endian on every host */
             blob[4 * i] = (unsigned char)(s->event_us[i]);
             blob[4 * i + 1] = (unsigned char)(s->event_us[i] >> 8);
@@ -123,13 +125,63 @@ samples_insert(struct db *db, struct sample_rec *s)
         s->id = sqlite3_last_insert_rowid(db->h);
         rc = 0;
     }
+out:
+    free(blob);
+    return rc;
+}
+
+int
+samples_insert(struct db *db, struct sample_rec *s)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, insert_sql);
+    if (st == NULL)
+        goto out;
+    rc = insert_one(db, st, s);
     sqlite3_finalize(st);
     st = NULL;
-    if (db_commit(db) == -1)
+    if (rc != -1 && db_commit(db) == -1)
         rc = -1;
 out:
     sqlite3_finalize(st);
-    free(blob);
+    if (rc == -1)
+        db_rollback(db);
+    return rc;
+}
+
+int
+samples_insert_many(struct db *db, struct sample_rec *s, size_t n, size_t *stored)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i, k = 0;
+    int rc = -1, got;
+
+    if (stored != NULL)
+        *stored = 0;
+    if (db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, insert_sql);
+    if (st == NULL)
+        goto out;
+    for (i = 0; i < n; i++) {
+        got = insert_one(db, st, &s[i]);
+        if (got == -1)
+            goto out;
+        k += got == 0;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (db_commit(db) == -1)
+        goto out;
+    if (stored != NULL)
+        *stored = k;
+    rc = 0;
+out:
+    sqlite3_finalize(st);
     if (rc == -1)
         db_rollback(db);
     return rc;

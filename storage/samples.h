@@ -57,6 +57,14 @@ void sample_rec_free(struct sample_rec *s);
  */
 int samples_insert(struct db *db, struct sample_rec *s);
 
+/*
+ * Insert s[0..n) in one IMMEDIATE transaction (bulk imports, benchmarks;
+ * the runner commits each sample as it is measured). Samples already
+ * stored are skipped; *stored (may be NULL) gets how many were new. On -1
+ * nothing is stored (db->err).
+ */
+int samples_insert_many(struct db *db, struct sample_rec *s, size_t n, size_t *stored);
+
 /* Number of samples stored for a run, and whether seq is stored. -1 on error. */
 int64_t samples_count(struct db *db, int64_t run_id);
 int samples_have_seq(struct db *db, int64_t run_id, int64_t seq);

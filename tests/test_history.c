@@ -90,7 +90,8 @@ h_run(const char *model, const char *suite, const char *fp, int64_t size, double
     f.fingerprint = fp;
     f.model_size_bytes = size;
     f.load_ms = load_ms;
-    CHECK_INT(runs_set_facts(db, id, &f), ==, 0);
+    if (runs_set_facts(db, id, &f) == -1)
+        check_failed(__FILE__, __LINE__, "runs_set_facts: %s", db->err);
     return id;
 }
 
@@ -554,6 +555,138 @@ TEST(trends_since_until_half_open)
     t = trends("bm", NULL, NULL, "decode_tps", "day", utc_ms(2030, 1, 1, 0, 0, 0, 0), 0);
     CHECK_INT(json_array_size(json_object_get(t, "series")), ==, 0);
     json_decref(t);
+    db_close(db);
+}
+
+/* Day and week points merge history_daily (finished runs, whole days)
+ * with the rollups of runs still running and of partial days at the edges
+ * of [since, until). */
+TEST(trends_daily_edges_and_running_runs)
+{
+    const char *buckets[] = { "day", "week", "hour", "run" };
+    const int64_t ranges[][2] = {
+        { 0, 0 },
+        { utc_ms(2024, 1, 7, 23, 0, 0, 0), utc_ms(2024, 1, 14, 23, 30, 0, 0) },
+        { utc_ms(2024, 1, 8, 0, 30, 0, 0), utc_ms(2024, 1, 8, 1, 0, 0, 1) }, /* within a day */
+        { utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 9, 0, 0, 0, 0) },     /* aligned */
+        { 1, utc_ms(2024, 1, 15, 0, 0, 0, 1) },
+    };
+    json_t *t;
+    int64_t run;
+    size_t b, r, k;
+
+    h_open();
+    rng_seed(5);
+    boundary_history("bm", 1.0);
+    /* A run still measuring on Monday the 8th, one on the 15th. */
+    run = h_run("bm", "standard", NULL, -1, NAN);
+    for (k = 0; k < 4; k++)
+        h_put(run, "bm", "short", utc_ms(2024, 1, 8, 12, 0, 0, 0) + (int64_t)k * 1000,
+              70 + (double)k, 60, 150, 800, 1, 1, 0);
+    run = h_run("bm", "standard", NULL, -1, NAN);
+    h_put(run, "bm", "short", utc_ms(2024, 1, 15, 0, 30, 0, 0), 33, 30, 250, 700, 1, 1, 0);
+    for (b = 0; b < 4; b++) {
+        for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+            t = trends("bm", "short", NULL, "decode_tps", buckets[b], ranges[r][0], ranges[r][1]);
+            CHECK_INT(json_array_size(json_object_get(t, "series")), ==, 1);
+            check_series(json_array_get(json_object_get(t, "series"), 0), "bm", "short", 0,
+                         buckets[b], ranges[r][0], ranges[r][1]);
+            json_decref(t);
+        }
+    }
+    /* Finishing the run moves it into history_daily: the same answers. */
+    h_finish(run, "succeeded");
+    for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+        t = trends("bm", "short", NULL, "ttft_ms", "week", ranges[r][0], ranges[r][1]);
+        check_series(json_array_get(json_object_get(t, "series"), 0), "bm", "short", 2, "week",
+                     ranges[r][0], ranges[r][1]);
+        json_decref(t);
+    }
+    db_close(db);
+}
+
+/* Past 2000 requests a run-case's percentiles are refreshed every 1000th
+ * sample; the run's end makes them exact. */
+TEST(percentiles_of_long_runs_exact_at_finish)
+{
+    static struct sample_rec recs[2600];
+    double v[2600];
+    json_t *t, *p;
+    int64_t run;
+    size_t i, stored = 0;
+
+    h_open();
+    rng_seed(6);
+    run = h_run("long", "standard", NULL, -1, NAN);
+    for (i = 0; i < 2600; i++) {
+        sample_rec_init(&recs[i]);
+        recs[i].run_id = run;
+        recs[i].seq = (int64_t)i;
+        snprintf(recs[i].case_name, sizeof(recs[i].case_name), "soak");
+        recs[i].started_at = 1000000 + (int64_t)i;
+        recs[i].ok = 1;
+        /* a slow drift: the later samples move the percentiles */
+        recs[i].decode_tps = v[i] = 40.0 + 0.01 * (double)i + rng_uniform();
+    }
+    CHECK_INT(samples_insert_many(db, recs, 2600, &stored), ==, 0);
+    CHECK_INT(stored, ==, 2600);
+    h_finish(run, "succeeded");
+    t = trends("long", "soak", NULL, "decode_tps", "run", 0, 0);
+    p = json_array_get(json_object_get(json_array_get(json_object_get(t, "series"), 0), "points"),
+                       0);
+    CHECK_INT(json_integer_value(json_object_get(p, "n")), ==, 2600);
+    check_close("p50", jnum(p, "p50"), pctl(v, 2600, 0.5), 0);
+    check_close("p90", jnum(p, "p90"), pctl(v, 2600, 0.9), 0);
+    json_decref(t);
+    db_close(db);
+}
+
+/* A database of schema step 3 (rollups with sums of squares, "none"
+ * verdicts) migrates: exact M2 from the samples, history_daily from the
+ * finished runs, only changes kept among the verdicts. */
+TEST(migration_from_step_3)
+{
+    char err[DB_ERR_MAX];
+    const char *buckets[] = { "run", "day", "week" };
+    json_t *t;
+    size_t b;
+
+    snprintf(dbpath, sizeof(dbpath), "%s/old.db", tu_tmpdir());
+    db = db_open_version(dbpath, 3, err, sizeof(err));
+    if (db == NULL)
+        check_failed(__FILE__, __LINE__, "db_open_version: %s", err);
+    {
+        int existing;
+        CHECK_INT(jobs_create(db, "old", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing),
+                  ==, 0);
+    }
+    model_index = 0;
+    seq = 0;
+    nhs = 0;
+    rng_seed(13);
+    boundary_history("bm", 1.0);
+    h_exec("INSERT INTO history_verdicts (run_id, series, model, case_name, metric, at, value,"
+           " baseline, sigma, t, change, win, verdict, created_at)"
+           " VALUES (1, 'bm', 'bm', 'short', 'decode_tps', 1, 1, 1, 1, 0, 0, 5, 'none', 1),"
+           " (2, 'bm', 'bm', 'short', 'decode_tps', 1, 1, 1, 1, 9, 0.2, 5, 'improvement', 1)");
+    db_close(db);
+    db = db_open(dbpath, err, sizeof(err));
+    if (db == NULL)
+        check_failed(__FILE__, __LINE__, "db_open: %s", err);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    for (b = 0; b < 3; b++) {
+        t = trends("bm", "long", NULL, "prompt_tps", buckets[b], 0, 0);
+        check_series(json_array_get(json_object_get(t, "series"), 0), "bm", "long", 3,
+                     buckets[b], 0, 0);
+        json_decref(t);
+    }
+    {
+        json_t *v = NULL;
+        CHECK_INT(history_verdicts_list(db, NULL, 1, 0, 10, &v), ==, 0);
+        CHECK_INT(json_array_size(json_object_get(v, "regressions")), ==, 1);
+        json_decref(v);
+    }
+    CHECK_INT(db_integrity_check(db), ==, 0);
     db_close(db);
 }
 
