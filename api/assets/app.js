@@ -50,6 +50,7 @@
     regs: [],
     models: [],
     etags: new Map(),        /* url -> ETag of what is rendered */
+    autoBuckets: new Map(),  /* range|model|case -> the bucket "automatic" chose */
     ready: false,
     timer: 0,
     defaultsChosen: false,
@@ -688,11 +689,13 @@
       h('td', null, h('a', { href: '/v1/runs/' + (r.id || r.run_id) + '/samples?limit=5000' }, 'samples')))));
   }
 
+  /* The code only: the reasons are listed in full above the table. */
   function sampleResult(d) {
-    const detail = d.error_detail ? h('span', { class: 'detail-text' }, ' ' + d.error_detail) : null;
-    if (!d.ok) return [badge(d.error_code || 'error', 'bad'), detail];
-    if (d.passed === false) return [badge('failed', 'warn'), detail];
-    return d.warmup ? badge('warm-up', 'neutral') : badge('ok', 'ok');
+    const b = !d.ok ? badge(d.error_code || 'error', 'bad')
+      : d.passed === false ? badge('failed', 'warn')
+        : d.warmup ? badge('warm-up', 'neutral') : badge('ok', 'ok');
+    if (d.error_detail) b.setAttribute('title', d.error_detail);
+    return b;
   }
 
   function renderLive(L) {
@@ -733,7 +736,10 @@
         fin.error_code + ': ' + (fin.error_detail || '')));
     }
     if (L.failures.length) {
-      reasons.push(h('details', null, h('summary', null, L.nErrors + ' failed requests (latest ' + L.failures.length + ')'),
+      reasons.push(h('details', {
+        open: L.failuresOpen !== false,
+        ontoggle: (e) => { L.failuresOpen = e.currentTarget.open; },
+      }, h('summary', null, L.nErrors + ' failed requests (latest ' + L.failures.length + ')'),
         h('ul', { class: 'reasons' }, L.failures.map((d) => h('li', null,
           d.model + ' · ' + d.case + ' #' + d.seq + ': ' +
           (d.ok ? 'validation failed' : (d.error_code || 'error')) +
@@ -969,18 +975,8 @@
     }
     const range = Number($('t-range').value);
     const now = Date.now();
-    let since = range > 0 ? now - range : 0;
-    let bucket = $('t-bucket').value;
-    if (bucket === 'auto' && range === 0) {
-      /* Everything: ask for weeks first to learn the span. */
-      const first = await api(trendQuery('e2e_tps', 'week', 0));
-      let t0 = now;
-      for (const se of first.body.series || []) if (se.points.length) t0 = Math.min(t0, se.points[0].t);
-      bucket = autoBucket(now - t0);
-    } else if (bucket === 'auto') {
-      bucket = autoBucket(range);
-    }
-    since = range > 0 ? Math.floor(since / 60000) * 60000 : 0;  /* a stable URL for a minute */
+    /* a stable URL for a minute, so that the browser's revalidation hits */
+    const since = range > 0 ? Math.floor((now - range) / 60000) * 60000 : 0;
     const fetchAll = (b) => Promise.all(METRICS.map(async (m) => {
       const url = trendQuery(m.key, b, since);
       try {
@@ -989,16 +985,23 @@
         return { m, url, err: e };
       }
     }));
+    let bucket = $('t-bucket').value;
+    const auto = bucket === 'auto';
+    const akey = [range, $('t-model').value, $('t-case').value].join('|');
+    if (auto) bucket = S.autoBuckets.get(akey) || (range > 0 ? autoBucket(range) : 'week');
     let answers = await fetchAll(bucket);
-    if ($('t-bucket').value === 'auto') {
-      /* Short history in a long range: finer points (few of them). */
+    if (auto) {
+      /* Points fitting the history actually there: a short history in a
+       * long range gets finer points (there are few of them). */
       let t0 = now;
       for (const a of answers) for (const se of (a.r && a.r.body.series) || []) if (se.points.length) t0 = Math.min(t0, se.points[0].t);
-      const finer = autoBucket(now - t0);
-      if (BUCKETS.indexOf(finer) < BUCKETS.indexOf(bucket)) {
-        bucket = finer;
+      let want = autoBucket(now - t0);
+      if (range > 0 && BUCKETS.indexOf(want) > BUCKETS.indexOf(autoBucket(range))) want = autoBucket(range);
+      if (want !== bucket) {
+        bucket = want;
         answers = await fetchAll(bucket);
       }
+      S.autoBuckets.set(akey, bucket);
     }
     const key = [range, bucket, $('t-model').value, $('t-case').value].join('|');
     if (key !== S.trendKey) force = true;

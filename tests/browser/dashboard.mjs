@@ -172,8 +172,14 @@ async function launch() {
 
 /* Record every request and every console error of a context's pages. */
 function watch(context, page, base) {
-  const w = { requests: [], errors: [], allowed: [] };
-  context.on('request', (r) => w.requests.push(r.url()));
+  const w = { requests: [], errors: [], allowed: [], revalidated: 0 };
+  context.on('request', (r) => {
+    w.requests.push(r.url());
+    // The history answers are polled with If-None-Match (the browser adds
+    // it, and turns the server's 304 into the cached answer).
+    if (/\/v1\/(models|trends|regressions)/.test(r.url()))
+      r.allHeaders().then((hd) => { if (hd['if-none-match']) w.revalidated++; }).catch(() => {});
+  });
   page.on('console', (m) => {
     if (m.type() !== 'error') return;
     const text = m.text();
@@ -427,7 +433,8 @@ async function mainTest() {
     log(`reload: ${reloadMs.toFixed(0)} ms`);
     await shot(page, '07-reloaded');
     w.check();
-    log(`${w.requests.length} requests, all to ${base}; no console errors`);
+    check(w.revalidated > 0, 'the page never revalidated the history with If-None-Match');
+    log(`${w.requests.length} requests, all to ${base} (${w.revalidated} revalidated with If-None-Match); no console errors`);
     ok = true;
     return { firstMs, reloadMs, jobId, simUrl };
   } finally {
