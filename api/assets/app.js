@@ -568,11 +568,11 @@
         L.total = 0;
         L.caseName = '';
         L.loadMs = NaN;
-        L.runs.set(d.run_id, { run_id: d.run_id, model: d.model, state: 'loading' });
+        L.runs.set(d.run_id, { run_id: d.run_id, model: d.model, state: 'loading', samples: 0, errors: 0 });
         break;
       case 'model_loaded':
         L.loadMs = d.load_ms;
-        if (L.runs.has(d.run_id)) L.runs.get(d.run_id).state = 'running';
+        if (L.runs.has(d.run_id)) Object.assign(L.runs.get(d.run_id), { state: 'running', load_ms: d.load_ms });
         break;
       case 'sample':
         L.runId = d.run_id || L.runId;
@@ -582,6 +582,11 @@
         if (isNum(d.done)) L.done = d.done;
         if (isNum(d.total)) L.total = d.total;
         L.nSamples++;
+        if (L.runs.has(d.run_id) && !d.warmup) {
+          const run = L.runs.get(d.run_id);
+          run.samples = (run.samples || 0) + 1;
+          if (!d.ok) run.errors = (run.errors || 0) + 1;
+        }
         if (!d.ok || d.passed === false) {
           L.nErrors++;
           L.failures.push(d);
