@@ -6,8 +6,11 @@
  */
 #include "api/internal.h"
 
+#include "daemon/clock.h"
 #include "daemon/stability.h"
+#include "storage/stabdata.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define API_WINDOW_S_MAX 86400          /* ?window_s= */
@@ -52,22 +55,44 @@ api_h_job_stability(struct api_req *r)
 }
 
 /*
- * Add "stability" (the analysis without windows and series) to `job` (a
- * GET /v1/jobs/{id} body) when it is a stability job. 0, or -1 on a
- * database error (db->err).
+ * Add "stability" to `job` (a GET /v1/jobs/{id} body) when it is a
+ * stability job: the analysis of its newest "stability" event (the runner
+ * emits one every stability_event_s and at the end of each run) with
+ * "as_of" (its time), or computed now (without windows and series) when
+ * there is none yet. Dashboards poll this: it must stay cheap. 0, or -1 on
+ * a database error (db->err).
  */
 int
 api_job_stability_section(struct db *db, json_t *job)
 {
     struct stability_opts o;
     const char *kind = json_string_value(json_object_get(job, "kind"));
+    int64_t id = json_integer_value(json_object_get(job, "id")), at = 0;
     json_t *a = NULL;
+    char *text = NULL;
+    int rc;
 
     if (kind == NULL || strcmp(kind, "stability") != 0)
         return 0;
-    stability_opts_default(&o);
-    if (stability_analyze(db, json_integer_value(json_object_get(job, "id")), &o, &a) == -1)
+    rc = stabdata_last_event(db, id, "stability", &text, &at);
+    if (rc == -1)
         return -1;
+    if (rc == 0)
+        a = json_loads(text, 0, NULL);
+    free(text);
+    if (json_is_object(a)) {
+        json_object_del(a, "run_id");
+        json_object_set_new(a, "as_of", json_integer((json_int_t)at));
+    } else {
+        json_decref(a);
+        a = NULL;
+        stability_opts_default(&o);
+        o.now_ms = clock_wall_ms();
+        if (stability_analyze(db, id, &o, &a) == -1)
+            return -1;
+        if (a != NULL)
+            json_object_set_new(a, "as_of", json_integer((json_int_t)o.now_ms));
+    }
     json_object_set_new(job, "stability", a ? a : json_null());
     return 0;
 }

@@ -61,6 +61,7 @@ struct runner {
     int64_t stab_event_ns;  /* next periodic "stability" event */
     int *slot_busy;
     int stab_busy;          /* slots with a measured request in flight */
+    struct stability_bg *stab_bg; /* periodic analyses, off this thread */
 };
 
 static void
@@ -440,25 +441,36 @@ stab_refill(struct runner *r)
             break;
 }
 
-/* The job's stability analysis as a "stability" event, every
- * stability_event_s while measuring (or now when force). */
+/* The job's stability analysis as a "stability" event. While measuring,
+ * every stability_event_s the background analyst is asked for one, and a
+ * finished one is emitted here (the analysis never runs on this thread
+ * while requests are in flight). With force (nothing in flight: the run's
+ * end) it is computed here and now. */
 static void
 stab_event(struct runner *r, int force)
 {
     struct stability_opts o;
-    json_t *a = NULL;
+    json_t *a = stability_bg_take(r->stab_bg);
     int64_t now = clock_mono_ns();
 
-    if (!force && now < r->stab_event_ns)
+    if (force) {
+        json_decref(a);
+        stability_opts_from_config(&o, r->cfg);
+        a = NULL;
+        if (stability_analyze(r->db, r->job_id, &o, &a) != 0) {
+            log_warnx("job=%lld stability analysis failed: %s", (long long)r->job_id,
+                      r->db->err);
+            return;
+        }
+    }
+    if (a != NULL) {
+        json_object_set_new(a, "run_id", json_integer((json_int_t)r->run_id));
+        emit(r, "stability", a);
+    }
+    if (force || now < r->stab_event_ns)
         return;
     r->stab_event_ns = now + (int64_t)r->cfg->stability_event_s * 1000000000LL;
-    stability_opts_from_config(&o, r->cfg);
-    if (stability_analyze(r->db, r->job_id, &o, &a) != 0) {
-        log_warnx("job=%lld stability analysis failed: %s", (long long)r->job_id, r->db->err);
-        return;
-    }
-    json_object_set_new(a, "run_id", json_integer((json_int_t)r->run_id));
-    emit(r, "stability", a);
+    stability_bg_request(r->stab_bg);
 }
 
 /* Start measuring a stability run: its planned end is fixed the first time
@@ -466,6 +478,7 @@ stab_event(struct runner *r, int force)
 static int
 stab_begin(struct runner *r)
 {
+    struct stability_opts o;
     int64_t now_ms = clock_wall_ms(), planned;
 
     if (stabdata_plan_end(r->db, r->run_id, now_ms, (int64_t)(r->spec->duration_s * 1000.0),
@@ -475,6 +488,11 @@ stab_begin(struct runner *r)
     }
     r->stab_end_ns = clock_mono_ns() + (planned - now_ms) * 1000000LL;
     r->stab_measuring = 1;
+    stability_opts_from_config(&o, r->cfg);
+    r->stab_bg = stability_bg_start(r->db->path, r->job_id, &o);
+    if (r->stab_bg == NULL)
+        log_warnx("job=%lld no background analyst: no periodic stability events",
+                  (long long)r->job_id);
     r->stab_event_ns = clock_mono_ns() + (int64_t)r->cfg->stability_event_s * 1000000000LL;
     emit(r, "stability_plan",
          json_pack("{s:I, s:I, s:f, s:f, s:I}", "run_id", (json_int_t)r->run_id,
@@ -641,6 +659,8 @@ run_cleanup(struct runner *r)
     r->slot_body = NULL;
     r->slots = NULL;
     r->slot_busy = NULL;
+    stability_bg_stop(r->stab_bg);
+    r->stab_bg = NULL;
     r->stab_measuring = 0;
     r->stab_busy = 0;
     r->stab_sent = r->stab_cycle = r->stab_cycle_left = 0;

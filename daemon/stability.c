@@ -2,12 +2,14 @@
 #include "daemon/stability.h"
 
 #include "daemon/clock.h"
+#include "daemon/log.h"
 #include "daemon/stats.h"
 #include "storage/jobs.h"
 #include "storage/stabdata.h"
 #include "storage/system.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -912,6 +914,128 @@ out:
     json_decref(spec);
     job_rec_free(&job);
     return rc;
+}
+
+/* ---- the background analyst ---- */
+
+struct stability_bg {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    char path[1024];
+    int64_t job_id;
+    struct stability_opts o;
+    int wanted, busy, stopping; /* under mu */
+    json_t *result;             /* under mu */
+};
+
+static void *
+bg_main(void *arg)
+{
+    struct stability_bg *bg = arg;
+    char err[DB_ERR_MAX];
+    struct db *db = NULL;
+    json_t *a;
+    int rc;
+
+    pthread_mutex_lock(&bg->mu);
+    for (;;) {
+        while (!bg->wanted && !bg->stopping)
+            pthread_cond_wait(&bg->cv, &bg->mu);
+        if (bg->stopping)
+            break;
+        bg->wanted = 0;
+        bg->busy = 1;
+        pthread_mutex_unlock(&bg->mu);
+        a = NULL;
+        if (db == NULL) {
+            db = db_open(bg->path, err, sizeof(err));
+            if (db == NULL)
+                log_warnx("stability: cannot open %s: %s", bg->path, err);
+        }
+        if (db != NULL) {
+            rc = stability_analyze(db, bg->job_id, &bg->o, &a);
+            if (rc == -1)
+                log_warnx("job=%lld stability analysis failed: %s", (long long)bg->job_id,
+                          db->err);
+        }
+        pthread_mutex_lock(&bg->mu);
+        bg->busy = 0;
+        if (a != NULL) {
+            json_decref(bg->result);
+            bg->result = a;
+        }
+    }
+    pthread_mutex_unlock(&bg->mu);
+    db_close(db);
+    return NULL;
+}
+
+struct stability_bg *
+stability_bg_start(const char *db_path, int64_t job_id, const struct stability_opts *o)
+{
+    struct stability_bg *bg;
+
+    if (db_path == NULL || strlen(db_path) >= sizeof(bg->path))
+        return NULL;
+    bg = calloc(1, sizeof(*bg));
+    if (bg == NULL)
+        return NULL;
+    memcpy(bg->path, db_path, strlen(db_path) + 1);
+    bg->job_id = job_id;
+    bg->o = *o;
+    pthread_mutex_init(&bg->mu, NULL);
+    pthread_cond_init(&bg->cv, NULL);
+    if (pthread_create(&bg->th, NULL, bg_main, bg) != 0) {
+        pthread_mutex_destroy(&bg->mu);
+        pthread_cond_destroy(&bg->cv);
+        free(bg);
+        return NULL;
+    }
+    return bg;
+}
+
+void
+stability_bg_request(struct stability_bg *bg)
+{
+    if (bg == NULL)
+        return;
+    pthread_mutex_lock(&bg->mu);
+    if (!bg->busy) {
+        bg->wanted = 1;
+        pthread_cond_signal(&bg->cv);
+    }
+    pthread_mutex_unlock(&bg->mu);
+}
+
+json_t *
+stability_bg_take(struct stability_bg *bg)
+{
+    json_t *a;
+
+    if (bg == NULL)
+        return NULL;
+    pthread_mutex_lock(&bg->mu);
+    a = bg->result;
+    bg->result = NULL;
+    pthread_mutex_unlock(&bg->mu);
+    return a;
+}
+
+void
+stability_bg_stop(struct stability_bg *bg)
+{
+    if (bg == NULL)
+        return;
+    pthread_mutex_lock(&bg->mu);
+    bg->stopping = 1;
+    pthread_cond_signal(&bg->cv);
+    pthread_mutex_unlock(&bg->mu);
+    pthread_join(bg->th, NULL);
+    json_decref(bg->result);
+    pthread_mutex_destroy(&bg->mu);
+    pthread_cond_destroy(&bg->cv);
+    free(bg);
 }
 
 /* ---- Markdown ---- */

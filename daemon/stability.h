@@ -29,7 +29,7 @@
  *   thermal    throttling episodes: consecutive readings whose state is not
  *              "nominal" (or unknown), with their worst state and length.
  *
- * Reads storage (jobs, stabdata, system); calls nothing else of ours.
+ * Reads storage (jobs, stabdata, system) and the clock; calls nothing else of ours.
  */
 #ifndef TPSD_STABILITY_H
 #define TPSD_STABILITY_H
@@ -87,6 +87,26 @@ void stability_opts_default(struct stability_opts *o);
  */
 int stability_analyze(struct db *db, int64_t job_id, const struct stability_opts *o,
                       json_t **out);
+
+/*
+ * A background analyst: a thread with its own database connection that runs
+ * stability_analyze when asked, so that the thread measuring requests never
+ * stops to analyse (a pause there would show up as late tokens of the
+ * requests in flight). The runner's periodic "stability" events use it.
+ */
+struct stability_bg;
+
+/* Start the thread for job `job_id` on the database at db_path (opened by
+ * the thread). `o` is copied. NULL when the thread cannot start. */
+struct stability_bg *stability_bg_start(const char *db_path, int64_t job_id,
+                                        const struct stability_opts *o);
+/* Ask for an analysis unless one is under way. NULL is fine. Can't fail. */
+void stability_bg_request(struct stability_bg *bg);
+/* The newest finished analysis (new reference; an older unread one is
+ * dropped), or NULL when none is ready. NULL bg is fine. */
+json_t *stability_bg_take(struct stability_bg *bg);
+/* Stop (waiting for an analysis under way), close and free. NULL is fine. */
+void stability_bg_stop(struct stability_bg *bg);
 
 /*
  * Write the report's "Stability" section for job `job_id` to f when it is a

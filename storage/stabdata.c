@@ -180,3 +180,32 @@ out:
     sqlite3_finalize(st);
     return ret;
 }
+
+int
+stabdata_last_event(struct db *db, int64_t job_id, const char *type, char **data, int64_t *at)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT data, at FROM job_events"
+                                      " WHERE job_id = :j AND type = :t"
+                                      " ORDER BY id DESC LIMIT 1");
+    int rc = -1, step;
+
+    *data = NULL;
+    if (st == NULL)
+        return -1;
+    db_bind_int(st, ":j", job_id);
+    db_bind_text(st, ":t", type);
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
+        *data = db_col_strdup(st, 0);
+        *at = sqlite3_column_int64(st, 1);
+        rc = *data != NULL ? 0 : -1;
+        if (rc == -1)
+            snprintf(db->err, sizeof(db->err), "out of memory");
+    } else if (step == SQLITE_DONE) {
+        rc = 1;
+    } else {
+        seterr(db);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -61,4 +61,12 @@ typedef int (*stabdata_scan_fn)(void *arg, const struct stabdata_sample *s);
  * 0 (also when stopped by fn), or -1 (db->err). */
 int stabdata_samples_scan(struct db *db, int64_t run_id, stabdata_scan_fn fn, void *arg);
 
+/*
+ * The newest event of `type` in job `job_id`'s log (job_events): its data
+ * (JSON text, caller frees) and time. 0 with *data set, 1 when there is
+ * none, -1 on error.
+ */
+int stabdata_last_event(struct db *db, int64_t job_id, const char *type, char **data,
+                        int64_t *at);
+
 #endif

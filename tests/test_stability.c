@@ -216,6 +216,7 @@ TEST(analysis_synthetic)
     snprintf(path, sizeof(path), "%s/t.db", tu_tmpdir());
     db = db_open(path, err, sizeof(err));
     CHECK(db != NULL);
+    CHECK_INT(db_exec(db, "PRAGMA synchronous = OFF"), ==, 0); /* thousands of commits */
     job = syn_job(db, t0, 100.0);
     a = syn_analyze(db, job, 1);
     CHECK_STR(jstr(a, "kind"), "stability");
@@ -328,6 +329,7 @@ TEST(analysis_report_markdown)
     snprintf(path, sizeof(path), "%s/t.db", tu_tmpdir());
     db = db_open(path, err, sizeof(err));
     CHECK(db != NULL);
+    CHECK_INT(db_exec(db, "PRAGMA synchronous = OFF"), ==, 0);
     job = syn_job(db, wall_ms() - SYN_DURATION_S * 1000LL - 1000, 100.0);
     f = open_memstream(&md, &len);
     CHECK(f != NULL);
@@ -683,6 +685,13 @@ TEST(drift_and_leak_detected)
     CHECK_STR(jstr(job, "state"), "succeeded");
     /* the job's summary carries the analysis */
     CHECK(json_is_object(json_object_get(job, "stability")));
+    CHECK(jnum(job, "stability.as_of") > 0);
+    CHECK_STR(jstr(job, "stability.runs.0") == NULL ? "ok" : "?", "ok");
+    CHECK(jnum(json_array_get(jnum(job, "stability.job_id") == 1
+                                  ? json_object_get(json_object_get(job, "stability"), "runs")
+                                  : NULL,
+                              0),
+               "requests") >= 100);
     json_decref(job);
     a = t_call(&t, "GET", "/v1/jobs/1/stability", NULL, 200);
     run = json_array_get(json_object_get(a, "runs"), 0);
