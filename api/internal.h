@@ -51,6 +51,10 @@ struct api {
     pthread_key_t db_key;           /* each pool thread's struct db * */
     int db_key_ok;
     atomic_ulong errors[API_STATUS_SPAN]; /* responses by status 400..599 */
+    /* CLOCK_MONOTONIC seconds of the last request the database refused for
+     * lack of space, an I/O error or a read-only file (0: none since the
+     * last successful write): /v1/healthz reports it. */
+    atomic_llong db_failed_s;
     /* Event streams: suspended connections, resumed by the ticker thread. */
     pthread_mutex_t sse_mu;
     pthread_cond_t sse_cv;

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/statvfs.h>
+#include <time.h>
 
 #define API_LIMIT_DEFAULT 50        /* page size of list endpoints */
 #define API_LIMIT_MAX 500
@@ -21,6 +23,8 @@
 #define API_JOB_RUNS_MAX 1000       /* runs embedded in GET /v1/jobs/{id} */
 #define API_ALLOW_MAX 64            /* bytes of an Allow header */
 #define API_LOCATION_MAX 64
+#define API_DB_FAILED_RECENT_S 60   /* healthz: a refused write this recent degrades */
+#define API_DB_SPACE_MIN (1024 * 1024) /* healthz: free bytes below which the disk is full */
 
 extern const char tpsd_openapi_json[];
 extern const unsigned long tpsd_openapi_json_len;
@@ -164,6 +168,7 @@ h_jobs_create(struct api_req *r)
         hdrs[2] = "Idempotency-Replayed";
         hdrs[3] = "true";
     }
+    atomic_store(&r->api->db_failed_s, 0); /* the database takes writes again */
     res = api_reply_json_h(r, existing ? 200 : 201, job, hdrs);
     if (!existing && r->api->worker != NULL && r->api->worker_notify != NULL)
         r->api->worker_notify(r->api->worker);
@@ -334,12 +339,33 @@ h_suites(struct api_req *r)
     return api_reply_json(r, 200, json_pack("{s:o}", "suites", list));
 }
 
+/* Why the database cannot take writes ("disk_full", "read_only",
+ * "write_failed": a request was refused for it lately), or NULL. */
+static const char *
+db_unwritable(struct api *a)
+{
+    long long failed = atomic_load(&a->db_failed_s);
+    struct statvfs vfs;
+    struct timespec ts;
+
+    if (statvfs(a->db_path, &vfs) == 0) {
+        if (vfs.f_flag & ST_RDONLY)
+            return "read_only";
+        if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < API_DB_SPACE_MIN)
+            return "disk_full";
+    }
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    if (failed != 0 && (long long)ts.tv_sec + 1 - failed < API_DB_FAILED_RECENT_S)
+        return "write_failed";
+    return NULL;
+}
+
 static enum MHD_Result
 h_healthz(struct api_req *r)
 {
     struct api *a = r->api;
     struct db *db = api_db(a);
-    const char *worker = "absent", *dbs = "ok";
+    const char *worker = "absent", *dbs = "ok", *unwritable;
     json_t *counts = NULL, *body;
     json_int_t depth = 0;
     int ok = 1;
@@ -352,6 +378,11 @@ h_healthz(struct api_req *r)
         ok = 0;
     } else {
         depth = json_integer_value(json_object_get(counts, "queued"));
+        unwritable = db_unwritable(a);
+        if (unwritable != NULL) {
+            dbs = unwritable;
+            ok = 0;
+        }
     }
     if (a->worker != NULL && a->worker_alive != NULL) {
         worker = a->worker_alive(a->worker) ? "alive" : "dead";

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #define API_BODY_CHUNK 4096         /* first allocation of a body buffer */
 #define API_MSG_MAX 512             /* bytes of an error message */
@@ -230,6 +231,12 @@ api_reply_db_error(struct api_req *r, struct db *db)
     if (db == NULL || code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_BUSY ||
         code == SQLITE_LOCKED || code == SQLITE_CANTOPEN || code == SQLITE_READONLY ||
         code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
+        if (code != SQLITE_BUSY && code != SQLITE_LOCKED) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            atomic_store(&r->api->db_failed_s, (long long)ts.tv_sec + 1);
+        }
         if (db != NULL)
             db_drop(r->api);
         return reply_error_h(r, 503, "db_unavailable", msg, retry);

@@ -499,10 +499,16 @@ TEST(db_cannot_grow_503)
     free(text);
     CHECK_INT(du_call(&e, "GET", "/v1/jobs", NULL, NULL, NULL), ==, 200);
     CHECK(du_pid_alive(e.pid));
+    /* Health says why. */
+    CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, &r), ==, 503);
+    CHECK_STR(json_string_value(json_object_get(r, "db")), "write_failed");
+    CHECK_STR(json_string_value(json_object_get(r, "status")), "degraded");
+    json_decref(r);
     /* Space returns. */
     set_fsize(&e, RLIM_INFINITY);
     id = submit_eventually(&e, spec, 5000);
     CHECK_INT(id, >, 0);
+    CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, NULL), ==, 200);
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
 
     /* The disk fills while a job runs. */
