@@ -958,3 +958,72 @@ TEST(client_watch_survives_restart)
     free(out);
     du_teardown(&e);
 }
+
+/* Hostile requests against the real process: each gets its status and a
+ * JSON error naming the problem, and the daemon keeps serving. */
+TEST(bad_requests_keep_serving)
+{
+    static const struct {
+        const char *method, *path, *body, *header;
+        long status;
+        const char *code, *says;
+    } cases[] = {
+        {"POST", "/v1/jobs", "{\"models\": [\"m1\"", NULL, 400, "bad_json", "invalid JSON"},
+        {"POST", "/v1/jobs", "{\"models\": \"m1\"}", NULL, 400, "invalid_spec", "models"},
+        {"POST", "/v1/jobs", "{\"models\": [\"m1\"], \"repetitions\": \"3\"}", NULL, 400,
+         "invalid_spec", "repetitions"},
+        {"POST", "/v1/jobs", "{\"models\": [\"m1\"], \"bogus\": 1}", NULL, 400, "invalid_spec",
+         "bogus"},
+        {"GET", "/v1/jobs/abc", NULL, NULL, 404, "not_found", NULL},
+        {"GET", "/v1/jobs/0", NULL, NULL, 404, "not_found", NULL},
+        {"GET", "/v1/jobs/99", NULL, NULL, 404, "not_found", "no job 99"},
+        {"GET", "/v1/jobs?limit=0", NULL, NULL, 400, "bad_request", "limit"},
+        {"DELETE", "/v1/jobs", NULL, NULL, 405, "method_not_allowed", NULL},
+        {"GET", "/v1/healthz", NULL, "Host: evil.example", 421, "host_not_allowed", NULL},
+        {"GET", "/v1/healthz", NULL, "Host:", 421, "host_not_allowed", NULL},
+    };
+    struct du_env e;
+    const char *extra[] = {"--max-body-bytes", "4096", NULL};
+    char *big, *text;
+    json_t *r;
+    size_t i;
+    long st;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    du_must_start(&e, extra);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *h[] = {cases[i].header, NULL};
+
+        text = NULL;
+        st = du_call_raw(&e, cases[i].method, cases[i].path, cases[i].body,
+                         cases[i].header ? h : NULL, &text, NULL, NULL, 0);
+        if (st != cases[i].status)
+            check_failed(__FILE__, __LINE__, "case %zu (%s %s): status %ld, want %ld: %s", i,
+                         cases[i].method, cases[i].path, st, cases[i].status, text);
+        r = json_loads(text, 0, NULL);
+        CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+                  cases[i].code);
+        if (cases[i].says != NULL)
+            CHECK_HAS(
+                json_string_value(json_object_get(json_object_get(r, "error"), "message")),
+                cases[i].says);
+        json_decref(r);
+        free(text);
+    }
+    /* A body one byte over the cap. */
+    big = malloc(4098);
+    CHECK(big != NULL);
+    memset(big, ' ', 4097);
+    big[0] = '{';
+    big[4096] = '}';
+    big[4097] = '\0';
+    CHECK_INT(du_call(&e, "POST", "/v1/jobs", big, NULL, &r), ==, 413);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(r, "error"), "code")),
+              "body_too_large");
+    json_decref(r);
+    free(big);
+    CHECK(du_pid_alive(e.pid));
+    CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, NULL), ==, 200);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    du_teardown(&e);
+}
