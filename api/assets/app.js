@@ -932,22 +932,26 @@
    * or, when all cases of all models would be more than SERIES_DEFAULT_MAX
    * lines, one case ("long", the sustained-speed case, when there is one). */
   const SERIES_DEFAULT_MAX = 12;
-  function chooseDefaults() {
-    let stored = null;
-    try { stored = window.localStorage.getItem('tpsd.trends'); } catch (e) { stored = null; }
-    if (stored) {
-      try {
-        const v = JSON.parse(stored);
-        fillModelSelect();
-        fillCaseSelect();
-        for (const [id, val] of [['t-model', v.model], ['t-case', v.case], ['t-range', v.range], ['t-bucket', v.bucket]]) {
-          const sel = $(id);
-          if (typeof val === 'string' && Array.from(sel.options).some((o) => o.value === val)) sel.value = val;
-        }
-        S.defaultsChosen = true;
-        return;
-      } catch (e) { /* fall through */ }
+  /* The filters the user left (localStorage), applied at once: a model or
+   * case not listed yet gets its option now. */
+  function storedDefaults() {
+    let v = null;
+    try { v = JSON.parse(window.localStorage.getItem('tpsd.trends') || 'null'); } catch (e) { v = null; }
+    if (!v || typeof v !== 'object') return false;
+    for (const [id, val] of [['t-model', v.model], ['t-case', v.case], ['t-range', v.range], ['t-bucket', v.bucket]]) {
+      const sel = $(id);
+      if (typeof val !== 'string') continue;
+      if (!Array.from(sel.options).some((o) => o.value === val)) {
+        if (id === 't-range' || id === 't-bucket') continue;
+        sel.append(h('option', { value: val }, val));
+      }
+      sel.value = val;
     }
+    S.defaultsChosen = true;
+    return true;
+  }
+
+  function chooseDefaults() {
     if (!S.models.length) return;
     S.defaultsChosen = true;
     const count = new Map();
@@ -974,7 +978,7 @@
   }
 
   async function loadTrends(force) {
-    if (!S.defaultsChosen) {
+    if (!S.defaultsChosen && !storedDefaults()) {
       await S.modelsReady;
       chooseDefaults();
     }
@@ -1357,6 +1361,7 @@
     for (const su of S.suites || []) for (const c of su.cases || []) names.add(c.name);
     for (const mo of S.models) for (const c of mo.cases || []) names.add(c.case);
     for (const k of Object.keys(S.trends)) for (const se of S.trends[k].series || []) if (se.case) names.add(se.case);
+    if (cur) names.add(cur);
     const list = Array.from(names).sort();
     const have = Array.from(sel.options).map((o) => o.value).slice(1).join('\u0000');
     if (have === list.join('\u0000')) return;
@@ -1366,7 +1371,9 @@
   function fillModelSelect() {
     const sel = $('t-model');
     const cur = sel.value;
-    const list = S.models.map((mo) => mo.model).sort();
+    const list = S.models.map((mo) => mo.model);
+    if (cur && !list.includes(cur)) list.push(cur);
+    list.sort();
     const have = Array.from(sel.options).map((o) => o.value).slice(1).join('\u0000');
     if (have === list.join('\u0000')) return;
     replaceKids(sel, h('option', { value: '' }, 'all models'), list.map((n) => h('option', { value: n, selected: n === cur }, n)));
