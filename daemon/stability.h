@@ -29,7 +29,7 @@
  *   thermal    throttling episodes: consecutive readings whose state is not
  *              "nominal" (or unknown), with their worst state and length.
  *
- * Reads storage (jobs, stabdata, system) and the clock; calls nothing else of ours.
+ * Reads storage (jobs, stabdata, system); calls clock, stats and log.
  */
 #ifndef TPSD_STABILITY_H
 #define TPSD_STABILITY_H

@@ -4,6 +4,9 @@
  * committing every state change and sample as it happens.
  *
  * It owns its own database connection (the only writer of runs/samples).
+ * While a job runs, a sampler thread (sampler.h) takes system readings every
+ * sample_interval_ms (stability jobs: stability_sample_interval_ms), tagged
+ * with the run in progress; the worker stores them between requests.
  */
 #ifndef TPSD_WORKER_H
 #define TPSD_WORKER_H
