@@ -309,7 +309,8 @@ parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
         return -1;
     r = get_real(lp, "duration_s", "load_pattern.duration_s", 0, 1, JOBSPEC_DURATION_MAX,
                  &s->duration_s, err, errlen);
-    if (r == 1)
+    /* A stability job's length is its top-level duration_s (which wins). */
+    if (r == 1 && strcmp(s->kind, "stability") != 0)
         return fail(err, errlen, "load_pattern.duration_s", "required");
     if (r == -1)
         return -1;
@@ -491,11 +492,7 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
         parse_backend(spec, s, err, errlen) == -1 || parse_server(spec, s, err, errlen) == -1)
         return -1;
     if (stability) {
-        /* duration_s holds the run length, so a rate load (which has its
-         * own duration) does not fit a stability job. */
-        if (s->load == LOAD_RATE)
-            return fail(err, errlen, "load_pattern.type",
-                        "a stability job takes a sequential or concurrent load");
+        /* duration_s is the run length; a rate load runs for it too. */
         r = get_real(spec, "duration_s", "duration_s", 0, 1, JOBSPEC_DURATION_MAX,
                      &s->duration_s, err, errlen);
         if (r == 1)

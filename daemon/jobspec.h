@@ -28,7 +28,7 @@ struct jobspec {
     enum load_type load;            /* default sequential */
     int concurrency;                /* LOAD_CONCURRENT: 1..4096 */
     double rps;                     /* LOAD_RATE: > 0 */
-    double duration_s;              /* LOAD_RATE duration; stability: run length */
+    double duration_s;              /* LOAD_RATE duration; stability: run length (any load) */
     double interval_s;              /* stability: cycle start to start (0: back to back) */
     json_t *sampling;               /* object of overrides: temperature, top_p, repeat_penalty, max_tokens, seed */
     char backend[16];               /* "lms" (default) | "none" | "command" */

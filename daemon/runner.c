@@ -58,6 +58,7 @@ struct runner {
     int64_t stab_cycle;     /* interval pacing: cycles started */
     int64_t stab_cycle_left; /* requests of the current cycle not yet sent */
     int64_t stab_cycle_start_ns;
+    int64_t stab_next_arrival_ns; /* rate pacing: the next Poisson arrival */
     int64_t stab_event_ns;  /* next periodic "stability" event */
     int *slot_busy;
     int stab_busy;          /* slots with a measured request in flight */
@@ -368,8 +369,11 @@ slot_send(struct runner *r, int slot)
 /* Stability runs: the next measured request on `slot`. Back to back, each
  * slot sends its next request when its last one ends; with interval_s, a
  * cycle (the suite's cases once) starts every interval_s, start to start,
- * or when the previous cycle's last request ends if that is later. Nothing
- * starts at or after the planned end. 1 sent, 0 not. */
+ * or when the previous cycle's last request ends if that is later; with a
+ * rate load, requests arrive as a Poisson process of rps, each scheduled
+ * on a free slot (RUNNER_STAB_RATE_SLOTS: when all are busy, arrivals wait
+ * and sched_delay_us shows it). Nothing starts at or after the planned
+ * end. 1 sent, 0 not. */
 static int
 stab_send(struct runner *r, int slot)
 {
@@ -381,7 +385,18 @@ stab_send(struct runner *r, int slot)
 
     if (now >= r->stab_end_ns || r->slot_busy[slot] || should_stop(r))
         return 0;
-    if (r->spec->interval_s > 0) {
+    if (r->spec->load == LOAD_RATE) {
+        double u = ((double)(rnd(r) >> 11) + 0.5) / 9007199254740992.0;
+
+        if (r->stab_next_arrival_ns == 0)
+            r->stab_next_arrival_ns = now;
+        if (r->stab_next_arrival_ns >= r->stab_end_ns)
+            return 0;
+        sched = r->stab_next_arrival_ns;
+        r->stab_next_arrival_ns += (int64_t)(-log(u) / r->spec->rps * 1e9);
+        case_idx = (int)(r->stab_sent % n_cases);
+        rep = (int)(r->stab_sent / n_cases);
+    } else if (r->spec->interval_s > 0) {
         if (r->stab_cycle_left == 0) {
             int64_t start;
 
@@ -595,6 +610,8 @@ run_plan(struct runner *r, const char *base_url)
     nslots = r->spec->load == LOAD_CONCURRENT ? r->spec->concurrency : 1;
     if (r->spec->load == LOAD_RATE)
         nslots = (int)(r->nplan > 0 ? r->nplan : 1);
+    if (r->stability && r->spec->load == LOAD_RATE)
+        nslots = RUNNER_STAB_RATE_SLOTS;
     r->slots = calloc((size_t)nslots, sizeof(*r->slots));
     r->slot_body = calloc((size_t)nslots, sizeof(char *));
     r->slot_busy = calloc((size_t)nslots, sizeof(int));
@@ -665,6 +682,7 @@ run_cleanup(struct runner *r)
     r->stab_busy = 0;
     r->stab_sent = r->stab_cycle = r->stab_cycle_left = 0;
     r->stab_cycle_start_ns = 0;
+    r->stab_next_arrival_ns = 0;
     r->nslots = 0;
     r->nplan = r->next = 0;
     r->mismatch = 0;

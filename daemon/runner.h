@@ -8,7 +8,7 @@
  * A stability job (kind "stability") cycles through the suite's cases on
  * each model's run (sequential: one slot, concurrent: N slots) until the
  * run's planned end: back to back, or with interval_s a cycle starts every
- * interval_s seconds. The planned end is fixed (stored) when measuring first
+ * interval_s seconds, or with a rate load Poisson arrivals at rps. The planned end is fixed (stored) when measuring first
  * begins, after the load and the warm-ups: now + duration_s. A resumed run
  * warms up again with fresh seqs, continues its seqs after the highest
  * stored, and ends at the same planned time; a request in flight at the
@@ -31,6 +31,7 @@
 #include "storage/db.h"
 
 #define RUNNER_PLAN_MAX 1000000   /* requests planned for one run */
+#define RUNNER_STAB_RATE_SLOTS 64 /* stability rate loads: requests scheduled or in flight */
 
 struct runner_hooks {
     void *arg;

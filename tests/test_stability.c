@@ -11,6 +11,7 @@
 #include "tests/check.h"
 #include "tests/testutil.h"
 
+#include "daemon/jobspec.h"
 #include "daemon/sampler.h"
 #include "daemon/stability.h"
 #include "daemon/sysinfo.h"
@@ -344,6 +345,41 @@ TEST(analysis_report_markdown)
     CHECK(strstr(md, "6 of 720") != NULL);
     free(md);
     db_close(db);
+}
+
+/* ---- job specs ---- */
+
+TEST(jobspec_stability_loads)
+{
+    struct jobspec s, again;
+    char err[JOBSPEC_ERR_MAX];
+    json_t *in, *norm;
+
+    /* a rate load runs for the job's duration_s */
+    in = json_loads("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 600,"
+                    " \"load_pattern\": {\"type\": \"rate\", \"rps\": 2.5}}",
+                    0, NULL);
+    CHECK(in != NULL);
+    CHECK_INT(jobspec_parse(in, &s, err, sizeof(err)), ==, 0);
+    CHECK_INT(s.load, ==, LOAD_RATE);
+    CHECK_DBL(s.rps, ==, 2.5);
+    CHECK_DBL(s.duration_s, ==, 600);
+    norm = jobspec_to_json(&s);
+    CHECK_INT(jobspec_parse(norm, &again, err, sizeof(err)), ==, 0);
+    CHECK_INT(again.load, ==, LOAD_RATE);
+    CHECK_DBL(again.duration_s, ==, 600);
+    CHECK_DBL(again.interval_s, ==, 0);
+    jobspec_free(&again);
+    jobspec_free(&s);
+    json_decref(norm);
+    json_decref(in);
+    /* a benchmark's rate load still needs its own duration */
+    in = json_loads("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\","
+                    " \"rps\": 2}}",
+                    0, NULL);
+    CHECK_INT(jobspec_parse(in, &s, err, sizeof(err)), ==, -1);
+    CHECK(strstr(err, "load_pattern.duration_s: required") != NULL);
+    json_decref(in);
 }
 
 /* ---- system readings ---- */
@@ -958,6 +994,46 @@ TEST(cancel_stops_stability_job)
     /* interval pacing: one request a second (each takes about 0.5 s) */
     CHECK(q_int(db, "SELECT (max(started_at) - min(started_at)) FROM samples WHERE warmup = 0")
           >= (n - 1) * 900);
+    sqlite3_close(db);
+    t_teardown(&t);
+}
+
+TEST(rate_paced_stability_job)
+{
+    struct t_env t;
+    json_t *job;
+    sqlite3 *db;
+    char spec[1024];
+    int64_t id, n, planned, finished;
+
+    t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":30,\"tps\":100,\"text\":\"hello \"}");
+    t_serve(&t, NULL);
+    /* 4 requests a second of 0.5 s each: about two in flight at once */
+    snprintf(spec, sizeof(spec),
+             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":20,"
+             "\"load_pattern\":{\"type\":\"rate\",\"rps\":4},\"suite\":%s}",
+             T_SUITE);
+    id = t_submit(&t, spec);
+    job = t_wait_final(&t, id, 120000);
+    CHECK_STR(jstr(job, "state"), "succeeded");
+    json_decref(job);
+    db = t_db(&t);
+    n = q_int(db, "SELECT count(*) FROM samples WHERE warmup = 0 AND ok = 1");
+    fprintf(stderr, "rate: %lld requests in 20 s at 4/s, %lld slots used, max sched delay "
+                    "%lld us\n",
+            (long long)n, (long long)q_int(db, "SELECT count(DISTINCT slot) FROM samples"),
+            (long long)q_int(db, "SELECT max(sched_delay_us) FROM samples WHERE warmup = 0"));
+    /* Poisson: 80 expected, 3 sigma is about 27 */
+    CHECK_INT(n, >=, 50);
+    CHECK_INT(n, <=, 115);
+    CHECK_INT(q_int(db, "SELECT count(*) FROM samples WHERE warmup = 0"
+                        " AND sched_delay_us IS NULL"),
+              ==, 0);
+    CHECK_INT(q_int(db, "SELECT count(DISTINCT slot) FROM samples WHERE warmup = 0"), >=, 2);
+    planned = q_int(db, "SELECT planned_end_at FROM runs WHERE id = 1");
+    finished = q_int(db, "SELECT finished_at FROM jobs WHERE id = 1");
+    CHECK_INT(finished, >=, planned);
+    CHECK_INT(finished, <=, planned + 5000);
     sqlite3_close(db);
     t_teardown(&t);
 }
