@@ -845,3 +845,240 @@ BEGIN
 END;
 -- load_ms trends read this index only.
 CREATE INDEX runs_load ON runs (model, started_at, load_ms, state, suite);
+
+-- migrate: 6
+-- Trends read a model's rollups in (case, time) order: store them in that
+-- order (the primary key), so a series is one contiguous range instead of
+-- a b-tree search per run; (run_id, case_name) stays unique for the
+-- ingest upsert. The _sumsq columns (unused since step 5) are left behind.
+-- The triggers that name history_rollup are dropped and created again
+-- around the rebuild (a rename re-checks them).
+DROP TRIGGER history_rollup_ingest;
+DROP TRIGGER history_rollup_facts;
+DROP TRIGGER history_run_finished;
+DROP TRIGGER history_rollup_exact;
+DROP TRIGGER history_daily_merge;
+CREATE TABLE history_rollup_new (
+    run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    case_name TEXT NOT NULL,
+    model TEXT NOT NULL,
+    fingerprint TEXT,
+    series TEXT NOT NULL,
+    suite TEXT NOT NULL DEFAULT '',
+    at INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    n_ok INTEGER NOT NULL,
+    n_passed INTEGER NOT NULL,
+    decode_tps_n INTEGER NOT NULL DEFAULT 0,
+    decode_tps_sum REAL,
+    decode_tps_m2 REAL,
+    decode_tps_min REAL,
+    decode_tps_max REAL,
+    decode_tps_p50 REAL,
+    decode_tps_p90 REAL,
+    e2e_tps_n INTEGER NOT NULL DEFAULT 0,
+    e2e_tps_sum REAL,
+    e2e_tps_m2 REAL,
+    e2e_tps_min REAL,
+    e2e_tps_max REAL,
+    e2e_tps_p50 REAL,
+    e2e_tps_p90 REAL,
+    ttft_ms_n INTEGER NOT NULL DEFAULT 0,
+    ttft_ms_sum REAL,
+    ttft_ms_m2 REAL,
+    ttft_ms_min REAL,
+    ttft_ms_max REAL,
+    ttft_ms_p50 REAL,
+    ttft_ms_p90 REAL,
+    prompt_tps_n INTEGER NOT NULL DEFAULT 0,
+    prompt_tps_sum REAL,
+    prompt_tps_m2 REAL,
+    prompt_tps_min REAL,
+    prompt_tps_max REAL,
+    prompt_tps_p50 REAL,
+    prompt_tps_p90 REAL,
+    in_daily INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (model, case_name, at, run_id)
+) WITHOUT ROWID;
+INSERT INTO history_rollup_new (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, in_daily)
+SELECT run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, in_daily FROM history_rollup;
+DROP TABLE history_rollup;
+ALTER TABLE history_rollup_new RENAME TO history_rollup;
+CREATE UNIQUE INDEX history_rollup_run ON history_rollup (run_id, case_name);
+CREATE INDEX history_rollup_at ON history_rollup (at);
+CREATE INDEX history_rollup_model_at ON history_rollup (model, at);
+CREATE INDEX history_rollup_series ON history_rollup (series, case_name, at);
+CREATE INDEX history_rollup_undaily ON history_rollup (at) WHERE in_daily = 0;
+CREATE TRIGGER history_rollup_ingest AFTER INSERT ON samples WHEN NEW.warmup = 0
+BEGIN
+    INSERT INTO history_rollup (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max)
+    SELECT NEW.run_id,
+           NEW.case_name,
+           r.model,
+           r.fingerprint,
+           coalesce(r.fingerprint, r.model),
+           r.suite,
+           NEW.started_at,
+           1,
+           NEW.ok = 1,
+           NEW.ok = 1 AND coalesce(NEW.passed, 1) != 0,
+           (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.decode_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.e2e_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 AND NEW.ttft_ms IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.prompt_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END
+    FROM runs r WHERE r.id = NEW.run_id
+    ON CONFLICT (run_id, case_name) DO UPDATE SET
+        n = n + 1,
+        n_ok = n_ok + excluded.n_ok,
+        n_passed = n_passed + excluded.n_passed,
+        at = min(at, excluded.at),
+        decode_tps_n = decode_tps_n + excluded.decode_tps_n,
+        decode_tps_sum = coalesce(decode_tps_sum + excluded.decode_tps_sum, decode_tps_sum, excluded.decode_tps_sum),
+        decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN decode_tps_m2 WHEN decode_tps_n = 0 THEN 0.0
+            ELSE decode_tps_m2 + (excluded.decode_tps_sum - decode_tps_sum / decode_tps_n) * (excluded.decode_tps_sum - (decode_tps_sum + excluded.decode_tps_sum) / (decode_tps_n + 1)) END,
+        decode_tps_min = coalesce(min(decode_tps_min, excluded.decode_tps_min), decode_tps_min, excluded.decode_tps_min),
+        decode_tps_max = coalesce(max(decode_tps_max, excluded.decode_tps_max), decode_tps_max, excluded.decode_tps_max),
+        e2e_tps_n = e2e_tps_n + excluded.e2e_tps_n,
+        e2e_tps_sum = coalesce(e2e_tps_sum + excluded.e2e_tps_sum, e2e_tps_sum, excluded.e2e_tps_sum),
+        e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN e2e_tps_m2 WHEN e2e_tps_n = 0 THEN 0.0
+            ELSE e2e_tps_m2 + (excluded.e2e_tps_sum - e2e_tps_sum / e2e_tps_n) * (excluded.e2e_tps_sum - (e2e_tps_sum + excluded.e2e_tps_sum) / (e2e_tps_n + 1)) END,
+        e2e_tps_min = coalesce(min(e2e_tps_min, excluded.e2e_tps_min), e2e_tps_min, excluded.e2e_tps_min),
+        e2e_tps_max = coalesce(max(e2e_tps_max, excluded.e2e_tps_max), e2e_tps_max, excluded.e2e_tps_max),
+        ttft_ms_n = ttft_ms_n + excluded.ttft_ms_n,
+        ttft_ms_sum = coalesce(ttft_ms_sum + excluded.ttft_ms_sum, ttft_ms_sum, excluded.ttft_ms_sum),
+        ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN ttft_ms_m2 WHEN ttft_ms_n = 0 THEN 0.0
+            ELSE ttft_ms_m2 + (excluded.ttft_ms_sum - ttft_ms_sum / ttft_ms_n) * (excluded.ttft_ms_sum - (ttft_ms_sum + excluded.ttft_ms_sum) / (ttft_ms_n + 1)) END,
+        ttft_ms_min = coalesce(min(ttft_ms_min, excluded.ttft_ms_min), ttft_ms_min, excluded.ttft_ms_min),
+        ttft_ms_max = coalesce(max(ttft_ms_max, excluded.ttft_ms_max), ttft_ms_max, excluded.ttft_ms_max),
+        prompt_tps_n = prompt_tps_n + excluded.prompt_tps_n,
+        prompt_tps_sum = coalesce(prompt_tps_sum + excluded.prompt_tps_sum, prompt_tps_sum, excluded.prompt_tps_sum),
+        prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN prompt_tps_m2 WHEN prompt_tps_n = 0 THEN 0.0
+            ELSE prompt_tps_m2 + (excluded.prompt_tps_sum - prompt_tps_sum / prompt_tps_n) * (excluded.prompt_tps_sum - (prompt_tps_sum + excluded.prompt_tps_sum) / (prompt_tps_n + 1)) END,
+        prompt_tps_min = coalesce(min(prompt_tps_min, excluded.prompt_tps_min), prompt_tps_min, excluded.prompt_tps_min),
+        prompt_tps_max = coalesce(max(prompt_tps_max, excluded.prompt_tps_max), prompt_tps_max, excluded.prompt_tps_max);
+    UPDATE history_rollup SET
+        decode_tps_p50 = (SELECT tpsd_pct(s.decode_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        decode_tps_p90 = (SELECT tpsd_pct(s.decode_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p50 = (SELECT tpsd_pct(s.e2e_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p90 = (SELECT tpsd_pct(s.e2e_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p50 = (SELECT tpsd_pct(s.ttft_ms, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p90 = (SELECT tpsd_pct(s.ttft_ms, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p50 = (SELECT tpsd_pct(s.prompt_tps, 0.5) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p90 = (SELECT tpsd_pct(s.prompt_tps, 0.9) FROM samples s WHERE s.run_id = NEW.run_id
+            AND s.case_name = NEW.case_name AND s.warmup = 0 AND s.ok = 1)
+    WHERE run_id = NEW.run_id AND case_name = NEW.case_name
+      AND NEW.ok = 1 AND (n <= 2000 OR n % 1000 = 0);
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;
+CREATE TRIGGER history_rollup_facts AFTER UPDATE OF model, fingerprint, suite ON runs
+BEGIN
+    UPDATE history_rollup SET model = NEW.model, fingerprint = NEW.fingerprint,
+        series = coalesce(NEW.fingerprint, NEW.model), suite = NEW.suite
+    WHERE run_id = NEW.id;
+END;
+CREATE TRIGGER history_run_finished AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+     AND EXISTS (SELECT 1 FROM history_rollup WHERE run_id = NEW.id)
+BEGIN
+    INSERT INTO history_models (model, latest_run_id, latest_at, runs)
+    SELECT NEW.model, NEW.id, (SELECT max(at) FROM history_rollup WHERE run_id = NEW.id), 1
+    WHERE true
+    ON CONFLICT (model) DO UPDATE SET runs = runs + 1,
+        latest_run_id = CASE WHEN excluded.latest_at >= latest_at THEN excluded.latest_run_id
+                             ELSE latest_run_id END,
+        latest_at = max(latest_at, excluded.latest_at);
+    INSERT INTO history_best (model, case_name, e2e_tps, run_id)
+    SELECT model, case_name, e2e_tps_sum / e2e_tps_n, run_id FROM history_rollup
+    WHERE run_id = NEW.id AND e2e_tps_n > 0
+    ON CONFLICT (model, case_name) DO UPDATE SET e2e_tps = excluded.e2e_tps,
+        run_id = excluded.run_id WHERE excluded.e2e_tps > history_best.e2e_tps;
+END;
+CREATE TRIGGER history_rollup_exact AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+BEGIN
+    UPDATE history_rollup SET
+        decode_tps_p50 = (SELECT tpsd_pct(s.decode_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        decode_tps_p90 = (SELECT tpsd_pct(s.decode_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p50 = (SELECT tpsd_pct(s.e2e_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        e2e_tps_p90 = (SELECT tpsd_pct(s.e2e_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p50 = (SELECT tpsd_pct(s.ttft_ms, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        ttft_ms_p90 = (SELECT tpsd_pct(s.ttft_ms, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p50 = (SELECT tpsd_pct(s.prompt_tps, 0.5) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1),
+        prompt_tps_p90 = (SELECT tpsd_pct(s.prompt_tps, 0.9) FROM samples s WHERE s.run_id = NEW.id
+            AND s.case_name = history_rollup.case_name AND s.warmup = 0 AND s.ok = 1)
+    WHERE run_id = NEW.id AND n > 2000;
+END;
+CREATE TRIGGER history_daily_merge AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+BEGIN
+    INSERT INTO history_daily (model, case_name, suite, day, runs, n, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, decode_tps_meds, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, e2e_tps_meds, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, ttft_ms_meds, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, prompt_tps_meds)
+        SELECT model, case_name, suite, at - at % 86400000, 1, n, n_passed, decode_tps_n, decode_tps_sum, coalesce(decode_tps_m2, 0.0), decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, tpsd_f64(decode_tps_p50), e2e_tps_n, e2e_tps_sum, coalesce(e2e_tps_m2, 0.0), e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, tpsd_f64(e2e_tps_p50), ttft_ms_n, ttft_ms_sum, coalesce(ttft_ms_m2, 0.0), ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, tpsd_f64(ttft_ms_p50), prompt_tps_n, prompt_tps_sum, coalesce(prompt_tps_m2, 0.0), prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, tpsd_f64(prompt_tps_p50)
+        FROM history_rollup WHERE run_id = NEW.id AND in_daily = 0
+        ON CONFLICT (model, case_name, day, suite) DO UPDATE SET
+            runs = runs + excluded.runs,
+            n = n + excluded.n,
+            n_passed = n_passed + excluded.n_passed,
+            decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN history_daily.decode_tps_m2 WHEN history_daily.decode_tps_n = 0 THEN excluded.decode_tps_m2
+                ELSE history_daily.decode_tps_m2 + excluded.decode_tps_m2 + (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n)
+                     * (excluded.decode_tps_sum / excluded.decode_tps_n - history_daily.decode_tps_sum / history_daily.decode_tps_n) * history_daily.decode_tps_n * excluded.decode_tps_n / (history_daily.decode_tps_n + excluded.decode_tps_n) END,
+            decode_tps_n = history_daily.decode_tps_n + excluded.decode_tps_n,
+            decode_tps_sum = coalesce(history_daily.decode_tps_sum + excluded.decode_tps_sum, history_daily.decode_tps_sum, excluded.decode_tps_sum),
+            decode_tps_min = coalesce(min(history_daily.decode_tps_min, excluded.decode_tps_min), history_daily.decode_tps_min, excluded.decode_tps_min),
+            decode_tps_max = coalesce(max(history_daily.decode_tps_max, excluded.decode_tps_max), history_daily.decode_tps_max, excluded.decode_tps_max),
+            decode_tps_meds = tpsd_cat(history_daily.decode_tps_meds, excluded.decode_tps_meds),
+            e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN history_daily.e2e_tps_m2 WHEN history_daily.e2e_tps_n = 0 THEN excluded.e2e_tps_m2
+                ELSE history_daily.e2e_tps_m2 + excluded.e2e_tps_m2 + (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n)
+                     * (excluded.e2e_tps_sum / excluded.e2e_tps_n - history_daily.e2e_tps_sum / history_daily.e2e_tps_n) * history_daily.e2e_tps_n * excluded.e2e_tps_n / (history_daily.e2e_tps_n + excluded.e2e_tps_n) END,
+            e2e_tps_n = history_daily.e2e_tps_n + excluded.e2e_tps_n,
+            e2e_tps_sum = coalesce(history_daily.e2e_tps_sum + excluded.e2e_tps_sum, history_daily.e2e_tps_sum, excluded.e2e_tps_sum),
+            e2e_tps_min = coalesce(min(history_daily.e2e_tps_min, excluded.e2e_tps_min), history_daily.e2e_tps_min, excluded.e2e_tps_min),
+            e2e_tps_max = coalesce(max(history_daily.e2e_tps_max, excluded.e2e_tps_max), history_daily.e2e_tps_max, excluded.e2e_tps_max),
+            e2e_tps_meds = tpsd_cat(history_daily.e2e_tps_meds, excluded.e2e_tps_meds),
+            ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN history_daily.ttft_ms_m2 WHEN history_daily.ttft_ms_n = 0 THEN excluded.ttft_ms_m2
+                ELSE history_daily.ttft_ms_m2 + excluded.ttft_ms_m2 + (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n)
+                     * (excluded.ttft_ms_sum / excluded.ttft_ms_n - history_daily.ttft_ms_sum / history_daily.ttft_ms_n) * history_daily.ttft_ms_n * excluded.ttft_ms_n / (history_daily.ttft_ms_n + excluded.ttft_ms_n) END,
+            ttft_ms_n = history_daily.ttft_ms_n + excluded.ttft_ms_n,
+            ttft_ms_sum = coalesce(history_daily.ttft_ms_sum + excluded.ttft_ms_sum, history_daily.ttft_ms_sum, excluded.ttft_ms_sum),
+            ttft_ms_min = coalesce(min(history_daily.ttft_ms_min, excluded.ttft_ms_min), history_daily.ttft_ms_min, excluded.ttft_ms_min),
+            ttft_ms_max = coalesce(max(history_daily.ttft_ms_max, excluded.ttft_ms_max), history_daily.ttft_ms_max, excluded.ttft_ms_max),
+            ttft_ms_meds = tpsd_cat(history_daily.ttft_ms_meds, excluded.ttft_ms_meds),
+            prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN history_daily.prompt_tps_m2 WHEN history_daily.prompt_tps_n = 0 THEN excluded.prompt_tps_m2
+                ELSE history_daily.prompt_tps_m2 + excluded.prompt_tps_m2 + (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n)
+                     * (excluded.prompt_tps_sum / excluded.prompt_tps_n - history_daily.prompt_tps_sum / history_daily.prompt_tps_n) * history_daily.prompt_tps_n * excluded.prompt_tps_n / (history_daily.prompt_tps_n + excluded.prompt_tps_n) END,
+            prompt_tps_n = history_daily.prompt_tps_n + excluded.prompt_tps_n,
+            prompt_tps_sum = coalesce(history_daily.prompt_tps_sum + excluded.prompt_tps_sum, history_daily.prompt_tps_sum, excluded.prompt_tps_sum),
+            prompt_tps_min = coalesce(min(history_daily.prompt_tps_min, excluded.prompt_tps_min), history_daily.prompt_tps_min, excluded.prompt_tps_min),
+            prompt_tps_max = coalesce(max(history_daily.prompt_tps_max, excluded.prompt_tps_max), history_daily.prompt_tps_max, excluded.prompt_tps_max),
+            prompt_tps_meds = tpsd_cat(history_daily.prompt_tps_meds, excluded.prompt_tps_meds);
+    UPDATE history_rollup SET in_daily = 1 WHERE run_id = NEW.id AND in_daily = 0;
+END;

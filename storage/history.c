@@ -425,10 +425,11 @@ acc_point(struct acc *a, int per_run)
  * into history_daily yet. load_ms reads runs (index runs_load).
  */
 static sqlite3_stmt *
-trends_stmt(struct db *db, const struct history_query *q, int daily)
+trends_stmt(struct db *db, const struct history_query *q, int daily, int edge1, int edge2)
 {
-    char sql[HISTORY_SQL_MAX * 4], filt[256];
+    char sql[HISTORY_SQL_MAX * 4], filt[256], part[HISTORY_SQL_MAX];
     const char *m = q->metric;
+    size_t off = 0;
     int len;
 
     snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
@@ -453,16 +454,38 @@ trends_stmt(struct db *db, const struct history_query *q, int daily)
                                           : ""),
                        filt);
     } else {
+        /* Each part only when its range can hold rows; the edges (less
+         * than a day each) by time, whatever the filters. */
         len = snprintf(sql, sizeof(sql),
                        "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
                        " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
                        " WHERE day >= :d0 AND day < :d1%s"
-                       " UNION ALL " ROLLUP_COLS " WHERE at >= :since AND at < :d0%s"
-                       " UNION ALL " ROLLUP_COLS " WHERE at >= :d1 AND at < :until%s"
-                       " UNION ALL " ROLLUP_COLS " WHERE in_daily = 0 AND at >= :d0"
-                       " AND at < :d1%s ORDER BY 1, 2, 4",
-                       m, m, m, m, m, m, m, m, filt, ROLLUP_ARGS(m, ""), filt,
-                       ROLLUP_ARGS(m, ""), filt, ROLLUP_ARGS(m, ""), filt);
+                       " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
+                       " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s",
+                       m, m, m, m, m, m, m, m, filt, ROLLUP_ARGS(m, ""), filt);
+        off = len > 0 ? (size_t)len : sizeof(sql);
+        if (edge1 && off < sizeof(sql)) {
+            snprintf(part, sizeof(part),
+                     " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                     " WHERE at >= :since AND at < :d0%s",
+                     ROLLUP_ARGS(m, ""), filt);
+            len = snprintf(sql + off, sizeof(sql) - off, "%s", part);
+            off = len > 0 ? off + (size_t)len : sizeof(sql);
+        }
+        if (edge2 && off < sizeof(sql)) {
+            snprintf(part, sizeof(part),
+                     " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                     " WHERE at >= :d1 AND at < :until%s",
+                     ROLLUP_ARGS(m, ""), filt);
+            len = snprintf(sql + off, sizeof(sql) - off, "%s", part);
+            off = len > 0 ? off + (size_t)len : sizeof(sql);
+        }
+        if (off < sizeof(sql)) {
+            len = snprintf(sql + off, sizeof(sql) - off, " ORDER BY 1, 2, 4");
+            len = len > 0 ? (int)(off + (size_t)len) : -1;
+        } else {
+            len = -1;
+        }
     }
     if (len < 0 || (size_t)len >= sizeof(sql)) {
         snprintf(db->err, sizeof(db->err), "trends query too long");
@@ -479,7 +502,7 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
     char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
     struct acc a;
     int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN, daily;
-    int64_t until;
+    int64_t until, d0, d1;
     size_t npoints = 0;
 
     memset(&a, 0, sizeof(a));
@@ -489,18 +512,20 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
     }
     daily = (q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK) &&
             strcmp(q->metric, "load_ms") != 0;
-    st = trends_stmt(db, q, daily);
+    until = q->until > 0 ? q->until : INT64_MAX;
+    /* The whole days [d0, d1) inside [since, until). */
+    d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;
+    d1 = until == INT64_MAX ? INT64_MAX : bucket_start(HISTORY_BUCKET_DAY, until);
+    if (d0 >= d1)
+        d0 = d1 = until; /* no whole day: the rollups of [since, until) */
+    st = trends_stmt(db, q, daily, q->since < d0, d1 < until);
     if (st == NULL)
         goto out;
-    until = q->until > 0 ? q->until : INT64_MAX;
-    db_bind_int(st, ":since", q->since);
-    db_bind_int(st, ":until", until);
+    if (!daily || q->since < d0)
+        db_bind_int(st, ":since", q->since);
+    if (!daily || d1 < until)
+        db_bind_int(st, ":until", until);
     if (daily) {
-        /* The whole days inside [since, until). */
-        int64_t d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;
-        int64_t d1 = until == INT64_MAX ? INT64_MAX : bucket_start(HISTORY_BUCKET_DAY, until);
-        if (d0 >= d1)
-            d0 = d1 = until; /* no whole day: the rollups of [since, until) */
         db_bind_int(st, ":d0", d0);
         db_bind_int(st, ":d1", d1);
     }
@@ -755,7 +780,7 @@ history_untested(struct db *db, int max, struct history_point **pts, int *n, int
     sqlite3_stmt *st = NULL;
     struct history_point *p = NULL;
     int64_t hold = 0, last = -1;
-    int k = 0, rc = -1, step;
+    int k = 0, cap = 0, rc = -1, step;
 
     *pts = NULL;
     *n = 0;
@@ -766,9 +791,8 @@ history_untested(struct db *db, int max, struct history_point **pts, int *n, int
         hold = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     *scan_to = hold - 1;
-    p = calloc((size_t)max + 1, sizeof(*p));
     st = db_prepare(db, sql);
-    if (p == NULL || st == NULL)
+    if (st == NULL)
         goto out;
     db_bind_int(st, ":hold", hold);
     for (;;) {
@@ -782,6 +806,20 @@ history_untested(struct db *db, int max, struct history_point **pts, int *n, int
             *scan_to = k > 0 ? p[k - 1].run_id : last;
             step = SQLITE_DONE;
             break;
+        }
+        if (k == cap) {
+            /* Grown as needed: most scans find one job's runs, or none. */
+            size_t ncap = cap ? 2 * (size_t)cap : 64;
+            struct history_point *np;
+            if (ncap > (size_t)max)
+                ncap = (size_t)max;
+            np = realloc(p, ncap * sizeof(*np));
+            if (np == NULL) {
+                snprintf(db->err, sizeof(db->err), "out of memory");
+                goto out;
+            }
+            p = np;
+            cap = (int)ncap;
         }
         p[k].run_id = sqlite3_column_int64(st, 0);
         p[k].at = sqlite3_column_int64(st, 1);
@@ -809,10 +847,17 @@ out:
 int
 history_scan_mark(struct db *db, int64_t run_id)
 {
-    sqlite3_stmt *st = db_prepare(db, "UPDATE history_scan SET run_id = max(run_id, :r)"
-                                      " WHERE id = 1");
+    sqlite3_stmt *st = db_prepare(db, "SELECT run_id FROM history_scan WHERE id = 1");
     int rc;
 
+    /* Read first: a scan that found nothing new writes nothing (no fsync). */
+    if (st == NULL)
+        return -1;
+    rc = sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) >= run_id;
+    sqlite3_finalize(st);
+    if (rc)
+        return 0;
+    st = db_prepare(db, "UPDATE history_scan SET run_id = max(run_id, :r) WHERE id = 1");
     if (st == NULL)
         return -1;
     db_bind_int(st, ":r", run_id);
