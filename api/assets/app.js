@@ -1002,9 +1002,9 @@
     if (auto) {
       /* Points fitting the history actually there: a short history in a
        * long range gets finer points (there are few of them). */
-      let t0 = now;
+      let t0 = Infinity;
       for (const a of answers) for (const se of (a.r && a.r.body.series) || []) if (se.points.length) t0 = Math.min(t0, se.points[0].t);
-      let want = autoBucket(now - t0);
+      let want = t0 < now ? autoBucket(now - t0) : bucket;
       if (range > 0 && BUCKETS.indexOf(want) > BUCKETS.indexOf(autoBucket(range))) want = autoBucket(range);
       if (want !== bucket) {
         bucket = want;
@@ -1548,6 +1548,7 @@
   }
 
   async function start() {
+    performance.mark('tpsd-start');
     S.modelsReady = new Promise((resolve) => { S.modelsLoaded = resolve; });
     $('submit-form').addEventListener('submit', onSubmit);
     $('token-form').addEventListener('submit', onToken);
@@ -1567,6 +1568,7 @@
     try {
       await Promise.all([loadHealth(), loadSuites(), loadJobs(), pollHistory(true)]);
     } catch (e) { /* each panel shows its own error */ }
+    performance.mark('tpsd-rendered');
     /* Ready once the browser has laid out and painted what was rendered. */
     await new Promise((resolve) => requestAnimationFrame(() => setTimeout(resolve, 0)));
     S.ready = true;
