@@ -133,7 +133,9 @@ job_event(void *arg, const char *type, json_t *data)
         sampler_set_run(j->sampler, json_integer_value(json_object_get(data, "run_id")));
     else if (strcmp(type, "run_finished") == 0)
         sampler_set_run(j->sampler, 0);
-    if (strcmp(type, "sample") != 0) {
+    if (strcmp(type, "stability") == 0) { /* kilobytes of analysis: the job's stream has it */
+        log_debug("job=%lld event=stability", (long long)j->job_id);
+    } else if (strcmp(type, "sample") != 0) {
         char *s = json_dumps(data, JSON_COMPACT);
         log_info("job=%lld event=%s %s", (long long)j->job_id, type, s ? s : "");
         free(s);
