@@ -161,7 +161,7 @@ if [ "$LEAK" != none ]; then
             echo "soak: LeakSanitizer: no leak (tpsd exit $RC)"
         fi
     else
-        grep -E "definitely lost|indirectly lost|possibly lost|ERROR SUMMARY" "$OUT/valgrind.log" | sed 's/^==[0-9]*== /soak: valgrind: /'
+        grep -E "in use at exit|All heap blocks were freed|definitely lost|indirectly lost|possibly lost|ERROR SUMMARY" "$OUT/valgrind.log" | sed 's/^==[0-9]*== /soak: valgrind: /'
         if [ "$RC" = 99 ]; then STATUS=1; fi
     fi
     [ "$RC" = 0 ] || [ "$RC" = 99 ] || { echo "soak: tpsd exit $RC"; STATUS=1; }
