@@ -21,6 +21,7 @@
   const LIVE_FAILURES = 20;      /* failed samples listed in the live view */
   const REPLAY_MAX = 5000;       /* a finished job's events are replayed up to this many samples */
   const POINTS_DOTS_MAX = 600;   /* above this many points a chart draws lines only */
+  const DENSE_PASS_MARK = 0.9;   /* ... and marks points whose pass rate is below this */
   const FAIL_ROWS = 50;
   const STAB_POLL_MS = 15000;    /* a running stability job's analysis */
   const DAY = 86400000;
@@ -977,7 +978,9 @@
     } catch (e) { /* private mode: not kept */ }
   }
 
-  async function loadTrends(force) {
+  /* `regs`: the verdicts being loaded (a promise of "they changed"); the
+   * charts are drawn once they are there, with their marks. */
+  async function loadTrends(force, regs) {
     if (!S.defaultsChosen && !storedDefaults()) {
       await S.modelsReady;
       chooseDefaults();
@@ -1014,6 +1017,7 @@
     }
     const key = [range, bucket, $('t-model').value, $('t-case').value].join('|');
     if (key !== S.trendKey) force = true;
+    if (regs && await regs) force = true;
     S.trendKey = key;
     for (const a of answers) a.redraw = force || !a.r || changed(a.url, a.r.etag);
     let total = 0;
@@ -1289,16 +1293,18 @@
       }
       g.append(s('path', { d: d || 'M0 0', stroke: st.color, 'stroke-dasharray': st.dash || null }));
       for (const p of se.points) {
-        const label = seriesLabel(se) + ', ' + fmtTime(p.t) + ': ';
         if (!isNum(p.mean)) {
           if (p.n !== 0) continue;  /* a gap */
+          const label = seriesLabel(se) + ', ' + fmtTime(p.t) + ': ';
           const x = px(p.t), y = py(0) - 5;
           g.append(s('path', { class: 'fail', d: 'M' + (x - 4) + ' ' + (y - 4) + 'l8 8m0 -8l-8 8' },
             s('title', null, label + 'no successful samples' + (isNum(p.pass_rate) ? ' (pass rate ' + fmtPct(p.pass_rate) + ')' : ''))));
           continue;
         }
         const partial = isNum(p.pass_rate) && p.pass_rate < 1;
-        if (!dots && !partial) continue;
+        /* Dense charts mark only the points where failures matter. */
+        if (!dots && !(partial && p.pass_rate < DENSE_PASS_MARK)) continue;
+        const label = seriesLabel(se) + ', ' + fmtTime(p.t) + ': ';
         g.append(s('circle', {
           class: 'pt' + (partial ? ' partial' : ''), cx: px(p.t).toFixed(1), cy: py(p.mean).toFixed(1), r: partial ? 3.5 : 3,
           fill: partial ? null : st.color, stroke: partial ? st.color : null,
@@ -1529,8 +1535,8 @@
   /* ---- polling ---- */
 
   async function pollHistory(force) {
-    const [regsChanged] = await Promise.all([loadRegressions(), loadModels(), loadTrends(force), loadRuns()]);
-    if (regsChanged) redrawAll();
+    const regs = loadRegressions();
+    await Promise.all([regs, loadModels(), loadTrends(force, regs), loadRuns()]);
   }
 
   async function poll() {
