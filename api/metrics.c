@@ -2,11 +2,13 @@
  * metrics.c - GET /metrics in the Prometheus text format 0.0.4.
  *
  * Label values are bounded: job states are a fixed set, status codes are
- * 400..599, and (model, case) pairs come from the newest API_METRICS_RUNS
- * runs only.
+ * 400..599, (model, case) pairs come from the newest API_METRICS_RUNS
+ * runs only, and the regression gauges name at most
+ * API_METRICS_VERDICT_KEYS (model, case, metric) keys.
  */
 #include "api/internal.h"
 
+#include "storage/history.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
 
@@ -20,6 +22,7 @@
 #define API_METRICS_PAGE 500        /* runs per page when counting samples */
 #define API_METRICS_PAGES 200       /* pages at most (100,000 runs) */
 #define API_LABEL_MAX 512           /* bytes of one escaped label value */
+#define API_METRICS_VERDICT_KEYS 100 /* (model, case, metric) keys of regression gauges */
 
 struct out {
     char *buf;
@@ -131,6 +134,51 @@ last_decode(struct db *db, struct out *o)
     return 0;
 }
 
+/* tpsd_regressions and tpsd_improvements: stored verdicts (storage/
+ * history.h) per (model, case, metric); tpsd_regression_active: 1 when the
+ * newest run of (model, case) is a regression of the metric. The
+ * API_METRICS_VERDICT_KEYS keys with the newest verdicts only. */
+static int
+regressions(struct db *db, struct out *o)
+{
+    json_t *list = NULL, *k;
+    char model[API_LABEL_MAX], cname[API_LABEL_MAX], metric[API_LABEL_MAX];
+    size_t i;
+    int pass;
+
+    if (history_verdict_summary(db, API_METRICS_VERDICT_KEYS, &list) == -1)
+        return -1;
+    for (pass = 0; pass < 3; pass++) {
+        static const char *const head[] = {
+            "# HELP tpsd_regressions Runs flagged slower than their history (GET "
+            "/v1/regressions), by model, case and metric.\n# TYPE tpsd_regressions gauge\n",
+            "# HELP tpsd_improvements Runs flagged faster than their history, by model, case"
+            " and metric.\n# TYPE tpsd_improvements gauge\n",
+            "# HELP tpsd_regression_active 1 when the newest run of a model and case is a"
+            " regression of the metric.\n# TYPE tpsd_regression_active gauge\n",
+        };
+        emit(o, "%s", head[pass]);
+        json_array_foreach(list, i, k) {
+            long long n = pass == 0 ? json_integer_value(json_object_get(k, "regressions"))
+                        : pass == 1 ? json_integer_value(json_object_get(k, "improvements"))
+                                    : json_is_string(json_object_get(k, "active")) &&
+                                          strcmp(json_string_value(json_object_get(k, "active")),
+                                                 "regression") == 0;
+            if (n == 0)
+                continue;
+            escape(json_string_value(json_object_get(k, "model")), model, sizeof(model));
+            escape(json_string_value(json_object_get(k, "case")), cname, sizeof(cname));
+            escape(json_string_value(json_object_get(k, "metric")), metric, sizeof(metric));
+            emit(o, "%s{model=\"%s\",case=\"%s\",metric=\"%s\"} %lld\n",
+                 pass == 0 ? "tpsd_regressions" : pass == 1 ? "tpsd_improvements"
+                                                            : "tpsd_regression_active",
+                 model, cname, metric, n);
+        }
+    }
+    json_decref(list);
+    return 0;
+}
+
 enum MHD_Result
 api_h_metrics(struct api_req *r)
 {
@@ -174,7 +222,7 @@ api_h_metrics(struct api_req *r)
     emit(&o, "# HELP tpsd_last_decode_tokens_per_second Mean decode speed of each case in"
              " the newest run of each model.\n"
              "# TYPE tpsd_last_decode_tokens_per_second gauge\n");
-    if (last_decode(db, &o) == -1) {
+    if (last_decode(db, &o) == -1 || regressions(db, &o) == -1) {
         free(o.buf);
         return api_reply_db_error(r, db);
     }

@@ -10,6 +10,7 @@
 
 #define REGRESS_MAD_SCALE 1.4826   /* MAD to sigma for normal noise */
 #define REGRESS_SPLIT_MIN 5        /* runs before a change point in the window */
+#define REGRESS_SPLIT_MIN_RIGHT 2  /* ... and after it: one odd run is not a change */
 
 static const char *const tested_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms" };
 #define NTESTED (sizeof(tested_metrics) / sizeof(tested_metrics[0]))
@@ -62,41 +63,50 @@ regress_opts_env(struct regress_opts *o)
 
 /*
  * The first index of the window's current level. While window[start..n)
- * has a split tau (at least REGRESS_SPLIT_MIN values before it, one after)
- * whose |T(tau)| = |mean(right) - mean(left)| / (sigma * sqrt(1/nl + 1/nr)),
- * maximal over tau, reaches t_min with a relative change of change_min,
- * the window restarts at tau: a run is compared with the level its series
- * has been at since its last change, not with a mix of old and new. Can't
- * fail.
+ * has splits tau (at least REGRESS_SPLIT_MIN values before, at least
+ * REGRESS_SPLIT_MIN_RIGHT after) whose right part moved as a whole (every
+ * value at least change_min / 2 from the left mean, the same way) and the
+ * one maximising |T(tau)| = |mean(right) - mean(left)| / (sigma *
+ * sqrt(1/nl + 1/nr)) reaches t_min with a relative change of change_min,
+ * the window restarts there: a run is compared with the level its series
+ * has been at since its last change, not with a mix of old and new, and
+ * one odd run is not a change. Can't fail.
  */
 static size_t
 regress_level_start(const struct regress_opts *o, const double *w, size_t n, double sigma)
 {
     size_t start = 0, len, tau, best, i;
-    double total, left, t, bt, ml, mr, bml, bmr;
+    double total, left, t, bt, ml, mr, bml, bmr, dir;
+    int whole;
 
     while (sigma > 0) {
         len = n - start;
-        if (len < REGRESS_SPLIT_MIN + 1)
+        if (len < REGRESS_SPLIT_MIN + REGRESS_SPLIT_MIN_RIGHT)
             break;
         total = 0;
         for (i = start; i < n; i++)
             total += w[i];
         left = bt = bml = bmr = 0;
         best = 0;
-        for (tau = 1; tau < len; tau++) {
+        for (tau = 1; tau + REGRESS_SPLIT_MIN_RIGHT <= len; tau++) {
             left += w[start + tau - 1];
             if (tau < REGRESS_SPLIT_MIN)
                 continue;
             ml = left / (double)tau;
             mr = (total - left) / (double)(len - tau);
             t = (mr - ml) / (sigma * sqrt(1.0 / (double)tau + 1.0 / (double)(len - tau)));
-            if (fabs(t) > fabs(bt)) {
-                bt = t;
-                best = tau;
-                bml = ml;
-                bmr = mr;
-            }
+            if (fabs(t) <= fabs(bt))
+                continue;
+            dir = mr >= ml ? 1.0 : -1.0;
+            whole = 1;
+            for (i = start + tau; i < n && whole; i++)
+                whole = dir * (w[i] - ml) >= 0.5 * o->change_min * fabs(ml);
+            if (!whole)
+                continue;
+            bt = t;
+            best = tau;
+            bml = ml;
+            bmr = mr;
         }
         if (best == 0 || fabs(bt) < o->t_min || bml == 0 ||
             fabs((bmr - bml) / bml) < o->change_min)

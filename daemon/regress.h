@@ -7,11 +7,13 @@
  * sigma = 1.4826 * median|x(i+1) - x(i)| / sqrt(2) (robust to a step
  * inside the window), floored at sigma_floor * |mean| so a perfectly flat
  * history does not flag 0.1% noise. The window is first cut at its change
- * points: while a split tau (at least 5 runs before it, one after)
- * maximising |T(tau)| = |mean(right) - mean(left)| / (sigma * sqrt(1/nl +
- * 1/nr)) passes the two thresholds below, only the runs after it are kept,
- * so a run is compared with the level of its series since its last change
- * (one alert per step, not one per run until the window forgets). Then,
+ * points: while a split tau (at least 5 runs before it, 2 after, every
+ * run after it at least change_min / 2 away from the mean before it, the
+ * same way: one odd run is not a change) maximising |T(tau)| =
+ * |mean(right) - mean(left)| / (sigma * sqrt(1/nl + 1/nr)) passes the two
+ * thresholds below, only the runs after it are kept, so a run is compared
+ * with the level of its series since its last change (a step raises two
+ * alerts, not one per run until the window forgets it). Then,
  * for the W' runs kept,
  *     T = (x - mean) / (sigma * sqrt(1 + 1/W')).
  * A change is flagged when |T| >= t_min and |x - mean| / mean >= change_min;

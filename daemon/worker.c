@@ -4,6 +4,7 @@
 #include "daemon/clock.h"
 #include "daemon/jobspec.h"
 #include "daemon/log.h"
+#include "daemon/regress.h"
 #include "daemon/runner.h"
 #include "daemon/sampler.h"
 #include "daemon/stability.h"
@@ -173,6 +174,21 @@ recover(struct worker *w)
     return 0;
 }
 
+/* Test the runs that just finished against their history (regress.h), so
+ * verdicts exist without anyone asking GET /v1/regressions. */
+static void
+scan_regressions(struct worker *w, int64_t job_id)
+{
+    struct regress_opts o;
+    int ntested = 0;
+
+    regress_opts_env(&o);
+    if (regress_scan(w->db, &o, &ntested) == -1)
+        log_warnx("job=%lld regression scan failed: %s", (long long)job_id, w->db->err);
+    else
+        log_debug("job=%lld regression scan tested=%d", (long long)job_id, ntested);
+}
+
 static void
 run_job(struct worker *w, struct job_rec *job)
 {
@@ -232,6 +248,8 @@ run_job(struct worker *w, struct job_rec *job)
                       NULL);
     log_info("job=%lld finished state=%s requests=%lld failed=%lld%s%s", (long long)job->id,
              state, (long long)n_req, (long long)n_fail, code[0] ? " code=" : "", code);
+    if (strcmp(state, "queued") != 0)
+        scan_regressions(w, job->id);
     jobspec_free(&spec);
 }
 

@@ -1017,3 +1017,47 @@ history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor,
                          : json_null());
     return *out ? 0 : -1;
 }
+
+int
+history_verdict_summary(struct db *db, int max, json_t **out)
+{
+    static const char sql[] =
+        "WITH k AS (SELECT model, case_name, metric, sum(verdict = 'regression') AS reg,"
+        " sum(verdict = 'improvement') AS imp, max(id) AS last_id FROM history_verdicts"
+        " GROUP BY model, case_name, metric ORDER BY last_id DESC LIMIT :max)"
+        " SELECT k.model, k.case_name, k.metric, k.reg, k.imp, CASE WHEN v.run_id ="
+        " (SELECT h.run_id FROM history_rollup h WHERE h.model = k.model"
+        " AND h.case_name = k.case_name ORDER BY h.at DESC LIMIT 1) THEN v.verdict END"
+        " FROM k JOIN history_verdicts v ON v.id = k.last_id"
+        " ORDER BY k.model, k.case_name, k.metric";
+    sqlite3_stmt *st = db_prepare(db, sql);
+    json_t *list = json_array();
+    int step;
+
+    if (st == NULL) {
+        json_decref(list);
+        return -1;
+    }
+    db_bind_int(st, ":max", max);
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        json_array_append_new(
+            list, json_pack("{s:s, s:s, s:s, s:I, s:I, s:o}", "model", col_text(st, 0), "case",
+                            col_text(st, 1), "metric", col_text(st, 2), "regressions",
+                            (json_int_t)sqlite3_column_int64(st, 3), "improvements",
+                            (json_int_t)sqlite3_column_int64(st, 4), "active",
+                            sqlite3_column_type(st, 5) == SQLITE_NULL
+                                ? json_null()
+                                : json_string(col_text(st, 5))));
+    }
+    sqlite3_finalize(st);
+    if (step != SQLITE_DONE) {
+        seterr(db);
+        json_decref(list);
+        return -1;
+    }
+    *out = list;
+    return 0;
+}

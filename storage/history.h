@@ -140,4 +140,13 @@ int history_verdicts_store(struct db *db, const struct history_verdict *v, int n
 int history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor, int limit,
                           json_t **out);
 
+/*
+ * Stored verdicts per (model, case, metric), the keys of the newest
+ * verdicts first, at most `max` keys: [{"model", "case", "metric",
+ * "regressions", "improvements", "active"}], "active" being the newest
+ * verdict ("regression" or "improvement") when it is about the newest run
+ * of (model, case), else null. For /metrics. *out is new; 0 or -1.
+ */
+int history_verdict_summary(struct db *db, int max, json_t **out);
+
 #endif
