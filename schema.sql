@@ -1082,3 +1082,61 @@ BEGIN
             prompt_tps_meds = tpsd_cat(history_daily.prompt_tps_meds, excluded.prompt_tps_meds);
     UPDATE history_rollup SET in_daily = 1 WHERE run_id = NEW.id AND in_daily = 0;
 END;
+
+-- migrate: 7
+-- load_ms trends by day and week over long histories: per (model, suite,
+-- UTC day of the run's start) the load times of the finished runs (count,
+-- succeeded, sum, Welford M2, min, max, the first run's value for a day of
+-- one run, every value as float64 little-endian for the percentiles).
+-- Merged when a run finishes; unfinished runs and the partial days at the
+-- edges of a query are read from runs (storage/history.c).
+CREATE TABLE history_daily_load (
+    model           TEXT    NOT NULL,
+    suite           TEXT    NOT NULL,
+    day             INTEGER NOT NULL,
+    load_n          INTEGER NOT NULL,
+    load_passed     INTEGER NOT NULL,
+    load_sum        REAL    NOT NULL,
+    load_m2         REAL    NOT NULL,
+    load_min        REAL    NOT NULL,
+    load_max        REAL    NOT NULL,
+    load_first      REAL    NOT NULL,
+    load_vals       BLOB,
+    PRIMARY KEY (model, day, suite)
+) WITHOUT ROWID;
+INSERT INTO history_daily_load (model, suite, day, load_n, load_passed, load_sum, load_m2,
+                                load_min, load_max, load_first, load_vals)
+SELECT model, suite, started_at - started_at % 86400000, 1, state = 'succeeded', load_ms, 0.0,
+       load_ms, load_ms, load_ms, tpsd_f64(load_ms)
+FROM runs WHERE state NOT IN ('pending', 'running') AND load_ms IS NOT NULL
+    AND started_at IS NOT NULL ORDER BY id
+ON CONFLICT (model, day, suite) DO UPDATE SET
+    load_m2 = load_m2 + (excluded.load_sum - load_sum / load_n)
+                        * (excluded.load_sum - (load_sum + excluded.load_sum) / (load_n + 1)),
+    load_n = load_n + 1,
+    load_passed = load_passed + excluded.load_passed,
+    load_sum = load_sum + excluded.load_sum,
+    load_min = min(load_min, excluded.load_min),
+    load_max = max(load_max, excluded.load_max),
+    load_vals = tpsd_cat(load_vals, excluded.load_vals);
+CREATE TRIGGER history_daily_load_merge AFTER UPDATE OF state ON runs
+WHEN NEW.state NOT IN ('pending', 'running') AND OLD.state IN ('pending', 'running')
+     AND NEW.load_ms IS NOT NULL AND NEW.started_at IS NOT NULL
+BEGIN
+    INSERT INTO history_daily_load (model, suite, day, load_n, load_passed, load_sum, load_m2,
+                                    load_min, load_max, load_first, load_vals)
+    VALUES (NEW.model, NEW.suite, NEW.started_at - NEW.started_at % 86400000, 1,
+            NEW.state = 'succeeded', NEW.load_ms, 0.0, NEW.load_ms, NEW.load_ms, NEW.load_ms,
+            tpsd_f64(NEW.load_ms))
+    ON CONFLICT (model, day, suite) DO UPDATE SET
+        load_m2 = load_m2 + (excluded.load_sum - load_sum / load_n)
+                            * (excluded.load_sum - (load_sum + excluded.load_sum) / (load_n + 1)),
+        load_n = load_n + 1,
+        load_passed = load_passed + excluded.load_passed,
+        load_sum = load_sum + excluded.load_sum,
+        load_min = min(load_min, excluded.load_min),
+        load_max = max(load_max, excluded.load_max),
+        load_vals = tpsd_cat(load_vals, excluded.load_vals);
+END;
+CREATE INDEX runs_unfinished ON runs (started_at) WHERE state IN ('pending', 'running');
+CREATE INDEX runs_started ON runs (started_at);

@@ -411,6 +411,11 @@ acc_point(struct acc *a, int per_run)
     return o;
 }
 
+/* The columns acc_add reads, of a run's load time. */
+#define LOAD_COLS                                                                            \
+    "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms, 0.0, load_ms,"  \
+    " load_ms, load_ms, load_ms, 1, NULL FROM runs"
+
 /* The columns acc_add reads, of rollups of metric m (verdict: bucket run). */
 #define ROLLUP_COLS                                                                          \
     "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max," \
@@ -422,7 +427,8 @@ acc_point(struct acc *a, int per_run)
  * hour buckets read the rollups in [since, until). Day and week buckets
  * read history_daily for the whole days [d0, d1) and the rollups for the
  * partial days [since, d0) and [d1, until) and for the runs not merged
- * into history_daily yet. load_ms reads runs (index runs_load).
+ * into history_daily yet. load_ms reads runs (index runs_load), and for
+ * day and week buckets history_daily_load the same way.
  */
 static sqlite3_stmt *
 trends_stmt(struct db *db, const struct history_query *q, int daily, int edge1, int edge2)
@@ -435,14 +441,38 @@ trends_stmt(struct db *db, const struct history_query *q, int daily, int edge1, 
     snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
              q->case_name ? " AND case_name = :case" : "", q->suite ? " AND suite = :suite" : "");
     if (strcmp(m, "load_ms") == 0) {
-        len = snprintf(sql, sizeof(sql),
-                       "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms,"
-                       " 0.0, load_ms, load_ms, load_ms, load_ms, 1, NULL FROM runs"
-                       " INDEXED BY runs_load"
-                       " WHERE load_ms IS NOT NULL AND started_at >= :since"
-                       " AND started_at < :until%s%s%s ORDER BY model, started_at",
-                       q->model ? " AND model = :model" : "", q->suite ? " AND suite = :suite" : "",
-                       q->case_name ? " AND :case IS NOT NULL" : "");
+        /* A series per model; case is accepted and ignored. */
+        snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
+                 q->suite ? " AND suite = :suite" : "",
+                 q->case_name ? " AND :case IS NOT NULL" : "");
+        if (!daily) {
+            len = snprintf(sql, sizeof(sql),
+                           LOAD_COLS " INDEXED BY runs_load WHERE load_ms IS NOT NULL"
+                                     " AND started_at >= :since AND started_at < :until%s"
+                                     " ORDER BY model, started_at",
+                           filt);
+        } else {
+            len = snprintf(sql, sizeof(sql),
+                           "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
+                           " load_m2, load_min, load_max, load_first, load_first, load_n,"
+                           " load_vals FROM history_daily_load"
+                           " WHERE day >= :d0 AND day < :d1%s"
+                           " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
+                           " WHERE state IN ('pending', 'running') AND load_ms IS NOT NULL"
+                           " AND started_at >= :d0 AND started_at < :d1%s"
+                           "%s%s%s%s ORDER BY 1, 4",
+                           filt, filt,
+                           edge1 ? " UNION ALL " LOAD_COLS " INDEXED BY runs_started"
+                                   " WHERE load_ms IS NOT NULL AND started_at >= :since"
+                                   " AND started_at < :d0"
+                                 : "",
+                           edge1 ? filt : "",
+                           edge2 ? " UNION ALL " LOAD_COLS " INDEXED BY runs_started"
+                                   " WHERE load_ms IS NOT NULL AND started_at >= :d1"
+                                   " AND started_at < :until"
+                                 : "",
+                           edge2 ? filt : "");
+        }
     } else if (!daily) {
         len = snprintf(sql, sizeof(sql),
                        ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
@@ -510,8 +540,7 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         snprintf(db->err, sizeof(db->err), "unknown metric");
         return -1;
     }
-    daily = (q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK) &&
-            strcmp(q->metric, "load_ms") != 0;
+    daily = q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK;
     until = q->until > 0 ? q->until : INT64_MAX;
     /* The whole days [d0, d1) inside [since, until). */
     d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;

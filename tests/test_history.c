@@ -769,6 +769,88 @@ TEST(trends_load_ms)
     db_close(db);
 }
 
+/* load_ms by day and week: per-day rollups of finished runs, unfinished
+ * runs and partial days read from runs; against the values stored. */
+TEST(trends_load_ms_buckets)
+{
+    struct { int64_t at; double load; int finish; const char *state; } rs[] = {
+        { utc_ms(2024, 1, 7, 23, 59, 59, 999), 1000, 1, "succeeded" },
+        { utc_ms(2024, 1, 8, 0, 0, 0, 0), 1500, 1, "failed" },
+        { utc_ms(2024, 1, 8, 13, 0, 0, 0), 2500, 1, "succeeded" },
+        { utc_ms(2024, 1, 8, 14, 0, 0, 0), 1800, 0, NULL }, /* still running */
+        { utc_ms(2024, 1, 14, 22, 0, 0, 0), 3000, 1, "succeeded" },
+        { utc_ms(2024, 1, 15, 1, 0, 0, 0), 900, 1, "succeeded" },
+    };
+    const int64_t ranges[][2] = {
+        { 0, 0 },
+        { utc_ms(2024, 1, 8, 0, 0, 0, 0), 0 },
+        { utc_ms(2024, 1, 7, 12, 0, 0, 0), utc_ms(2024, 1, 14, 23, 0, 0, 0) },
+        { utc_ms(2024, 1, 8, 0, 0, 0, 1), utc_ms(2024, 1, 8, 13, 0, 0, 1) },
+    };
+    const char *buckets[] = { "day", "week", "hour", "run" };
+    size_t nr = sizeof(rs) / sizeof(rs[0]), b, g, i, pi;
+    char sql[256];
+    json_t *t, *pts, *p;
+
+    h_open();
+    for (i = 0; i < nr; i++) {
+        int64_t run = h_run("lm", "standard", NULL, -1, rs[i].load);
+        snprintf(sql, sizeof(sql), "UPDATE runs SET started_at = %lld WHERE id = %lld",
+                 (long long)rs[i].at, (long long)run);
+        h_exec(sql);
+        h_put(run, "lm", "short", rs[i].at + 10, 10, 9, 100, 1000, 1, 1, 0);
+        if (rs[i].finish)
+            CHECK_INT(runs_finish(db, run, rs[i].state, NULL, NULL), ==, 0);
+    }
+    for (b = 0; b < 4; b++) {
+        for (g = 0; g < sizeof(ranges) / sizeof(ranges[0]); g++) {
+            int64_t since = ranges[g][0], until = ranges[g][1];
+            t = trends("lm", NULL, NULL, "load_ms", buckets[b], since, until);
+            pts = json_object_get(json_array_get(json_object_get(t, "series"), 0), "points");
+            json_array_foreach(pts, pi, p) {
+                int64_t bt = json_integer_value(json_object_get(p, "t"));
+                double v[16], sum = 0, ss = 0, mean, lo = INFINITY, hi = -INFINITY;
+                size_t n = 0, ok = 0, k;
+                for (i = 0; i < nr; i++) {
+                    if (rs[i].at < since || (until > 0 && rs[i].at >= until) ||
+                        utc_bucket(buckets[b], rs[i].at) != bt)
+                        continue;
+                    v[n++] = rs[i].load;
+                    ok += rs[i].state != NULL && strcmp(rs[i].state, "succeeded") == 0;
+                    sum += rs[i].load;
+                    lo = rs[i].load < lo ? rs[i].load : lo;
+                    hi = rs[i].load > hi ? rs[i].load : hi;
+                }
+                CHECK(n > 0); /* run bucket: the times are distinct, a run a point */
+                mean = sum / (double)n;
+                for (k = 0; k < n; k++)
+                    ss += (v[k] - mean) * (v[k] - mean);
+                CHECK_INT(json_integer_value(json_object_get(p, "n")), ==, n);
+                CHECK_INT(json_integer_value(json_object_get(p, "runs")), ==, n);
+                check_close("load mean", jnum(p, "mean"), mean, bt);
+                check_close("load min", jnum(p, "min"), lo, bt);
+                check_close("load max", jnum(p, "max"), hi, bt);
+                check_close("load stddev", jnum(p, "stddev"), n > 1 ? sqrt(ss / (double)(n - 1)) : NAN,
+                            bt);
+                check_close("load p50", jnum(p, "p50"), pctl(v, n, 0.5), bt);
+                check_close("load p90", jnum(p, "p90"), pctl(v, n, 0.9), bt);
+                check_close("load pass", jnum(p, "pass_rate"), (double)ok / (double)n, bt);
+            }
+            /* Every run in range is in some point. */
+            {
+                int64_t total = 0, want = 0;
+                json_array_foreach(pts, pi, p)
+                    total += json_integer_value(json_object_get(p, "n"));
+                for (i = 0; i < nr; i++)
+                    want += rs[i].at >= since && (until == 0 || rs[i].at < until);
+                CHECK_INT(total, ==, want);
+            }
+            json_decref(t);
+        }
+    }
+    db_close(db);
+}
+
 /* A model with a case name full of SQL and JSON metacharacters. */
 TEST(trends_hostile_names)
 {
