@@ -12,7 +12,7 @@
 #include <string.h>
 
 enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD };
-enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND };
+enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY };
 
 struct spec_flag {
     const char *flag;
@@ -38,6 +38,8 @@ static const struct spec_flag spec_flags[] = {
     {"--concurrency", NULL, "concurrency", AT_LOAD, V_NUMBER},
     {"--rps", NULL, "rps", AT_LOAD, V_NUMBER},
     {"--duration", NULL, "duration_s", AT_LOAD, V_NUMBER},
+    {"--stability", NULL, "duration_s", AT_TOP, V_STABILITY}, /* kind stability, for S */
+    {"--interval", NULL, "interval_s", AT_TOP, V_NUMBER},
 };
 #define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
 
@@ -50,7 +52,9 @@ cmd_spec_usage(FILE *f)
                "                  [--backend lms|none|command] [--context-length N] [--gpu G]\n"
                "                  [--identifier ID] [--api openai|lmstudio] [--nonce] "
                "[--keep-loaded]\n"
-               "                  [--name NAME]\n");
+               "                  [--name NAME]\n"
+               "                  [--stability S [--interval S]]  a stability job: the suite"
+               " in cycles for S seconds\n");
 }
 
 /* Numbers from flags become JSON numbers; a bad one is a usage error. */
@@ -138,10 +142,12 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             goto out;
         }
         i++;
-        if (sf->type == V_NUMBER) {
+        if (sf->type == V_NUMBER || sf->type == V_STABILITY) {
             if (flag_number(verb, a, val, &v) == -1)
                 goto out;
             json_object_set_new(obj, sf->key, v);
+            if (sf->type == V_STABILITY)
+                json_object_set_new(obj, "kind", json_string("stability"));
         } else if (sf->type == V_APPEND) {
             json_t *arr = json_object_get(obj, sf->key);
 

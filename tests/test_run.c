@@ -560,3 +560,33 @@ TEST(openai_no_server_figures)
     json_decref(sum);
     tu_sim_stop(&t.sim);
 }
+
+/* --stability S --interval I: a stability job of the suite in cycles until
+ * its planned end, which is stored on the run; --interval paces the cycles. */
+TEST(stability_flags)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--warmup", "0", "--stability", "3", "--interval",
+                           "1", NULL };
+    const char *bad[] = { "--model", "m", "--stability", "soon", NULL };
+    sqlite3 *db;
+    double n, span_ms;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM jobs WHERE kind='stability'"), ==, 1);
+    CHECK_DBL(q_num(db, "SELECT json_extract(spec, '$.duration_s') FROM jobs"), ==, 3);
+    /* Each cycle sends both cases; a cycle starts every 1 s (after the
+     * previous one ends) and none after the planned end: 2 or 3 cycles. */
+    n = q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1");
+    CHECK(n == 4 || n == 6);
+    span_ms = q_num(db, "SELECT max(started_at) - min(started_at) FROM samples");
+    CHECK_DBL(span_ms, <, 3000);
+    CHECK_DBL(span_ms, >=, 1000);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM runs WHERE planned_end_at IS NOT NULL"), ==, 1);
+    sqlite3_close(db);
+    /* A bad number is a usage error naming the flag. */
+    CHECK_INT(t_run(&t, bad), ==, 2);
+    tu_sim_stop(&t.sim);
+}
