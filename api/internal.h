@@ -95,6 +95,10 @@ enum MHD_Result api_reply_json_h(struct api_req *r, unsigned status, json_t *bod
 /* Answer raw text with a content type. */
 enum MHD_Result api_reply_text(struct api_req *r, unsigned status, const char *ctype,
                                const char *text, size_t len);
+/* Like api_reply_text, consuming `text` (malloc'd; freed when sent, or
+ * here on failure), with extra headers as api_reply_json_h's. */
+enum MHD_Result api_reply_text_h(struct api_req *r, unsigned status, const char *ctype,
+                                 char *text, size_t len, const char *const *hdrs);
 /* {"error":{"code":code,"message":...}} with `status`. */
 enum MHD_Result api_reply_error(struct api_req *r, unsigned status, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));

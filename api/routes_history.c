@@ -89,9 +89,9 @@ enum MHD_Result
 api_h_trends(struct api_req *r)
 {
     struct history_query q;
-    char etag[API_ETAG_MAX];
+    char etag[API_ETAG_MAX], *text = NULL;
     struct db *db;
-    json_t *body = NULL;
+    size_t len = 0;
     int nm;
 
     memset(&q, 0, sizeof(q));
@@ -118,9 +118,15 @@ api_h_trends(struct api_req *r)
     nm = etag_check(r, db, etag);
     if (nm == -1)
         return api_reply_db_error(r, db);
-    if (!nm && history_trends(db, &q, &body) == -1)
+    if (nm)
+        return reply_etag(r, nm, NULL, etag);
+    /* Written as JSON text by storage: a year of points is megabytes. */
+    if (history_trends(db, &q, &text, &len) == -1)
         return api_reply_db_error(r, db);
-    return reply_etag(r, nm, body, etag);
+    {
+        const char *hdrs[] = { "ETag", etag, "Cache-Control", "no-cache", NULL };
+        return api_reply_text_h(r, 200, "application/json", text, len, hdrs);
+    }
 }
 
 enum MHD_Result

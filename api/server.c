@@ -164,6 +164,24 @@ api_reply_text(struct api_req *r, unsigned status, const char *ctype, const char
 }
 
 enum MHD_Result
+api_reply_text_h(struct api_req *r, unsigned status, const char *ctype, char *text, size_t len,
+                 const char *const *hdrs)
+{
+    struct MHD_Response *resp;
+    size_t i;
+
+    resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (resp == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "Content-Type", ctype);
+    for (i = 0; hdrs != NULL && hdrs[i] != NULL && hdrs[i + 1] != NULL; i += 2)
+        MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
+    return queue(r, status, resp);
+}
+
+enum MHD_Result
 api_reply_json_h(struct api_req *r, unsigned status, json_t *body, const char *const *hdrs)
 {
     struct MHD_Response *resp;

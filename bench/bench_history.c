@@ -366,7 +366,7 @@ b_run(struct db *db, const struct b_query *q)
     struct regress_opts o;
     json_t *out = NULL;
     char name[B_NAME_MAX];
-    size_t bytes = 0;
+    size_t bytes = 0, len = 0;
     char *text;
     int i, n = q->nmodels;
 
@@ -389,13 +389,10 @@ b_run(struct db *db, const struct b_query *q)
             hq.metric = q->metric;
             history_bucket_parse(q->bucket, &hq.bucket);
             hq.since = b_since(q);
-            if (history_trends(db, &hq, &out) == -1)
+            if (history_trends(db, &hq, &text, &len) == -1)
                 check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
-            text = json_dumps(out, JSON_COMPACT);
-            bytes += text ? strlen(text) : 0;
+            bytes += len;
             free(text);
-            json_decref(out);
-            out = NULL;
         }
         return bytes;
     }

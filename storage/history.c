@@ -293,6 +293,125 @@ history_sql_functions(sqlite3 *h)
     return 0;
 }
 
+/* ---- JSON text, written directly (a trends answer can hold 100,000
+ * points: building jansson objects and printing every real with %.17g
+ * took most of the time) ---- */
+
+struct hbuf {
+    char *p;
+    size_t len, cap;
+    int full;                      /* out of memory or past HISTORY_TEXT_MAX */
+};
+
+static void
+hb_put(struct hbuf *b, const char *s, size_t n)
+{
+    if (b->full)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        char *p;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        p = cap <= HISTORY_TEXT_MAX ? realloc(b->p, cap) : NULL;
+        if (p == NULL) {
+            b->full = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+static void
+hb_lit(struct hbuf *b, const char *s)
+{
+    hb_put(b, s, strlen(s));
+}
+
+/* A JSON string: quotes, backslashes and control bytes escaped; other
+ * bytes as they are (the text is UTF-8). */
+static void
+hb_str(struct hbuf *b, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const char *run = s;
+
+    hb_put(b, "\"", 1);
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        hb_put(b, run, (size_t)(s - run));
+        if (c == '"' || c == '\\') {
+            esc[1] = (char)c;
+            hb_put(b, esc, 2);
+        } else {
+            hb_put(b, esc, 6);
+        }
+        run = s + 1;
+    }
+    hb_put(b, run, (size_t)(s - run));
+    hb_put(b, "\"", 1);
+}
+
+static void
+hb_int(struct hbuf *b, int64_t v)
+{
+    char t[24];
+    int n = snprintf(t, sizeof(t), "%lld", (long long)v);
+
+    hb_put(b, t, (size_t)n);
+}
+
+/*
+ * A real: null when not finite; for 1e-3 <= |v| < 1e9 fixed-point with 9
+ * decimals (15 below 1), trailing zeros dropped, which is within 5e-10 of
+ * v relative; else %.17g.
+ */
+static void
+hb_num(struct hbuf *b, double v)
+{
+    char t[40], *e = t + sizeof(t), *q = e;
+    double a = fabs(v);
+    uint64_t scale, u, ip, fp;
+    int dec, i, n;
+
+    if (!isfinite(v)) {
+        hb_put(b, "null", 4);
+        return;
+    }
+    if (v != 0 && (a < 1e-3 || a >= 1e9)) {
+        n = snprintf(t, sizeof(t), "%.17g", v);
+        hb_put(b, t, (size_t)n);
+        return;
+    }
+    dec = a >= 1 ? 9 : 15;
+    scale = a >= 1 ? UINT64_C(1000000000) : UINT64_C(1000000000000000);
+    u = (uint64_t)llround(a * (double)scale);
+    ip = u / scale;
+    fp = u % scale;
+    if (fp != 0) {
+        for (i = 0; i < dec; i++, fp /= 10) {
+            if (q == e && fp % 10 == 0)
+                continue;          /* trailing zeros */
+            *--q = (char)('0' + fp % 10);
+        }
+        *--q = '.';
+    }
+    do {
+        *--q = (char)('0' + ip % 10);
+        ip /= 10;
+    } while (ip != 0);
+    if (v < 0 && u != 0)
+        *--q = '-';
+    hb_put(b, q, (size_t)(e - q));
+}
+
 /* One point being accumulated. */
 struct acc {
     int64_t t, run_id;
@@ -383,11 +502,10 @@ acc_add(struct acc *a, sqlite3_stmt *st)
     return 0;
 }
 
-static json_t *
-acc_point(struct acc *a, int per_run)
+static void
+acc_point(struct acc *a, int per_run, struct hbuf *b)
 {
     double mean = a->n ? a->sum / (double)a->n : NAN, var = NAN, p50 = a->p50, p90 = a->p90;
-    json_t *o;
 
     if (a->n > 1) {
         var = a->m2 / (double)(a->n - 1);
@@ -399,16 +517,35 @@ acc_point(struct acc *a, int per_run)
         p50 = pct7(a->meds, a->nmeds, 0.5);
         p90 = pct7(a->meds, a->nmeds, 0.9);
     }
-    o = json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "t", (json_int_t)a->t,
-                  "n", (json_int_t)a->n, "runs", (json_int_t)a->runs, "mean", jnum(mean), "p50",
-                  jnum(p50), "p90", jnum(p90), "min", jnum(a->min), "max", jnum(a->max),
-                  "stddev", jnum(isnan(var) ? NAN : sqrt(var)), "pass_rate",
-                  jnum(a->req ? (double)a->passed / (double)a->req : NAN));
-    if (o != NULL && per_run)
-        json_object_set_new(o, "run_id", json_integer((json_int_t)a->run_id));
-    if (o != NULL && per_run && a->verdict[0] != '\0')
-        json_object_set_new(o, "regression", json_string(a->verdict));
-    return o;
+    hb_lit(b, "{\"t\":");
+    hb_int(b, a->t);
+    hb_lit(b, ",\"n\":");
+    hb_int(b, a->n);
+    hb_lit(b, ",\"runs\":");
+    hb_int(b, a->runs);
+    hb_lit(b, ",\"mean\":");
+    hb_num(b, mean);
+    hb_lit(b, ",\"p50\":");
+    hb_num(b, p50);
+    hb_lit(b, ",\"p90\":");
+    hb_num(b, p90);
+    hb_lit(b, ",\"min\":");
+    hb_num(b, a->min);
+    hb_lit(b, ",\"max\":");
+    hb_num(b, a->max);
+    hb_lit(b, ",\"stddev\":");
+    hb_num(b, isnan(var) ? NAN : sqrt(var));
+    hb_lit(b, ",\"pass_rate\":");
+    hb_num(b, a->req ? (double)a->passed / (double)a->req : NAN);
+    if (per_run) {
+        hb_lit(b, ",\"run_id\":");
+        hb_int(b, a->run_id);
+    }
+    if (per_run && a->verdict[0] != '\0') {
+        hb_lit(b, ",\"regression\":");
+        hb_str(b, a->verdict);
+    }
+    hb_lit(b, "}");
 }
 
 /* The columns acc_add reads, of a run's load time. */
@@ -525,16 +662,20 @@ trends_stmt(struct db *db, const struct history_query *q, int daily, int edge1, 
 }
 
 int
-history_trends(struct db *db, const struct history_query *q, json_t **out)
+history_trends(struct db *db, const struct history_query *q, char **text, size_t *len)
 {
+    static const char *const bnames[] = { "run", "hour", "day", "week" };
     sqlite3_stmt *st = NULL;
-    json_t *res = NULL, *series = NULL, *cur = NULL, *points = NULL;
+    struct hbuf b = { NULL, 0, 0, 0 };
     char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
     struct acc a;
     int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN, daily;
+    int cur = 0, first_point = 1;
     int64_t until, d0, d1;
     size_t npoints = 0;
 
+    *text = NULL;
+    *len = 0;
     memset(&a, 0, sizeof(a));
     if (!history_metric_ok(q->metric)) {
         snprintf(db->err, sizeof(db->err), "unknown metric");
@@ -566,7 +707,11 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         db_bind_text(st, ":suite", q->suite);
     if (per_run && strcmp(q->metric, "load_ms") != 0)
         db_bind_text(st, ":metric", q->metric);
-    series = json_array();
+    hb_lit(&b, "{\"metric\":");
+    hb_str(&b, q->metric);
+    hb_lit(&b, ",\"bucket\":");
+    hb_str(&b, bnames[q->bucket]);
+    hb_lit(&b, ",\"series\":[");
     for (;;) {
         const char *mo, *ca;
         int64_t t;
@@ -578,25 +723,33 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         mo = col_text(st, 0);
         ca = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : col_text(st, 1);
         t = bucket_start(q->bucket, sqlite3_column_int64(st, 3));
-        same_series = cur != NULL && strcmp(mo, model) == 0 &&
-                      strcmp(ca ? ca : "", cname) == 0;
+        same_series = cur && strcmp(mo, model) == 0 && strcmp(ca ? ca : "", cname) == 0;
         if (have && (!same_series || per_run || t != a.t)) {
             if (npoints >= HISTORY_POINTS_MAX) {
                 truncated = 1;
                 have = 0;
                 break;
             }
-            json_array_append_new(points, acc_point(&a, per_run));
+            if (!first_point)
+                hb_lit(&b, ",");
+            acc_point(&a, per_run, &b);
+            first_point = 0;
             npoints++;
             have = 0;
         }
         if (!same_series) {
             snprintf(model, sizeof(model), "%s", mo);
             snprintf(cname, sizeof(cname), "%s", ca ? ca : "");
-            points = json_array();
-            cur = json_pack("{s:s, s:o, s:o}", "model", mo, "case",
-                            ca ? json_string(ca) : json_null(), "points", points);
-            json_array_append_new(series, cur);
+            hb_lit(&b, cur ? "]},{\"model\":" : "{\"model\":");
+            hb_str(&b, mo);
+            hb_lit(&b, ",\"case\":");
+            if (ca != NULL)
+                hb_str(&b, ca);
+            else
+                hb_lit(&b, "null");
+            hb_lit(&b, ",\"points\":[");
+            cur = 1;
+            first_point = 1;
         }
         if (!have) {
             acc_reset(&a, t);
@@ -611,21 +764,25 @@ history_trends(struct db *db, const struct history_query *q, json_t **out)
         seterr(db);
         goto out;
     }
-    if (have)
-        json_array_append_new(points, acc_point(&a, per_run));
-    {
-        static const char *const bnames[] = { "run", "hour", "day", "week" };
-        res = json_pack("{s:s, s:s, s:b, s:o}", "metric", q->metric, "bucket", bnames[q->bucket],
-                        "truncated", truncated, "series", series);
+    if (have) {
+        if (!first_point)
+            hb_lit(&b, ",");
+        acc_point(&a, per_run, &b);
     }
-    series = NULL;
-    if (res == NULL)
+    hb_lit(&b, cur ? "]}]" : "]");
+    hb_lit(&b, truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
+    if (b.full) {
+        snprintf(db->err, sizeof(db->err), "trends answer larger than %d bytes or out of memory",
+                 HISTORY_TEXT_MAX);
         goto out;
-    *out = res;
+    }
+    *text = b.p;
+    *len = b.len;
+    b.p = NULL;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    json_decref(series);
+    free(b.p);
     free(a.meds);
     return rc;
 }

@@ -23,6 +23,7 @@
 #define HISTORY_KEY_MAX 512        /* bytes of a series key, model or case */
 #define HISTORY_PCT_MAX 10000000   /* values one tpsd_pct() call sorts */
 #define HISTORY_MEDS_MAX (1024 * 1024) /* bytes of one day's per-run medians (131072 runs) */
+#define HISTORY_TEXT_MAX (64 * 1024 * 1024) /* bytes of one trends answer */
 
 enum history_bucket {
     HISTORY_BUCKET_RUN,            /* one point per run */
@@ -73,9 +74,12 @@ int history_version(struct db *db, int64_t *out);
  * point holding one run are that run's sample percentiles, of a point
  * holding several runs the percentiles of their per-run medians
  * (run-to-run spread). pass_rate is passed / requests. load_ms has one
- * series per model with case null. *out is new; 0 or -1.
+ * series per model with case null. The answer is JSON text written
+ * directly (reals within 5e-10 of their value, relative; null when
+ * unknown): *text, NUL-terminated, caller frees, *len bytes. 0 or -1
+ * (db->err; also past HISTORY_TEXT_MAX).
  */
-int history_trends(struct db *db, const struct history_query *q, json_t **out);
+int history_trends(struct db *db, const struct history_query *q, char **text, size_t *len);
 
 /*
  * The leaderboard: {"models": [{"rank", "model", "series", "model_format",

@@ -387,6 +387,9 @@ trends(const char *model, const char *cname, const char *suite, const char *metr
 {
     struct history_query q;
     json_t *out = NULL;
+    json_error_t je;
+    char *text = NULL;
+    size_t len = 0;
 
     memset(&q, 0, sizeof(q));
     q.model = model;
@@ -396,8 +399,13 @@ trends(const char *model, const char *cname, const char *suite, const char *metr
     CHECK_INT(history_bucket_parse(bucket, &q.bucket), ==, 0);
     q.since = since;
     q.until = until;
-    if (history_trends(db, &q, &out) == -1)
+    if (history_trends(db, &q, &text, &len) == -1)
         check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    CHECK_INT(strlen(text), ==, len);
+    out = json_loads(text, 0, &je);
+    if (out == NULL)
+        check_failed(__FILE__, __LINE__, "trends answer is not JSON (%s): %.300s", je.text, text);
+    free(text);
     CHECK_STR(json_string_value(json_object_get(out, "metric")), metric);
     CHECK_STR(json_string_value(json_object_get(out, "bucket")), bucket);
     return out;
@@ -861,12 +869,24 @@ TEST(trends_hostile_names)
     h_open();
     run = h_run(model, "standard", NULL, -1, NAN);
     h_put(run, model, cname, 1000, 10, 9, 100, 1000, 1, 1, 0);
+    /* Reals far from the usual range, written by the %.17g path. */
+    h_put(run, model, cname, 2000, 1.5e-5, 3.25e12, 0, 999999999.9999, 1, 1, 0);
+    h_put(run, model, cname, 3000, 7e-4, 1e9, 0.001, 1e-300, 1, 1, 0);
     h_finish(run, "succeeded");
     t = trends(model, cname, NULL, "decode_tps", "run", 0, 0);
     s = json_object_get(t, "series");
     CHECK_INT(json_array_size(s), ==, 1);
     check_series(json_array_get(s, 0), model, cname, 0, "run", 0, 0);
     json_decref(t);
+    {
+        size_t m;
+        for (m = 1; m < NMETRICS; m++) {
+            t = trends(model, cname, NULL, metrics[m], "day", 0, 0);
+            check_series(json_array_get(json_object_get(t, "series"), 0), model, cname, m,
+                         "day", 0, 0);
+            json_decref(t);
+        }
+    }
     t = trends("evil%", NULL, NULL, "decode_tps", "run", 0, 0);
     CHECK_INT(json_array_size(json_object_get(t, "series")), ==, 0);
     json_decref(t);
