@@ -809,6 +809,20 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
             nfailed_runs += strcmp(state, "failed") == 0;
             continue; /* finished before a restart */
         }
+        if (r.stability) {
+            int64_t planned = -1;
+
+            /* Its planned end passed while the daemon was down: what was
+             * measured stands, and the model need not be loaded again. */
+            if (stabdata_planned_end(db, r.run_id, &planned) == 0 && planned >= 0 &&
+                clock_wall_ms() >= planned) {
+                runs_finish(db, r.run_id, "succeeded", NULL, NULL);
+                emit(&r, "run_finished",
+                     json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r.run_id, "model",
+                               r.model, "state", "succeeded"));
+                continue;
+            }
+        }
         emit(&r, "run_started", json_pack("{s:I, s:s, s:i, s:i}", "run_id",
                                           (json_int_t)r.run_id, "model", r.model, "index", i,
                                           "models", spec->nmodels));

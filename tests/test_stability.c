@@ -1039,3 +1039,65 @@ TEST(rate_paced_stability_job)
     sqlite3_close(db);
     t_teardown(&t);
 }
+
+/* `lms load` calls in the fake lms's argv log (one JSON array a line),
+ * leaving out the preflight's --estimate-only. */
+static int64_t
+real_loads(const char *logf)
+{
+    char *text = NULL, *line, *save = NULL;
+    int64_t n = 0;
+
+    CHECK_INT(tu_read_file(logf, &text, NULL), ==, 0);
+    for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+        n += strstr(line, "\"load\"") != NULL && strstr(line, "--estimate-only") == NULL;
+    free(text);
+    return n;
+}
+
+/* The daemon is down past a stability job's planned end: on restart the
+ * run ends with what was measured, and the model is not loaded again. */
+TEST(restart_after_planned_end_no_reload)
+{
+    struct t_env t;
+    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2], logf[TU_PATH_MAX], spec[1024];
+    json_t *job;
+    sqlite3 *db;
+    int64_t id, planned, n_before, loads_before, loads_after;
+
+    t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":20,\"tps\":200,\"text\":\"hello \"}");
+    snprintf(logf, sizeof(logf), "%s/lms-argv.log", t.dir);
+    snprintf(path, sizeof(path), "%s/.lmstudio/fake-lms.json", t.home);
+    snprintf(cfg, sizeof(cfg), "{\"sim\":\"%s\",\"log\":\"%s\"}", t.sim.base_url, logf);
+    CHECK_INT(tu_write_file(path, cfg), ==, 0);
+    t_serve(&t, NULL);
+    snprintf(spec, sizeof(spec),
+             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":6,\"suite\":%s}",
+             T_SUITE);
+    id = t_submit(&t, spec);
+    t_wait_samples(&t, 4, 60000);
+    CHECK_INT(kill(-t.serve, SIGKILL), ==, 0);
+    CHECK_INT(waitpid(t.serve, NULL, 0), ==, t.serve);
+    t.serve = 0;
+    db = t_db(&t);
+    planned = q_int(db, "SELECT planned_end_at FROM runs WHERE id = 1");
+    n_before = q_int(db, "SELECT count(*) FROM samples WHERE run_id = 1");
+    sqlite3_close(db);
+    CHECK(planned > 0);
+    while (wall_ms() < planned + 500)
+        tu_sleep_ms(100);
+    loads_before = real_loads(logf);
+    CHECK_INT(loads_before, >=, 1);
+    t_serve(&t, NULL);
+    job = t_wait_final(&t, id, 60000);
+    CHECK_STR(jstr(job, "state"), "succeeded");
+    json_decref(job);
+    db = t_db(&t);
+    CHECK_INT(q_int(db, "SELECT count(*) FROM samples WHERE run_id = 1"), ==, n_before);
+    CHECK_INT(q_int(db, "SELECT count(*) FROM runs WHERE id = 1 AND state = 'succeeded'"), ==, 1);
+    sqlite3_close(db);
+    loads_after = real_loads(logf);
+    CHECK_INT(loads_after, ==, loads_before);
+    t_serve_stop(&t);
+    tu_sim_stop(&t.sim);
+}
