@@ -136,7 +136,7 @@ async function startSim() {
   return `http://127.0.0.1:${port}`;
 }
 
-async function startTpsd(db, simUrl, extra = [], name = 'tpsd') {
+async function startTpsd(db, simUrl, extra = [], name = 'tpsd', upMs = 30000) {
   // The fake lms reads ~/.lmstudio/fake-lms.json (tpsd passes lms a clean
   // environment, so HOME is what reaches it).
   const home = path.join(tmp, 'home');
@@ -149,7 +149,7 @@ async function startTpsd(db, simUrl, extra = [], name = 'tpsd') {
       '--base-url', simUrl, ...extra], env, name);
     const base = `http://127.0.0.1:${port}`;
     try {
-      await waitFor('tpsd serve', async () => (await fetch(base + '/')).ok, 30000, p);
+      await waitFor('tpsd serve', async () => (await fetch(base + '/')).ok, upMs, p);
       return { p, base };
     } catch (e) {
       if (!p.exitInfo || !/cannot listen/.test(tail(name))) throw e;
@@ -509,11 +509,17 @@ async function tokenTest(simUrl) {
  * (bench/bench_history writes 2024). The server answers a round of requests
  * first: a daemon that has run for a while has its connections open. */
 async function measure(dbPath) {
-  const db = path.join(tmp, 'measure.db');
-  fs.copyFileSync(dbPath, db);
-  for (const ext of ['-wal', '-shm']) if (fs.existsSync(dbPath + ext)) fs.copyFileSync(dbPath + ext, db + ext);
-  const simUrl = await startSim();
-  const { p: tpsd, base } = await startTpsd(db, simUrl);
+  let tpsd = null;
+  let base = process.env.TPSD_MEASURE_URL;   // a server already running on it
+  if (!base) {
+    const db = path.join(tmp, 'measure.db');
+    fs.copyFileSync(dbPath, db);
+    for (const ext of ['-wal', '-shm']) if (fs.existsSync(dbPath + ext)) fs.copyFileSync(dbPath + ext, db + ext);
+    const simUrl = await startSim();
+    // A database of an older schema is migrated first.
+    ({ p: tpsd, base } = await startTpsd(db, simUrl, [], 'tpsd', 600000));
+  }
+  log('tpsd at', base);
   const warm = ['/v1/healthz', '/v1/jobs?limit=50', '/v1/models', '/v1/regressions?all=1&limit=200', '/v1/runs?limit=200', '/v1/suites',
     '/v1/trends?metric=e2e_tps&bucket=week', '/v1/trends?metric=decode_tps&bucket=day'];
   for (let i = 0; i < 2; i++) await Promise.all(warm.map((u) => fetch(base + u).then((r) => r.text())));
@@ -570,7 +576,7 @@ async function measure(dbPath) {
     }
   } finally {
     await browser.close();
-    await stop(tpsd);
+    if (tpsd) await stop(tpsd);
   }
   const size = fs.statSync(dbPath).size;
   console.log(`first load, navigation to every panel drawn, ${MEASURE_RUNS} cold loads each, ${path.basename(dbPath)} (${(size / 1e6).toFixed(0)} MB):`);
