@@ -303,9 +303,11 @@ static enum MHD_Result
 h_run_samples(struct api_req *r)
 {
     struct db *db;
-    json_t *run, *samples;
+    json_t *run;
     int64_t limit, after;
     enum MHD_Result rc;
+    char *text;
+    size_t len;
     int got;
 
     if (arg_limit(r, API_SAMPLES_LIMIT_MAX, &limit, &rc) == -1 ||
@@ -322,9 +324,9 @@ h_run_samples(struct api_req *r)
     if (got == 1)
         return api_reply_error(r, 404, "not_found", "no run %lld", (long long)r->ids[0]);
     json_decref(run);
-    if (samples_list(db, r->ids[0], after, (int)limit, &samples) == -1)
+    if (samples_page_text(db, r->ids[0], after, (int)limit, &text, &len) == -1)
         return api_reply_db_error(r, db);
-    return api_reply_json(r, 200, page("samples", samples, limit, "next_after", "seq"));
+    return api_reply_text_h(r, 200, "application/json", text, len, NULL);
 }
 
 /* ---- suites, health, OpenAPI ---- */

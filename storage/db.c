@@ -315,6 +315,64 @@ db_col_strdup(sqlite3_stmt *st, int col)
     return s ? strdup((const char *)s) : NULL;
 }
 
+void
+db_row_text(sqlite3_stmt *st, struct jtext *b)
+{
+    int i, n = sqlite3_column_count(st), first = 1;
+
+    jt_put(b, "{", 1);
+    for (i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(st, i), *text;
+        size_t len = strlen(name);
+        int is_json = len > 5 && strcmp(name + len - 5, "_json") == 0;
+        int type = sqlite3_column_type(st, i);
+        json_t *v;
+        char *dump;
+
+        if (type == SQLITE_BLOB)
+            continue;
+        if (!first)
+            jt_put(b, ",", 1);
+        first = 0;
+        jt_put(b, "\"", 1);
+        jt_put(b, name, is_json ? len - 5 : len); /* our own names: nothing to escape */
+        jt_put(b, "\":", 2);
+        switch (type) {
+        case SQLITE_INTEGER:
+            jt_int(b, sqlite3_column_int64(st, i));
+            break;
+        case SQLITE_FLOAT:
+            jt_num(b, sqlite3_column_double(st, i));
+            break;
+        case SQLITE_TEXT:
+            text = (const char *)sqlite3_column_text(st, i);
+            if (!is_json) {
+                jt_str(b, text);
+                break;
+            }
+            if (strcmp(text, "true") == 0 || strcmp(text, "false") == 0) {
+                jt_lit(b, text);
+                break;
+            }
+            /* Parsed and printed again: a stored value that is not JSON
+             * must not break the answer. */
+            v = json_loads(text, JSON_DECODE_ANY, NULL);
+            dump = v != NULL ? json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY) : NULL;
+            if (dump != NULL)
+                jt_lit(b, dump);
+            else
+                jt_str(b, text);
+            free(dump);
+            json_decref(v);
+            break;
+        default:
+            jt_put(b, "null", 4);
+            break;
+        }
+    }
+    jt_put(b, "}", 1);
+}
+
 int
 db_integrity_check(struct db *db)
 {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "storage/jsontext.h"
+
 #define DB_ERR_MAX 512
 
 struct db {
@@ -69,6 +71,10 @@ char *db_col_strdup(sqlite3_stmt *st, int col);
  * text; NULL as null; blobs omitted). Columns whose name ends in "_json"
  * are parsed and embedded under the name without the suffix. New ref. */
 json_t *db_row_json(sqlite3_stmt *st);
+/* The same object as db_row_json, written as JSON text into b (reals as
+ * jt_num writes them; a "_json" column that does not parse becomes a
+ * string). */
+void db_row_text(sqlite3_stmt *st, struct jtext *b);
 
 /* PRAGMA integrity_check == "ok": 0, else -1 with the report in db->err. */
 int db_integrity_check(struct db *db);

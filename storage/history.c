@@ -1,6 +1,8 @@
 /* history.c - see history.h. */
 #include "storage/history.h"
 
+#include "storage/jsontext.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,125 +295,6 @@ history_sql_functions(sqlite3 *h)
     return 0;
 }
 
-/* ---- JSON text, written directly (a trends answer can hold 100,000
- * points: building jansson objects and printing every real with %.17g
- * took most of the time) ---- */
-
-struct hbuf {
-    char *p;
-    size_t len, cap;
-    int full;                      /* out of memory or past HISTORY_TEXT_MAX */
-};
-
-static void
-hb_put(struct hbuf *b, const char *s, size_t n)
-{
-    if (b->full)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        char *p;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        p = cap <= HISTORY_TEXT_MAX ? realloc(b->p, cap) : NULL;
-        if (p == NULL) {
-            b->full = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void
-hb_lit(struct hbuf *b, const char *s)
-{
-    hb_put(b, s, strlen(s));
-}
-
-/* A JSON string: quotes, backslashes and control bytes escaped; other
- * bytes as they are (the text is UTF-8). */
-static void
-hb_str(struct hbuf *b, const char *s)
-{
-    static const char hex[] = "0123456789abcdef";
-    const char *run = s;
-
-    hb_put(b, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        hb_put(b, run, (size_t)(s - run));
-        if (c == '"' || c == '\\') {
-            esc[1] = (char)c;
-            hb_put(b, esc, 2);
-        } else {
-            hb_put(b, esc, 6);
-        }
-        run = s + 1;
-    }
-    hb_put(b, run, (size_t)(s - run));
-    hb_put(b, "\"", 1);
-}
-
-static void
-hb_int(struct hbuf *b, int64_t v)
-{
-    char t[24];
-    int n = snprintf(t, sizeof(t), "%lld", (long long)v);
-
-    hb_put(b, t, (size_t)n);
-}
-
-/*
- * A real: null when not finite; for 1e-3 <= |v| < 1e9 fixed-point with 9
- * decimals (15 below 1), trailing zeros dropped, which is within 5e-10 of
- * v relative; else %.17g.
- */
-static void
-hb_num(struct hbuf *b, double v)
-{
-    char t[40], *e = t + sizeof(t), *q = e;
-    double a = fabs(v);
-    uint64_t scale, u, ip, fp;
-    int dec, i, n;
-
-    if (!isfinite(v)) {
-        hb_put(b, "null", 4);
-        return;
-    }
-    if (v != 0 && (a < 1e-3 || a >= 1e9)) {
-        n = snprintf(t, sizeof(t), "%.17g", v);
-        hb_put(b, t, (size_t)n);
-        return;
-    }
-    dec = a >= 1 ? 9 : 15;
-    scale = a >= 1 ? UINT64_C(1000000000) : UINT64_C(1000000000000000);
-    u = (uint64_t)llround(a * (double)scale);
-    ip = u / scale;
-    fp = u % scale;
-    if (fp != 0) {
-        for (i = 0; i < dec; i++, fp /= 10) {
-            if (q == e && fp % 10 == 0)
-                continue;          /* trailing zeros */
-            *--q = (char)('0' + fp % 10);
-        }
-        *--q = '.';
-    }
-    do {
-        *--q = (char)('0' + ip % 10);
-        ip /= 10;
-    } while (ip != 0);
-    if (v < 0 && u != 0)
-        *--q = '-';
-    hb_put(b, q, (size_t)(e - q));
-}
-
 /* One point being accumulated. */
 struct acc {
     int64_t t, run_id;
@@ -503,7 +386,7 @@ acc_add(struct acc *a, sqlite3_stmt *st)
 }
 
 static void
-acc_point(struct acc *a, int per_run, struct hbuf *b)
+acc_point(struct acc *a, int per_run, struct jtext *b)
 {
     double mean = a->n ? a->sum / (double)a->n : NAN, var = NAN, p50 = a->p50, p90 = a->p90;
 
@@ -517,35 +400,35 @@ acc_point(struct acc *a, int per_run, struct hbuf *b)
         p50 = pct7(a->meds, a->nmeds, 0.5);
         p90 = pct7(a->meds, a->nmeds, 0.9);
     }
-    hb_lit(b, "{\"t\":");
-    hb_int(b, a->t);
-    hb_lit(b, ",\"n\":");
-    hb_int(b, a->n);
-    hb_lit(b, ",\"runs\":");
-    hb_int(b, a->runs);
-    hb_lit(b, ",\"mean\":");
-    hb_num(b, mean);
-    hb_lit(b, ",\"p50\":");
-    hb_num(b, p50);
-    hb_lit(b, ",\"p90\":");
-    hb_num(b, p90);
-    hb_lit(b, ",\"min\":");
-    hb_num(b, a->min);
-    hb_lit(b, ",\"max\":");
-    hb_num(b, a->max);
-    hb_lit(b, ",\"stddev\":");
-    hb_num(b, isnan(var) ? NAN : sqrt(var));
-    hb_lit(b, ",\"pass_rate\":");
-    hb_num(b, a->req ? (double)a->passed / (double)a->req : NAN);
+    jt_lit(b, "{\"t\":");
+    jt_int(b, a->t);
+    jt_lit(b, ",\"n\":");
+    jt_int(b, a->n);
+    jt_lit(b, ",\"runs\":");
+    jt_int(b, a->runs);
+    jt_lit(b, ",\"mean\":");
+    jt_num(b, mean);
+    jt_lit(b, ",\"p50\":");
+    jt_num(b, p50);
+    jt_lit(b, ",\"p90\":");
+    jt_num(b, p90);
+    jt_lit(b, ",\"min\":");
+    jt_num(b, a->min);
+    jt_lit(b, ",\"max\":");
+    jt_num(b, a->max);
+    jt_lit(b, ",\"stddev\":");
+    jt_num(b, isnan(var) ? NAN : sqrt(var));
+    jt_lit(b, ",\"pass_rate\":");
+    jt_num(b, a->req ? (double)a->passed / (double)a->req : NAN);
     if (per_run) {
-        hb_lit(b, ",\"run_id\":");
-        hb_int(b, a->run_id);
+        jt_lit(b, ",\"run_id\":");
+        jt_int(b, a->run_id);
     }
     if (per_run && a->verdict[0] != '\0') {
-        hb_lit(b, ",\"regression\":");
-        hb_str(b, a->verdict);
+        jt_lit(b, ",\"regression\":");
+        jt_str(b, a->verdict);
     }
-    hb_lit(b, "}");
+    jt_lit(b, "}");
 }
 
 /* The columns acc_add reads, of a run's load time. */
@@ -666,7 +549,7 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
 {
     static const char *const bnames[] = { "run", "hour", "day", "week" };
     sqlite3_stmt *st = NULL;
-    struct hbuf b = { NULL, 0, 0, 0 };
+    struct jtext b = JTEXT_INIT(HISTORY_TEXT_MAX);
     char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
     struct acc a;
     int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN, daily;
@@ -707,11 +590,11 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
         db_bind_text(st, ":suite", q->suite);
     if (per_run && strcmp(q->metric, "load_ms") != 0)
         db_bind_text(st, ":metric", q->metric);
-    hb_lit(&b, "{\"metric\":");
-    hb_str(&b, q->metric);
-    hb_lit(&b, ",\"bucket\":");
-    hb_str(&b, bnames[q->bucket]);
-    hb_lit(&b, ",\"series\":[");
+    jt_lit(&b, "{\"metric\":");
+    jt_str(&b, q->metric);
+    jt_lit(&b, ",\"bucket\":");
+    jt_str(&b, bnames[q->bucket]);
+    jt_lit(&b, ",\"series\":[");
     for (;;) {
         const char *mo, *ca;
         int64_t t;
@@ -731,7 +614,7 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
                 break;
             }
             if (!first_point)
-                hb_lit(&b, ",");
+                jt_lit(&b, ",");
             acc_point(&a, per_run, &b);
             first_point = 0;
             npoints++;
@@ -740,14 +623,14 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
         if (!same_series) {
             snprintf(model, sizeof(model), "%s", mo);
             snprintf(cname, sizeof(cname), "%s", ca ? ca : "");
-            hb_lit(&b, cur ? "]},{\"model\":" : "{\"model\":");
-            hb_str(&b, mo);
-            hb_lit(&b, ",\"case\":");
+            jt_lit(&b, cur ? "]},{\"model\":" : "{\"model\":");
+            jt_str(&b, mo);
+            jt_lit(&b, ",\"case\":");
             if (ca != NULL)
-                hb_str(&b, ca);
+                jt_str(&b, ca);
             else
-                hb_lit(&b, "null");
-            hb_lit(&b, ",\"points\":[");
+                jt_lit(&b, "null");
+            jt_lit(&b, ",\"points\":[");
             cur = 1;
             first_point = 1;
         }
@@ -766,11 +649,11 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
     }
     if (have) {
         if (!first_point)
-            hb_lit(&b, ",");
+            jt_lit(&b, ",");
         acc_point(&a, per_run, &b);
     }
-    hb_lit(&b, cur ? "]}]" : "]");
-    hb_lit(&b, truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
+    jt_lit(&b, cur ? "]}]" : "]");
+    jt_lit(&b, truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
     if (b.full) {
         snprintf(db->err, sizeof(db->err), "trends answer larger than %d bytes or out of memory",
                  HISTORY_TEXT_MAX);

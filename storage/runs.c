@@ -2,6 +2,7 @@
 #include "storage/runs.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -246,27 +247,79 @@ runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out
     return collect(st, out);
 }
 
-int
-samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t **out)
+#define SAMPLE_SELECT                                                                    \
+    "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"                     \
+    " CASE warmup WHEN 1 THEN 'true' ELSE 'false' END AS warmup_json,"                    \
+    " started_at, sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us,"        \
+    " prompt_tokens, completion_tokens, reasoning_tokens,"                                \
+    " CASE tokens_estimated WHEN 1 THEN 'true' ELSE 'false' END AS tokens_estimated_json," \
+    " n_events, ttft_ms, decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms,"           \
+    " itl_p90_ms, itl_p99_ms, itl_max_ms, e2e_ms, finish_reason,"                         \
+    " CASE ok WHEN 1 THEN 'true' ELSE 'false' END AS ok_json,"                            \
+    " CASE passed WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS passed_json,"             \
+    " error_code, error_detail, server_stats AS server_stats_json"                        \
+    " FROM samples WHERE run_id = :run AND seq > :after ORDER BY seq LIMIT :limit"
+
+static sqlite3_stmt *
+samples_stmt(struct db *db, int64_t run_id, int64_t after_seq, int limit)
 {
-    sqlite3_stmt *st = db_prepare(
-        db, "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"
-            " CASE warmup WHEN 1 THEN json('true') ELSE json('false') END AS warmup_json,"
-            " started_at, sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us,"
-            " prompt_tokens, completion_tokens, reasoning_tokens,"
-            " CASE tokens_estimated WHEN 1 THEN json('true') ELSE json('false') END"
-            "   AS tokens_estimated_json,"
-            " n_events, ttft_ms, decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms,"
-            " itl_p90_ms, itl_p99_ms, itl_max_ms, e2e_ms, finish_reason,"
-            " CASE ok WHEN 1 THEN json('true') ELSE json('false') END AS ok_json,"
-            " CASE passed WHEN 1 THEN json('true') WHEN 0 THEN json('false') END AS passed_json,"
-            " error_code, error_detail, server_stats AS server_stats_json"
-            " FROM samples WHERE run_id = :run AND seq > :after ORDER BY seq LIMIT :limit");
+    sqlite3_stmt *st = db_prepare(db, SAMPLE_SELECT);
 
     if (st == NULL)
-        return -1;
+        return NULL;
     db_bind_int(st, ":run", run_id);
     db_bind_int(st, ":after", after_seq);
     db_bind_int(st, ":limit", limit);
+    return st;
+}
+
+int
+samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t **out)
+{
+    sqlite3_stmt *st = samples_stmt(db, run_id, after_seq, limit);
+
+    if (st == NULL)
+        return -1;
     return collect(st, out);
+}
+
+int
+samples_page_text(struct db *db, int64_t run_id, int64_t after_seq, int limit, char **text,
+                  size_t *len)
+{
+    sqlite3_stmt *st = samples_stmt(db, run_id, after_seq, limit);
+    struct jtext b = JTEXT_INIT(SAMPLES_TEXT_MAX);
+    int64_t last = -1;
+    int n = 0, step;
+
+    *text = NULL;
+    *len = 0;
+    if (st == NULL)
+        return -1;
+    jt_lit(&b, "{\"samples\":[");
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (n++ > 0)
+            jt_put(&b, ",", 1);
+        db_row_text(st, &b);
+        last = sqlite3_column_int64(st, 2);
+    }
+    if (step != SQLITE_DONE)
+        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
+    sqlite3_finalize(st);
+    jt_lit(&b, "],\"next_after\":");
+    if (n == limit && n > 0)
+        jt_int(&b, last);
+    else
+        jt_lit(&b, "null");
+    jt_put(&b, "}", 1);
+    if (step == SQLITE_DONE && b.full)
+        snprintf(db->err, sizeof(db->err), "samples answer larger than %d bytes or out of memory",
+                 SAMPLES_TEXT_MAX);
+    if (step != SQLITE_DONE || b.full) {
+        free(b.p);
+        return -1;
+    }
+    *text = b.p;
+    *len = b.len;
+    return 0;
 }

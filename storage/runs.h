@@ -57,4 +57,12 @@ int runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t *
  * at most `limit`. */
 int samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t **out);
 
+/* The same samples as one page of GET /v1/runs/{id}/samples, written as
+ * JSON text: {"samples":[...],"next_after":seq|null}, next_after the last
+ * seq when the page is full. *text NUL-terminated, caller frees, *len
+ * bytes. 0 or -1 (db->err; also past SAMPLES_TEXT_MAX). */
+#define SAMPLES_TEXT_MAX (256 * 1024 * 1024)
+int samples_page_text(struct db *db, int64_t run_id, int64_t after_seq, int limit, char **text,
+                      size_t *len);
+
 #endif

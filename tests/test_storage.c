@@ -366,3 +366,143 @@ TEST(data_version_changes_on_other_connections_commit)
     db_close(b);
     db_close(a);
 }
+
+/* Equal JSON values, reals within 5e-10 relative (jt_num's promise). */
+static int
+same_json(json_t *a, json_t *b)
+{
+    const char *k;
+    json_t *v;
+    size_t i;
+
+    if (json_is_number(a) && json_is_number(b)) {
+        double x = json_number_value(a), y = json_number_value(b);
+        return fabs(x - y) <= 5e-10 * fmax(fabs(x), fabs(y)) + 1e-300;
+    }
+    if (json_typeof(a) != json_typeof(b))
+        return 0;
+    if (json_is_object(a)) {
+        if (json_object_size(a) != json_object_size(b))
+            return 0;
+        json_object_foreach(a, k, v) if (!same_json(v, json_object_get(b, k))) return 0;
+        return 1;
+    }
+    if (json_is_array(a)) {
+        if (json_array_size(a) != json_array_size(b))
+            return 0;
+        json_array_foreach(a, i, v) if (!same_json(v, json_array_get(b, i))) return 0;
+        return 1;
+    }
+    return json_equal(a, b);
+}
+
+/* db_row_text writes what db_row_json builds: every type, hostile text, a
+ * blob first (skipped), _json columns valid, invalid and boolean. */
+TEST(row_text_equals_row_json)
+{
+    struct db *db = fresh();
+    struct jtext b = JTEXT_INIT(1 << 20);
+    sqlite3_stmt *st = db_prepare(
+        db, "SELECT x'00ff' AS blob, 'a\"b\\c' || char(1) || char(31) || 'é/' AS s,"
+            " -9223372036854775807 - 1 AS imin, 9223372036854775807 AS imax, 0 AS zero,"
+            " -0.5 AS neg, 1e-7 AS tiny, -1e300 AS big, 123.456789012 AS mid, 0.001 AS edge,"
+            " 999999999.5 AS edge2, 'not json{' AS bad_json, '{\"k\":[1,2.5,\"x\"]}' AS good_json,"
+            " 'true' AS t_json, 'false' AS f_json, NULL AS n, x'01' AS blob2");
+    json_t *want, *got;
+    json_error_t jerr;
+
+    CHECK(st != NULL);
+    CHECK_INT(sqlite3_step(st), ==, SQLITE_ROW);
+    want = db_row_json(st);
+    db_row_text(st, &b);
+    sqlite3_finalize(st);
+    CHECK(!b.full);
+    got = json_loads(b.p, 0, &jerr);
+    if (got == NULL)
+        check_failed(__FILE__, __LINE__, "not JSON (%s): %s", jerr.text, b.p);
+    CHECK_INT(json_object_size(got), ==, 15);
+    CHECK(same_json(want, got));
+    CHECK_STR(json_string_value(json_object_get(got, "bad")), "not json{");
+    CHECK(json_is_true(json_object_get(got, "t")));
+    CHECK_INT(json_integer_value(json_object_get(got, "imin")), ==, INT64_MIN);
+    json_decref(want);
+    json_decref(got);
+    free(b.p);
+
+    /* A real that is not finite is null (jansson cannot hold it). */
+    b = (struct jtext)JTEXT_INIT(1 << 20);
+    st = db_prepare(db, "SELECT 1e999 AS inf, -1e999 AS ninf");
+    CHECK_INT(sqlite3_step(st), ==, SQLITE_ROW);
+    db_row_text(st, &b);
+    sqlite3_finalize(st);
+    CHECK_STR(b.p, "{\"inf\":null,\"ninf\":null}");
+    free(b.p);
+
+    /* Past max: full, and nothing more is written. */
+    b = (struct jtext)JTEXT_INIT(4096);
+    for (int i = 0; i < 1000; i++)
+        jt_lit(&b, "0123456789");
+    CHECK(b.full);
+    CHECK(b.len < 4096);
+    free(b.p);
+    db_close(db);
+}
+
+/* GET /v1/runs/{id}/samples pages: next_after is the last seq of a full
+ * page, null after the last; the text holds what samples_list returns. */
+TEST(samples_page_text_pages)
+{
+    struct db *db = fresh();
+    int64_t job, run, seq;
+    int existing, i;
+    char state[16];
+    char *text;
+    size_t len;
+    json_t *page, *list;
+
+    CHECK_INT(jobs_create(db, "p", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "m", "standard", &run, state), ==, 0);
+    for (i = 0; i < 5; i++) {
+        struct sample_rec s;
+
+        sample_rec_init(&s);
+        s.run_id = run;
+        s.seq = i;
+        snprintf(s.case_name, sizeof(s.case_name), "c\"%d", i);
+        s.started_at = 1700000000000LL + i;
+        s.decode_tps = 40 + i / 3.0;
+        s.ok = i != 2;
+        if (i == 4)
+            s.server_stats = strdup("{\"tokens_per_second\":41.5}");
+        CHECK_INT(samples_insert(db, &s), ==, 0);
+        sample_rec_free(&s);
+    }
+    seq = -1;
+    for (i = 0; i < 3; i++) {
+        CHECK_INT(samples_page_text(db, run, seq, 2, &text, &len), ==, 0);
+        CHECK_INT(strlen(text), ==, len);
+        page = json_loads(text, 0, NULL);
+        CHECK(page != NULL);
+        CHECK_INT(samples_list(db, run, seq, 2, &list), ==, 0);
+        CHECK(same_json(list, json_object_get(page, "samples")));
+        CHECK_INT(json_array_size(list), ==, i < 2 ? 2 : 1);
+        if (i < 2) {
+            CHECK_INT(json_integer_value(json_object_get(page, "next_after")), ==, 2 * i + 1);
+            seq = 2 * i + 1;
+        } else {
+            CHECK(json_is_null(json_object_get(page, "next_after")));
+            CHECK_NEAR(json_number_value(json_object_get(
+                           json_object_get(json_array_get(list, 0), "server_stats"),
+                           "tokens_per_second")),
+                       41.5, 1e-12);
+        }
+        json_decref(list);
+        json_decref(page);
+        free(text);
+    }
+    /* An empty page: no samples after the last, next_after null. */
+    CHECK_INT(samples_page_text(db, run, 4, 2, &text, &len), ==, 0);
+    CHECK_STR(text, "{\"samples\":[],\"next_after\":null}");
+    free(text);
+    db_close(db);
+}
