@@ -10,6 +10,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,6 +19,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #define API_BODY_CHUNK 4096         /* first allocation of a body buffer */
 #define API_MSG_MAX 512             /* bytes of an error message */
@@ -484,16 +486,60 @@ listen_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *lo
     return -1;
 }
 
+/*
+ * The listening socket, bound here rather than by libmicrohttpd so that the
+ * port (chosen by the kernel for port 0) is known before the first request
+ * is admitted: the Host check compares against it. Close-on-exec (tpsd
+ * spawns lms), non-blocking (a pool of threads accepts on it). The fd, or
+ * -1 with err.
+ */
+static int
+listen_socket(const struct sockaddr_storage *ss, int v6, int *port, char *err, size_t errlen)
+{
+    socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    struct sockaddr_storage got;
+    int fd, on = 1, flags;
+
+    fd = socket(ss->ss_family, SOCK_STREAM, 0);
+    if (fd == -1) {
+        snprintf(err, errlen, "socket: %s", strerror(errno));
+        return -1;
+    }
+    flags = fcntl(fd, F_GETFL);
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || flags == -1 ||
+        fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
+        (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
+        snprintf(err, errlen, "socket options: %s", strerror(errno));
+        goto fail;
+    }
+    if (bind(fd, (const struct sockaddr *)ss, len) == -1 || listen(fd, SOMAXCONN) == -1) {
+        snprintf(err, errlen, "%s", strerror(errno));
+        goto fail;
+    }
+    len = sizeof(got);
+    if (getsockname(fd, (struct sockaddr *)&got, &len) == -1) {
+        snprintf(err, errlen, "getsockname: %s", strerror(errno));
+        goto fail;
+    }
+    *port = ntohs(got.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&got)->sin6_port
+                                            : ((struct sockaddr_in *)&got)->sin_port);
+    return fd;
+fail:
+    close(fd);
+    return -1;
+}
+
 struct api *
 api_start(const struct api_opts *o, char *err, size_t errlen)
 {
     const struct config *c = o->cfg;
     struct sockaddr_storage ss;
-    const union MHD_DaemonInfo *info;
+    char why[256];
     struct api *a;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
     unsigned conns, per_ip;
-    int loopback, wildcard, v6;
+    int loopback, wildcard, v6, fd;
 
     a = calloc(1, sizeof(*a));
     if (a == NULL) {
@@ -553,10 +599,15 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     per_ip = loopback ? conns : (conns * 3 + 3) / 4;
     if (v6)
         flags |= MHD_USE_IPv6;
-    a->port = c->listen_port;
+    fd = listen_socket(&ss, v6, &a->port, why, sizeof(why));
+    if (fd == -1) {
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", c->listen_addr,
+                 c->listen_port, why);
+        goto fail;
+    }
     a->mhd = MHD_start_daemon(
-        flags, (uint16_t)c->listen_port, NULL, NULL, on_request, a,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        flags, (uint16_t)a->port, NULL, NULL, on_request, a,
+        MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_POOL_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
@@ -566,12 +617,12 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
         MHD_OPTION_END);
     if (a->mhd == NULL) {
-        snprintf(err, errlen, "cannot listen on %s port %d: %s", c->listen_addr,
-                 c->listen_port, errno ? strerror(errno) : "libmicrohttpd failed");
+        snprintf(err, errlen, "cannot serve on %s port %d: %s", c->listen_addr, a->port,
+                 errno ? strerror(errno) : "libmicrohttpd failed");
+        if (fcntl(fd, F_GETFD) != -1) /* some versions close it on failure */
+            close(fd);
         goto fail;
     }
-    info = MHD_get_daemon_info(a->mhd, MHD_DAEMON_INFO_BIND_PORT);
-    a->port = info != NULL && info->port != 0 ? info->port : c->listen_port;
     return a;
 fail:
     api_stop(a);
