@@ -29,6 +29,9 @@ int cmd_config(struct config *c, int argc, char **argv, char **rest, int *nrest)
  * Prints the error and returns NULL on failure. */
 struct db *cmd_open_db(const struct config *c);
 
+/* "--help" or "-h": the caller prints its usage to stdout and exits 0. */
+int cmd_is_help(const char *arg);
+
 /* A command's own flag, for cmd_spec_flags: `name` sets *set = 1 (when set
  * is not NULL) and, when value is not NULL, takes the next argument into
  * *value (borrowed from argv). A table ends with a NULL name. */

@@ -684,7 +684,7 @@ cmd_watch(int argc, char **argv)
     if (client_args("watch", argc, argv, NULL, &a) == -1)
         goto out;
     if (a.help) {
-        fprintf(stderr,
+        fprintf(stdout,
                 "usage: tpsd watch ID [--json] [--url URL] [--token T]\n"
                 "  follows the job's events; exits 0 succeeded, 1 failed,\n"
                 "  4 cancelled, 5 interrupted, 3 daemon unreachable\n%s",
@@ -792,17 +792,17 @@ has_base_url_flag(int argc, char **argv)
 }
 
 static void
-submit_usage(void)
+submit_usage(FILE *f)
 {
     fprintf(
-        stderr,
+        f,
         "usage: tpsd submit --model KEY [--model KEY ...] [job spec flags] [--base-url URL]\n"
         "       tpsd submit --file SPEC.json|-\n"
         "         [--idempotency-key K] [--watch] [--json] [--url URL] [--token T]\n"
         "  queues a job on the daemon and prints its id; --watch then follows it\n"
         "  (exit status as tpsd watch)\n");
-    cmd_spec_usage(stderr);
-    fputs(CLIENT_COMMON_USAGE, stderr);
+    cmd_spec_usage(f);
+    fputs(CLIENT_COMMON_USAGE, f);
 }
 
 int
@@ -829,11 +829,11 @@ cmd_submit(int argc, char **argv)
     if (rest == NULL || cmd_config(&cfg, argc, argv, rest, &nrest) == -1)
         goto out;
     if (cmd_spec_flags("submit", nrest, rest, own, &spec) == -1) {
-        submit_usage();
+        submit_usage(stderr);
         goto out;
     }
     if (help) {
-        submit_usage();
+        submit_usage(stdout);
         rc = 0;
         goto out;
     }
@@ -852,7 +852,7 @@ cmd_submit(int argc, char **argv)
     } else {
         if (json_object_get(spec, "models") == NULL) {
             fprintf(stderr, "tpsd submit: give --model KEY (or --file SPEC.json)\n");
-            submit_usage();
+            submit_usage(stderr);
             goto out;
         }
         if (inline_suite(spec) == -1)
@@ -944,7 +944,7 @@ cmd_jobs(int argc, char **argv)
     if (client_args("jobs", argc, argv, own, &a) == -1)
         goto out;
     if (a.help) {
-        fprintf(stderr,
+        fprintf(stdout,
                 "usage: tpsd jobs [--state queued|running|succeeded|failed|cancelled|"
                 "interrupted] [--limit N]\n%s",
                 CLIENT_COMMON_USAGE);
@@ -1052,7 +1052,7 @@ cmd_job(int argc, char **argv)
     if (client_args("job", argc, argv, NULL, &a) == -1)
         goto out;
     if (a.help) {
-        fprintf(stderr,
+        fprintf(stdout,
                 "usage: tpsd job ID\n  the job, its progress and per-model"
                 " runs\n%s",
                 CLIENT_COMMON_USAGE);
@@ -1136,7 +1136,7 @@ cmd_cancel(int argc, char **argv)
     if (client_args("cancel", argc, argv, NULL, &a) == -1)
         goto out;
     if (a.help) {
-        fprintf(stderr,
+        fprintf(stdout,
                 "usage: tpsd cancel ID\n  a queued job is cancelled at once, a running"
                 " one stops within a second\n%s",
                 CLIENT_COMMON_USAGE);

@@ -73,6 +73,12 @@ cmd_open_db(const struct config *c)
 }
 
 int
+cmd_is_help(const char *arg)
+{
+    return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+int
 cmd_db(int argc, char **argv)
 {
     struct config c;
@@ -84,6 +90,12 @@ cmd_db(int argc, char **argv)
         return EXIT_UNAVAILABLE;
     if (cmd_config(&c, argc, argv, rest, &nrest) == -1) {
         rc = EXIT_USAGE;
+        goto out;
+    }
+    if (nrest > 0 && cmd_is_help(rest[0])) {
+        printf("usage: tpsd db [--db PATH]\n"
+               "  checks the database (integrity, schema version) and prints its path\n");
+        rc = 0;
         goto out;
     }
     if (nrest > 0) {

@@ -48,6 +48,12 @@ cmd_report(int argc, char **argv)
             fmt_arg = rest[++i];
         } else if (strncmp(rest[i], "--format=", 9) == 0) {
             fmt_arg = rest[i] + 9;
+        } else if (cmd_is_help(rest[i])) {
+            printf("usage: tpsd report ID [--format md|json|csv] [--db PATH]\n"
+                   "  the job's report from the database: Markdown (default), the JSON\n"
+                   "  behind it, or every sample as CSV\n");
+            rc = 0;
+            goto out;
         } else if (id == 0 && parse_id(rest[i], &id) == 0) {
             continue;
         } else {

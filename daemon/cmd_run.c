@@ -76,11 +76,11 @@ run_should_stop(void *arg)
 }
 
 static void
-usage(void)
+usage(FILE *f)
 {
-    fprintf(stderr, "usage: tpsd run --model KEY [--model KEY ...] [job spec flags] [--json]\n"
+    fprintf(f, "usage: tpsd run --model KEY [--model KEY ...] [job spec flags] [--json]\n"
                     "                [--base-url URL] [--db PATH] [--lms PATH]\n");
-    cmd_spec_usage(stderr);
+    cmd_spec_usage(f);
 }
 
 int
@@ -110,11 +110,11 @@ cmd_run(int argc, char **argv)
     if (rest == NULL || cmd_config(&cfg, argc, argv, rest, &nrest) == -1)
         goto out;
     if (cmd_spec_flags("run", nrest, rest, own, &js) == -1) {
-        usage();
+        usage(stderr);
         goto out;
     }
     if (help) {
-        usage();
+        usage(stdout);
         rc = 0;
         goto out;
     }

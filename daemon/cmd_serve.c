@@ -79,6 +79,14 @@ cmd_serve(int argc, char **argv)
             check_only = 1;
             continue;
         }
+        if (cmd_is_help(rest[i])) {
+            printf("usage: tpsd serve [-n] [options]\n"
+                   "  runs the daemon: the REST API on listen_addr:listen_port and the job\n"
+                   "  worker; -n checks the configuration and the database, then exits.\n"
+                   "  Options: tpsd --help.\n");
+            rc = 0;
+            goto out;
+        }
         fprintf(stderr, "tpsd serve: unexpected argument %s\n", rest[i]);
         rc = EXIT_USAGE;
         goto out;

@@ -590,3 +590,46 @@ TEST(stability_flags)
     CHECK_INT(t_run(&t, bad), ==, 2);
     tu_sim_stop(&t.sim);
 }
+
+/* Every command answers --help (and -h) with its usage on stdout and exit
+ * 0, without touching a database; an unknown command exits 2. */
+TEST(every_command_has_help)
+{
+    static const char *const cmds[] = { "serve", "run",  "db",    "report", "submit",
+                                        "jobs",  "job",  "watch", "cancel" };
+    const char *bin = getenv("TPSD_BIN");
+    char out[600], err[600], db[600], *text;
+    char *argv[6];
+    size_t i;
+    int code, h;
+    struct stat sb;
+
+    CHECK(bin != NULL);
+    snprintf(out, sizeof(out), "%s/help.out", tu_tmpdir());
+    snprintf(err, sizeof(err), "%s/help.err", tu_tmpdir());
+    snprintf(db, sizeof(db), "%s/help.db", tu_tmpdir());
+    for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+        for (h = 0; h < 2; h++) {
+            argv[0] = (char *)bin;
+            argv[1] = (char *)cmds[i];
+            argv[2] = (char *)(h ? "-h" : "--help");
+            argv[3] = "--db";
+            argv[4] = db;
+            argv[5] = NULL;
+            CHECK_INT(tu_run(argv, out, err, T_TIMEOUT_MS, &code), ==, 0);
+            text = t_slurp(out);
+            if (code != 0 || strncmp(text, "usage: tpsd ", 12) != 0)
+                check_failed(__FILE__, __LINE__, "tpsd %s %s: exit %d, stdout: %s", cmds[i],
+                             argv[2], code, text);
+            free(text);
+        }
+    }
+    CHECK(stat(db, &sb) == -1); /* --help opened no database */
+    argv[1] = "frobnicate";
+    argv[2] = NULL;
+    CHECK_INT(tu_run(argv, out, err, T_TIMEOUT_MS, &code), ==, 0);
+    CHECK_INT(code, ==, 2);
+    text = t_slurp(err);
+    CHECK(strstr(text, "frobnicate") != NULL);
+    free(text);
+}
