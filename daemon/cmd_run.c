@@ -14,12 +14,13 @@
 #include "storage/jobs.h"
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-static volatile sig_atomic_t run_interrupted;
+static atomic_int run_interrupted;
 
 static void
 on_signal(int sig)

@@ -691,7 +691,7 @@ run_cleanup(struct runner *r)
 
 static void
 backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct config *cfg,
-                 const char *base_url, volatile sig_atomic_t *cancel)
+                 const char *base_url, atomic_int *cancel)
 {
     memset(bc, 0, sizeof(*bc));
     snprintf(bc->lms, sizeof(bc->lms), "%s", cfg->lms);

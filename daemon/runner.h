@@ -22,7 +22,7 @@
 #define TPSD_RUNNER_H
 
 #include <jansson.h>
-#include <signal.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,7 +37,7 @@ struct runner_hooks {
     void *arg;
     /* Set (from any thread or a signal handler) to stop the job at once,
      * killing a model load in progress. May be NULL. */
-    volatile sig_atomic_t *abort;
+    atomic_int *abort;
     /* Non-zero stops the job: polled between and during requests. */
     int (*should_stop)(void *arg);
     /* Progress: type ("run_started", "model_loaded", "sample", "run_finished",

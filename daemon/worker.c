@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,8 @@ struct worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int wake;
-    volatile sig_atomic_t stopping;     /* shutdown: the running job resumes later */
-    volatile sig_atomic_t abort;        /* stop the running job now (cancel or shutdown) */
+    atomic_int stopping;     /* shutdown: the running job resumes later */
+    atomic_int abort;        /* stop the running job now (cancel or shutdown) */
     int64_t heartbeat_ns;
     long long current_job;
     int running;

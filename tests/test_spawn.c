@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -261,7 +262,7 @@ TEST(cancel)
     struct spawn_result r;
     char *argv[] = {"sh", "-c", "sleep 1000 & wait", NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    volatile sig_atomic_t flag = 1;
+    atomic_int flag = 1;
     struct spawn_opts o;
     int64_t when;
 

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -65,7 +66,7 @@ struct sim_model {
 };
 
 /* sim_main.c */
-extern volatile int sim_stopping;
+extern atomic_int sim_stopping;
 /* Monotonic clock in ns. Can't fail. */
 uint64_t sim_now_ns(void);
 /* Sleep until the monotonic time t_ns; wakes early (returning -1) when the

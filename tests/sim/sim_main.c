@@ -20,8 +20,8 @@
 #define SIM_TICK_NS 100000000ULL   /* main loop period */
 #define SIM_SLEEP_SLICE_NS 50000000ULL /* sleeps notice a stop this fast */
 
-volatile int sim_stopping;
-static volatile sig_atomic_t got_signal;
+atomic_int sim_stopping;
+static atomic_int got_signal; /* lock-free: safe in a handler, read by threads */
 
 uint64_t
 sim_now_ns(void)
