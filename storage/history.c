@@ -949,10 +949,12 @@ history_window(struct db *db, const struct history_point *p, const char *metric,
         snprintf(db->err, sizeof(db->err), "no window for metric");
         return -1;
     }
-    /* The run itself and up to w earlier runs, newest first. */
+    /* The run itself and up to w earlier runs, newest first. "at <= :at"
+     * bounds the index range: without it, testing an old run walked every
+     * later run of its series (a backlog scan was quadratic). */
     snprintf(sql, sizeof(sql),
              "SELECT run_id, %s_p50 FROM history_rollup"
-             " WHERE series = :series AND case_name = :case AND %s_n > 0"
+             " WHERE series = :series AND case_name = :case AND at <= :at AND %s_n > 0"
              " AND (at < :at OR run_id = :run) ORDER BY at DESC LIMIT :lim",
              metric, metric);
     st = db_prepare(db, sql);
