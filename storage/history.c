@@ -128,30 +128,70 @@ bucket_start(enum history_bucket b, int64_t t)
     }
 }
 
-static int
-cmp_double(const void *a, const void *b)
+/*
+ * Reorder v[0..n) so that v[k] holds what a sort would put there, nothing
+ * greater before it and nothing smaller after: quickselect with a
+ * three-way partition, linear on average and with runs of equal values
+ * (where a two-way one goes quadratic). A NaN compares equal to every
+ * pivot, so the loops end whatever v holds.
+ */
+static void
+select_kth(double *v, size_t n, size_t k)
 {
-    double x = *(const double *)a, y = *(const double *)b;
+    size_t lo = 0, hi = n;          /* k is in [lo, hi) */
 
-    return (x > y) - (x < y);
+    while (hi - lo > 1) {
+        double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1], p, t;
+        size_t lt = lo, i = lo, gt = hi;
+
+        p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
+        while (i < gt) {
+            if (v[i] < p) {
+                t = v[i], v[i] = v[lt], v[lt] = t;
+                lt++, i++;
+            } else if (v[i] > p) {
+                gt--;
+                t = v[i], v[i] = v[gt], v[gt] = t;
+            } else {
+                i++;
+            }
+        }
+        /* [lo, lt) < p, [lt, gt) == p, [gt, hi) > p */
+        if (k < lt)
+            hi = lt;
+        else if (k >= gt)
+            lo = gt;
+        else
+            return;
+    }
 }
 
-/* Type-7 percentile of sorted v[0..n) (stats.h's definition; storage/
- * calls nothing of daemon/). */
+/* Type-7 percentile of v[0..n) (stats.h's definition; storage/ calls
+ * nothing of daemon/), reordering v: a selection, not a sort (the trends
+ * of a year take hundreds of thousands of them). */
 static double
-pct7(const double *v, size_t n, double q)
+pct7(double *v, size_t n, double q)
 {
-    double h, f;
-    size_t i;
+    double h, f, next;
+    size_t i, j;
 
     if (n == 0)
         return NAN;
     h = (double)(n - 1) * q;
     f = floor(h);
     i = (size_t)f;
-    if (i + 1 >= n)
+    if (i + 1 >= n) {
+        select_kth(v, n, n - 1);
         return v[n - 1];
-    return v[i] + (h - f) * (v[i + 1] - v[i]);
+    }
+    select_kth(v, n, i);
+    if (h == f)
+        return v[i];
+    next = v[i + 1];                /* the (i + 1)th: the least after v[i] */
+    for (j = i + 2; j < n; j++)
+        if (v[j] < next)
+            next = v[j];
+    return v[i] + (h - f) * (next - v[i]);
 }
 
 /* ---- tpsd_pct(v, q) ---- */
@@ -199,7 +239,6 @@ pct_final(sqlite3_context *ctx)
     } else if (p->oom) {
         sqlite3_result_error(ctx, "tpsd_pct: too many values", -1);
     } else {
-        qsort(p->v, p->n, sizeof(double), cmp_double);
         sqlite3_result_double(ctx, pct7(p->v, p->n, p->q < 0 ? 0 : p->q > 1 ? 1 : p->q));
     }
     if (p != NULL)
@@ -396,7 +435,6 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
             var = 0;
     }
     if (a->runs > 1) {
-        qsort(a->meds, a->nmeds, sizeof(double), cmp_double);
         p50 = pct7(a->meds, a->nmeds, 0.5);
         p90 = pct7(a->meds, a->nmeds, 0.9);
     }

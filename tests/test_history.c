@@ -1780,3 +1780,45 @@ TEST(daemon_scans_after_each_job)
     json_decref(t);
     du_teardown(&e);
 }
+
+/* tpsd_pct (the rollups' percentile, a selection rather than a sort)
+ * equals the independent percentile for sizes 1..200, with many ties, at
+ * the quantiles the rollups and trends use and at the ends. */
+TEST(pct_selection_matches_sorted_percentile)
+{
+    static const double qs[] = { 0, 0.1, 0.5, 0.9, 0.99, 1 };
+    sqlite3_stmt *ins, *q;
+    double v[200], got, want;
+    int n, i, k, trial;
+
+    h_open();
+    CHECK_INT(db_exec(db, "CREATE TEMP TABLE pv (x REAL)"), ==, 0);
+    ins = db_prepare(db, "INSERT INTO pv VALUES (:x)");
+    q = db_prepare(db, "SELECT tpsd_pct(x, :q) FROM pv");
+    CHECK(ins != NULL && q != NULL);
+    rng_seed(11);
+    for (trial = 0; trial < 400; trial++) {
+        n = 1 + trial % 200;
+        CHECK_INT(db_exec(db, "DELETE FROM pv"), ==, 0);
+        for (i = 0; i < n; i++) {
+            /* Half the trials draw from 5 values: long runs of ties. */
+            v[i] = trial % 2 ? floor(rng_uniform() * 5) : 50 + 10 * rng_gauss();
+            sqlite3_reset(ins);
+            db_bind_double(ins, ":x", v[i]);
+            CHECK_INT(sqlite3_step(ins), ==, SQLITE_DONE);
+        }
+        for (k = 0; k < (int)(sizeof(qs) / sizeof(qs[0])); k++) {
+            want = pctl(v, (size_t)n, qs[k]);
+            sqlite3_reset(q);
+            db_bind_double(q, ":q", qs[k]);
+            CHECK_INT(sqlite3_step(q), ==, SQLITE_ROW);
+            got = sqlite3_column_double(q, 0);
+            if (fabs(got - want) > 1e-9 * fmax(1, fabs(want)))
+                check_failed(__FILE__, __LINE__, "n=%d q=%g: %.17g, sorted %.17g", n, qs[k], got,
+                             want);
+        }
+    }
+    sqlite3_finalize(ins);
+    sqlite3_finalize(q);
+    db_close(db);
+}
