@@ -20,9 +20,10 @@
   const LIVE_SAMPLES = 12;       /* rows in the live view's sample table */
   const LIVE_FAILURES = 20;      /* failed samples listed in the live view */
   const REPLAY_MAX = 5000;       /* a finished job's events are replayed up to this many samples */
-  const POINTS_DOTS_MAX = 600;   /* above this many points a chart draws lines only */
+  const POINTS_DOTS_MAX = 150;   /* above this many points a chart draws lines only */
   const DENSE_PASS_MARK = 0.9;   /* ... and marks points whose pass rate is below this */
   const FAIL_ROWS = 50;
+  const REG_ROWS = 25;           /* verdict rows shown until "Show all" */
   const STAB_POLL_MS = 15000;    /* a running stability job's analysis */
   const DAY = 86400000;
   const SVGNS = 'http://www.w3.org/2000/svg';
@@ -49,6 +50,7 @@
     trends: {},              /* metric -> last answer */
     trendKey: '',            /* the query the charts show */
     regs: [],
+    regsAll: false,          /* the verdict table shows every row */
     models: [],
     etags: new Map(),        /* url -> ETag of what is rendered */
     autoBuckets: new Map(),  /* range|model|case -> the bucket "automatic" chose */
@@ -1409,15 +1411,27 @@
       replaceKids(tb, h('tr', null, h('td', { colspan: 10, class: 'empty' }, 'No regressions or improvements detected.')));
       return true;
     }
+    renderRegs();
+    return true;
+  }
+
+  /* The newest REG_ROWS verdicts, or all of them (every one is marked on
+   * the charts either way): a table of hundreds of rows costs the first
+   * load more than all the charts. */
+  function renderRegs() {
+    const tb = $('reg-body');
+    const more = $('reg-more');
+    const all = S.regsAll || S.regs.length <= REG_ROWS;
+    more.hidden = S.regs.length <= REG_ROWS;
+    more.textContent = all ? 'Show the newest ' + REG_ROWS : 'Show all ' + S.regs.length;
     const unit = (k) => (METRICS.find((m) => m.key === k) || { unit: '' }).unit;
-    replaceKids(tb, S.regs.map((g) => h('tr', { 'data-verdict': g.verdict },
+    replaceKids(tb, (all ? S.regs : S.regs.slice(0, REG_ROWS)).map((g) => h('tr', { 'data-verdict': g.verdict },
       h('td', null, fmtTime(g.at)), h('td', null, badge(g.verdict, g.verdict)),
       h('td', { class: 'models' }, g.model), h('td', null, g.case), h('td', null, g.metric + ' (' + unit(g.metric) + ')'),
       h('td', { class: 'num' }, fmt(g.value, 2)), h('td', { class: 'num' }, fmt(g.baseline, 2)),
       h('td', { class: 'num' }, isNum(g.change) ? (g.change * 100).toFixed(1) + '%' : '—'),
       h('td', { class: 'num' }, fmt(g.t, 1)),
       h('td', { class: 'num' }, h('a', { href: '/v1/runs/' + g.run_id }, String(g.run_id))))));
-    return true;
   }
 
   /* ---- the leaderboard ---- */
@@ -1436,8 +1450,8 @@
     S.modelsDone = true;
     S.models = r.body.models || [];
     fillModelSelect();
+    S.modelsLoaded();            /* the trends may start before the board is drawn */
     renderBoard();
-    S.modelsLoaded();
   }
 
   const openCases = new Set();
@@ -1569,6 +1583,10 @@
       });
     }
     $('trend-controls').addEventListener('submit', (e) => e.preventDefault());
+    $('reg-more').addEventListener('click', () => {
+      S.regsAll = !S.regsAll;
+      renderRegs();
+    });
     document.addEventListener('visibilitychange', () => { if (!document.hidden) poll(); });
     for (const m of METRICS) $('charts').append(chartCard(m, trendQuery(m.key, 'day', 0)));
     try {
