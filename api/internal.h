@@ -16,7 +16,9 @@
 #include "api/api.h"
 #include "storage/db.h"
 
-#define API_POOL_THREADS 8          /* libmicrohttpd worker threads: a page opens 6-7 connections at once, and a connection waits for its thread */
+/* libmicrohttpd worker threads: a page opens 6-7 connections at once, and a
+ * connection waits for the thread it was given. */
+#define API_POOL_THREADS 8
 #define API_CORS_MAX 16             /* configured origins */
 #define API_ORIGIN_MAX 256          /* bytes of one origin */
 #define API_HOST_MAX 256            /* bytes of a Host header we look at */
