@@ -578,14 +578,16 @@ system_facts(const struct sys *s, int64_t t0, json_t *run)
     json_object_set_new(run, "thermal", th);
 }
 
-/* Per-window figures of requests and readings. */
+/* Per-window figures of requests and readings over [t0, t_end); what comes
+ * after t_end (a request handed over just before a planned end, the last
+ * readings) belongs to the last window. */
 static json_t *
 windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_end,
              int64_t w_ms, double *a, double *b)
 {
     json_t *arr = json_array();
     size_t i = 0, j = 0, k, nw;
-    int64_t start;
+    int64_t start, lim;
 
     if (t_end <= t0 || w_ms <= 0)
         return arr;
@@ -603,7 +605,8 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
         json_t *o;
 
         start = t0 + (int64_t)k * w_ms;
-        for (c = 0; i + c < q->n && q->v[i + c].at < start + w_ms; c++) {
+        lim = k + 1 == nw ? INT64_MAX : start + w_ms;
+        for (c = 0; i + c < q->n && q->v[i + c].at < lim; c++) {
             a[c] = q->v[i + c].tps;
             n++;
             nok += q->v[i + c].ok != 0;
@@ -614,7 +617,7 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
             a[c] = q->v[i + c].ttft;
         mean_median(a, n, b, &fm, &fmed, &nttft);
         i += n;
-        for (; j < s->n && s->v[j].at < start + w_ms; j++) {
+        for (; j < s->n && s->v[j].at < lim; j++) {
             const struct system_rec *r = &s->v[j];
             int rk = thermal_rank(r->thermal);
 
@@ -740,7 +743,7 @@ run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double d
 {
     struct reqs q;
     struct sys s;
-    int64_t t0, t_end, t_last, w_ms, planned = run->planned_end_at;
+    int64_t t0, t_end, t_last, w_ms, w_end, planned = run->planned_end_at;
     size_t i, cap, nok = 0, ntps, nttft;
     double *x = NULL, *y = NULL, *z = NULL, tm, tmed, fm, fmed;
     json_t *out = NULL, *errs, *stall;
@@ -832,7 +835,9 @@ run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double d
         if ((t_end - t0) / w_ms >= STABILITY_WINDOWS_MAX)
             w_ms = (t_end - t0) / (STABILITY_WINDOWS_MAX - 1) + 1;
         json_object_set_new(out, "window_s", json_real((double)w_ms / 1000.0));
-        json_object_set_new(out, "windows", windows_json(&q, &s, t0, t_end, w_ms, x, y));
+        /* A planned end bounds the windows; a live run's end at now. */
+        w_end = planned > t0 && planned < t_end ? planned : t_end;
+        json_object_set_new(out, "windows", windows_json(&q, &s, t0, w_end, w_ms, x, y));
     }
     *failed = 0;
 out:

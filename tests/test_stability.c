@@ -296,6 +296,24 @@ TEST(analysis_synthetic)
     CHECK(json_object_get(run, "windows") == NULL);
     CHECK(json_object_get(a, "system") == NULL);
     json_decref(a);
+    /* A reading after the planned end (the sampler runs until the job ends)
+     * falls into the last window: the planned length bounds the windows. */
+    {
+        struct system_rec r;
+
+        system_rec_init(&r);
+        r.job_id = job;
+        r.run_id = 1;
+        r.at = t0 + SYN_DURATION_S * 1000LL + 2000;
+        r.server_rss_bytes = (int64_t)(5000 * MB);
+        CHECK_INT(system_samples_insert(db, &r, 1), ==, 0);
+        a = syn_analyze(db, job, 1);
+        run = json_array_get(json_object_get(a, "runs"), 0);
+        CHECK_INT(json_array_size(json_object_get(run, "windows")), ==, 12);
+        w = json_array_get(json_object_get(run, "windows"), 11);
+        CHECK_NEAR(jnum(w, "server_rss_mb.max"), 5000.0, 1e-9);
+        json_decref(a);
+    }
     /* a flat server: no leak */
     job = syn_job(db, t0, 0.0);
     a = syn_analyze(db, job, 0);
