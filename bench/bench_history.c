@@ -271,7 +271,7 @@ scalar(struct db *db, const char *sql)
 }
 
 /* Test every run not yet tested for regressions, as the daemon would have
- * done after each job (a fill cut short resumes here). */
+ * done after each job (after a fill, or where a fill cut short left off). */
 static void
 b_scan(struct db *db)
 {
@@ -324,9 +324,6 @@ b_fill(void)
            " transaction per run, the rollup trigger on)\n",
            b_models, b_hours, (long long)b_models * b_hours * B_RUN_SAMPLES, t1 - t0,
            (double)b_models * (double)b_hours * B_RUN_SAMPLES / (t1 - t0));
-    fflush(stdout);
-    b_scan(db);
-    b_exec(db, "PRAGMA optimize");
     db_close(db);
 }
 
@@ -586,12 +583,12 @@ TEST(fill)
     struct db *db;
 
     b_config();
-    if (getenv("BENCH_REFILL") != NULL || !b_complete()) {
+    if (getenv("BENCH_REFILL") != NULL || !b_complete())
         b_fill();
-        return;
-    }
-    printf("fill: %s already holds %ld models x %ld hours (BENCH_REFILL=1 to redo)\n",
-           b_path, b_models, b_hours);
+    else
+        printf("fill: %s already holds %ld models x %ld hours (BENCH_REFILL=1 to redo)\n",
+               b_path, b_models, b_hours);
+    fflush(stdout);
     db = b_open();
     b_scan(db);
     b_exec(db, "PRAGMA optimize");

@@ -77,7 +77,7 @@ struct backend_cfg {
     const char *const *load_cmd;        /* "command": NULL-terminated argv template */
     const char *const *unload_cmd;      /* "command": template; NULL = nothing to do */
     const char *const *env;             /* extra NAME=value for children; NULL-terminated */
-    atomic_int *cancel;      /* optional: nonzero aborts commands and waits */
+    atomic_int *cancel;                 /* optional: nonzero aborts commands and waits */
 };
 
 /* What preflight learnt about one model (zero / "" when unknown). */

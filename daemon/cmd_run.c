@@ -80,7 +80,7 @@ static void
 usage(FILE *f)
 {
     fprintf(f, "usage: tpsd run --model KEY [--model KEY ...] [job spec flags] [--json]\n"
-                    "                [--base-url URL] [--db PATH] [--lms PATH]\n");
+               "                [--base-url URL] [--db PATH] [--lms PATH]\n");
     cmd_spec_usage(f);
 }
 

@@ -55,7 +55,7 @@ struct spawn_opts {
     char *const *envp;     /* the child's whole environment; NULL = empty */
     int timeout_ms;        /* deadline from start; <= 0: none */
     int grace_ms;          /* SIGTERM -> SIGKILL; <= 0: SPAWN_GRACE_MS */
-    atomic_int *cancel;      /* optional: nonzero aborts like a deadline */
+    atomic_int *cancel;    /* optional: nonzero aborts like a deadline */
     int (*cancel_fn)(void *cancel_arg); /* optional: returns nonzero to abort */
     void *cancel_arg;
 };

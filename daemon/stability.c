@@ -831,12 +831,12 @@ run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double d
     json_object_set_new(out, "stall", stall);
     system_facts(&s, t0, out);
     if (o->detail) {
-        w_ms = (int64_t)(o->window_s > 0 ? o->window_s : 600) * 1000;
-        if ((t_end - t0) / w_ms >= STABILITY_WINDOWS_MAX)
-            w_ms = (t_end - t0) / (STABILITY_WINDOWS_MAX - 1) + 1;
-        json_object_set_new(out, "window_s", json_real((double)w_ms / 1000.0));
         /* A planned end bounds the windows; a live run's end at now. */
         w_end = planned > t0 && planned < t_end ? planned : t_end;
+        w_ms = (int64_t)(o->window_s > 0 ? o->window_s : 600) * 1000;
+        if ((w_end - t0) / w_ms >= STABILITY_WINDOWS_MAX)
+            w_ms = (w_end - t0) / (STABILITY_WINDOWS_MAX - 1) + 1;
+        json_object_set_new(out, "window_s", json_real((double)w_ms / 1000.0));
         json_object_set_new(out, "windows", windows_json(&q, &s, t0, w_end, w_ms, x, y));
     }
     *failed = 0;

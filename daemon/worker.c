@@ -28,8 +28,8 @@ struct worker {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int wake;
-    atomic_int stopping;     /* shutdown: the running job resumes later */
-    atomic_int abort;        /* stop the running job now (cancel or shutdown) */
+    atomic_int stopping;                /* shutdown: the running job resumes later */
+    atomic_int abort;                   /* stop the running job now (cancel or shutdown) */
     int64_t heartbeat_ns;
     long long current_job;
     int running;
