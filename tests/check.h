@@ -11,9 +11,15 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/types.h>
 
 typedef void (*check_fn)(void);
 void check_register(const char *name, check_fn fn);
+/* A child process a failing check stops (SIGTERM, then SIGKILL after a
+ * grace period) before the test exits: a failed test leaves no daemon
+ * behind. `group`: the child leads its own process group; the whole group
+ * is signalled. Children already reaped are skipped. */
+void check_child(pid_t pid, int group);
 void check_failed(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 

@@ -133,6 +133,7 @@ spawn_daemon(struct du_env *e, const char *const *extra)
         e->pid = -1;
         return -1;
     }
+    check_child(e->pid, 0);
     e->starts++;
     return 0;
 }

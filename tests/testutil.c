@@ -140,8 +140,10 @@ tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path,
     err = posix_spawn(pid, argv[0], &fa, &at, argv, environ);
     if (err != 0)
         fprintf(stderr, "tu_spawn %s: %s\n", argv[0], strerror(err));
-    else
+    else {
+        check_child(*pid, new_pgrp);
         rc = 0;
+    }
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     return rc;
