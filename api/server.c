@@ -6,6 +6,7 @@
  */
 #include "api/internal.h"
 
+#include "daemon/clock.h"
 #include "daemon/log.h"
 
 #include <arpa/inet.h>
@@ -352,6 +353,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (r == NULL)
             return MHD_NO;
         r->api = a;
+        r->t0_ns = clock_mono_ns();
+        snprintf(r->what, sizeof(r->what), "%s %s", method, url);
         r->conn = conn;
         r->method = method;
         r->url = url;
@@ -374,7 +377,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (r->too_large)
         return api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
                                a->max_body);
-    return api_dispatch(r);
+    rc = api_dispatch(r);
+    r->t1_ns = clock_mono_ns();
+    return rc;
 }
 
 static void
@@ -385,6 +390,12 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 
     if (r == NULL)
         return;
+    /* The access log, at debug level: time in the handler and until the
+     * answer was sent (or the connection ended). */
+    log_debug("api: %s: handler %.1f ms, sent after %.1f ms%s", r->what,
+              r->t1_ns > 0 ? (double)(r->t1_ns - r->t0_ns) / 1e6 : 0.0,
+              (double)(clock_mono_ns() - r->t0_ns) / 1e6,
+              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (not completed)");
     free(r->body);
     free(r);
     *con_cls = NULL;

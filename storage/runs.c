@@ -156,15 +156,17 @@ out:
     return rc;
 }
 
+/* Request counts from the history rollups, as in storage/jobs.c. */
 #define RUN_SELECT                                                                       \
     "SELECT id, job_id, model_index, model, model_served, suite, state, backend,"        \
     " backend_version, server_version, model_format, model_quant, model_size_bytes,"     \
     " context_length, load_ms, load_ready_ms, host AS host_json, tpsd_version,"          \
     " fingerprint, params AS params_json, started_at, finished_at, error_code,"          \
     " error_detail,"                                                                     \
-    " (SELECT count(*) FROM samples s WHERE s.run_id = runs.id AND s.warmup = 0) AS samples," \
-    " (SELECT count(*) FROM samples s WHERE s.run_id = runs.id AND s.warmup = 0"         \
-    "   AND s.ok = 0) AS errors"                                                         \
+    " (SELECT coalesce(sum(h.n), 0) FROM history_rollup h"                               \
+    "   WHERE h.run_id = runs.id) AS samples,"                                           \
+    " (SELECT coalesce(sum(h.n - h.n_ok), 0) FROM history_rollup h"                      \
+    "   WHERE h.run_id = runs.id) AS errors"                                             \
     " FROM runs"
 
 static int
@@ -235,14 +237,20 @@ runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
 int
 runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out)
 {
-    sqlite3_stmt *st = db_prepare(db, RUN_SELECT " WHERE (:job <= 0 OR job_id = :job)"
-                                      " AND (:before <= 0 OR id < :before)"
-                                      " ORDER BY id DESC LIMIT :limit");
+    char sql[sizeof(RUN_SELECT) + 96];
+    sqlite3_stmt *st;
 
+    /* A filter only when given: "(:job <= 0 OR job_id = :job)" hid the
+     * index from SQLite, and a job's runs were found by scanning them all. */
+    snprintf(sql, sizeof(sql), RUN_SELECT " WHERE 1%s%s ORDER BY id DESC LIMIT :limit",
+             job_id > 0 ? " AND job_id = :job" : "", before > 0 ? " AND id < :before" : "");
+    st = db_prepare(db, sql);
     if (st == NULL)
         return -1;
-    db_bind_int(st, ":job", job_id);
-    db_bind_int(st, ":before", before);
+    if (job_id > 0)
+        db_bind_int(st, ":job", job_id);
+    if (before > 0)
+        db_bind_int(st, ":before", before);
     db_bind_int(st, ":limit", limit);
     return collect(st, out);
 }

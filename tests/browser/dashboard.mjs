@@ -26,7 +26,7 @@ const BIN = process.env.TPSD_BIN;
 const SIM = process.env.TPSD_SIM;
 const SRC = process.env.TPSD_SRC || path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
 const CHROME = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = path.resolve(process.env.TPSD_ARTIFACTS || 'artifacts');
+const ARTIFACTS = path.resolve(process.env.TPSD_ARTIFACTS || path.join(SRC, 'tests/artifacts'));
 const JOB_TIMEOUT_MS = 240000;
 const MEASURE_RUNS = 5;
 
