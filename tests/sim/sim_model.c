@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define SIM_RSS_CHUNK (1024 * 1024)
 #define SIM_RSS_MAX_MB 8192     /* never grow the ballast beyond this */
@@ -59,6 +61,19 @@ static const struct field fault_fields[] = {
 };
 
 #define NFIELDS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* The ballast: chunks mapped and touched page by page outside ASan's
+ * instrumentation. An instrumented write (or memset) also touches the shadow,
+ * 1/8 of the chunk, and the server RSS the daemon measures would grow 12.5 %
+ * faster than the model's rss_mb_per_min under ASan. */
+#if defined(__has_attribute)
+#if __has_attribute(no_sanitize)
+#define SIM_NO_ASAN __attribute__((no_sanitize("address")))
+#endif
+#endif
+#ifndef SIM_NO_ASAN
+#define SIM_NO_ASAN
+#endif
 
 struct ballast {
     char **chunk;
@@ -258,7 +273,7 @@ ballast_free(struct ballast *b)
     size_t i;
 
     for (i = 0; i < b->n; i++)
-        free(b->chunk[i]);
+        munmap(b->chunk[i], SIM_RSS_CHUNK);
     free(b->chunk);
     memset(b, 0, sizeof(*b));
 }
@@ -495,11 +510,22 @@ sim_model_list(int openai)
     return arr;
 }
 
+SIM_NO_ASAN static void
+ballast_touch(char *p, size_t n, size_t page)
+{
+    size_t i;
+
+    for (i = 0; i < n; i += page)
+        ((volatile char *)p)[i] = (char)0xa5;
+}
+
 void
 sim_model_tick(void)
 {
     struct ballast *b;
     uint64_t now = sim_now_ns();
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t page = pg > 0 ? (size_t)pg : 4096;
     double want;
     char **nc;
     int i;
@@ -522,10 +548,11 @@ sim_model_tick(void)
                 b->chunk = nc;
                 b->cap = b->cap ? b->cap * 2 : 16;
             }
-            b->chunk[b->n] = malloc(SIM_RSS_CHUNK);
-            if (b->chunk[b->n] == NULL)
+            b->chunk[b->n] = mmap(NULL, SIM_RSS_CHUNK, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANON, -1, 0);
+            if (b->chunk[b->n] == MAP_FAILED)
                 break;
-            memset(b->chunk[b->n], 0xa5, SIM_RSS_CHUNK); /* touch it */
+            ballast_touch(b->chunk[b->n], SIM_RSS_CHUNK, page);
             b->n++;
         }
     }
