@@ -79,8 +79,8 @@ struct api_req {
     size_t discarded;               /* bytes dropped past the cap */
     int too_large;
     int answered;                   /* a reply was queued early (413, 401 ...) */
-    int64_t t0_ns, t1_ns;           /* arrived; handler returned (debug log) */
-    char what[128];                 /* "METHOD /path", for the debug log */
+    int64_t t0_ns, t1_ns;           /* arrived; handler returned (0: no debug log) */
+    char what[192];                 /* method=M url="quoted", for the debug log */
     int64_t ids[API_IDS_MAX];       /* {id} path segments */
     char name[API_NAME_MAX];        /* the {name} path segment */
 };

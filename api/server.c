@@ -245,10 +245,10 @@ api_reply_db_error(struct api_req *r, struct db *db)
 {
     static const char *const retry[] = { "Retry-After", "5", NULL };
     int code = db != NULL && db->h != NULL ? sqlite3_errcode(db->h) & 0xff : SQLITE_CANTOPEN;
-    char msg[DB_ERR_MAX + 32];
+    char msg[DB_ERR_MAX + 32], q[LOG_QUOTE_MAX];
 
     snprintf(msg, sizeof(msg), "database: %s", db != NULL ? db->err : "unavailable");
-    log_warnx("api: %s method=%s url=%s", msg, r->method, r->url);
+    log_warnx("api: %s method=%s url=\"%s\"", msg, r->method, log_quote(q, sizeof(q), r->url));
     if (db == NULL || code == SQLITE_FULL || code == SQLITE_IOERR || code == SQLITE_BUSY ||
         code == SQLITE_LOCKED || code == SQLITE_CANTOPEN || code == SQLITE_READONLY ||
         code == SQLITE_CORRUPT || code == SQLITE_NOTADB) {
@@ -353,8 +353,13 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         if (r == NULL)
             return MHD_NO;
         r->api = a;
-        r->t0_ns = clock_mono_ns();
-        snprintf(r->what, sizeof(r->what), "%s %s", method, url);
+        if (log_enabled(LOG_DEBUG)) { /* for the access log */
+            char q[sizeof(r->what)];
+
+            r->t0_ns = clock_mono_ns();
+            snprintf(r->what, sizeof(r->what), "method=%s url=\"%s\"", method,
+                     log_quote(q, sizeof(q), url));
+        }
         r->conn = conn;
         r->method = method;
         r->url = url;
@@ -378,7 +383,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         return api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
                                a->max_body);
     rc = api_dispatch(r);
-    r->t1_ns = clock_mono_ns();
+    if (r->t0_ns > 0)
+        r->t1_ns = clock_mono_ns();
     return rc;
 }
 
@@ -392,10 +398,11 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     /* The access log, at debug level: time in the handler and until the
      * answer was sent (or the connection ended). */
-    log_debug("api: %s: handler %.1f ms, sent after %.1f ms%s", r->what,
-              r->t1_ns > 0 ? (double)(r->t1_ns - r->t0_ns) / 1e6 : 0.0,
-              (double)(clock_mono_ns() - r->t0_ns) / 1e6,
-              toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (not completed)");
+    if (r->t0_ns > 0)
+        log_debug("api: %s handler_ms=%.1f sent_ms=%.1f%s", r->what,
+                  r->t1_ns > 0 ? (double)(r->t1_ns - r->t0_ns) / 1e6 : 0.0,
+                  (double)(clock_mono_ns() - r->t0_ns) / 1e6,
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " completed=no");
     free(r->body);
     free(r);
     *con_cls = NULL;

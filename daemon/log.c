@@ -29,6 +29,12 @@ log_set_level(enum log_level level)
 }
 
 int
+log_enabled(enum log_level level)
+{
+    return level <= L.level;
+}
+
+int
 log_level_parse(const char *name, enum log_level *out)
 {
     size_t i;

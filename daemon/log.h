@@ -13,6 +13,8 @@ enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 /* Set the threshold; lines above it are dropped. Default LOG_INFO. */
 void log_set_level(enum log_level level);
+/* Whether lines of this level are written: skip work done only for them. */
+int log_enabled(enum log_level level);
 /* Parse "error|warn|info|debug"; returns 0, or -1 for an unknown name. */
 int log_level_parse(const char *name, enum log_level *out);
 /* Send lines to `path` (appending) instead of stderr; NULL restores stderr.

@@ -961,6 +961,33 @@ TEST(client_watch_survives_restart)
 
 /* Hostile requests against the real process: each gets its status and a
  * JSON error naming the problem, and the daemon keeps serving. */
+/* --log-level debug writes one access line per request, the URL quoted;
+ * at the default level there is none. */
+TEST(access_log_at_debug_only)
+{
+    struct du_env e;
+    const char *debug[] = {"--log-level", "debug", NULL};
+    char *text = NULL;
+    size_t len = 0;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    du_must_start(&e, NULL);
+    CHECK_INT(du_call(&e, "GET", "/v1/jobs?limit=1", NULL, NULL, NULL), ==, 200);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    CHECK_INT(tu_read_file(e.log, &text, &len), ==, 0);
+    CHECK(strstr(text, "handler_ms=") == NULL);
+    free(text);
+    du_must_start(&e, debug);
+    CHECK_INT(du_call(&e, "GET", "/v1/jobs?limit=1", NULL, NULL, NULL), ==, 200);
+    CHECK_INT(du_call(&e, "GET", "/v1/no%22pe%0a", NULL, NULL, NULL), ==, 404);
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
+    CHECK_INT(tu_read_file(e.log, &text, &len), ==, 0);
+    CHECK_HAS(text, "api: method=GET url=\"/v1/jobs\" handler_ms=");
+    CHECK_HAS(text, "api: method=GET url=\"/v1/no\\\"pe\\x0a\" handler_ms=");
+    free(text);
+    du_teardown(&e);
+}
+
 TEST(bad_requests_keep_serving)
 {
     static const struct {
