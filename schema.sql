@@ -1146,3 +1146,14 @@ CREATE INDEX runs_started ON runs (started_at);
 -- time: the index of step 2 for that only costs space (a tenth of a
 -- sample's bytes) and time at every insert.
 DROP INDEX samples_trend;
+
+-- migrate: 9
+-- Trends of one case (the dashboard's default when all cases would be too
+-- many lines) read that case's days instead of scanning every row of
+-- history_daily (its key starts with the model): the last 30 days of one
+-- case out of five on a year of history, 16 -> 4 ms.
+CREATE INDEX history_daily_case ON history_daily (case_name, day);
+-- A job's request and error counts (GET /v1/jobs, /v1/jobs/{id}) sum its
+-- runs' rollups from this index alone, not from the wide rollup rows:
+-- the 50 newest jobs of 20 runs each, 12 -> 1.6 ms.
+CREATE INDEX history_rollup_run_n ON history_rollup (run_id, n, n_ok);

@@ -19,6 +19,7 @@
 /* libmicrohttpd worker threads: a page opens 6-7 connections at once, and a
  * connection waits for the thread it was given. */
 #define API_POOL_THREADS 8
+#define API_DB_CACHE_KIB "16384" /* page cache of each thread's connection */
 #define API_CORS_MAX 16             /* configured origins */
 #define API_ORIGIN_MAX 256          /* bytes of one origin */
 #define API_HOST_MAX 256            /* bytes of a Host header we look at */

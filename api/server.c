@@ -46,6 +46,10 @@ api_db(struct api *a)
         log_warnx("api: database unavailable: %s", err);
         return NULL;
     }
+    /* A page cache that holds a trends query's pages (SQLite's default of
+     * 2 MB does not: each request read them again, one pread(2) a page).
+     * Filled only as pages are read; dropped when the database changes. */
+    db_exec(db, "PRAGMA cache_size = -" API_DB_CACHE_KIB);
     if (pthread_setspecific(a->db_key, db) != 0) {
         db_close(db);
         return NULL;

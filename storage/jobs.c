@@ -141,6 +141,7 @@ jobs_get(struct db *db, int64_t id, struct job_rec *out)
  * case, kept by the ingest trigger for every request that is not a
  * warm-up), not from counting samples: a list of 50 jobs of 20 runs read
  * 114,000 sample index entries. */
+/* samples and errors: from the covering index history_rollup_run_n. */
 #define JOB_JSON_SELECT                                                                  \
     "SELECT j.id, j.name, j.kind, j.state, j.priority, j.attempts,"                      \
     " j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.updated_at,"      \
