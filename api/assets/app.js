@@ -1450,7 +1450,8 @@
     S.modelsDone = true;
     S.models = r.body.models || [];
     fillModelSelect();
-    S.modelsLoaded();            /* the trends may start before the board is drawn */
+    S.modelsLoaded();
+    await null;                  /* the trends' requests go out before the board is built */
     renderBoard();
   }
 
@@ -1548,9 +1549,12 @@
 
   /* ---- polling ---- */
 
+  /* The models first: on a first visit the trends wait for them (the
+   * default case filter depends on what there is). */
   async function pollHistory(force) {
+    const models = loadModels();
     const regs = loadRegressions();
-    await Promise.all([regs, loadModels(), loadTrends(force, regs), loadRuns()]);
+    await Promise.all([regs, models, loadTrends(force, regs), loadRuns()]);
   }
 
   async function poll() {
@@ -1590,7 +1594,7 @@
     document.addEventListener('visibilitychange', () => { if (!document.hidden) poll(); });
     for (const m of METRICS) $('charts').append(chartCard(m, trendQuery(m.key, 'day', 0)));
     try {
-      await Promise.all([loadHealth(), loadSuites(), loadJobs(), pollHistory(true)]);
+      await Promise.all([pollHistory(true), loadHealth(), loadSuites(), loadJobs()]);
     } catch (e) { /* each panel shows its own error */ }
     performance.mark('tpsd-rendered');
     /* Ready once the browser has laid out and painted what was rendered. */
