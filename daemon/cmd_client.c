@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -425,14 +426,88 @@ struct watch {
     long long job;
     long long last_id;
     char final[16]; /* the state a finishing event named */
+    int bar;        /* stdout is a terminal: measured samples redraw one status line */
+    int bar_shown;  /* the status line is on screen (no newline after it) */
 };
 
-/* One progress line per event. */
+#define WATCH_BAR_WIDTH 20
+#define WATCH_LINE_MAX 512
+
+/* Whether to draw the status line: stdout is a terminal that can. */
+static int
+watch_wants_bar(const struct client *cl)
+{
+    const char *term = getenv("TERM");
+
+    return !cl->json && isatty(STDOUT_FILENO) && term != NULL && *term != '\0' &&
+           strcmp(term, "dumb") != 0;
+}
+
+/* Columns of the terminal on stdout (80 when it cannot tell). */
+static int
+watch_columns(void)
+{
+    struct winsize ws;
+
+    if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        return ws.ws_col;
+    return 80;
+}
+
+/* End the status line with a newline (it stays on screen) before any
+ * other line, on stdout or stderr. */
 static void
-watch_print(const char *type, json_t *d)
+watch_bar_end(struct watch *w)
+{
+    if (w->bar_shown) {
+        printf("\n");
+        fflush(stdout);
+    }
+    w->bar_shown = 0;
+}
+
+/* The status line for a measured sample, drawn over the last one:
+ * "[#####...............]  12/57  21% [model] case #3: decode 20.1 tok/s,
+ * TTFT 300 ms", cut to the terminal's width. */
+static void
+watch_bar_draw(struct watch *w, json_t *d)
+{
+    long long done = (long long)json_integer_value(json_object_get(d, "done"));
+    long long total = (long long)json_integer_value(json_object_get(d, "total"));
+    char line[WATCH_LINE_MAX], bar[WATCH_BAR_WIDTH + 1];
+    int i, fill = 0, cols = watch_columns();
+
+    if (total > 0 && done > 0)
+        fill = (int)(done >= total ? WATCH_BAR_WIDTH : done * WATCH_BAR_WIDTH / total);
+    for (i = 0; i < WATCH_BAR_WIDTH; i++)
+        bar[i] = i < fill ? '#' : '.';
+    bar[WATCH_BAR_WIDTH] = '\0';
+    snprintf(line, sizeof(line), "[%s] %lld/%lld %3.0f%% [%s] %s%s #%lld: decode %.2f tok/s, TTFT %.0f ms",
+             bar, done, total, total > 0 ? 100.0 * (double)done / (double)total : 0.0,
+             str_or(json_object_get(d, "model"), ""), str_or(json_object_get(d, "case"), "?"),
+             json_is_true(json_object_get(d, "warmup")) ? " (warm-up)" : "",
+             (long long)json_integer_value(json_object_get(d, "repetition")) + 1,
+             json_number_value(json_object_get(d, "decode_tps")),
+             json_number_value(json_object_get(d, "ttft_ms")));
+    if (cols > 1 && (size_t)cols - 1 < sizeof(line))
+        line[cols - 1] = '\0'; /* no wrap: \r must return to the line's start */
+    printf("\r\033[K%s", line);
+    w->bar_shown = 1;
+}
+
+/* One progress line per event; on a terminal, measured samples that
+ * succeeded redraw one status line instead (failures stay as lines). */
+static void
+watch_print(struct watch *w, const char *type, json_t *d)
 {
     const char *model = str_or(json_object_get(d, "model"), "");
 
+    if (w->bar && strcmp(type, "sample") == 0 && json_is_true(json_object_get(d, "ok")) &&
+        !json_is_false(json_object_get(d, "passed"))) {
+        watch_bar_draw(w, d);
+        return;
+    }
+    watch_bar_end(w);
     if (strcmp(type, "sample") == 0) {
         printf("[%s] %lld/%lld %s%s #%lld: ", model,
                (long long)json_integer_value(json_object_get(d, "done")),
@@ -521,7 +596,7 @@ watch_event(void *arg, const char *event, const char *data, size_t len)
         free(s);
         json_decref(line);
     } else {
-        watch_print(event, d);
+        watch_print(w, event, d);
     }
     fflush(stdout);
     state = json_string_value(json_object_get(d, "state"));
@@ -608,10 +683,9 @@ state_exit(const char *state)
  * stream breaks or the daemon restarts. Returns the exit status of the
  * job's state (see the top of this file). */
 static int
-watch_job(const struct client *cl, long long id)
+watch_follow(struct watch *w, const struct client *cl, long long id)
 {
     struct client quiet = *cl;
-    struct watch w;
     struct reply r;
     char path[CLIENT_PATH_MAX];
     const char *state;
@@ -620,18 +694,17 @@ watch_job(const struct client *cl, long long id)
     int fails = 0, rc, sr;
 
     quiet.quiet = 1;
-    memset(&w, 0, sizeof(w));
-    w.job = id;
     snprintf(path, sizeof(path), "/v1/jobs/%lld", id);
     for (;;) {
-        seen = w.last_id;
-        sr = watch_stream(&w, fails > 0 ? &quiet : cl, &status);
-        if (sr == -1 && fails == 0 && w.last_id == 0)
+        seen = w->last_id;
+        sr = watch_stream(w, fails > 0 ? &quiet : cl, &status);
+        if (sr == -1 && fails == 0 && w->last_id == 0)
             return EXIT_UNAVAILABLE; /* down from the start (printed) */
-        if (w.last_id > seen)
+        if (w->last_id > seen)
             fails = 0; /* it made progress */
         if (sr == 0 && status >= 400 && status != 503) {
             /* The stream's error body is not kept: ask again for the message. */
+            watch_bar_end(w);
             if (client_call(cl, "GET", path, NULL, NULL, &r) == -1)
                 return EXIT_UNAVAILABLE;
             if (r.status != 200) {
@@ -646,6 +719,7 @@ watch_job(const struct client *cl, long long id)
         if (sr == 0 && status < 400 && client_call(&quiet, "GET", path, NULL, NULL, &r) == 0) {
             /* The stream ended: a final state, or the daemon is going away. */
             if (r.status != 200 && r.status < 500) {
+                watch_bar_end(w);
                 rc = reply_error(cl, &r);
                 reply_free(&r);
                 return rc;
@@ -654,13 +728,15 @@ watch_job(const struct client *cl, long long id)
             if (r.status == 200 && state != NULL && strcmp(state, "queued") != 0 &&
                 strcmp(state, "running") != 0) {
                 rc = state_exit(state);
-                if (!cl->json && w.final[0] == '\0')
+                watch_bar_end(w);
+                if (!cl->json && w->final[0] == '\0')
                     printf("job %lld %s\n", id, state);
                 reply_free(&r);
                 return rc;
             }
             reply_free(&r);
         }
+        watch_bar_end(w);
         if (fails++ == 0 && !cl->json)
             fprintf(stderr, "tpsd watch: lost the event stream; reconnecting to %s\n",
                     cl->base);
@@ -671,6 +747,22 @@ watch_job(const struct client *cl, long long id)
         }
         sleep_ms(CLIENT_WATCH_RETRY_MS);
     }
+}
+
+/* Follow job `id` to its end (see watch_follow); the status line, if
+ * any, is left as a line of its own. */
+static int
+watch_job(const struct client *cl, long long id)
+{
+    struct watch w;
+    int rc;
+
+    memset(&w, 0, sizeof(w));
+    w.job = id;
+    w.bar = watch_wants_bar(cl);
+    rc = watch_follow(&w, cl, id);
+    watch_bar_end(&w);
+    return rc;
 }
 
 int

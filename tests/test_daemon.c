@@ -23,6 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -912,6 +916,115 @@ TEST(client_watch_cancelled)
     CHECK_INT(tu_read_file(outf, &out, NULL), ==, 0);
     CHECK_HAS(out, "job 1 queued");
     CHECK_HAS(out, "job cancelled");
+    free(out);
+    du_teardown(&e);
+}
+
+/* Run argv on a pseudo-terminal of `cols` columns (TERM=xterm) until it
+ * exits; what it wrote into *out (caller frees). Returns the exit status. */
+static int
+t_run_on_pty(char *const *argv, int cols, char **out)
+{
+    struct winsize ws = {.ws_row = 24, .ws_col = (unsigned short)cols};
+    size_t len = 0, cap = 1 << 16;
+    char *buf = malloc(cap);
+    int m, s, st = 0;
+    ssize_t n;
+    pid_t pid;
+    struct pollfd pfd;
+    uint64_t deadline = tu_now_ns() + 60 * 1000000000ULL;
+
+    CHECK(buf != NULL);
+    m = posix_openpt(O_RDWR | O_NOCTTY);
+    CHECK(m >= 0);
+    CHECK_INT(grantpt(m), ==, 0);
+    CHECK_INT(unlockpt(m), ==, 0);
+    CHECK_INT(ioctl(m, TIOCSWINSZ, &ws), ==, 0);
+    pid = fork();
+    CHECK(pid >= 0);
+    if (pid == 0) {
+        setsid();
+        s = open(ptsname(m), O_RDWR);
+        if (s < 0)
+            _exit(127);
+        dup2(s, STDOUT_FILENO);
+        dup2(s, STDERR_FILENO);
+        close(m);
+        setenv("TERM", "xterm", 1);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    check_child(pid, 0);
+    pfd.fd = m;
+    pfd.events = POLLIN;
+    while (tu_now_ns() < deadline) {
+        if (poll(&pfd, 1, 100) <= 0) {
+            if (waitpid(pid, &st, WNOHANG) == pid) {
+                pid = -1;
+                break;
+            }
+            continue;
+        }
+        if (len + 4096 > cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+            CHECK(buf != NULL);
+        }
+        n = read(m, buf + len, cap - len - 1);
+        if (n <= 0)
+            break; /* EIO: the child closed the terminal */
+        len += (size_t)n;
+    }
+    if (pid > 0)
+        CHECK_INT(tu_wait_pid_exit(pid, 10000, &st), ==, 0);
+    close(m);
+    buf[len] = '\0';
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* On a terminal, tpsd watch redraws one status line (a bar, done/total,
+ * the last sample's figures) cut to the terminal's width, and keeps the
+ * other events as lines; with stdout not a terminal it writes lines. */
+TEST(client_watch_terminal_bar)
+{
+    struct du_env e;
+    char *spec, *out = NULL, *p, *q, *argv[6];
+    const char *a[] = {"watch", "1", NULL};
+    char state[32];
+    int bars = 0;
+
+    du_must_setup(&e, MODEL_FAST("m1"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, one_model, 10, 3, 1, "lms", NULL);
+    CHECK_INT(du_must_submit(&e, spec), ==, 1);
+    free(spec);
+    CHECK_STR(du_wait_final(&e, 1, T_JOB_MS, state, sizeof(state)), "succeeded");
+    argv[0] = getenv("TPSD_BIN");
+    argv[1] = "watch";
+    argv[2] = "1";
+    argv[3] = "--url";
+    argv[4] = e.url;
+    argv[5] = NULL;
+    CHECK_INT(t_run_on_pty(argv, 60, &out), ==, 0);
+    /* every status line starts over the last one and fits in 59 columns */
+    for (p = out; (p = strstr(p, "\r\033[K")) != NULL; p = q) {
+        p += 4;
+        q = p + strcspn(p, "\r\n");
+        CHECK(q - p <= 59);
+        CHECK(*p == '[');
+        bars++;
+    }
+    if (bars < 6) /* 2 cases x 3 repetitions, and the warm-ups */
+        check_failed(__FILE__, __LINE__, "%d status lines in: %s", bars, out);
+    CHECK_HAS(out, " 100% [m1] ");
+    CHECK_HAS(out, "job succeeded");
+    CHECK(strstr(out, "decode 0.00") == NULL);
+    free(out);
+    /* not a terminal: lines, no escapes */
+    CHECK_INT(t_client(&e, e.url, &out, NULL, a), ==, 0);
+    CHECK(strstr(out, "\033[") == NULL);
+    CHECK_HAS(out, "] 7/7 more #3: 10 tok");
     free(out);
     du_teardown(&e);
 }
