@@ -40,6 +40,7 @@ struct runner {
     char **bodies;          /* one request body per case (no nonce) */
     struct plan_item *plan;
     size_t nplan, next;
+    size_t nplan_all; /* the plan's requests, warm-ups included (progress "total") */
     struct client *client;
     struct client_req *slots;
     char **slot_body;       /* per-slot body when the case asks for a nonce */
@@ -221,7 +222,7 @@ plan_build(struct runner *r)
             }
         }
     }
-    r->nplan = n;
+    r->nplan = r->nplan_all = n;
     return 0;
 }
 
@@ -233,7 +234,7 @@ progress_event(struct runner *r, const struct client_req *q, const char *case_na
                           (json_int_t)r->run_id, "model", r->model, "case", case_name, "seq",
                           (json_int_t)s->seq, "repetition", s->repetition, "warmup", s->warmup,
                           "ok", s->ok, "done", (json_int_t)r->next, "total",
-                          (json_int_t)r->nplan);
+                          (json_int_t)r->nplan_all);
 
     if (d == NULL)
         return;
@@ -684,7 +685,7 @@ run_cleanup(struct runner *r)
     r->stab_cycle_start_ns = 0;
     r->stab_next_arrival_ns = 0;
     r->nslots = 0;
-    r->nplan = r->next = 0;
+    r->nplan = r->nplan_all = r->next = 0;
     r->mismatch = 0;
     r->scheduled = 0;
 }

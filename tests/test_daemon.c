@@ -1024,6 +1024,7 @@ TEST(client_watch_terminal_bar)
     /* not a terminal: lines, no escapes */
     CHECK_INT(t_client(&e, e.url, &out, NULL, a), ==, 0);
     CHECK(strstr(out, "\033[") == NULL);
+    CHECK_HAS(out, "] 1/7 greet (warm-up) #1: 10 tok"); /* the warm-up counts in the total */
     CHECK_HAS(out, "] 7/7 more #3: 10 tok");
     free(out);
     du_teardown(&e);
