@@ -343,6 +343,29 @@ take_body(struct api_req *r, const char *data, size_t n)
     return 0;
 }
 
+/* The query (decoded, "?k=v&k2=v2") after the path in buf, for the access
+ * log; cut when it does not fit. */
+struct query_text {
+    char *buf;
+    size_t cap, len;
+};
+
+static enum MHD_Result
+query_append(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct query_text *qt = cls;
+    int n;
+
+    (void)kind;
+    if (qt->len >= qt->cap)
+        return MHD_NO;
+    n = snprintf(qt->buf + qt->len, qt->cap - qt->len, "%s%s%s%s",
+                 strchr(qt->buf, '?') != NULL ? "&" : "?", key, value != NULL ? "=" : "",
+                 value != NULL ? value : "");
+    qt->len = n < 0 ? qt->cap : qt->len + (size_t)n;
+    return qt->len < qt->cap ? MHD_YES : MHD_NO;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
            const char *version, const char *upload_data, size_t *upload_data_size,
@@ -358,11 +381,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return MHD_NO;
         r->api = a;
         if (log_enabled(LOG_DEBUG)) { /* for the access log */
-            char q[sizeof(r->what)];
+            char full[sizeof(r->what)], q[sizeof(r->what)];
+            struct query_text qt = {full, sizeof(full), 0};
 
             r->t0_ns = clock_mono_ns();
+            qt.len = (size_t)snprintf(full, sizeof(full), "%s", url);
+            if (qt.len < sizeof(full))
+                MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_append, &qt);
             snprintf(r->what, sizeof(r->what), "method=%s url=\"%s\"", method,
-                     log_quote(q, sizeof(q), url));
+                     log_quote(q, sizeof(q), full));
         }
         r->conn = conn;
         r->method = method;

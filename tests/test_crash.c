@@ -187,13 +187,13 @@ TEST(sigkill_random_points)
     char *spec, state[32];
     uint64_t t0 = tu_now_ns();
     long long id;
-    int k, nprev = 0, kills = 0, per_run = 1 + 2 * 4;
+    int k, nprev = 0, kills = 0, per_run = 1 + 2 * 8;
 
     rng_seed();
     du_must_setup(&e, MODEL("m1") "," MODEL("m2"), NULL);
     sim_preload(&e, two_models);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 8, 4, 1, "none",
+    spec = du_spec(&e, two_models, 8, 8, 1, "none",
                    "\"load_pattern\":{\"type\":\"concurrent\",\"concurrency\":2}");
     id = du_must_submit(&e, spec);
     free(spec);

@@ -920,6 +920,18 @@ TEST(client_watch_cancelled)
     du_teardown(&e);
 }
 
+/* argv (6 slots) for `tpsd watch 1 --url URL`. */
+static void
+t_watch_argv(struct du_env *e, char **argv)
+{
+    argv[0] = getenv("TPSD_BIN");
+    argv[1] = "watch";
+    argv[2] = "1";
+    argv[3] = "--url";
+    argv[4] = e->url;
+    argv[5] = NULL;
+}
+
 /* Run argv on a pseudo-terminal of `cols` columns (TERM=xterm) until it
  * exits; what it wrote into *out (caller frees). Returns the exit status. */
 static int
@@ -1000,12 +1012,7 @@ TEST(client_watch_terminal_bar)
     CHECK_INT(du_must_submit(&e, spec), ==, 1);
     free(spec);
     CHECK_STR(du_wait_final(&e, 1, T_JOB_MS, state, sizeof(state)), "succeeded");
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "watch";
-    argv[2] = "1";
-    argv[3] = "--url";
-    argv[4] = e.url;
-    argv[5] = NULL;
+    t_watch_argv(&e, argv);
     CHECK_INT(t_run_on_pty(argv, 60, &out), ==, 0);
     /* every status line starts over the last one and fits in 59 columns */
     for (p = out; (p = strstr(p, "\r\033[K")) != NULL; p = q) {
@@ -1047,12 +1054,7 @@ TEST(client_watch_survives_restart)
     id = du_must_submit(&e, spec);
     free(spec);
     snprintf(outf, sizeof(outf), "%s/watch.out", e.dir);
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "watch";
-    argv[2] = "1";
-    argv[3] = "--url";
-    argv[4] = e.url;
-    argv[5] = NULL;
+    t_watch_argv(&e, argv);
     CHECK_INT(tu_spawn(argv, outf, NULL, 1, &pid), ==, 0);
     CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
     CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
@@ -1096,7 +1098,7 @@ TEST(access_log_at_debug_only)
     CHECK_INT(du_call(&e, "GET", "/v1/no%22pe%0a", NULL, NULL, NULL), ==, 404);
     CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, NULL), ==, 0);
     CHECK_INT(tu_read_file(e.log, &text, &len), ==, 0);
-    CHECK_HAS(text, "api: method=GET url=\"/v1/jobs\" handler_ms=");
+    CHECK_HAS(text, "api: method=GET url=\"/v1/jobs?limit=1\" handler_ms=");
     CHECK_HAS(text, "api: method=GET url=\"/v1/no\\\"pe\\x0a\" handler_ms=");
     free(text);
     du_teardown(&e);
