@@ -348,6 +348,7 @@ take_body(struct api_req *r, const char *data, size_t n)
 struct query_text {
     char *buf;
     size_t cap, len;
+    int args; /* appended so far */
 };
 
 static enum MHD_Result
@@ -360,7 +361,7 @@ query_append(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
     if (qt->len >= qt->cap)
         return MHD_NO;
     n = snprintf(qt->buf + qt->len, qt->cap - qt->len, "%s%s%s%s",
-                 strchr(qt->buf, '?') != NULL ? "&" : "?", key, value != NULL ? "=" : "",
+                 qt->args++ > 0 ? "&" : "?", key, value != NULL ? "=" : "",
                  value != NULL ? value : "");
     qt->len = n < 0 ? qt->cap : qt->len + (size_t)n;
     return qt->len < qt->cap ? MHD_YES : MHD_NO;
@@ -382,7 +383,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->api = a;
         if (log_enabled(LOG_DEBUG)) { /* for the access log */
             char full[sizeof(r->what)], q[sizeof(r->what)];
-            struct query_text qt = {full, sizeof(full), 0};
+            struct query_text qt = {full, sizeof(full), 0, 0};
 
             r->t0_ns = clock_mono_ns();
             qt.len = (size_t)snprintf(full, sizeof(full), "%s", url);

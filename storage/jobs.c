@@ -140,8 +140,8 @@ jobs_get(struct db *db, int64_t id, struct job_rec *out)
 /* The request counts come from the history rollups (one row per run and
  * case, kept by the ingest trigger for every request that is not a
  * warm-up), not from counting samples: a list of 50 jobs of 20 runs read
- * 114,000 sample index entries. */
-/* samples and errors: from the covering index history_rollup_run_n. */
+ * 114,000 sample index entries. The sums read only the covering index
+ * history_rollup_run_n (run_id, n, n_ok), not the wide rollup rows. */
 #define JOB_JSON_SELECT                                                                  \
     "SELECT j.id, j.name, j.kind, j.state, j.priority, j.attempts,"                      \
     " j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.updated_at,"      \

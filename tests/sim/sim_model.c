@@ -511,9 +511,10 @@ sim_model_list(int openai)
 }
 
 SIM_NO_ASAN static void
-ballast_touch(char *p, size_t n, size_t page)
+ballast_touch(char *p, size_t n)
 {
-    size_t i;
+    long pg = sysconf(_SC_PAGESIZE);
+    size_t i, page = pg > 0 ? (size_t)pg : 4096;
 
     for (i = 0; i < n; i += page)
         ((volatile char *)p)[i] = (char)0xa5;
@@ -524,8 +525,6 @@ sim_model_tick(void)
 {
     struct ballast *b;
     uint64_t now = sim_now_ns();
-    long pg = sysconf(_SC_PAGESIZE);
-    size_t page = pg > 0 ? (size_t)pg : 4096;
     double want;
     char **nc;
     int i;
@@ -552,7 +551,7 @@ sim_model_tick(void)
                                   MAP_PRIVATE | MAP_ANON, -1, 0);
             if (b->chunk[b->n] == MAP_FAILED)
                 break;
-            ballast_touch(b->chunk[b->n], SIM_RSS_CHUNK, page);
+            ballast_touch(b->chunk[b->n], SIM_RSS_CHUNK);
             b->n++;
         }
     }
