@@ -6,7 +6,7 @@
  */
 #include "api/internal.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/stability.h"
 #include "storage/stabdata.h"
 

@@ -2,8 +2,8 @@
 #include "daemon/client.h"
 
 #include "daemon/chunk.h"
-#include "daemon/clock.h"
-#include "daemon/metrics.h"
+#include "common/clock.h"
+#include "daemon/figures.h"
 #include "daemon/poller.h"
 #include "daemon/sse.h"
 

@@ -1,7 +1,7 @@
 /* regress.c - see regress.h. */
 #include "daemon/regress.h"
 
-#include "daemon/stats.h"
+#include "common/stats.h"
 #include "storage/history.h"
 
 #include <math.h>

@@ -3,7 +3,7 @@
 
 #include "daemon/backend.h"
 #include "daemon/client.h"
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 #include "daemon/stability.h"
 #include "daemon/suite.h"

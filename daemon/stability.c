@@ -1,9 +1,9 @@
 /* stability.c - see stability.h. */
 #include "daemon/stability.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
-#include "daemon/stats.h"
+#include "common/stats.h"
 #include "storage/jobs.h"
 #include "storage/stabdata.h"
 #include "storage/system.h"

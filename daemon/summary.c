@@ -14,7 +14,7 @@
  */
 #include "daemon/summary.h"
 
-#include "daemon/stats.h"
+#include "common/stats.h"
 #include "storage/runs.h"
 
 #include <math.h>

@@ -1,7 +1,7 @@
 /* sysinfo.c - see sysinfo.h. */
 #include "daemon/sysinfo.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/sysmem.h"
 
 #include <errno.h>

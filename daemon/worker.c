@@ -1,7 +1,7 @@
 /* worker.c - see worker.h. */
 #include "daemon/worker.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/jobspec.h"
 #include "daemon/log.h"
 #include "daemon/regress.h"

@@ -2,7 +2,7 @@
 #include "tests/check.h"
 #include "tests/testutil.h"
 
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 #include "daemon/config.h"
 
 #include <stdio.h>

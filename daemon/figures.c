@@ -1,10 +1,10 @@
 /* metrics.c - see metrics.h. */
-#include "daemon/metrics.h"
+#include "daemon/figures.h"
 
 #include <math.h>
 #include <stdlib.h>
 
-#include "daemon/stats.h"
+#include "common/stats.h"
 
 #define METRICS_US_PER_MS 1000.0
 #define METRICS_US_PER_S 1000000.0

@@ -4,7 +4,7 @@
  * runner, with a progress line per request on a terminal and the results
  * table (or --json) at the end. Exit 1 when any request failed.
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include "daemon/jobspec.h"
 #include "daemon/log.h"

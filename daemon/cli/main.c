@@ -2,7 +2,7 @@
  * main.c - the tpsd executable: dispatches to a subcommand. The one place
  * that ties daemon/, api/ and storage/ together.
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include <curl/curl.h>
 #include <signal.h>

@@ -3,7 +3,7 @@
  * (--model, --suite, --repetitions ...): one table, turned into a job spec
  * object that jobspec_parse() then validates like any POSTed spec.
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include <errno.h>
 #include <math.h>

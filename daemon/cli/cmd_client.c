@@ -12,7 +12,7 @@
  * 3 the daemon is unreachable or unavailable (5xx); `tpsd watch` ends with
  * the job's state: 0 succeeded, 1 failed, 4 cancelled, 5 interrupted.
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include "daemon/sse.h"
 

@@ -1,7 +1,7 @@
 /* test_metrics.c - per-sample figures (metrics.c) and aggregation (stats.c),
  * against values computed by hand. */
-#include "daemon/metrics.h"
-#include "daemon/stats.h"
+#include "daemon/figures.h"
+#include "common/stats.h"
 #include "tests/check.h"
 
 #include <math.h>

@@ -2,7 +2,7 @@
  * cmd_report.c - `tpsd report ID [--format md|json|csv]`: a job's report
  * (report.h) on stdout, read from the database directly (no daemon needed).
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include "daemon/report.h"
 #include "storage/db.h"

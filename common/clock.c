@@ -1,5 +1,5 @@
 /* clock.c - see clock.h. */
-#include "daemon/clock.h"
+#include "common/clock.h"
 
 #include <errno.h>
 #include <time.h>

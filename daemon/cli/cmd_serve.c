@@ -5,7 +5,7 @@
  * accepting requests, let the worker leave its job resumable, and exit 0.
  * Never daemonises: launchd/systemd supervise it in the foreground.
  */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include "api/api.h"
 #include "daemon/log.h"

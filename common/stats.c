@@ -1,5 +1,5 @@
 /* stats.c - see stats.h. */
-#include "daemon/stats.h"
+#include "common/stats.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* cmd_common.c - config and database set-up shared by the subcommands. */
-#include "daemon/cmd.h"
+#include "daemon/cli/cmd.h"
 
 #include "daemon/log.h"
 #include "storage/db.h"
