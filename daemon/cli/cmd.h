@@ -54,15 +54,23 @@ int cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_fla
 /* Print the job-spec flags (for a command's usage). */
 void cmd_spec_usage(FILE *f);
 
+/* Print j to stdout as indented JSON and a newline (the verbs' --json). */
+void cmd_print_json(const json_t *j);
+/* Unix milliseconds (a JSON integer) as local "YYYY-MM-DD HH:MM:SS" in
+ * buf[0..len), or "-" when v is not a positive integer. Returns buf. */
+const char *cmd_fmt_ms(const json_t *v, char *buf, size_t len);
+/* The string value of v, or dflt when v is not a string. Borrowed. */
+const char *cmd_str(const json_t *v, const char *dflt);
+
 int cmd_db(int argc, char **argv); /* tpsd db: show the database's path and version */
 int cmd_serve(int argc, char **argv); /* tpsd serve: the daemon (REST API and job worker) */
 int cmd_run(int argc, char **argv); /* tpsd run: benchmark now, in the foreground */
 int cmd_report(int argc, char **argv); /* tpsd report: a job's report from the database */
-/* cmd_client.c: the daemon's client verbs, over its REST API. */
-int cmd_submit(int argc, char **argv); /* tpsd submit: queue a job */
-int cmd_jobs(int argc, char **argv);   /* tpsd jobs: list jobs */
-int cmd_job(int argc, char **argv);    /* tpsd job ID: one job and its runs */
-int cmd_watch(int argc, char **argv);  /* tpsd watch ID: follow a job to its end */
-int cmd_cancel(int argc, char **argv); /* tpsd cancel ID: cancel a job */
+/* The daemon's client verbs, over its REST API (rest.h). */
+int cmd_submit(int argc, char **argv); /* cmd_submit.c: tpsd submit: queue a job */
+int cmd_jobs(int argc, char **argv);   /* cmd_jobs.c: tpsd jobs: list jobs */
+int cmd_job(int argc, char **argv);    /* cmd_jobs.c: tpsd job ID: one job and its runs */
+int cmd_cancel(int argc, char **argv); /* cmd_jobs.c: tpsd cancel ID: cancel a job */
+int cmd_watch(int argc, char **argv);  /* cmd_watch.c: tpsd watch ID: follow a job */
 
 #endif

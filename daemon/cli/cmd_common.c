@@ -1,4 +1,5 @@
-/* cmd_common.c - config and database set-up shared by the subcommands. */
+/* cmd_common.c - config and database set-up, and the printing helpers,
+ * shared by the subcommands (see cmd.h). */
 #include "daemon/cli/cmd.h"
 
 #include "daemon/log.h"
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 int
@@ -117,4 +119,36 @@ out:
     db_close(db);
     free(rest);
     return rc;
+}
+
+void
+cmd_print_json(const json_t *j)
+{
+    json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
+    fputc('\n', stdout);
+}
+
+const char *
+cmd_fmt_ms(const json_t *v, char *buf, size_t len)
+{
+    time_t t;
+    struct tm tm;
+
+    if (!json_is_integer(v) || json_integer_value(v) <= 0) {
+        snprintf(buf, len, "-");
+        return buf;
+    }
+    t = (time_t)(json_integer_value(v) / 1000);
+    localtime_r(&t, &tm);
+    if (strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+        snprintf(buf, len, "-");
+    return buf;
+}
+
+const char *
+cmd_str(const json_t *v, const char *dflt)
+{
+    const char *s = json_string_value(v);
+
+    return s != NULL ? s : dflt;
 }
