@@ -120,7 +120,7 @@ const char *api_query(struct api_req *r, const char *name);
 /* Parse a decimal int64 in lo..hi from s (all of it). 0 or -1. */
 int api_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 
-/* Route handlers (routes.c, events.c, metrics.c): answer the request. */
+/* Route handlers (routes.c, events.c, prometheus.c): answer the request. */
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
 enum MHD_Result api_dispatch(struct api_req *r);
 enum MHD_Result api_h_events(struct api_req *r);

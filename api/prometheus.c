@@ -1,5 +1,5 @@
 /*
- * metrics.c - GET /metrics in the Prometheus text format 0.0.4.
+ * prometheus.c - GET /metrics in the Prometheus text format 0.0.4.
  *
  * Label values are bounded: job states are a fixed set, status codes are
  * 400..599, (model, case) pairs come from the newest API_METRICS_RUNS

@@ -521,7 +521,7 @@ xfer_finish(struct client *c, struct client_xfer *x, CURLcode res, client_done_f
         s->server_stats = json_dumps(x->stats, JSON_COMPACT);
         json_decref(x->stats);
     }
-    metrics_compute(s);
+    figures_compute(s);
     curl_easy_cleanup(x->easy);
     sse_free(x->sse);
     curl_slist_free_all(x->hdrs);

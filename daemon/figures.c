@@ -1,4 +1,4 @@
-/* metrics.c - see metrics.h. */
+/* figures.c - see figures.h. */
 #include "daemon/figures.h"
 
 #include <math.h>
@@ -36,7 +36,7 @@ metrics_itl(struct sample_rec *s)
 }
 
 void
-metrics_compute(struct sample_rec *s)
+figures_compute(struct sample_rec *s)
 {
     int64_t span;
 

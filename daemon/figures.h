@@ -1,5 +1,5 @@
 /*
- * metrics.h - the figures of one measured request, derived from the raw
+ * figures.h - the figures of one measured request, derived from the raw
  * timestamps the client stored in a struct sample_rec (DESIGN.md,
  * "Measurements"). Old samples can be recomputed: nothing here reads a clock.
  *
@@ -18,10 +18,10 @@
  * Percentiles are stats_percentile()'s (linear interpolation between
  * closest ranks, numpy's default). t_first is ttft_us.
  *
- * May call stats/.
+ * May call common/stats.h.
  */
-#ifndef TPSD_METRICS_H
-#define TPSD_METRICS_H
+#ifndef TPSD_FIGURES_H
+#define TPSD_FIGURES_H
 
 #include "storage/samples.h"
 
@@ -34,6 +34,6 @@
  * decreasing pair is ignored. Reads nothing else, owns nothing; can't fail
  * (when out of memory for the gaps, the itl figures stay NAN).
  */
-void metrics_compute(struct sample_rec *s);
+void figures_compute(struct sample_rec *s);
 
 #endif

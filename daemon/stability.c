@@ -194,111 +194,6 @@ on_system(void *arg, const struct system_rec *r)
     return 0;
 }
 
-/* Ordinary least squares of y on x (n points, NANs skipped). 0, or -1 with
- * fewer than 2 usable points or no spread in x. */
-struct fit {
-    size_t n;
-    double slope, intercept, r2;
-    double x0, x1;              /* range of x used */
-};
-
-static int
-ols(const double *x, const double *y, size_t n, struct fit *f)
-{
-    double mx = 0, my = 0, sxx = 0, sxy = 0, syy = 0;
-    size_t i, k = 0;
-
-    memset(f, 0, sizeof(*f));
-    f->slope = f->intercept = f->r2 = NAN;
-    for (i = 0; i < n; i++) {
-        if (isnan(x[i]) || isnan(y[i]))
-            continue;
-        if (k == 0 || x[i] < f->x0)
-            f->x0 = x[i];
-        if (k == 0 || x[i] > f->x1)
-            f->x1 = x[i];
-        k++;
-        mx += (x[i] - mx) / (double)k;
-        my += (y[i] - my) / (double)k;
-    }
-    f->n = k;
-    if (k < 2)
-        return -1;
-    for (i = 0; i < n; i++) {
-        if (isnan(x[i]) || isnan(y[i]))
-            continue;
-        sxx += (x[i] - mx) * (x[i] - mx);
-        sxy += (x[i] - mx) * (y[i] - my);
-        syy += (y[i] - my) * (y[i] - my);
-    }
-    if (sxx <= 0)
-        return -1;
-    f->slope = sxy / sxx;
-    f->intercept = my - f->slope * mx;
-    f->r2 = syy > 0 ? (sxy * sxy) / (sxx * syy) : 1.0;
-    return 0;
-}
-
-/*
- * Theil-Sen: the median of the slopes between every pair of points (NANs
- * skipped), and the median of y - slope * x as intercept. Robust to the
- * one-sided outliers of timings on a busy machine (a late event lowers one
- * request's rate). At most STABILITY_TS_POINTS points, evenly thinned.
- * 0, or -1 with fewer than 2 points or out of memory.
- */
-static int
-theil_sen(const double *x, const double *y, size_t n, double *slope, double *intercept)
-{
-    size_t m = 0, i, j, k = 0, step_num, np;
-    double *px = NULL, *py = NULL, *sl = NULL;
-    int rc = -1;
-
-    *slope = *intercept = NAN;
-    for (i = 0; i < n; i++)
-        m += !isnan(x[i]) && !isnan(y[i]);
-    if (m < 2)
-        return -1;
-    np = m < STABILITY_TS_POINTS ? m : STABILITY_TS_POINTS;
-    px = malloc(np * sizeof(double));
-    py = malloc(np * sizeof(double));
-    sl = malloc((np * (np - 1) / 2 + 1) * sizeof(double));
-    if (px == NULL || py == NULL || sl == NULL)
-        goto out;
-    /* the j-th usable point is kept when it starts a new step of m/np */
-    step_num = 0;
-    for (i = 0, j = 0; i < n && k < np; i++) {
-        if (isnan(x[i]) || isnan(y[i]))
-            continue;
-        if (j * np >= step_num) {
-            px[k] = x[i];
-            py[k] = y[i];
-            k++;
-            step_num += m;
-        }
-        j++;
-    }
-    np = k;
-    m = 0;
-    for (i = 0; i < np; i++)
-        for (j = i + 1; j < np; j++)
-            if (px[j] != px[i])
-                sl[m++] = (py[j] - py[i]) / (px[j] - px[i]);
-    if (m == 0)
-        goto out;
-    stats_sort(sl, m);
-    *slope = stats_percentile(sl, m, 0.5);
-    for (i = 0; i < np; i++)
-        sl[i] = py[i] - *slope * px[i];
-    stats_sort(sl, np);
-    *intercept = stats_percentile(sl, np, 0.5);
-    rc = 0;
-out:
-    free(px);
-    free(py);
-    free(sl);
-    return rc;
-}
-
 /* Mean and median of values[0..n) (NANs skipped); scratch has n slots. */
 static void
 mean_median(const double *values, size_t n, double *scratch, double *mean, double *median,
@@ -346,7 +241,7 @@ static json_t *
 drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x, double *y,
            double *scratch)
 {
-    struct fit f;
+    struct stats_fit f;
     double span_ms, first_mean, last_mean, m, med, ts_slope, ts_icept;
     size_t i, k = 0, nf, nl;
     json_t *o;
@@ -355,14 +250,14 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
         x[i] = (double)(q->v[i].at - t0) / HOUR_MS;
         y[i] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
     }
-    ols(x, y, q->n, &f);
+    stats_ols(x, y, q->n, &f);
     o = json_pack("{s:I}", "n", (json_int_t)f.n);
     json_object_set_new(o, "slope_per_hour", jnum(f.slope));
     json_object_set_new(o, "intercept", jnum(f.intercept));
     json_object_set_new(o, "slope_pct_per_hour",
                         jnum(f.intercept > 0 ? 100.0 * f.slope / f.intercept : NAN));
     json_object_set_new(o, "r2", jnum(f.r2));
-    theil_sen(x, y, q->n, &ts_slope, &ts_icept);
+    stats_theil_sen(x, y, q->n, STABILITY_TS_POINTS, &ts_slope, &ts_icept);
     json_object_set_new(o, "robust_slope_per_hour", jnum(ts_slope));
     json_object_set_new(o, "robust_intercept", jnum(ts_icept));
     json_object_set_new(o, "robust_slope_pct_per_hour",
@@ -399,7 +294,7 @@ static json_t *
 memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stability_opts *o,
             double *x, double *y, int *leak)
 {
-    struct fit f, fs;
+    struct stats_fit f, fs;
     double warm_ms = (double)o->warmup_s * 1000.0, span, growth = NAN;
     double first = NAN, last = NAN, maxv = NAN, sfirst = NAN, slast = NAN;
     int64_t fit_from;
@@ -440,7 +335,7 @@ memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stabili
         }
         k++;
     }
-    ols(x, y, k, &f);
+    stats_ols(x, y, k, &f);
     span = (f.x1 - f.x0) * 3600.0; /* seconds */
     if (nserver == 0) {
         verdict = "unknown";
@@ -477,7 +372,7 @@ memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stabili
         }
         k++;
     }
-    ols(x, y, k, &fs);
+    stats_ols(x, y, k, &fs);
     self = json_pack("{}");
     json_object_set_new(self, "start_mb", jnum(sfirst));
     json_object_set_new(self, "end_mb", jnum(slast));

@@ -1,13 +1,15 @@
 /* history.c - see history.h. */
 #include "storage/history.h"
 
+#include "common/clock.h"
+#include "common/stats.h"
+
 #include "storage/jsontext.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/time.h>
 
 #define HISTORY_SQL_MAX 2048
 #define HOUR_MS INT64_C(3600000)
@@ -17,15 +19,6 @@
 
 static const char *const rollup_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms", "prompt_tps" };
 #define NROLLUP (sizeof(rollup_metrics) / sizeof(rollup_metrics[0]))
-
-static int64_t
-now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static void
 seterr(struct db *db)
@@ -128,72 +121,6 @@ bucket_start(enum history_bucket b, int64_t t)
     }
 }
 
-/*
- * Reorder v[0..n) so that v[k] holds what a sort would put there, nothing
- * greater before it and nothing smaller after: quickselect with a
- * three-way partition, linear on average and with runs of equal values
- * (where a two-way one goes quadratic). A NaN compares equal to every
- * pivot, so the loops end whatever v holds.
- */
-static void
-select_kth(double *v, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n;          /* k is in [lo, hi) */
-
-    while (hi - lo > 1) {
-        double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1], p, t;
-        size_t lt = lo, i = lo, gt = hi;
-
-        p = a < b ? (b < c ? b : a < c ? c : a) : (a < c ? a : b < c ? c : b);
-        while (i < gt) {
-            if (v[i] < p) {
-                t = v[i], v[i] = v[lt], v[lt] = t;
-                lt++, i++;
-            } else if (v[i] > p) {
-                gt--;
-                t = v[i], v[i] = v[gt], v[gt] = t;
-            } else {
-                i++;
-            }
-        }
-        /* [lo, lt) < p, [lt, gt) == p, [gt, hi) > p */
-        if (k < lt)
-            hi = lt;
-        else if (k >= gt)
-            lo = gt;
-        else
-            return;
-    }
-}
-
-/* Type-7 percentile of v[0..n) (stats.h's definition; storage/ calls
- * nothing of daemon/), reordering v: a selection, not a sort (the trends
- * of a year take hundreds of thousands of them). */
-static double
-pct7(double *v, size_t n, double q)
-{
-    double h, f, next;
-    size_t i, j;
-
-    if (n == 0)
-        return NAN;
-    h = (double)(n - 1) * q;
-    f = floor(h);
-    i = (size_t)f;
-    if (i + 1 >= n) {
-        select_kth(v, n, n - 1);
-        return v[n - 1];
-    }
-    select_kth(v, n, i);
-    if (h == f)
-        return v[i];
-    next = v[i + 1];                /* the (i + 1)th: the least after v[i] */
-    for (j = i + 2; j < n; j++)
-        if (v[j] < next)
-            next = v[j];
-    return v[i] + (h - f) * (next - v[i]);
-}
-
 /* ---- tpsd_pct(v, q) ---- */
 
 struct pct_ctx {
@@ -239,7 +166,7 @@ pct_final(sqlite3_context *ctx)
     } else if (p->oom) {
         sqlite3_result_error(ctx, "tpsd_pct: too many values", -1);
     } else {
-        sqlite3_result_double(ctx, pct7(p->v, p->n, p->q < 0 ? 0 : p->q > 1 ? 1 : p->q));
+        sqlite3_result_double(ctx, stats_percentile_select(p->v, p->n, p->q < 0 ? 0 : p->q > 1 ? 1 : p->q));
     }
     if (p != NULL)
         free(p->v);
@@ -396,12 +323,11 @@ acc_add(struct acc *a, sqlite3_stmt *st)
         if (isnan(m2))
             m2 = 0;
         /* Chan et al.: merge (n, mean, M2) of two disjoint sets. */
-        if (a->n > 0) {
-            double d = sum / (double)mn - a->sum / (double)a->n;
-            a->m2 += m2 + d * d * (double)a->n * (double)mn / (double)(a->n + mn);
-        } else {
+        if (a->n > 0)
+            a->m2 = stats_chan_m2((double)a->n, a->sum / (double)a->n, a->m2, (double)mn,
+                                  sum / (double)mn, m2);
+        else
             a->m2 = m2;
-        }
         a->n += mn;
         a->sum += sum;
         if (isnan(a->min) || lo < a->min)
@@ -435,8 +361,8 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
             var = 0;
     }
     if (a->runs > 1) {
-        p50 = pct7(a->meds, a->nmeds, 0.5);
-        p90 = pct7(a->meds, a->nmeds, 0.9);
+        p50 = stats_percentile_select(a->meds, a->nmeds, 0.5);
+        p90 = stats_percentile_select(a->meds, a->nmeds, 0.9);
     }
     jt_lit(b, "{\"t\":");
     jt_int(b, a->t);
@@ -1067,7 +993,7 @@ history_verdicts_store(struct db *db, const struct history_verdict *v, int n)
         db_bind_double(st, ":change", v[i].change);
         db_bind_int(st, ":win", v[i].win);
         db_bind_text(st, ":verdict", v[i].verdict);
-        db_bind_int(st, ":now", now_ms());
+        db_bind_int(st, ":now", clock_wall_ms());
         if (sqlite3_step(st) != SQLITE_DONE) {
             seterr(db);
             goto out;

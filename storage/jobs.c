@@ -1,20 +1,12 @@
 /* jobs.c - see jobs.h. */
 #include "storage/jobs.h"
 
+#include "common/clock.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/time.h>
-
-static int64_t
-now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 void
 job_rec_free(struct job_rec *j)
@@ -63,7 +55,7 @@ jobs_create(struct db *db, const char *name, const char *kind, const char *spec_
             int *existing)
 {
     sqlite3_stmt *st = NULL;
-    int64_t t = now_ms();
+    int64_t t = clock_wall_ms();
     int rc = -1, step;
 
     *existing = 0;
@@ -189,7 +181,7 @@ jobs_claim_next(struct db *db, struct job_rec *out)
                     " RETURNING " JOB_COLUMNS);
     if (st == NULL)
         goto out;
-    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":t", clock_wall_ms());
     step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
         job_from_row(st, out);
@@ -222,7 +214,7 @@ jobs_set_state(struct db *db, int64_t id, const char *state, const char *error_c
                const char *error_detail)
 {
     sqlite3_stmt *st = NULL;
-    int64_t t = now_ms();
+    int64_t t = clock_wall_ms();
     int rc = -1;
 
     if (db_begin(db) == -1)
@@ -254,7 +246,7 @@ int
 jobs_request_cancel(struct db *db, int64_t id, char state_out[JOB_STATE_MAX])
 {
     sqlite3_stmt *st = NULL;
-    int64_t t = now_ms();
+    int64_t t = clock_wall_ms();
     int rc = -1, step;
     const char *s;
 
@@ -338,7 +330,7 @@ jobs_recover(struct db *db, int resume, int *n)
                         " WHERE state = 'running'");
     if (st == NULL)
         goto out;
-    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":t", clock_wall_ms());
     db_bind_int(st, ":resume", resume != 0);
     if (db_step_done(db, st) == -1)
         goto out;
@@ -430,7 +422,7 @@ events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int
     if (st == NULL)
         goto out;
     db_bind_int(st, ":job", job_id);
-    db_bind_int(st, ":at", now_ms());
+    db_bind_int(st, ":at", clock_wall_ms());
     db_bind_text(st, ":type", type);
     db_bind_text(st, ":data", text);
     if (db_step_done(db, st) == -1)

@@ -1,20 +1,12 @@
 /* runs.c - see runs.h. */
 #include "storage/runs.h"
 
+#include "common/clock.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-
-static int64_t
-now_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 void
 run_facts_init(struct run_facts *f)
@@ -91,7 +83,7 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
     st = db_prepare(db, sql);
     if (st == NULL)
         goto out;
-    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":t", clock_wall_ms());
     db_bind_text(st, ":model_served", f->model_served);
     db_bind_text(st, ":backend", f->backend);
     db_bind_text(st, ":backend_version", f->backend_version);
@@ -140,7 +132,7 @@ runs_finish(struct db *db, int64_t run_id, const char *state, const char *error_
     if (st == NULL)
         goto out;
     db_bind_text(st, ":s", state);
-    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":t", clock_wall_ms());
     db_bind_text(st, ":code", error_code);
     db_bind_text(st, ":detail", error_detail);
     db_bind_int(st, ":id", run_id);

@@ -1,7 +1,7 @@
 /*
  * samples.h - one measured request (a row of `samples`), and storing it.
  *
- * The client fills a struct sample_rec as bytes arrive, metrics_compute()
+ * The client fills a struct sample_rec as bytes arrive, figures_compute()
  * derives the figures, the runner stores it with samples_insert(): one
  * sample, one transaction.
  */

@@ -1,4 +1,4 @@
-/* test_metrics.c - per-sample figures (metrics.c) and aggregation (stats.c),
+/* test_figures.c - per-sample figures (daemon/figures.c) and aggregation (common/stats.c),
  * against values computed by hand. */
 #include "daemon/figures.h"
 #include "common/stats.h"
@@ -41,7 +41,7 @@ TEST(one_token_per_event)
     for (i = 0; i < 11; i++)
         ev[i] = (uint32_t)(200000 + 100000 * i);
     sample(&s, 200000, 1200000, 1250000, 50, 11, ev, 11);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK_NEAR(s.ttft_ms, 200.0, TOL);
     CHECK_NEAR(s.decode_tps, 10.0, TOL);   /* 10 tokens / 1.0 s */
     CHECK_NEAR(s.tpot_ms, 100.0, TOL);
@@ -62,7 +62,7 @@ TEST(several_tokens_per_event)
     static const uint32_t ev[] = {100000, 150000, 350000, 400000, 1100000};
 
     sample(&s, 100000, 1100000, 1200000, 300, 20, ev, 5);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK_NEAR(s.decode_tps, 19.0, TOL);            /* 19 / 1.0 s */
     CHECK_NEAR(s.tpot_ms, 1000.0 / 19.0, TOL);
     CHECK_NEAR(s.e2e_tps, 20.0 / 1.2, TOL);
@@ -82,7 +82,7 @@ TEST(one_token)
     static const uint32_t ev[] = {500000};
 
     sample(&s, 500000, 500000, 600000, 10, 1, ev, 1);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK_NEAR(s.ttft_ms, 500.0, TOL);
     CHECK(isnan(s.decode_tps));
     CHECK(isnan(s.tpot_ms));
@@ -98,7 +98,7 @@ TEST(zero_tokens)
     struct sample_rec s;
 
     sample(&s, -1, -1, 300000, 12, 0, NULL, 0);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK(isnan(s.ttft_ms));
     CHECK(isnan(s.decode_tps));
     CHECK(isnan(s.tpot_ms));
@@ -115,7 +115,7 @@ TEST(unknowns_stay_nan)
 
     sample_rec_init(&s);
     s.decode_tps = 5; /* stale figures are overwritten */
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK(isnan(s.ttft_ms) && isnan(s.decode_tps) && isnan(s.e2e_tps));
     CHECK(isnan(s.prompt_tps) && isnan(s.tpot_ms) && isnan(s.e2e_ms));
     CHECK(isnan(s.itl_p50_ms) && isnan(s.itl_p90_ms) && isnan(s.itl_p99_ms));
@@ -123,19 +123,19 @@ TEST(unknowns_stay_nan)
 
     /* Tokens unknown (no usage, no estimate) but times known. */
     sample(&s, 1000, 5000, 6000, -1, -1, NULL, 0);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK_NEAR(s.ttft_ms, 1.0, TOL);
     CHECK(isnan(s.decode_tps) && isnan(s.e2e_tps) && isnan(s.prompt_tps));
 
     /* Zero decode span with several tokens (all in one event). */
     sample(&s, 1000, 1000, 2000, 5, 5, NULL, 0);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK(isnan(s.decode_tps) && isnan(s.tpot_ms));
     CHECK_NEAR(s.e2e_tps, 2500.0, TOL);
 
     /* ttft of 0 us: no prompt_tps (division by zero). */
     sample(&s, 0, 1000, 2000, 5, 2, NULL, 0);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK(isnan(s.prompt_tps));
     CHECK_NEAR(s.decode_tps, 1000.0, TOL);
     sample_rec_free(&s);
@@ -148,7 +148,7 @@ TEST(decreasing_events_ignored)
 
     /* Gaps: 2 ms, (skipped), 4 ms. */
     sample(&s, 1000, 6000, 7000, 1, 4, ev, 4);
-    metrics_compute(&s);
+    figures_compute(&s);
     CHECK_NEAR(s.itl_max_ms, 4.0, TOL);
     CHECK_NEAR(s.itl_p50_ms, 3.0, TOL);
     sample_rec_free(&s);
