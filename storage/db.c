@@ -496,3 +496,26 @@ db_row_json(sqlite3_stmt *st)
     }
     return o;
 }
+
+int
+db_rows_json(struct db *db, sqlite3_stmt *st, json_t **out)
+{
+    json_t *arr = json_array();
+    int step;
+
+    for (;;) {
+        step = sqlite3_step(st);
+        if (step != SQLITE_ROW)
+            break;
+        json_array_append_new(arr, db_row_json(st));
+    }
+    if (step != SQLITE_DONE || arr == NULL) {
+        db_seterr(db, "%s", step != SQLITE_DONE ? sqlite3_errmsg(db->h) : "out of memory");
+        sqlite3_finalize(st);
+        json_decref(arr);
+        return -1;
+    }
+    sqlite3_finalize(st);
+    *out = arr;
+    return 0;
+}

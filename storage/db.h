@@ -71,6 +71,12 @@ char *db_col_strdup(sqlite3_stmt *st, int col);
  * text; NULL as null; blobs omitted). Columns whose name ends in "_json"
  * are parsed and embedded under the name without the suffix. New ref. */
 json_t *db_row_json(sqlite3_stmt *st);
+/*
+ * Every remaining row of st as db_row_json objects, in a new array in
+ * *out; st is finalized either way. Returns 0, or -1 with db->err set when
+ * a step fails (*out untouched).
+ */
+int db_rows_json(struct db *db, sqlite3_stmt *st, json_t **out);
 /* The same object as db_row_json, written as JSON text into b (reals as
  * jt_num writes them; a "_json" column that does not parse becomes a
  * string). */

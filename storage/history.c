@@ -1015,8 +1015,7 @@ history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor,
 {
     char sql[HISTORY_SQL_MAX];
     sqlite3_stmt *st;
-    json_t *list = json_array(), *last = NULL;
-    int step;
+    json_t *list = NULL, *last;
 
     snprintf(sql, sizeof(sql),
              "SELECT id, run_id, series, model, case_name AS \"case\", metric, at, value,"
@@ -1025,27 +1024,15 @@ history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor,
              all ? "" : " AND verdict = 'regression'",
              model ? " AND model = :model" : "");
     st = db_prepare(db, sql);
-    if (st == NULL) {
-        json_decref(list);
+    if (st == NULL)
         return -1;
-    }
     db_bind_int(st, ":cursor", cursor > 0 ? cursor : INT64_MAX);
     db_bind_int(st, ":lim", limit > 0 && limit <= HISTORY_VERDICTS_MAX ? limit : HISTORY_VERDICTS_MAX);
     if (model)
         db_bind_text(st, ":model", model);
-    for (;;) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW)
-            break;
-        last = db_row_json(st);
-        json_array_append_new(list, last);
-    }
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE) {
-        seterr(db);
-        json_decref(list);
+    if (db_rows_json(db, st, &list) == -1)
         return -1;
-    }
+    last = json_array_get(list, json_array_size(list) - 1);
     *out = json_pack("{s:o, s:o}", "regressions", list, "next_cursor",
                      last != NULL && (int)json_array_size(list) == limit
                          ? json_incref(json_object_get(last, "id"))

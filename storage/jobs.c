@@ -350,8 +350,6 @@ jobs_list(struct db *db, const char *state, int64_t before, int limit, json_t **
 {
     char sql[sizeof(JOB_JSON_SELECT) + 96];
     sqlite3_stmt *st;
-    json_t *arr;
-    int step;
 
     /* A filter only when given (as in runs_list: an OR hides the index). */
     snprintf(sql, sizeof(sql), JOB_JSON_SELECT " WHERE 1%s%s ORDER BY j.id DESC LIMIT :limit",
@@ -364,20 +362,7 @@ jobs_list(struct db *db, const char *state, int64_t before, int limit, json_t **
     if (before > 0)
         db_bind_int(st, ":before", before);
     db_bind_int(st, ":limit", limit);
-    arr = json_array();
-    for (;;) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW)
-            break;
-        json_array_append_new(arr, db_row_json(st));
-    }
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
+    return db_rows_json(db, st, out);
 }
 
 int
@@ -446,17 +431,11 @@ events_since(struct db *db, int64_t job_id, int64_t after, int limit, json_t **o
     sqlite3_stmt *st = db_prepare(db, "SELECT id, at, type, data AS data_json FROM job_events"
                                       " WHERE job_id = :job AND id > :after"
                                       " ORDER BY id LIMIT :limit");
-    json_t *arr;
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":job", job_id);
     db_bind_int(st, ":after", after);
     db_bind_int(st, ":limit", limit);
-    arr = json_array();
-    while (sqlite3_step(st) == SQLITE_ROW)
-        json_array_append_new(arr, db_row_json(st));
-    sqlite3_finalize(st);
-    *out = arr;
-    return 0;
+    return db_rows_json(db, st, out);
 }

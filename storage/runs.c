@@ -161,27 +161,6 @@ out:
     "   WHERE h.run_id = runs.id) AS errors"                                             \
     " FROM runs"
 
-static int
-collect(sqlite3_stmt *st, json_t **out)
-{
-    json_t *arr = json_array();
-    int step;
-
-    for (;;) {
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW)
-            break;
-        json_array_append_new(arr, db_row_json(st));
-    }
-    sqlite3_finalize(st);
-    if (step != SQLITE_DONE) {
-        json_decref(arr);
-        return -1;
-    }
-    *out = arr;
-    return 0;
-}
-
 int
 runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
 {
@@ -216,7 +195,7 @@ runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
             return -1;
         }
         db_bind_int(st, ":id", run_id);
-        if (collect(st, &cases) == -1) {
+        if (db_rows_json(db, st, &cases) == -1) {
             json_decref(run);
             return -1;
         }
@@ -244,7 +223,7 @@ runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out
     if (before > 0)
         db_bind_int(st, ":before", before);
     db_bind_int(st, ":limit", limit);
-    return collect(st, out);
+    return db_rows_json(db, st, out);
 }
 
 #define SAMPLE_SELECT                                                                    \
@@ -280,7 +259,7 @@ samples_list(struct db *db, int64_t run_id, int64_t after_seq, int limit, json_t
 
     if (st == NULL)
         return -1;
-    return collect(st, out);
+    return db_rows_json(db, st, out);
 }
 
 int
