@@ -24,9 +24,12 @@
  * with synchronous=OFF: it measures the queries, not fsync.
  */
 #include "tests/check.h"
+#include "tests/httputil.h"
 #include "tests/testutil.h"
 
 #include "api/api.h"
+#include "common/clock.h"
+#include "common/stats.h"
 #include "daemon/config.h"
 #include "daemon/regress.h"
 #include "storage/db.h"
@@ -99,10 +102,7 @@ b_config(void)
 static double
 now_s(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)clock_mono_ns() / 1e9;
 }
 
 /* This thread's CPU time: on a shared machine the wall clock also
@@ -409,24 +409,6 @@ b_run(struct db *db, const struct b_query *q)
     return bytes;
 }
 
-static int
-cmp_d(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-
-    return (x > y) - (x < y);
-}
-
-static double
-pct(double *v, size_t n, double q)
-{
-    double h = q * (double)(n - 1), f = floor(h);
-    size_t i = (size_t)f;
-
-    qsort(v, n, sizeof(*v), cmp_d);
-    return i + 1 < n ? v[i] + (h - f) * (v[i + 1] - v[i]) : v[n - 1];
-}
-
 /* ---- over HTTP ---- */
 
 static size_t
@@ -502,9 +484,8 @@ b_query(void)
     static double times[B_CALLS_MAX], cpu[B_CALLS_MAX];
     struct db *db;
     struct config cfg;
-    struct api_opts ao;
     struct api *api;
-    char err[API_ERR_MAX];
+    int port;
     double t0, c0, cold, hmed[B_NQUERIES], hp99[B_NQUERIES];
     size_t qi, bytes = 0;
     long i;
@@ -519,20 +500,14 @@ b_query(void)
     db_close(db);
     /* HTTP first: its numbers do not depend on this process's caches. */
     config_defaults(&cfg);
-    cfg.listen_port = 0;
-    memset(&ao, 0, sizeof(ao));
-    ao.cfg = &cfg;
-    ao.db_path = b_path;
-    api = api_start(&ao, err, sizeof(err));
-    if (api == NULL)
-        check_failed(__FILE__, __LINE__, "api_start: %s", err);
+    api = hu_api_start(&cfg, b_path, 0, &port);
     c = curl_easy_init();
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     for (qi = 0; qi < B_NQUERIES; qi++) {
         for (i = 0; i < b_calls; i++)
-            times[i] = b_http(c, api_port(api), &queries[qi]);
-        hmed[qi] = pct(times, (size_t)b_calls, 0.5);
-        hp99[qi] = pct(times, (size_t)b_calls, 0.99);
+            times[i] = b_http(c, port, &queries[qi]);
+        hmed[qi] = stats_percentile_select(times, (size_t)b_calls, 0.5);
+        hp99[qi] = stats_percentile_select(times, (size_t)b_calls, 0.99);
     }
     curl_easy_cleanup(c);
     api_stop(api);
@@ -555,8 +530,8 @@ b_query(void)
         }
         db_close(db);
         printf("%-42s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %10zu\n", q->label, cold * 1e3,
-               pct(times, (size_t)b_calls, 0.5) * 1e3, pct(times, (size_t)b_calls, 0.99) * 1e3,
-               pct(cpu, (size_t)b_calls, 0.5) * 1e3, hmed[qi] * 1e3, hp99[qi] * 1e3, bytes);
+               stats_percentile_select(times, (size_t)b_calls, 0.5) * 1e3, stats_percentile_select(times, (size_t)b_calls, 0.99) * 1e3,
+               stats_percentile_select(cpu, (size_t)b_calls, 0.5) * 1e3, hmed[qi] * 1e3, hp99[qi] * 1e3, bytes);
     }
     printf("\n(cold = the first call on a freshly opened connection; the OS page cache stays"
            " warm. %ld calls each; several models = one call per model; cpu = this thread's"

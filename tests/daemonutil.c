@@ -2,6 +2,7 @@
 #include "tests/daemonutil.h"
 
 #include "tests/check.h"
+#include "tests/httputil.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -25,6 +26,7 @@
 #define DU_LOG_TAIL 4000
 #define DU_SSE_LINE_MAX (1024 * 1024)
 #define DU_ENVIRON_MAX (256 * 1024)
+#define DU_HEADERS_MAX 16 /* request header lines du_call_raw passes on */
 
 extern char **environ;
 
@@ -204,102 +206,50 @@ du_teardown(struct du_env *e)
 
 /* ---- HTTP ---- */
 
-struct du_buf {
-    char *p;
-    size_t n;
-    const char *hdr; /* header wanted, or NULL */
-    char *hval;
-    size_t hlen;
-};
-
-static size_t
-buf_write(char *data, size_t size, size_t nmemb, void *cls)
-{
-    struct du_buf *b = cls;
-    size_t add = size * nmemb;
-    char *np = realloc(b->p, b->n + add + 1);
-
-    if (np == NULL)
-        return 0;
-    memcpy(np + b->n, data, add);
-    b->p = np;
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
-}
-
-static size_t
-hdr_write(char *data, size_t size, size_t nmemb, void *cls)
-{
-    struct du_buf *b = cls;
-    size_t n = size * nmemb, k;
-
-    if (b->hdr == NULL)
-        return n;
-    k = strlen(b->hdr);
-    if (n > k + 1 && strncasecmp(data, b->hdr, k) == 0 && data[k] == ':') {
-        size_t i = k + 1, j;
-
-        while (i < n && data[i] == ' ')
-            i++;
-        j = n;
-        while (j > i && (data[j - 1] == '\r' || data[j - 1] == '\n'))
-            j--;
-        snprintf(b->hval, b->hlen, "%.*s", (int)(j - i), data + i);
-    }
-    return n;
-}
-
 long
 du_call_raw(struct du_env *e, const char *method, const char *path, const char *body,
             const char *const *headers, char **text, const char *hdr, char *hval, size_t hlen)
 {
-    struct du_buf b = {NULL, 0, hdr, hval, hlen};
-    struct curl_slist *hl = NULL;
+    const char *hl[DU_HEADERS_MAX + 2];
+    struct hu_opts o;
+    struct hu_resp r;
     char url[TU_URL_MAX + TU_PATH_MAX], auth[160];
-    long status = 0;
-    CURLcode res;
-    CURL *c = curl_easy_init();
-    size_t i;
+    const char *v;
+    size_t i, n = 0;
+    long status;
+    int rc;
 
     if (text != NULL)
         *text = NULL;
     if (hval != NULL && hlen > 0)
         hval[0] = '\0';
-    if (c == NULL)
-        return -1;
-    snprintf(url, sizeof(url), "%s%s", e->url, path);
-    for (i = 0; headers != NULL && headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
+    for (i = 0; headers != NULL && headers[i] != NULL; i++) {
+        if (n == DU_HEADERS_MAX)
+            return -1;
+        hl[n++] = headers[i];
+    }
     if (e->token[0] != '\0') {
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s", e->token);
-        hl = curl_slist_append(hl, auth);
+        hl[n++] = auth;
     }
-    if (body != NULL)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-    hl = curl_slist_append(hl, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 30L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, buf_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, hdr_write);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &b);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    hl[n] = NULL;
+    memset(&o, 0, sizeof(o));
+    o.headers = hl;
+    o.body = body;
+    o.json_body = 1;
+    o.timeout_s = 30;
+    snprintf(url, sizeof(url), "%s%s", e->url, path);
+    rc = hu_request(method, url, &o, &r);
+    v = hdr != NULL ? hu_header(&r, hdr) : NULL;
+    if (v != NULL && hval != NULL && hlen > 0)
+        snprintf(hval, hlen, "%s", v);
+    if (text != NULL) {
+        *text = r.body.p ? r.body.p : strdup("");
+        r.body.p = NULL;
     }
-    res = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hl);
-    if (text != NULL)
-        *text = b.p ? b.p : strdup("");
-    else
-        free(b.p);
-    return res == CURLE_OK ? status : -1;
+    status = r.status;
+    hu_resp_free(&r);
+    return rc == 0 ? status : -1;
 }
 
 long

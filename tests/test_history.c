@@ -7,6 +7,7 @@
  * type-7 percentiles, two-pass standard deviations, pass rates.
  */
 #include "tests/check.h"
+#include "tests/httputil.h"
 #include "tests/testutil.h"
 #include "tests/daemonutil.h"
 
@@ -1414,128 +1415,35 @@ TEST(regress_scan_not_blocked_by_cancelled_run)
 
 /* ---- over HTTP ---- */
 
-struct h_buf {
-    char *p;
-    size_t len;
-};
-
-struct h_resp {
-    long status;
-    struct h_buf body, hdrs;
-};
-
 static struct api *api;
 static struct config cfg;
 static int port;
 
-static size_t
-on_data(char *p, size_t sz, size_t n, void *arg)
-{
-    struct h_buf *b = arg;
-    size_t k = sz * n;
-    char *q;
-
-    if (b->len + k > H_RESP_MAX)
-        return 0;
-    q = realloc(b->p, b->len + k + 1);
-    if (q == NULL)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->len, p, k);
-    b->len += k;
-    b->p[b->len] = '\0';
-    return k;
-}
-
 /* GET path, with If-None-Match when inm is not NULL. */
 static void
-h_get(const char *path, const char *inm, struct h_resp *r)
+h_get(const char *path, const char *inm, struct hu_resp *r)
 {
-    CURL *c = curl_easy_init();
-    struct curl_slist *h = NULL;
+    const char *hl[] = { NULL, NULL };
+    struct hu_opts o;
     char url[1024], hdr[256];
 
-    memset(r, 0, sizeof(*r));
-    CHECK(c != NULL);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 20L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r->body);
-    curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &r->hdrs);
+    memset(&o, 0, sizeof(o));
     if (inm != NULL) {
         snprintf(hdr, sizeof(hdr), "If-None-Match: %s", inm);
-        h = curl_slist_append(h, hdr);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+        hl[0] = hdr;
     }
-    CHECK_INT(curl_easy_perform(c), ==, CURLE_OK);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-    curl_slist_free_all(h);
-    curl_easy_cleanup(c);
-}
-
-static void
-h_resp_free(struct h_resp *r)
-{
-    free(r->body.p);
-    free(r->hdrs.p);
-}
-
-/* Response header `name` (static buffer), or NULL. */
-static const char *
-h_header(const struct h_resp *r, const char *name)
-{
-    static char v[512];
-    const char *p = r->hdrs.p;
-    size_t n = strlen(name), k;
-
-    while (p != NULL && *p != '\0') {
-        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
-            p += n + 1;
-            while (*p == ' ')
-                p++;
-            k = strcspn(p, "\r\n");
-            if (k >= sizeof(v))
-                k = sizeof(v) - 1;
-            memcpy(v, p, k);
-            v[k] = '\0';
-            return v;
-        }
-        p = strchr(p, '\n');
-        if (p != NULL)
-            p++;
-    }
-    return NULL;
-}
-
-static json_t *
-h_body_json(const struct h_resp *r)
-{
-    json_t *j = json_loads(r->body.p ? r->body.p : "", 0, NULL);
-
-    if (j == NULL)
-        check_failed(__FILE__, __LINE__, "not JSON (status %ld): %s", r->status,
-                     r->body.p ? r->body.p : "(empty)");
-    return j;
+    o.headers = hl;
+    o.timeout_s = 20;
+    o.body_max = H_RESP_MAX;
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    CHECK_INT(hu_request("GET", url, &o, r), ==, 0);
 }
 
 static void
 api_up(void)
 {
-    char err[API_ERR_MAX];
-    struct api_opts o;
-
     config_defaults(&cfg);
-    cfg.listen_port = 0;
-    memset(&o, 0, sizeof(o));
-    o.cfg = &cfg;
-    o.db_path = dbpath;
-    api = api_start(&o, err, sizeof(err));
-    if (api == NULL)
-        check_failed(__FILE__, __LINE__, "api_start: %s", err);
-    port = api_port(api);
+    api = hu_api_start(&cfg, dbpath, 0, &port);
 }
 
 /* ETag on trends, models and regressions; 304 on If-None-Match; a new
@@ -1545,7 +1453,7 @@ TEST(http_etag_and_304)
     const char *paths[] = { "/v1/trends?model=slow&metric=decode_tps&bucket=day", "/v1/models",
                             "/v1/regressions" };
     char etag[3][128];
-    struct h_resp r;
+    struct hu_resp r;
     json_t *j;
     int64_t run;
     size_t i;
@@ -1557,20 +1465,20 @@ TEST(http_etag_and_304)
     for (i = 0; i < 3; i++) {
         h_get(paths[i], NULL, &r);
         CHECK_INT(r.status, ==, 200);
-        CHECK(h_header(&r, "ETag") != NULL);
-        snprintf(etag[i], sizeof(etag[i]), "%s", h_header(&r, "ETag"));
+        CHECK(hu_header(&r, "ETag") != NULL);
+        snprintf(etag[i], sizeof(etag[i]), "%s", hu_header(&r, "ETag"));
         CHECK(etag[i][0] == '"');
-        j = h_body_json(&r);
+        j = hu_body_json(&r);
         json_decref(j);
-        h_resp_free(&r);
+        hu_resp_free(&r);
         h_get(paths[i], etag[i], &r);
         CHECK_INT(r.status, ==, 304);
         CHECK(r.body.len == 0);
-        CHECK_STR(h_header(&r, "ETag"), etag[i]);
-        h_resp_free(&r);
+        CHECK_STR(hu_header(&r, "ETag"), etag[i]);
+        hu_resp_free(&r);
         h_get(paths[i], "\"h0\", W/\"other\"", &r);
         CHECK_INT(r.status, ==, 200);
-        h_resp_free(&r);
+        hu_resp_free(&r);
     }
     /* Store one more run: every ETag changes. */
     run = h_run("slow", "standard", NULL, -1, NAN);
@@ -1578,22 +1486,22 @@ TEST(http_etag_and_304)
     for (i = 0; i < 3; i++) {
         h_get(paths[i], etag[i], &r);
         CHECK_INT(r.status, ==, 200);
-        CHECK(strcmp(h_header(&r, "ETag"), etag[i]) != 0);
-        h_resp_free(&r);
+        CHECK(strcmp(hu_header(&r, "ETag"), etag[i]) != 0);
+        hu_resp_free(&r);
     }
     /* Finishing the run makes it testable: the regression appears. */
     h_finish(run, "succeeded");
     h_get(paths[2], NULL, &r);
     CHECK_INT(r.status, ==, 200);
-    j = h_body_json(&r);
+    j = hu_body_json(&r);
     CHECK_INT(json_array_size(json_object_get(j, "regressions")), ==, 2);
     CHECK(json_is_object(json_object_get(j, "thresholds")));
     json_decref(j);
-    snprintf(etag[2], sizeof(etag[2]), "%s", h_header(&r, "ETag"));
-    h_resp_free(&r);
+    snprintf(etag[2], sizeof(etag[2]), "%s", hu_header(&r, "ETag"));
+    hu_resp_free(&r);
     h_get(paths[2], etag[2], &r);
     CHECK_INT(r.status, ==, 304);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     api_stop(api);
     db_close(db);
 }
@@ -1601,7 +1509,7 @@ TEST(http_etag_and_304)
 /* Run points carry the verdict of their run. */
 TEST(http_trends_mark_regressions)
 {
-    struct h_resp r;
+    struct hu_resp r;
     json_t *j, *pts, *p;
     struct regress_opts o;
     size_t i;
@@ -1615,7 +1523,7 @@ TEST(http_trends_mark_regressions)
     api_up();
     h_get("/v1/trends?model=slow&case=short&metric=decode_tps&bucket=run", NULL, &r);
     CHECK_INT(r.status, ==, 200);
-    j = h_body_json(&r);
+    j = hu_body_json(&r);
     pts = json_object_get(json_array_get(json_object_get(j, "series"), 0), "points");
     CHECK_INT(json_array_size(pts), ==, 12);
     json_array_foreach(pts, i, p) {
@@ -1629,17 +1537,17 @@ TEST(http_trends_mark_regressions)
     }
     CHECK_INT(marked, ==, 1);
     json_decref(j);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     /* e2e_tps did not change: no mark. */
     h_get("/v1/trends?model=slow&metric=e2e_tps&bucket=run", NULL, &r);
-    j = h_body_json(&r);
+    j = hu_body_json(&r);
     pts = json_object_get(json_array_get(json_object_get(j, "series"), 0), "points");
     json_array_foreach(pts, i, p) {
         json_t *v = json_object_get(p, "regression");
         CHECK(v == NULL || json_is_null(v));
     }
     json_decref(j);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     api_stop(api);
     db_close(db);
 }
@@ -1662,7 +1570,7 @@ TEST(http_bad_params_400)
         "/v1/regressions?all=3",
         "/v1/jobs/1/report?format=pdf",
     };
-    struct h_resp r;
+    struct hu_resp r;
     json_t *j;
     size_t i;
 
@@ -1673,31 +1581,31 @@ TEST(http_bad_params_400)
         if (r.status != 400)
             check_failed(__FILE__, __LINE__, "%s: status %ld, want 400: %s", bad[i], r.status,
                          r.body.p ? r.body.p : "");
-        CHECK(strstr(h_header(&r, "Content-Type"), "application/json") != NULL);
-        j = h_body_json(&r);
+        CHECK(strstr(hu_header(&r, "Content-Type"), "application/json") != NULL);
+        j = hu_body_json(&r);
         CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
                   "bad_request");
         CHECK(json_string_value(json_object_get(json_object_get(j, "error"), "message")) != NULL);
         json_decref(j);
-        h_resp_free(&r);
+        hu_resp_free(&r);
     }
     /* The good ones answer 200 on an empty database. */
     h_get("/v1/trends", NULL, &r);
     CHECK_INT(r.status, ==, 200);
-    j = h_body_json(&r);
+    j = hu_body_json(&r);
     CHECK_STR(json_string_value(json_object_get(j, "metric")), "decode_tps");
     CHECK_STR(json_string_value(json_object_get(j, "bucket")), "run");
     json_decref(j);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     h_get("/v1/models", NULL, &r);
     CHECK_INT(r.status, ==, 200);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     h_get("/v1/regressions?all=1&limit=5", NULL, &r);
     CHECK_INT(r.status, ==, 200);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     h_get("/v1/jobs/999/report", NULL, &r);
     CHECK_INT(r.status, ==, 404);
-    h_resp_free(&r);
+    hu_resp_free(&r);
     api_stop(api);
     db_close(db);
 }

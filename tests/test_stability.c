@@ -11,6 +11,7 @@
 #include "tests/check.h"
 #include "tests/testutil.h"
 
+#include "common/clock.h"
 #include "daemon/jobspec.h"
 #include "daemon/sampler.h"
 #include "daemon/stability.h"
@@ -50,15 +51,6 @@
 #define T_SUITE                                                                              \
     "{\"name\":\"stab\",\"cases\":[{\"name\":\"c\",\"max_tokens\":50,\"messages\":"         \
     "[{\"role\":\"user\",\"content\":\"hello\"}]}]}"
-
-static int64_t
-wall_ms(void)
-{
-    struct timeval tv;
-
-    gettimeofday(&tv, NULL);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
 
 static double
 jnum(const json_t *o, const char *path)
@@ -211,7 +203,7 @@ TEST(analysis_synthetic)
 {
     char path[TU_PATH_MAX], err[DB_ERR_MAX];
     struct db *db;
-    int64_t t0 = wall_ms() - SYN_DURATION_S * 1000LL - 60000, job;
+    int64_t t0 = clock_wall_ms() - SYN_DURATION_S * 1000LL - 60000, job;
     json_t *a, *run, *w;
 
     snprintf(path, sizeof(path), "%s/t.db", tu_tmpdir());
@@ -349,7 +341,7 @@ TEST(analysis_report_markdown)
     db = db_open(path, err, sizeof(err));
     CHECK(db != NULL);
     CHECK_INT(db_exec(db, "PRAGMA synchronous = OFF"), ==, 0);
-    job = syn_job(db, wall_ms() - SYN_DURATION_S * 1000LL - 1000, 100.0);
+    job = syn_job(db, clock_wall_ms() - SYN_DURATION_S * 1000LL - 1000, 100.0);
     f = open_memstream(&md, &len);
     CHECK(f != NULL);
     stability_report_md(db, job, f);
@@ -916,7 +908,7 @@ TEST(kill_restart_keeps_samples_and_end)
     fprintf(stderr, "kill: %lld samples stored (max seq %lld), %lld system samples, planned "
                     "end in %.1f s\n",
             (long long)n_before, (long long)max_seq_before, (long long)sys_before,
-            (double)(planned - wall_ms()) / 1000.0);
+            (double)(planned - clock_wall_ms()) / 1000.0);
     tu_sleep_ms(2000);
     t_serve(&t, NULL);
     job = t_wait_final(&t, id, 180000);
@@ -1102,7 +1094,7 @@ TEST(restart_after_planned_end_no_reload)
     n_before = q_int(db, "SELECT count(*) FROM samples WHERE run_id = 1");
     sqlite3_close(db);
     CHECK(planned > 0);
-    while (wall_ms() < planned + 500)
+    while (clock_wall_ms() < planned + 500)
         tu_sleep_ms(100);
     loads_before = real_loads(logf);
     CHECK_INT(loads_before, >=, 1);

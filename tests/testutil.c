@@ -2,8 +2,10 @@
 #include "tests/testutil.h"
 
 #include "tests/check.h"
+#include "tests/httputil.h"
 
-#include <curl/curl.h>
+#include "common/clock.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -16,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TU_HTTP_BODY_MAX (256 * 1024 * 1024)
 #define TU_SIM_START_MS 15000
 
 extern char **environ;
@@ -46,19 +47,13 @@ tu_src(const char *rel)
 uint64_t
 tu_now_ns(void)
 {
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+    return (uint64_t)clock_mono_ns();
 }
 
 void
 tu_sleep_ms(long ms)
 {
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-    while (nanosleep(&ts, &ts) == -1 && errno == EINTR)
-        ;
+    clock_sleep_until(clock_mono_ns() + (int64_t)ms * 1000000);
 }
 
 int
@@ -189,76 +184,26 @@ tu_run(char *const argv[], const char *stdout_path, const char *stderr_path,
     return 0;
 }
 
-struct membuf {
-    char *p;
-    size_t n;
-};
-
-static size_t
-membuf_write(char *data, size_t size, size_t nmemb, void *cls)
-{
-    struct membuf *b = cls;
-    size_t add = size * nmemb;
-    char *np;
-
-    if (b->n + add > TU_HTTP_BODY_MAX)
-        return 0;
-    np = realloc(b->p, b->n + add + 1);
-    if (np == NULL)
-        return 0;
-    memcpy(np + b->n, data, add);
-    b->p = np;
-    b->n += add;
-    b->p[b->n] = '\0';
-    return add;
-}
-
 int
 tu_http(const char *method, const char *url, const char *body,
         const char *const *headers, long *status, char **resp_body)
 {
-    static int inited;
-    struct curl_slist *hl = NULL;
-    struct membuf b = {NULL, 0};
-    CURLcode res;
-    CURL *c;
-    size_t i;
+    struct hu_opts o;
+    struct hu_resp r;
+    int rc;
 
-    if (!inited) {
-        curl_global_init(CURL_GLOBAL_ALL);
-        inited = 1;
+    memset(&o, 0, sizeof(o));
+    o.headers = headers;
+    o.body = body;
+    o.json_body = 1;
+    rc = hu_request(method, url, &o, &r);
+    *status = r.status;
+    if (resp_body != NULL) {
+        *resp_body = r.body.p != NULL ? r.body.p : strdup("");
+        r.body.p = NULL;
     }
-    *status = 0;
-    c = curl_easy_init();
-    if (c == NULL)
-        return -1;
-    for (i = 0; headers != NULL && headers[i] != NULL; i++)
-        hl = curl_slist_append(hl, headers[i]);
-    if (body != NULL)
-        hl = curl_slist_append(hl, "Content-Type: application/json");
-    hl = curl_slist_append(hl, "Expect:");
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, membuf_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
-    if (body != NULL) {
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    }
-    res = curl_easy_perform(c);
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    curl_easy_cleanup(c);
-    curl_slist_free_all(hl);
-    if (b.p == NULL)
-        b.p = strdup("");
-    if (resp_body != NULL)
-        *resp_body = b.p;
-    else
-        free(b.p);
-    return res == CURLE_OK ? 0 : -1;
+    hu_resp_free(&r);
+    return rc;
 }
 
 int

@@ -160,9 +160,8 @@ job_show(const struct rest *cl, long long id, const json_t *job)
            cmd_str(json_object_get(job, "kind"), "benchmark"),
            cmd_str(json_object_get(job, "state"), "?"),
            (long long)json_integer_value(json_object_get(job, "attempts")),
-           json_integer_value(json_object_get(job, "cancel_requested"))
-               ? ", cancel requested"
-               : "");
+           json_integer_value(json_object_get(job, "cancel_requested")) ? ", cancel requested"
+                                                                        : "");
     printf("  models:   %s\n", models_text(job, models, sizeof(models)));
     printf("  created:  %s  started: %s  finished: %s\n",
            cmd_fmt_ms(json_object_get(job, "created_at"), t1, sizeof(t1)),

@@ -55,7 +55,7 @@ read_token(const char *verb, const char *path, char *out, size_t outlen)
  * (printed). */
 int
 rest_init(struct rest *cl, const char *verb, const struct config *cfg, const char *url,
-            const char *token)
+          const char *token)
 {
     char tok[REST_TOKEN_MAX + 1];
     const char *host = cfg->listen_addr;
@@ -159,15 +159,9 @@ rest_unreachable(const struct rest *cl, const char *why)
             cl->verb, cl->base, why);
 }
 
-/*
- * One request: method, path (under the base URL), optional JSON body and
- * one extra header line. 0 when an HTTP answer arrived (whatever its
- * status; *r filled, free with reply_free), -1 when the daemon could not be
- * reached (printed).
- */
 int
 rest_call(const struct rest *cl, const char *method, const char *path, const char *body,
-            const char *extra, struct rest_reply *r)
+          const char *extra, struct rest_reply *r)
 {
     char url[REST_URL_MAX + REST_PATH_MAX], errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *h;
@@ -204,8 +198,8 @@ rest_call(const struct rest *cl, const char *method, const char *path, const cha
     curl_slist_free_all(h);
     if (res != CURLE_OK || r->status == 0) {
         rest_unreachable(cl, r->too_big  ? "the answer is too large"
-                        : errbuf[0] ? errbuf
-                                    : curl_easy_strerror(res));
+                             : errbuf[0] ? errbuf
+                                         : curl_easy_strerror(res));
         rest_reply_free(r);
         return -1;
     }
@@ -240,13 +234,11 @@ rest_reply_error(const struct rest *cl, const struct rest_reply *r)
 
 /* ---- argument handling ---- */
 
-/* A verb's arguments: config flags, the client flags every verb takes and
- * positional arguments. */
 /* Split argv into config flags, client flags, the verb's `own` flags and
  * positional arguments. 0, or -1 (printed: usage). */
 int
 rest_args_parse(const char *verb, int argc, char **argv, const struct cmd_flag *own,
-            struct rest_args *a)
+                struct rest_args *a)
 {
     int i, k;
 

@@ -23,7 +23,7 @@
 #define REST_BODY_MAX (64 * 1024 * 1024) /* a response body we keep */
 #define REST_TIMEOUT_S 30                /* one request (not the event stream) */
 #define REST_CONNECT_TIMEOUT_S 5
-#define REST_PATH_MAX 256                /* a request path under the base URL */
+#define REST_PATH_MAX 256 /* a request path under the base URL */
 
 /* Where the daemon is and how to speak to it. */
 struct rest {
@@ -37,7 +37,7 @@ struct rest {
 /* One answer of the daemon. */
 struct rest_reply {
     long status;
-    char *body;   /* NUL-terminated; owned */
+    char *body; /* NUL-terminated; owned */
     size_t len;
     json_t *json; /* body parsed, or NULL */
     int too_big;
@@ -49,7 +49,7 @@ struct rest_args {
     struct config cfg;
     const char *url, *token;
     int json, help;
-    char **pos;  /* positional arguments */
+    char **pos; /* positional arguments */
     int npos;
     char **rest; /* argv minus config flags (owned) */
     int nrest;
@@ -112,7 +112,7 @@ void rest_args_free(struct rest_args *a);
  * --json) and return 0. -1 after printing a usage error. Free *a with
  * rest_args_free whatever it returns.
  */
-int rest_job_verb(const char *verb, const char *usage, int argc, char **argv, struct rest_args *a,
-                  struct rest *cl, long long *id);
+int rest_job_verb(const char *verb, const char *usage, int argc, char **argv,
+                  struct rest_args *a, struct rest *cl, long long *id);
 
 #endif

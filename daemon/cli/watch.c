@@ -89,8 +89,9 @@ watch_bar_draw(struct watch *w, json_t *d)
     for (i = 0; i < WATCH_BAR_WIDTH; i++)
         bar[i] = i < fill ? '#' : '.';
     bar[WATCH_BAR_WIDTH] = '\0';
-    snprintf(line, sizeof(line), "[%s] %lld/%lld %3.0f%% [%s] %s%s #%lld: decode %.2f tok/s, TTFT %.0f ms",
-             bar, done, total, total > 0 ? 100.0 * (double)done / (double)total : 0.0,
+    snprintf(line, sizeof(line),
+             "[%s] %lld/%lld %3.0f%% [%s] %s%s #%lld: decode %.2f tok/s, TTFT %.0f ms", bar,
+             done, total, total > 0 ? 100.0 * (double)done / (double)total : 0.0,
              cmd_str(json_object_get(d, "model"), ""), cmd_str(json_object_get(d, "case"), "?"),
              json_is_true(json_object_get(d, "warmup")) ? " (warm-up)" : "",
              (long long)json_integer_value(json_object_get(d, "repetition")) + 1,
