@@ -598,6 +598,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     pthread_mutex_init(&a->sse_mu, NULL);
     pthread_cond_init(&a->sse_cv, NULL);
+    snprintf(a->suites_dir, sizeof(a->suites_dir), "%s", c->suites_dir);
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;

@@ -147,6 +147,12 @@ note_code(int code)
             atomic_store(&db_g.write_state, (int)map[i].state);
 }
 
+int
+db_readonly(struct db *db)
+{
+    return sqlite3_db_readonly(db->h, "main") == 1;
+}
+
 enum db_write_state
 db_write_state(void)
 {

@@ -100,6 +100,9 @@ void db_set_retry(struct db *db, int64_t retry_ms, int (*stop)(void *), void *ar
  * failed call when SQLite still has it, else that of the last failed
  * write (a ROLLBACK clears SQLite's own). 0 when none. */
 int db_errcode(struct db *db);
+/* 1 when SQLite opened this connection read-only (the file cannot be
+ * written by this user), else 0. */
+int db_readonly(struct db *db);
 /* The process's writability as last seen by any connection. */
 enum db_write_state db_write_state(void);
 /*
