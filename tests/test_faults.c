@@ -363,6 +363,79 @@ TEST(lock_held_15s_no_sample_lost)
     du_teardown(&e);
 }
 
+/* Item 5's bound: with storage_retry_s = 1 a lock that stays (here 12 s)
+ * fails the job (storage_error) instead of waiting for ever; the daemon
+ * lives on and is healthy once the lock is gone. */
+TEST(lock_beyond_budget_fails_job)
+{
+    struct du_env e;
+    const char *const slow_model[] = { "s", NULL };
+    const char *const extra[] = { "--storage-retry-s", "1", NULL };
+    char *spec, state[32];
+    json_t *j;
+    long long id;
+    pid_t holder;
+    int status;
+
+    du_must_setup(&e, MODEL_SLOW("s"), NULL);
+    du_must_start(&e, extra);
+    spec = du_spec(&e, slow_model, 20, 6, 0, "lms", NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
+    holder = hold_lock(e.db, "BEGIN IMMEDIATE", 12);
+    CHECK_INT(tu_wait_pid_exit(holder, 30000, &status), ==, 0);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "failed");
+    j = du_job(&e, id);
+    CHECK_STR(json_string_value(json_object_get(j, "error_code")), "storage_error");
+    json_decref(j);
+    CHECK(du_pid_alive(e.pid));
+    CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, NULL), ==, 200);
+    du_teardown(&e);
+}
+
+/* SIGTERM while the worker waits for another process's lock: the daemon
+ * exits 0 within its stop time (the wait yields); after a restart the job
+ * resumes and ends with every planned sample, each stored once. */
+TEST(lock_wait_yields_to_sigterm)
+{
+    struct du_env e;
+    const char *const slow_model[] = { "s", NULL };
+    char *spec, state[32], sql[256];
+    sqlite3 *db;
+    long long id;
+    pid_t holder;
+    int status = 0;
+
+    du_must_setup(&e, MODEL_SLOW("s"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, slow_model, 20, 3, 0, "lms", NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
+    holder = hold_lock(e.db, "BEGIN IMMEDIATE", 20);
+    tu_sleep_ms(7000); /* past SQLite's 5 s busy timeout: in the retry loop */
+    CHECK_INT(du_signal_wait(&e, SIGTERM, T_STOP_MS, &status), ==, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    kill(holder, SIGKILL);
+    CHECK_INT(tu_wait_pid_exit(holder, 5000, &status), ==, 0);
+    du_must_start(&e, NULL);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+    db = du_must_db(&e);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*), count(DISTINCT s.seq) FROM samples s JOIN runs r"
+             " ON s.run_id = r.id WHERE r.job_id = %lld AND s.ok = 1",
+             id);
+    CHECK_INT((int)du_q(db, sql), ==, 6);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(DISTINCT s.seq) FROM samples s JOIN runs r"
+             " ON s.run_id = r.id WHERE r.job_id = %lld",
+             id);
+    CHECK_INT((int)du_q(db, sql), ==, 6);
+    sqlite3_close(db);
+    du_teardown(&e);
+}
+
 /* Run `tpsd db --db path` (as the other user when other); exit status, and
  * its output in *out (caller frees). */
 static int
