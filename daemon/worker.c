@@ -272,8 +272,9 @@ run_job(struct worker *w, struct job_rec *job)
 /*
  * After a claim: how long to wait before the next (ms). A database that
  * refuses the claim (read-only, full, locked) is retried with a backoff
- * doubling to WORKER_BACKOFF_MAX_MS, and logged once when it starts failing
- * (and why) and once when it recovers, not every second. A read-only
+ * doubling to WORKER_BACKOFF_MAX_MS, and logged when it starts failing or
+ * fails for another reason (*failing: the SQLite code, 0 when fine) and
+ * once when it recovers, not every second. A read-only
  * connection stays read-only in SQLite: it is opened again before each try,
  * so that a database made writable is seen.
  */
@@ -282,6 +283,7 @@ claim_outcome(struct worker *w, int r, int *failing, int64_t *backoff_ms)
 {
     char err[DB_ERR_MAX];
     struct db *again;
+    int code;
 
     if (r != -1) {
         if (*failing)
@@ -290,15 +292,18 @@ claim_outcome(struct worker *w, int r, int *failing, int64_t *backoff_ms)
         *backoff_ms = WORKER_IDLE_MS;
         return WORKER_IDLE_MS;
     }
-    if (!*failing) {
+    code = db_errcode(w->db);
+    if (code == 0)
+        code = -1; /* failing, for a reason SQLite did not name */
+    if (code != *failing) {
         snprintf(err, sizeof(err), "%s", w->db->err);
         if (db_check_writable(w->db) == -1)
             snprintf(err, sizeof(err), "%s", w->db->err);
         log_warnx("worker: claiming a job failed: %s (retrying, backing off to %d s)", err,
                   WORKER_BACKOFF_MAX_MS / 1000);
     }
-    *failing = 1;
-    if (db_errcode(w->db) == SQLITE_READONLY || db_errcode(w->db) == SQLITE_CANTOPEN) {
+    *failing = code;
+    if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN) {
         again = db_open(w->db->path, err, sizeof(err));
         if (again != NULL) {
             db_set_retry(again, w->db->retry_ms, worker_db_stop, w);
