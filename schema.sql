@@ -1157,3 +1157,17 @@ CREATE INDEX history_daily_case ON history_daily (case_name, day);
 -- runs' rollups from this index alone, not from the wide rollup rows:
 -- the 50 newest jobs of 20 runs each, 12 -> 1.6 ms.
 CREATE INDEX history_rollup_run_n ON history_rollup (run_id, n, n_ok);
+
+-- migrate: 10
+-- A run is closed whenever its job ends (storage/runs.c, runs_close_open):
+-- before this version a foreground `tpsd run` stopped by a signal, or a
+-- cancelled job, left its run 'running' with no finished_at for good. Close
+-- the runs of ended jobs that an older tpsd left open, as runs_close_open does.
+UPDATE runs SET
+    state = CASE WHEN j.state = 'cancelled' THEN 'cancelled' ELSE 'interrupted' END,
+    finished_at = coalesce(j.finished_at, j.updated_at),
+    started_at = coalesce(runs.started_at, j.finished_at, j.updated_at),
+    error_code = CASE WHEN j.state = 'cancelled' THEN NULL ELSE 'interrupted' END,
+    error_detail = 'its job ended ' || j.state || ' while the run was open'
+FROM jobs j WHERE j.id = runs.job_id AND runs.state IN ('pending', 'running')
+    AND j.state IN ('succeeded', 'failed', 'cancelled', 'interrupted');

@@ -40,6 +40,7 @@ struct api {
     struct MHD_Daemon *mhd;
     int port;
     char db_path[1024];
+    char suites_dir[1024];          /* config suites_dir: jobs may name its files */
     char listen_addr[256];
     int any_host;                   /* bound to a wildcard: any Host (token required) */
     int have_token;

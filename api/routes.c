@@ -6,6 +6,7 @@
 #include "api/internal.h"
 
 #include "daemon/jobspec.h"
+#include "daemon/log.h"
 #include "daemon/suite.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
@@ -96,6 +97,7 @@ h_jobs_create(struct api_req *r)
     const char *ctype = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Type");
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
     char err[JOBSPEC_ERR_MAX], hash[2 * API_SHA256_LEN + 1], loc[API_LOCATION_MAX];
+    char why[SUITE_ERR_MAX + SUITE_PATH_MAX];
     const char *hdrs[5] = { NULL };
     struct jobspec spec;
     json_error_t je;
@@ -132,6 +134,14 @@ h_jobs_create(struct api_req *r)
     if (rc == -1)
         return api_reply_error(r, 400, "invalid_spec", "%s", err);
     parsed = 1;
+    /* The suite is checked here (400), not by the worker. */
+    if (jobspec_resolve_suite(&spec, r->api->suites_dir, err, sizeof(err), why,
+                              sizeof(why)) == -1) {
+        if (why[0] != '\0')
+            log_warnx("api: %s", why);
+        res = api_reply_error(r, 400, "invalid_spec", "%s", err);
+        goto out;
+    }
     norm = jobspec_to_json(&spec);
     text = norm != NULL ? json_dumps(norm, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(norm);
@@ -341,10 +351,12 @@ h_suites(struct api_req *r)
     return api_reply_json(r, 200, json_pack("{s:o}", "suites", list));
 }
 
-/* Why the database cannot take writes ("disk_full", "read_only",
- * "write_failed": a request was refused for it lately), or NULL. */
+/* Why the database cannot take writes ("disk_full", "read_only": the
+ * filesystem, or the file for this user, as SQLite opened it; "locked": a
+ * write is waiting for another process's lock; "write_failed": a request
+ * was refused for it lately), or NULL. */
 static const char *
-db_unwritable(struct api *a)
+db_unwritable(struct api *a, struct db *db)
 {
     long long failed = atomic_load(&a->db_failed_s);
     struct statvfs vfs;
@@ -356,6 +368,10 @@ db_unwritable(struct api *a)
         if ((unsigned long long)vfs.f_bavail * vfs.f_frsize < API_DB_SPACE_MIN)
             return "disk_full";
     }
+    if (db_readonly(db) || db_write_state() == DB_WRITE_READ_ONLY)
+        return "read_only";
+    if (db_write_state() == DB_WRITE_LOCKED)
+        return "locked";
     clock_gettime(CLOCK_MONOTONIC, &ts);
     if (failed != 0 && (long long)ts.tv_sec + 1 - failed < API_DB_FAILED_RECENT_S)
         return "write_failed";
@@ -380,7 +396,7 @@ h_healthz(struct api_req *r)
         ok = 0;
     } else {
         depth = json_integer_value(json_object_get(counts, "queued"));
-        unwritable = db_unwritable(a);
+        unwritable = db_unwritable(a, db);
         if (unwritable != NULL) {
             dbs = unwritable;
             ok = 0;

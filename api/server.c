@@ -248,7 +248,7 @@ enum MHD_Result
 api_reply_db_error(struct api_req *r, struct db *db)
 {
     static const char *const retry[] = { "Retry-After", "5", NULL };
-    int code = db != NULL && db->h != NULL ? sqlite3_errcode(db->h) & 0xff : SQLITE_CANTOPEN;
+    int code = db != NULL && db->h != NULL ? db_errcode(db) : SQLITE_CANTOPEN;
     char msg[DB_ERR_MAX + 32], q[LOG_QUOTE_MAX];
 
     snprintf(msg, sizeof(msg), "database: %s", db != NULL ? db->err : "unavailable");
@@ -598,6 +598,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     pthread_mutex_init(&a->sse_mu, NULL);
     pthread_cond_init(&a->sse_cv, NULL);
+    snprintf(a->suites_dir, sizeof(a->suites_dir), "%s", c->suites_dir);
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;

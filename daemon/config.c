@@ -54,6 +54,8 @@ static const struct opt opts[] = {
     I(stability_warmup_s, 0, 86400, "server memory fit skips this start (at most 25%)"),
     I(leak_mb_per_hour, 1, 1000000, "leak verdict: server memory growth in MB/hour"),
     I(leak_min_growth_mb, 0, 1000000, "leak verdict: and at least this growth in MB"),
+    S(suites_dir, "folder of the owner's suite files, named by jobs (default: none)"),
+    I(storage_retry_s, 0, 86400, "a job's write waits this long for a database lock"),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -85,6 +87,7 @@ config_defaults(struct config *c)
     c->stability_warmup_s = 600;
     c->leak_mb_per_hour = 50;
     c->leak_min_growth_mb = 16;
+    c->storage_retry_s = 120;
 }
 
 static const struct opt *

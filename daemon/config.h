@@ -45,6 +45,9 @@ struct config {
     int stability_warmup_s;             /* the memory fit skips this start */
     int leak_mb_per_hour;               /* leak verdict: server RSS growth at least */
     int leak_min_growth_mb;             /* ... and at least this much in all */
+    /* Storage and suites (storage/db.h, daemon/suite.h). */
+    char suites_dir[CONFIG_STR_MAX];    /* the owner's suite files, by name; "" = none */
+    int storage_retry_s;                /* a write waits this long for a lock before failing */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */

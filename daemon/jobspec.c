@@ -5,6 +5,8 @@
  */
 #include "daemon/jobspec.h"
 
+#include "daemon/suite.h"
+
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -243,6 +245,12 @@ parse_suite(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
         if (get_string(spec, "suite", "suite", JOBSPEC_SUITE_NAME_MAX, 0, NULL, 0, err,
                        errlen) == -1)
             return -1;
+        /* A name, never a path: the daemon reads no file a client names. */
+        if (!suite_is_builtin(json_string_value(v)) && !suite_file_name_ok(json_string_value(v)))
+            return fail(err, errlen, "suite",
+                        "not a suite name: name a built-in suite (standard) or a file of the "
+                        "daemon's suites_dir (letters, digits, '.', '_', '-'; no '/'), or "
+                        "send the suite inline (tpsd submit --suite FILE does)");
     } else if (!json_is_object(v)) {
         return fail(err, errlen, "suite", "must be a suite name or an inline suite object");
     } else if (check_depth(v, JOBSPEC_DEPTH_MAX) == -1) {
@@ -615,4 +623,42 @@ jobspec_free(struct jobspec *s)
     s->suite = NULL;
     json_decref(s->sampling);
     s->sampling = NULL;
+}
+
+int
+jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size_t errlen,
+                      char *why, size_t whylen)
+{
+    char inner[SUITE_ERR_MAX];
+    struct suite *st = NULL;
+    json_t *inline_suite = NULL, *v;
+    const char *name;
+    char *text;
+    int rc;
+
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    if (json_is_string(s->suite)) {
+        name = json_string_value(s->suite);
+        if (suite_is_builtin(name))
+            return 0;
+        if (suite_load(name, suites_dir, &st, &inline_suite, inner, sizeof(inner), why,
+                       whylen) == -1)
+            return fail(err, errlen, "suite", "%s", inner);
+        suite_free(st);
+        json_decref(s->suite);
+        s->suite = inline_suite; /* the job carries it: the worker opens no file */
+        return 0;
+    }
+    /* An inline suite: the whole format checked now, not by the worker. */
+    v = s->suite;
+    text = json_dumps(v, JSON_COMPACT);
+    if (text == NULL)
+        return fail(err, errlen, "suite", "out of memory");
+    rc = suite_parse(text, strlen(text), &st, inner, sizeof(inner));
+    free(text);
+    suite_free(st);
+    if (rc == -1)
+        return fail(err, errlen, "suite", "%s", inner);
+    return 0;
 }

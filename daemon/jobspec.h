@@ -51,6 +51,19 @@ struct jobspec {
  */
 int jobspec_parse(const json_t *spec, struct jobspec *out, char *err, size_t errlen);
 
+/*
+ * Check the spec's suite now, where the spec is submitted (POST /v1/jobs,
+ * `tpsd run`), not when the worker runs it: a built-in name stays a name; a
+ * name of the owner's `suites_dir` (NULL or "": none) is loaded there and
+ * replaced by its contents, so that the job carries its suite and the
+ * worker opens no file; an inline suite is validated. 0, or -1 with a
+ * message for the client in err (nothing of a file's content) and, for an
+ * invalid file of suites_dir, the reason in why for the daemon's log (why
+ * may be NULL).
+ */
+int jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size_t errlen,
+                          char *why, size_t whylen);
+
 /* The normalised spec as JSON (every default explicit). New reference. */
 json_t *jobspec_to_json(const struct jobspec *s);
 

@@ -718,7 +718,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     struct backend_err be_err;
     struct backend_cfg bc;
     struct backend_preflight pf;
-    char err[SUITE_ERR_MAX], host[1024], state[16], fp[17];
+    char err[SUITE_ERR_MAX], why[SUITE_ERR_MAX + SUITE_PATH_MAX], host[1024], state[16];
+    char fp[17];
     const char *base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
     const char *suite_name;
     char *suite_text = NULL;
@@ -740,7 +741,10 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
 
     if (json_is_string(spec->suite)) {
         suite_name = json_string_value(spec->suite);
-        if (suite_load(suite_name, &r.suite, err, sizeof(err)) == -1) {
+        if (suite_load(suite_name, cfg->suites_dir, &r.suite, NULL, err, sizeof(err), why,
+                       sizeof(why)) == -1) {
+            if (why[0] != '\0')
+                log_warnx("job=%lld %s", (long long)job_id, why);
             snprintf(code, 32, "bad_suite");
             snprintf(detail, detail_len, "%s", err);
             goto out;
@@ -903,7 +907,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
                 runs_finish(db, r.run_id, "failed", "model_mismatch",
                             "the server answered as another model");
                 nfailed_runs++;
-            } else if (r.storage_failed) {
+            } else if (r.storage_failed && !should_stop(&r)) {
+                /* (A lock wait given up for a cancel or a shutdown is a stop.) */
                 snprintf(code, 32, "storage_error");
                 snprintf(detail, detail_len, "samples could not be stored: %s", db->err);
                 run_cleanup(&r);

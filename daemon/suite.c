@@ -1,12 +1,16 @@
 /* suite.c - see suite.h. */
 #include "daemon/suite.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* The embedded suites/NAME.json (CMakeLists.txt, cmake/embed.cmake). A new file
  * there needs a line in suite_builtins[] too. */
@@ -486,38 +490,42 @@ out:
     return rc;
 }
 
-/* Read a whole file of at most SUITE_BYTES_MAX bytes; *buf is owned by the
- * caller. 0, or -1 with the message in err. */
+/*
+ * Read at most SUITE_BYTES_MAX bytes of the open file `fd` (closed here),
+ * which must be a regular file: a FIFO, a device or a directory is refused
+ * before any read, so nothing can block. 0 with *buf (caller frees) and
+ * *len; -1 not a regular file or unreadable, -2 too large (errno kept).
+ */
 static int
-suite_read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen)
+suite_read_fd(int fd, char **buf, size_t *len)
 {
-    FILE *f = NULL;
+    struct stat st;
     char *b = NULL;
-    size_t n = 0, got;
+    size_t n = 0;
+    ssize_t got;
     int rc = -1;
 
-    f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode))
+        goto out;
+    if (st.st_size > SUITE_BYTES_MAX) {
+        rc = -2;
         goto out;
     }
     b = malloc(SUITE_BYTES_MAX + 1);
-    if (b == NULL) {
-        snprintf(err, errlen, "%s: out of memory", path);
+    if (b == NULL)
         goto out;
-    }
     for (;;) {
-        got = fread(b + n, 1, SUITE_BYTES_MAX + 1 - n, f);
-        n += got;
+        got = read(fd, b + n, SUITE_BYTES_MAX + 1 - n);
+        if (got == -1 && errno == EINTR)
+            continue;
+        if (got == -1)
+            goto out;
+        n += (size_t)got;
         if (got == 0 || n == SUITE_BYTES_MAX + 1)
             break;
     }
-    if (ferror(f)) {
-        snprintf(err, errlen, "%s: read error", path);
-        goto out;
-    }
-    if (n > SUITE_BYTES_MAX) {
-        snprintf(err, errlen, "%s: suite too large (more than %d bytes)", path, SUITE_BYTES_MAX);
+    if (n > SUITE_BYTES_MAX) { /* it grew while read */
+        rc = -2;
         goto out;
     }
     *buf = b;
@@ -526,41 +534,148 @@ suite_read_file(const char *path, char **buf, size_t *len, char *err, size_t err
     rc = 0;
 out:
     free(b);
-    if (f != NULL)
-        fclose(f);
+    close(fd);
     return rc;
 }
 
 int
-suite_load(const char *name_or_path, struct suite **out, char *err, size_t errlen)
+suite_file_name_ok(const char *name)
+{
+    size_t i, n = strlen(name);
+
+    if (n == 0 || n >= SUITE_FILE_NAME_MAX || name[0] == '.')
+        return 0;
+    for (i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (!isalnum(c) && c != '.' && c != '_' && c != '-')
+            return 0;
+    }
+    return 1;
+}
+
+/* The text of the file `name` in `dir`: opened with O_NONBLOCK|O_NOFOLLOW,
+ * a regular file only (suite_read_fd). 0, -1 (absent, a link, not a
+ * regular file, unreadable: all alike), -2 too large. */
+static int
+suite_read_dir(const char *dir, const char *name, char **buf, size_t *len)
+{
+    char path[SUITE_PATH_MAX];
+    int n, fd;
+
+    n = snprintf(path, sizeof(path), "%s/%s", dir, name);
+    if (n < 0 || (size_t)n >= sizeof(path))
+        return -1;
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_CLOEXEC);
+    if (fd == -1)
+        return -1;
+    return suite_read_fd(fd, buf, len);
+}
+
+/* Parse `len` bytes into *out and, when json != NULL, *json. 0 or -1. */
+static int
+suite_parse_both(const char *text, size_t len, struct suite **out, json_t **json, char *why,
+                 size_t whylen)
+{
+    if (suite_parse(text, len, out, why, whylen) == -1)
+        return -1;
+    if (json == NULL)
+        return 0;
+    *json = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (*json != NULL)
+        return 0;
+    snprintf(why, whylen, "out of memory");
+    suite_free(*out);
+    *out = NULL;
+    return -1;
+}
+
+int
+suite_load(const char *name, const char *suites_dir, struct suite **out, json_t **json,
+           char *err, size_t errlen, char *why, size_t whylen)
 {
     char inner[SUITE_ERR_MAX];
     char *text = NULL;
     size_t i, len = 0;
-    int rc = -1;
+    int rc = -1, r;
 
     *out = NULL;
+    if (json != NULL)
+        *json = NULL;
     for (i = 0; i < SUITE_NBUILTINS; i++) {
-        if (strcmp(name_or_path, suite_builtins[i].name) != 0)
+        if (strcmp(name, suite_builtins[i].name) != 0)
             continue;
-        if (suite_parse(suite_builtins[i].text, (size_t)*suite_builtins[i].len, out, inner,
-                        sizeof(inner)) == -1) {
+        if (suite_parse_both(suite_builtins[i].text, (size_t)*suite_builtins[i].len, out, json,
+                             inner, sizeof(inner)) == -1) {
             snprintf(err, errlen, "built-in suite %s: %s", suite_builtins[i].name, inner);
             return -1;
         }
         (*out)->builtin = 1;
         return 0;
     }
-    if (suite_read_file(name_or_path, &text, &len, err, errlen) == -1)
+    if (why != NULL && whylen > 0)
+        why[0] = '\0';
+    if (!suite_file_name_ok(name)) {
+        snprintf(err, errlen,
+                 "not a suite name: a job names a built-in suite (standard) or a file of the "
+                 "daemon's suites_dir (letters, digits, '.', '_', '-'; no '/'), or carries "
+                 "its suite inline");
+        return -1;
+    }
+    r = suites_dir != NULL && suites_dir[0] != '\0'
+            ? suite_read_dir(suites_dir, name, &text, &len)
+            : -1;
+    if (r == -1) {
+        snprintf(err, errlen, "no suite named \"%s\" (built-in: standard; %s)", name,
+                 suites_dir != NULL && suites_dir[0] != '\0' ? "or a regular file in suites_dir"
+                                                             : "suites_dir is not set");
         goto out;
-    if (suite_parse(text, len, out, inner, sizeof(inner)) == -1) {
-        snprintf(err, errlen, "%s: %s", name_or_path, inner);
+    }
+    if (r == -2) {
+        snprintf(err, errlen, "suite \"%s\": larger than %d bytes", name, SUITE_BYTES_MAX);
+        goto out;
+    }
+    /* The owner's file: what is wrong with it goes to `why` (the daemon's
+     * log), never to the client. */
+    if (suite_parse_both(text, len, out, json, inner, sizeof(inner)) == -1) {
+        snprintf(err, errlen, "suite \"%s\" in suites_dir is not a valid suite (the daemon's "
+                 "log says why)", name);
+        if (why != NULL && whylen > 0)
+            snprintf(why, whylen, "suite %s/%s: %s", suites_dir, name, inner);
         goto out;
     }
     rc = 0;
 out:
     free(text);
     return rc;
+}
+
+int
+suite_read_path(const char *path, json_t **json, char *err, size_t errlen)
+{
+    char inner[SUITE_ERR_MAX];
+    struct suite *s = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    int fd, r;
+
+    *json = NULL;
+    fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd == -1) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return -1;
+    }
+    r = suite_read_fd(fd, &text, &len);
+    if (r != 0) {
+        snprintf(err, errlen, "%s: %s", path,
+                 r == -2 ? "suite too large" : "not a regular file, or unreadable");
+        return -1;
+    }
+    r = suite_parse_both(text, len, &s, json, inner, sizeof(inner));
+    free(text);
+    suite_free(s);
+    if (r == -1)
+        snprintf(err, errlen, "%s: %s", path, inner);
+    return r;
 }
 
 int
@@ -586,7 +701,7 @@ suite_list_builtin(void)
     if (arr == NULL)
         return NULL;
     for (i = 0; i < SUITE_NBUILTINS; i++) {
-        if (suite_load(suite_builtins[i].name, &s, err, sizeof(err)) == -1)
+        if (suite_load(suite_builtins[i].name, NULL, &s, NULL, err, sizeof(err), NULL, 0) == -1)
             goto fail;
         j = suite_to_json(s);
         suite_free(s);

@@ -39,6 +39,8 @@
 #define SUITE_REASON_MAX 32              /* one finish reason + NUL */
 #define SUITE_MAX_TOKENS_MAX 1000000
 #define SUITE_ERR_MAX 512                /* a good size for parse errors */
+#define SUITE_FILE_NAME_MAX 128          /* a suite file name in suites_dir + NUL */
+#define SUITE_PATH_MAX 2048              /* suites_dir/name + NUL */
 
 /* Bits of suite_params.set: which fields were given. */
 enum {
@@ -115,12 +117,33 @@ struct suite {
 int suite_parse(const char *json, size_t len, struct suite **out, char *err, size_t errlen);
 
 /*
- * Load a built-in suite by name ("standard", see suite_list_builtin()) or,
- * for any other string, the suite file at that path (at most
- * SUITE_BYTES_MAX). Same results as suite_parse(); errors about the file
- * name it.
+ * Load the suite `name`: a built-in ("standard", see suite_list_builtin()),
+ * else the file `name` in `suites_dir` (the owner's own suites; NULL or ""
+ * when none). Nothing a client sends names a path: a name is letters,
+ * digits, '.', '_', '-', not starting with '.' (suite_file_name_ok); the file is
+ * opened with O_NONBLOCK|O_NOFOLLOW and read only when it is a regular file
+ * of at most SUITE_BYTES_MAX bytes, so a FIFO or a device cannot block.
+ * An absent file, a link and a non-regular file get the same answer. On
+ * success *out (suite_free) and, when json != NULL, *json (the suite as
+ * JSON, a new reference). On failure -1 with a message in err that holds
+ * nothing of any file's content (fit for an API client); what is wrong
+ * inside an owner's file goes to why (whylen bytes; may be NULL), for the
+ * daemon's log.
  */
-int suite_load(const char *name_or_path, struct suite **out, char *err, size_t errlen);
+int suite_load(const char *name, const char *suites_dir, struct suite **out, json_t **json,
+               char *err, size_t errlen, char *why, size_t whylen);
+
+/* 1 when `name` may name a suite of suites_dir (see suite_load), else 0. */
+int suite_file_name_ok(const char *name);
+
+/*
+ * The suite file at `path`, for the user's own process (`tpsd run --suite
+ * FILE`; the daemon never calls it): read as suite_load reads (a regular
+ * file, O_NONBLOCK, size-capped), validated, and returned as JSON in *json
+ * (a new reference) to be carried inline. 0, or -1 with a message naming
+ * the file in err.
+ */
+int suite_read_path(const char *path, json_t **json, char *err, size_t errlen);
 
 /* 1 when `name` is a built-in suite's name, else 0. */
 int suite_is_builtin(const char *name);

@@ -10,6 +10,7 @@
 #include "daemon/stability.h"
 #include "storage/db.h"
 #include "storage/jobs.h"
+#include "storage/runs.h"
 
 #include <pthread.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
 #define WORKER_DETAIL_MAX 2048
 #define WORKER_RETRY_MS 1000        /* a refused final-state write is retried this often */
+#define WORKER_BACKOFF_MAX_MS 30000 /* a queue that cannot be claimed is retried at most this far apart */
 
 struct worker {
     pthread_t th;
@@ -54,6 +56,15 @@ heartbeat(struct worker *w)
     pthread_mutex_lock(&w->mu);
     w->heartbeat_ns = clock_mono_ns();
     pthread_mutex_unlock(&w->mu);
+}
+
+/* db_set_retry's stop function: a lock wait gives up on cancel or shutdown. */
+static int
+worker_db_stop(void *arg)
+{
+    struct worker *w = arg;
+
+    return w->stopping || w->abort;
 }
 
 struct job_ctx {
@@ -153,6 +164,7 @@ recover(struct worker *w)
 {
     json_t *list = NULL, *j;
     size_t i;
+    int n = 0;
 
     if (jobs_list(w->db, "running", 0, 1000, &list) == -1)
         return -1;
@@ -172,6 +184,9 @@ recover(struct worker *w)
         log_info("job=%lld recovered after restart state=%s", (long long)id, state);
     }
     json_decref(list);
+    /* Runs an older tpsd left open although their job had ended. */
+    if (runs_close_open(w->db, 0, &n) == 0 && n > 0)
+        log_info("worker: closed %d run(s) left open by an ended job", n);
     return 0;
 }
 
@@ -254,12 +269,60 @@ run_job(struct worker *w, struct job_rec *job)
     jobspec_free(&spec);
 }
 
+/*
+ * After a claim: how long to wait before the next (ms). A database that
+ * refuses the claim (read-only, full, locked) is retried with a backoff
+ * doubling to WORKER_BACKOFF_MAX_MS, and logged when it starts failing or
+ * fails for another reason (*failing: the SQLite code, 0 when fine) and
+ * once when it recovers, not every second. A read-only
+ * connection stays read-only in SQLite: it is opened again before each try,
+ * so that a database made writable is seen.
+ */
+static int64_t
+claim_outcome(struct worker *w, int r, int *failing, int64_t *backoff_ms)
+{
+    char err[DB_ERR_MAX];
+    struct db *again;
+    int code;
+
+    if (r != -1) {
+        if (*failing)
+            log_info("worker: the database takes writes again; the queue moves");
+        *failing = 0;
+        *backoff_ms = WORKER_IDLE_MS;
+        return WORKER_IDLE_MS;
+    }
+    code = db_errcode(w->db);
+    if (code == 0)
+        code = -1; /* failing, for a reason SQLite did not name */
+    if (code != *failing) {
+        snprintf(err, sizeof(err), "%s", w->db->err);
+        if (db_check_writable(w->db) == -1)
+            snprintf(err, sizeof(err), "%s", w->db->err);
+        log_warnx("worker: claiming a job failed: %s (retrying, backing off to %d s)", err,
+                  WORKER_BACKOFF_MAX_MS / 1000);
+    }
+    *failing = code;
+    if (code == SQLITE_READONLY || code == SQLITE_CANTOPEN) {
+        again = db_open(w->db->path, err, sizeof(err));
+        if (again != NULL) {
+            db_set_retry(again, w->db->retry_ms, worker_db_stop, w);
+            db_close(w->db);
+            w->db = again;
+        }
+    }
+    *backoff_ms = *backoff_ms * 2 < WORKER_BACKOFF_MAX_MS ? *backoff_ms * 2
+                                                           : WORKER_BACKOFF_MAX_MS;
+    return *backoff_ms;
+}
+
 static void *
 worker_main(void *arg)
 {
     struct worker *w = arg;
     struct job_rec job;
-    int r;
+    int64_t wait_ms, backoff_ms = WORKER_IDLE_MS;
+    int r, failing = 0;
 
     while (!w->stopping) {
         heartbeat(w);
@@ -278,13 +341,17 @@ worker_main(void *arg)
             db_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)");
             continue;
         }
-        if (r == -1)
-            log_warnx("claiming a job failed: %s", w->db->err);
+        wait_ms = claim_outcome(w, r, &failing, &backoff_ms);
         pthread_mutex_lock(&w->mu);
-        if (!w->wake && !w->stopping) {
+        if ((!w->wake || failing) && !w->stopping) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_sec += WORKER_IDLE_MS / 1000;
+            ts.tv_sec += wait_ms / 1000;
+            ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
             pthread_cond_timedwait(&w->cv, &w->mu, &ts);
         }
         w->wake = 0;
@@ -315,7 +382,13 @@ worker_start(const struct config *cfg, const char *db_path, char *err, size_t er
         snprintf(err, errlen, "%s", dberr);
         goto fail;
     }
-    if (recover(w) == -1) {
+    db_set_retry(w->db, (int64_t)cfg->storage_retry_s * 1000, worker_db_stop, w);
+    if (db_check_writable(w->db) == -1) {
+        /* Reads are still served; healthz answers 503 and the queue waits. */
+        log_warnx("worker: the database cannot be written: %s; job submissions answer 503 "
+                  "until it can",
+                  w->db->err);
+    } else if (recover(w) == -1) {
         snprintf(err, errlen, "recovering jobs: %s", w->db->err);
         goto fail;
     }

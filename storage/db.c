@@ -6,18 +6,27 @@
 #include <jansson.h>
 
 #include <errno.h>
+#include <libgen.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 extern const char tpsd_schema_sql[];
 
-#define DB_BUSY_TIMEOUT_MS 5000
 #define DB_MIGRATE_TAG "-- migrate: "
+#define DB_DIAG_MAX 1024 /* a path and a reason */
+
+/* All file-static state: the writability every connection reports. */
+static struct {
+    atomic_int write_state; /* enum db_write_state */
+} db_g;
 
 static void db_seterr(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -90,23 +99,185 @@ db_exec(struct db *db, const char *sql)
     return 0;
 }
 
+static int64_t
+mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep `ms`, in slices of DB_STOP_POLL_MS; 1 when db->stop said stop. */
+static int
+nap(struct db *db, int64_t ms)
+{
+    struct timespec ts;
+    int64_t slice;
+
+    while (ms > 0) {
+        if (db->stop != NULL && db->stop(db->stop_arg))
+            return 1;
+        slice = ms < DB_STOP_POLL_MS ? ms : DB_STOP_POLL_MS;
+        ts.tv_sec = (time_t)(slice / 1000);
+        ts.tv_nsec = (long)(slice % 1000) * 1000000;
+        nanosleep(&ts, NULL);
+        ms -= slice;
+    }
+    return db->stop != NULL && db->stop(db->stop_arg);
+}
+
+/* What a failed write's code says of the database (tables over ifs). */
+static void
+note_code(int code)
+{
+    static const struct {
+        int code;
+        enum db_write_state state;
+    } map[] = {
+        { SQLITE_BUSY, DB_WRITE_LOCKED },      { SQLITE_LOCKED, DB_WRITE_LOCKED },
+        { SQLITE_READONLY, DB_WRITE_READ_ONLY }, { SQLITE_CANTOPEN, DB_WRITE_READ_ONLY },
+        { SQLITE_PERM, DB_WRITE_READ_ONLY },   { SQLITE_FULL, DB_WRITE_FAILED },
+        { SQLITE_IOERR, DB_WRITE_FAILED },
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (map[i].code == code)
+            atomic_store(&db_g.write_state, (int)map[i].state);
+}
+
+int
+db_readonly(struct db *db)
+{
+    return sqlite3_db_readonly(db->h, "main") == 1;
+}
+
+enum db_write_state
+db_write_state(void)
+{
+    return (enum db_write_state)atomic_load(&db_g.write_state);
+}
+
+/*
+ * SQLite's busy handler for every connection: wait for a lock in growing
+ * naps (1, 2, 4 ... 100 ms) up to DB_BUSY_TIMEOUT_MS, as
+ * sqlite3_busy_timeout would, but give up as soon as db->stop says so
+ * (cancel and SIGTERM must not wait for another process's lock).
+ */
+static int
+busy_handler(void *arg, int count)
+{
+    struct db *db = arg;
+    int64_t now = mono_ms(), step = (int64_t)1 << (count < 7 ? count : 7);
+
+    if (count == 0)
+        db->busy_since_ms = now;
+    if (now - db->busy_since_ms >= DB_BUSY_TIMEOUT_MS)
+        return 0;
+    if (now - db->busy_since_ms >= 1000)
+        atomic_store(&db_g.write_state, DB_WRITE_LOCKED);
+    if (step > DB_STOP_POLL_MS)
+        step = DB_STOP_POLL_MS;
+    return nap(db, step) ? 0 : 1;
+}
+
+void
+db_set_retry(struct db *db, int64_t retry_ms, int (*stop)(void *), void *arg)
+{
+    db->retry_ms = retry_ms > 0 ? retry_ms : 0;
+    db->stop = stop;
+    db->stop_arg = arg;
+}
+
+int
+db_errcode(struct db *db)
+{
+    int c = db->h != NULL ? sqlite3_errcode(db->h) & 0xff : SQLITE_CANTOPEN;
+
+    if (c != SQLITE_OK && c != SQLITE_ROW && c != SQLITE_DONE)
+        return c;
+    return db->errcode;
+}
+
+/*
+ * Run `sql` (BEGIN IMMEDIATE or COMMIT); while it fails as busy, try again
+ * after a backoff, for as long as the connection's budget and its stop
+ * function allow. A COMMIT refused as busy leaves the transaction open
+ * (sqlite.org/lang_transaction.html), so it may be retried as it is.
+ */
+static int
+exec_retry(struct db *db, const char *sql)
+{
+    int64_t t0 = mono_ms(), backoff = DB_RETRY_FIRST_MS;
+    char *msg = NULL;
+    int rc, code, tries = 0;
+
+    for (;;) {
+        rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+        if (rc == SQLITE_OK)
+            return 0;
+        code = rc & 0xff;
+        db_seterr(db, "%s", msg ? msg : sqlite3_errmsg(db->h));
+        sqlite3_free(msg);
+        msg = NULL;
+        db->errcode = code;
+        note_code(code);
+        if (code != SQLITE_BUSY && code != SQLITE_LOCKED)
+            return -1;
+        tries++;
+        if (mono_ms() - t0 + backoff > db->retry_ms || nap(db, backoff))
+            break;
+        backoff = backoff * 2 < DB_RETRY_MAX_MS ? backoff * 2 : DB_RETRY_MAX_MS;
+    }
+    db_seterr(db, "database is locked by another connection (%d attempt%s over %lld ms)",
+              tries, tries == 1 ? "" : "s", (long long)(mono_ms() - t0));
+    return -1;
+}
+
 int
 db_begin(struct db *db)
 {
-    return db_exec(db, "BEGIN IMMEDIATE");
+    db->errcode = 0;
+    return exec_retry(db, "BEGIN IMMEDIATE");
+}
+
+int
+db_end(struct db *db, int commit)
+{
+    int code;
+
+    if (sqlite3_get_autocommit(db->h))
+        return commit ? -1 : 0; /* nothing open: a failed BEGIN, or SQLite rolled back */
+    if (!commit) {
+        /* Keep why the transaction failed: the ROLLBACK clears SQLite's code. */
+        code = sqlite3_errcode(db->h) & 0xff;
+        if (code != SQLITE_OK && code != SQLITE_ROW && code != SQLITE_DONE) {
+            db->errcode = code;
+            note_code(code);
+        }
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+        return 0;
+    }
+    if (exec_retry(db, "COMMIT") == 0) {
+        atomic_store(&db_g.write_state, DB_WRITE_OK);
+        return 0;
+    }
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    return -1;
 }
 
 int
 db_commit(struct db *db)
 {
-    return db_exec(db, "COMMIT");
+    return db_end(db, 1);
 }
 
 void
 db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    db_end(db, 0);
 }
 
 /* Run step `n` and set user_version = n in one IMMEDIATE transaction. */
@@ -135,17 +306,93 @@ migrate_step(struct db *db, int n)
         db_seterr(db, "migration to version %d failed: %s", n,
                   msg ? msg : sqlite3_errmsg(db->h));
         sqlite3_free(msg);
-        db_rollback(db);
+        db_end(db, 0);
         goto out;
     }
-    if (db_commit(db) == -1) {
-        db_rollback(db);
+    if (db_end(db, 1) == -1)
         goto out;
-    }
     rc = 0;
 out:
     free(sql);
     return rc;
+}
+
+/*
+ * The real cause of a database that cannot be opened, read or written, for
+ * a start-up message: another process's lock, a read-only filesystem, a
+ * folder or file this user cannot write, a file that is not SQLite. `code`
+ * is SQLite's primary result code, `msg` its message.
+ */
+static void
+diagnose(const char *path, int code, const char *msg, char *out, size_t len)
+{
+    char dirbuf[DB_DIAG_MAX], *dir;
+    struct statvfs vfs;
+    int exists = access(path, F_OK) == 0;
+
+    snprintf(dirbuf, sizeof(dirbuf), "%s", path);
+    dir = dirname(dirbuf);
+    switch (code) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        snprintf(out, len,
+                 "%s is locked by another process (it holds the database exclusively, e.g. "
+                 "with locking_mode=EXCLUSIVE): %s",
+                 path, msg);
+        return;
+    case SQLITE_NOTADB:
+        snprintf(out, len, "%s is not a tpsd database (not an SQLite file): %s", path, msg);
+        return;
+    case SQLITE_CORRUPT:
+        snprintf(out, len, "%s is damaged: %s", path, msg);
+        return;
+    default:
+        break;
+    }
+    if (statvfs(dir, &vfs) == 0 && (vfs.f_flag & ST_RDONLY))
+        snprintf(out, len,
+                 "%s is on a read-only filesystem (tpsd writes it, and %s-wal and %s-shm "
+                 "beside it): %s",
+                 path, path, path, msg);
+    else if (exists && access(path, R_OK) == -1)
+        snprintf(out, len, "%s cannot be read by this user (%s): %s", path, strerror(errno),
+                 msg);
+    else if (access(dir, W_OK) == -1)
+        snprintf(out, len,
+                 "the folder %s cannot be written by this user (%s; SQLite creates %s-wal and "
+                 "%s-shm there): %s",
+                 dir, strerror(errno), path, path, msg);
+    else if (exists && access(path, W_OK) == -1)
+        snprintf(out, len, "%s is read-only for this user (%s): %s", path, strerror(errno),
+                 msg);
+    else
+        snprintf(out, len, "cannot open %s: %s", path, msg);
+}
+
+int
+db_check_writable(struct db *db)
+{
+    char msg[DB_ERR_MAX];
+    int64_t keep = db->retry_ms;
+    int code;
+
+    if (sqlite3_db_readonly(db->h, "main") == 1) {
+        code = SQLITE_READONLY;
+        snprintf(msg, sizeof(msg), "SQLite opened it read-only");
+    } else {
+        db->retry_ms = 0; /* a probe: one busy timeout at most */
+        code = db_begin(db) == 0 ? SQLITE_OK : db->errcode;
+        db->retry_ms = keep;
+        if (code == SQLITE_OK) {
+            db_end(db, 0);
+            return 0;
+        }
+        snprintf(msg, sizeof(msg), "%s", db->err);
+    }
+    diagnose(db->path, code, msg, db->err, sizeof(db->err));
+    db->errcode = code;
+    note_code(code);
+    return -1;
 }
 
 struct db *
@@ -163,11 +410,13 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
     if (sqlite3_open_v2(path, &db->h,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 db->h ? sqlite3_errmsg(db->h) : "out of memory");
+        if (db->h == NULL)
+            snprintf(err, errlen, "cannot open database %s: out of memory", path);
+        else
+            diagnose(path, sqlite3_errcode(db->h) & 0xff, sqlite3_errmsg(db->h), err, errlen);
         goto fail;
     }
-    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+    sqlite3_busy_handler(db->h, busy_handler, db);
     sqlite3_extended_result_codes(db->h, 1);
     /* The SQL functions the schema's triggers call. */
     if (history_sql_functions(db->h) == -1) {
@@ -177,7 +426,7 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
     /* Check the version before anything writes to the file. */
     have = db_user_version(db);
     if (have < 0) {
-        snprintf(err, errlen, "%s is not a tpsd database: %s", path, sqlite3_errmsg(db->h));
+        diagnose(path, sqlite3_errcode(db->h) & 0xff, sqlite3_errmsg(db->h), err, errlen);
         goto fail;
     }
     if (have > db_schema_version()) {
@@ -191,13 +440,23 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
         db_exec(db, "PRAGMA synchronous = FULL") == -1 ||
         db_exec(db, "PRAGMA fullfsync = 1") == -1 ||
         db_exec(db, "PRAGMA foreign_keys = ON") == -1) {
-        snprintf(err, errlen, "cannot set up %s: %s", path, db->err);
+        char msg[DB_ERR_MAX + 16];
+
+        snprintf(msg, sizeof(msg), "cannot set up: %s", db->err);
+        diagnose(path, sqlite3_errcode(db->h) & 0xff, msg, err, errlen);
         goto fail;
     }
     for (n = have + 1; n <= version; n++) {
         if (migrate_step(db, n) == -1) {
-            snprintf(err, errlen, "%s: %s (database left at version %d)", path, db->err,
-                     n - 1);
+            char msg[DB_ERR_MAX + 64];
+            int code = db_errcode(db);
+
+            snprintf(msg, sizeof(msg), "%s (database left at version %d)", db->err, n - 1);
+            if (code == SQLITE_BUSY || code == SQLITE_LOCKED || code == SQLITE_READONLY ||
+                code == SQLITE_CANTOPEN || code == SQLITE_PERM)
+                diagnose(path, code, msg, err, errlen);
+            else
+                snprintf(err, errlen, "%s: %s", path, msg);
             goto fail;
         }
     }

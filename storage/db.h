@@ -18,10 +18,36 @@
 
 #define DB_ERR_MAX 512
 
+/*
+ * A write that finds the database locked by another connection: SQLite's
+ * busy handler waits up to DB_BUSY_TIMEOUT_MS for the lock (one attempt);
+ * a connection with a retry budget (db_set_retry) then tries again, with a
+ * backoff from DB_RETRY_FIRST_MS doubling to DB_RETRY_MAX_MS, until the
+ * budget is spent or its stop function says stop.
+ */
+#define DB_BUSY_TIMEOUT_MS 5000
+#define DB_RETRY_FIRST_MS 100
+#define DB_RETRY_MAX_MS 2000
+#define DB_STOP_POLL_MS 100   /* waits check the stop function this often */
+
 struct db {
     sqlite3 *h;
     char path[1024];
     char err[DB_ERR_MAX]; /* last error, for the caller's message */
+    int errcode;          /* SQLite primary code of the last failed write, 0: none */
+    int64_t retry_ms;     /* how long a write may wait for a lock in all (0: one attempt) */
+    int (*stop)(void *);  /* NULL, or 1 when a wait should give up now */
+    void *stop_arg;
+    int64_t busy_since_ms; /* the busy handler's current wait began (monotonic) */
+};
+
+/* What the process last learnt of the database's writability (every
+ * connection reports here): for /v1/healthz. */
+enum db_write_state {
+    DB_WRITE_OK,
+    DB_WRITE_LOCKED,      /* a write is waiting for a lock another connection holds */
+    DB_WRITE_READ_ONLY,   /* refused: the file or its folder cannot be written */
+    DB_WRITE_FAILED,      /* refused: disk full, I/O error */
 };
 
 /*
@@ -42,10 +68,51 @@ int db_schema_version(void);
 /* The database's PRAGMA user_version, or -1. */
 int db_user_version(struct db *db);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK. 0 or -1 (message in db->err). */
+/*
+ * BEGIN IMMEDIATE. When another connection holds the write lock past the
+ * busy timeout, tries again with backoff for as long as db->retry_ms
+ * allows (db_set_retry) and db->stop does not ask to stop. 0, or -1 with
+ * the message in db->err and the SQLite code in db->errcode.
+ */
 int db_begin(struct db *db);
+/*
+ * End the transaction db_begin started: COMMIT when `commit` is true (a
+ * COMMIT refused as busy is tried again within the same budget as
+ * db_begin's), else ROLLBACK. Returns -1 only when a COMMIT was asked for
+ * and failed (the transaction is then rolled back, db->err says why);
+ * else 0. The one tail of every write in storage/:
+ *     if (db_end(db, rc == 0) == -1) rc = -1;
+ */
+int db_end(struct db *db, int commit);
+/* COMMIT (db_end(db, 1)); ROLLBACK when a transaction is open. */
 int db_commit(struct db *db);
 void db_rollback(struct db *db);
+/*
+ * Let writes on this connection wait for a lock held by another connection
+ * up to `retry_ms` in all (0: one busy timeout), giving up early when
+ * stop(arg) returns 1 (checked every DB_STOP_POLL_MS; stop may be NULL).
+ * The worker gives its connection a budget; API connections keep one
+ * attempt so that a request answers 503 within its deadline.
+ */
+void db_set_retry(struct db *db, int64_t retry_ms, int (*stop)(void *), void *arg);
+/* The SQLite primary result code of the last failure on this connection
+ * (SQLITE_BUSY, SQLITE_READONLY, SQLITE_FULL ...): the code of the last
+ * failed call when SQLite still has it, else that of the last failed
+ * write (a ROLLBACK clears SQLite's own). 0 when none. */
+int db_errcode(struct db *db);
+/* 1 when SQLite opened this connection read-only (the file cannot be
+ * written by this user), else 0. */
+int db_readonly(struct db *db);
+/* The process's writability as last seen by any connection. */
+enum db_write_state db_write_state(void);
+/*
+ * Whether this connection can write: 0, or -1 with the cause in db->err
+ * ("... is read-only for this user", "... is on a read-only filesystem",
+ * "... is locked by another process") and db->errcode set. A real probe:
+ * BEGIN IMMEDIATE then ROLLBACK (one busy timeout at most); nothing is
+ * written.
+ */
+int db_check_writable(struct db *db);
 
 /* Prepare `sql`; NULL on error (message in db->err). Finalize with sqlite3_finalize. */
 sqlite3_stmt *db_prepare(struct db *db, const char *sql);

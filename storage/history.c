@@ -1002,10 +1002,8 @@ history_verdicts_store(struct db *db, const struct history_verdict *v, int n)
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 

@@ -2,6 +2,7 @@
 #include "storage/jobs.h"
 
 #include "common/clock.h"
+#include "storage/runs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,12 +101,8 @@ jobs_create(struct db *db, const char *name, const char *kind, const char *spec_
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && !*existing) {
-        if (db_commit(db) == -1)
-            rc = -1;
-    }
-    if (rc != 0 || *existing)
-        db_rollback(db);
+    if (db_end(db, rc == 0 && !*existing) == -1)
+        rc = -1;
     return rc;
 }
 
@@ -199,13 +196,11 @@ jobs_claim_next(struct db *db, struct job_rec *out)
     }
 out:
     sqlite3_finalize(st);
-    if (rc >= 0 && db_commit(db) == -1) {
+    if (db_end(db, rc >= 0) == -1) {
         if (rc == 0)
             job_rec_free(out);
         rc = -1;
     }
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 
@@ -232,13 +227,14 @@ jobs_set_state(struct db *db, int64_t id, const char *state, const char *error_c
     db_bind_int(st, ":id", id);
     if (db_step_done(db, st) == -1)
         goto out;
+    /* A job that ends closes its runs, whichever path ended it. */
+    if (jobs_state_is_final(state) && runs_close_open(db, id, NULL) == -1)
+        goto out;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 
@@ -285,15 +281,14 @@ jobs_request_cancel(struct db *db, int64_t id, char state_out[JOB_STATE_MAX])
     db_bind_int(st, ":id", id);
     if (db_step_done(db, st) == -1)
         goto out;
+    /* A queued job may have open runs: it was running when the daemon stopped. */
+    if (strcmp(state_out, "cancelled") == 0 && runs_close_open(db, id, NULL) == -1)
+        goto out;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0) {
-        if (db_commit(db) == -1)
-            rc = -1;
-    }
-    if (rc != 0)
-        db_rollback(db);
+    if (db_end(db, rc == 0) == -1)
+        rc = -1;
     return rc;
 }
 
@@ -335,13 +330,13 @@ jobs_recover(struct db *db, int resume, int *n)
     if (db_step_done(db, st) == -1)
         goto out;
     *n = sqlite3_changes(db->h);
+    if (runs_close_open(db, 0, NULL) == -1)
+        goto out;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 
@@ -414,13 +409,11 @@ events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int
         goto out;
     if (id != NULL)
         *id = sqlite3_last_insert_rowid(db->h);
-    sqlite3_finalize(st);
-    st = NULL;
-    rc = db_commit(db);
+    rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == -1)
-        db_rollback(db);
+    if (db_end(db, rc == 0) == -1)
+        rc = -1;
     free(text);
     return rc;
 }

@@ -49,10 +49,8 @@ runs_open(struct db *db, int64_t job_id, int model_index, const char *model, con
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 
@@ -110,10 +108,8 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 
@@ -141,10 +137,45 @@ runs_finish(struct db *db, int64_t run_id, const char *state, const char *error_
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
+    return rc;
+}
+
+int
+runs_close_open(struct db *db, int64_t job_id, int *n)
+{
+    static const char sql[] =
+        "UPDATE runs SET"
+        " state = CASE WHEN j.state = 'cancelled' THEN 'cancelled' ELSE 'interrupted' END,"
+        " finished_at = coalesce(j.finished_at, :t),"
+        " started_at = coalesce(runs.started_at, j.finished_at, :t),"
+        " error_code = CASE WHEN j.state = 'cancelled' THEN NULL ELSE 'interrupted' END,"
+        " error_detail = 'its job ended ' || j.state || ' while the run was open'"
+        " FROM jobs j WHERE j.id = runs.job_id AND runs.state IN ('pending', 'running')"
+        " AND j.state IN ('succeeded', 'failed', 'cancelled', 'interrupted')"
+        " AND (:job = 0 OR runs.job_id = :job)";
+    sqlite3_stmt *st = NULL;
+    int rc = -1, own = sqlite3_get_autocommit(db->h) != 0;
+
+    if (n != NULL)
+        *n = 0;
+    if (own && db_begin(db) == -1)
+        return -1;
+    st = db_prepare(db, sql);
+    if (st == NULL)
+        goto out;
+    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":job", job_id);
+    if (db_step_done(db, st) == -1)
+        goto out;
+    if (n != NULL)
+        *n = sqlite3_changes(db->h);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    if (own && db_end(db, rc == 0) == -1)
+        rc = -1;
     return rc;
 }
 

@@ -46,6 +46,17 @@ int runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f);
 int runs_finish(struct db *db, int64_t run_id, const char *state, const char *error_code,
                 const char *error_detail);
 
+/*
+ * Close the runs still open (pending or running) of jobs that have ended:
+ * a job `cancelled` leaves them `cancelled`, any other end `interrupted`
+ * (error_code "interrupted"), finished_at the job's (now when it has none).
+ * job_id > 0: that job only (jobs_set_state calls it as a job ends); 0:
+ * every job (`tpsd db` and the daemon's start: runs an older tpsd left
+ * open). Inside the caller's transaction when one is open, else in one of
+ * its own. *n (may be NULL) gets how many runs were closed. 0 or -1.
+ */
+int runs_close_open(struct db *db, int64_t job_id, int *n);
+
 /* A run as JSON, or 1 when absent. With its per-case summary when
  * `with_cases` (n, ok, mean/median/min/max of decode_tps, e2e_tps, ttft_ms). */
 int runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out);

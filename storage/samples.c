@@ -142,14 +142,10 @@ samples_insert(struct db *db, struct sample_rec *s)
     if (st == NULL)
         goto out;
     rc = insert_one(db, st, s);
-    sqlite3_finalize(st);
-    st = NULL;
-    if (rc != -1 && db_commit(db) == -1)
-        rc = -1;
 out:
     sqlite3_finalize(st);
-    if (rc == -1)
-        db_rollback(db);
+    if (db_end(db, rc != -1) == -1)
+        rc = -1;
     return rc;
 }
 
@@ -173,17 +169,13 @@ samples_insert_many(struct db *db, struct sample_rec *s, size_t n, size_t *store
             goto out;
         k += got == 0;
     }
-    sqlite3_finalize(st);
-    st = NULL;
-    if (db_commit(db) == -1)
-        goto out;
-    if (stored != NULL)
-        *stored = k;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == -1)
-        db_rollback(db);
+    if (db_end(db, rc == 0) == -1)
+        rc = -1;
+    if (rc == 0 && stored != NULL)
+        *stored = k;
     return rc;
 }
 

@@ -40,10 +40,8 @@ stabdata_plan_end(struct db *db, int64_t run_id, int64_t now_ms, int64_t duratio
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 

@@ -71,10 +71,8 @@ system_samples_insert(struct db *db, const struct system_rec *recs, size_t n)
     rc = 0;
 out:
     sqlite3_finalize(st);
-    if (rc == 0 && db_commit(db) == -1)
+    if (db_end(db, rc == 0) == -1)
         rc = -1;
-    if (rc == -1)
-        db_rollback(db);
     return rc;
 }
 

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 /* A one-case suite with `extra` members appended to the case object. */
 #define ONE_CASE(extra)                                                                   \
@@ -52,7 +54,7 @@ TEST(standard_loads)
 
     CHECK(suite_is_builtin("standard"));
     CHECK(!suite_is_builtin("standard.json"));
-    CHECK_INT(suite_load("standard", &s, err, sizeof(err)), ==, 0);
+    CHECK_INT(suite_load("standard", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, 0);
     CHECK_STR(s->name, "standard");
     CHECK(s->builtin);
     CHECK(strlen(s->description) > 0);
@@ -84,7 +86,7 @@ TEST(standard_validators)
     struct suite *s = NULL;
     const struct suite_case *c;
 
-    CHECK_INT(suite_load("standard", &s, err, sizeof(err)), ==, 0);
+    CHECK_INT(suite_load("standard", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, 0);
 
     c = suite_find_case(s, "short");
     CHECK_INT(suite_validate_output(c, "An LLM is a model.", 40, "stop", why, sizeof(why)), ==, 1);
@@ -347,7 +349,7 @@ TEST(json_round_trip)
     char *text;
     size_t i;
 
-    CHECK_INT(suite_load("standard", &s, err, sizeof(err)), ==, 0);
+    CHECK_INT(suite_load("standard", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, 0);
     j = suite_to_json(s);
     CHECK(j != NULL);
     CHECK(json_is_true(json_object_get(j, "builtin")));
@@ -387,11 +389,14 @@ TEST(json_round_trip)
     json_decref(j);
 }
 
+/* A suite of the owner's suites_dir, named by a job: loaded by name only;
+ * a parse error reaches the owner's log (why), never the client (err). */
 TEST(files)
 {
-    char err[SUITE_ERR_MAX], path[1024];
+    char err[SUITE_ERR_MAX], why[SUITE_ERR_MAX + SUITE_PATH_MAX], path[1024];
     struct suite *s = (struct suite *)1;
     const char *dir = tu_tmpdir();
+    json_t *j = NULL;
     FILE *f;
     char *big;
 
@@ -400,27 +405,31 @@ TEST(files)
     CHECK(f != NULL);
     fputs(ONE_CASE(",\"validate\":{\"must_match\":\"^h\"}"), f);
     fclose(f);
-    CHECK_INT(suite_load(path, &s, err, sizeof(err)), ==, 0);
+    CHECK_INT(suite_load("mine.json", dir, &s, &j, err, sizeof(err), why, sizeof(why)), ==, 0);
     CHECK_STR(s->name, "t");
     CHECK(!s->builtin);
+    CHECK_STR(json_string_value(json_object_get(j, "name")), "t");
     CHECK_INT(suite_validate_output(&s->cases[0], "hello", 2, "stop", err, sizeof(err)), ==, 1);
     suite_free(s);
+    json_decref(j);
 
-    /* A parse error names the file. */
+    /* A parse error: the client learns the name, the log learns why. */
     f = fopen(path, "w");
     CHECK(f != NULL);
     fputs(ONE_CASE(",\"validate\":{\"must_match\":\"[\"}"), f);
     fclose(f);
-    CHECK_INT(suite_load(path, &s, err, sizeof(err)), ==, -1);
+    CHECK_INT(suite_load("mine.json", dir, &s, NULL, err, sizeof(err), why, sizeof(why)), ==,
+              -1);
     CHECK(s == NULL);
-    CHECK(strstr(err, path) != NULL);
-    CHECK(strstr(err, "case \"c\": validate.must_match: invalid regex") != NULL);
+    CHECK(strstr(err, "mine.json") != NULL);
+    CHECK(strstr(err, "must_match") == NULL);
+    CHECK(strstr(why, "case \"c\": validate.must_match: invalid regex") != NULL);
 
-    /* Missing file. */
-    snprintf(path, sizeof(path), "%s/none.json", dir);
-    CHECK_INT(suite_load(path, &s, err, sizeof(err)), ==, -1);
-    CHECK(strstr(err, "none.json") != NULL);
-    CHECK_INT(suite_load("no-such-suite", &s, err, sizeof(err)), ==, -1);
+    /* Missing file; no suites_dir at all. */
+    CHECK_INT(suite_load("none.json", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK(strstr(err, "no suite named \"none.json\"") != NULL);
+    CHECK_INT(suite_load("no-such-suite", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK(strstr(err, "suites_dir is not set") != NULL);
 
     /* Too large a file. */
     snprintf(path, sizeof(path), "%s/big.json", dir);
@@ -431,7 +440,63 @@ TEST(files)
     CHECK(f != NULL);
     CHECK_INT(fwrite(big, 1, SUITE_BYTES_MAX + 1, f), ==, SUITE_BYTES_MAX + 1);
     fclose(f);
-    CHECK_INT(suite_load(path, &s, err, sizeof(err)), ==, -1);
-    CHECK(strstr(err, "too large") != NULL);
+    CHECK_INT(suite_load("big.json", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK(strstr(err, "larger than") != NULL);
     free(big);
+
+    /* The user's own file (tpsd run --suite FILE): by path. */
+    snprintf(path, sizeof(path), "%s/own.json", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(ONE_CASE(""), f);
+    fclose(f);
+    CHECK_INT(suite_read_path(path, &j, err, sizeof(err)), ==, 0);
+    CHECK_STR(json_string_value(json_object_get(j, "name")), "t");
+    json_decref(j);
+}
+
+/* Names that are paths, hidden files, links and special files are never
+ * opened as suites, and all answer alike: nothing tells a client whether
+ * /etc/passwd exists, and nothing of a file reaches the message. */
+TEST(suites_dir_refuses_paths_links_fifos)
+{
+    static const char *const bad_names[] = { "/etc/passwd", "../../etc/passwd", "a/b",
+                                             ".hidden", "..", "", "x\ny", NULL };
+    char err[SUITE_ERR_MAX], err2[SUITE_ERR_MAX], path[1024], target[1024];
+    struct suite *s = NULL;
+    const char *dir = tu_tmpdir();
+    int i;
+    FILE *f;
+
+    for (i = 0; bad_names[i] != NULL; i++) {
+        CHECK(!suite_file_name_ok(bad_names[i]));
+        CHECK_INT(suite_load(bad_names[i], dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+        CHECK(strstr(err, "not a suite name") != NULL);
+        CHECK(strstr(err, "root") == NULL);
+    }
+    /* A link to a valid suite outside the folder is not followed. */
+    snprintf(target, sizeof(target), "%s/../outside-%d.json", dir, (int)getpid());
+    f = fopen(target, "w");
+    CHECK(f != NULL);
+    fputs(ONE_CASE(""), f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/link.json", dir);
+    CHECK_INT(symlink(target, path), ==, 0);
+    CHECK_INT(suite_load("link.json", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK_INT(suite_load("absent.json", dir, &s, NULL, err2, sizeof(err2), NULL, 0), ==, -1);
+    /* Same words as an absent file, but for the name. */
+    CHECK(strstr(err, "no suite named") != NULL);
+    CHECK(strstr(err2, "no suite named") != NULL);
+    unlink(target);
+    /* A FIFO with no writer: refused at once, not read (a read would block
+     * this test forever). */
+    snprintf(path, sizeof(path), "%s/fifo", dir);
+    CHECK_INT(mkfifo(path, 0600), ==, 0);
+    CHECK_INT(suite_load("fifo", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK(strstr(err, "no suite named \"fifo\"") != NULL);
+    /* A directory too. */
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    CHECK_INT(mkdir(path, 0700), ==, 0);
+    CHECK_INT(suite_load("sub", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    CHECK(s == NULL);
 }

@@ -4,6 +4,7 @@
 
 #include "daemon/log.h"
 #include "storage/db.h"
+#include "storage/runs.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,7 +87,7 @@ cmd_db(int argc, char **argv)
     struct config c;
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
     struct db *db = NULL;
-    int nrest, rc = EXIT_UNAVAILABLE;
+    int nrest, closed = 0, rc = EXIT_UNAVAILABLE;
 
     if (rest == NULL)
         return EXIT_UNAVAILABLE;
@@ -96,7 +97,9 @@ cmd_db(int argc, char **argv)
     }
     if (nrest > 0 && cmd_is_help(rest[0])) {
         printf("usage: tpsd db [--db PATH]\n"
-               "  checks the database (integrity, schema version) and prints its path\n");
+               "  checks the database (integrity, schema version), closes runs left open\n"
+               "  by an older tpsd although their job ended (cancelled or interrupted),\n"
+               "  and prints its path\n");
         rc = 0;
         goto out;
     }
@@ -113,7 +116,14 @@ cmd_db(int argc, char **argv)
         rc = EXIT_WORK_FAILED;
         goto out;
     }
-    printf("path=%s schema_version=%d integrity=ok\n", db->path, db_user_version(db));
+    /* Repair: runs left open by an older tpsd although their job ended. */
+    if (runs_close_open(db, 0, &closed) == -1) {
+        fprintf(stderr, "tpsd: %s: closing runs left open: %s\n", db->path, db->err);
+        rc = EXIT_WORK_FAILED;
+        goto out;
+    }
+    printf("path=%s schema_version=%d integrity=ok runs_closed=%d\n", db->path,
+           db_user_version(db), closed);
     rc = 0;
 out:
     db_close(db);

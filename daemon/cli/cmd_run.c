@@ -9,6 +9,7 @@
 #include "daemon/jobspec.h"
 #include "daemon/log.h"
 #include "daemon/runner.h"
+#include "daemon/suite.h"
 #include "daemon/summary.h"
 #include "storage/db.h"
 #include "storage/jobs.h"
@@ -76,6 +77,28 @@ run_should_stop(void *arg)
     return run_interrupted;
 }
 
+/* --suite FILE (a path, not a name): this is the user's own process, so
+ * the file is read here, with the user's rights, and carried inline like
+ * `tpsd submit` sends it. 0, or -1 (printed). */
+static int
+inline_suite_file(json_t *js)
+{
+    const char *s = json_string_value(json_object_get(js, "suite"));
+    char err[SUITE_ERR_MAX + SUITE_PATH_MAX];
+    json_t *suite;
+
+    if (s == NULL || suite_is_builtin(s))
+        return 0;
+    if (strchr(s, '/') == NULL && access(s, F_OK) == -1)
+        return 0; /* a name of suites_dir */
+    if (suite_read_path(s, &suite, err, sizeof(err)) == -1) {
+        fprintf(stderr, "tpsd run: --suite %s\n", err);
+        return -1;
+    }
+    json_object_set_new(js, "suite", suite);
+    return 0;
+}
+
 static void
 usage(FILE *f)
 {
@@ -94,6 +117,7 @@ cmd_run(int argc, char **argv)
     struct sigaction sa;
     char **rest = calloc((size_t)argc + 1, sizeof(char *));
     char err[JOBSPEC_ERR_MAX], code[32], detail[2048], *text = NULL;
+    char why[SUITE_ERR_MAX + SUITE_PATH_MAX] = "";
     json_t *js = NULL, *server, *sum = NULL;
     int nrest, as_json = 0, help = 0, rc = EXIT_USAGE, existing;
     const struct cmd_flag own[] = {
@@ -127,8 +151,11 @@ cmd_run(int argc, char **argv)
         json_object_set_new(js, "server", server);
     }
     json_object_set_new(server, "base_url", json_string(cfg.base_url));
-    if (jobspec_parse(js, &spec, err, sizeof(err)) == -1) {
-        fprintf(stderr, "tpsd run: %s\n", err);
+    if (inline_suite_file(js) == -1)
+        goto out;
+    if (jobspec_parse(js, &spec, err, sizeof(err)) == -1 ||
+        jobspec_resolve_suite(&spec, cfg.suites_dir, err, sizeof(err), why, sizeof(why)) == -1) {
+        fprintf(stderr, "tpsd run: %s%s%s\n", err, why[0] ? ": " : "", why);
         goto out;
     }
     db = cmd_open_db(&cfg);
@@ -148,6 +175,8 @@ cmd_run(int argc, char **argv)
     }
     ctx.db = db;
     ctx.tty = isatty(STDERR_FILENO);
+    /* A lock held by another process is waited for; a signal ends the wait. */
+    db_set_retry(db, (int64_t)cfg.storage_retry_s * 1000, run_should_stop, NULL);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
