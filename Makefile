@@ -6,7 +6,7 @@ TEST_BUILD ?= build-asan
 JOBS       ?= $(shell getconf _NPROCESSORS_ONLN 2>/dev/null || echo 2)
 ARGS       ?=
 
-.PHONY: all deps build run test demo tsan fuzz bench clean format
+.PHONY: all deps build run test check-macos demo tsan fuzz bench clean format
 
 all: build
 
@@ -27,6 +27,14 @@ test:
 	cd $(TEST_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 		ctest --output-on-failure -j $(JOBS) $(ARGS)
+
+# The macOS build guard alone (lint.macos*, also part of make test): every C
+# file cross-compiled for aarch64-macos and x86_64-macos with the project's
+# flags by Zig's clang (scripts/check-macos.sh; Zig is test-only).
+check-macos:
+	@scripts/deps.sh --test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTPSD_SANITIZE=ON >/dev/null
+	cd $(TEST_BUILD) && ctest --output-on-failure -R '^lint\.macos'
 
 # A benchmark of the simulator, end to end, with no LM Studio needed.
 demo: build
