@@ -4,6 +4,13 @@
 set -eu
 
 need_pc="libmicrohttpd libcurl jansson sqlite3"
+# Homebrew's curl and sqlite are keg-only: their .pc files are found only
+# under $(brew --prefix)/opt (as in the Makefile).
+if [ "$(uname -s)" = Darwin ] && command -v brew >/dev/null; then
+    bp=$(brew --prefix)
+    PKG_CONFIG_PATH="$bp/opt/curl/lib/pkgconfig:$bp/opt/sqlite/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export PKG_CONFIG_PATH
+fi
 have_all() {
     command -v cmake >/dev/null && command -v pkg-config >/dev/null &&
         command -v cc >/dev/null && pkg-config --exists $need_pc &&
