@@ -64,6 +64,7 @@ export ZIG_GLOBAL_CACHE_DIR="$cache" ZIG_LOCAL_CACHE_DIR="$cache"
 
 # The four libraries' headers, found by the host compiler and copied alone.
 mkdir -p "$work/inc/curl"
+# shellcheck disable=SC2046 # pkg-config's flags are meant to be split
 deps=$(printf '#include <curl/curl.h>\n#include <microhttpd.h>\n#include <jansson.h>\n#include <sqlite3.h>\n' |
     ${CC:-cc} -M -xc - $(pkg-config --cflags libcurl libmicrohttpd jansson sqlite3 2>/dev/null) 2>&1) || {
     echo "check-macos: the host compiler cannot find the libraries' headers:" >&2
@@ -71,7 +72,7 @@ deps=$(printf '#include <curl/curl.h>\n#include <microhttpd.h>\n#include <jansso
     exit 1
 }
 n=0
-for h in $(printf '%s\n' "$deps" | tr ' \\' '\n\n' |
+for h in $(printf '%s\n' "$deps" | tr -s ' \134' '\n' |
     grep -E '/(curl/[^/]+\.h|microhttpd\.h|jansson(_config)?\.h|sqlite3\.h)$' | sort -u); do
     case $h in
     */curl/*) cp "$h" "$work/inc/curl/" ;;

@@ -33,7 +33,9 @@ got=$(PREFIX=$work/none TPSD_INSTALL_DRY_RUN=1 "$src/launchd/install.sh" 2>"$wor
 rc=$?
 grep -q "make install" "$work/err" || fail "no make install hint: $(cat "$work/err")"
 if [ -x "$src/build/tpsd" ]; then
-    [ $rc -eq 0 ] && [ "$got" = "$src/build/tpsd" ] || fail "install.sh chose '$got' (rc $rc), want $src/build/tpsd"
+    if [ $rc -ne 0 ] || [ "$got" != "$src/build/tpsd" ]; then
+        fail "install.sh chose '$got' (rc $rc), want $src/build/tpsd"
+    fi
 else
     [ $rc -ne 0 ] || fail "install.sh accepted a missing build/tpsd"
 fi
