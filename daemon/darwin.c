@@ -73,8 +73,8 @@ darwin_vm_available(const struct darwin_vm_counts *c, uint64_t page, uint64_t *a
 }
 
 /* Indexed by OSThermalPressureLevel (macOS values, asserted below). */
-static const char *const thermal_names[] = { "nominal", "moderate", "heavy", "trapping",
-                                             "sleeping" };
+static const char *const thermal_names[] = {"nominal", "moderate", "heavy", "trapping",
+                                            "sleeping"};
 #define NTHERMAL (sizeof(thermal_names) / sizeof(thermal_names[0]))
 
 void

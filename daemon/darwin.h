@@ -56,7 +56,7 @@ int darwin_memory_pressure(const void *buf, size_t len, double *pressure);
 
 /* The page counts of host_statistics64(HOST_VM_INFO64) tpsd uses. */
 struct darwin_vm_counts {
-    uint64_t free_count;        /* includes speculative_count (xnu vm_stats) */
+    uint64_t free_count; /* includes speculative_count (xnu vm_stats) */
     uint64_t inactive_count;
     uint64_t speculative_count;
 };
@@ -80,10 +80,10 @@ void darwin_thermal_name(uint64_t state, char *buf, size_t len);
 
 /* What proc_pid_rusage / proc_pidinfo gave for one process. */
 struct darwin_proc_mem {
-    int have_footprint;         /* proc_pid_rusage(RUSAGE_INFO_V2) returned 0 */
-    uint64_t phys_footprint;    /* ri_phys_footprint */
-    int have_resident;          /* proc_pidinfo(PROC_PIDTASKINFO) filled it all */
-    uint64_t resident_size;     /* pti_resident_size */
+    int have_footprint;      /* proc_pid_rusage(RUSAGE_INFO_V2) returned 0 */
+    uint64_t phys_footprint; /* ri_phys_footprint */
+    int have_resident;       /* proc_pidinfo(PROC_PIDTASKINFO) filled it all */
+    uint64_t resident_size;  /* pti_resident_size */
 };
 
 /*

@@ -19,7 +19,7 @@ static size_t
 unhex(const char *hex, unsigned char *buf, size_t cap)
 {
     size_t n = 0;
-    char pair[3] = { 0, 0, 0 };
+    char pair[3] = {0, 0, 0};
 
     while (hex[0] != '\0' && hex[1] != '\0' && n < cap) {
         pair[0] = hex[0];
@@ -43,11 +43,11 @@ little_endian(void)
 /* vm.swapusage: "total = 2048.00M  used = 1064.25M  free = 983.75M
  * (encrypted)" as struct xsw_usage {xsu_total, xsu_avail, xsu_used,
  * xsu_pagesize 4096, xsu_encrypted 1}. */
-static const char swap_hex[] = "0000008000000000"  /* total 2147483648 */
-                               "00007c3d00000000"  /* avail 1031536640 */
-                               "0000844200000000"  /* used  1115947008 */
-                               "00100000"          /* pagesize 4096 */
-                               "01000000";         /* encrypted */
+static const char swap_hex[] = "0000008000000000" /* total 2147483648 */
+                               "00007c3d00000000" /* avail 1031536640 */
+                               "0000844200000000" /* used  1115947008 */
+                               "00100000"         /* pagesize 4096 */
+                               "01000000";        /* encrypted */
 
 TEST(swap_usage_recorded)
 {
@@ -112,7 +112,7 @@ TEST(vm_available_counts_speculative_once)
      * speculative: 1500", "Pages inactive: 250000". vm_stat prints free as
      * free_count - speculative_count, so host_statistics64 gave
      * free_count 40000 (xnu vm_stats: free + speculative). */
-    struct darwin_vm_counts c = { 40000, 250000, 1500 };
+    struct darwin_vm_counts c = {40000, 250000, 1500};
     uint64_t avail = 0;
 
     CHECK_INT(darwin_vm_available(&c, 16384, &avail), ==, 0);
@@ -125,9 +125,9 @@ TEST(vm_available_counts_speculative_once)
 
 TEST(vm_available_rejects)
 {
-    struct darwin_vm_counts c = { 100, 200, 10 };
-    struct darwin_vm_counts bad = { 5, 200, 10 };
-    struct darwin_vm_counts huge = { UINT64_MAX / 2, UINT64_MAX / 2, 0 };
+    struct darwin_vm_counts c = {100, 200, 10};
+    struct darwin_vm_counts bad = {5, 200, 10};
+    struct darwin_vm_counts huge = {UINT64_MAX / 2, UINT64_MAX / 2, 0};
     uint64_t avail = 77;
 
     CHECK_INT(darwin_vm_available(&c, 0, &avail), ==, -1);
@@ -140,8 +140,7 @@ TEST(vm_available_rejects)
 
 TEST(thermal_names)
 {
-    static const char *const want[] = { "nominal", "moderate", "heavy", "trapping",
-                                        "sleeping" };
+    static const char *const want[] = {"nominal", "moderate", "heavy", "trapping", "sleeping"};
     char buf[DARWIN_THERMAL_NAME_MAX];
     uint64_t i;
 
@@ -161,7 +160,7 @@ TEST(thermal_names)
 
 TEST(proc_memory)
 {
-    struct darwin_proc_mem m = { 1, 5368709120ULL, 1, 1073741824ULL };
+    struct darwin_proc_mem m = {1, 5368709120ULL, 1, 1073741824ULL};
 
     /* LM Studio's model process: a 5 GiB footprint (Metal buffers) over a
      * 1 GiB resident size - the footprint wins. */
