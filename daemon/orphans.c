@@ -1,6 +1,7 @@
 /* orphans.c - see orphans.h. */
 #include "daemon/orphans.h"
 
+#include "daemon/darwin.h"
 #include "daemon/log.h"
 
 #include <errno.h>
@@ -82,8 +83,8 @@ start_time(pid_t pid)
     memset(&kp, 0, sizeof(kp));
     if (sysctl(mib, 4, &kp, &len, NULL, 0) == -1 || len == 0)
         return 0;
-    return (unsigned long long)kp.kp_proc.p_starttime.tv_sec * 1000000ULL +
-           (unsigned long long)kp.kp_proc.p_starttime.tv_usec;
+    return darwin_start_us((int64_t)kp.kp_proc.p_starttime.tv_sec,
+                           (int64_t)kp.kp_proc.p_starttime.tv_usec);
 #else
     (void)pid;
     return 0;

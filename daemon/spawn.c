@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h> /* kill, sigemptyset: glibc has them via <sys/wait.h>, Apple not */
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,7 @@
 #include "daemon/sysinfo.h"
 
 #include "common/clock.h"
+#include "daemon/darwin.h"
 #include "daemon/sysmem.h"
 
 #include <errno.h>
@@ -33,17 +34,27 @@ sysinfo_proc_rss(long pid)
 {
     struct rusage_info_v2 ri;
     struct proc_taskinfo ti;
+    struct darwin_proc_mem m;
 
     if (pid <= 0)
         return -1;
+    memset(&m, 0, sizeof(m));
     memset(&ri, 0, sizeof(ri));
-    if (proc_pid_rusage((int)pid, RUSAGE_INFO_V2, (rusage_info_t *)&ri) == 0 &&
-        ri.ri_phys_footprint > 0)
-        return (int64_t)ri.ri_phys_footprint;
-    memset(&ti, 0, sizeof(ti));
-    if (proc_pidinfo((int)pid, PROC_PIDTASKINFO, 0, &ti, (int)sizeof(ti)) == (int)sizeof(ti))
-        return (int64_t)ti.pti_resident_size;
-    return -1;
+    /* libproc.h: int proc_pid_rusage(int pid, int flavor, rusage_info_t *buffer),
+     * rusage_info_t being void *: the struct's address goes in, cast. */
+    if (proc_pid_rusage((int)pid, RUSAGE_INFO_V2, (rusage_info_t *)&ri) == 0) {
+        m.have_footprint = 1;
+        m.phys_footprint = ri.ri_phys_footprint;
+    }
+    if (m.phys_footprint == 0) {
+        memset(&ti, 0, sizeof(ti));
+        /* proc_pidinfo returns the bytes filled; a short fill is a failure. */
+        if (proc_pidinfo((int)pid, PROC_PIDTASKINFO, 0, &ti, (int)sizeof(ti)) == (int)sizeof(ti)) {
+            m.have_resident = 1;
+            m.resident_size = ti.pti_resident_size;
+        }
+    }
+    return darwin_proc_memory(&m);
 }
 
 int64_t
@@ -94,21 +105,23 @@ read_swap(struct sysinfo_snap *s)
 {
     struct xsw_usage xsw;
     size_t len = sizeof(xsw);
+    int64_t used;
 
-    if (sysctlbyname("vm.swapusage", &xsw, &len, NULL, 0) == 0)
-        s->swap_used_bytes = (int64_t)xsw.xsu_used;
+    if (sysctlbyname("vm.swapusage", &xsw, &len, NULL, 0) == 0 &&
+        darwin_swap_used(&xsw, len, &used) == 0)
+        s->swap_used_bytes = used;
 }
 
 static void
 read_pressure(struct sysinfo_snap *s)
 {
-    int level = 0;
+    unsigned int level = 0; /* xnu: SYSCTL_INT over an unsigned int */
     size_t len = sizeof(level);
+    double p;
 
-    /* kern.memorystatus_level: percentage of memory free (0..100). */
-    if (sysctlbyname("kern.memorystatus_level", &level, &len, NULL, 0) == 0 && level >= 0 &&
-        level <= 100)
-        s->mem_pressure = 1.0 - (double)level / 100.0;
+    if (sysctlbyname("kern.memorystatus_level", &level, &len, NULL, 0) == 0 &&
+        darwin_memory_pressure(&level, len, &p) == 0)
+        s->mem_pressure = p;
 }
 
 static struct {
@@ -127,17 +140,12 @@ thermal_init(void)
 static void
 read_thermal(struct sysinfo_snap *s)
 {
-    static const char *const names[] = { "nominal", "moderate", "heavy", "trapping",
-                                         "sleeping" };
     uint64_t state = 0;
 
     pthread_once(&thermal.once, thermal_init);
     if (!thermal.ok || notify_get_state(thermal.token, &state) != NOTIFY_STATUS_OK)
         return;
-    if (state < sizeof(names) / sizeof(names[0]))
-        snprintf(s->thermal, sizeof(s->thermal), "%s", names[state]);
-    else
-        snprintf(s->thermal, sizeof(s->thermal), "level%u", (unsigned)(state % 1000));
+    darwin_thermal_name(state, s->thermal, sizeof(s->thermal));
 }
 
 #else /* Linux */

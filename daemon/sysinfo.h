@@ -6,8 +6,9 @@
  * thermal state. Used by the sampler (sampler.h) during jobs.
  *
  * What each figure is, per OS:
- *   memory      macOS: hw.memsize, available = free + inactive + speculative
- *               pages (host_statistics64); Linux: MemTotal, MemAvailable.
+ *   memory      macOS: hw.memsize, available = free (speculative included)
+ *               + inactive pages (host_statistics64); Linux: MemTotal,
+ *               MemAvailable. The macOS parsing is in darwin.h.
  *   swap used   macOS: vm.swapusage xsu_used; Linux: SwapTotal - SwapFree.
  *   pressure    0..1. macOS: 1 - kern.memorystatus_level / 100 (the share of
  *               memory that is not free, as memory_pressure(1) prints it);

@@ -1,6 +1,8 @@
 /* sysmem.c - see sysmem.h. */
 #include "daemon/sysmem.h"
 
+#include "daemon/darwin.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +21,8 @@ sysmem_read(struct sysmem *m)
     vm_statistics64_data_t vm;
     mach_msg_type_number_t count = HOST_VM_INFO64_COUNT;
     mach_port_t host;
-    vm_size_t page = 0;
+    vm_size_t page = 0; /* libsyscall host_page_size: vm_kernel_page_size */
+    struct darwin_vm_counts c;
     kern_return_t kr;
 
     memset(m, 0, sizeof(*m));
@@ -34,9 +37,14 @@ sysmem_read(struct sysmem *m)
         errno = EIO;
         return -1;
     }
+    c.free_count = vm.free_count;
+    c.inactive_count = vm.inactive_count;
+    c.speculative_count = vm.speculative_count;
+    if (darwin_vm_available(&c, (uint64_t)page, &m->available_bytes) == -1) {
+        errno = EIO;
+        return -1;
+    }
     m->total_bytes = total;
-    m->available_bytes =
-        ((uint64_t)vm.free_count + vm.inactive_count + vm.speculative_count) * (uint64_t)page;
     return 0;
 }
 

