@@ -114,9 +114,11 @@ list_fresh(struct api *a, struct api_conn *c)
         cut(a, a->recv_head);
         a->evicted++;
     }
-    /* The sweeper sleeps until the oldest deadline: wake it to plan anew
-     * when the list was empty or is over its cap. */
-    if (was_empty || a->nreceiving > a->recv_max)
+    /* Wake the sweeper only when it must plan an earlier wake-up: the list
+     * was empty (it sleeps until its own deadline, or idle) or has just
+     * gone over its cap. Not on every join: under load that would be a
+     * wake-up per request. */
+    if ((was_empty && c->deadline_ns < a->sweep_at_ns) || a->nreceiving == a->recv_max + 1)
         pthread_cond_signal(&a->guard_cv);
 }
 
@@ -256,6 +258,7 @@ sweeper(void *arg)
             wake = a->recv_head->deadline_ns;
         if ((timed_out > 0 || a->evicted > 0) && wake > logged + log_gap)
             wake = logged + log_gap;   /* the warning still owed */
+        a->sweep_at_ns = wake;
         wait_until(a, wake);
     }
     pthread_mutex_unlock(&a->guard_mu);
@@ -267,6 +270,7 @@ api_guard_init(struct api *a, unsigned recv_max, unsigned timeout_s)
 {
     a->recv_max = recv_max > 0 ? recv_max : 1;
     a->request_ns = (int64_t)timeout_s * 1000000000;
+    a->sweep_at_ns = INT64_MAX;     /* not asleep yet: any join wakes it */
     if (pthread_create(&a->sweeper, NULL, sweeper, a) != 0)
         return -1;
     a->sweeper_started = 1;

@@ -82,6 +82,7 @@ struct api {
     unsigned nreceiving;            /* under guard_mu */
     unsigned recv_max;              /* cap of the receiving list */
     unsigned long evicted;          /* under guard_mu: pushed out since the last log */
+    int64_t sweep_at_ns;            /* under guard_mu: the sweeper's planned wake-up */
     int64_t request_ns;             /* time allowed to receive one request */
 };
 

@@ -324,7 +324,8 @@ content_length_conflict(struct api_req *r)
     return sc.conflict;
 }
 
-/* The checks every request passes before its body is read: Host, token,
+/* The checks every request passes before its body is read: framing (an
+ * encoded NUL, conflicting Content-Length headers), Host, token,
  * declared body size. Returns 1 when the request may go on, 0 when an
  * answer was queued (*rc holds libmicrohttpd's result). */
 static int
@@ -674,6 +675,40 @@ fail:
     return -1;
 }
 
+/* The connection limits of `a` from the configuration: the total, per
+ * address and the timeout into the out-parameters, the stream cap into
+ * a->sse_max; starts the connection guard. 0 or -1. */
+static int
+connection_budget(struct api *a, const struct config *c, int loopback, unsigned *conns,
+                  unsigned *per_ip, unsigned *timeout_s)
+{
+    *conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
+    if (*conns < API_POOL_THREADS)
+        *conns = API_POOL_THREADS;
+    *timeout_s = c->connection_timeout_s > 0 ? (unsigned)c->connection_timeout_s : 30;
+    /*
+     * The connection budget. At most half the connections may still be
+     * receiving a request (slow or silent clients: the guard pushes out the
+     * oldest beyond that) and at most a quarter may hold event streams, so a
+     * quarter or more is always left for short requests being answered.
+     * The whole request (headers and body) must arrive within the
+     * connection timeout, however it trickles in.
+     */
+    a->sse_max = (int)(*conns / 4 < API_SSE_MAX ? *conns / 4 : API_SSE_MAX);
+    if (api_guard_init(a, *conns / 2, *timeout_s) == -1)
+        return -1;
+    /*
+     * The per-address limit. Bound to a wildcard or a LAN address, one
+     * address (loopback included) may hold at most three quarters of the
+     * connections. Bound to loopback, every client has the same address, so
+     * a per-address limit would only be a lower total limit: the caps above
+     * (receiving, streams), which do not depend on the address, keep the
+     * reserve there.
+     */
+    *per_ip = loopback ? *conns : (*conns * 3 + 3) / 4;
+    return 0;
+}
+
 struct api *
 api_start(const struct api_opts *o, char *err, size_t errlen)
 {
@@ -737,32 +772,10 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the event-stream thread");
         goto fail;
     }
-    conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
-    if (conns < API_POOL_THREADS)
-        conns = API_POOL_THREADS;
-    timeout_s = c->connection_timeout_s > 0 ? (unsigned)c->connection_timeout_s : 30;
-    /*
-     * The connection budget. At most half the connections may still be
-     * receiving a request (slow or silent clients: the guard pushes out the
-     * oldest beyond that) and at most a quarter may hold event streams, so a
-     * quarter or more is always left for short requests being answered.
-     * The whole request (headers and body) must arrive within the
-     * connection timeout, however it trickles in.
-     */
-    a->sse_max = (int)(conns / 4 < API_SSE_MAX ? conns / 4 : API_SSE_MAX);
-    if (api_guard_init(a, conns / 2, timeout_s) == -1) {
+    if (connection_budget(a, c, loopback, &conns, &per_ip, &timeout_s) == -1) {
         snprintf(err, errlen, "cannot start the connection guard thread");
         goto fail;
     }
-    /*
-     * The per-address limit. Bound to a wildcard or a LAN address, one
-     * address (loopback included) may hold at most three quarters of the
-     * connections. Bound to loopback, every client has the same address, so
-     * a per-address limit would only be a lower total limit: the caps above
-     * (receiving, streams), which do not depend on the address, keep the
-     * reserve there.
-     */
-    per_ip = loopback ? conns : (conns * 3 + 3) / 4;
     if (v6)
         flags |= MHD_USE_IPv6;
     fd = listen_socket(&ss, v6, &a->port, why, sizeof(why));
