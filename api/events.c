@@ -6,8 +6,9 @@
  * content reader suspends the connection and "parks" it; one ticker thread
  * resumes every parked stream each API_SSE_POLL_MS, and the reader polls the
  * database again (from the pool thread's own connection). At most
- * API_SSE_MAX streams are open at once (503 beyond), so streams cannot use
- * up the connections the other endpoints need.
+ * a->sse_max streams (API_SSE_MAX, or a quarter of the connection limit)
+ * are open at once; beyond, a 503 that closes its connection, so streams
+ * cannot use up the connections the other endpoints need.
  */
 #include "api/internal.h"
 
@@ -282,13 +283,15 @@ api_h_events(struct api_req *r)
         return api_reply_error(r, 404, "not_found", "no job %lld", (long long)r->ids[0]);
     job_rec_free(&job);
     pthread_mutex_lock(&a->sse_mu);
-    full = a->stopping || a->nstreams >= API_SSE_MAX;
+    full = a->stopping || a->nstreams >= a->sse_max;
     if (!full)
         a->nstreams++;
     pthread_mutex_unlock(&a->sse_mu);
+    /* Refused: the connection closes after the reply, so that refused
+     * clients cannot hold connections the other endpoints need. */
     if (full)
-        return api_reply_error(r, 503, "too_many_streams", "at most %d event streams",
-                               API_SSE_MAX);
+        return api_reply_error_close(r, 503, "too_many_streams", 5,
+                                     "at most %d event streams", a->sse_max);
     s = calloc(1, sizeof(*s));
     if (s == NULL || set_out(s, "retry: 2000\n\n", 13) == -1) {
         free(s);

@@ -28,13 +28,15 @@
 #define API_IDEM_KEY_MAX 255        /* bytes of an Idempotency-Key */
 #define API_IDS_MAX 2               /* {id} segments in one route */
 #define API_NAME_MAX 64             /* bytes of a {name} segment (asset names) */
-#define API_SSE_MAX 64              /* concurrent event streams */
+#define API_SSE_MAX 64              /* concurrent event streams (at most a quarter of the
+                                     * connection limit, see api_start) */
 #define API_DISCARD_MAX (1024 * 1024) /* body bytes read past the cap before closing */
 #define API_MEMORY_LIMIT (128 * 1024) /* libmicrohttpd per-connection buffer */
 #define API_STATUS_MIN 400          /* error counters cover 400..599 */
 #define API_STATUS_SPAN 200
 
 struct api_sse;
+struct api_conn;
 
 struct api {
     struct MHD_Daemon *mhd;
@@ -68,6 +70,21 @@ struct api {
     int nstreams;                   /* under sse_mu */
     struct api_sse *parked[API_SSE_MAX]; /* under sse_mu */
     int nparked;
+    int sse_max;                    /* streams allowed, <= API_SSE_MAX */
+    /* The connection guard (guard.c): connections still receiving a
+     * request, oldest first, and the sweeper that cuts them at their
+     * deadline. */
+    pthread_mutex_t guard_mu;
+    pthread_cond_t guard_cv;
+    pthread_t sweeper;
+    int sweeper_started;
+    int guard_stopping;             /* under guard_mu */
+    struct api_conn *recv_head, *recv_tail; /* under guard_mu */
+    unsigned nreceiving;            /* under guard_mu */
+    unsigned recv_max;              /* cap of the receiving list */
+    unsigned long evicted;          /* under guard_mu: pushed out since the last log */
+    int64_t sweep_at_ns;            /* under guard_mu: the sweeper's planned wake-up */
+    int64_t request_ns;             /* time allowed to receive one request */
 };
 
 /* One request: allocated on the first call, freed in the completion callback. */
@@ -80,6 +97,9 @@ struct api_req {
     size_t len, cap;
     size_t discarded;               /* bytes dropped past the cap */
     int too_large;
+    int started;                    /* the handler's first call happened */
+    int nul_escape;                 /* the raw path or query holds %00 */
+    int64_t deadline_ns;            /* the whole request by then (0: none) */
     int answered;                   /* a reply was queued early (413, 401 ...) */
     int64_t t0_ns, t1_ns;           /* arrived; handler returned (0: no debug log) */
     char what[192];                 /* method=M url="quoted", for the debug log */
@@ -108,6 +128,13 @@ enum MHD_Result api_reply_text_h(struct api_req *r, unsigned status, const char 
 /* {"error":{"code":code,"message":...}} with `status`. */
 enum MHD_Result api_reply_error(struct api_req *r, unsigned status, const char *code,
                                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* Like api_reply_error, and the connection is closed once the reply is
+ * sent ("Connection: close"): for requests refused for lack of room, and
+ * for requests whose framing cannot be trusted. `retry_after` > 0 adds a
+ * Retry-After header. */
+enum MHD_Result api_reply_error_close(struct api_req *r, unsigned status, const char *code,
+                                      unsigned retry_after, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* 503 or 500 after a storage call failed on `db` (503 for full disk, I/O
  * errors, busy or locked; the thread's connection is then reopened). */
 enum MHD_Result api_reply_db_error(struct api_req *r, struct db *db);
@@ -136,6 +163,23 @@ int api_is_public(const struct api_req *r);
 /* Event streams: start the ticker, resume everything and end streams. */
 int api_sse_init(struct api *a);
 void api_sse_shutdown(struct api *a);
+
+/* guard.c: the connection guard (see its top comment). */
+/* Start the sweeper: at most `recv_max` connections receiving a request,
+ * each for at most `timeout_s`. 0 or -1. */
+int api_guard_init(struct api *a, unsigned recv_max, unsigned timeout_s);
+/* Stop the sweeper (records are freed by libmicrohttpd's notifications). */
+void api_guard_shutdown(struct api *a);
+/* libmicrohttpd's MHD_OPTION_NOTIFY_CONNECTION callback (cls: the api). */
+void api_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                      enum MHD_ConnectionNotificationCode code);
+/* The CLOCK_MONOTONIC deadline of the request `conn` is receiving, or 0. */
+int64_t api_guard_deadline(struct api *a, struct MHD_Connection *conn);
+/* A reply was queued on `conn`: its request left the receiving list. */
+void api_guard_answering(struct api *a, struct MHD_Connection *conn);
+/* `conn` completed a request and stays open: its next request joins the
+ * receiving list with a fresh deadline. */
+void api_guard_next_request(struct api *a, struct MHD_Connection *conn);
 
 /* auth.c: SHA-256, the token, the Host check. */
 void api_sha256(const void *data, size_t len, unsigned char out[API_SHA256_LEN]);

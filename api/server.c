@@ -245,6 +245,25 @@ api_reply_error(struct api_req *r, unsigned status, const char *code, const char
 }
 
 enum MHD_Result
+api_reply_error_close(struct api_req *r, unsigned status, const char *code,
+                      unsigned retry_after, const char *fmt, ...)
+{
+    char msg[API_MSG_MAX], secs[16];
+    const char *hdrs[5] = { "Connection", "close", NULL, NULL, NULL };
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (retry_after > 0) {
+        snprintf(secs, sizeof(secs), "%u", retry_after);
+        hdrs[2] = "Retry-After";
+        hdrs[3] = secs;
+    }
+    return reply_error_h(r, status, code, msg, hdrs);
+}
+
+enum MHD_Result
 api_reply_db_error(struct api_req *r, struct db *db)
 {
     static const char *const retry[] = { "Retry-After", "5", NULL };
@@ -271,7 +290,42 @@ api_reply_db_error(struct api_req *r, struct db *db)
 
 /* ---- request life cycle ---- */
 
-/* The checks every request passes before its body is read: Host, token,
+/* Content-Length headers seen so far, for content_length_conflict. */
+struct cl_scan {
+    const char *first;
+    int conflict;
+};
+
+static enum MHD_Result
+cl_seen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    struct cl_scan *sc = cls;
+
+    (void)kind;
+    if (key == NULL || strcasecmp(key, "Content-Length") != 0)
+        return MHD_YES;
+    if (sc->first == NULL)
+        sc->first = value != NULL ? value : "";
+    else if (strcmp(sc->first, value != NULL ? value : "") != 0)
+        sc->conflict = 1;
+    return MHD_YES;
+}
+
+/* 1 when the request carries Content-Length headers that disagree
+ * (libmicrohttpd frames the body by the first one; a proxy in front may use
+ * another: request smuggling). Repeated equal values are accepted, as RFC
+ * 9110 section 8.6 allows. */
+static int
+content_length_conflict(struct api_req *r)
+{
+    struct cl_scan sc = { NULL, 0 };
+
+    MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cl_seen, &sc);
+    return sc.conflict;
+}
+
+/* The checks every request passes before its body is read: framing (an
+ * encoded NUL, conflicting Content-Length headers), Host, token,
  * declared body size. Returns 1 when the request may go on, 0 when an
  * answer was queued (*rc holds libmicrohttpd's result). */
 static int
@@ -285,6 +339,16 @@ admit(struct api_req *r, enum MHD_Result *rc)
     const char *auth, *cl;
     int64_t n;
 
+    if (r->nul_escape) {
+        *rc = api_reply_error_close(r, 400, "bad_request", 0,
+                                    "the path or query holds an encoded NUL (%%00)");
+        return 0;
+    }
+    if (content_length_conflict(r)) {
+        *rc = api_reply_error_close(r, 400, "bad_request", 0,
+                                    "conflicting Content-Length headers");
+        return 0;
+    }
     if (!api_host_ok(r->api, host)) {
         *rc = api_reply_error(r, 421, "host_not_allowed",
                               "Host must name this server (localhost:%d)", r->api->port);
@@ -376,11 +440,11 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     struct api_req *r = *con_cls;
     enum MHD_Result rc = MHD_YES;
 
-    if (r == NULL) {
-        r = calloc(1, sizeof(*r));
-        if (r == NULL)
-            return MHD_NO;
-        r->api = a;
+    if (r == NULL) /* on_uri could not allocate */
+        return MHD_NO;
+    if (!r->started) {
+        r->started = 1;
+        r->deadline_ns = api_guard_deadline(a, conn);
         if (log_enabled(LOG_DEBUG)) { /* for the access log */
             char full[sizeof(r->what)], q[sizeof(r->what)];
             struct query_text qt = {full, sizeof(full), 0, 0};
@@ -395,11 +459,16 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         r->conn = conn;
         r->method = method;
         r->url = url;
-        *con_cls = r;
-        if (!admit(r, &rc))
+        if (!admit(r, &rc)) {
+            api_guard_answering(a, conn);
             return rc;
+        }
         return MHD_YES;
     }
+    /* A body trickled in cannot outlast the request's deadline (the guard's
+     * sweeper covers the headers and a silent body). */
+    if (*upload_data_size > 0 && r->deadline_ns > 0 && clock_mono_ns() > r->deadline_ns)
+        return MHD_NO;
     if (r->answered) {
         /* An early answer was queued; drop whatever body still arrives. */
         *upload_data_size = 0;
@@ -411,6 +480,8 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         *upload_data_size = 0;
         return MHD_YES;
     }
+    /* The request is in: from here on it is answered, not received. */
+    api_guard_answering(a, conn);
     if (r->too_large)
         return api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
                                a->max_body);
@@ -420,12 +491,36 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     return rc;
 }
 
+/*
+ * libmicrohttpd's URI log callback: called once the request line is in,
+ * before the path and query are decoded. The request's state is allocated
+ * here (libmicrohttpd hands the result to on_request as *con_cls), and the
+ * raw target is checked for an encoded NUL, which decoding would turn into
+ * the end of the string: /v1/jobs/1%00 would read as /v1/jobs/1.
+ */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct api_req *r = calloc(1, sizeof(*r));
+
+    (void)conn;
+    if (r == NULL)
+        return NULL;
+    r->api = cls;
+    r->nul_escape = uri != NULL && strstr(uri, "%00") != NULL;
+    return r;
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
+    struct api *a = cls;
     struct api_req *r = *con_cls;
 
+    /* Kept alive: the next request runs against a deadline of its own. */
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+        api_guard_next_request(a, conn);
     if (r == NULL)
         return;
     /* The access log, at debug level: time in the handler and until the
@@ -580,6 +675,40 @@ fail:
     return -1;
 }
 
+/* The connection limits of `a` from the configuration: the total, per
+ * address and the timeout into the out-parameters, the stream cap into
+ * a->sse_max; starts the connection guard. 0 or -1. */
+static int
+connection_budget(struct api *a, const struct config *c, int loopback, unsigned *conns,
+                  unsigned *per_ip, unsigned *timeout_s)
+{
+    *conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
+    if (*conns < API_POOL_THREADS)
+        *conns = API_POOL_THREADS;
+    *timeout_s = c->connection_timeout_s > 0 ? (unsigned)c->connection_timeout_s : 30;
+    /*
+     * The connection budget. At most half the connections may still be
+     * receiving a request (slow or silent clients: the guard pushes out the
+     * oldest beyond that) and at most a quarter may hold event streams, so a
+     * quarter or more is always left for short requests being answered.
+     * The whole request (headers and body) must arrive within the
+     * connection timeout, however it trickles in.
+     */
+    a->sse_max = (int)(*conns / 4 < API_SSE_MAX ? *conns / 4 : API_SSE_MAX);
+    if (api_guard_init(a, *conns / 2, *timeout_s) == -1)
+        return -1;
+    /*
+     * The per-address limit. Bound to a wildcard or a LAN address, one
+     * address (loopback included) may hold at most three quarters of the
+     * connections. Bound to loopback, every client has the same address, so
+     * a per-address limit would only be a lower total limit: the caps above
+     * (receiving, streams), which do not depend on the address, keep the
+     * reserve there.
+     */
+    *per_ip = loopback ? *conns : (*conns * 3 + 3) / 4;
+    return 0;
+}
+
 struct api *
 api_start(const struct api_opts *o, char *err, size_t errlen)
 {
@@ -588,7 +717,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     char why[256];
     struct api *a;
     unsigned flags = MHD_USE_AUTO_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME;
-    unsigned conns, per_ip;
+    unsigned conns, per_ip, timeout_s;
     int loopback, wildcard, v6, fd;
 
     a = calloc(1, sizeof(*a));
@@ -599,6 +728,8 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&a->sse_mu, NULL);
     pthread_cond_init(&a->sse_cv, NULL);
     snprintf(a->suites_dir, sizeof(a->suites_dir), "%s", c->suites_dir);
+    pthread_mutex_init(&a->guard_mu, NULL);
+    pthread_cond_init(&a->guard_cv, NULL);
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;
@@ -642,12 +773,10 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the event-stream thread");
         goto fail;
     }
-    conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
-    if (conns < API_POOL_THREADS)
-        conns = API_POOL_THREADS;
-    /* Every loopback client has one address: a per-IP limit below the
-     * total would only lock local clients out. */
-    per_ip = loopback ? conns : (conns * 3 + 3) / 4;
+    if (connection_budget(a, c, loopback, &conns, &per_ip, &timeout_s) == -1) {
+        snprintf(err, errlen, "cannot start the connection guard thread");
+        goto fail;
+    }
     if (v6)
         flags |= MHD_USE_IPv6;
     fd = listen_socket(&ss, v6, &a->port, why, sizeof(why));
@@ -662,9 +791,11 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_POOL_THREADS,
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)(c->connection_timeout_s > 0 ? c->connection_timeout_s : 30),
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_NOTIFY_CONNECTION, api_guard_notify, a,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
         MHD_OPTION_END);
     if (a->mhd == NULL) {
@@ -694,10 +825,13 @@ api_stop(struct api *a)
     api_sse_shutdown(a);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
+    api_guard_shutdown(a);
     if (a->db_key_ok)
         pthread_key_delete(a->db_key);
     pthread_cond_destroy(&a->sse_cv);
     pthread_mutex_destroy(&a->sse_mu);
+    pthread_cond_destroy(&a->guard_cv);
+    pthread_mutex_destroy(&a->guard_mu);
     memset(a->token_sha, 0, sizeof(a->token_sha));
     free(a);
 }

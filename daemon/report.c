@@ -427,17 +427,31 @@ render_md(FILE *f, json_t *job, json_t *runs, json_t *fails)
     md_failures(f, runs, fails);
 }
 
-/* RFC 4180: quote when needed, quotes doubled. */
+/* The first characters that make a spreadsheet read a cell as a formula
+ * (OWASP "CSV injection"): a text cell starting with one gets a ' prefix. */
+#define CSV_FORMULA_START "=+-@\t\r"
+
+/*
+ * A text cell. RFC 4180: quoted when needed, quotes doubled. A text cell
+ * that starts like a formula (a model named =HYPERLINK(...)) is neutralised
+ * with a leading ' that spreadsheets show as text. Numeric cells never pass
+ * here (csv_value prints them), so a negative number stays a number.
+ */
 static void
 csv_text(FILE *f, const char *s)
 {
+    const char *prefix;
+
     if (s == NULL)
         return;
+    prefix = *s != '\0' && strchr(CSV_FORMULA_START, *s) != NULL ? "'" : "";
     if (strpbrk(s, ",\"\r\n") == NULL) {
+        fputs(prefix, f);
         fputs(s, f);
         return;
     }
     fputc('"', f);
+    fputs(prefix, f);
     for (; *s != '\0'; s++) {
         if (*s == '"')
             fputc('"', f);

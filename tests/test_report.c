@@ -851,3 +851,61 @@ TEST(escaping_of_hostile_names)
     CHECK_INT(report_render(db, job_id + 1, REPORT_MD, &text, &len), ==, 1);
     db_close(db);
 }
+
+/* Issue 14 item 7: a model named =HYPERLINK(...) was a live formula cell in
+ * the CSV. Text cells that start with = + - @ tab or CR get a ' prefix;
+ * numeric cells (a negative number included) are left alone. */
+TEST(csv_formula_cells_neutralised)
+{
+    const char *model = "=HYPERLINK(\"http://evil/\")";
+    char dbp[TU_PATH_MAX], derr[DB_ERR_MAX], state[16], *text = NULL;
+    struct sample_rec s;
+    struct db *db;
+    int64_t job_id, run;
+    size_t len = 0;
+    int existing;
+    const char *p;
+    struct csv hdr, row;
+
+    snprintf(dbp, sizeof(dbp), "%s/f.db", tu_tmpdir());
+    db = db_open(dbp, derr, sizeof(derr));
+    CHECK(db != NULL);
+    CHECK_INT(jobs_create(db, "f", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job_id, 0, model, "standard", &run, state), ==, 0);
+    sample_rec_init(&s);
+    s.run_id = run;
+    s.seq = 0;
+    snprintf(s.case_name, sizeof(s.case_name), "+cmd|' /C calc'!A0");
+    s.started_at = 1000;
+    s.ok = 0;
+    s.ttft_ms = -1.5;               /* a numeric cell: stays a number */
+    s.repetition = -2;
+    snprintf(s.finish_reason, sizeof(s.finish_reason), "\tstop");
+    snprintf(s.error_code, sizeof(s.error_code), "@SUM(1+1)");
+    snprintf(s.error_detail, sizeof(s.error_detail), "\r-2+3");
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    s.seq = 1;
+    snprintf(s.error_code, sizeof(s.error_code), "-1");
+    snprintf(s.error_detail, sizeof(s.error_detail), "plain, text");
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    CHECK_INT(report_render(db, job_id, REPORT_CSV, &text, &len), ==, 0);
+    p = text;
+    CHECK_INT(csv_record(&p, &hdr), ==, 0);
+    CHECK_INT(csv_record(&p, &row), ==, 0);
+    CHECK_STR(row.f[2], "'=HYPERLINK(\"http://evil/\")");
+    CHECK_STR(row.f[col(&hdr, "case")], "'+cmd|' /C calc'!A0");
+    CHECK_STR(row.f[col(&hdr, "finish_reason")], "'\tstop");
+    CHECK_STR(row.f[col(&hdr, "error_code")], "'@SUM(1+1)");
+    CHECK_STR(row.f[col(&hdr, "error_detail")], "'\r-2+3");
+    CHECK_STR(row.f[col(&hdr, "ttft_ms")], "-1.5");
+    CHECK_STR(row.f[col(&hdr, "repetition")], "-2");
+    csv_free(&row);
+    /* A text cell that looks like a negative number is text: neutralised. */
+    CHECK_INT(csv_record(&p, &row), ==, 0);
+    CHECK_STR(row.f[col(&hdr, "error_code")], "'-1");
+    CHECK_STR(row.f[col(&hdr, "error_detail")], "plain, text");
+    csv_free(&row);
+    csv_free(&hdr);
+    free(text);
+    db_close(db);
+}
