@@ -36,6 +36,8 @@ static const struct {
     {BACKEND_CANCELLED, "cancelled"},
     {BACKEND_BAD_CONFIG, "bad_config"},
     {BACKEND_INTERNAL, "internal"},
+    {BACKEND_SERVER_BUSY, "server_busy"},
+    {BACKEND_VARIANT_NOT_LOADABLE, "variant_not_loadable"},
 };
 
 static const struct {
@@ -290,8 +292,16 @@ backend_cmd_timeout_ms(const struct backend *b)
 /* ---- subprocesses ---- */
 
 int
+backend_busy_wait_ms(const struct backend *b)
+{
+    if (b->cfg.busy_wait_ms < 0)
+        return 0;
+    return b->cfg.busy_wait_ms > 0 ? b->cfg.busy_wait_ms : BACKEND_BUSY_WAIT_MS;
+}
+
+int
 backend_run(struct backend *b, const char *path, char *const *argv, int timeout_ms,
-            struct spawn_result *r)
+            int first_signal, size_t out_max, struct spawn_result *r)
 {
     struct spawn_env env;
     struct spawn_opts o;
@@ -319,6 +329,8 @@ backend_run(struct backend *b, const char *path, char *const *argv, int timeout_
     o.argv = argv;
     o.envp = env.vars;
     o.timeout_ms = timeout_ms;
+    o.first_signal = first_signal;
+    o.out_max = out_max;
     o.cancel = b->cfg.cancel;
     rc = spawn_run(&o, r);
     spawn_env_free(&env);
@@ -529,10 +541,9 @@ backend_check_memory(struct backend *b, struct backend_preflight *pf, uint64_t f
     usable = usable > headroom ? usable - headroom : 0;
     for (i = 0; i < pf->nmodels; i++) {
         const struct backend_model_info *mi = &pf->models[i];
-
         uint64_t need = mi->estimate_bytes > 0 ? mi->estimate_bytes : mi->size_bytes;
 
-        if (!mi->found || need == 0)
+        if (!mi->found || mi->not_loadable || need == 0)
             continue;
         if (need > usable)
             backend_reason(pf, BACKEND_INSUFFICIENT_MEMORY,

@@ -4,7 +4,10 @@
  * it can be done at all. Three backends behind one small vtable:
  *
  *   "lms"     LM Studio's CLI: lms unload --all, lms load KEY -y [...],
- *             lms ls/ps --json, lms version, lms server start.
+ *             lms ls/ps --json, lms version, lms server start. Every load
+ *             is checked with lms ps --json (never /v1/models: with LM
+ *             Studio's just-in-time loading it lists every downloaded model);
+ *             a busy server (another client generating) is waited for.
  *   "none"    the server is managed by someone else; load only waits until
  *             the model is listed in GET /v1/models.
  *   "command" user-configured argv templates for load and unload.
@@ -35,6 +38,7 @@
 #define BACKEND_HTTP_MAX (1024 * 1024) /* GET /v1/models body cap */
 #define BACKEND_CMD_TIMEOUT_MS 60000   /* lms ls/ps/version/unload deadline */
 #define BACKEND_LOAD_TIMEOUT_MS 600000 /* load deadline when the config says 0 */
+#define BACKEND_BUSY_WAIT_MS 300000    /* busy server: wait this long when the config says 0 */
 
 enum backend_code {
     BACKEND_OK = 0,
@@ -51,6 +55,8 @@ enum backend_code {
     BACKEND_CANCELLED,           /* cancelled */
     BACKEND_BAD_CONFIG,          /* bad_config */
     BACKEND_INTERNAL,            /* internal: out of memory, pipes ... */
+    BACKEND_SERVER_BUSY,         /* server_busy: another client kept the server busy */
+    BACKEND_VARIANT_NOT_LOADABLE, /* variant_not_loadable: lms cannot load that variant */
 };
 
 struct backend_err {
@@ -66,6 +72,8 @@ struct backend_cfg {
     char server_token[BACKEND_STR_MAX]; /* sent as Authorization: Bearer; "" = none */
     int load_timeout_ms;                /* load command + until listed; 0 = default */
     int cmd_timeout_ms;                 /* other commands; 0 = BACKEND_CMD_TIMEOUT_MS */
+    int busy_wait_ms;                   /* lms: wait for a busy server; 0 = BACKEND_BUSY_WAIT_MS,
+                                         * < 0 = do not wait */
     long context_length;                /* --context-length; 0 = not passed */
     char gpu[32];                       /* --gpu; "" = not passed */
     char identifier[BACKEND_KEY_MAX];   /* --identifier; "" = served under the key */
@@ -91,6 +99,9 @@ struct backend_model_info {
     char params[32];       /* e.g. "230B" */
     long max_context_length;
     uint64_t estimate_bytes; /* lms load --estimate-only "Estimated Total Memory" */
+    int not_loadable;      /* lms cannot load it (a variant that is not selected): its
+                            * load will fail with variant_not_loadable; not counted
+                            * in the memory check, not a preflight failure */
 };
 
 /* A preflight's verdict. Fill with backend_preflight(); release with
@@ -102,7 +113,7 @@ struct backend_preflight {
     int nmodels;
     struct backend_model_info *models; /* nmodels entries, in the order asked */
     char notes[BACKEND_NOTES_MAX];     /* e.g. "started the server (lms server start)" */
-    char version[128];                 /* `lms version`, first line; "" unknown */
+    char version[128];                 /* lms: the CLI commit (`lms version`); "" unknown */
     uint64_t mem_total_bytes, mem_available_bytes; /* as used for the check */
 };
 
@@ -171,13 +182,17 @@ int backend_preflight(struct backend *b, const char *const *models, int nmodels,
 void backend_preflight_free(struct backend_preflight *pf);
 
 /*
- * Make the server serve `model` (and, for lms, nothing else: everything
- * loaded is unloaded first), then wait until the identifier is listed in
- * GET /v1/models and check it is the requested model. Fills *res. Returns
- * 0, or -1 with err: lms_not_found, lms_failed, command_failed,
- * load_timeout (the command was killed at its deadline with its process
- * group, or the model never appeared), unload_failed, server_unreachable,
- * model_mismatch, lms_bad_json, cancelled.
+ * Make the server serve `model`. lms: resolve the key against lms ls --json
+ * (a key, an exact path loaded with --exact, or a variant key that is the
+ * selected variant of its model), wait while the server is busy, unload
+ * everything, load, then check with lms ps --json that the requested model
+ * is loaded (and take its identifier). none/command: wait until the
+ * identifier is listed in GET /v1/models. Fills *res. Returns 0, or -1 with
+ * err: lms_not_found, lms_failed, command_failed, load_timeout (the command
+ * was stopped at its deadline with its process group, or the model never
+ * appeared), unload_failed, server_unreachable, model_mismatch, lms_bad_json,
+ * model_not_found, variant_not_loadable (nothing was unloaded then),
+ * server_busy, cancelled.
  */
 int backend_load(struct backend *b, const char *model, struct backend_load *res,
                  struct backend_err *err);
@@ -191,7 +206,8 @@ int backend_unload(struct backend *b, const char *id, struct backend_err *err);
 int backend_list_loaded(struct backend *b, struct backend_loaded *out, struct backend_err *err);
 
 /* The backend's part of the environment fingerprint: {"type", "lms_path",
- * "lms_version", ...}. New reference (caller owns), NULL on out of memory. */
+ * "lms_version" (the CLI commit), ...}. New reference (caller owns), NULL on
+ * out of memory. */
 json_t *backend_describe(struct backend *b);
 
 /* Free the backend. NULL-safe. */
@@ -224,11 +240,13 @@ void backend_reason(struct backend_preflight *pf, enum backend_code code, const 
     __attribute__((format(printf, 3, 4)));
 
 /* Run argv[0] = path with argv, the minimal environment plus cfg.env and the
- * backend's deadline `timeout_ms`. Returns 0 when it ran (see spawn_run;
- * r owns captures: spawn_result_free), -1 when it could not start. */
+ * backend's deadline `timeout_ms`; at the deadline the group gets
+ * `first_signal` (0 = SIGTERM), then SIGTERM, then SIGKILL; stdout is kept
+ * up to out_max bytes (0 = SPAWN_CAPTURE_MAX). Returns 0 when it ran (see
+ * spawn_run; r owns captures: spawn_result_free), -1 when it could not start. */
 struct spawn_result;
 int backend_run(struct backend *b, const char *path, char *const *argv, int timeout_ms,
-                struct spawn_result *r);
+                int first_signal, size_t out_max, struct spawn_result *r);
 
 /* GET {base_url}/v1/models: the ids in `data`, as a new JSON array of
  * strings in *ids (caller owns). 0, or -1 with err server_unreachable (no
@@ -258,5 +276,7 @@ void backend_check_memory(struct backend *b, struct backend_preflight *pf,
  * commands' deadline. */
 int backend_load_timeout_ms(const struct backend *b);
 int backend_cmd_timeout_ms(const struct backend *b);
+/* How long to wait for a busy server (ms; 0 = not at all). */
+int backend_busy_wait_ms(const struct backend *b);
 
 #endif

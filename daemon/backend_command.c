@@ -82,7 +82,7 @@ command_exec(struct backend *b, char **tmpl, const char *model, int timeout_ms,
             goto out;
         }
     }
-    if (backend_run(b, argv[0], argv, timeout_ms, &r) == -1) {
+    if (backend_run(b, argv[0], argv, timeout_ms, 0, 0, &r) == -1) {
         backend_fail(err, fail_code, "%s: %s", argv[0], r.error);
         spawn_result_free(&r);
         goto out;

@@ -1,17 +1,51 @@
-/* backend_lms.c - the "lms" backend: LM Studio's CLI. See backend.h. */
+/*
+ * backend_lms.c - the "lms" backend: LM Studio's CLI. See backend.h.
+ *
+ * How it follows the real lms (lmstudio-ai/lms, the .ts files of src/subcommands):
+ *   - only --json results are read from stdout; logs, errors and the
+ *     --estimate-only figure are on stderr (src/logLevel.ts);
+ *   - a model is resolved against `lms ls --json` before anything is
+ *     unloaded: an exact key, an exact path (loaded with --exact, the only
+ *     way lms matches a path since 2026-01), or a variant key "base@quant"
+ *     that is the base model's selectedVariant (loading the base key loads
+ *     the selected variant: ModelInfoBase.selectedVariant in lmstudio-js).
+ *     Another variant cannot be loaded through lms at all (load.ts matches
+ *     only base keys; lms#588, lmstudio-bug-tracker#1462): that model fails
+ *     with variant_not_loadable and the job goes on;
+ *   - every load and estimate passes -y (several matching keys would open an
+ *     interactive picker) and stdin is /dev/null (spawn.c);
+ *   - a load is verified with `lms ps --json` (identifier, modelKey, status),
+ *     never with /v1/models, which lists every downloaded model when LM
+ *     Studio's just-in-time loading is on (its default);
+ *   - `lms unload <id>` of an unknown id prints an error and exits 0
+ *     (unload.ts): every unload is verified with lms ps;
+ *   - another client's work (ps status processingPrompt/generating, or
+ *     queued > 0) is waited for, bounded, before anything is unloaded;
+ *   - a load stopped at its deadline gets SIGINT first: lms cancels the load
+ *     on SIGINT (load.ts, sigintListener), then SIGTERM, then SIGKILL;
+ *   - --host/--port come from base_url (createClient.ts): --port alone for a
+ *     loopback host (lms stays the local privileged client), both for a
+ *     remote one; `lms server start` takes --port only (server.ts).
+ */
 #include "daemon/backend.h"
 
 #include "daemon/clock.h"
+#include "daemon/lms_parse.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 
 #include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
-#define LMS_NUM_MAX 32 /* a number formatted for argv */
-#define LMS_SETTLE_MS 2000 /* lms load returned: the model is listed by then */
+#define LMS_NUM_MAX 32                  /* a number formatted for argv */
+#define LMS_JSON_MAX (16 * 1024 * 1024) /* lms ls/ps --json kept: thousands of models */
+#define LMS_BUSY_POLL_MS 500            /* lms ps period while the server is busy */
+#define LMS_LIST_MAX 400                /* variant keys quoted in a detail */
 
 /* Resolve lms: the configured path (absolute, or a name on PATH), else lms on
  * our PATH, else ~/.lmstudio/bin/lms (launchd's PATH will not have it). */
@@ -40,15 +74,64 @@ lms_prepare(struct backend *b, struct backend_err *err)
     return 0;
 }
 
+/* Where lms should connect, from base_url: "--port P" for a loopback host,
+ * "--host H --port P" for another (createClient.ts); nothing when base_url
+ * cannot be read (lms then finds the local LM Studio itself). */
+struct lms_target {
+    char host[LMS_PARSE_HOST_MAX];
+    char port[LMS_NUM_MAX];
+    int ok, loopback;
+};
+
+static void
+lms_target_get(const struct backend *b, struct lms_target *t)
+{
+    int port = 0;
+
+    memset(t, 0, sizeof(*t));
+    if (lms_parse_target(b->cfg.base_url, t->host, sizeof(t->host), &port, &t->loopback) == 0 &&
+        strchr(t->host, ':') == NULL) {
+        snprintf(t->port, sizeof(t->port), "%d", port);
+        t->ok = 1;
+    } else if (t->loopback) {
+        /* ::1: lms refuses a host holding ':'; --port alone means 127.0.0.1. */
+        snprintf(t->port, sizeof(t->port), "%d", port);
+        t->ok = 1;
+    }
+}
+
+/* Append the target's --host/--port to args[*n] (room for 4 more). */
+static void
+lms_target_args(const struct lms_target *t, const char **args, int *n)
+{
+    if (!t->ok)
+        return;
+    if (!t->loopback) {
+        args[(*n)++] = "--host";
+        args[(*n)++] = t->host;
+    }
+    args[(*n)++] = "--port";
+    args[(*n)++] = t->port;
+}
+
+/* How lms_exec runs one command. */
+struct lms_call {
+    int timeout_ms;
+    int first_signal;            /* 0 = SIGTERM */
+    size_t out_max;              /* 0 = SPAWN_CAPTURE_MAX */
+    enum backend_code fail_code; /* non-zero exit or a signal */
+    enum backend_code timeout_code;
+};
+
 /*
- * Run lms with args (NULL-terminated) under `timeout_ms`. Returns 0 when it
- * exited 0 (*r filled; caller frees), else -1 with err: lms_not_found,
- * `timeout_code` when killed at the deadline, cancelled, or `fail_code` for a
- * non-zero exit or a signal (with the stderr tail); r is freed then.
+ * Run lms with args (NULL-terminated) as `c` says. Returns 0 when it exited
+ * 0 (*r filled; caller frees), else -1 with err: lms_not_found,
+ * c->timeout_code when stopped at the deadline, cancelled, or c->fail_code
+ * for a non-zero exit or a signal (with the stderr tail); r is freed then.
  */
 static int
-lms_exec(struct backend *b, const char *const *args, int timeout_ms, enum backend_code fail_code,
-         enum backend_code timeout_code, struct spawn_result *r, struct backend_err *err)
+lms_exec(struct backend *b, const char *const *args, const struct lms_call *c,
+         struct spawn_result *r, struct backend_err *err)
 {
     char *argv[BACKEND_ARGV_MAX + 2];
     char tail[BACKEND_TAIL_MAX + 1], cmd[128];
@@ -65,36 +148,40 @@ lms_exec(struct backend *b, const char *const *args, int timeout_ms, enum backen
     snprintf(cmd, sizeof(cmd), "lms %s%s%s", args[0] ? args[0] : "",
              args[0] && args[1] && args[1][0] == '-' ? " " : "",
              args[0] && args[1] && args[1][0] == '-' ? args[1] : "");
-    if (backend_run(b, b->lms_path, argv, timeout_ms, r) == -1) {
+    if (backend_run(b, b->lms_path, argv, c->timeout_ms, c->first_signal, c->out_max, r) == -1) {
         int e = r->errnum;
 
+        backend_fail(err, e == ENOENT || e == EACCES ? BACKEND_LMS_NOT_FOUND : BACKEND_INTERNAL,
+                     "%s: %s", cmd, r->error);
         spawn_result_free(r);
-        return backend_fail(err, e == ENOENT || e == EACCES ? BACKEND_LMS_NOT_FOUND
-                                                             : BACKEND_INTERNAL,
-                            "%s: %s", cmd, r->error);
+        return -1;
     }
     if (r->cancelled) {
         spawn_result_free(r);
         return backend_fail(err, BACKEND_CANCELLED, "%s: cancelled", cmd);
     }
     spawn_capture_tail(r->err.len > 0 ? &r->err : &r->out, BACKEND_TAIL_MAX, tail, sizeof(tail));
-    if (r->timed_out) {
-        backend_fail(err, timeout_code, "%s: killed after %d ms (deadline): %s", cmd, timeout_ms,
-                     tail);
-        spawn_result_free(r);
-        return -1;
-    }
-    if (r->how == SPAWN_SIGNALED) {
-        backend_fail(err, fail_code, "%s: killed by signal %d: %s", cmd, r->signo, tail);
-        spawn_result_free(r);
-        return -1;
-    }
-    if (r->exit_code != 0) {
-        backend_fail(err, fail_code, "%s: exit status %d: %s", cmd, r->exit_code, tail);
-        spawn_result_free(r);
-        return -1;
-    }
-    return 0;
+    if (r->timed_out)
+        backend_fail(err, c->timeout_code, "%s: stopped after %d ms (deadline; SIGINT first): %s",
+                     cmd, c->timeout_ms, tail);
+    else if (r->how == SPAWN_SIGNALED)
+        backend_fail(err, c->fail_code, "%s: killed by signal %d: %s", cmd, r->signo, tail);
+    else if (r->exit_code != 0)
+        backend_fail(err, c->fail_code, "%s: exit status %d: %s", cmd, r->exit_code, tail);
+    else
+        return 0;
+    spawn_result_free(r);
+    return -1;
+}
+
+/* lms_exec of a short command (ls, ps, version, unload) failing with `code`. */
+static int
+lms_exec_cmd(struct backend *b, const char *const *args, size_t out_max, enum backend_code code,
+             struct spawn_result *r, struct backend_err *err)
+{
+    struct lms_call c = {backend_cmd_timeout_ms(b), 0, out_max, code, code};
+
+    return lms_exec(b, args, &c, r, err);
 }
 
 /* ---- lms ls --json / lms ps --json ---- */
@@ -113,8 +200,8 @@ lms_parse_list(const char *cmd, const struct spawn_result *r, struct backend_err
     size_t i;
 
     if (r->out.dropped > 0) {
-        backend_fail(err, BACKEND_LMS_BAD_JSON, "%s: output over %d bytes", cmd,
-                     SPAWN_CAPTURE_MAX);
+        backend_fail(err, BACKEND_LMS_BAD_JSON, "%s: output over %d bytes (LMS_JSON_MAX)", cmd,
+                     LMS_JSON_MAX);
         return NULL;
     }
     root = json_loadb(r->out.data, r->out.len, JSON_REJECT_DUPLICATES, &jerr);
@@ -145,7 +232,6 @@ lms_parse_list(const char *cmd, const struct spawn_result *r, struct backend_err
     json_decref(root);
     return arr;
 }
-
 /* Field `name` of o as a string: 0 and *out (borrowed, NULL when absent or
  * null), or -1 with err when it has another type. */
 static int
@@ -223,29 +309,56 @@ lms_fill_info(const json_t *o, struct backend_model_info *mi, struct backend_err
     return 0;
 }
 
-/* Run `lms <what> --json` and parse it. Array (new ref) or NULL with err. */
+/* Run `lms <what> [arg] --json [--host H] --port P` and parse it. Array
+ * (new ref) or NULL with err. */
 static json_t *
-lms_list(struct backend *b, const char *what, struct backend_err *err)
+lms_list(struct backend *b, const char *what, const char *arg, struct backend_err *err)
 {
-    const char *args[] = {what, "--json", NULL};
+    const char *args[12];
+    struct lms_target t;
     struct spawn_result r;
-    char cmd[32];
+    char cmd[BACKEND_KEY_MAX + 32];
     json_t *arr;
+    int n = 0;
 
-    snprintf(cmd, sizeof(cmd), "lms %s --json", what);
-    if (lms_exec(b, args, backend_cmd_timeout_ms(b), BACKEND_LMS_FAILED, BACKEND_LMS_FAILED, &r,
-                 err) == -1)
+    lms_target_get(b, &t);
+    args[n++] = what;
+    if (arg != NULL)
+        args[n++] = arg;
+    args[n++] = "--json";
+    lms_target_args(&t, args, &n);
+    args[n] = NULL;
+    snprintf(cmd, sizeof(cmd), "lms %s%s%s --json", what, arg ? " " : "", arg ? arg : "");
+    if (lms_exec_cmd(b, args, LMS_JSON_MAX, BACKEND_LMS_FAILED, &r, err) == -1)
         return NULL;
     arr = lms_parse_list(cmd, &r, err);
     spawn_result_free(&r);
     return arr;
 }
 
+/* The `queued` of a ps entry (ModelProcessingState.queued in lmstudio-js:
+ * requests in the queue, the running one included); -1 when absent. */
+static long
+lms_queued(const json_t *o)
+{
+    json_t *q = json_object_get(o, "queued");
+
+    if (json_is_integer(q))
+        return (long)json_integer_value(q);
+    if (json_is_real(q))
+        return (long)json_real_value(q);
+    if (json_is_array(q))
+        return (long)json_array_size(q);
+    return -1;
+}
+
+/* `lms ps --json` into out (may be NULL) and the loaded bytes into *bytes
+ * (may be NULL). 0, or -1 with err. */
 static int
 lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct backend_err *err)
 {
     struct backend_err fe;
-    json_t *arr = lms_list(b, "ps", err), *o;
+    json_t *arr = lms_list(b, "ps", NULL, err), *o;
     size_t i;
     int result = -1;
 
@@ -257,7 +370,6 @@ lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct ba
         struct backend_loaded_model *m;
         const char *ident, *key, *path, *status;
         uint64_t size;
-        json_t *q;
 
         if (lms_get_str(o, "identifier", &ident, &fe) == -1 ||
             lms_entry_key(o, &key, &path, &fe) == -1 ||
@@ -275,14 +387,7 @@ lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct ba
         snprintf(m->identifier, sizeof(m->identifier), "%s", ident ? ident : "");
         snprintf(m->model_key, sizeof(m->model_key), "%s", key ? key : path ? path : "");
         snprintf(m->status, sizeof(m->status), "%s", status ? status : "");
-        m->queued = -1;
-        q = json_object_get(o, "queued");
-        if (q == NULL)
-            q = json_object_get(o, "queuedRequests");
-        if (json_is_integer(q))
-            m->queued = (long)json_integer_value(q);
-        else if (json_is_array(q))
-            m->queued = (long)json_array_size(q);
+        m->queued = lms_queued(o);
     }
     result = 0;
 out:
@@ -296,72 +401,370 @@ lms_list_loaded(struct backend *b, struct backend_loaded *out, struct backend_er
     return lms_ps(b, out, NULL, err);
 }
 
-/* `lms version`: first non-empty line into b->version. 0 or -1 with err. */
+/* `lms version`: the CLI commit (lms_parse_version) into b->version; never
+ * the logo art it prints first. 0 or -1 with err. */
 static int
 lms_version(struct backend *b, struct backend_err *err)
 {
     const char *args[] = {"version", NULL};
     struct spawn_result r;
-    const char *p, *end;
 
-    if (lms_exec(b, args, backend_cmd_timeout_ms(b), BACKEND_LMS_FAILED, BACKEND_LMS_FAILED, &r,
-                 err) == -1)
+    if (lms_exec_cmd(b, args, 0, BACKEND_LMS_FAILED, &r, err) == -1)
         return -1;
-    p = r.out.data;
-    while (*p == '\n' || *p == '\r' || *p == ' ')
-        p++;
-    end = strchr(p, '\n');
-    snprintf(b->version, sizeof(b->version), "%.*s", end ? (int)(end - p) : (int)strlen(p), p);
+    if (lms_parse_version(r.out.data, b->version, sizeof(b->version)) == -1 &&
+        lms_parse_version(r.err.data, b->version, sizeof(b->version)) == -1)
+        log_warnx("backend: lms version printed no \"CLI commit:\" line; version unknown");
     spawn_result_free(&r);
     return 0;
 }
 
+/* Index of the instance in ld with identifier id, or -1. */
+static int
+lms_find_ident(const struct backend_loaded *ld, const char *id)
+{
+    int i;
+
+    for (i = 0; i < ld->n; i++) {
+        if (strcmp(ld->m[i].identifier, id) == 0)
+            return i;
+    }
+    return -1;
+}
+
+/*
+ * `lms unload <id>` or `lms unload --all`, then lms ps: exit 0 is no proof
+ * (an unknown identifier prints an error and exits 0, unload.ts), so the
+ * identifier (or everything) must be gone from ps. 0, or -1 with err
+ * (unload_failed, lms_*, cancelled).
+ */
 static int
 lms_unload(struct backend *b, const char *id, struct backend_err *err)
 {
-    const char *all[] = {"unload", "--all", NULL};
-    const char *one[] = {"unload", id, NULL};
+    const char *args[8];
+    char tail[BACKEND_TAIL_MAX + 1], q[LOG_QUOTE_MAX];
+    struct backend_loaded *ld = NULL;
+    struct lms_target t;
     struct spawn_result r;
+    int n = 0, result = -1;
 
-    if (lms_exec(b, id ? one : all, backend_cmd_timeout_ms(b), BACKEND_UNLOAD_FAILED,
-                 BACKEND_UNLOAD_FAILED, &r, err) == -1)
+    lms_target_get(b, &t);
+    args[n++] = "unload";
+    args[n++] = id != NULL ? id : "--all";
+    lms_target_args(&t, args, &n);
+    args[n] = NULL;
+    if (lms_exec_cmd(b, args, 0, BACKEND_UNLOAD_FAILED, &r, err) == -1)
         return -1;
+    spawn_capture_tail(&r.err, BACKEND_TAIL_MAX, tail, sizeof(tail));
     spawn_result_free(&r);
+    ld = calloc(1, sizeof(*ld));
+    if (ld == NULL)
+        return backend_fail(err, BACKEND_INTERNAL, "out of memory");
+    if (lms_ps(b, ld, NULL, err) == -1)
+        goto out;
+    if (id != NULL && lms_find_ident(ld, id) >= 0) {
+        backend_fail(err, BACKEND_UNLOAD_FAILED,
+                     "lms unload exited 0 but lms ps still lists \"%s\": %s", id, tail);
+        goto out;
+    }
+    if (id == NULL && ld->n > 0) {
+        backend_fail(err, BACKEND_UNLOAD_FAILED,
+                     "lms unload --all exited 0 but lms ps still lists %d model(s), e.g. \"%s\": %s",
+                     ld->n, ld->m[0].identifier, tail);
+        goto out;
+    }
+    if (id != NULL && strstr(tail, "Cannot find") != NULL)
+        log_warnx("backend: lms unload: \"%s\" was not loaded: %s", id,
+                  log_quote(q, sizeof(q), tail));
+    result = 0;
+out:
+    free(ld);
+    return result;
+}
+
+/* 1 when an instance in ld is busy (status other than idle, or requests
+ * queued), with a description in desc. */
+static int
+lms_busy(const struct backend_loaded *ld, char *desc, size_t len)
+{
+    int i;
+
+    for (i = 0; i < ld->n; i++) {
+        const struct backend_loaded_model *m = &ld->m[i];
+
+        if ((m->status[0] != '\0' && strcmp(m->status, "idle") != 0) || m->queued > 0) {
+            snprintf(desc, len, "\"%s\" is %s with %ld request(s) queued", m->identifier,
+                     m->status[0] ? m->status : "busy", m->queued > 0 ? m->queued : 0);
+            return 1;
+        }
+    }
     return 0;
 }
 
-/* After a load: lms ps must show `id` as `key`. 0 or -1 with err. */
+/*
+ * Wait until no loaded model is busy (lms ps --json: status and queued), at
+ * most backend_busy_wait_ms. Nothing is unloaded under another client.
+ * 0, or -1 with err: server_busy (still busy at the end), cancelled, lms_*.
+ */
 static int
-lms_verify(struct backend *b, const char *key, const char *id, struct backend_err *err)
+lms_wait_idle(struct backend *b, struct backend_err *err)
 {
     struct backend_loaded *ld = calloc(1, sizeof(*ld));
-    int i, result = -1, found = 0;
+    char desc[BACKEND_DETAIL_MAX / 2];
+    int64_t t0 = clock_mono_ns(), limit = (int64_t)backend_busy_wait_ms(b) * 1000000;
+    int result = -1, logged = 0;
+
+    if (ld == NULL)
+        return backend_fail(err, BACKEND_INTERNAL, "out of memory");
+    for (;;) {
+        memset(ld, 0, sizeof(*ld));
+        if (lms_ps(b, ld, NULL, err) == -1)
+            goto out;
+        if (!lms_busy(ld, desc, sizeof(desc))) {
+            result = 0;
+            goto out;
+        }
+        if (clock_mono_ns() - t0 >= limit) {
+            backend_fail(err, BACKEND_SERVER_BUSY,
+                         "another client is using the server: %s; waited %lld s (busy_wait_s); "
+                         "nothing was unloaded",
+                         desc, (long long)((clock_mono_ns() - t0) / 1000000000));
+            goto out;
+        }
+        if (!logged++)
+            log_info("backend: server busy, waiting up to %d s: %s", backend_busy_wait_ms(b) / 1000,
+                     desc);
+        if (b->cfg.cancel != NULL && *b->cfg.cancel != 0) {
+            backend_fail(err, BACKEND_CANCELLED, "cancelled while the server was busy");
+            goto out;
+        }
+        clock_sleep_until(clock_mono_ns() + (int64_t)LMS_BUSY_POLL_MS * 1000000);
+    }
+out:
+    free(ld);
+    return result;
+}
+/* ---- what to load for a requested model ---- */
+
+/* How a requested model is loaded: `lms load [--exact] <load_key>`, after
+ * which lms ps shows an instance of expect_key. */
+struct lms_resolved {
+    char load_key[BACKEND_KEY_MAX];
+    int exact;                        /* load_key is a path: pass --exact */
+    char expect_key[BACKEND_KEY_MAX]; /* modelKey of the loaded instance */
+    const json_t *entry;              /* the lms ls entry (borrowed) */
+};
+
+/* A string of the JSON array `a` equal (case aside) to s, or NULL. */
+static const char *
+lms_array_find(const json_t *a, const char *s)
+{
+    size_t i;
+    json_t *v;
+
+    json_array_foreach(a, i, v) {
+        if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0)
+            return json_string_value(v);
+    }
+    return NULL;
+}
+
+/* Fill res for entry o loaded by load_key: the instance will be the
+ * selected variant when the model has variants (list.ts counts a loaded
+ * instance on the variant row whose modelKey it carries). */
+static void
+lms_resolved_set(struct lms_resolved *res, const json_t *o, const char *load_key, int exact)
+{
+    json_t *sel = json_object_get(o, "selectedVariant");
+    json_t *key = json_object_get(o, "modelKey");
+
+    snprintf(res->load_key, sizeof(res->load_key), "%s", load_key);
+    res->exact = exact;
+    snprintf(res->expect_key, sizeof(res->expect_key), "%s",
+             json_is_string(sel)   ? json_string_value(sel)
+             : json_is_string(key) ? json_string_value(key)
+                                   : load_key);
+    res->entry = o;
+}
+
+/* `model` names a variant ("base@quant") of entry o: load it when it is the
+ * selected one, else variant_not_loadable naming the variants. */
+static int
+lms_resolve_variant(const json_t *o, const char *model, struct lms_resolved *res,
+                    struct backend_err *err)
+{
+    json_t *vars = json_object_get(o, "variants"), *sel = json_object_get(o, "selectedVariant"), *v;
+    const char *base = json_string_value(json_object_get(o, "modelKey"));
+    char list[LMS_LIST_MAX] = "";
+    size_t i;
+
+    res->entry = o;
+    if (json_is_string(sel) && strcasecmp(json_string_value(sel), model) == 0) {
+        lms_resolved_set(res, o, base, 0);
+        return 0;
+    }
+    json_array_foreach(vars, i, v) {
+        size_t l = strlen(list);
+
+        snprintf(list + l, sizeof(list) - l, "%s%s", l ? ", " : "", json_string_value(v));
+    }
+    if (lms_array_find(vars, model) == NULL)
+        return backend_fail(err, BACKEND_MODEL_NOT_FOUND,
+                            "\"%s\" is not a variant of \"%s\" (its variants: %s)", model, base,
+                            list);
+    return backend_fail(err, BACKEND_VARIANT_NOT_LOADABLE,
+                        "\"%s\" is a variant of \"%s\" (variants: %s; selected: %s), and lms can "
+                        "load only the selected variant (lms load takes base keys: lms#588). "
+                        "In LM Studio, open My Models, pick %s as the selected variant of %s, "
+                        "and run again; the job's other models ran",
+                        model, base, list, json_is_string(sel) ? json_string_value(sel) : "none",
+                        model, base);
+}
+
+/*
+ * Resolve `model` against the lms ls --json array: its modelKey (exact, then
+ * case aside: lms's fuzzy matcher ranks an exact key first, case aside), its
+ * path (loaded with --exact), or a variant key of a listed model. 0 with
+ * res, or -1 with err: model_not_found, variant_not_loadable (res->entry is
+ * the base model then).
+ */
+static int
+lms_resolve(const json_t *ls, const char *model, struct lms_resolved *res, struct backend_err *err)
+{
+    const char *key, *path, *at = strrchr(model, '@');
+    struct backend_err fe;
+    size_t i, baselen = at != NULL ? (size_t)(at - model) : 0;
+    int pass;
+    json_t *o;
+
+    memset(res, 0, sizeof(*res));
+    for (pass = 0; pass < 3; pass++) {
+        json_array_foreach(ls, i, o) {
+            if (lms_entry_key(o, &key, &path, &fe) == -1)
+                return backend_fail(err, BACKEND_LMS_BAD_JSON, "lms ls --json: entry %zu: %s", i,
+                                    fe.detail);
+            if (pass == 0 && key != NULL && strcmp(key, model) == 0) {
+                lms_resolved_set(res, o, model, 0);
+                return 0;
+            }
+            if (pass == 1 && key != NULL && strcasecmp(key, model) == 0) {
+                lms_resolved_set(res, o, key, 0);
+                return 0;
+            }
+            if (pass == 1 && path != NULL && strcmp(path, model) == 0) {
+                lms_resolved_set(res, o, path, 1);
+                return 0;
+            }
+            if (pass == 2 && at != NULL && key != NULL && strlen(key) == baselen &&
+                strncasecmp(key, model, baselen) == 0)
+                return lms_resolve_variant(o, model, res, err);
+        }
+    }
+    return backend_fail(err, BACKEND_MODEL_NOT_FOUND,
+                        "\"%s\" is not among the %zu models lms ls lists (keys, paths, variants)",
+                        model, json_array_size(ls));
+}
+
+/* `lms ls --json` and lms_resolve. 0, or -1 with err. */
+static int
+lms_resolve_now(struct backend *b, const char *model, struct lms_resolved *res,
+                struct backend_err *err)
+{
+    json_t *ls = lms_list(b, "ls", NULL, err);
+    int rc;
+
+    if (ls == NULL)
+        return -1;
+    rc = lms_resolve(ls, model, res, err);
+    res->entry = NULL; /* ls is freed here */
+    json_decref(ls);
+    return rc;
+}
+
+/* ---- load ---- */
+
+/*
+ * After a load: lms ps must list an instance of the expected model (under
+ * our --identifier when one was given). An empty list is refused. Its
+ * identifier goes to served (BACKEND_KEY_MAX). 0 or -1 with err.
+ */
+static int
+lms_verify(struct backend *b, const struct lms_resolved *res, char *served,
+           struct backend_err *err)
+{
+    struct backend_loaded *ld = calloc(1, sizeof(*ld));
+    const char *want_id = b->cfg.identifier;
+    int i, result = -1, hit = -1;
 
     if (ld == NULL)
         return backend_fail(err, BACKEND_INTERNAL, "out of memory");
     if (lms_ps(b, ld, NULL, err) == -1)
         goto out;
-    for (i = 0; i < ld->n; i++) {
-        if (strcmp(ld->m[i].identifier, id) != 0)
-            continue;
-        found = 1;
-        if (ld->m[i].model_key[0] != '\0' && strcmp(ld->m[i].model_key, key) != 0) {
-            backend_fail(err, BACKEND_MODEL_MISMATCH,
-                         "\"%s\" is loaded as \"%s\", not the requested \"%s\"", id,
-                         ld->m[i].model_key, key);
-            goto out;
-        }
+    if (ld->n == 0) {
+        backend_fail(err, BACKEND_LMS_FAILED,
+                     "lms load exited 0 but lms ps --json lists no loaded model");
+        goto out;
     }
-    if (!found && ld->n > 0) {
+    for (i = 0; i < ld->n && hit < 0; i++) {
+        if (want_id[0] != '\0' ? strcmp(ld->m[i].identifier, want_id) == 0
+                               : strcasecmp(ld->m[i].model_key, res->expect_key) == 0)
+            hit = i;
+    }
+    if (hit < 0) {
         backend_fail(err, BACKEND_MODEL_MISMATCH,
-                     "lms ps does not list \"%s\"; it lists \"%s\" (%s)", id, ld->m[0].identifier,
+                     "lms ps does not list \"%s\"; it lists \"%s\" (%s)",
+                     want_id[0] ? want_id : res->expect_key, ld->m[0].identifier,
                      ld->m[0].model_key);
         goto out;
     }
+    if (strcasecmp(ld->m[hit].model_key, res->expect_key) != 0) {
+        backend_fail(err, BACKEND_MODEL_MISMATCH,
+                     "\"%s\" is loaded as \"%s\", not the requested \"%s\"",
+                     ld->m[hit].identifier, ld->m[hit].model_key, res->expect_key);
+        goto out;
+    }
+    snprintf(served, BACKEND_KEY_MAX, "%s", ld->m[hit].identifier);
     result = 0;
 out:
     free(ld);
     return result;
+}
+
+/* The argv of `lms load` for res (and --estimate-only when estimate) into
+ * args (BACKEND_ARGV_MAX entries); ctx and ttl hold the numbers. */
+static void
+lms_load_args(const struct backend *b, const struct lms_resolved *res, int estimate,
+              const struct lms_target *t, const char **args, char ctx[LMS_NUM_MAX],
+              char ttl[LMS_NUM_MAX])
+{
+    int n = 0;
+
+    args[n++] = "load";
+    if (res->exact)
+        args[n++] = "--exact";
+    args[n++] = res->load_key; /* one element, whatever it holds */
+    if (estimate)
+        args[n++] = "--estimate-only";
+    args[n++] = "-y"; /* several matches would open an interactive picker */
+    if (b->cfg.context_length > 0) {
+        snprintf(ctx, LMS_NUM_MAX, "%ld", b->cfg.context_length);
+        args[n++] = "--context-length";
+        args[n++] = ctx;
+    }
+    if (b->cfg.gpu[0] != '\0') {
+        args[n++] = "--gpu";
+        args[n++] = b->cfg.gpu;
+    }
+    if (!estimate && b->cfg.identifier[0] != '\0') {
+        args[n++] = "--identifier";
+        args[n++] = b->cfg.identifier;
+    }
+    if (!estimate && b->cfg.ttl_s > 0) {
+        snprintf(ttl, LMS_NUM_MAX, "%ld", b->cfg.ttl_s);
+        args[n++] = "--ttl";
+        args[n++] = ttl;
+    }
+    lms_target_args(t, args, &n);
+    args[n] = NULL;
 }
 
 static int
@@ -369,116 +772,159 @@ lms_load(struct backend *b, const char *model, struct backend_load *res, struct 
 {
     const char *args[BACKEND_ARGV_MAX];
     char ctx[LMS_NUM_MAX], ttl[LMS_NUM_MAX];
-    const char *id = b->cfg.identifier[0] != '\0' ? b->cfg.identifier : model;
-    int timeout = backend_load_timeout_ms(b), n = 0;
+    struct lms_resolved rv;
+    struct lms_target t;
+    struct lms_call c = {backend_load_timeout_ms(b), SIGINT, 0, BACKEND_LMS_FAILED,
+                         BACKEND_LOAD_TIMEOUT};
     struct spawn_result r;
-    int64_t t0, ready, deadline;
+    int64_t t0;
 
-    if (lms_unload(b, NULL, err) == -1)
+    /* Nothing is unloaded before the model is known to be loadable and the
+     * server is free. */
+    if (lms_resolve_now(b, model, &rv, err) == -1 || lms_wait_idle(b, err) == -1 ||
+        lms_unload(b, NULL, err) == -1)
         return -1;
-    args[n++] = "load";
-    args[n++] = model; /* one element, whatever it holds */
-    args[n++] = "-y";
-    if (b->cfg.context_length > 0) {
-        snprintf(ctx, sizeof(ctx), "%ld", b->cfg.context_length);
-        args[n++] = "--context-length";
-        args[n++] = ctx;
-    }
-    if (b->cfg.gpu[0] != '\0') {
-        args[n++] = "--gpu";
-        args[n++] = b->cfg.gpu;
-    }
-    if (b->cfg.identifier[0] != '\0') {
-        args[n++] = "--identifier";
-        args[n++] = b->cfg.identifier;
-    }
-    if (b->cfg.ttl_s > 0) {
-        snprintf(ttl, sizeof(ttl), "%ld", b->cfg.ttl_s);
-        args[n++] = "--ttl";
-        args[n++] = ttl;
-    }
-    args[n] = NULL;
+    lms_target_get(b, &t);
+    lms_load_args(b, &rv, 0, &t, args, ctx, ttl);
     t0 = clock_mono_ns();
-    if (lms_exec(b, args, timeout, BACKEND_LMS_FAILED, BACKEND_LOAD_TIMEOUT, &r, err) == -1)
+    if (lms_exec(b, args, &c, &r, err) == -1)
         return -1;
     res->load_ms = r.elapsed_ms;
     spawn_result_free(&r);
-    /* lms load returns once the model is loaded: it is listed at once, or
-     * something else is served (model_mismatch) without waiting for long. */
-    deadline = clock_mono_ns() + (int64_t)LMS_SETTLE_MS * 1000000;
-    if (deadline > t0 + (int64_t)timeout * 1000000)
-        deadline = t0 + (int64_t)timeout * 1000000;
-    if (backend_wait_listed(b, id, deadline, &ready, err) == -1)
+    if (lms_verify(b, &rv, res->served_id, err) == -1)
         return -1;
-    res->load_ready_ms = (ready - t0) / 1000000;
-    if (lms_verify(b, model, id, err) == -1)
-        return -1;
-    snprintf(res->served_id, sizeof(res->served_id), "%s", id);
+    res->load_ready_ms = (clock_mono_ns() - t0) / 1000000;
     return 0;
 }
 
 /*
- * `lms load --estimate-only KEY [--context-length N] [--gpu X]`: the
- * "Estimated Total Memory: 12.34 GB" line into *bytes. 0, or -1 when lms
- * cannot estimate (older lms, unknown output): the caller then uses the size.
+ * `lms load <key> --estimate-only -y [--context-length N] [--gpu X]`: the
+ * "Estimated Total Memory" (model plus context) that lms prints on stderr,
+ * into *bytes. 0, or -1 when lms cannot estimate (older lms, unknown
+ * output): the caller then uses the size.
  */
 static int
-lms_estimate(struct backend *b, const char *key, uint64_t *bytes)
+lms_estimate(struct backend *b, const struct lms_resolved *rv, uint64_t *bytes)
 {
     const char *args[BACKEND_ARGV_MAX];
-    char ctx[LMS_NUM_MAX];
+    char ctx[LMS_NUM_MAX], ttl[LMS_NUM_MAX];
+    struct lms_target t;
     struct spawn_result r;
     struct backend_err e;
-    const char *p;
-    double v;
-    char *end;
-    int n = 0, result = -1;
+    int result;
 
     *bytes = 0;
-    args[n++] = "load";
-    args[n++] = "--estimate-only";
-    args[n++] = key;
-    if (b->cfg.context_length > 0) {
-        snprintf(ctx, sizeof(ctx), "%ld", b->cfg.context_length);
-        args[n++] = "--context-length";
-        args[n++] = ctx;
-    }
-    if (b->cfg.gpu[0] != '\0') {
-        args[n++] = "--gpu";
-        args[n++] = b->cfg.gpu;
-    }
-    args[n] = NULL;
-    if (lms_exec(b, args, backend_cmd_timeout_ms(b), BACKEND_LMS_FAILED, BACKEND_LMS_FAILED, &r,
-                 &e) == -1) {
-        log_debug("preflight: no memory estimate for \"%s\": %s", key, e.detail);
+    lms_target_get(b, &t);
+    lms_load_args(b, rv, 1, &t, args, ctx, ttl);
+    if (lms_exec_cmd(b, args, 0, BACKEND_LMS_FAILED, &r, &e) == -1) {
+        log_debug("preflight: no memory estimate for \"%s\": %s", rv->load_key, e.detail);
         return -1;
     }
-    p = strstr(r.out.data, "Estimated Total Memory:");
-    if (p != NULL) {
-        p += strlen("Estimated Total Memory:");
-        errno = 0;
-        v = strtod(p, &end);
-        while (*end == ' ')
-            end++;
-        if (errno == 0 && end != p && v > 0) {
-            if (strncmp(end, "GB", 2) == 0)
-                v *= 1e9;
-            else if (strncmp(end, "GiB", 3) == 0)
-                v *= 1073741824.0;
-            else if (strncmp(end, "MB", 2) == 0)
-                v *= 1e6;
-            else if (strncmp(end, "MiB", 3) == 0)
-                v *= 1048576.0;
-            else
-                v = 0;
-            if (v > 0 && v < 1.8e19) {
-                *bytes = (uint64_t)v;
-                result = 0;
-            }
-        }
-    }
+    result = lms_parse_estimate(r.err.data, bytes);
+    if (result == -1)
+        result = lms_parse_estimate(r.out.data, bytes);
     spawn_result_free(&r);
     return result;
+}
+/* ---- preflight ---- */
+
+/* Append a note to pf->notes, truncating. */
+static void
+lms_note(struct backend_preflight *pf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void
+lms_note(struct backend_preflight *pf, const char *fmt, ...)
+{
+    size_t l = strlen(pf->notes);
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(pf->notes + l, sizeof(pf->notes) - l, fmt, ap);
+    va_end(ap);
+}
+
+/* The server answers (GET /v1/models: with just-in-time loading it lists
+ * every downloaded model, so only reachability is read), else `lms server
+ * start --port P` when allowed and the server is local. */
+static void
+lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf)
+{
+    struct backend_err e, se;
+    struct spawn_result r;
+    struct lms_target t;
+    json_t *ids = NULL;
+    const char *args[6];
+    int n = 0;
+
+    if (backend_server_models(b, &ids, &e) == 0) {
+        json_decref(ids);
+        return;
+    }
+    lms_target_get(b, &t);
+    if (!b->cfg.allow_server_start || !lms_ok || !t.ok || !t.loopback) {
+        backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s%s", e.detail,
+                       !b->cfg.allow_server_start ? " (allow_server_start is off)"
+                       : !lms_ok                  ? ""
+                                                  : " (not a local server: lms cannot start it)");
+        return;
+    }
+    args[n++] = "server";
+    args[n++] = "start";
+    args[n++] = "--port"; /* server.ts: start takes --port, not --host */
+    args[n++] = t.port;
+    args[n] = NULL;
+    log_info("preflight: server unreachable, running lms server start --port %s", t.port);
+    if (lms_exec_cmd(b, args, 0, BACKEND_LMS_FAILED, &r, &se) == -1) {
+        backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s; lms server start: %s", e.detail,
+                       se.detail);
+        return;
+    }
+    spawn_result_free(&r);
+    lms_note(pf, "server was unreachable; started it with lms server start --port %s. ", t.port);
+    if (backend_server_models(b, &ids, &e) == -1)
+        backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "still unreachable after lms server start: %s",
+                       e.detail);
+    json_decref(ids);
+}
+
+/* Every model against lms ls --json: facts, estimate; unknown ones are
+ * reasons, unloadable variants only notes (their run fails alone). */
+static void
+lms_preflight_models(struct backend *b, const char *const *models, int nmodels,
+                     struct backend_preflight *pf)
+{
+    struct backend_err e;
+    struct lms_resolved rv;
+    json_t *ls = lms_list(b, "ls", NULL, &e);
+    int i;
+
+    if (ls == NULL) {
+        backend_reason(pf, e.code, "%s", e.detail);
+        return;
+    }
+    for (i = 0; i < nmodels; i++) {
+        struct backend_model_info *mi = &pf->models[i];
+
+        if (lms_resolve(ls, models[i], &rv, &e) == -1) {
+            if (e.code != BACKEND_VARIANT_NOT_LOADABLE) {
+                backend_reason(pf, e.code, "%s", e.detail);
+                continue;
+            }
+            mi->found = 1;
+            mi->not_loadable = 1;
+            lms_note(pf, "\"%s\" will fail alone: %s. ", models[i], e.detail);
+            continue;
+        }
+        if (lms_fill_info(rv.entry, mi, &e) == -1) {
+            backend_reason(pf, BACKEND_LMS_BAD_JSON, "lms ls --json: \"%s\": %s", models[i],
+                           e.detail);
+            continue;
+        }
+        if (lms_estimate(b, &rv, &mi->estimate_bytes) == -1 && b->cfg.context_length > 0)
+            lms_note(pf, "no lms estimate for \"%s\": its size is checked, %s. ", models[i],
+                     "without the context's memory");
+    }
+    json_decref(ls);
 }
 
 static int
@@ -486,11 +932,8 @@ lms_preflight(struct backend *b, const char *const *models, int nmodels,
               struct backend_preflight *pf)
 {
     struct backend_err e;
-    struct backend_loaded *ld = NULL;
-    json_t *ids = NULL, *ls = NULL, *o;
     uint64_t loaded_bytes = 0;
-    int lms_ok = 1, i;
-    size_t j;
+    int lms_ok = 1;
 
     memset(&e, 0, sizeof(e));
     if (lms_prepare(b, &e) == -1 || lms_version(b, &e) == -1) {
@@ -498,86 +941,16 @@ lms_preflight(struct backend *b, const char *const *models, int nmodels,
         lms_ok = 0;
     }
     snprintf(pf->version, sizeof(pf->version), "%s", b->version);
-
-    if (backend_server_models(b, &ids, &e) == -1) {
-        if (b->cfg.allow_server_start && lms_ok) {
-            const char *args[] = {"server", "start", NULL};
-            struct spawn_result r;
-            struct backend_err se;
-
-            log_info("preflight: server unreachable, running lms server start");
-            if (lms_exec(b, args, backend_cmd_timeout_ms(b), BACKEND_LMS_FAILED,
-                         BACKEND_LMS_FAILED, &r, &se) == 0) {
-                spawn_result_free(&r);
-                snprintf(pf->notes, sizeof(pf->notes),
-                         "server was unreachable; started it with lms server start. ");
-                if (backend_server_models(b, &ids, &e) == -1)
-                    backend_reason(pf, BACKEND_SERVER_UNREACHABLE,
-                                   "still unreachable after lms server start: %s", e.detail);
-            } else {
-                backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s; lms server start: %s",
-                               e.detail, se.detail);
-            }
-        } else {
-            backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s%s", e.detail,
-                           b->cfg.allow_server_start ? "" : " (allow_server_start is off)");
-        }
-    }
-    json_decref(ids);
-
-    if (lms_ok) {
-        ls = lms_list(b, "ls", &e);
-        if (ls == NULL)
+    lms_preflight_server(b, lms_ok, pf);
+    if (lms_ok)
+        lms_preflight_models(b, models, nmodels, pf);
+    /* Another client's work is waited for (bounded); what is loaded then
+     * will be unloaded first, so its memory counts as free. */
+    if (lms_ok && pf->nreasons == 0) {
+        if (lms_wait_idle(b, &e) == -1)
             backend_reason(pf, e.code, "%s", e.detail);
-    }
-    for (i = 0; ls != NULL && i < nmodels; i++) {
-        struct backend_model_info *mi = &pf->models[i];
-
-        json_array_foreach(ls, j, o) {
-            const char *key, *path;
-
-            if (lms_entry_key(o, &key, &path, &e) == -1) {
-                backend_reason(pf, BACKEND_LMS_BAD_JSON, "lms ls --json: entry %zu: %s", j,
-                               e.detail);
-                break;
-            }
-            if ((key != NULL && strcmp(key, models[i]) == 0) ||
-                (path != NULL && strcmp(path, models[i]) == 0)) {
-                if (lms_fill_info(o, mi, &e) == -1)
-                    backend_reason(pf, BACKEND_LMS_BAD_JSON, "lms ls --json: \"%s\": %s",
-                                   models[i], e.detail);
-                break;
-            }
-        }
-        if (mi->found)
-            lms_estimate(b, models[i], &mi->estimate_bytes);
-        if (!mi->found)
-            backend_reason(pf, BACKEND_MODEL_NOT_FOUND,
-                           "\"%s\" is not among the %zu models lms ls lists", models[i],
-                           json_array_size(ls));
-    }
-    json_decref(ls);
-
-    /* What is loaded now will be unloaded first: its memory counts as free.
-     * A busy server means someone else is using it: say so. */
-    if (lms_ok) {
-        ld = calloc(1, sizeof(*ld));
-        if (ld != NULL && lms_ps(b, ld, &loaded_bytes, &e) == 0) {
-            for (i = 0; i < ld->n; i++) {
-                size_t l = strlen(pf->notes);
-
-                if ((ld->m[i].status[0] != '\0' && strcmp(ld->m[i].status, "idle") != 0) ||
-                    ld->m[i].queued > 0)
-                    snprintf(pf->notes + l, sizeof(pf->notes) - l,
-                             "loaded model \"%s\" is busy (status %s, %ld queued): someone "
-                             "else is using the server. ",
-                             ld->m[i].identifier, ld->m[i].status, ld->m[i].queued);
-            }
-        } else if (ld != NULL) {
+        else if (lms_ps(b, NULL, &loaded_bytes, &e) == -1)
             log_warnx("preflight: lms ps failed: %s", e.detail);
-            loaded_bytes = 0;
-        }
-        free(ld);
     }
     backend_check_memory(b, pf, loaded_bytes);
     return pf->nreasons == 0 ? 0 : -1;

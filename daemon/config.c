@@ -42,6 +42,7 @@ static const struct opt opts[] = {
     I(stall_timeout_ms, 1, 86400000, "longest silence allowed inside a stream"),
     I(request_timeout_ms, 1, 86400000, "whole-request deadline"),
     I(load_timeout_ms, 1, 86400000, "deadline of one model load"),
+    I(busy_wait_s, 0, 86400, "lms: wait this long while another client uses the server (0: fail)"),
     I(max_body_bytes, 1024, 64 * 1024 * 1024, "largest REST request body"),
     I(max_connections, 1, 10000, "REST connection limit"),
     I(connection_timeout_s, 1, 3600, "idle REST connection timeout"),
@@ -74,6 +75,7 @@ config_defaults(struct config *c)
     c->stall_timeout_ms = 60000;
     c->request_timeout_ms = 1800000;
     c->load_timeout_ms = 900000;
+    c->busy_wait_s = 300;
     c->max_body_bytes = 1024 * 1024;
     c->max_connections = 256;
     c->connection_timeout_s = 30;

@@ -32,6 +32,7 @@ struct config {
     int stall_timeout_ms;
     int request_timeout_ms;
     int load_timeout_ms;
+    int busy_wait_s;                    /* lms: wait this long for another client's work */
     int max_body_bytes;                 /* REST request body cap */
     int max_connections;
     int connection_timeout_s;

@@ -690,6 +690,15 @@ run_cleanup(struct runner *r)
     r->scheduled = 0;
 }
 
+/* Add "model (code)" to the job's list of failed models, truncating. */
+static void
+failed_note(char *buf, size_t len, const char *model, const char *code)
+{
+    size_t l = strlen(buf);
+
+    snprintf(buf + l, len - l, "%s%s (%s)", l ? ", " : "", model, code);
+}
+
 static void
 backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct config *cfg,
                  const char *base_url, atomic_int *cancel)
@@ -699,6 +708,7 @@ backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct c
     snprintf(bc->base_url, sizeof(bc->base_url), "%s", base_url);
     snprintf(bc->server_token, sizeof(bc->server_token), "%s", cfg->server_token);
     bc->load_timeout_ms = cfg->load_timeout_ms;
+    bc->busy_wait_ms = cfg->busy_wait_s > 0 ? cfg->busy_wait_s * 1000 : -1;
     bc->context_length = s->context_length;
     snprintf(bc->gpu, sizeof(bc->gpu), "%s", s->gpu);
     snprintf(bc->identifier, sizeof(bc->identifier), "%s", s->identifier);
@@ -719,7 +729,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     struct backend_cfg bc;
     struct backend_preflight pf;
     char err[SUITE_ERR_MAX], why[SUITE_ERR_MAX + SUITE_PATH_MAX], host[1024], state[16];
-    char fp[17];
+    char fp[17], failed[RUNNER_FAILED_MAX] = "";
     const char *base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
     const char *suite_name;
     char *suite_text = NULL;
@@ -844,6 +854,14 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
                                                backend_code_name(be_err.code), "error_detail",
                                                be_err.detail));
             nfailed_runs++;
+            failed_note(failed, sizeof(failed), r.model, backend_code_name(be_err.code));
+            if (be_err.code == BACKEND_SERVER_BUSY) {
+                /* Another client holds the server: the next models would
+                 * wait as long again; the job fails with that reason. */
+                snprintf(code, 32, "server_busy");
+                snprintf(detail, detail_len, "%s", be_err.detail);
+                goto out;
+            }
             continue;
         }
         snprintf(r.served_id, sizeof(r.served_id), "%s", ld.served_id[0] ? ld.served_id : r.model);
@@ -907,6 +925,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
                 runs_finish(db, r.run_id, "failed", "model_mismatch",
                             "the server answered as another model");
                 nfailed_runs++;
+                failed_note(failed, sizeof(failed), r.model, "model_mismatch");
             } else if (r.storage_failed && !should_stop(&r)) {
                 /* (A lock wait given up for a cancel or a shutdown is a stop.) */
                 snprintf(code, 32, "storage_error");
@@ -941,7 +960,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
         out = RUNNER_STOPPED;
     } else if (nfailed_runs > 0) {
         snprintf(code, 32, "run_failed");
-        snprintf(detail, detail_len, "%d of %d models failed", nfailed_runs, spec->nmodels);
+        snprintf(detail, detail_len, "%d of %d models failed%s%s", nfailed_runs, spec->nmodels,
+                 failed[0] ? ": " : "", failed);
         out = RUNNER_FAILED;
     } else {
         out = RUNNER_SUCCEEDED;

@@ -31,6 +31,7 @@
 #include "storage/db.h"
 
 #define RUNNER_PLAN_MAX 1000000   /* requests planned for one run */
+#define RUNNER_FAILED_MAX 1024   /* the job's list of failed models in its detail */
 #define RUNNER_STAB_RATE_SLOTS 64 /* stability rate loads: requests scheduled or in flight */
 
 struct runner_hooks {

@@ -23,8 +23,6 @@
 
 #define SPAWN_READ_CHUNK 16384   /* one read(2) from a pipe */
 #define SPAWN_REAP_WAIT_MS 1000  /* wait for a killed group to vanish */
-#define SPAWN_HEAD (SPAWN_CAPTURE_MAX / 2)
-#define SPAWN_TAIL (SPAWN_CAPTURE_MAX - SPAWN_HEAD)
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 #define SPAWN_HAVE_CLOSEFROM 1
@@ -206,36 +204,68 @@ spawn_reverse(char *a, size_t n)
     }
 }
 
-/* Append n bytes; `pos` is the ring's write position once the buffer is full. */
+#define SPAWN_CAPTURE_FIRST 16384 /* first allocation of a capture buffer */
+
+/* Make room for `want` bytes of data (plus the NUL), growing geometrically
+ * up to c->cap. 0, or -1 when memory runs out (the capture then keeps what
+ * it has and counts the rest as dropped). */
+static int
+spawn_capture_reserve(struct spawn_capture *c, size_t want)
+{
+    size_t n = c->alloc > 0 ? c->alloc : SPAWN_CAPTURE_FIRST;
+    char *d;
+
+    if (want + 1 <= c->alloc)
+        return 0;
+    while (n < want + 1)
+        n *= 2;
+    if (n > c->cap + 1)
+        n = c->cap + 1;
+    d = realloc(c->data, n);
+    if (d == NULL)
+        return -1;
+    c->data = d;
+    c->alloc = n;
+    return 0;
+}
+
+/* Append n bytes; `pos` is the ring's write position once the buffer is
+ * full. The first cap/2 bytes stay; the last cap - cap/2 are a ring. */
 static void
 spawn_capture_feed(struct spawn_capture *c, size_t *pos, const char *p, size_t n)
 {
+    size_t head = c->cap / 2, tail = c->cap - head;
+
     c->total += n;
-    if (c->len < SPAWN_CAPTURE_MAX) {
-        size_t take = SPAWN_CAPTURE_MAX - c->len;
+    if (c->len < c->cap) {
+        size_t take = c->cap - c->len;
 
         if (take > n)
             take = n;
+        if (spawn_capture_reserve(c, c->len + take) == -1) {
+            c->dropped += n;
+            return;
+        }
         memcpy(c->data + c->len, p, take);
         c->len += take;
         p += take;
         n -= take;
     }
-    /* Full: the last SPAWN_TAIL bytes are a ring over data[SPAWN_HEAD..]. */
-    if (n > SPAWN_TAIL) {
-        c->dropped += n - SPAWN_TAIL;
-        *pos = (*pos + (n - SPAWN_TAIL)) % SPAWN_TAIL;
-        p += n - SPAWN_TAIL;
-        n = SPAWN_TAIL;
+    /* Full: the last `tail` bytes are a ring over data[head..]. */
+    if (n > tail) {
+        c->dropped += n - tail;
+        *pos = (*pos + (n - tail)) % tail;
+        p += n - tail;
+        n = tail;
     }
     while (n > 0) {
-        size_t take = SPAWN_TAIL - *pos;
+        size_t take = tail - *pos;
 
         if (take > n)
             take = n;
-        memcpy(c->data + SPAWN_HEAD + *pos, p, take);
+        memcpy(c->data + head + *pos, p, take);
         c->dropped += take;
-        *pos = (*pos + take) % SPAWN_TAIL;
+        *pos = (*pos + take) % tail;
         p += take;
         n -= take;
     }
@@ -245,12 +275,16 @@ spawn_capture_feed(struct spawn_capture *c, size_t *pos, const char *p, size_t n
 static void
 spawn_capture_finish(struct spawn_capture *c, size_t pos)
 {
-    char *r = c->data + SPAWN_HEAD;
+    size_t head = c->cap / 2, tail = c->cap - head;
+    char *r;
 
-    if (c->dropped > 0 && pos > 0) {
+    if (c->data == NULL)
+        return;
+    r = c->data + head;
+    if (c->dropped > 0 && c->len == c->cap && pos > 0) {
         spawn_reverse(r, pos);
-        spawn_reverse(r + pos, SPAWN_TAIL - pos);
-        spawn_reverse(r, SPAWN_TAIL);
+        spawn_reverse(r + pos, tail - pos);
+        spawn_reverse(r, tail);
     }
     c->data[c->len] = '\0';
 }
@@ -291,6 +325,7 @@ spawn_result_free(struct spawn_result *r)
     r->out.data = NULL;
     r->err.data = NULL;
     r->out.len = r->err.len = 0;
+    r->out.alloc = r->err.alloc = 0;
 }
 
 /* ---- running ---- */
@@ -393,6 +428,23 @@ spawn_reap_group(pid_t pgid)
     }
 }
 
+/* The signals that stop a group, in order, into sig[3]: first (default
+ * SIGTERM), then SIGTERM unless first was it, then SIGKILL. Returns how many. */
+static int
+spawn_stop_plan(int first, int sig[3])
+{
+    int n = 0;
+
+    if (first <= 0)
+        first = SIGTERM;
+    sig[n++] = first;
+    if (first != SIGTERM && first != SIGKILL)
+        sig[n++] = SIGTERM;
+    if (first != SIGKILL)
+        sig[n++] = SIGKILL;
+    return n;
+}
+
 int
 spawn_run(const struct spawn_opts *o, struct spawn_result *r)
 {
@@ -407,11 +459,12 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     sigset_t mask, def;
     short flags;
     pid_t pid = -1;
-    int64_t t0, now, deadline = 0, kill_at = 0, drain_until = 0;
-    int leader_done = 0, term_sent = 0, kill_sent = 0, idle_ms = 1;
+    int64_t t0, now, deadline = 0, next_at = 0, drain_until = 0, grace_ns;
+    int leader_done = 0, nsent = 0, nstop, idle_ms = 1, plan[3];
     int rc, st, result = -1;
 
     memset(r, 0, sizeof(*r));
+    grace_ns = (int64_t)(o->grace_ms > 0 ? o->grace_ms : SPAWN_GRACE_MS) * 1000000;
     if (o->argv == NULL || o->argv[0] == NULL) {
         spawn_fail(r, EINVAL, "no argv", o->path ? o->path : "(null)");
         goto out;
@@ -421,9 +474,11 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
                    o->path ? o->path : "(null)");
         goto out;
     }
-    r->out.data = malloc(SPAWN_CAPTURE_MAX + 1);
-    r->err.data = malloc(SPAWN_CAPTURE_MAX + 1);
-    if (r->out.data == NULL || r->err.data == NULL) {
+    r->out.cap = o->out_max > 0 ? o->out_max : SPAWN_CAPTURE_MAX;
+    if (r->out.cap > SPAWN_CAPTURE_HARD_MAX)
+        r->out.cap = SPAWN_CAPTURE_HARD_MAX;
+    r->err.cap = SPAWN_CAPTURE_MAX;
+    if (spawn_capture_reserve(&r->out, 0) == -1 || spawn_capture_reserve(&r->err, 0) == -1) {
         spawn_fail(r, ENOMEM, "capture buffers", path);
         goto out;
     }
@@ -499,6 +554,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     outp[1] = errp[1] = -1;
     if (o->timeout_ms > 0)
         deadline = t0 + (int64_t)o->timeout_ms * 1000000;
+    nstop = spawn_stop_plan(o->first_signal, plan);
 
     for (;;) {
         struct pollfd pfd[2];
@@ -523,10 +579,10 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
                 idle_ms *= 2;
         }
         now = clock_mono_ns();
-        if (!leader_done && !term_sent && deadline > 0 && (deadline - now) / 1000000 < wait_ms)
+        if (!leader_done && nsent == 0 && deadline > 0 && (deadline - now) / 1000000 < wait_ms)
             wait_ms = (int)((deadline - now) / 1000000) + 1;
-        if (!leader_done && term_sent && !kill_sent && (kill_at - now) / 1000000 < wait_ms)
-            wait_ms = (int)((kill_at - now) / 1000000) + 1;
+        if (!leader_done && nsent > 0 && nsent < nstop && (next_at - now) / 1000000 < wait_ms)
+            wait_ms = (int)((next_at - now) / 1000000) + 1;
         if (wait_ms < 0)
             wait_ms = 0;
         if (poll(nfd > 0 ? pfd : NULL, (nfds_t)nfd, wait_ms) == -1 && errno != EINTR)
@@ -569,7 +625,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
             continue;
         }
 
-        if (!term_sent) {
+        if (nsent == 0) {
             int stop = 0;
 
             if (o->cancel != NULL && *o->cancel != 0)
@@ -585,14 +641,17 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
             if (stop) {
                 log_info("spawn: stopping pid=%ld reason=%s", (long)pid,
                          r->timed_out ? "deadline" : "cancel");
-                kill(-pid, SIGTERM);
-                term_sent = 1;
-                kill_at = now + (int64_t)(o->grace_ms > 0 ? o->grace_ms : SPAWN_GRACE_MS) *
-                                    1000000;
+                r->stop_signals[0] = plan[0];
+                kill(-pid, plan[0]);
+                nsent = 1;
+                next_at = now + grace_ns;
             }
-        } else if (!kill_sent && now >= kill_at) {
-            kill(-pid, SIGKILL);
-            kill_sent = 1;
+        } else if (nsent < nstop && now >= next_at) {
+            log_info("spawn: escalating pid=%ld signal=%d", (long)pid, plan[nsent]);
+            r->stop_signals[nsent] = plan[nsent];
+            kill(-pid, plan[nsent]);
+            nsent++;
+            next_at = now + grace_ns;
         }
     }
     spawn_reap_group(pid);

@@ -3,9 +3,11 @@
  * argv array (never a shell), an explicit environment, its own process group,
  * default signal dispositions, no inherited descriptors, stdin on /dev/null,
  * stdout and stderr captured (head and tail up to a cap) from non-blocking
- * pipes with poll(), a deadline after which the whole group gets SIGTERM, a
- * grace period, then SIGKILL. Nothing of the group is left when spawn_run()
- * returns (see spawn_run for the one exception).
+ * pipes with poll(), a deadline after which the whole group gets a first
+ * signal (SIGTERM, or e.g. SIGINT for a program that cancels cleanly on it:
+ * `lms load`), then after a grace period SIGTERM, then SIGKILL. Nothing of
+ * the group is left when spawn_run() returns (see spawn_run for the one
+ * exception).
  *
  * Descriptors: on macOS the child gets POSIX_SPAWN_CLOEXEC_DEFAULT; on glibc
  * (>= 2.34) every fd >= 3 is closed in the child with addclosefrom_np.
@@ -25,6 +27,7 @@
 #include <sys/types.h>
 
 #define SPAWN_CAPTURE_MAX (64 * 1024) /* bytes kept per stream: head + tail */
+#define SPAWN_CAPTURE_HARD_MAX (64 * 1024 * 1024) /* largest out_max accepted */
 #define SPAWN_GRACE_MS 2000           /* SIGTERM -> SIGKILL */
 #define SPAWN_ENV_MAX 32              /* variables in a spawn_env */
 #define SPAWN_ENV_VAR_MAX 8192        /* bytes of one NAME=value */
@@ -38,13 +41,16 @@ struct spawn_env {
     int n;
 };
 
-/* One captured stream. data holds the first SPAWN_CAPTURE_MAX/2 bytes the
- * child wrote followed directly by the last bytes it wrote (len bytes in all,
+/* One captured stream. data holds the first cap/2 bytes the child wrote
+ * followed directly by the last bytes it wrote (len bytes in all,
  * NUL-terminated); `dropped` bytes in between were discarded. When nothing
- * was dropped, data is exactly what the child wrote. */
+ * was dropped, data is exactly what the child wrote. The buffer grows as
+ * output arrives, up to cap. */
 struct spawn_capture {
     char *data;
     size_t len;
+    size_t cap;     /* the most bytes kept (SPAWN_CAPTURE_MAX or out_max) */
+    size_t alloc;   /* bytes allocated for data, NUL included */
     uint64_t dropped;
     uint64_t total; /* bytes the child wrote */
 };
@@ -54,7 +60,12 @@ struct spawn_opts {
     char *const *argv;     /* NULL-terminated; argv[0] is passed as is */
     char *const *envp;     /* the child's whole environment; NULL = empty */
     int timeout_ms;        /* deadline from start; <= 0: none */
-    int grace_ms;          /* SIGTERM -> SIGKILL; <= 0: SPAWN_GRACE_MS */
+    int grace_ms;          /* between the stop signals; <= 0: SPAWN_GRACE_MS */
+    int first_signal;      /* sent first at the deadline or on cancel; 0 = SIGTERM.
+                            * When it is not SIGTERM, SIGTERM follows after
+                            * grace_ms, then SIGKILL after another grace_ms. */
+    size_t out_max;        /* bytes of stdout kept; 0 = SPAWN_CAPTURE_MAX; at most
+                            * SPAWN_CAPTURE_HARD_MAX (stderr keeps the default) */
     atomic_int *cancel;    /* optional: nonzero aborts like a deadline */
     int (*cancel_fn)(void *cancel_arg); /* optional: returns nonzero to abort */
     void *cancel_arg;
@@ -67,6 +78,7 @@ struct spawn_result {
     int exit_code;         /* when SPAWN_EXITED */
     int signo;             /* when SPAWN_SIGNALED */
     int timed_out;         /* killed at the deadline */
+    int stop_signals[3];   /* the signals sent to the group to stop it, in order; 0 = none */
     int cancelled;         /* killed because of cancel / cancel_fn */
     int64_t elapsed_ms;    /* start -> leader reaped, monotonic */
     pid_t pid;             /* the leader; also the process group id */

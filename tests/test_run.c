@@ -449,7 +449,7 @@ TEST(missing_model_preflight)
     CHECK(strstr(err, "no/such-model@Q4") != NULL);
     log = t_slurp(t.argv_log);
     CHECK(strstr(log, "\"unload\"") == NULL);
-    CHECK(strstr(log, "\"load\", \"m\"") == NULL);
+    CHECK(strstr(log, "\"load\", \"m\", \"-y\"") == NULL); /* only its --estimate-only ran */
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples"), ==, 0);
     state = q_str(db, "SELECT state FROM jobs");
@@ -458,6 +458,57 @@ TEST(missing_model_preflight)
     free(state);
     free(err);
     free(log);
+    tu_sim_stop(&t.sim);
+}
+
+/* Issue 13: a job of three models where one is a variant key lms cannot
+ * load (a catalog model's variant other than the selected one: lms#588).
+ * The other two run; the third fails alone and says how to select it. */
+TEST(variant_key_fails_alone)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--model", "org/v@q8_0", "--model", "m2", NULL };
+    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2];
+    sqlite3 *db;
+    char *s, *err;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \",\"size_bytes\":2e9},"
+            "{\"key\":\"org/v@q4_k_m\",\"size_bytes\":2e9,\"quant\":\"Q4_K_M\"},"
+            "{\"key\":\"org/v@q8_0\",\"size_bytes\":3e9,\"quant\":\"Q8_0\"},"
+            "{\"key\":\"m2\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \",\"size_bytes\":2e9}",
+            SUITE_PASS);
+    snprintf(path, sizeof(path), "%s/.lmstudio/fake-lms.json", t.home);
+    snprintf(cfg, sizeof(cfg),
+             "{\"sim\":\"%s\",\"log\":\"%s\","
+             "\"catalog\":{\"org/v\":{\"selected\":\"org/v@q4_k_m\"}}}",
+             t.sim.base_url, t.argv_log);
+    CHECK_INT(tu_write_file(path, cfg), ==, 0);
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "org/v@q8_0 (variant_not_loadable)") != NULL);
+    free(err);
+    db = t_db(&t);
+    s = q_str(db, "SELECT state FROM runs WHERE model = 'm'");
+    CHECK_STR(s, "succeeded");
+    free(s);
+    s = q_str(db, "SELECT state FROM runs WHERE model = 'm2'");
+    CHECK_STR(s, "succeeded");
+    free(s);
+    s = q_str(db, "SELECT state || ' ' || error_code FROM runs WHERE model = 'org/v@q8_0'");
+    CHECK_STR(s, "failed variant_not_loadable");
+    free(s);
+    s = q_str(db, "SELECT error_detail FROM runs WHERE model = 'org/v@q8_0'");
+    CHECK(strstr(s, "org/v@q4_k_m") != NULL); /* the variants found, the selected one */
+    CHECK(strstr(s, "My Models") != NULL);    /* how to select one in LM Studio */
+    free(s);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id "
+                       "WHERE r.model = 'm2'"),
+              >, 0);
+    s = q_str(db, "SELECT state || ' ' || error_detail FROM jobs");
+    CHECK(strstr(s, "failed 1 of 3 models failed: org/v@q8_0 (variant_not_loadable)") != NULL);
+    free(s);
+    sqlite3_close(db);
     tu_sim_stop(&t.sim);
 }
 

@@ -840,8 +840,10 @@ TEST(fake_lms_drives_sim)
            "\"}]}");
     lms_setup("");
 
+    /* version.ts: logo art in ANSI colours first, then "CLI commit:". */
     CHECK_INT(lms(&out, "version", NULL, NULL, NULL, NULL), ==, 0);
-    CHECK(strlen(out) > 0);
+    CHECK(out[0] == '\033');
+    CHECK(strstr(out, "\nCLI commit: ") != NULL);
     free(out);
     CHECK_INT(lms(&out, "ls", "--json", NULL, NULL, NULL), ==, 0);
     o = json_loads(out, 0, NULL);
@@ -868,13 +870,29 @@ TEST(fake_lms_drives_sim)
               "identifier")), "bench-a");
     CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
               "modelKey")), "org/a-GGUF@Q4_K_S");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
+              "status")), "idle");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(o, 0),
+              "queued")), ==, 0);
     json_decref(o);
     free(out);
-    CHECK_INT(lms(&out, "load", "--estimate-only", "org/a-GGUF@Q4_K_S", NULL,
+    /* The estimate goes through lms's logger: stderr, nothing on stdout
+     * (lms src/logLevel.ts, load.ts printEstimatedResourceUsage). */
+    CHECK_INT(lms(&out, "load", "--estimate-only", "org/a-GGUF@Q4_K_S", "-y",
                   NULL), ==, 0);
-    CHECK(strstr(out, "Estimated") != NULL);
+    CHECK_STR(out, "");
     free(out);
+    snprintf(errp, sizeof(errp), "%s/err", lms_dir);
+    CHECK_INT(tu_read_file(errp, &err, NULL), ==, 0);
+    CHECK(strstr(err, "Estimated Total Memory:") != NULL);
+    CHECK(strstr(err, "GiB") != NULL);
+    free(err);
     CHECK_INT(lms(NULL, "unload", "bench-a", NULL, NULL, NULL), ==, 0);
+    /* An unknown identifier: an error on stderr, exit 0 (unload.ts). */
+    CHECK_INT(lms(NULL, "unload", "bench-a", NULL, NULL, NULL), ==, 0);
+    CHECK_INT(tu_read_file(errp, &err, NULL), ==, 0);
+    CHECK(strstr(err, "Cannot find a model with the identifier") != NULL);
+    free(err);
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
     CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 0);
     json_decref(o);

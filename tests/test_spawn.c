@@ -527,3 +527,97 @@ TEST(concurrent_threads)
         spawn_result_free(&r[i]);
     }
 }
+
+/* At the deadline the group gets first_signal (SIGINT: what `lms load`
+ * cancels on), then SIGTERM, then SIGKILL, a grace period apart. */
+TEST(first_signal_then_term_then_kill)
+{
+    struct spawn_result r;
+    char path[T_PATH_MAX], script[T_PATH_MAX * 3], *text = NULL;
+    char *argv[] = {"sh", "-c", script, NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    struct spawn_opts o;
+
+    t_subreaper();
+    snprintf(path, sizeof(path), "%s/signals", tu_tmpdir());
+    snprintf(script, sizeof(script),
+             "trap 'echo INT >> \"%s\"' INT; trap 'echo TERM >> \"%s\"' TERM; "
+             "while :; do sleep 0.05; done",
+             path, path);
+    memset(&o, 0, sizeof(o));
+    o.path = "/bin/sh";
+    o.argv = argv;
+    o.envp = envp;
+    o.timeout_ms = 200;
+    o.grace_ms = 400;
+    o.first_signal = SIGINT;
+    CHECK_INT(spawn_run(&o, &r), ==, 0);
+    CHECK_INT(r.timed_out, ==, 1);
+    CHECK_INT(r.how, ==, SPAWN_SIGNALED);
+    CHECK_INT(r.signo, ==, SIGKILL);
+    CHECK_INT(r.stop_signals[0], ==, SIGINT);
+    CHECK_INT(r.stop_signals[1], ==, SIGTERM);
+    CHECK_INT(r.stop_signals[2], ==, SIGKILL);
+    CHECK_INT(tu_read_file(path, &text, NULL), ==, 0);
+    CHECK_STR(text, "INT\nTERM\n");
+    free(text);
+    errno = 0;
+    CHECK_INT(kill(-r.pid, 0), ==, -1);
+    CHECK_INT(errno, ==, ESRCH);
+    spawn_result_free(&r);
+
+    /* A child that stops on SIGINT gets nothing more. */
+    snprintf(script, sizeof(script), "trap 'exit 7' INT; while :; do sleep 0.05; done");
+    CHECK_INT(spawn_run(&o, &r), ==, 0);
+    CHECK_INT(r.timed_out, ==, 1);
+    CHECK_INT(r.how, ==, SPAWN_EXITED);
+    CHECK_INT(r.exit_code, ==, 7);
+    CHECK_INT(r.stop_signals[0], ==, SIGINT);
+    CHECK_INT(r.stop_signals[1], ==, 0);
+    spawn_result_free(&r);
+}
+
+/* out_max: stdout kept up to a larger cap (head + tail beyond it), the
+ * buffer grown as output arrives; stderr keeps the default cap. */
+TEST(capture_out_max)
+{
+    struct spawn_result r;
+    char path[T_PATH_MAX], script[T_PATH_MAX * 3];
+    char *argv[] = {"sh", "-c", script, NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
+    size_t cap = 1024 * 1024, n = 3 * 1024 * 1024 + 77, small = 300 * 1024, i;
+    char *data = malloc(n);
+    struct spawn_opts o;
+
+    CHECK(data != NULL);
+    for (i = 0; i < n; i++)
+        data[i] = (char)('a' + (i * 31 + i / 4099) % 26);
+    snprintf(path, sizeof(path), "%s/flood", tu_tmpdir());
+    t_write_file(path, data, n);
+    memset(&o, 0, sizeof(o));
+    o.path = "/bin/sh";
+    o.argv = argv;
+    o.envp = envp;
+    o.timeout_ms = 30000;
+    o.out_max = cap;
+    /* Under the cap: all of it, exactly. */
+    snprintf(script, sizeof(script), "head -c %zu '%s'; head -c %zu '%s' >&2", small, path, small,
+             path);
+    CHECK_INT(spawn_run(&o, &r), ==, 0);
+    CHECK_INT(r.out.len, ==, small);
+    CHECK_INT(r.out.dropped, ==, 0);
+    CHECK(memcmp(r.out.data, data, small) == 0);
+    CHECK_INT(r.err.len, ==, SPAWN_CAPTURE_MAX); /* stderr: the default cap */
+    spawn_result_free(&r);
+    /* Over it: head and tail of cap bytes in all. */
+    snprintf(script, sizeof(script), "cat '%s'", path);
+    CHECK_INT(spawn_run(&o, &r), ==, 0);
+    CHECK_INT(r.out.len, ==, cap);
+    CHECK_INT(r.out.total, ==, n);
+    CHECK_INT(r.out.dropped, ==, n - cap);
+    CHECK(memcmp(r.out.data, data, cap / 2) == 0);
+    CHECK(memcmp(r.out.data + cap / 2, data + n - (cap - cap / 2), cap - cap / 2) == 0);
+    CHECK_INT(r.out.data[r.out.len], ==, 0);
+    spawn_result_free(&r);
+    free(data);
+}

@@ -19,7 +19,7 @@
 #define SIM_KEY_MAX 512          /* model key, identifier */
 #define SIM_TEXT_MAX 256         /* one token's text */
 #define SIM_SHORT_MAX 64         /* format, quant, arch */
-#define SIM_MODELS_MAX 128       /* registry size */
+#define SIM_MODELS_MAX 512       /* registry size: a library of hundreds of models */
 #define SIM_EVENT_TEXT_MAX 65536 /* tokens_per_event * strlen(text) */
 #define SIM_TOKENS_MAX 1000000   /* max_tokens, output_tokens ... */
 #define SIM_BODY_MAX (1024 * 1024) /* request body cap: 413 above */
@@ -63,10 +63,16 @@ struct sim_model {
     long context_length;
     uint64_t loaded_ns;
     long nrequests;
+    long active;         /* requests being answered now (lms ps: status, queued) */
 };
 
 /* sim_main.c */
 extern atomic_int sim_stopping;
+/* Just-in-time loading (LM Studio's default, docs "Run LM Studio as a
+ * service (headless)": with JIT on, /v1/models lists every downloaded model
+ * and a request naming an unloaded one loads it). Off unless the config says
+ * "jit": true, so the tests of other backends keep their meaning. */
+extern atomic_int sim_jit;
 /* Monotonic clock in ns. Can't fail. */
 uint64_t sim_now_ns(void);
 /* Sleep until the monotonic time t_ns; wakes early (returning -1) when the
@@ -91,13 +97,17 @@ int sim_model_set_fault(const char *key, const json_t *fault, char *err,
 int sim_model_load(const char *key, const char *identifier, long ctx_len);
 /* Unload by identifier (or every model when ident is NULL). 0, -1 unknown. */
 int sim_model_unload(const char *ident);
-/* Find a loaded model by identifier or key, count the request, copy it to
- * out. 0, or -1 when no such model is loaded. */
+/* Find a loaded model by identifier or key, count the request (also as
+ * active until sim_model_release), copy it to out. 0, or -1 when no such
+ * model is loaded. */
 int sim_model_acquire(const char *name, struct sim_model *out);
+/* The request on the model with key `key` acquired earlier has ended. */
+void sim_model_release(const char *key);
 /* The decode rate of m at time now_ns, after drift. */
 double sim_model_tps_at(const struct sim_model *m, uint64_t now_ns);
-/* New JSON arrays: loaded models as /v1/models entries (openai != 0) or the
- * full state of every model. Caller owns the result. */
+/* New JSON arrays: /v1/models entries (openai != 0: the loaded models, and
+ * with sim_jit every other model under its key too) or the full state of
+ * every model. Caller owns the result. */
 json_t *sim_model_list(int openai);
 /* Seconds since sim_model_init. */
 double sim_model_uptime(void);

@@ -21,6 +21,7 @@ enum phase { PH_ROLE, PH_TOKENS, PH_USAGE, PH_STATS, PH_DONE, PH_END };
 
 struct stream {
     struct sim_model m;
+    int acquired;        /* m counts this request as active */
     uint64_t id;
     int v0, include_usage, faulty;
     long n_total, n_reason, prompt_tokens;
@@ -308,6 +309,8 @@ stream_free(void *cls)
 {
     struct stream *s = cls;
 
+    if (s->acquired)
+        sim_model_release(s->m.key);
     free(s->buf);
     free(s);
 }
@@ -485,7 +488,7 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
     json_error_t jerr;
     json_t *req = json_loadb(body, len, 0, &jerr);
     enum MHD_Result ret;
-    int streaming = 0;
+    int streaming = 0, rc;
 
     if (s == NULL) {
         ret = MHD_NO;
@@ -505,7 +508,13 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
         ret = sim_reply_error(con, 400, "invalid_request_error", "%s", err);
         goto out;
     }
-    if (sim_model_acquire(model, &s->m) == -1) {
+    /* JIT: a request naming an unloaded model loads it first (LM Studio
+     * docs, "Run LM Studio as a service (headless)"). */
+    rc = sim_model_acquire(model, &s->m);
+    if (rc == -1 && sim_jit && sim_model_load(model, NULL, 0) == 0)
+        rc = sim_model_acquire(model, &s->m);
+    s->acquired = rc == 0;
+    if (!s->acquired) {
         s->id = sim_log_begin(model, t_recv);
         sim_log_status(s->id, 404, NULL);
         ret = sim_reply_error(con, 404, "invalid_request_error",

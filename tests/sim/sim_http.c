@@ -143,6 +143,15 @@ h_v0_models(struct MHD_Connection *con, struct req *r, uint64_t t)
                           "data", data));
 }
 
+/* LM Studio's greeting: lms and the SDK check a port with GET
+ * /lmstudio-greeting and want {"lmstudio": true} (lmstudio-ai/lms
+ * src/createClient.ts checkHttpServer; lmstudio-js LMStudioClient.ts). */
+static enum MHD_Result
+h_greeting(struct MHD_Connection *con, struct req *r, uint64_t t)
+{
+    return sim_reply_json(con, 200, json_pack("{s:b}", "lmstudio", 1));
+}
+
 static enum MHD_Result
 h_chat(struct MHD_Connection *con, struct req *r, uint64_t t)
 {
@@ -320,6 +329,7 @@ h_fault(struct MHD_Connection *con, struct req *r, uint64_t t)
 
 static const struct route routes[] = {
     {"GET", "/v1/models", h_models},
+    {"GET", "/lmstudio-greeting", h_greeting},
     {"GET", "/api/v0/models", h_v0_models},
     {"POST", "/v1/chat/completions", h_chat},
     {"POST", "/api/v0/chat/completions", h_chat_v0},

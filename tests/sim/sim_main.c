@@ -21,6 +21,7 @@
 #define SIM_SLEEP_SLICE_NS 50000000ULL /* sleeps notice a stop this fast */
 
 atomic_int sim_stopping;
+atomic_int sim_jit;
 static atomic_int got_signal; /* lock-free: safe in a handler, read by threads */
 
 uint64_t
@@ -68,7 +69,8 @@ usage(void)
     exit(2);
 }
 
-/* Apply {"models":[...], "loaded":[...]}; -1 with a message on stderr. */
+/* Apply {"models":[...], "loaded":[...], "jit": bool}; -1 with a message on
+ * stderr. */
 static int
 config_load(const char *path)
 {
@@ -84,6 +86,10 @@ config_load(const char *path)
         return -1;
     }
     json_object_foreach(cfg, name, v) {
+        if (strcmp(name, "jit") == 0 && json_is_boolean(v)) {
+            sim_jit = json_is_true(v);
+            continue;
+        }
         if (strcmp(name, "models") != 0 && strcmp(name, "loaded") != 0) {
             fprintf(stderr, "tpsd-sim: %s: %s: unknown field\n", path, name);
             goto out;

@@ -335,6 +335,7 @@ sim_model_put(const json_t *obj, char *err, size_t errlen)
     i = model_index(m.key);
     if (i >= 0) {
         m.loaded = reg.m[i].loaded;
+        m.active = reg.m[i].active;
         m.loaded_ns = reg.m[i].loaded_ns;
         m.context_length = reg.m[i].context_length;
         m.nrequests = reg.m[i].nrequests;
@@ -453,11 +454,24 @@ sim_model_acquire(const char *name, struct sim_model *out)
     }
     if (i < reg.n) {
         reg.m[i].nrequests++;
+        reg.m[i].active++;
         *out = reg.m[i];
         rc = 0;
     }
     pthread_mutex_unlock(&reg.mu);
     return rc;
+}
+
+void
+sim_model_release(const char *key)
+{
+    int i;
+
+    pthread_mutex_lock(&reg.mu);
+    i = model_index(key);
+    if (i >= 0 && reg.m[i].active > 0)
+        reg.m[i].active--;
+    pthread_mutex_unlock(&reg.mu);
 }
 
 double
@@ -483,10 +497,11 @@ sim_model_list(int openai)
         const struct sim_model *m = &reg.m[i];
 
         if (openai) {
-            if (!m->loaded)
+            if (!m->loaded && !sim_jit)
                 continue;
             json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "id",
-                m->identifier, "object", "model", "owned_by", "tpsd-sim"));
+                m->loaded ? m->identifier : m->key, "object", "model",
+                "owned_by", "tpsd-sim"));
             continue;
         }
         o = json_object();
@@ -502,6 +517,7 @@ sim_model_list(int openai)
                             m->loaded ? json_integer(m->context_length)
                                       : json_null());
         json_object_set_new(o, "requests", json_integer(m->nrequests));
+        json_object_set_new(o, "active", json_integer(m->active));
         json_object_set_new(o, "rss_ballast_bytes",
             json_integer((json_int_t)(reg.rss[i].n * SIM_RSS_CHUNK)));
         json_array_append_new(arr, o);
