@@ -5,6 +5,7 @@
 #include "daemon/summary.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
+#include "storage/sample_fields.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -16,13 +17,35 @@
 #define REPORT_GOOD_PASS 0.8        /* a recommended model passes at least this share */
 #define REPORT_DATE_MAX 32
 
-static const char *const csv_cols[] = {
-    "seq", "case", "repetition", "slot", "warmup", "started_at", "ttft_ms", "decode_tps",
-    "e2e_tps", "prompt_tps", "tpot_ms", "e2e_ms", "prompt_tokens", "completion_tokens",
-    "reasoning_tokens", "tokens_estimated", "n_events", "itl_p50_ms", "itl_p90_ms",
-    "itl_p99_ms", "itl_max_ms", "finish_reason", "ok", "passed", "error_code", "error_detail",
+/* The CSV's columns: a sample's identity, its figures flagged SF_CSV in
+ * storage/sample_fields.h's order, then its outcome. */
+static const char *const csv_head[] = {
+    "seq", "case", "repetition", "slot", "warmup", "started_at",
 };
-#define NCSV (sizeof(csv_cols) / sizeof(csv_cols[0]))
+static const char *const csv_tail[] = {
+    "finish_reason", "ok", "passed", "error_code", "error_detail",
+};
+#define NCSV_HEAD (sizeof(csv_head) / sizeof(csv_head[0]))
+#define NCSV_TAIL (sizeof(csv_tail) / sizeof(csv_tail[0]))
+
+/* The k-th CSV column's name, or NULL past the last. */
+static const char *
+csv_col(size_t k)
+{
+    size_t f;
+
+    if (k < NCSV_HEAD)
+        return csv_head[k];
+    k -= NCSV_HEAD;
+    for (f = 0; f < sample_fields_n; f++) {
+        if (!(sample_fields[f].flags & SF_CSV))
+            continue;
+        if (k == 0)
+            return sample_fields[f].name;
+        k--;
+    }
+    return k < NCSV_TAIL ? csv_tail[k] : NULL;
+}
 
 int
 report_format_parse(const char *s, enum report_format *out)
@@ -479,11 +502,12 @@ static int
 render_csv(struct db *db, FILE *f, json_t *runs)
 {
     json_t *run, *samples, *s;
+    const char *col;
     size_t i, j, k;
 
     fputs("job_id,run_id,model", f);
-    for (k = 0; k < NCSV; k++)
-        fprintf(f, ",%s", csv_cols[k]);
+    for (k = 0; (col = csv_col(k)) != NULL; k++)
+        fprintf(f, ",%s", col);
     fputs("\r\n", f);
     json_array_foreach(runs, i, run) {
         if (samples_list(db, json_integer_value(json_object_get(run, "id")), -1,
@@ -493,9 +517,9 @@ render_csv(struct db *db, FILE *f, json_t *runs)
             fprintf(f, "%lld,%lld,", (long long)json_integer_value(json_object_get(run, "job_id")),
                     (long long)json_integer_value(json_object_get(run, "id")));
             csv_text(f, str(run, "model"));
-            for (k = 0; k < NCSV; k++) {
+            for (k = 0; (col = csv_col(k)) != NULL; k++) {
                 fputc(',', f);
-                csv_value(f, json_object_get(s, csv_cols[k]));
+                csv_value(f, json_object_get(s, col));
             }
             fputs("\r\n", f);
         }

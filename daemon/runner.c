@@ -226,6 +226,34 @@ plan_build(struct runner *r)
     return 0;
 }
 
+/* A figure of a "sample" event, left out when unknown. */
+static void
+event_figure_REAL(json_t *d, const char *name, double v)
+{
+    if (!isnan(v))
+        json_object_set_new(d, name, json_real(v));
+}
+
+static void
+event_figure_I64(json_t *d, const char *name, int64_t v)
+{
+    if (v >= 0)
+        json_object_set_new(d, name, json_integer((json_int_t)v));
+}
+
+static void
+event_figure_I64S(json_t *d, const char *name, int64_t v)
+{
+    if (v != -1)
+        json_object_set_new(d, name, json_integer((json_int_t)v));
+}
+
+static void
+event_figure_BOOL(json_t *d, const char *name, int v)
+{
+    json_object_set_new(d, name, json_boolean(v));
+}
+
 static void
 progress_event(struct runner *r, const struct client_req *q, const char *case_name)
 {
@@ -242,16 +270,11 @@ progress_event(struct runner *r, const struct client_req *q, const char *case_na
         json_object_set_new(d, "done", json_integer((json_int_t)r->stab_sent));
         json_object_set_new(d, "total", json_null());
     }
-#define SETNUM(name, v)                                                                      \
-    if (!isnan(v))                                                                           \
-        json_object_set_new(d, name, json_real(v));
-    SETNUM("ttft_ms", s->ttft_ms)
-    SETNUM("decode_tps", s->decode_tps)
-    SETNUM("e2e_tps", s->e2e_tps)
-    SETNUM("e2e_ms", s->e2e_ms)
-#undef SETNUM
-    if (s->completion_tokens >= 0)
-        json_object_set_new(d, "completion_tokens", json_integer(s->completion_tokens));
+#define SAMPLE_EVENT(name, type, flags)                                                      \
+    if ((flags) & SF_EVENT)                                                                  \
+        event_figure_##type(d, #name, s->name);
+    SAMPLE_FIGURES(SAMPLE_EVENT) /* storage/sample_fields.h */
+#undef SAMPLE_EVENT
     if (s->passed >= 0)
         json_object_set_new(d, "passed", json_boolean(s->passed));
     if (!s->ok) {

@@ -236,10 +236,21 @@ thermal_rank(const char *s)
 
 /* ---- the pieces of one run's analysis ---- */
 
+/*
+ * The working arrays of one run's analysis, each of `cap` doubles (the
+ * larger of the run's requests and readings), lent to one writer at a time;
+ * none keeps anything in them between calls:
+ *   t     a fit's abscissa: hours since measuring began
+ *   v     a fit's ordinate, or the values a mean and median are taken of
+ *   sel   selection space of a median (reordered)
+ */
+struct work {
+    double *t, *v, *sel;
+};
+
 /* Drift of one figure: OLS per hour from t0, and first span vs last span. */
 static json_t *
-drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x, double *y,
-           double *scratch)
+drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, struct work *w)
 {
     struct stats_fit f;
     double span_ms, first_mean, last_mean, m, med, ts_slope, ts_icept;
@@ -247,17 +258,17 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
     json_t *o;
 
     for (i = 0; i < q->n; i++) {
-        x[i] = (double)(q->v[i].at - t0) / HOUR_MS;
-        y[i] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
+        w->t[i] = (double)(q->v[i].at - t0) / HOUR_MS;
+        w->v[i] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
     }
-    stats_ols(x, y, q->n, &f);
+    stats_ols(w->t, w->v, q->n, &f);
     o = json_pack("{s:I}", "n", (json_int_t)f.n);
     json_object_set_new(o, "slope_per_hour", jnum(f.slope));
     json_object_set_new(o, "intercept", jnum(f.intercept));
     json_object_set_new(o, "slope_pct_per_hour",
                         jnum(f.intercept > 0 ? 100.0 * f.slope / f.intercept : NAN));
     json_object_set_new(o, "r2", jnum(f.r2));
-    stats_theil_sen(x, y, q->n, STABILITY_TS_POINTS, &ts_slope, &ts_icept);
+    stats_theil_sen(w->t, w->v, q->n, STABILITY_TS_POINTS, &ts_slope, &ts_icept);
     json_object_set_new(o, "robust_slope_per_hour", jnum(ts_slope));
     json_object_set_new(o, "robust_intercept", jnum(ts_icept));
     json_object_set_new(o, "robust_slope_pct_per_hour",
@@ -266,17 +277,15 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
     span_ms = (double)(t_last - t0) / 4.0;
     if (span_ms > HOUR_MS)
         span_ms = HOUR_MS;
-    for (i = 0; i < q->n; i++)
+    for (i = 0; i < q->n; i++) /* in place: k <= i */
         if (q->v[i].at < t0 + (int64_t)span_ms)
-            scratch[k++] = y[i];
-    mean_median(scratch, k, x, &first_mean, &med, &nf);
+            w->v[k++] = w->v[i];
+    mean_median(w->v, k, w->sel, &first_mean, &med, &nf);
     k = 0;
-    for (i = 0; i < q->n; i++) {
-        double v = fig == 0 ? q->v[i].tps : q->v[i].ttft;
+    for (i = 0; i < q->n; i++)
         if (q->v[i].at > t_last - (int64_t)span_ms)
-            scratch[k++] = v;
-    }
-    mean_median(scratch, k, x, &last_mean, &m, &nl);
+            w->v[k++] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
+    mean_median(w->v, k, w->sel, &last_mean, &m, &nl);
     json_object_set_new(o, "first_last",
                         json_pack("{s:f, s:o, s:o, s:I, s:I, s:o}", "span_s", span_ms / 1000.0,
                                   "first_mean", jnum(first_mean), "last_mean", jnum(last_mean),
@@ -292,7 +301,7 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, double *x,
  * s->v[from..to) (the run's), fit after warm-up. */
 static json_t *
 memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stability_opts *o,
-            double *x, double *y, int *leak)
+            struct work *w, int *leak)
 {
     struct stats_fit f, fs;
     double warm_ms = (double)o->warmup_s * 1000.0, span, growth = NAN;
@@ -328,14 +337,14 @@ memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stabili
             slast = (double)r->self_rss_bytes / MB;
         }
         if (r->at < fit_from || r->at > t_end) {
-            x[k] = y[k] = NAN;
+            w->t[k] = w->v[k] = NAN;
         } else {
-            x[k] = (double)(r->at - t0) / HOUR_MS;
-            y[k] = mb;
+            w->t[k] = (double)(r->at - t0) / HOUR_MS;
+            w->v[k] = mb;
         }
         k++;
     }
-    stats_ols(x, y, k, &f);
+    stats_ols(w->t, w->v, k, &f);
     span = (f.x1 - f.x0) * 3600.0; /* seconds */
     if (nserver == 0) {
         verdict = "unknown";
@@ -365,14 +374,14 @@ memory_json(const struct sys *s, int64_t t0, int64_t t_end, const struct stabili
     for (i = 0; i < s->n; i++) {
         const struct system_rec *r = &s->v[i];
         if (r->at < fit_from || r->self_rss_bytes < 0) {
-            x[k] = y[k] = NAN;
+            w->t[k] = w->v[k] = NAN;
         } else {
-            x[k] = (double)(r->at - t0) / HOUR_MS;
-            y[k] = (double)r->self_rss_bytes / MB;
+            w->t[k] = (double)(r->at - t0) / HOUR_MS;
+            w->v[k] = (double)r->self_rss_bytes / MB;
         }
         k++;
     }
-    stats_ols(x, y, k, &fs);
+    stats_ols(w->t, w->v, k, &fs);
     self = json_pack("{}");
     json_object_set_new(self, "start_mb", jnum(sfirst));
     json_object_set_new(self, "end_mb", jnum(slast));
@@ -478,7 +487,7 @@ system_facts(const struct sys *s, int64_t t0, json_t *run)
  * readings) belongs to the last window. */
 static json_t *
 windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_end,
-             int64_t w_ms, double *a, double *b)
+             int64_t w_ms, struct work *w)
 {
     json_t *arr = json_array();
     size_t i = 0, j = 0, k, nw;
@@ -502,15 +511,15 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
         start = t0 + (int64_t)k * w_ms;
         lim = k + 1 == nw ? INT64_MAX : start + w_ms;
         for (c = 0; i + c < q->n && q->v[i + c].at < lim; c++) {
-            a[c] = q->v[i + c].tps;
+            w->v[c] = q->v[i + c].tps;
             n++;
             nok += q->v[i + c].ok != 0;
             nerr += q->v[i + c].ok == 0;
         }
-        mean_median(a, n, b, &tm, &tmed, &ntps);
+        mean_median(w->v, n, w->sel, &tm, &tmed, &ntps);
         for (c = 0; c < n; c++)
-            a[c] = q->v[i + c].ttft;
-        mean_median(a, n, b, &fm, &fmed, &nttft);
+            w->v[c] = q->v[i + c].ttft;
+        mean_median(w->v, n, w->sel, &fm, &fmed, &nttft);
         i += n;
         for (; j < s->n && s->v[j].at < lim; j++) {
             const struct system_rec *r = &s->v[j];
@@ -630,18 +639,144 @@ series_json(const struct sys *s, int64_t bucket_ms)
     return arr;
 }
 
-/* The analysis of one run into a new object; NULL on a database error or
- * out of memory. */
+/* The time line of a run: measuring began at t0 (the planned end less the
+ * duration, else the first request, the run's start, or now); t_last is
+ * the newest request or reading; t_end the run's end (finished, now, or
+ * the planned end when nothing came after it). */
+struct timeline {
+    int64_t t0, t_last, t_end;
+};
+
+static void
+run_timeline(const struct stabdata_run *run, double duration_s, const struct reqs *q,
+             const struct sys *s, int64_t now, struct timeline *tl)
+{
+    int64_t planned = run->planned_end_at;
+
+    if (planned > 0 && duration_s > 0)
+        tl->t0 = planned - (int64_t)(duration_s * 1000.0);
+    else if (q->n > 0)
+        tl->t0 = q->v[0].at;
+    else if (run->started_at > 0)
+        tl->t0 = run->started_at;
+    else
+        tl->t0 = now;
+    tl->t_last = q->n > 0 ? q->v[q->n - 1].at : tl->t0;
+    if (s->n > 0 && s->v[s->n - 1].at > tl->t_last)
+        tl->t_last = s->v[s->n - 1].at;
+    tl->t_end = run->finished_at > 0 ? run->finished_at : now;
+    if (planned > 0 && tl->t_end > planned && tl->t_last <= planned)
+        tl->t_end = planned;
+    if (tl->t_last > tl->t_end)
+        tl->t_end = tl->t_last;
+}
+
+/* {"n", "mean", "median"} of one figure (0: decode TPS, 1: TTFT) over
+ * every request; NANs (failed requests) skipped. */
+static json_t *
+figure_json(const struct reqs *q, int fig, struct work *w)
+{
+    double mean, median;
+    size_t i, n;
+
+    for (i = 0; i < q->n; i++)
+        w->v[i] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
+    mean_median(w->v, q->n, w->sel, &mean, &median, &n);
+    return json_pack("{s:I, s:o, s:o}", "n", (json_int_t)n, "mean", jnum(mean), "median",
+                     jnum(median));
+}
+
+/* Requests, errors and their rate, decode TPS and TTFT, into out. */
+static void
+requests_json(const struct reqs *q, struct work *w, json_t *out)
+{
+    size_t i, nok = 0;
+
+    for (i = 0; i < q->n; i++)
+        nok += q->v[i].ok != 0;
+    json_object_set_new(out, "requests", json_integer((json_int_t)q->n));
+    json_object_set_new(out, "ok", json_integer((json_int_t)nok));
+    json_object_set_new(out, "errors", json_integer((json_int_t)q->errors));
+    json_object_set_new(out, "error_rate", jnum(q->n ? (double)q->errors / (double)q->n : NAN));
+    if (q->truncated)
+        json_object_set_new(out, "truncated", json_true());
+    json_object_set_new(out, "decode_tps", figure_json(q, 0, w));
+    json_object_set_new(out, "ttft_ms", figure_json(q, 1, w));
+}
+
+/* Errors by code and their bursts; the longest silence inside a stream. */
+static void
+errors_json(const struct reqs *q, json_t *out)
+{
+    json_t *stall;
+
+    json_object_set_new(out, "error_detail",
+                        json_pack("{s:I, s:I, s:I, s:O, s:O}", "count", (json_int_t)q->errors,
+                                  "bursts_count", (json_int_t)q->nbursts, "max_consecutive",
+                                  (json_int_t)q->max_streak, "by_code", q->by_code, "bursts",
+                                  q->bursts));
+    stall = json_pack("{s:o, s:I}", "longest_ms", jnum(q->longest_gap_ms), "stall_errors",
+                      (json_int_t)q->stall_errors);
+    if (!isnan(q->longest_gap_ms)) {
+        json_object_set_new(stall, "at", json_integer((json_int_t)q->longest_at));
+        json_object_set_new(stall, "seq", json_integer((json_int_t)q->longest_seq));
+    }
+    json_object_set_new(out, "stall", stall);
+}
+
+/* The windows (detail only): a planned end bounds them, a live run's end
+ * at now; at most STABILITY_WINDOWS_MAX, wider windows beyond. */
+static void
+windows_section(const struct reqs *q, const struct sys *s, const struct timeline *tl,
+                int64_t planned, const struct stability_opts *o, struct work *w, json_t *out)
+{
+    int64_t w_end = planned > tl->t0 && planned < tl->t_end ? planned : tl->t_end;
+    int64_t w_ms = (int64_t)(o->window_s > 0 ? o->window_s : 600) * 1000;
+
+    if ((w_end - tl->t0) / w_ms >= STABILITY_WINDOWS_MAX)
+        w_ms = (w_end - tl->t0) / (STABILITY_WINDOWS_MAX - 1) + 1;
+    json_object_set_new(out, "window_s", json_real((double)w_ms / 1000.0));
+    json_object_set_new(out, "windows", windows_json(q, s, tl->t0, w_end, w_ms, w));
+}
+
+/* The head of a run's analysis: identity, measure start, elapsed and
+ * remaining time. */
+static json_t *
+run_head_json(const struct stabdata_run *run, const struct timeline *tl, int64_t now)
+{
+    int64_t planned = run->planned_end_at;
+    json_t *out;
+
+    out = json_pack("{s:I, s:s, s:i, s:s, s:I, s:f}", "run_id", (json_int_t)run->id, "model",
+                    run->model, "model_index", run->model_index, "state", run->state,
+                    "measure_start_at", (json_int_t)tl->t0, "elapsed_s",
+                    (double)(tl->t_end - tl->t0) / 1000.0);
+    if (out == NULL)
+        return NULL;
+    json_object_set_new(out, "planned_end_at", planned > 0 ? json_integer(planned) : json_null());
+    json_object_set_new(out, "remaining_s",
+                        planned > 0 && run->finished_at <= 0 && planned > now
+                            ? json_real((double)(planned - now) / 1000.0)
+                            : json_real(0));
+    return out;
+}
+
+/*
+ * One run's analysis: read its requests and readings, fix its time line,
+ * then let each writer add its section (requests, drift, memory, errors
+ * and stalls, system facts, windows), lending them the working arrays.
+ * NULL with *failed = 1 on a database error or out of memory.
+ */
 static json_t *
 run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double duration_s,
          const struct stability_opts *o, int64_t now, int *failed)
 {
     struct reqs q;
     struct sys s;
-    int64_t t0, t_end, t_last, w_ms, w_end, planned = run->planned_end_at;
-    size_t i, cap, nok = 0, ntps, nttft;
-    double *x = NULL, *y = NULL, *z = NULL, tm, tmed, fm, fmed;
-    json_t *out = NULL, *errs, *stall;
+    struct timeline tl;
+    struct work w = { NULL, NULL, NULL };
+    size_t cap;
+    json_t *out = NULL;
     int leak = 0;
 
     memset(&q, 0, sizeof(q));
@@ -655,94 +790,36 @@ run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double d
     burst_close(&q);
     if (system_samples_scan(db, job_id, run->id, on_system, &s) == -1 || s.oom)
         goto out;
-    /* The time line: measuring began at t0. */
-    if (planned > 0 && duration_s > 0)
-        t0 = planned - (int64_t)(duration_s * 1000.0);
-    else if (q.n > 0)
-        t0 = q.v[0].at;
-    else if (run->started_at > 0)
-        t0 = run->started_at;
-    else
-        t0 = now;
-    t_last = q.n > 0 ? q.v[q.n - 1].at : t0;
-    if (s.n > 0 && s.v[s.n - 1].at > t_last)
-        t_last = s.v[s.n - 1].at;
-    t_end = run->finished_at > 0 ? run->finished_at : now;
-    if (planned > 0 && t_end > planned && t_last <= planned)
-        t_end = planned;
-    if (t_last > t_end)
-        t_end = t_last;
-    cap = q.n > s.n ? q.n : s.n;
-    x = malloc((cap + 1) * sizeof(double));
-    y = malloc((cap + 1) * sizeof(double));
-    z = malloc((cap + 1) * sizeof(double));
-    if (x == NULL || y == NULL || z == NULL)
+    run_timeline(run, duration_s, &q, &s, now, &tl);
+    cap = (q.n > s.n ? q.n : s.n) + 1;
+    w.t = malloc(cap * sizeof(double));
+    w.v = malloc(cap * sizeof(double));
+    w.sel = malloc(cap * sizeof(double));
+    if (w.t == NULL || w.v == NULL || w.sel == NULL)
         goto out;
-    out = json_pack("{s:I, s:s, s:i, s:s, s:I, s:f}", "run_id", (json_int_t)run->id, "model",
-                    run->model, "model_index", run->model_index, "state", run->state,
-                    "measure_start_at", (json_int_t)t0, "elapsed_s",
-                    (double)(t_end - t0) / 1000.0);
-    json_object_set_new(out, "planned_end_at",
-                        planned > 0 ? json_integer(planned) : json_null());
-    json_object_set_new(out, "remaining_s",
-                        planned > 0 && run->finished_at <= 0 && planned > now
-                            ? json_real((double)(planned - now) / 1000.0)
-                            : json_real(0));
-    for (i = 0; i < q.n; i++) {
-        nok += q.v[i].ok != 0;
-        x[i] = q.v[i].tps;
-        y[i] = q.v[i].ttft;
-    }
-    json_object_set_new(out, "requests", json_integer((json_int_t)q.n));
-    json_object_set_new(out, "ok", json_integer((json_int_t)nok));
-    json_object_set_new(out, "errors", json_integer((json_int_t)q.errors));
-    json_object_set_new(out, "error_rate", jnum(q.n ? (double)q.errors / (double)q.n : NAN));
-    if (q.truncated)
-        json_object_set_new(out, "truncated", json_true());
-    mean_median(x, q.n, z, &tm, &tmed, &ntps);
-    mean_median(y, q.n, z, &fm, &fmed, &nttft);
-    json_object_set_new(out, "decode_tps",
-                        json_pack("{s:I, s:o, s:o}", "n", (json_int_t)ntps, "mean", jnum(tm),
-                                  "median", jnum(tmed)));
-    json_object_set_new(out, "ttft_ms",
-                        json_pack("{s:I, s:o, s:o}", "n", (json_int_t)nttft, "mean", jnum(fm),
-                                  "median", jnum(fmed)));
+    out = run_head_json(run, &tl, now);
+    if (out == NULL)
+        goto out;
+    requests_json(&q, &w, out);
     json_object_set_new(out, "drift",
                         json_pack("{s:o, s:o}", "decode_tps",
-                                  drift_json(&q, 0, t0, t_last, x, y, z), "ttft_ms",
-                                  drift_json(&q, 1, t0, t_last, x, y, z)));
-    json_object_set_new(out, "memory", memory_json(&s, t0, t_end, o, x, y, &leak));
+                                  drift_json(&q, 0, tl.t0, tl.t_last, &w), "ttft_ms",
+                                  drift_json(&q, 1, tl.t0, tl.t_last, &w)));
+    json_object_set_new(out, "memory", memory_json(&s, tl.t0, tl.t_end, o, &w, &leak));
     json_object_set_new(out, "leak", json_boolean(leak));
-    errs = json_pack("{s:I, s:I, s:I, s:O, s:O}", "count", (json_int_t)q.errors, "bursts_count",
-                     (json_int_t)q.nbursts, "max_consecutive", (json_int_t)q.max_streak,
-                     "by_code", q.by_code, "bursts", q.bursts);
-    json_object_set_new(out, "error_detail", errs);
-    stall = json_pack("{s:o, s:I}", "longest_ms", jnum(q.longest_gap_ms), "stall_errors",
-                      (json_int_t)q.stall_errors);
-    if (!isnan(q.longest_gap_ms)) {
-        json_object_set_new(stall, "at", json_integer((json_int_t)q.longest_at));
-        json_object_set_new(stall, "seq", json_integer((json_int_t)q.longest_seq));
-    }
-    json_object_set_new(out, "stall", stall);
-    system_facts(&s, t0, out);
-    if (o->detail) {
-        /* A planned end bounds the windows; a live run's end at now. */
-        w_end = planned > t0 && planned < t_end ? planned : t_end;
-        w_ms = (int64_t)(o->window_s > 0 ? o->window_s : 600) * 1000;
-        if ((w_end - t0) / w_ms >= STABILITY_WINDOWS_MAX)
-            w_ms = (w_end - t0) / (STABILITY_WINDOWS_MAX - 1) + 1;
-        json_object_set_new(out, "window_s", json_real((double)w_ms / 1000.0));
-        json_object_set_new(out, "windows", windows_json(&q, &s, t0, w_end, w_ms, x, y));
-    }
+    errors_json(&q, out);
+    system_facts(&s, tl.t0, out);
+    if (o->detail)
+        windows_section(&q, &s, &tl, run->planned_end_at, o, &w, out);
     *failed = 0;
 out:
     if (*failed) {
         json_decref(out);
         out = NULL;
     }
-    free(x);
-    free(y);
-    free(z);
+    free(w.t);
+    free(w.v);
+    free(w.sel);
     free(q.v);
     free(s.v);
     json_decref(q.by_code);

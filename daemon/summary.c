@@ -16,16 +16,12 @@
 
 #include "common/stats.h"
 #include "storage/runs.h"
+#include "storage/sample_fields.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const figures[] = {
-    "ttft_ms", "decode_tps", "e2e_tps", "prompt_tps", "tpot_ms", "e2e_ms",
-    "itl_p50_ms", "itl_p99_ms", "completion_tokens", "prompt_tokens",
-};
-#define NFIGURES (sizeof(figures) / sizeof(figures[0]))
 
 static double
 num(const json_t *o, const char *k)
@@ -165,14 +161,18 @@ case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double
     json_object_set_new(c, "ok", json_integer((json_int_t)nok));
     json_object_set_new(c, "passed", json_integer((json_int_t)npassed));
     json_object_set_new(c, "pass_rate", json_real(n ? (double)npassed / (double)n : 0));
-    for (f = 0; f < NFIGURES; f++) {
+    for (f = 0; f < sample_fields_n; f++) {
+        const char *fig = sample_fields[f].name;
         size_t k = 0;
+
+        if (!(sample_fields[f].flags & SF_SUM))
+            continue;
         for (i = 0; i < n; i++) {
             json_t *s = json_array_get(samples, idx[i]);
             if (json_is_true(json_object_get(s, "ok")))
-                vals[k++] = num(s, figures[f]);
+                vals[k++] = num(s, fig);
         }
-        json_object_set_new(c, figures[f], summary_json(vals, k));
+        json_object_set_new(c, fig, summary_json(vals, k));
     }
     case_server_json(c, samples, idx, n, vals);
     return c;

@@ -7,6 +7,7 @@
 #include "storage/jsontext.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,144 +408,168 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
 #define ROLLUP_ARGS(m, verdict) m, m, m, m, m, m, m, verdict
 
 /*
- * The parts of a trends answer, ordered by model, case and time. Run and
- * hour buckets read the rollups in [since, until). Day and week buckets
- * read history_daily for the whole days [d0, d1) and the rollups for the
- * partial days [since, d0) and [d1, until) and for the runs not merged
- * into history_daily yet. load_ms reads runs (index runs_load), and for
- * day and week buckets history_daily_load the same way.
+ * The trends query is a UNION ALL of parts, each a SELECT of the columns
+ * acc_add reads, ordered at the end by model, case and time:
+ *
+ *   run and hour buckets   the rollups in [since, until)
+ *   day and week buckets   history_daily for the whole days [d0, d1), the
+ *                          rollups not merged into history_daily yet, and
+ *                          the rollups of the partial days [since, d0)
+ *                          ("edge1") and [d1, until) ("edge2"), each only
+ *                          when its range can hold rows
+ *   load_ms                runs (index runs_load) in place of the rollups,
+ *                          history_daily_load in place of history_daily
+ *
+ * Every part carries the same filter (model, case, suite: only those
+ * given, as an OR would hide the index). A part is appended to a bounded
+ * buffer; one that does not fit makes the query fail, never truncate.
  */
-static sqlite3_stmt *
-trends_stmt(struct db *db, const struct history_query *q, int daily, int edge1, int edge2)
-{
-    char sql[HISTORY_SQL_MAX * 4], filt[256], part[HISTORY_SQL_MAX];
-    const char *m = q->metric;
-    size_t off = 0;
-    int len;
+struct sqlbuf {
+    char s[HISTORY_SQL_MAX * 4];
+    size_t len;
+    int full;
+};
 
-    snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
-             q->case_name ? " AND case_name = :case" : "", q->suite ? " AND suite = :suite" : "");
-    if (strcmp(m, "load_ms") == 0) {
-        /* A series per model; case is accepted and ignored. */
-        snprintf(filt, sizeof(filt), "%s%s%s", q->model ? " AND model = :model" : "",
+static void __attribute__((format(printf, 2, 3)))
+sql_add(struct sqlbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    if (b->full)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(b->s + b->len, sizeof(b->s) - b->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof(b->s) - b->len)
+        b->full = 1;
+    else
+        b->len += (size_t)n;
+}
+
+/* The filter every part carries. load_ms has a series per model: a case
+ * is accepted and ignored (bound, so the parameter exists). */
+static void
+trends_filter(const struct history_query *q, int load, char *filt, size_t n)
+{
+    if (load)
+        snprintf(filt, n, "%s%s%s", q->model ? " AND model = :model" : "",
                  q->suite ? " AND suite = :suite" : "",
                  q->case_name ? " AND :case IS NOT NULL" : "");
-        if (!daily) {
-            len = snprintf(sql, sizeof(sql),
-                           LOAD_COLS " INDEXED BY runs_load WHERE load_ms IS NOT NULL"
-                                     " AND started_at >= :since AND started_at < :until%s"
-                                     " ORDER BY model, started_at",
-                           filt);
-        } else {
-            len = snprintf(sql, sizeof(sql),
-                           "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
-                           " load_m2, load_min, load_max, load_first, load_first, load_n,"
-                           " load_vals FROM history_daily_load"
-                           " WHERE day >= :d0 AND day < :d1%s"
-                           " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
-                           " WHERE state IN ('pending', 'running') AND load_ms IS NOT NULL"
-                           " AND started_at >= :d0 AND started_at < :d1%s"
-                           "%s%s%s%s ORDER BY 1, 4",
-                           filt, filt,
-                           edge1 ? " UNION ALL " LOAD_COLS " INDEXED BY runs_started"
-                                   " WHERE load_ms IS NOT NULL AND started_at >= :since"
-                                   " AND started_at < :d0"
-                                 : "",
-                           edge1 ? filt : "",
-                           edge2 ? " UNION ALL " LOAD_COLS " INDEXED BY runs_started"
-                                   " WHERE load_ms IS NOT NULL AND started_at >= :d1"
-                                   " AND started_at < :until"
-                                 : "",
-                           edge2 ? filt : "");
-        }
-    } else if (!daily) {
-        len = snprintf(sql, sizeof(sql),
-                       ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
-                                   " ORDER BY model, case_name, at",
-                       ROLLUP_ARGS(m, q->bucket == HISTORY_BUCKET_RUN
-                                          ? ", (SELECT verdict FROM history_verdicts v"
-                                            " WHERE v.run_id = h.run_id AND v.case_name ="
-                                            " h.case_name AND v.metric = :metric)"
-                                          : ""),
-                       filt);
-    } else {
-        /* Each part only when its range can hold rows; the edges (less
-         * than a day each) by time, whatever the filters. */
-        len = snprintf(sql, sizeof(sql),
-                       "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
-                       " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
-                       " WHERE day >= :d0 AND day < :d1%s"
-                       " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
-                       " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s",
-                       m, m, m, m, m, m, m, m, filt, ROLLUP_ARGS(m, ""), filt);
-        off = len > 0 ? (size_t)len : sizeof(sql);
-        if (edge1 && off < sizeof(sql)) {
-            snprintf(part, sizeof(part),
-                     " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
-                     " WHERE at >= :since AND at < :d0%s",
-                     ROLLUP_ARGS(m, ""), filt);
-            len = snprintf(sql + off, sizeof(sql) - off, "%s", part);
-            off = len > 0 ? off + (size_t)len : sizeof(sql);
-        }
-        if (edge2 && off < sizeof(sql)) {
-            snprintf(part, sizeof(part),
-                     " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
-                     " WHERE at >= :d1 AND at < :until%s",
-                     ROLLUP_ARGS(m, ""), filt);
-            len = snprintf(sql + off, sizeof(sql) - off, "%s", part);
-            off = len > 0 ? off + (size_t)len : sizeof(sql);
-        }
-        if (off < sizeof(sql)) {
-            len = snprintf(sql + off, sizeof(sql) - off, " ORDER BY 1, 2, 4");
-            len = len > 0 ? (int)(off + (size_t)len) : -1;
-        } else {
-            len = -1;
-        }
+    else
+        snprintf(filt, n, "%s%s%s", q->model ? " AND model = :model" : "",
+                 q->case_name ? " AND case_name = :case" : "",
+                 q->suite ? " AND suite = :suite" : "");
+}
+
+/* load_ms: the runs of [since, until), or history_daily_load's whole days,
+ * the unfinished runs and the edges. */
+static void
+trends_sql_load(struct sqlbuf *b, const char *filt, int daily, int edge1, int edge2)
+{
+    if (!daily) {
+        sql_add(b, LOAD_COLS " INDEXED BY runs_load WHERE load_ms IS NOT NULL"
+                             " AND started_at >= :since AND started_at < :until%s"
+                             " ORDER BY model, started_at", filt);
+        return;
     }
-    if (len < 0 || (size_t)len >= sizeof(sql)) {
+    sql_add(b, "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
+               " load_m2, load_min, load_max, load_first, load_first, load_n,"
+               " load_vals FROM history_daily_load WHERE day >= :d0 AND day < :d1%s", filt);
+    sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
+               " WHERE state IN ('pending', 'running') AND load_ms IS NOT NULL"
+               " AND started_at >= :d0 AND started_at < :d1%s", filt);
+    if (edge1)
+        sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
+                   " AND started_at >= :since AND started_at < :d0%s", filt);
+    if (edge2)
+        sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
+                   " AND started_at >= :d1 AND started_at < :until%s", filt);
+    sql_add(b, " ORDER BY 1, 4");
+}
+
+/* A rollup metric m: the rollups of [since, until) with the run's verdict
+ * when per run, or history_daily's whole days, the rollups not merged yet
+ * and the edges. */
+static void
+trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt, int per_run, int daily,
+                  int edge1, int edge2)
+{
+    if (!daily) {
+        sql_add(b, ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
+                               " ORDER BY model, case_name, at",
+                ROLLUP_ARGS(m, per_run ? ", (SELECT verdict FROM history_verdicts v"
+                                         " WHERE v.run_id = h.run_id AND v.case_name ="
+                                         " h.case_name AND v.metric = :metric)"
+                                       : ""),
+                filt);
+        return;
+    }
+    sql_add(b, "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
+               " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
+               " WHERE day >= :d0 AND day < :d1%s",
+            m, m, m, m, m, m, m, m, filt);
+    sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
+               " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s", ROLLUP_ARGS(m, ""), filt);
+    if (edge1)
+        sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                   " WHERE at >= :since AND at < :d0%s", ROLLUP_ARGS(m, ""), filt);
+    if (edge2)
+        sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                   " WHERE at >= :d1 AND at < :until%s", ROLLUP_ARGS(m, ""), filt);
+    sql_add(b, " ORDER BY 1, 2, 4");
+}
+
+/* The range of a trends query: until (INT64_MAX when open), the whole days
+ * [d0, d1) inside [since, until), and which edges hold partial days. */
+struct trends_range {
+    int daily, per_run;
+    int64_t until, d0, d1;
+    int edge1, edge2;
+};
+
+static void
+trends_range(const struct history_query *q, struct trends_range *r)
+{
+    r->daily = q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK;
+    r->per_run = q->bucket == HISTORY_BUCKET_RUN;
+    r->until = q->until > 0 ? q->until : INT64_MAX;
+    r->d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;
+    r->d1 = r->until == INT64_MAX ? INT64_MAX : bucket_start(HISTORY_BUCKET_DAY, r->until);
+    if (r->d0 >= r->d1)
+        r->d0 = r->d1 = r->until; /* no whole day: the rollups of [since, until) */
+    r->edge1 = q->since < r->d0;
+    r->edge2 = r->d1 < r->until;
+}
+
+/* The prepared trends query with its parameters bound, or NULL (db->err). */
+static sqlite3_stmt *
+trends_stmt(struct db *db, const struct history_query *q, const struct trends_range *r)
+{
+    struct sqlbuf b = { .len = 0, .full = 0 };
+    int load = strcmp(q->metric, "load_ms") == 0;
+    char filt[256];
+    sqlite3_stmt *st;
+
+    trends_filter(q, load, filt, sizeof(filt));
+    if (load)
+        trends_sql_load(&b, filt, r->daily, r->edge1, r->edge2);
+    else
+        trends_sql_rollup(&b, q->metric, filt, r->per_run, r->daily, r->edge1, r->edge2);
+    if (b.full) {
         snprintf(db->err, sizeof(db->err), "trends query too long");
         return NULL;
     }
-    return db_prepare(db, sql);
-}
-
-int
-history_trends(struct db *db, const struct history_query *q, char **text, size_t *len)
-{
-    static const char *const bnames[] = { "run", "hour", "day", "week" };
-    sqlite3_stmt *st = NULL;
-    struct jtext b = JTEXT_INIT(HISTORY_TEXT_MAX);
-    char model[HISTORY_KEY_MAX] = "", cname[HISTORY_KEY_MAX] = "";
-    struct acc a;
-    int have = 0, rc = -1, step, truncated = 0, per_run = q->bucket == HISTORY_BUCKET_RUN, daily;
-    int cur = 0, first_point = 1;
-    int64_t until, d0, d1;
-    size_t npoints = 0;
-
-    *text = NULL;
-    *len = 0;
-    memset(&a, 0, sizeof(a));
-    if (!history_metric_ok(q->metric)) {
-        snprintf(db->err, sizeof(db->err), "unknown metric");
-        return -1;
-    }
-    daily = q->bucket == HISTORY_BUCKET_DAY || q->bucket == HISTORY_BUCKET_WEEK;
-    until = q->until > 0 ? q->until : INT64_MAX;
-    /* The whole days [d0, d1) inside [since, until). */
-    d0 = q->since > 0 ? bucket_start(HISTORY_BUCKET_DAY, q->since + DAY_MS - 1) : 0;
-    d1 = until == INT64_MAX ? INT64_MAX : bucket_start(HISTORY_BUCKET_DAY, until);
-    if (d0 >= d1)
-        d0 = d1 = until; /* no whole day: the rollups of [since, until) */
-    st = trends_stmt(db, q, daily, q->since < d0, d1 < until);
+    st = db_prepare(db, b.s);
     if (st == NULL)
-        goto out;
-    if (!daily || q->since < d0)
+        return NULL;
+    if (!r->daily || r->edge1)
         db_bind_int(st, ":since", q->since);
-    if (!daily || d1 < until)
-        db_bind_int(st, ":until", until);
-    if (daily) {
-        db_bind_int(st, ":d0", d0);
-        db_bind_int(st, ":d1", d1);
+    if (!r->daily || r->edge2)
+        db_bind_int(st, ":until", r->until);
+    if (r->daily) {
+        db_bind_int(st, ":d0", r->d0);
+        db_bind_int(st, ":d1", r->d1);
     }
     if (q->model)
         db_bind_text(st, ":model", q->model);
@@ -552,85 +577,139 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
         db_bind_text(st, ":case", q->case_name);
     if (q->suite)
         db_bind_text(st, ":suite", q->suite);
-    if (per_run && strcmp(q->metric, "load_ms") != 0)
+    if (r->per_run && !load)
         db_bind_text(st, ":metric", q->metric);
-    jt_lit(&b, "{\"metric\":");
-    jt_str(&b, q->metric);
-    jt_lit(&b, ",\"bucket\":");
-    jt_str(&b, bnames[q->bucket]);
-    jt_lit(&b, ",\"series\":[");
-    for (;;) {
-        const char *mo, *ca;
-        int64_t t;
-        int same_series;
+    return st;
+}
 
-        step = sqlite3_step(st);
-        if (step != SQLITE_ROW)
-            break;
-        mo = col_text(st, 0);
-        ca = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : col_text(st, 1);
-        t = bucket_start(q->bucket, sqlite3_column_int64(st, 3));
-        same_series = cur && strcmp(mo, model) == 0 && strcmp(ca ? ca : "", cname) == 0;
-        if (have && (!same_series || per_run || t != a.t)) {
-            if (npoints >= HISTORY_POINTS_MAX) {
-                truncated = 1;
-                have = 0;
-                break;
-            }
-            if (!first_point)
-                jt_lit(&b, ",");
-            acc_point(&a, per_run, &b);
-            first_point = 0;
-            npoints++;
-            have = 0;
-        }
-        if (!same_series) {
-            snprintf(model, sizeof(model), "%s", mo);
-            snprintf(cname, sizeof(cname), "%s", ca ? ca : "");
-            jt_lit(&b, cur ? "]},{\"model\":" : "{\"model\":");
-            jt_str(&b, mo);
-            jt_lit(&b, ",\"case\":");
-            if (ca != NULL)
-                jt_str(&b, ca);
-            else
-                jt_lit(&b, "null");
-            jt_lit(&b, ",\"points\":[");
-            cur = 1;
-            first_point = 1;
-        }
-        if (!have) {
-            acc_reset(&a, t);
-            have = 1;
-        }
-        if (acc_add(&a, st) == -1) {
-            snprintf(db->err, sizeof(db->err), "out of memory");
-            goto out;
-        }
+/*
+ * The writer of a trends answer: rows arrive ordered by series (model,
+ * case) and time; rows of one bucket accumulate in `a`, and a bucket is
+ * written as a point when the next row belongs elsewhere (another series,
+ * another bucket, or any next row when per run). A series opens with its
+ * header when its first row arrives.
+ */
+struct trends_out {
+    struct jtext b;
+    struct acc a;
+    char model[HISTORY_KEY_MAX], cname[HISTORY_KEY_MAX];
+    int have, cur, first_point, per_run, truncated;
+    size_t npoints;
+};
+
+/* Write the bucket in progress as a point. 0, or -1 when the answer holds
+ * HISTORY_POINTS_MAX points already (truncated is set). */
+static int
+trends_flush(struct trends_out *o)
+{
+    if (!o->have)
+        return 0;
+    if (o->npoints >= HISTORY_POINTS_MAX) {
+        o->truncated = 1;
+        o->have = 0;
+        return -1;
     }
-    if (step != SQLITE_DONE && step != SQLITE_ROW) {
+    if (!o->first_point)
+        jt_lit(&o->b, ",");
+    acc_point(&o->a, o->per_run, &o->b);
+    o->first_point = 0;
+    o->npoints++;
+    o->have = 0;
+    return 0;
+}
+
+/* Open the series (mo, ca): close the one before, write the header. */
+static void
+trends_series(struct trends_out *o, const char *mo, const char *ca)
+{
+    snprintf(o->model, sizeof(o->model), "%s", mo);
+    snprintf(o->cname, sizeof(o->cname), "%s", ca ? ca : "");
+    jt_lit(&o->b, o->cur ? "]},{\"model\":" : "{\"model\":");
+    jt_str(&o->b, mo);
+    jt_lit(&o->b, ",\"case\":");
+    if (ca != NULL)
+        jt_str(&o->b, ca);
+    else
+        jt_lit(&o->b, "null");
+    jt_lit(&o->b, ",\"points\":[");
+    o->cur = 1;
+    o->first_point = 1;
+}
+
+/* One row of the query. 0, 1 when the answer is full (stop reading), -1
+ * when out of memory. */
+static int
+trends_row(struct trends_out *o, sqlite3_stmt *st, enum history_bucket bucket)
+{
+    const char *mo = col_text(st, 0);
+    const char *ca = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : col_text(st, 1);
+    int64_t t = bucket_start(bucket, sqlite3_column_int64(st, 3));
+    int same_series = o->cur && strcmp(mo, o->model) == 0 && strcmp(ca ? ca : "", o->cname) == 0;
+
+    if (o->have && (!same_series || o->per_run || t != o->a.t) && trends_flush(o) == -1)
+        return 1;
+    if (!same_series)
+        trends_series(o, mo, ca);
+    if (!o->have) {
+        acc_reset(&o->a, t);
+        o->have = 1;
+    }
+    return acc_add(&o->a, st);
+}
+
+int
+history_trends(struct db *db, const struct history_query *q, char **text, size_t *len)
+{
+    static const char *const bnames[] = { "run", "hour", "day", "week" };
+    struct trends_out o;
+    struct trends_range r;
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step = SQLITE_DONE, got = 0;
+
+    *text = NULL;
+    *len = 0;
+    memset(&o, 0, sizeof(o));
+    o.b = (struct jtext)JTEXT_INIT(HISTORY_TEXT_MAX);
+    if (!history_metric_ok(q->metric)) {
+        snprintf(db->err, sizeof(db->err), "unknown metric");
+        return -1;
+    }
+    trends_range(q, &r);
+    o.per_run = r.per_run;
+    st = trends_stmt(db, q, &r);
+    if (st == NULL)
+        goto out;
+    jt_lit(&o.b, "{\"metric\":");
+    jt_str(&o.b, q->metric);
+    jt_lit(&o.b, ",\"bucket\":");
+    jt_str(&o.b, bnames[q->bucket]);
+    jt_lit(&o.b, ",\"series\":[");
+    while (got == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+        got = trends_row(&o, st, q->bucket);
+    if (got == -1) {
+        snprintf(db->err, sizeof(db->err), "out of memory");
+        goto out;
+    }
+    if (got == 0 && step != SQLITE_DONE) {
         seterr(db);
         goto out;
     }
-    if (have) {
-        if (!first_point)
-            jt_lit(&b, ",");
-        acc_point(&a, per_run, &b);
-    }
-    jt_lit(&b, cur ? "]}]" : "]");
-    jt_lit(&b, truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
-    if (b.full) {
+    trends_flush(&o);
+    jt_lit(&o.b, o.cur ? "]}]" : "]");
+    jt_lit(&o.b, o.truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
+    if (o.b.full) {
         snprintf(db->err, sizeof(db->err), "trends answer larger than %d bytes or out of memory",
                  HISTORY_TEXT_MAX);
         goto out;
     }
-    *text = b.p;
-    *len = b.len;
-    b.p = NULL;
+    *text = o.b.p;
+    *len = o.b.len;
+    o.b.p = NULL;
     rc = 0;
 out:
     sqlite3_finalize(st);
-    free(b.p);
-    free(a.meds);
+    free(o.b.p);
+    free(o.a.meds);
     return rc;
 }
 

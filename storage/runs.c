@@ -2,6 +2,7 @@
 #include "storage/runs.h"
 
 #include "common/clock.h"
+#include "storage/sample_fields.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -257,14 +258,17 @@ runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out
     return db_rows_json(db, st, out);
 }
 
+/* The figures' columns (sample_fields.h); a flag as a JSON boolean. */
+#define SF_SELECT_I64(name) " " #name ","
+#define SF_SELECT_I64S(name) " " #name ","
+#define SF_SELECT_REAL(name) " " #name ","
+#define SF_SELECT_BOOL(name) " CASE " #name " WHEN 1 THEN 'true' ELSE 'false' END AS " #name "_json,"
+#define SAMPLE_SELECT_COLUMN(name, type, flags) SF_SELECT_##type(name)
 #define SAMPLE_SELECT                                                                    \
     "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"                     \
-    " CASE warmup WHEN 1 THEN 'true' ELSE 'false' END AS warmup_json,"                    \
-    " started_at, sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us,"        \
-    " prompt_tokens, completion_tokens, reasoning_tokens,"                                \
-    " CASE tokens_estimated WHEN 1 THEN 'true' ELSE 'false' END AS tokens_estimated_json," \
-    " n_events, ttft_ms, decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms,"           \
-    " itl_p90_ms, itl_p99_ms, itl_max_ms, e2e_ms, finish_reason,"                         \
+    " CASE warmup WHEN 1 THEN 'true' ELSE 'false' END AS warmup_json, started_at,"        \
+    SAMPLE_FIGURES(SAMPLE_SELECT_COLUMN)                                                  \
+    " finish_reason,"                                                                     \
     " CASE ok WHEN 1 THEN 'true' ELSE 'false' END AS ok_json,"                            \
     " CASE passed WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS passed_json,"             \
     " error_code, error_detail, server_stats AS server_stats_json"                        \

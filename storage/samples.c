@@ -1,4 +1,11 @@
-/* samples.c - see samples.h. */
+/*
+ * samples.c - storing measured requests. The INSERT, its named parameters
+ * and the binds of the figures are generated from SAMPLE_FIGURES
+ * (sample_fields.h), so a new figure needs no edit here; the identity and
+ * outcome columns (run, seq, case, error, server stats, event offsets) are
+ * written out. The event offsets go in as one little-endian blob of 32-bit
+ * microseconds, the same on every host.
+ */
 #include "storage/samples.h"
 
 #include <math.h>
@@ -6,17 +13,26 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The figures as a table at run time (storage/sample_fields.h). */
+#define SAMPLE_FIELD(name, type, flags) { #name, SF_##type, flags },
+const struct sample_field sample_fields[] = { SAMPLE_FIGURES(SAMPLE_FIELD) };
+#undef SAMPLE_FIELD
+const size_t sample_fields_n = sizeof(sample_fields) / sizeof(sample_fields[0]);
+
+/* "Unknown" of each kind: -1 for integers, NAN for reals, 0 for flags. */
+#define SF_UNKNOWN_I64 -1
+#define SF_UNKNOWN_I64S -1
+#define SF_UNKNOWN_REAL NAN
+#define SF_UNKNOWN_BOOL 0
+
 void
 sample_rec_init(struct sample_rec *s)
 {
     memset(s, 0, sizeof(*s));
     s->id = s->run_id = s->seq = -1;
-    s->sched_delay_us = s->ttfb_us = s->ttfr_us = s->ttft_us = -1;
-    s->t_last_us = s->t_done_us = -1;
-    s->prompt_tokens = s->completion_tokens = s->reasoning_tokens = -1;
-    s->n_events = -1;
-    s->ttft_ms = s->decode_tps = s->e2e_tps = s->prompt_tps = s->tpot_ms = NAN;
-    s->itl_p50_ms = s->itl_p90_ms = s->itl_p99_ms = s->itl_max_ms = s->e2e_ms = NAN;
+#define SAMPLE_INIT(name, type, flags) s->name = SF_UNKNOWN_##type;
+    SAMPLE_FIGURES(SAMPLE_INIT)
+#undef SAMPLE_INIT
     s->passed = -1;
 }
 
@@ -28,8 +44,9 @@ sample_rec_free(struct sample_rec *s)
     sample_rec_init(s);
 }
 
+/* Bind one figure as its kind stores it (sample_fields.h). */
 static void
-bind_opt_int(sqlite3_stmt *st, const char *name, int64_t v)
+bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
 {
     if (v < 0)
         db_bind_null(st, name);
@@ -37,20 +54,34 @@ bind_opt_int(sqlite3_stmt *st, const char *name, int64_t v)
         db_bind_int(st, name, v);
 }
 
+static void
+bind_i64s(sqlite3_stmt *st, const char *name, int64_t v)
+{
+    if (v == -1)
+        db_bind_null(st, name);
+    else
+        db_bind_int(st, name, v);
+}
+
+#define bind_real db_bind_real_or_null
+#define bind_bool db_bind_int
+#define SF_BIND_I64 bind_i64
+#define SF_BIND_I64S bind_i64s
+#define SF_BIND_REAL bind_real
+#define SF_BIND_BOOL bind_bool
+
+#define SAMPLE_COLUMN(name, type, flags) " " #name ","
+#define SAMPLE_PARAM(name, type, flags) " :" #name ","
 static const char insert_sql[] =
     "INSERT INTO samples (run_id, seq, case_name, repetition, slot, warmup, started_at,"
-    " sched_delay_us, ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us, prompt_tokens,"
-    " completion_tokens, reasoning_tokens, tokens_estimated, n_events, ttft_ms,"
-    " decode_tps, e2e_tps, prompt_tps, tpot_ms, itl_p50_ms, itl_p90_ms, itl_p99_ms,"
-    " itl_max_ms, e2e_ms, finish_reason, ok, passed, error_code, error_detail,"
-    " server_stats, event_us)"
+    SAMPLE_FIGURES(SAMPLE_COLUMN)
+    " finish_reason, ok, passed, error_code, error_detail, server_stats, event_us)"
     " VALUES (:run_id, :seq, :case_name, :repetition, :slot, :warmup, :started_at,"
-    " :sched_delay_us, :ttfb_us, :ttfr_us, :ttft_us, :t_last_us, :t_done_us,"
-    " :prompt_tokens, :completion_tokens, :reasoning_tokens, :tokens_estimated,"
-    " :n_events, :ttft_ms, :decode_tps, :e2e_tps, :prompt_tps, :tpot_ms, :itl_p50_ms,"
-    " :itl_p90_ms, :itl_p99_ms, :itl_max_ms, :e2e_ms, :finish_reason, :ok, :passed,"
-    " :error_code, :error_detail, :server_stats, :event_us)"
+    SAMPLE_FIGURES(SAMPLE_PARAM)
+    " :finish_reason, :ok, :passed, :error_code, :error_detail, :server_stats, :event_us)"
     " ON CONFLICT (run_id, seq) DO NOTHING";
+#undef SAMPLE_COLUMN
+#undef SAMPLE_PARAM
 
 /* Bind s to the prepared insert_sql (reset first) and step it: 0 stored
  * (s->id set), 1 already stored, -1 on error (db->err). */
@@ -70,30 +101,9 @@ insert_one(struct db *db, sqlite3_stmt *st, struct sample_rec *s)
     db_bind_int(st, ":slot", s->slot);
     db_bind_int(st, ":warmup", s->warmup);
     db_bind_int(st, ":started_at", s->started_at);
-    if (s->sched_delay_us == -1)
-        db_bind_null(st, ":sched_delay_us");
-    else
-        db_bind_int(st, ":sched_delay_us", s->sched_delay_us);
-    bind_opt_int(st, ":ttfb_us", s->ttfb_us);
-    bind_opt_int(st, ":ttfr_us", s->ttfr_us);
-    bind_opt_int(st, ":ttft_us", s->ttft_us);
-    bind_opt_int(st, ":t_last_us", s->t_last_us);
-    bind_opt_int(st, ":t_done_us", s->t_done_us);
-    bind_opt_int(st, ":prompt_tokens", s->prompt_tokens);
-    bind_opt_int(st, ":completion_tokens", s->completion_tokens);
-    bind_opt_int(st, ":reasoning_tokens", s->reasoning_tokens);
-    db_bind_int(st, ":tokens_estimated", s->tokens_estimated);
-    bind_opt_int(st, ":n_events", s->n_events);
-    db_bind_real_or_null(st, ":ttft_ms", s->ttft_ms);
-    db_bind_real_or_null(st, ":decode_tps", s->decode_tps);
-    db_bind_real_or_null(st, ":e2e_tps", s->e2e_tps);
-    db_bind_real_or_null(st, ":prompt_tps", s->prompt_tps);
-    db_bind_real_or_null(st, ":tpot_ms", s->tpot_ms);
-    db_bind_real_or_null(st, ":itl_p50_ms", s->itl_p50_ms);
-    db_bind_real_or_null(st, ":itl_p90_ms", s->itl_p90_ms);
-    db_bind_real_or_null(st, ":itl_p99_ms", s->itl_p99_ms);
-    db_bind_real_or_null(st, ":itl_max_ms", s->itl_max_ms);
-    db_bind_real_or_null(st, ":e2e_ms", s->e2e_ms);
+#define SAMPLE_BIND(name, type, flags) SF_BIND_##type(st, ":" #name, s->name);
+    SAMPLE_FIGURES(SAMPLE_BIND)
+#undef SAMPLE_BIND
     db_bind_text(st, ":finish_reason", s->finish_reason[0] ? s->finish_reason : NULL);
     db_bind_int(st, ":ok", s->ok);
     if (s->passed < 0)

@@ -3,7 +3,9 @@
  *
  * The client fills a struct sample_rec as bytes arrive, figures_compute()
  * derives the figures, the runner stores it with samples_insert(): one
- * sample, one transaction.
+ * sample, one transaction. The figures are listed once, in
+ * storage/sample_fields.h; the struct's members, the INSERT and the binds
+ * come from that list.
  */
 #ifndef TPSD_SAMPLES_H
 #define TPSD_SAMPLES_H
@@ -12,6 +14,7 @@
 #include <stdint.h>
 
 #include "storage/db.h"
+#include "storage/sample_fields.h"
 
 #define SAMPLE_CASE_MAX 64
 #define SAMPLE_REASON_MAX 32
@@ -29,13 +32,9 @@ struct sample_rec {
     int slot;
     int warmup;
     int64_t started_at;         /* wall clock ms of t_sent */
-    int64_t sched_delay_us;     /* t_sent - scheduled send; -1 when not scheduled */
-    int64_t ttfb_us, ttfr_us, ttft_us, t_last_us, t_done_us;
-    int64_t prompt_tokens, completion_tokens, reasoning_tokens;
-    int tokens_estimated;
-    int64_t n_events;           /* content-bearing SSE events */
-    double ttft_ms, decode_tps, e2e_tps, prompt_tps, tpot_ms;
-    double itl_p50_ms, itl_p90_ms, itl_p99_ms, itl_max_ms, e2e_ms;
+#define SAMPLE_MEMBER(name, type, flags) SF_CTYPE_##type name;
+    SAMPLE_FIGURES(SAMPLE_MEMBER) /* storage/sample_fields.h */
+#undef SAMPLE_MEMBER
     char finish_reason[SAMPLE_REASON_MAX];
     int ok;
     int passed;                 /* 1/0 from validators, -1 when none ran */

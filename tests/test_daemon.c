@@ -20,6 +20,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,32 +78,14 @@ count_type(json_t *events, const char *type)
     return n;
 }
 
-/* Two models over HTTP: the stream, read in two parts with Last-Event-ID,
- * equals the stream read in one go; the API's jobs, runs and samples agree
- * with the database row for row. */
-TEST(e2e_two_models)
+/* The events of e2e_two_models: followed live (head), resumed after the
+ * last (tail), and read whole (all), with the plan's counts. */
+static void
+e2e_check_events(json_t *head, json_t *tail, json_t *all)
 {
-    struct du_env e;
-    char *spec, path[128], sql[256], state[32];
-    json_t *head = NULL, *tail = NULL, *all = NULL, *job, *runs = NULL, *run, *samples, *s, *ev;
-    sqlite3 *db;
-    long long id, last;
-    size_t i, j;
-    int nsamples = 0;
+    json_t *ev;
+    size_t i;
 
-    du_must_setup(&e, MODEL_FAST("m1") "," MODEL_FAST("m2"), NULL);
-    du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 20, 2, 1, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
-    /* Follow live: the first three events, then reconnect after the last. */
-    snprintf(path, sizeof(path), "/v1/jobs/%lld/events", id);
-    CHECK_INT(du_sse(&e, path, 0, 3, T_JOB_MS, &head), ==, 0);
-    CHECK_INT(json_array_size(head), ==, 3);
-    last = (long long)json_integer_value(json_object_get(json_array_get(head, 2), "id"));
-    CHECK_INT(du_sse(&e, path, last, 0, T_JOB_MS, &tail), ==, 0);
-    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
-    CHECK_INT(du_sse(&e, path, 0, 0, T_JOB_MS, &all), ==, 0);
     /* head + tail == all, event by event. */
     CHECK_INT(json_array_size(head) + json_array_size(tail), ==, json_array_size(all));
     json_array_foreach(all, i, ev)
@@ -121,9 +104,15 @@ TEST(e2e_two_models)
     CHECK_STR(json_string_value(json_object_get(ev, "event")), "job_finished");
     CHECK_STR(json_string_value(json_object_get(json_object_get(ev, "data"), "state")),
               "succeeded");
+}
 
-    db = du_must_db(&e);
-    job = du_job(&e, id);
+/* GET /v1/jobs/{id}: state, runs and sample counts as the database has them. */
+static void
+e2e_check_job(struct du_env *e, sqlite3 *db, long long id)
+{
+    char sql[256];
+    json_t *job = du_job(e, id);
+
     CHECK(job != NULL);
     CHECK_STR(json_string_value(json_object_get(job, "state")), "succeeded");
     CHECK_INT(json_integer_value(json_object_get(job, "runs")), ==, 2);
@@ -137,9 +126,40 @@ TEST(e2e_two_models)
     CHECK_INT(json_integer_value(json_object_get(job, "errors")), ==, 0);
     CHECK_INT(json_array_size(json_object_get(job, "run_list")), ==, 2);
     json_decref(job);
+}
+
+/* One sample of GET /v1/runs/{rid}/samples against its row. */
+static void
+e2e_check_sample(sqlite3 *db, long long rid, const json_t *s)
+{
+    long long seq = (long long)json_integer_value(json_object_get(s, "seq"));
+    char sql[256];
+
+    snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld AND seq=%lld",
+             rid, seq);
+    CHECK_NEAR(json_number_value(json_object_get(s, "decode_tps")), du_q(db, sql), 1e-9);
+    snprintf(sql, sizeof(sql), "SELECT ttft_ms FROM samples WHERE run_id=%lld AND seq=%lld",
+             rid, seq);
+    CHECK_NEAR(json_number_value(json_object_get(s, "ttft_ms")), du_q(db, sql), 1e-9);
+    snprintf(sql, sizeof(sql),
+             "SELECT completion_tokens FROM samples WHERE run_id=%lld AND seq=%lld", rid, seq);
+    CHECK_INT(json_integer_value(json_object_get(s, "completion_tokens")), ==,
+              (long long)du_q(db, sql));
+    CHECK(json_is_true(json_object_get(s, "ok")));
+}
+
+/* GET /v1/runs?job= and each run's samples: every seq of the plan, in
+ * order, as stored. Returns the number of samples seen. */
+static int
+e2e_check_runs(struct du_env *e, sqlite3 *db, long long id)
+{
+    char path[128], sql[256];
+    json_t *runs = NULL, *run, *samples, *s;
+    size_t i, j;
+    int nsamples = 0;
 
     snprintf(path, sizeof(path), "/v1/runs?job=%lld", id);
-    CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &runs), ==, 200);
+    CHECK_INT(du_call(e, "GET", path, NULL, NULL, &runs), ==, 200);
     CHECK_INT(json_array_size(json_object_get(runs, "runs")), ==, 2);
     json_array_foreach(json_object_get(runs, "runs"), i, run)
     {
@@ -148,60 +168,79 @@ TEST(e2e_two_models)
         CHECK_STR(json_string_value(json_object_get(run, "state")), "succeeded");
         snprintf(path, sizeof(path), "/v1/runs/%lld/samples?limit=5000", rid);
         samples = NULL;
-        CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &samples), ==, 200);
+        CHECK_INT(du_call(e, "GET", path, NULL, NULL, &samples), ==, 200);
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples WHERE run_id=%lld", rid);
         CHECK_INT(json_array_size(json_object_get(samples, "samples")), ==,
                   (long long)du_q(db, sql));
         json_array_foreach(json_object_get(samples, "samples"), j, s)
         {
-            long long seq = (long long)json_integer_value(json_object_get(s, "seq"));
-
-            CHECK_INT(seq, ==, (long long)j); /* every seq of the plan, in order */
-            snprintf(sql, sizeof(sql),
-                     "SELECT decode_tps FROM samples WHERE run_id=%lld"
-                     " AND seq=%lld",
-                     rid, seq);
-            CHECK_NEAR(json_number_value(json_object_get(s, "decode_tps")), du_q(db, sql),
-                       1e-9);
-            snprintf(sql, sizeof(sql),
-                     "SELECT ttft_ms FROM samples WHERE run_id=%lld"
-                     " AND seq=%lld",
-                     rid, seq);
-            CHECK_NEAR(json_number_value(json_object_get(s, "ttft_ms")), du_q(db, sql), 1e-9);
-            snprintf(sql, sizeof(sql),
-                     "SELECT completion_tokens FROM samples"
-                     " WHERE run_id=%lld AND seq=%lld",
-                     rid, seq);
-            CHECK_INT(json_integer_value(json_object_get(s, "completion_tokens")), ==,
-                      (long long)du_q(db, sql));
-            CHECK(json_is_true(json_object_get(s, "ok")));
+            CHECK_INT(json_integer_value(json_object_get(s, "seq")), ==, (long long)j);
+            e2e_check_sample(db, rid, s);
             nsamples++;
         }
         json_decref(samples);
         /* GET /v1/runs/{id} names the model and the job. */
         snprintf(path, sizeof(path), "/v1/runs/%lld", rid);
         samples = NULL;
-        CHECK_INT(du_call(&e, "GET", path, NULL, NULL, &samples), ==, 200);
+        CHECK_INT(du_call(e, "GET", path, NULL, NULL, &samples), ==, 200);
         CHECK_INT(json_integer_value(json_object_get(samples, "job_id")), ==, id);
         json_decref(samples);
     }
-    CHECK_INT(nsamples, ==, 10);
-    /* The sample events carry the figures that were stored. */
+    json_decref(runs);
+    return nsamples;
+}
+
+/* The sample events carry the figures that were stored. */
+static void
+e2e_check_event_figures(sqlite3 *db, json_t *all)
+{
+    char sql[256];
+    json_t *ev;
+    size_t i;
+
     json_array_foreach(all, i, ev)
     {
         json_t *d = json_object_get(ev, "data");
 
         if (strcmp(json_string_value(json_object_get(ev, "event")), "sample") != 0)
             continue;
-        snprintf(sql, sizeof(sql),
-                 "SELECT decode_tps FROM samples WHERE run_id=%lld"
-                 " AND seq=%lld",
+        snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld AND seq=%lld",
                  (long long)json_integer_value(json_object_get(d, "run_id")),
                  (long long)json_integer_value(json_object_get(d, "seq")));
         CHECK_NEAR(json_number_value(json_object_get(d, "decode_tps")), du_q(db, sql), 1e-9);
     }
+}
+
+/* Two models over HTTP: the stream, read in two parts with Last-Event-ID,
+ * equals the stream read in one go; the API's jobs, runs and samples agree
+ * with the database row for row. */
+TEST(e2e_two_models)
+{
+    struct du_env e;
+    char *spec, path[128], state[32];
+    json_t *head = NULL, *tail = NULL, *all = NULL;
+    sqlite3 *db;
+    long long id, last;
+
+    du_must_setup(&e, MODEL_FAST("m1") "," MODEL_FAST("m2"), NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, two_models, 20, 2, 1, "lms", NULL);
+    id = du_must_submit(&e, spec);
+    free(spec);
+    /* Follow live: the first three events, then reconnect after the last. */
+    snprintf(path, sizeof(path), "/v1/jobs/%lld/events", id);
+    CHECK_INT(du_sse(&e, path, 0, 3, T_JOB_MS, &head), ==, 0);
+    CHECK_INT(json_array_size(head), ==, 3);
+    last = (long long)json_integer_value(json_object_get(json_array_get(head, 2), "id"));
+    CHECK_INT(du_sse(&e, path, last, 0, T_JOB_MS, &tail), ==, 0);
+    CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
+    CHECK_INT(du_sse(&e, path, 0, 0, T_JOB_MS, &all), ==, 0);
+    e2e_check_events(head, tail, all);
+    db = du_must_db(&e);
+    e2e_check_job(&e, db, id);
+    CHECK_INT(e2e_check_runs(&e, db, id), ==, 10);
+    e2e_check_event_figures(db, all);
     sqlite3_close(db);
-    json_decref(runs);
     json_decref(head);
     json_decref(tail);
     json_decref(all);
@@ -628,169 +667,160 @@ t_client(struct du_env *e, const char *url, char **out, char **err, const char *
     "{\"name\":\"t\",\"cases\":[{\"name\":\"greet\",\"max_tokens\":10,\"messages\":"           \
     "[{\"role\":\"user\",\"content\":\"say hello\"}]}]}"
 
+/*
+ * The verbs' cases, run in order against one live daemon. In args, "@SUITE"
+ * is the suite file, "@SIM" the simulator's URL, "@SPEC", "@OTHER" and
+ * "@BAD" three spec files (the second a different body, the third with an
+ * unknown field). env_url: the daemon is named by TPSD_URL, not --url.
+ * json_id: stdout is JSON whose "id" is this (0: not checked).
+ */
+#define T_NEEDLES 4
+struct verb_case {
+    const char *args[T_CLIENT_ARGS];
+    int env_url;
+    int code;
+    const char *out_has[T_NEEDLES];
+    const char *err_has;
+    long long json_id;
+};
+
+static const struct verb_case verb_cases[] = {
+    { { "submit", "--model", "m1", "--suite", "@SUITE", "--repetitions", "2", "--warmup", "0",
+        "--base-url", "@SIM", "--name", "flags" },
+      0, 0, { "job 1 queued" }, NULL, 0 },
+    { { "watch", "1" }, 0, 0,
+      { "job started (attempt 1, 1 model(s))", "[m1] loaded as m1", "[m1] 2/2 greet #2: 10 tok",
+        "job succeeded: 2 request(s), 0 failed" }, NULL, 0 },
+    { { "jobs" }, 1, 0, { "STATE", "succeeded", "flags" }, NULL, 0 },
+    { { "jobs", "--state", "failed" }, 0, 0, { "(no jobs in state failed)" }, NULL, 0 },
+    { { "jobs", "--state", "bogus" }, 0, 2, { NULL }, "state: must be one of", 0 },
+    { { "job", "1" }, 0, 0,
+      { "job 1 \"flags\" (benchmark): succeeded", "2 sample(s), 0 error(s)", "DECODE tok/s",
+        "greet" }, NULL, 0 },
+    { { "job", "1", "--json" }, 0, 0, { NULL }, NULL, 1 },
+    { { "job", "99" }, 0, 1, { NULL }, "no job 99", 0 },
+    { { "cancel", "1" }, 0, 1, { NULL }, "already succeeded", 0 },
+    /* --file with an idempotency key: a retry gets the same job, another
+     * body with the key is refused with the daemon's message. */
+    { { "submit", "--file", "@SPEC", "--idempotency-key", "k1", "--json" }, 0, 0, { NULL }, NULL,
+      2 },
+    { { "submit", "--file", "@SPEC", "--idempotency-key", "k1" }, 0, 0,
+      { "job 2 (already submitted with this idempotency key)" }, NULL, 0 },
+    { { "submit", "--file", "@OTHER", "--idempotency-key", "k1" }, 0, 2, { NULL },
+      "Idempotency-Key was used with a different body", 0 },
+    { { "submit", "--file", "@BAD" }, 0, 2, { NULL }, "bogus_field", 0 },
+    { { "submit", "--model", "m1", "--repetitions", "abc" }, 0, 2, { NULL }, "not a number", 0 },
+    { { "submit", "--file", "@SPEC", "--model", "m1" }, 0, 2, { NULL }, "not both", 0 },
+    { { "watch", "2" }, 0, 0, { NULL }, NULL, 0 },
+};
+
+/* The files and URL a case's placeholders stand for. */
+struct verb_files {
+    char suite[TU_PATH_MAX + 16], spec[TU_PATH_MAX + 16], other[TU_PATH_MAX + 16];
+    char bad[TU_PATH_MAX + 16];
+    const char *sim;
+};
+
+static const char *
+verb_arg(const struct verb_files *f, const char *a)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } ph[] = {
+        { "@SUITE", offsetof(struct verb_files, suite) },
+        { "@SPEC", offsetof(struct verb_files, spec) },
+        { "@OTHER", offsetof(struct verb_files, other) },
+        { "@BAD", offsetof(struct verb_files, bad) },
+    };
+    size_t i;
+
+    if (strcmp(a, "@SIM") == 0)
+        return f->sim;
+    for (i = 0; i < sizeof(ph) / sizeof(ph[0]); i++)
+        if (strcmp(a, ph[i].name) == 0)
+            return (const char *)f + ph[i].off;
+    return a;
+}
+
+/* Run one case and check its exit status, output and messages. */
+static void
+verb_run(struct du_env *e, const struct verb_files *f, const struct verb_case *c)
+{
+    const char *args[T_CLIENT_ARGS];
+    char *out = NULL, *err = NULL;
+    size_t i;
+    json_t *j;
+
+    for (i = 0; i + 1 < T_CLIENT_ARGS && c->args[i] != NULL; i++)
+        args[i] = verb_arg(f, c->args[i]);
+    args[i] = NULL;
+    if (c->env_url)
+        CHECK(setenv("TPSD_URL", e->url, 1) == 0); /* the environment names the daemon */
+    CHECK_INT(t_client(e, c->env_url ? NULL : e->url, &out, &err, args), ==, c->code);
+    if (c->env_url)
+        unsetenv("TPSD_URL");
+    for (i = 0; i < T_NEEDLES && c->out_has[i] != NULL; i++)
+        CHECK_HAS(out, c->out_has[i]);
+    if (c->err_has != NULL)
+        CHECK_HAS(err, c->err_has);
+    if (c->json_id > 0) {
+        j = json_loads(out, 0, NULL);
+        CHECK(j != NULL);
+        CHECK_INT(json_integer_value(json_object_get(j, "id")), ==, c->json_id);
+        json_decref(j);
+    }
+    free(out);
+    free(err);
+}
+
+/* The spec files of the --file cases. */
+static void
+verb_files_write(struct du_env *e, struct verb_files *f)
+{
+    char *spec;
+
+    f->sim = e->sim.base_url;
+    snprintf(f->suite, sizeof(f->suite), "%s/suite.json", e->dir);
+    snprintf(f->spec, sizeof(f->spec), "%s/spec.json", e->dir);
+    snprintf(f->other, sizeof(f->other), "%s/other.json", e->dir);
+    snprintf(f->bad, sizeof(f->bad), "%s/bad.json", e->dir);
+    CHECK_INT(tu_write_file(f->suite, T_SUITE), ==, 0);
+    spec = du_spec(e, one_model, 5, 1, 0, "lms", NULL);
+    CHECK_INT(tu_write_file(f->spec, spec), ==, 0);
+    free(spec);
+    spec = du_spec(e, one_model, 5, 2, 0, "lms", NULL);
+    CHECK_INT(tu_write_file(f->other, spec), ==, 0);
+    free(spec);
+    spec = du_spec(e, one_model, 5, 2, 0, "lms", "\"bogus_field\":1");
+    CHECK_INT(tu_write_file(f->bad, spec), ==, 0);
+    free(spec);
+}
+
 /* submit (flags, --file, idempotency), watch, jobs, job, cancel against a
  * live daemon: output, exit statuses and the daemon's error messages. */
 TEST(client_verbs)
 {
     struct du_env e;
-    char suite[TU_PATH_MAX + 16], specf[TU_PATH_MAX + 16], other[TU_PATH_MAX + 16];
-    char bad[TU_PATH_MAX + 16], *out = NULL, *err = NULL, *spec;
+    struct verb_files f;
+    size_t i;
     json_t *j;
 
     du_must_setup(&e, MODEL_FAST("m1"), NULL);
     du_must_start(&e, NULL);
-    snprintf(suite, sizeof(suite), "%s/suite.json", e.dir);
-    CHECK_INT(tu_write_file(suite, T_SUITE), ==, 0);
-    {
-        const char *a[] = {"submit",        "--model", "m1",       "--suite", suite,
-                           "--repetitions", "2",       "--warmup", "0",       "--base-url",
-                           e.sim.base_url,  "--name",  "flags",    NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        CHECK_HAS(out, "job 1 queued");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"watch", "1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        CHECK_HAS(out, "job started (attempt 1, 1 model(s))");
-        CHECK_HAS(out, "[m1] loaded as m1");
-        CHECK_HAS(out, "[m1] 2/2 greet #2: 10 tok");
-        CHECK_HAS(out, "job succeeded: 2 request(s), 0 failed");
-        free(out);
-        free(err);
-    }
-    /* The suite file went inline: the daemon never had to read it. */
-    j = du_job(&e, 1);
-    CHECK(json_is_object(json_object_get(json_object_get(j, "spec"), "suite")));
-    CHECK_STR(json_string_value(json_object_get(
-                  json_object_get(json_object_get(j, "spec"), "server"), "base_url")),
-              e.sim.base_url);
-    json_decref(j);
-    {
-        const char *a[] = {"jobs", NULL};
-        CHECK(setenv("TPSD_URL", e.url, 1) == 0); /* the environment names the daemon */
-        CHECK_INT(t_client(&e, NULL, &out, &err, a), ==, 0);
-        unsetenv("TPSD_URL");
-        CHECK_HAS(out, "STATE");
-        CHECK_HAS(out, "succeeded");
-        CHECK_HAS(out, "flags");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"jobs", "--state", "failed", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        CHECK_HAS(out, "(no jobs in state failed)");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"jobs", "--state", "bogus", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
-        CHECK_HAS(err, "state: must be one of");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"job", "1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        CHECK_HAS(out, "job 1 \"flags\" (benchmark): succeeded");
-        CHECK_HAS(out, "2 sample(s), 0 error(s)");
-        CHECK_HAS(out, "DECODE tok/s");
-        CHECK_HAS(out, "greet");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"job", "1", "--json", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        j = json_loads(out, 0, NULL);
-        CHECK(j != NULL);
-        CHECK_INT(json_integer_value(json_object_get(j, "id")), ==, 1);
+    verb_files_write(&e, &f);
+    for (i = 0; i < sizeof(verb_cases) / sizeof(verb_cases[0]); i++) {
+        verb_run(&e, &f, &verb_cases[i]);
+        if (i != 1)
+            continue;
+        /* After job 1: its suite file went inline, the daemon never had
+         * to read it. */
+        j = du_job(&e, 1);
+        CHECK(json_is_object(json_object_get(json_object_get(j, "spec"), "suite")));
+        CHECK_STR(json_string_value(json_object_get(
+                      json_object_get(json_object_get(j, "spec"), "server"), "base_url")),
+                  e.sim.base_url);
         json_decref(j);
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"job", "99", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
-        CHECK_HAS(err, "no job 99");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"cancel", "1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 1);
-        CHECK_HAS(err, "already succeeded");
-        free(out);
-        free(err);
-    }
-    /* --file with an idempotency key: a retry gets the same job, another
-     * body with the key is refused with the daemon's message. */
-    snprintf(specf, sizeof(specf), "%s/spec.json", e.dir);
-    snprintf(other, sizeof(other), "%s/other.json", e.dir);
-    snprintf(bad, sizeof(bad), "%s/bad.json", e.dir);
-    spec = du_spec(&e, one_model, 5, 1, 0, "lms", NULL);
-    CHECK_INT(tu_write_file(specf, spec), ==, 0);
-    free(spec);
-    spec = du_spec(&e, one_model, 5, 2, 0, "lms", NULL);
-    CHECK_INT(tu_write_file(other, spec), ==, 0);
-    free(spec);
-    spec = du_spec(&e, one_model, 5, 2, 0, "lms", "\"bogus_field\":1");
-    CHECK_INT(tu_write_file(bad, spec), ==, 0);
-    free(spec);
-    {
-        const char *a[] = {"submit", "--file", specf, "--idempotency-key",
-                           "k1",     "--json", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        j = json_loads(out, 0, NULL);
-        CHECK(j != NULL);
-        CHECK_INT(json_integer_value(json_object_get(j, "id")), ==, 2);
-        json_decref(j);
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"submit", "--file", specf, "--idempotency-key", "k1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        CHECK_HAS(out, "job 2 (already submitted with this idempotency key)");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"submit", "--file", other, "--idempotency-key", "k1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
-        CHECK_HAS(err, "Idempotency-Key was used with a different body");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"submit", "--file", bad, NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
-        CHECK_HAS(err, "bogus_field");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"submit", "--model", "m1", "--repetitions", "abc", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
-        CHECK_HAS(err, "not a number");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"submit", "--file", specf, "--model", "m1", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 2);
-        CHECK_HAS(err, "not both");
-        free(out);
-        free(err);
-    }
-    {
-        const char *a[] = {"watch", "2", NULL};
-        CHECK_INT(t_client(&e, e.url, &out, &err, a), ==, 0);
-        free(out);
-        free(err);
     }
     du_teardown(&e);
 }

@@ -199,12 +199,147 @@ syn_analyze(struct db *db, int64_t job, int detail)
     return a;
 }
 
+/*
+ * What the analysis of syn_job(db, t0, 100.0) must say of its run: a
+ * figure's path, its value (plus t0 when at_t0), and the tolerance.
+ */
+struct syn_expect {
+    const char *path;
+    double want, tol;
+    int at_t0;
+};
+
+static const struct syn_expect syn_run_expect[] = {
+    { "measure_start_at", 0, 0, 1 },
+    { "planned_end_at", SYN_DURATION_S * 1000.0, 0, 1 },
+    { "elapsed_s", SYN_DURATION_S, 1e-9, 0 },
+    { "remaining_s", 0, 0, 0 },
+    { "requests", 720, 0, 0 }, /* the warm-up is not counted */
+    { "errors", 6, 0, 0 },
+    { "error_rate", 6.0 / 720.0, 1e-12, 0 },
+    /* drift: exact lines, so OLS and Theil-Sen agree to rounding */
+    { "drift.decode_tps.slope_per_hour", -5.0, 1e-6, 0 },
+    { "drift.decode_tps.intercept", 100.0, 1e-6, 0 },
+    { "drift.decode_tps.slope_pct_per_hour", -5.0, 1e-6, 0 },
+    { "drift.decode_tps.robust_slope_per_hour", -5.0, 1e-6, 0 },
+    { "drift.decode_tps.robust_slope_pct_per_hour", -5.0, 1e-6, 0 },
+    { "drift.decode_tps.r2", 1.0, 1e-9, 0 },
+    { "drift.ttft_ms.slope_per_hour", 10.0, 1e-6, 0 },
+    { "drift.ttft_ms.slope_pct_per_hour", 20.0, 1e-6, 0 },
+    /* first vs last quarter (up to the last request at 7190 s): means near
+     * 0.25 h and 1.75 h, 98.76 -> 91.26, a change of -7.3 to -7.9 % */
+    { "drift.decode_tps.first_last.span_s", 1797.5, 1e-6, 0 },
+    { "drift.decode_tps.first_last.change_pct", -7.6, 0.3, 0 },
+    /* memory: +100 MB/h after the 600 s warm-up is a leak */
+    { "memory.server.growth_mb_per_hour", 100.0, 1e-6, 0 },
+    { "memory.server.r2", 1.0, 1e-9, 0 },
+    { "memory.server.fit_from_at", 600000, 0, 1 },
+    { "memory.server.fit_n", 240 - 20, 0, 0 },
+    { "memory.server.start_mb", 1000.0, 1e-6, 0 },
+    { "memory.tpsd.growth_mb_per_hour", 0.0, 1e-9, 0 },
+    /* errors, bursts, stalls */
+    { "error_detail.bursts_count", 1, 0, 0 },
+    { "error_detail.max_consecutive", 5, 0, 0 },
+    { "error_detail.by_code.http_500", 5, 0, 0 },
+    { "error_detail.by_code.stall", 1, 0, 0 },
+    { "stall.longest_ms", 2500.0, 1e-9, 0 },
+    { "stall.seq", 301, 0, 0 },
+    { "stall.stall_errors", 1, 0, 0 },
+    /* swap, thermal, pressure, load */
+    { "swap.max_mb", 512.0, 1e-9, 0 },
+    { "swap.start_mb", 0.0, 1e-9, 0 },
+    { "thermal.episodes_count", 2, 0, 0 },
+    { "thermal.throttled_s", 10 * 30 + 3 * 30, 1e-9, 0 },
+    { "memory.pressure_max", 0.25, 1e-12, 0 },
+    { "cpu_load1.mean", 2.0, 1e-12, 0 },
+};
+
+static void
+syn_check_run(const json_t *run, int64_t t0)
+{
+    const struct syn_expect *x;
+    json_t *w;
+    size_t i;
+
+    for (i = 0; i < sizeof(syn_run_expect) / sizeof(syn_run_expect[0]); i++) {
+        x = &syn_run_expect[i];
+        if (!(fabs(jnum(run, x->path) - (x->want + (x->at_t0 ? (double)t0 : 0))) <= x->tol))
+            check_failed(__FILE__, __LINE__, "%s: %.6f, want %.6f (tol %g)", x->path,
+                         jnum(run, x->path), x->want + (x->at_t0 ? (double)t0 : 0), x->tol);
+    }
+    CHECK_STR(jstr(run, "memory.server.verdict"), "leak");
+    CHECK(json_is_true(json_object_get(run, "leak")));
+    CHECK_STR(jstr(run, "thermal.worst"), "heavy");
+    w = json_array_get(json_object_get(json_object_get(run, "thermal"), "episodes"), 1);
+    CHECK_STR(jstr(w, "worst"), "moderate");
+    w = json_array_get(json_object_get(json_object_get(run, "error_detail"), "bursts"), 0);
+    CHECK_INT(jnum(w, "start_at"), ==, t0 + 100 * SYN_SAMPLE_S * 1000LL);
+    CHECK_INT(jnum(w, "end_at"), ==, t0 + 104 * SYN_SAMPLE_S * 1000LL);
+    CHECK_STR(jstr(w, "error_code"), "http_500");
+}
+
+/* Windows of 10 min: 12, 60 requests each; the second holds the burst. */
+static void
+syn_check_windows(const json_t *run)
+{
+    json_t *w;
+
+    CHECK_INT(json_array_size(json_object_get(run, "windows")), ==, 12);
+    w = json_array_get(json_object_get(run, "windows"), 0);
+    CHECK_INT(jnum(w, "requests"), ==, 60);
+    CHECK_NEAR(jnum(w, "decode_tps.mean"), 100.0 - 5.0 * (295.0 / 3600.0), 1e-9);
+    CHECK_NEAR(jnum(w, "decode_tps.median"), 100.0 - 5.0 * (295.0 / 3600.0), 1e-9);
+    CHECK_NEAR(jnum(w, "server_rss_mb.mean"), 1000.0 + 100.0 * (285.0 / 3600.0), 1e-6);
+    CHECK_STR(jstr(w, "thermal"), "nominal");
+    w = json_array_get(json_object_get(run, "windows"), 1); /* requests 60..119: the burst */
+    CHECK_INT(jnum(w, "errors"), ==, 5);
+    CHECK_NEAR(jnum(w, "error_rate"), 5.0 / 60.0, 1e-12);
+}
+
+/* A reading after the planned end (the sampler runs until the job ends)
+ * falls into the last window: the planned length bounds the windows. */
+static void
+syn_check_late_reading(struct db *db, int64_t job, int64_t t0)
+{
+    struct system_rec r;
+    json_t *a, *run, *w;
+
+    system_rec_init(&r);
+    r.job_id = job;
+    r.run_id = 1;
+    r.at = t0 + SYN_DURATION_S * 1000LL + 2000;
+    r.server_rss_bytes = (int64_t)(5000 * MB);
+    CHECK_INT(system_samples_insert(db, &r, 1), ==, 0);
+    a = syn_analyze(db, job, 1);
+    run = json_array_get(json_object_get(a, "runs"), 0);
+    CHECK_INT(json_array_size(json_object_get(run, "windows")), ==, 12);
+    w = json_array_get(json_object_get(run, "windows"), 11);
+    CHECK_NEAR(jnum(w, "server_rss_mb.max"), 5000.0, 1e-9);
+    json_decref(a);
+}
+
+/* A server that grows by mb_per_hour: no leak verdict (flat, or under the
+ * threshold). */
+static void
+syn_check_no_leak(struct db *db, int64_t t0, double mb_per_hour)
+{
+    int64_t job = syn_job(db, t0, mb_per_hour);
+    json_t *a = syn_analyze(db, job, 0), *run;
+
+    run = json_array_get(json_object_get(a, "runs"), 0);
+    CHECK_NEAR(jnum(run, "memory.server.growth_mb_per_hour"), mb_per_hour, 1e-6);
+    CHECK_STR(jstr(run, "memory.server.verdict"), "none");
+    CHECK(json_is_false(json_object_get(run, "leak")));
+    json_decref(a);
+}
+
 TEST(analysis_synthetic)
 {
     char path[TU_PATH_MAX], err[DB_ERR_MAX];
+    struct stability_opts o;
     struct db *db;
     int64_t t0 = clock_wall_ms() - SYN_DURATION_S * 1000LL - 60000, job;
-    json_t *a, *run, *w;
+    json_t *a, *run;
 
     snprintf(path, sizeof(path), "%s/t.db", tu_tmpdir());
     db = db_open(path, err, sizeof(err));
@@ -216,71 +351,9 @@ TEST(analysis_synthetic)
     CHECK_DBL(jnum(a, "duration_s"), ==, SYN_DURATION_S);
     run = json_array_get(json_object_get(a, "runs"), 0);
     CHECK(run != NULL);
-    CHECK_INT(jnum(run, "measure_start_at"), ==, t0);
-    CHECK_INT(jnum(run, "planned_end_at"), ==, t0 + SYN_DURATION_S * 1000LL);
-    CHECK_NEAR(jnum(run, "elapsed_s"), SYN_DURATION_S, 1e-9);
-    CHECK_DBL(jnum(run, "remaining_s"), ==, 0);
-    CHECK_INT(jnum(run, "requests"), ==, 720); /* the warm-up is not counted */
-    CHECK_INT(jnum(run, "errors"), ==, 6);
-    CHECK_NEAR(jnum(run, "error_rate"), 6.0 / 720.0, 1e-12);
-    /* drift: exact lines, so OLS and Theil-Sen agree to rounding */
-    CHECK_NEAR(jnum(run, "drift.decode_tps.slope_per_hour"), -5.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.decode_tps.intercept"), 100.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.decode_tps.slope_pct_per_hour"), -5.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.decode_tps.robust_slope_per_hour"), -5.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.decode_tps.robust_slope_pct_per_hour"), -5.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.decode_tps.r2"), 1.0, 1e-9);
-    CHECK_NEAR(jnum(run, "drift.ttft_ms.slope_per_hour"), 10.0, 1e-6);
-    CHECK_NEAR(jnum(run, "drift.ttft_ms.slope_pct_per_hour"), 20.0, 1e-6);
-    /* first vs last quarter (up to the last request at 7190 s): means near
-     * 0.25 h and 1.75 h, 98.76 -> 91.26 */
-    CHECK_NEAR(jnum(run, "drift.decode_tps.first_last.span_s"), 1797.5, 1e-6);
-    CHECK(jnum(run, "drift.decode_tps.first_last.change_pct") < -7.3);
-    CHECK(jnum(run, "drift.decode_tps.first_last.change_pct") > -7.9);
-    /* memory: +100 MB/h after the 600 s warm-up is a leak */
-    CHECK_NEAR(jnum(run, "memory.server.growth_mb_per_hour"), 100.0, 1e-6);
-    CHECK_NEAR(jnum(run, "memory.server.r2"), 1.0, 1e-9);
-    CHECK_INT(jnum(run, "memory.server.fit_from_at"), ==, t0 + 600000);
-    CHECK_INT(jnum(run, "memory.server.fit_n"), ==, 240 - 20);
-    CHECK_STR(jstr(run, "memory.server.verdict"), "leak");
-    CHECK(json_is_true(json_object_get(run, "leak")));
-    CHECK_NEAR(jnum(run, "memory.server.start_mb"), 1000.0, 1e-6);
-    CHECK_NEAR(jnum(run, "memory.tpsd.growth_mb_per_hour"), 0.0, 1e-9);
-    /* errors, bursts, stalls */
-    CHECK_INT(jnum(run, "error_detail.bursts_count"), ==, 1);
-    CHECK_INT(jnum(run, "error_detail.max_consecutive"), ==, 5);
-    CHECK_INT(jnum(run, "error_detail.by_code.http_500"), ==, 5);
-    CHECK_INT(jnum(run, "error_detail.by_code.stall"), ==, 1);
-    w = json_array_get(json_object_get(json_object_get(run, "error_detail"), "bursts"), 0);
-    CHECK_INT(jnum(w, "start_at"), ==, t0 + 100 * SYN_SAMPLE_S * 1000LL);
-    CHECK_INT(jnum(w, "end_at"), ==, t0 + 104 * SYN_SAMPLE_S * 1000LL);
-    CHECK_STR(jstr(w, "error_code"), "http_500");
-    CHECK_NEAR(jnum(run, "stall.longest_ms"), 2500.0, 1e-9);
-    CHECK_INT(jnum(run, "stall.seq"), ==, 301);
-    CHECK_INT(jnum(run, "stall.stall_errors"), ==, 1);
-    /* swap, thermal */
-    CHECK_NEAR(jnum(run, "swap.max_mb"), 512.0, 1e-9);
-    CHECK_NEAR(jnum(run, "swap.start_mb"), 0.0, 1e-9);
-    CHECK_INT(jnum(run, "thermal.episodes_count"), ==, 2);
-    CHECK_NEAR(jnum(run, "thermal.throttled_s"), 10 * 30 + 3 * 30, 1e-9);
-    CHECK_STR(jstr(run, "thermal.worst"), "heavy");
-    w = json_array_get(json_object_get(json_object_get(run, "thermal"), "episodes"), 1);
-    CHECK_STR(jstr(w, "worst"), "moderate");
-    CHECK_NEAR(jnum(run, "memory.pressure_max"), 0.25, 1e-12);
-    CHECK_NEAR(jnum(run, "cpu_load1.mean"), 2.0, 1e-12);
-    /* windows of 10 min: 12, 60 requests each */
-    CHECK_INT(json_array_size(json_object_get(run, "windows")), ==, 12);
-    w = json_array_get(json_object_get(run, "windows"), 0);
-    CHECK_INT(jnum(w, "requests"), ==, 60);
-    CHECK_NEAR(jnum(w, "decode_tps.mean"), 100.0 - 5.0 * (295.0 / 3600.0), 1e-9);
-    CHECK_NEAR(jnum(w, "decode_tps.median"), 100.0 - 5.0 * (295.0 / 3600.0), 1e-9);
-    CHECK_NEAR(jnum(w, "server_rss_mb.mean"), 1000.0 + 100.0 * (285.0 / 3600.0), 1e-6);
-    CHECK_STR(jstr(w, "thermal"), "nominal");
-    w = json_array_get(json_object_get(run, "windows"), 1); /* requests 60..119: the burst */
-    CHECK_INT(jnum(w, "errors"), ==, 5);
-    CHECK_NEAR(jnum(w, "error_rate"), 5.0 / 60.0, 1e-12);
-    /* the system series */
-    CHECK(json_array_size(json_object_get(a, "system")) > 100);
+    syn_check_run(run, t0);
+    syn_check_windows(run);
+    CHECK(json_array_size(json_object_get(a, "system")) > 100); /* the system series */
     json_decref(a);
     /* no detail: no windows, no series */
     a = syn_analyze(db, job, 0);
@@ -288,44 +361,11 @@ TEST(analysis_synthetic)
     CHECK(json_object_get(run, "windows") == NULL);
     CHECK(json_object_get(a, "system") == NULL);
     json_decref(a);
-    /* A reading after the planned end (the sampler runs until the job ends)
-     * falls into the last window: the planned length bounds the windows. */
-    {
-        struct system_rec r;
-
-        system_rec_init(&r);
-        r.job_id = job;
-        r.run_id = 1;
-        r.at = t0 + SYN_DURATION_S * 1000LL + 2000;
-        r.server_rss_bytes = (int64_t)(5000 * MB);
-        CHECK_INT(system_samples_insert(db, &r, 1), ==, 0);
-        a = syn_analyze(db, job, 1);
-        run = json_array_get(json_object_get(a, "runs"), 0);
-        CHECK_INT(json_array_size(json_object_get(run, "windows")), ==, 12);
-        w = json_array_get(json_object_get(run, "windows"), 11);
-        CHECK_NEAR(jnum(w, "server_rss_mb.max"), 5000.0, 1e-9);
-        json_decref(a);
-    }
-    /* a flat server: no leak */
-    job = syn_job(db, t0, 0.0);
-    a = syn_analyze(db, job, 0);
-    run = json_array_get(json_object_get(a, "runs"), 0);
-    CHECK_STR(jstr(run, "memory.server.verdict"), "none");
-    CHECK(json_is_false(json_object_get(run, "leak")));
-    json_decref(a);
-    /* a slow growth under the threshold: no leak either */
-    job = syn_job(db, t0, 30.0);
-    a = syn_analyze(db, job, 0);
-    run = json_array_get(json_object_get(a, "runs"), 0);
-    CHECK_NEAR(jnum(run, "memory.server.growth_mb_per_hour"), 30.0, 1e-6);
-    CHECK_STR(jstr(run, "memory.server.verdict"), "none");
-    json_decref(a);
-    /* no such job */
-    {
-        struct stability_opts o;
-        stability_opts_default(&o);
-        CHECK_INT(stability_analyze(db, 9999, &o, &a), ==, 1);
-    }
+    syn_check_late_reading(db, job, t0);
+    syn_check_no_leak(db, t0, 0.0);
+    syn_check_no_leak(db, t0, 30.0);
+    stability_opts_default(&o); /* no such job */
+    CHECK_INT(stability_analyze(db, 9999, &o, &a), ==, 1);
     db_close(db);
 }
 
