@@ -11,6 +11,7 @@
 #include "storage/history.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
+#include "storage/stabdata.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #define API_METRICS_PAGES 200       /* pages at most (100,000 runs) */
 #define API_LABEL_MAX 512           /* bytes of one escaped label value */
 #define API_METRICS_VERDICT_KEYS 100 /* (model, case, metric) keys of regression gauges */
+#define API_METRICS_JOBS 50          /* newest jobs looked at for stability verdicts */
 
 struct out {
     char *buf;
@@ -94,20 +96,20 @@ samples_total(struct db *db, long long *total)
     return 0;
 }
 
-/* tpsd_last_decode_tokens_per_second: per model, its newest run with
- * samples, the mean decode speed of each case. */
-static int
-last_decode(struct db *db, struct out *o)
+/* The newest run with samples of each model among the newest
+ * API_METRICS_RUNS runs, as runs_get_json bodies with cases: a new array,
+ * or NULL on a database error. */
+static json_t *
+last_runs(struct db *db)
 {
-    json_t *runs, *run, *full, *cases, *c, *seen = json_object();
-    char model[API_LABEL_MAX], cname[API_LABEL_MAX];
+    json_t *runs, *run, *full, *out, *seen;
     const char *m;
-    size_t i, j;
+    size_t i;
 
-    if (runs_list(db, 0, 0, API_METRICS_RUNS, &runs) == -1) {
-        json_decref(seen);
-        return -1;
-    }
+    if (runs_list(db, 0, 0, API_METRICS_RUNS, &runs) == -1)
+        return NULL;
+    out = json_array();
+    seen = json_object();
     json_array_foreach(runs, i, run) {
         m = json_string_value(json_object_get(run, "model"));
         if (m == NULL || json_object_get(seen, m) != NULL ||
@@ -116,22 +118,130 @@ last_decode(struct db *db, struct out *o)
         if (runs_get_json(db, json_integer_value(json_object_get(run, "id")), 1, &full) != 0)
             continue;
         json_object_set_new(seen, m, json_true());
-        escape(m, model, sizeof(model));
-        cases = json_object_get(full, "cases");
-        json_array_foreach(cases, j, c) {
-            json_t *v = json_object_get(c, "decode_tps_mean");
-
-            if (!json_is_number(v))
-                continue;
-            escape(json_string_value(json_object_get(c, "case")), cname, sizeof(cname));
-            emit(o, "tpsd_last_decode_tokens_per_second{model=\"%s\",case=\"%s\"} %.6g\n",
-                 model, cname, json_number_value(v));
-        }
-        json_decref(full);
+        json_array_append_new(out, full);
     }
     json_decref(runs);
     json_decref(seen);
-    return 0;
+    return out;
+}
+
+/*
+ * The per-case figures of each model's newest run: one family per entry of
+ * the table below, each a gauge {model, case} of the case's mean, scaled
+ * (TTFT in seconds, Prometheus's base unit). A family is written whole
+ * before the next, as the text format requires.
+ */
+static void
+last_figures(const json_t *last, struct out *o)
+{
+    static const struct {
+        const char *name, *field, *help;
+        double scale;
+    } fam[] = {
+        { "tpsd_last_decode_tokens_per_second", "decode_tps_mean",
+          "Mean decode speed of each case in the newest run of each model.", 1.0 },
+        { "tpsd_last_e2e_tokens_per_second", "e2e_tps_mean",
+          "Mean end-to-end speed of each case in the newest run of each model.", 1.0 },
+        { "tpsd_last_ttft_seconds", "ttft_ms_mean",
+          "Mean time to first token of each case in the newest run of each model.", 0.001 },
+    };
+    char model[API_LABEL_MAX], cname[API_LABEL_MAX];
+    const json_t *run, *c, *v;
+    size_t f, i, j;
+
+    for (f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
+        emit(o, "# HELP %s %s\n# TYPE %s gauge\n", fam[f].name, fam[f].help, fam[f].name);
+        json_array_foreach(last, i, run) {
+            escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
+            json_array_foreach(json_object_get(run, "cases"), j, c) {
+                v = json_object_get(c, fam[f].field);
+                if (!json_is_number(v))
+                    continue;
+                escape(json_string_value(json_object_get(c, "case")), cname, sizeof(cname));
+                emit(o, "%s{model=\"%s\",case=\"%s\"} %.6g\n", fam[f].name, model, cname,
+                     json_number_value(v) * fam[f].scale);
+            }
+        }
+    }
+}
+
+/*
+ * The verdicts of each model's newest stability analysis (the newest
+ * "stability" event of the newest API_METRICS_JOBS jobs of kind
+ * "stability"): tpsd_stability_leak 0/1, the decode speed's drift in % per
+ * hour and the error ratio. 0, or -1 on a database error.
+ */
+static int
+stability(struct db *db, struct out *o)
+{
+    json_t *jobs, *job, *a, *run, *seen = json_object(), *rows = json_array();
+    char model[API_LABEL_MAX], *text;
+    const char *kind, *m;
+    size_t i, j;
+    int64_t at;
+    int rc = -1;
+
+    if (jobs_list(db, NULL, 0, API_METRICS_JOBS, &jobs) == -1)
+        goto out;
+    json_array_foreach(jobs, i, job) {
+        kind = json_string_value(json_object_get(job, "kind"));
+        if (kind == NULL || strcmp(kind, "stability") != 0)
+            continue;
+        text = NULL;
+        if (stabdata_last_event(db, json_integer_value(json_object_get(job, "id")), "stability",
+                                &text, &at) == -1) {
+            json_decref(jobs);
+            goto out;
+        }
+        a = text != NULL ? json_loads(text, 0, NULL) : NULL;
+        free(text);
+        json_array_foreach(json_object_get(a, "runs"), j, run) {
+            m = json_string_value(json_object_get(run, "model"));
+            if (m == NULL || json_object_get(seen, m) != NULL)
+                continue;
+            json_object_set_new(seen, m, json_true());
+            json_array_append(rows, run);
+        }
+        json_decref(a);
+    }
+    json_decref(jobs);
+    emit(o, "# HELP tpsd_stability_leak 1 when the newest stability run of a model found a"
+            " server memory leak.\n# TYPE tpsd_stability_leak gauge\n");
+    json_array_foreach(rows, i, run) {
+        escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
+        emit(o, "tpsd_stability_leak{model=\"%s\"} %d\n", model,
+             json_is_true(json_object_get(run, "leak")));
+    }
+    emit(o, "# HELP tpsd_stability_decode_drift_percent_per_hour Decode speed drift (OLS slope)"
+            " of the newest stability run of a model.\n"
+            "# TYPE tpsd_stability_decode_drift_percent_per_hour gauge\n");
+    json_array_foreach(rows, i, run) {
+        json_t *v = json_object_get(json_object_get(json_object_get(run, "drift"), "decode_tps"),
+                                    "slope_pct_per_hour");
+
+        if (!json_is_number(v))
+            continue;
+        escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
+        emit(o, "tpsd_stability_decode_drift_percent_per_hour{model=\"%s\"} %.6g\n", model,
+             json_number_value(v));
+    }
+    emit(o, "# HELP tpsd_stability_error_ratio Failed requests over all requests of the newest"
+            " stability run of a model.\n# TYPE tpsd_stability_error_ratio gauge\n");
+    json_array_foreach(rows, i, run) {
+        double n = json_number_value(json_object_get(run, "requests"));
+        json_t *e = json_object_get(json_object_get(run, "errors"), "count");
+
+        if (n <= 0 || !json_is_integer(e))
+            continue;
+        escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
+        emit(o, "tpsd_stability_error_ratio{model=\"%s\"} %.6g\n", model,
+             (double)json_integer_value(e) / n);
+    }
+    rc = 0;
+out:
+    json_decref(rows);
+    json_decref(seen);
+    return rc;
 }
 
 /* tpsd_regressions and tpsd_improvements: stored verdicts (storage/
@@ -186,7 +296,7 @@ api_h_metrics(struct api_req *r)
                                           "cancelled", "interrupted" };
     struct db *db = api_db(r->api);
     struct out o = { NULL, 0, 0 };
-    json_t *counts = NULL;
+    json_t *counts = NULL, *last;
     long long total;
     unsigned long n;
     enum MHD_Result rc;
@@ -219,13 +329,14 @@ api_h_metrics(struct api_req *r)
         if (n > 0)
             emit(&o, "tpsd_request_errors_total{code=\"%zu\"} %lu\n", i + API_STATUS_MIN, n);
     }
-    emit(&o, "# HELP tpsd_last_decode_tokens_per_second Mean decode speed of each case in"
-             " the newest run of each model.\n"
-             "# TYPE tpsd_last_decode_tokens_per_second gauge\n");
-    if (last_decode(db, &o) == -1 || regressions(db, &o) == -1) {
+    last = last_runs(db);
+    if (last == NULL || regressions(db, &o) == -1 || stability(db, &o) == -1) {
+        json_decref(last);
         free(o.buf);
         return api_reply_db_error(r, db);
     }
+    last_figures(last, &o);
+    json_decref(last);
     rc = api_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", o.buf, o.len);
     free(o.buf);
     return rc;

@@ -19,6 +19,7 @@ have_all() {
 # --test also needs the browser test's tools: node, npm and Chromium.
 have_test() {
     command -v wrk >/dev/null && command -v node >/dev/null && command -v npm >/dev/null &&
+        command -v prometheus >/dev/null && command -v promtool >/dev/null &&
         { [ "$(uname -s)" != Linux ] || [ -x /usr/bin/chromium ]; }
 }
 # The npm packages of a test folder (DIR/node_modules), installed from its
@@ -55,6 +56,7 @@ case "$(uname -s)" in
 Darwin)
     command -v brew >/dev/null || { echo "deps: install Homebrew first (https://brew.sh)" >&2; exit 1; }
     brew install cmake pkg-config libmicrohttpd curl jansson sqlite python3 wrk node
+    [ "${1:-}" != "--test" ] || brew install prometheus
     ;;
 Linux)
     sudo=""
@@ -69,7 +71,7 @@ Linux)
     # NodeSource nodejs carries its own npm).
     extra=""
     if [ "${1:-}" = "--test" ]; then
-        extra="chromium"
+        extra="chromium prometheus"
         command -v node >/dev/null || extra="$extra nodejs"
         command -v npm >/dev/null || extra="$extra npm"
     fi
