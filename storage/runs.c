@@ -166,7 +166,7 @@ runs_close_open(struct db *db, int64_t job_id, int *n)
     st = db_prepare(db, sql);
     if (st == NULL)
         goto out;
-    db_bind_int(st, ":t", now_ms());
+    db_bind_int(st, ":t", clock_wall_ms());
     db_bind_int(st, ":job", job_id);
     if (db_step_done(db, st) == -1)
         goto out;
