@@ -39,19 +39,6 @@
 static struct tu_sim sim;
 static int sim_up;
 
-static long
-env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n;
-
-    if (v == NULL || *v == '\0')
-        return dflt;
-    n = strtol(v, &end, 10);
-    return end != v && *end == '\0' && n > 0 ? n : dflt;
-}
-
 /* TPSD_SIM defaults to tests/tpsd-sim under the build folder, run from
  * the build folder or from bench/ inside it. */
 static void
@@ -73,7 +60,7 @@ bench_find_sim(void)
 static void
 bench_setup(void)
 {
-    long tps = env_long("BENCH_TPS", 0);
+    long tps = tu_env_long("BENCH_TPS", 0);
     char cfg[512];
     struct rlimit rl;
 
@@ -130,7 +117,7 @@ pct(const double *sorted, int n, int p)
 static void
 bench_streams(int n, const char *model)
 {
-    long base = env_long("BENCH_TOKENS", n <= 64 ? 200 : 20);
+    long base = tu_env_long("BENCH_TOKENS", n <= 64 ? 200 : 20);
     struct client_opts o = { 0 };
     struct client_req *reqs;
     struct client *cl;

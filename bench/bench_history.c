@@ -73,28 +73,15 @@ static const struct {
 static char b_path[TU_PATH_MAX];
 static long b_models, b_hours, b_calls;
 
-static long
-env_long(const char *name, long dflt)
-{
-    const char *v = getenv(name);
-    char *end;
-    long n;
-
-    if (v == NULL || *v == '\0')
-        return dflt;
-    n = strtol(v, &end, 10);
-    return end != v && *end == '\0' && n > 0 ? n : dflt;
-}
-
 static void
 b_config(void)
 {
     const char *p = getenv("BENCH_DB");
 
     snprintf(b_path, sizeof(b_path), "%s", p != NULL && *p != '\0' ? p : B_DB_DEFAULT);
-    b_models = env_long("BENCH_MODELS", 20);
-    b_hours = env_long("BENCH_HOURS", 8760);
-    b_calls = env_long("BENCH_CALLS", 50);
+    b_models = tu_env_long("BENCH_MODELS", 20);
+    b_hours = tu_env_long("BENCH_HOURS", 8760);
+    b_calls = tu_env_long("BENCH_CALLS", 50);
     if (b_calls > B_CALLS_MAX)
         b_calls = B_CALLS_MAX;
 }

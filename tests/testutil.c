@@ -44,6 +44,19 @@ tu_src(const char *rel)
     return buf;
 }
 
+long
+tu_env_long(const char *name, long dflt)
+{
+    const char *v = getenv(name);
+    char *end;
+    long n;
+
+    if (v == NULL || *v == '\0')
+        return dflt;
+    n = strtol(v, &end, 10);
+    return end != v && *end == '\0' && n > 0 ? n : dflt;
+}
+
 uint64_t
 tu_now_ns(void)
 {

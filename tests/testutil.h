@@ -22,6 +22,9 @@
 const char *tu_tmpdir(void);
 /* Path of a file under the source tree ($TPSD_SRC/rel); static buffer. */
 const char *tu_src(const char *rel);
+/* The positive whole number in environment variable `name`, or dflt when it
+ * is unset, empty, not a number or not positive (the benchmarks' knobs). */
+long tu_env_long(const char *name, long dflt);
 
 /* CLOCK_MONOTONIC in nanoseconds (the clock tpsd-sim logs with). */
 uint64_t tu_now_ns(void);
