@@ -286,7 +286,9 @@ TEST(trickled_headers_cannot_extend_the_deadline)
 }
 
 /* A body trickled a byte a second (the headers sent at once) cannot
- * outlast the deadline either. */
+ * outlast the deadline either. (Not one of the probe's failures: with
+ * libmicrohttpd 0.9.75 the code before the guard passed this case too; it
+ * keeps the body path covered whatever the library version does.) */
 TEST(trickled_body_cannot_extend_the_deadline)
 {
     struct trickle t;
