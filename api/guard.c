@@ -15,10 +15,10 @@
  * or when its previous request completed (keep-alive), and leaves it when a
  * reply is queued.
  *
- * - A sweeper thread sleeps until the oldest deadline and cuts the
- *   connections past it: shutdown(2) of the socket, so that libmicrohttpd
- *   sees the end of the stream on its own thread and closes the connection
- *   there (no libmicrohttpd call from a foreign thread).
+ * - A sweeper thread sleeps until the oldest deadline (plus GUARD_SLACK_MS)
+ *   and cuts the connections past it: shutdown(2) of the socket, so that
+ *   libmicrohttpd sees the end of the stream on its own thread and closes
+ *   the connection there (no libmicrohttpd call from a foreign thread).
  * - While the list is over its cap, its oldest members are cut once they
  *   have been receiving for GUARD_GRACE_MS: a flood of silent or trickling
  *   connections pushes out its own oldest members, while a short request,
@@ -45,6 +45,11 @@
 #define GUARD_IDLE_WAIT_S 3600      /* sweeper sleep with nothing listed */
 #define GUARD_GRACE_MS 1000         /* receiving this long: may be pushed out */
 #define GUARD_LOG_S 1               /* at most one warning this often */
+/* The sweeper cuts this long after the deadline: a connection that sent
+ * nothing since its previous answer is libmicrohttpd's to close (its idle
+ * timeout, the same length, ends it quietly); what is left to cut at the
+ * deadline is a request that trickled in. */
+#define GUARD_SLACK_MS 1000
 
 struct api_conn {
     struct api_conn *prev, *next;   /* in the receiving list when listed */
@@ -225,11 +230,12 @@ sweeper(void *arg)
     struct api *a = arg;
     unsigned long timed_out = 0, evicted = 0;
     int64_t now, wake, logged = 0, log_gap = (int64_t)GUARD_LOG_S * 1000000000;
+    int64_t slack = (int64_t)GUARD_SLACK_MS * 1000000;
 
     pthread_mutex_lock(&a->guard_mu);
     while (!a->guard_stopping) {
         now = clock_mono_ns();
-        while (a->recv_head != NULL && a->recv_head->deadline_ns <= now) {
+        while (a->recv_head != NULL && a->recv_head->deadline_ns + slack <= now) {
             cut(a, a->recv_head);
             timed_out++;
         }
@@ -255,7 +261,7 @@ sweeper(void *arg)
         else if (a->nreceiving > a->recv_max)
             wake = a->recv_head->since_ns + (int64_t)GUARD_GRACE_MS * 1000000;
         else
-            wake = a->recv_head->deadline_ns;
+            wake = a->recv_head->deadline_ns + slack;
         if ((timed_out > 0 || a->evicted > 0) && wake > logged + log_gap)
             wake = logged + log_gap;   /* the warning still owed */
         a->sweep_at_ns = wake;

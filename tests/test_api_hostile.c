@@ -156,6 +156,8 @@ raw_request(const char *text, char *resp, size_t cap, int *closed)
 /* Connections that trickle a never-ending header, one byte per socket per
  * period, from a thread of their own. */
 struct trickle {
+    const char *head;               /* sent first, then 'a' forever */
+    int head_at_once;               /* head in one write, not a byte a second */
     int *fds;
     int n;
     long period_ms;
@@ -180,9 +182,8 @@ peer_closed(int fd)
 static void *
 trickler(void *arg)
 {
-    static const char req[] = "GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: ";
     struct trickle *t = arg;
-    size_t pos = 0;
+    size_t pos = 0, head = strlen(t->head);
     int i, open;
     char c;
 
@@ -191,9 +192,10 @@ trickler(void *arg)
         for (i = 0; i < t->n; i++) {
             if (t->fds[i] < 0)
                 continue;
-            /* The request line and Host, then an endless header value. */
-            c = pos < sizeof(req) - 1 ? req[pos] : 'a';
-            if (send(t->fds[i], &c, 1, MSG_DONTWAIT) != 1 || peer_closed(t->fds[i])) {
+            c = pos < head && !t->head_at_once ? t->head[pos] : 'a';
+            if ((pos == 0 && t->head_at_once &&
+                 send(t->fds[i], t->head, head, MSG_DONTWAIT) != (ssize_t)head) ||
+                send(t->fds[i], &c, 1, MSG_DONTWAIT) != 1 || peer_closed(t->fds[i])) {
                 close(t->fds[i]);
                 t->fds[i] = -1;
                 t->closed++;
@@ -209,13 +211,19 @@ trickler(void *arg)
     return NULL;
 }
 
-/* Trickle on n connections at one byte a second each, the probe's rate. */
+/* The request line and Host, then an endless header value. */
+#define TRICKLE_HEADERS "GET /v1/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: "
+
+/* Trickle `head` (or send it at once) then 'a' on n connections at one byte
+ * a second each, the probe's rate. */
 static void
-trickle_start(struct trickle *t, pthread_t *th, int n)
+trickle_start(struct trickle *t, pthread_t *th, int n, const char *head, int head_at_once)
 {
     int i;
 
     memset(t, 0, sizeof(*t));
+    t->head = head;
+    t->head_at_once = head_at_once;
     t->fds = malloc(sizeof(int) * (size_t)n);
     CHECK(t->fds != NULL);
     t->n = n;
@@ -270,10 +278,27 @@ TEST(trickled_headers_cannot_extend_the_deadline)
 
     start_with(5, 0, NULL);
     t0 = tu_now_ns();
-    trickle_start(&t, &th, 3);
+    trickle_start(&t, &th, 3, TRICKLE_HEADERS, 0);
     CHECK_INT(trickle_finish(&t, th), ==, 3);
     fprintf(stderr, "3 connections trickling 1 byte/s, timeout 5 s: ended after %.1f s\n",
             (double)(tu_now_ns() - t0) / 1e9);
+    finish();
+}
+
+/* A body trickled a byte a second (the headers sent at once) cannot
+ * outlast the deadline either. (Not one of the probe's failures: with
+ * libmicrohttpd 0.9.75 the code before the guard passed this case too; it
+ * keeps the body path covered whatever the library version does.) */
+TEST(trickled_body_cannot_extend_the_deadline)
+{
+    struct trickle t;
+    pthread_t th;
+
+    start_with(3, 0, NULL);
+    trickle_start(&t, &th, 3,
+                  "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n", 1);
+    CHECK_INT(trickle_finish(&t, th), ==, 3);
     finish();
 }
 
@@ -287,7 +312,7 @@ TEST(slowloris_300_healthz_answers)
 
     raise_fd_limit();
     start_with(5, 0, NULL);
-    trickle_start(&t, &th, 300);
+    trickle_start(&t, &th, 300, TRICKLE_HEADERS, 0);
     tu_sleep_ms(1500);              /* a byte or two sent on each */
     CHECK_INT(get_status("/v1/healthz", NULL, NULL), ==, 200);
     CHECK_INT(get_status("/v1/jobs", NULL, NULL), ==, 200);
