@@ -45,7 +45,7 @@ static const struct opt opts[] = {
     I(busy_wait_s, 0, 86400, "lms: wait this long while another client uses the server (0: fail)"),
     I(max_body_bytes, 1024, 64 * 1024 * 1024, "largest REST request body"),
     I(max_connections, 1, 10000, "REST connection limit"),
-    I(connection_timeout_s, 1, 3600, "idle REST connection timeout"),
+    I(connection_timeout_s, 1, 3600, "REST connection idle timeout, and the deadline of a whole request (+1 s)"),
     I(server_pid, 0, 2147483647, "inference server pid for its memory (0: by server_process)"),
     S(server_process, "inference server process name, a prefix (macOS: LM Studio)"),
     I(sample_interval_ms, 0, 3600000, "system sampling period of benchmark jobs (0: off)"),
