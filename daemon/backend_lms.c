@@ -468,7 +468,8 @@ lms_unload(struct backend *b, const char *id, struct backend_err *err)
     }
     if (id == NULL && ld->n > 0) {
         backend_fail(err, BACKEND_UNLOAD_FAILED,
-                     "lms unload --all exited 0 but lms ps still lists %d model(s), e.g. \"%s\": %s",
+                     "lms unload --all exited 0 but lms ps still lists %d model(s), "
+                     "e.g. \"%s\": %s",
                      ld->n, ld->m[0].identifier, tail);
         goto out;
     }
@@ -882,8 +883,8 @@ lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf
     spawn_result_free(&r);
     lms_note(pf, "server was unreachable; started it with lms server start --port %s. ", t.port);
     if (backend_server_models(b, &ids, &e) == -1)
-        backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "still unreachable after lms server start: %s",
-                       e.detail);
+        backend_reason(pf, BACKEND_SERVER_UNREACHABLE,
+                       "still unreachable after lms server start: %s", e.detail);
     json_decref(ids);
 }
 

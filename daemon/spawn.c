@@ -428,21 +428,67 @@ spawn_reap_group(pid_t pgid)
     }
 }
 
-/* The signals that stop a group, in order, into sig[3]: first (default
- * SIGTERM), then SIGTERM unless first was it, then SIGKILL. Returns how many. */
-static int
-spawn_stop_plan(int first, int sig[3])
-{
-    int n = 0;
+/* How a running child is stopped: the signals in order (first_signal,
+ * default SIGTERM; then SIGTERM unless that was it; then SIGKILL), how many
+ * were sent, when the next one is due, the gap between them. */
+struct spawn_stop {
+    pid_t pgid;
+    int plan[3];
+    int n, sent;
+    int64_t deadline, next_at, grace_ns;
+};
 
-    if (first <= 0)
-        first = SIGTERM;
-    sig[n++] = first;
+static void
+spawn_stop_init(struct spawn_stop *s, const struct spawn_opts *o, pid_t pgid, int64_t deadline)
+{
+    int first = o->first_signal > 0 ? o->first_signal : SIGTERM;
+
+    memset(s, 0, sizeof(*s));
+    s->pgid = pgid;
+    s->deadline = deadline;
+    s->grace_ns = (int64_t)(o->grace_ms > 0 ? o->grace_ms : SPAWN_GRACE_MS) * 1000000;
+    s->plan[s->n++] = first;
     if (first != SIGTERM && first != SIGKILL)
-        sig[n++] = SIGTERM;
+        s->plan[s->n++] = SIGTERM;
     if (first != SIGKILL)
-        sig[n++] = SIGKILL;
-    return n;
+        s->plan[s->n++] = SIGKILL;
+}
+
+/* The next moment the loop must wake for the stop sequence (ns; 0 = none). */
+static int64_t
+spawn_stop_due(const struct spawn_stop *s)
+{
+    if (s->sent == 0)
+        return s->deadline;
+    return s->sent < s->n ? s->next_at : 0;
+}
+
+/* While the leader runs: on cancel or at the deadline send the first stop
+ * signal to the group, then each next one when its grace has passed; the
+ * signals sent go to r->stop_signals. */
+static void
+spawn_stop_step(const struct spawn_opts *o, struct spawn_result *r, struct spawn_stop *s,
+                int64_t now)
+{
+    if (s->sent == 0) {
+        if ((o->cancel != NULL && *o->cancel != 0) ||
+            (o->cancel_fn != NULL && o->cancel_fn(o->cancel_arg) != 0))
+            r->cancelled = 1;
+        else if (s->deadline > 0 && now >= s->deadline)
+            r->timed_out = 1;
+        else
+            return;
+        log_info("spawn: stopping pid=%ld reason=%s signal=%d", (long)s->pgid,
+                 r->timed_out ? "deadline" : "cancel", s->plan[0]);
+    } else if (s->sent < s->n && now >= s->next_at) {
+        log_info("spawn: escalating pid=%ld signal=%d", (long)s->pgid, s->plan[s->sent]);
+    } else {
+        return;
+    }
+    r->stop_signals[s->sent] = s->plan[s->sent];
+    kill(-s->pgid, s->plan[s->sent]);
+    s->sent++;
+    s->next_at = now + s->grace_ns;
 }
 
 int
@@ -459,12 +505,12 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     sigset_t mask, def;
     short flags;
     pid_t pid = -1;
-    int64_t t0, now, deadline = 0, next_at = 0, drain_until = 0, grace_ns;
-    int leader_done = 0, nsent = 0, nstop, idle_ms = 1, plan[3];
+    int64_t t0, now, deadline = 0, drain_until = 0, due;
+    int leader_done = 0, idle_ms = 1;
+    struct spawn_stop stop;
     int rc, st, result = -1;
 
     memset(r, 0, sizeof(*r));
-    grace_ns = (int64_t)(o->grace_ms > 0 ? o->grace_ms : SPAWN_GRACE_MS) * 1000000;
     if (o->argv == NULL || o->argv[0] == NULL) {
         spawn_fail(r, EINVAL, "no argv", o->path ? o->path : "(null)");
         goto out;
@@ -554,7 +600,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     outp[1] = errp[1] = -1;
     if (o->timeout_ms > 0)
         deadline = t0 + (int64_t)o->timeout_ms * 1000000;
-    nstop = spawn_stop_plan(o->first_signal, plan);
+    spawn_stop_init(&stop, o, pid, deadline);
 
     for (;;) {
         struct pollfd pfd[2];
@@ -579,10 +625,9 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
                 idle_ms *= 2;
         }
         now = clock_mono_ns();
-        if (!leader_done && nsent == 0 && deadline > 0 && (deadline - now) / 1000000 < wait_ms)
-            wait_ms = (int)((deadline - now) / 1000000) + 1;
-        if (!leader_done && nsent > 0 && nsent < nstop && (next_at - now) / 1000000 < wait_ms)
-            wait_ms = (int)((next_at - now) / 1000000) + 1;
+        due = spawn_stop_due(&stop);
+        if (!leader_done && due > 0 && (due - now) / 1000000 < wait_ms)
+            wait_ms = (int)((due - now) / 1000000) + 1;
         if (wait_ms < 0)
             wait_ms = 0;
         if (poll(nfd > 0 ? pfd : NULL, (nfds_t)nfd, wait_ms) == -1 && errno != EINTR)
@@ -625,34 +670,7 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
             continue;
         }
 
-        if (nsent == 0) {
-            int stop = 0;
-
-            if (o->cancel != NULL && *o->cancel != 0)
-                stop = 1;
-            if (!stop && o->cancel_fn != NULL && o->cancel_fn(o->cancel_arg) != 0)
-                stop = 1;
-            if (stop) {
-                r->cancelled = 1;
-            } else if (deadline > 0 && now >= deadline) {
-                r->timed_out = 1;
-                stop = 1;
-            }
-            if (stop) {
-                log_info("spawn: stopping pid=%ld reason=%s", (long)pid,
-                         r->timed_out ? "deadline" : "cancel");
-                r->stop_signals[0] = plan[0];
-                kill(-pid, plan[0]);
-                nsent = 1;
-                next_at = now + grace_ns;
-            }
-        } else if (nsent < nstop && now >= next_at) {
-            log_info("spawn: escalating pid=%ld signal=%d", (long)pid, plan[nsent]);
-            r->stop_signals[nsent] = plan[nsent];
-            kill(-pid, plan[nsent]);
-            nsent++;
-            next_at = now + grace_ns;
-        }
+        spawn_stop_step(o, r, &stop, now);
     }
     spawn_reap_group(pid);
     orphans_remove(pid);

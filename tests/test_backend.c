@@ -84,8 +84,8 @@ t_fake_cfg(const struct t_env *t, const char *fake_extra, long load_ms)
 {
     char fake_cfg[T_BUF_MAX];
 
-    snprintf(fake_cfg, sizeof(fake_cfg), "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}",
-             t->sim.base_url, t->log_path, load_ms, fake_extra ? "," : "",
+    snprintf(fake_cfg, sizeof(fake_cfg),
+             "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}", t->sim.base_url, t->log_path, load_ms, fake_extra ? "," : "",
              fake_extra ? fake_extra : "");
     CHECK_INT(tu_write_file(t->cfg_path, fake_cfg), ==, 0);
 }
@@ -1269,7 +1269,9 @@ TEST(lms_load_deadline_sigint_first)
     snprintf(sigf, sizeof(sigf), "%s/signals", t.dir);
     snprintf(extra, sizeof(extra), "\"hang\":[\"load\"],\"signal_log\":\"%s\"", sigf);
     t_fake_cfg(&t, extra, 0);
-    t.cfg.load_timeout_ms = 1000;
+    /* Long enough for the fake (python) to reach its load on a busy machine:
+     * lms listens for SIGINT only around the load itself. */
+    t.cfg.load_timeout_ms = 4000;
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);

@@ -68,7 +68,9 @@ t_setup(struct t_env *t, const char *models_json, const char *suite)
     snprintf(t->err, sizeof(t->err), "%s/stderr", t->dir);
     simcfg = malloc(n);
     CHECK(simcfg != NULL);
-    snprintf(simcfg, n, "{\"models\":[%s]}", models_json);
+    /* JIT loading on: LM Studio's default (its docs, "Run LM Studio as a
+     * service (headless)"); tpsd checks loads with lms ps, not /v1/models. */
+    snprintf(simcfg, n, "{\"jit\":true,\"models\":[%s]}", models_json);
     CHECK_INT(tu_sim_start(simcfg, &t->sim), ==, 0);
     free(simcfg);
     CHECK_INT(mkdir(t->home, 0700), ==, 0);
@@ -494,6 +496,10 @@ TEST(variant_key_fails_alone)
     free(s);
     s = q_str(db, "SELECT state FROM runs WHERE model = 'm2'");
     CHECK_STR(s, "succeeded");
+    free(s);
+    /* The stored backend version is the fake's CLI commit, not its logo art. */
+    s = q_str(db, "SELECT backend_version FROM runs WHERE model = 'm2'");
+    CHECK_STR(s, "0b2a176");
     free(s);
     s = q_str(db, "SELECT state || ' ' || error_code FROM runs WHERE model = 'org/v@q8_0'");
     CHECK_STR(s, "failed variant_not_loadable");

@@ -967,3 +967,46 @@ TEST(fake_lms_fail_hang_mismatch)
     CHECK(gone);
     tu_sim_stop(&sim);
 }
+
+/* JIT loading (LM Studio's default; docs "Run LM Studio as a service
+ * (headless)"): /v1/models lists every downloaded model, and a request to
+ * an unloaded one loads it first. Off, only loaded models are listed and
+ * such a request gets 404. /lmstudio-greeting answers as LM Studio does
+ * (lms src/createClient.ts checkHttpServer). */
+TEST(jit_lists_all_and_loads_on_request)
+{
+    char *out = NULL;
+    json_t *o = NULL, *m;
+    size_t i;
+    int loaded = 0;
+
+    sim_up("{\"jit\":true,\"models\":[{\"key\":\"a\",\"load_ms\":0},"
+           "{\"key\":\"b\",\"load_ms\":50}],\"loaded\":[\"a\"]}");
+    CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
+    CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 2);
+    json_decref(o);
+    CHECK_INT(tu_sim_call(&sim, "GET", "/lmstudio-greeting", NULL, &o), ==, 200);
+    CHECK(json_is_true(json_object_get(o, "lmstudio")));
+    json_decref(o);
+    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"b\",\"messages\":[],"
+              "\"max_tokens\":3,\"stream\":true}", &out), ==, 200);
+    CHECK(strstr(out, "[DONE]") != NULL);
+    free(out);
+    CHECK_INT(tu_sim_call(&sim, "GET", "/sim/state", NULL, &o), ==, 200);
+    json_array_foreach(json_object_get(o, "models"), i, m) {
+        loaded += json_is_true(json_object_get(m, "loaded"));
+        CHECK_INT(json_integer_value(json_object_get(m, "active")), ==, 0);
+    }
+    json_decref(o);
+    CHECK_INT(loaded, ==, 2); /* b was loaded by the request */
+    tu_sim_stop(&sim);
+
+    sim_up("{\"models\":[{\"key\":\"a\"},{\"key\":\"b\"}],\"loaded\":[\"a\"]}");
+    CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
+    CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 1);
+    json_decref(o);
+    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"b\",\"messages\":[],"
+              "\"max_tokens\":3,\"stream\":true}", &out), ==, 404);
+    free(out);
+    tu_sim_stop(&sim);
+}
