@@ -35,7 +35,7 @@
  */
 #include "api/internal.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 
 #include <stdlib.h>

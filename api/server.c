@@ -6,7 +6,7 @@
  */
 #include "api/internal.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 
 #include <arpa/inet.h>

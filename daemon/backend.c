@@ -1,7 +1,7 @@
 /* backend.c - see backend.h: the dispatch and what all backends share. */
 #include "daemon/backend.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/sysmem.h"

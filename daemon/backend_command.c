@@ -4,7 +4,7 @@
  * splitting). See backend.h. */
 #include "daemon/backend.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 

@@ -29,7 +29,7 @@
  */
 #include "daemon/backend.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/lms_parse.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"

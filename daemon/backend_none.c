@@ -2,7 +2,7 @@
  * models; load only waits until the model is listed. See backend.h. */
 #include "daemon/backend.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #endif
 #include "daemon/spawn.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/log.h"
 #include "daemon/orphans.h"
 

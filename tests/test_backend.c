@@ -7,7 +7,7 @@
 #endif
 #include "daemon/backend.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "daemon/lms_parse.h"
 #include "tests/check.h"
 #include "tests/testutil.h"

@@ -6,7 +6,7 @@
 #endif
 #include "daemon/spawn.h"
 
-#include "daemon/clock.h"
+#include "common/clock.h"
 #include "tests/check.h"
 #include "tests/testutil.h"
 
