@@ -844,7 +844,10 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
             goto out;
         }
         if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0) {
-            nfailed_runs += strcmp(state, "failed") == 0;
+            if (strcmp(state, "failed") == 0) {
+                nfailed_runs++;
+                failed_note(failed, sizeof(failed), r.model, "before a restart");
+            }
             continue; /* finished before a restart */
         }
         if (r.stability) {

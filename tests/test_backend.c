@@ -323,8 +323,9 @@ TEST(lms_two_model_sequence)
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     /* Round 0 without delay measures the fake's own cost (python start-up,
-     * its HTTP calls: ~250 ms, noisy on a busy machine); round 1 adds the
-     * delay: the measured load time must grow by the delay, within 5%. */
+     * its HTTP calls: ~250 ms, noisy on a busy machine; the faster of two
+     * loads); round 1 adds the delay: the measured load time holds the
+     * whole delay and grows by it, within 10%. */
     for (round = 0; round < 2; round++) {
         t_set_delay(&t, round == 0 ? 0 : delay);
         for (i = 0; i < 2; i++) {
@@ -332,10 +333,12 @@ TEST(lms_two_model_sequence)
             CHECK_STR(ld.served_id, keys[i]);
             CHECK_INT(ld.load_ready_ms, >=, ld.load_ms); /* + the lms ps check */
             CHECK_STR(t_served(&t, served, sizeof(served)), keys[i]);
-            if (round == 0)
-                base += ld.load_ms / 2;
-            if (round == 1)
-                CHECK_NEAR(ld.load_ms - base, delay, delay * 0.05);
+            if (round == 0 && (base == 0 || ld.load_ms < base))
+                base = ld.load_ms;
+            if (round == 1) {
+                CHECK_INT(ld.load_ms, >=, delay);
+                CHECK_NEAR(ld.load_ms - base, delay, delay * 0.10);
+            }
         }
     }
     log = t_argv_log(&t);
