@@ -518,25 +518,6 @@ struct t_env {
     int starts;
 };
 
-/* A free loopback port (bound, read, released). */
-static int
-free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    CHECK(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_INT(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    CHECK_INT(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* The sim with one model (its JSON object), the fake lms pointed at it. The
  * sim runs without ASan's quarantine, so its RSS is its ballast and not
  * freed memory kept for use-after-free checks. */
@@ -569,7 +550,8 @@ t_setup(struct t_env *t, const char *model_json)
     unsetenv("FAKE_LMS_CONFIG");
     unsetenv("TPSD_CONFIG");
     unsetenv("TPSD_DB");
-    t->port = free_port();
+    t->port = tu_free_port();
+    CHECK(t->port > 0);
     snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%d", t->port);
 }
 

@@ -81,4 +81,21 @@ long tu_sim_call(const struct tu_sim *sim, const char *method,
 /* GET /sim/log parsed; NULL on failure. Caller decrefs. */
 json_t *tu_sim_log(const struct tu_sim *sim);
 
+/*
+ * n threads (at most TU_RACE_MAX) POST `body` to `url` at once with one
+ * Idempotency-Key `key`: fails the test unless every answer is 201 or 200,
+ * exactly one is 201 and all name the same job. Returns that job's id.
+ */
+#define TU_RACE_MAX 64
+int64_t tu_race_post(const char *url, const char *body, const char *key, int n);
+
+/* A socket connected to 127.0.0.1:port; fails the test when it cannot. */
+int tu_dial(int port);
+/* A free loopback port (bound, read, released), or -1. */
+int tu_free_port(void);
+
+/* Poll the file at path (every 20 ms, up to timeout_ms) until it holds
+ * `needle`: 0, or -1 on timeout. */
+int tu_wait_file_has(const char *path, const char *needle, long timeout_ms);
+
 #endif
