@@ -52,8 +52,9 @@
     "{\"name\":\"stab\",\"cases\":[{\"name\":\"c\",\"max_tokens\":50,\"messages\":"         \
     "[{\"role\":\"user\",\"content\":\"hello\"}]}]}"
 
-static double
-jnum(const json_t *o, const char *path)
+/* The member at a dotted path ("a.b.c") of o, or NULL. */
+static const json_t *
+jwalk(const json_t *o, const char *path)
 {
     char key[64];
     const char *dot;
@@ -67,26 +68,20 @@ jnum(const json_t *o, const char *path)
         o = json_object_get(o, key);
         path = dot + 1;
     }
-    o = json_object_get(o, path);
+    return json_object_get(o, path);
+}
+
+static double
+jnum(const json_t *o, const char *path)
+{
+    o = jwalk(o, path);
     return json_is_number(o) ? json_number_value(o) : NAN;
 }
 
 static const char *
 jstr(const json_t *o, const char *path)
 {
-    char key[64];
-    const char *dot;
-    size_t n;
-
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t)(dot - path);
-        CHECK(n < sizeof(key));
-        memcpy(key, path, n);
-        key[n] = '\0';
-        o = json_object_get(o, key);
-        path = dot + 1;
-    }
-    return json_string_value(json_object_get(o, path));
+    return json_string_value(jwalk(o, path));
 }
 
 /* ---- the analysis on synthetic data ---- */
@@ -614,13 +609,7 @@ t_serve(struct t_env *t, const char *const *extra)
 static void
 t_serve_stop(struct t_env *t)
 {
-    if (t->serve <= 0)
-        return;
-    kill(t->serve, SIGTERM);
-    if (tu_wait_pid_exit(t->serve, 15000, NULL) == -1) {
-        kill(t->serve, SIGKILL);
-        waitpid(t->serve, NULL, 0);
-    }
+    tu_stop_pid(t->serve, 15000);
     t->serve = 0;
 }
 

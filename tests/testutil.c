@@ -293,13 +293,7 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
 void
 tu_sim_stop(struct tu_sim *sim)
 {
-    if (sim->pid <= 0)
-        return;
-    kill(sim->pid, SIGTERM);
-    if (tu_wait_pid_exit(sim->pid, 5000, NULL) == -1) {
-        kill(sim->pid, SIGKILL);
-        waitpid(sim->pid, NULL, 0);
-    }
+    tu_stop_pid(sim->pid, 5000);
     sim->pid = -1;
 }
 
@@ -443,4 +437,16 @@ tu_wait_file_has(const char *path, const char *needle, long timeout_ms)
         tu_sleep_ms(20);
     }
     return found ? 0 : -1;
+}
+
+void
+tu_stop_pid(pid_t pid, long grace_ms)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    if (tu_wait_pid_exit(pid, grace_ms, NULL) == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
 }

@@ -46,6 +46,9 @@ int tu_spawn(char *const argv[], const char *stdout_path,
  * (may be NULL). 0 when it exited, -1 on timeout (the child is left
  * running). */
 int tu_wait_pid_exit(pid_t pid, long timeout_ms, int *status);
+/* Stop pid: SIGTERM, and SIGKILL when it has not exited after grace_ms;
+ * reaped either way. pid <= 0 does nothing. */
+void tu_stop_pid(pid_t pid, long grace_ms);
 /* Run argv to completion (tu_spawn + wait up to timeout_ms, killing its
  * process group on timeout). *exit_code gets the exit status, or 128+signal.
  * Returns -1 on spawn failure or timeout. */
