@@ -165,7 +165,9 @@ int db_default_path(char *buf, size_t len);
  * A one-statement write: db_begin_prepare BEGINs and prepares `sql` (NULL
  * when either fails, nothing left open, db->err says why); the caller binds
  * and steps; db_end_stmt finalizes st (NULL is fine) and ends the
- * transaction, committing only when rc == 0. It returns rc, or -1 when the
+ * transaction, committing only when rc == 0 (a call that wants its
+ * no-change outcome committed too, so that db_write_state hears of a
+ * working COMMIT, ends with db_end itself). It returns rc, or -1 when the
  * COMMIT failed:
  *     st = db_begin_prepare(db, sql);  ...binds...
  *     return db_end_stmt(db, st, db_step_done(db, st));

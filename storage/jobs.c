@@ -151,32 +151,45 @@ jobs_get_json(struct db *db, int64_t id, json_t **out)
 int
 jobs_claim_next(struct db *db, struct job_rec *out)
 {
-    sqlite3_stmt *st;
-    int rc, ended;
+    sqlite3_stmt *st = NULL;
+    int rc = -1, step;
 
-    st = db_begin_prepare(db,
-                          "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-                          " started_at = coalesce(started_at, :t), updated_at = :t"
-                          " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
-                          "             ORDER BY priority DESC, id LIMIT 1)"
-                          " RETURNING " JOB_COLUMNS);
-    if (st == NULL)
+    if (db_begin(db) == -1)
         return -1;
+    st = db_prepare(db,
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                    " started_at = coalesce(started_at, :t), updated_at = :t"
+                    " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+                    "             ORDER BY priority DESC, id LIMIT 1)"
+                    " RETURNING " JOB_COLUMNS);
+    if (st == NULL)
+        goto out;
     db_bind_int(st, ":t", clock_wall_ms());
-    rc = db_step_row(db, st);
-    if (rc == 0) {
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW) {
         job_from_row(st, out);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-            snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
-            job_rec_free(out);
-            rc = -1;
-        }
+        rc = 0;
+        step = sqlite3_step(st);
+    } else if (step == SQLITE_DONE) {
+        rc = 1;
     }
-    /* No queued job (1) changed nothing: its transaction ends either way. */
-    ended = db_end_stmt(db, st, rc);
-    if (ended == -1 && rc == 0)
-        job_rec_free(out);
-    return ended;
+    if (step != SQLITE_DONE) {
+        db->err[0] = '\0';
+        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
+        if (rc == 0)
+            job_rec_free(out);
+        rc = -1;
+    }
+out:
+    sqlite3_finalize(st);
+    /* No queued job (1) commits too: a COMMIT is what tells db_write_state
+     * that the database takes writes again. */
+    if (db_end(db, rc >= 0) == -1) {
+        if (rc == 0)
+            job_rec_free(out);
+        rc = -1;
+    }
+    return rc;
 }
 
 int

@@ -138,11 +138,17 @@ int
 samples_insert(struct db *db, struct sample_rec *s)
 {
     sqlite3_stmt *st = db_begin_prepare(db, insert_sql);
+    int rc;
 
     if (st == NULL)
         return -1;
-    /* 1 (already stored) wrote nothing: its transaction is rolled back. */
-    return db_end_stmt(db, st, insert_one(db, st, s));
+    rc = insert_one(db, st, s);
+    sqlite3_finalize(st);
+    /* 1 (already stored) commits too: a COMMIT is what tells db_write_state
+     * that the database takes writes again. */
+    if (db_end(db, rc != -1) == -1)
+        rc = -1;
+    return rc;
 }
 
 int
