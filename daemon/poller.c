@@ -23,16 +23,26 @@
 #include <poll.h>
 #endif
 
-#if defined(POLLER_EPOLL)
+#if defined(POLLER_EPOLL) || defined(POLLER_KQUEUE)
 
+/* epoll and kqueue: the kernel keeps the interest set behind one descriptor;
+ * only how it is opened, told and asked differs. */
 struct poller {
     int fd;
 };
 
+#if defined(POLLER_EPOLL)
+#define POLLER_KIND "epoll"
+#define POLLER_OPEN() epoll_create1(EPOLL_CLOEXEC)
+#else
+#define POLLER_KIND "kqueue"
+#define POLLER_OPEN() kqueue()
+#endif
+
 const char *
 poller_kind(void)
 {
-    return "epoll";
+    return POLLER_KIND;
 }
 
 struct poller *
@@ -42,7 +52,7 @@ poller_new(void)
 
     if (p == NULL)
         return NULL;
-    p->fd = epoll_create1(EPOLL_CLOEXEC);
+    p->fd = POLLER_OPEN();
     if (p->fd == -1) {
         free(p);
         return NULL;
@@ -58,6 +68,10 @@ poller_free(struct poller *p)
     close(p->fd);
     free(p);
 }
+
+#endif
+
+#if defined(POLLER_EPOLL)
 
 int
 poller_set(struct poller *p, int fd, int want, int known)
@@ -105,40 +119,6 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
 
 #elif defined(POLLER_KQUEUE)
 
-struct poller {
-    int kq;
-};
-
-const char *
-poller_kind(void)
-{
-    return "kqueue";
-}
-
-struct poller *
-poller_new(void)
-{
-    struct poller *p = malloc(sizeof(*p));
-
-    if (p == NULL)
-        return NULL;
-    p->kq = kqueue();
-    if (p->kq == -1) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
-void
-poller_free(struct poller *p)
-{
-    if (p == NULL)
-        return;
-    close(p->kq);
-    free(p);
-}
-
 /* Add or delete one filter; deleting what is not there is not an error. */
 static int
 kq_filter(struct poller *p, int fd, short filter, int on)
@@ -146,7 +126,7 @@ kq_filter(struct poller *p, int fd, short filter, int on)
     struct kevent ch;
 
     EV_SET(&ch, (uintptr_t)fd, filter, on ? EV_ADD | EV_ENABLE : EV_DELETE, 0, 0, NULL);
-    if (kevent(p->kq, &ch, 1, NULL, 0, NULL) == 0)
+    if (kevent(p->fd, &ch, 1, NULL, 0, NULL) == 0)
         return 0;
     return !on && (errno == ENOENT || errno == EBADF) ? 0 : -1;
 }
@@ -179,7 +159,7 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
         ts.tv_nsec = (long)(timeout_ms % 1000) * 1000000L;
         tp = &ts;
     }
-    n = kevent(p->kq, NULL, 0, got, max, tp);
+    n = kevent(p->fd, NULL, 0, got, max, tp);
     if (n == -1)
         return errno == EINTR ? 0 : -1;
     for (i = 0; i < n; i++) {

@@ -778,3 +778,103 @@ db_rows_json(struct db *db, sqlite3_stmt *st, json_t **out)
     *out = arr;
     return 0;
 }
+
+sqlite3_stmt *
+db_begin_prepare(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st;
+
+    if (db_begin(db) == -1)
+        return NULL;
+    st = db_prepare(db, sql);
+    if (st == NULL)
+        db_end(db, 0);
+    return st;
+}
+
+int
+db_end_stmt(struct db *db, sqlite3_stmt *st, int rc)
+{
+    sqlite3_finalize(st);
+    if (db_end(db, rc == 0) == -1)
+        return -1;
+    return rc;
+}
+
+int
+db_step_row(struct db *db, sqlite3_stmt *st)
+{
+    int step = sqlite3_step(st);
+
+    if (step == SQLITE_ROW)
+        return 0;
+    if (step == SQLITE_DONE)
+        return 1;
+    db_seterr(db, "%s", sqlite3_errmsg(db->h));
+    return -1;
+}
+
+int
+db_one_int(struct db *db, sqlite3_stmt *st, int64_t *v)
+{
+    int rc = db_step_row(db, st);
+
+    if (rc == 0)
+        *v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int64_t
+db_col_int_or(sqlite3_stmt *st, int col, int64_t null_value)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? null_value
+                                                       : sqlite3_column_int64(st, col);
+}
+
+double
+db_col_real_or_nan(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? NAN : sqlite3_column_double(st, col);
+}
+
+void
+db_bind_int_or_null(sqlite3_stmt *st, const char *name, int64_t v, int have)
+{
+    if (have)
+        db_bind_int(st, name, v);
+    else
+        db_bind_null(st, name);
+}
+
+sqlite3_stmt *
+db_query_id(struct db *db, const char *sql, int64_t id, int *rc)
+{
+    sqlite3_stmt *st = db_prepare(db, sql);
+
+    *rc = -1;
+    if (st == NULL)
+        return NULL;
+    db_bind_int(st, ":id", id);
+    *rc = db_step_row(db, st);
+    if (*rc != 0) {
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    return st;
+}
+
+int
+db_each_row(struct db *db, sqlite3_stmt *st, int (*fn)(void *arg, sqlite3_stmt *st), void *arg)
+{
+    int rc;
+
+    while ((rc = db_step_row(db, st)) == 0) {
+        if (fn(arg, st) != 0) {
+            rc = 1;
+            break;
+        }
+    }
+    sqlite3_finalize(st);
+    return rc == -1 ? -1 : 0;
+}

@@ -159,4 +159,43 @@ int64_t db_data_version(struct db *db);
  * folder. 0, or -1 when no home is known. */
 int db_default_path(char *buf, size_t len);
 
+/*
+ * The shapes every storage file repeated, as helpers.
+ *
+ * A one-statement write: db_begin_prepare BEGINs and prepares `sql` (NULL
+ * when either fails, nothing left open, db->err says why); the caller binds
+ * and steps; db_end_stmt finalizes st (NULL is fine) and ends the
+ * transaction, committing only when rc == 0 (a call that wants its
+ * no-change outcome committed too, so that db_write_state hears of a
+ * working COMMIT, ends with db_end itself). It returns rc, or -1 when the
+ * COMMIT failed:
+ *     st = db_begin_prepare(db, sql);  ...binds...
+ *     return db_end_stmt(db, st, db_step_done(db, st));
+ */
+sqlite3_stmt *db_begin_prepare(struct db *db, const char *sql);
+int db_end_stmt(struct db *db, sqlite3_stmt *st, int rc);
+/* Step st once: 0 on a row, 1 when done, -1 on error with db->err set. */
+int db_step_row(struct db *db, sqlite3_stmt *st);
+/* One integer from st (prepared and bound): column 0 of its first row in
+ * *v. Finalizes st. 0, 1 when there is no row (*v untouched), or -1 with
+ * db->err set. */
+int db_one_int(struct db *db, sqlite3_stmt *st, int64_t *v);
+/* Column col as an integer, or null_value when it is NULL. */
+int64_t db_col_int_or(sqlite3_stmt *st, int col, int64_t null_value);
+/* Column col as a real, or NaN when it is NULL. */
+double db_col_real_or_nan(sqlite3_stmt *st, int col);
+/* Bind v when `have`, else NULL. */
+void db_bind_int_or_null(sqlite3_stmt *st, const char *name, int64_t v, int have);
+
+/*
+ * Prepare sql, bind id to ":id" and step once. Returns the statement on
+ * its first row with *rc = 0 (the caller finalizes it); else NULL with *rc
+ * 1 (no row) or -1 (db->err says why).
+ */
+sqlite3_stmt *db_query_id(struct db *db, const char *sql, int64_t id, int *rc);
+/* Call fn(arg, st) on every row of st (prepared and bound) until it
+ * returns non-zero; finalizes st. 0, or -1 when a step failed (db->err). */
+int db_each_row(struct db *db, sqlite3_stmt *st, int (*fn)(void *arg, sqlite3_stmt *st),
+                void *arg);
+
 #endif

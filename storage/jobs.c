@@ -109,21 +109,14 @@ out:
 int
 jobs_get(struct db *db, int64_t id, struct job_rec *out)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = :id");
-    int rc = -1, step;
+    int rc;
+    sqlite3_stmt *st = db_query_id(db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = :id", id, &rc);
 
     if (st == NULL)
-        return -1;
-    db_bind_int(st, ":id", id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        job_from_row(st, out);
-        rc = 0;
-    } else if (step == SQLITE_DONE) {
-        rc = 1;
-    }
+        return rc;
+    job_from_row(st, out);
     sqlite3_finalize(st);
-    return rc;
+    return 0;
 }
 
 /* The request counts come from the history rollups (one row per run and
@@ -145,21 +138,14 @@ jobs_get(struct db *db, int64_t id, struct job_rec *out)
 int
 jobs_get_json(struct db *db, int64_t id, json_t **out)
 {
-    sqlite3_stmt *st = db_prepare(db, JOB_JSON_SELECT " WHERE j.id = :id");
-    int rc = -1, step;
+    int rc;
+    sqlite3_stmt *st = db_query_id(db, JOB_JSON_SELECT " WHERE j.id = :id", id, &rc);
 
     if (st == NULL)
-        return -1;
-    db_bind_int(st, ":id", id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW) {
-        *out = db_row_json(st);
-        rc = *out ? 0 : -1;
-    } else if (step == SQLITE_DONE) {
-        rc = 1;
-    }
+        return rc;
+    *out = db_row_json(st);
     sqlite3_finalize(st);
-    return rc;
+    return *out ? 0 : -1;
 }
 
 int
@@ -196,6 +182,8 @@ jobs_claim_next(struct db *db, struct job_rec *out)
     }
 out:
     sqlite3_finalize(st);
+    /* No queued job (1) commits too: a COMMIT is what tells db_write_state
+     * that the database takes writes again. */
     if (db_end(db, rc >= 0) == -1) {
         if (rc == 0)
             job_rec_free(out);
@@ -208,56 +196,42 @@ int
 jobs_set_state(struct db *db, int64_t id, const char *state, const char *error_code,
                const char *error_detail)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int64_t t = clock_wall_ms();
-    int rc = -1;
+    int rc;
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, "UPDATE jobs SET state = :s, updated_at = :t,"
-                        " finished_at = CASE WHEN :final THEN :t ELSE NULL END,"
-                        " error_code = :code, error_detail = :detail WHERE id = :id");
+    st = db_begin_prepare(db, "UPDATE jobs SET state = :s, updated_at = :t,"
+                              " finished_at = CASE WHEN :final THEN :t ELSE NULL END,"
+                              " error_code = :code, error_detail = :detail WHERE id = :id");
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_text(st, ":s", state);
     db_bind_int(st, ":t", t);
     db_bind_int(st, ":final", jobs_state_is_final(state));
     db_bind_text(st, ":code", error_code);
     db_bind_text(st, ":detail", error_detail);
     db_bind_int(st, ":id", id);
-    if (db_step_done(db, st) == -1)
-        goto out;
+    rc = db_step_done(db, st);
     /* A job that ends closes its runs, whichever path ended it. */
-    if (jobs_state_is_final(state) && runs_close_open(db, id, NULL) == -1)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
+    if (rc == 0 && jobs_state_is_final(state) && runs_close_open(db, id, NULL) == -1)
         rc = -1;
-    return rc;
+    return db_end_stmt(db, st, rc);
 }
 
 int
 jobs_request_cancel(struct db *db, int64_t id, char state_out[JOB_STATE_MAX])
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int64_t t = clock_wall_ms();
-    int rc = -1, step;
+    int rc;
     const char *s;
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, "SELECT state FROM jobs WHERE id = :id");
+    st = db_begin_prepare(db, "SELECT state FROM jobs WHERE id = :id");
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_int(st, ":id", id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_DONE) {
-        rc = 1;
-        goto out;
-    }
-    if (step != SQLITE_ROW)
+    rc = db_step_row(db, st); /* 1: no such job */
+    if (rc != 0)
         goto out;
     s = (const char *)sqlite3_column_text(st, 0);
     snprintf(state_out, JOB_STATE_MAX, "%s", s ? s : "");
@@ -275,69 +249,55 @@ jobs_request_cancel(struct db *db, int64_t id, char state_out[JOB_STATE_MAX])
         st = db_prepare(db, "UPDATE jobs SET cancel_requested = 1, updated_at = :t"
                             " WHERE id = :id");
     }
+    rc = -1;
     if (st == NULL)
         goto out;
     db_bind_int(st, ":t", t);
     db_bind_int(st, ":id", id);
-    if (db_step_done(db, st) == -1)
-        goto out;
+    rc = db_step_done(db, st);
     /* A queued job may have open runs: it was running when the daemon stopped. */
-    if (strcmp(state_out, "cancelled") == 0 && runs_close_open(db, id, NULL) == -1)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
+    if (rc == 0 && strcmp(state_out, "cancelled") == 0 && runs_close_open(db, id, NULL) == -1)
         rc = -1;
-    return rc;
+out:
+    return db_end_stmt(db, st, rc);
 }
 
 int
 jobs_cancel_requested(struct db *db, int64_t id)
 {
     sqlite3_stmt *st = db_prepare(db, "SELECT cancel_requested FROM jobs WHERE id = :id");
-    int rc = -1;
+    int64_t v = 0;
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":id", id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        rc = sqlite3_column_int(st, 0) != 0;
-    sqlite3_finalize(st);
-    return rc;
+    return db_one_int(db, st, &v) == 0 ? v != 0 : -1;
 }
 
 int
 jobs_recover(struct db *db, int resume, int *n)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
+    sqlite3_stmt *st;
+    int rc;
 
     *n = 0;
-    if (db_begin(db) == -1)
-        return -1;
     /* A cancel asked for before the crash is honoured now. */
-    st = db_prepare(db, "UPDATE jobs SET updated_at = :t,"
-                        " state = CASE WHEN cancel_requested THEN 'cancelled'"
-                        "              WHEN :resume THEN 'queued' ELSE 'interrupted' END,"
-                        " finished_at = CASE WHEN cancel_requested OR NOT :resume"
-                        "              THEN :t ELSE NULL END"
-                        " WHERE state = 'running'");
+    st = db_begin_prepare(db, "UPDATE jobs SET updated_at = :t,"
+                              " state = CASE WHEN cancel_requested THEN 'cancelled'"
+                              "              WHEN :resume THEN 'queued' ELSE 'interrupted' END,"
+                              " finished_at = CASE WHEN cancel_requested OR NOT :resume"
+                              "              THEN :t ELSE NULL END"
+                              " WHERE state = 'running'");
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_int(st, ":t", clock_wall_ms());
     db_bind_int(st, ":resume", resume != 0);
-    if (db_step_done(db, st) == -1)
-        goto out;
-    *n = sqlite3_changes(db->h);
-    if (runs_close_open(db, 0, NULL) == -1)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
+    rc = db_step_done(db, st);
+    if (rc == 0)
+        *n = sqlite3_changes(db->h);
+    if (rc == 0 && runs_close_open(db, 0, NULL) == -1)
         rc = -1;
-    return rc;
+    return db_end_stmt(db, st, rc);
 }
 
 int
@@ -395,25 +355,18 @@ events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int
     json_decref(data);
     if (text == NULL)
         return -1;
-    if (db_begin(db) == -1)
-        goto out;
-    st = db_prepare(db, "INSERT INTO job_events (job_id, at, type, data)"
-                        " VALUES (:job, :at, :type, :data)");
-    if (st == NULL)
-        goto out;
-    db_bind_int(st, ":job", job_id);
-    db_bind_int(st, ":at", clock_wall_ms());
-    db_bind_text(st, ":type", type);
-    db_bind_text(st, ":data", text);
-    if (db_step_done(db, st) == -1)
-        goto out;
-    if (id != NULL)
-        *id = sqlite3_last_insert_rowid(db->h);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
+    st = db_begin_prepare(db, "INSERT INTO job_events (job_id, at, type, data)"
+                              " VALUES (:job, :at, :type, :data)");
+    if (st != NULL) {
+        db_bind_int(st, ":job", job_id);
+        db_bind_int(st, ":at", clock_wall_ms());
+        db_bind_text(st, ":type", type);
+        db_bind_text(st, ":data", text);
+        rc = db_step_done(db, st);
+        if (rc == 0 && id != NULL)
+            *id = sqlite3_last_insert_rowid(db->h);
+        rc = db_end_stmt(db, st, rc);
+    }
     free(text);
     return rc;
 }

@@ -23,36 +23,28 @@ int
 runs_open(struct db *db, int64_t job_id, int model_index, const char *model, const char *suite,
           int64_t *id, char state_out[16])
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
+    sqlite3_stmt *st;
+    int rc;
     const char *s;
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, "INSERT INTO runs (job_id, model_index, model, suite)"
-                        " VALUES (:job, :idx, :model, :suite)"
-                        " ON CONFLICT (job_id, model_index) DO UPDATE SET model = model"
-                        " RETURNING id, state");
+    st = db_begin_prepare(db, "INSERT INTO runs (job_id, model_index, model, suite)"
+                              " VALUES (:job, :idx, :model, :suite)"
+                              " ON CONFLICT (job_id, model_index) DO UPDATE SET model = model"
+                              " RETURNING id, state");
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_int(st, ":job", job_id);
     db_bind_int(st, ":idx", model_index);
     db_bind_text(st, ":model", model);
     db_bind_text(st, ":suite", suite);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
-        goto out;
+    rc = db_step_row(db, st) == 0 ? 0 : -1; /* the upsert returns its row */
+    if (rc == 0) {
+        *id = sqlite3_column_int64(st, 0);
+        s = (const char *)sqlite3_column_text(st, 1);
+        snprintf(state_out, 16, "%s", s ? s : "");
+        sqlite3_step(st);
     }
-    *id = sqlite3_column_int64(st, 0);
-    s = (const char *)sqlite3_column_text(st, 1);
-    snprintf(state_out, 16, "%s", s ? s : "");
-    sqlite3_step(st);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
-    return rc;
+    return db_end_stmt(db, st, rc);
 }
 
 int
@@ -74,14 +66,10 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
         " fingerprint = coalesce(:fingerprint, fingerprint),"
         " params = coalesce(:params, params)"
         " WHERE id = :id";
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
+    sqlite3_stmt *st = db_begin_prepare(db, sql);
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, sql);
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_int(st, ":t", clock_wall_ms());
     db_bind_text(st, ":model_served", f->model_served);
     db_bind_text(st, ":backend", f->backend);
@@ -89,14 +77,8 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
     db_bind_text(st, ":server_version", f->server_version);
     db_bind_text(st, ":model_format", f->model_format);
     db_bind_text(st, ":model_quant", f->model_quant);
-    if (f->model_size_bytes >= 0)
-        db_bind_int(st, ":model_size_bytes", f->model_size_bytes);
-    else
-        db_bind_null(st, ":model_size_bytes");
-    if (f->context_length >= 0)
-        db_bind_int(st, ":context_length", f->context_length);
-    else
-        db_bind_null(st, ":context_length");
+    db_bind_int_or_null(st, ":model_size_bytes", f->model_size_bytes, f->model_size_bytes >= 0);
+    db_bind_int_or_null(st, ":context_length", f->context_length, f->context_length >= 0);
     db_bind_real_or_null(st, ":load_ms", f->load_ms);
     db_bind_real_or_null(st, ":load_ready_ms", f->load_ready_ms);
     db_bind_text(st, ":host", f->host);
@@ -104,43 +86,26 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
     db_bind_text(st, ":fingerprint", f->fingerprint);
     db_bind_text(st, ":params", f->params);
     db_bind_int(st, ":id", run_id);
-    if (db_step_done(db, st) == -1)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
-    return rc;
+    return db_end_stmt(db, st, db_step_done(db, st));
 }
 
 int
 runs_finish(struct db *db, int64_t run_id, const char *state, const char *error_code,
             const char *error_detail)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
+    sqlite3_stmt *st = db_begin_prepare(db, "UPDATE runs SET state = :s, finished_at = :t,"
+                                            " started_at = coalesce(started_at, :t),"
+                                            " error_code = :code, error_detail = :detail"
+                                            " WHERE id = :id");
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, "UPDATE runs SET state = :s, finished_at = :t,"
-                        " started_at = coalesce(started_at, :t),"
-                        " error_code = :code, error_detail = :detail WHERE id = :id");
     if (st == NULL)
-        goto out;
+        return -1;
     db_bind_text(st, ":s", state);
     db_bind_int(st, ":t", clock_wall_ms());
     db_bind_text(st, ":code", error_code);
     db_bind_text(st, ":detail", error_detail);
     db_bind_int(st, ":id", run_id);
-    if (db_step_done(db, st) == -1)
-        goto out;
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
-    return rc;
+    return db_end_stmt(db, st, db_step_done(db, st));
 }
 
 int
@@ -156,24 +121,23 @@ runs_close_open(struct db *db, int64_t job_id, int *n)
         " FROM jobs j WHERE j.id = runs.job_id AND runs.state IN ('pending', 'running')"
         " AND j.state IN ('succeeded', 'failed', 'cancelled', 'interrupted')"
         " AND (:job = 0 OR runs.job_id = :job)";
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     int rc = -1, own = sqlite3_get_autocommit(db->h) != 0;
 
     if (n != NULL)
         *n = 0;
+    /* Inside a caller's transaction (jobs_set_state, jobs_recover) it adds
+     * to that one; alone it makes its own. */
     if (own && db_begin(db) == -1)
         return -1;
     st = db_prepare(db, sql);
-    if (st == NULL)
-        goto out;
-    db_bind_int(st, ":t", clock_wall_ms());
-    db_bind_int(st, ":job", job_id);
-    if (db_step_done(db, st) == -1)
-        goto out;
-    if (n != NULL)
-        *n = sqlite3_changes(db->h);
-    rc = 0;
-out:
+    if (st != NULL) {
+        db_bind_int(st, ":t", clock_wall_ms());
+        db_bind_int(st, ":job", job_id);
+        rc = db_step_done(db, st);
+        if (rc == 0 && n != NULL)
+            *n = sqlite3_changes(db->h);
+    }
     sqlite3_finalize(st);
     if (own && db_end(db, rc == 0) == -1)
         rc = -1;
@@ -196,19 +160,14 @@ out:
 int
 runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
 {
-    sqlite3_stmt *st = db_prepare(db, RUN_SELECT " WHERE id = :id");
-    json_t *run = NULL, *cases = NULL;
-    int step;
+    int rc;
+    sqlite3_stmt *st = db_query_id(db, RUN_SELECT " WHERE id = :id", run_id, &rc);
+    json_t *run, *cases = NULL;
 
     if (st == NULL)
-        return -1;
-    db_bind_int(st, ":id", run_id);
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW)
-        run = db_row_json(st);
+        return rc;
+    run = db_row_json(st);
     sqlite3_finalize(st);
-    if (step == SQLITE_DONE)
-        return 1;
     if (run == NULL)
         return -1;
     if (with_cases) {
@@ -222,12 +181,9 @@ runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
                             " avg(e2e_ms) AS e2e_ms_mean"
                             " FROM samples WHERE run_id = :id AND warmup = 0"
                             " GROUP BY case_name ORDER BY min(seq)");
-        if (st == NULL) {
-            json_decref(run);
-            return -1;
-        }
-        db_bind_int(st, ":id", run_id);
-        if (db_rows_json(db, st, &cases) == -1) {
+        if (st != NULL)
+            db_bind_int(st, ":id", run_id);
+        if (st == NULL || db_rows_json(db, st, &cases) == -1) {
             json_decref(run);
             return -1;
         }

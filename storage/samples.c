@@ -48,19 +48,13 @@ sample_rec_free(struct sample_rec *s)
 static void
 bind_i64(sqlite3_stmt *st, const char *name, int64_t v)
 {
-    if (v < 0)
-        db_bind_null(st, name);
-    else
-        db_bind_int(st, name, v);
+    db_bind_int_or_null(st, name, v, v >= 0);
 }
 
 static void
 bind_i64s(sqlite3_stmt *st, const char *name, int64_t v)
 {
-    if (v == -1)
-        db_bind_null(st, name);
-    else
-        db_bind_int(st, name, v);
+    db_bind_int_or_null(st, name, v, v != -1);
 }
 
 #define bind_real db_bind_real_or_null
@@ -143,17 +137,15 @@ out:
 int
 samples_insert(struct db *db, struct sample_rec *s)
 {
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
+    sqlite3_stmt *st = db_begin_prepare(db, insert_sql);
+    int rc;
 
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, insert_sql);
     if (st == NULL)
-        goto out;
+        return -1;
     rc = insert_one(db, st, s);
-out:
     sqlite3_finalize(st);
+    /* 1 (already stored) commits too: a COMMIT is what tells db_write_state
+     * that the database takes writes again. */
     if (db_end(db, rc != -1) == -1)
         rc = -1;
     return rc;
@@ -162,28 +154,22 @@ out:
 int
 samples_insert_many(struct db *db, struct sample_rec *s, size_t n, size_t *stored)
 {
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     size_t i, k = 0;
-    int rc = -1, got;
+    int rc = 0, got;
 
     if (stored != NULL)
         *stored = 0;
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, insert_sql);
+    st = db_begin_prepare(db, insert_sql);
     if (st == NULL)
-        goto out;
-    for (i = 0; i < n; i++) {
+        return -1;
+    for (i = 0; i < n && rc == 0; i++) {
         got = insert_one(db, st, &s[i]);
         if (got == -1)
-            goto out;
+            rc = -1;
         k += got == 0;
     }
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
+    rc = db_end_stmt(db, st, rc);
     if (rc == 0 && stored != NULL)
         *stored = k;
     return rc;
@@ -198,26 +184,20 @@ samples_count(struct db *db, int64_t run_id)
     if (st == NULL)
         return -1;
     db_bind_int(st, ":r", run_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return db_one_int(db, st, &n) == 0 ? n : -1;
 }
 
 int
 samples_have_seq(struct db *db, int64_t run_id, int64_t seq)
 {
-    sqlite3_stmt *st =
-        db_prepare(db, "SELECT 1 FROM samples WHERE run_id = :r AND seq = :s");
-    int rc = -1;
+    sqlite3_stmt *st = db_prepare(db, "SELECT 1 FROM samples WHERE run_id = :r AND seq = :s");
+    int64_t one;
+    int rc;
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":r", run_id);
     db_bind_int(st, ":s", seq);
-    rc = sqlite3_step(st);
-    sqlite3_finalize(st);
-    if (rc == SQLITE_ROW)
-        return 1;
-    return rc == SQLITE_DONE ? 0 : -1;
+    rc = db_one_int(db, st, &one);
+    return rc == -1 ? -1 : rc == 0;
 }

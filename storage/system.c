@@ -14,13 +14,11 @@ system_rec_init(struct system_rec *r)
     r->mem_pressure = r->cpu_load1 = r->temp_c = NAN;
 }
 
+/* A figure this host could not read is -1: stored as NULL. */
 static void
 bind_opt(sqlite3_stmt *st, const char *name, int64_t v)
 {
-    if (v < 0)
-        db_bind_null(st, name);
-    else
-        db_bind_int(st, name, v);
+    db_bind_int_or_null(st, name, v, v >= 0);
 }
 
 int
@@ -32,29 +30,21 @@ system_samples_insert(struct db *db, const struct system_rec *recs, size_t n)
         " thermal)"
         " VALUES (:job_id, :run_id, :at, :mem_total_bytes, :mem_avail_bytes, :swap_used_bytes,"
         " :mem_pressure, :server_rss_bytes, :self_rss_bytes, :cpu_load1, :temp_c, :thermal)";
-    sqlite3_stmt *st = NULL;
+    sqlite3_stmt *st;
     size_t i;
-    int rc = -1;
+    int rc = 0;
 
     if (n == 0)
         return 0;
-    if (db_begin(db) == -1)
-        return -1;
-    st = db_prepare(db, sql);
+    st = db_begin_prepare(db, sql);
     if (st == NULL)
-        goto out;
-    for (i = 0; i < n; i++) {
+        return -1;
+    for (i = 0; i < n && rc == 0; i++) {
         const struct system_rec *r = &recs[i];
 
         sqlite3_reset(st);
-        if (r->job_id > 0)
-            db_bind_int(st, ":job_id", r->job_id);
-        else
-            db_bind_null(st, ":job_id");
-        if (r->run_id > 0)
-            db_bind_int(st, ":run_id", r->run_id);
-        else
-            db_bind_null(st, ":run_id");
+        db_bind_int_or_null(st, ":job_id", r->job_id, r->job_id > 0);
+        db_bind_int_or_null(st, ":run_id", r->run_id, r->run_id > 0);
         db_bind_int(st, ":at", r->at);
         bind_opt(st, ":mem_total_bytes", r->mem_total_bytes);
         bind_opt(st, ":mem_avail_bytes", r->mem_avail_bytes);
@@ -65,27 +55,39 @@ system_samples_insert(struct db *db, const struct system_rec *recs, size_t n)
         db_bind_real_or_null(st, ":cpu_load1", r->cpu_load1);
         db_bind_real_or_null(st, ":temp_c", r->temp_c);
         db_bind_text(st, ":thermal", r->thermal[0] ? r->thermal : NULL);
-        if (db_step_done(db, st) == -1)
-            goto out;
+        rc = db_step_done(db, st);
     }
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    if (db_end(db, rc == 0) == -1)
-        rc = -1;
-    return rc;
+    return db_end_stmt(db, st, rc);
 }
 
-static int64_t
-col_i64(sqlite3_stmt *st, int c)
-{
-    return sqlite3_column_type(st, c) == SQLITE_NULL ? -1 : sqlite3_column_int64(st, c);
-}
+/* The caller's scan function, called with each row as a system_rec. */
+struct system_scan {
+    system_scan_fn fn;
+    void *arg;
+};
 
-static double
-col_dbl(sqlite3_stmt *st, int c)
+static int
+system_from_row(void *arg, sqlite3_stmt *st)
 {
-    return sqlite3_column_type(st, c) == SQLITE_NULL ? NAN : sqlite3_column_double(st, c);
+    struct system_scan *sc = arg;
+    struct system_rec r;
+    const unsigned char *th = sqlite3_column_text(st, 12);
+
+    system_rec_init(&r);
+    r.id = sqlite3_column_int64(st, 0);
+    r.job_id = sqlite3_column_int64(st, 1);
+    r.run_id = sqlite3_column_int64(st, 2);
+    r.at = sqlite3_column_int64(st, 3);
+    r.mem_total_bytes = db_col_int_or(st, 4, -1);
+    r.mem_avail_bytes = db_col_int_or(st, 5, -1);
+    r.swap_used_bytes = db_col_int_or(st, 6, -1);
+    r.mem_pressure = db_col_real_or_nan(st, 7);
+    r.server_rss_bytes = db_col_int_or(st, 8, -1);
+    r.self_rss_bytes = db_col_int_or(st, 9, -1);
+    r.cpu_load1 = db_col_real_or_nan(st, 10);
+    r.temp_c = db_col_real_or_nan(st, 11);
+    snprintf(r.thermal, sizeof(r.thermal), "%s", th ? (const char *)th : "");
+    return sc->fn(sc->arg, &r);
 }
 
 int
@@ -102,44 +104,14 @@ system_samples_scan(struct db *db, int64_t job_id, int64_t run_id, system_scan_f
         " cpu_load1, temp_c, thermal FROM system_samples WHERE run_id = :run AND job_id = :job"
         " ORDER BY at, id";
     sqlite3_stmt *st = db_prepare(db, run_id > 0 ? sql_run : sql_job);
-    struct system_rec r;
-    int rc, ret = -1;
+    struct system_scan sc = { fn, arg };
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":job", job_id);
     if (run_id > 0)
         db_bind_int(st, ":run", run_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const unsigned char *th = sqlite3_column_text(st, 12);
-
-        system_rec_init(&r);
-        r.id = sqlite3_column_int64(st, 0);
-        r.job_id = sqlite3_column_int64(st, 1);
-        r.run_id = sqlite3_column_int64(st, 2);
-        r.at = sqlite3_column_int64(st, 3);
-        r.mem_total_bytes = col_i64(st, 4);
-        r.mem_avail_bytes = col_i64(st, 5);
-        r.swap_used_bytes = col_i64(st, 6);
-        r.mem_pressure = col_dbl(st, 7);
-        r.server_rss_bytes = col_i64(st, 8);
-        r.self_rss_bytes = col_i64(st, 9);
-        r.cpu_load1 = col_dbl(st, 10);
-        r.temp_c = col_dbl(st, 11);
-        snprintf(r.thermal, sizeof(r.thermal), "%s", th ? (const char *)th : "");
-        if (fn(arg, &r) != 0) {
-            ret = 0;
-            goto out;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
-        goto out;
-    }
-    ret = 0;
-out:
-    sqlite3_finalize(st);
-    return ret;
+    return db_each_row(db, st, system_from_row, &sc);
 }
 
 int64_t
@@ -151,10 +123,5 @@ system_samples_count(struct db *db, int64_t job_id)
     if (st == NULL)
         return -1;
     db_bind_int(st, ":job", job_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    else
-        snprintf(db->err, sizeof(db->err), "%s", sqlite3_errmsg(db->h));
-    sqlite3_finalize(st);
-    return n;
+    return db_one_int(db, st, &n) == 0 ? n : -1;
 }

@@ -30,26 +30,6 @@
 
 extern char **environ;
 
-/* A port that was free a moment ago (bind to 0, read it, close). */
-static int
-free_port(void)
-{
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd == -1)
-        return -1;
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
 void
 du_must_lms_config(struct du_env *e, const char *lms_extra)
 {
@@ -93,7 +73,7 @@ du_must_setup(struct du_env *e, const char *models_json, const char *lms_extra)
     unsetenv("TPSD_TOKEN");
     unsetenv("TPSD_TOKEN_FILE");
     unsetenv("TPSD_LISTEN_PORT");
-    e->port = free_port();
+    e->port = tu_free_port();
     CHECK_INT(e->port, >, 0);
     snprintf(e->url, sizeof(e->url), "http://127.0.0.1:%d", e->port);
 }
@@ -304,6 +284,17 @@ du_must_submit(struct du_env *e, const char *spec)
     id = (long long)json_integer_value(json_object_get(r, "id"));
     json_decref(r);
     CHECK_INT(id, >, 0);
+    return id;
+}
+
+long long
+du_must_submit_job(struct du_env *e, const char *const *models, int tokens, int repetitions,
+                   int warmup, const char *backend, const char *extra)
+{
+    char *spec = du_spec(e, models, tokens, repetitions, warmup, backend, extra);
+    long long id = du_must_submit(e, spec);
+
+    free(spec);
     return id;
 }
 

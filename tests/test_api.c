@@ -15,7 +15,6 @@
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +53,75 @@ req(const char *method, const char *path, const char *const *hdrs, const char *b
     hu_request(method, url, &o, r);
 }
 
+/* One request whose answer must have status `want` (the body is dropped);
+ * a failure names the caller's line. */
+#define EXPECT_STATUS(method, path, hdrs, body, chunked_len, want)                           \
+    expect_status(__LINE__, method, path, hdrs, body, chunked_len, want)
+
+static void
+expect_status_keep(int line, const char *method, const char *path, const char *const *hdrs,
+                   const char *body, long want, struct hu_resp *r)
+{
+    req(method, path, hdrs, body, 0, r, 0);
+    if (r->status != want)
+        check_failed(__FILE__, line, "%s %s: status %ld, want %ld: %s", method, path, r->status,
+                     want, r->body.p ? r->body.p : "");
+}
+
+static void
+expect_status(int line, const char *method, const char *path, const char *const *hdrs,
+              const char *body, size_t chunked_len, long want)
+{
+    struct hu_resp r;
+
+    if (chunked_len == 0) {
+        expect_status_keep(line, method, path, hdrs, body, want, &r);
+    } else {
+        req(method, path, hdrs, body, chunked_len, &r, 0);
+        if (r.status != want)
+            check_failed(__FILE__, line, "%s %s (chunked): status %ld, want %ld", method, path,
+                         r.status, want);
+    }
+    hu_resp_free(&r);
+}
+
+/* One request whose answer must have status `want` and header `name` equal
+ * to `value` (NULL: no such header); a failure names the caller's line. */
+#define EXPECT_HEADER(method, path, hdrs, want, name, value)                                 \
+    expect_header(__LINE__, method, path, hdrs, want, name, value)
+
+static void
+expect_header(int line, const char *method, const char *path, const char *const *hdrs,
+              long want, const char *name, const char *value)
+{
+    struct hu_resp r;
+    const char *got;
+
+    expect_status_keep(line, method, path, hdrs, NULL, want, &r);
+    got = hu_header(&r, name);
+    if (value == NULL ? got != NULL : got == NULL || strcmp(got, value) != 0)
+        check_failed(__FILE__, line, "%s %s: header %s is \"%s\", want \"%s\"", method, path,
+                     name, got ? got : "(none)", value ? value : "(none)");
+    hu_resp_free(&r);
+}
+
+/* The JSON answer (a new reference) of one request whose status must be
+ * `want`; a failure names the caller's line. */
+#define REQ_JSON(method, path, hdrs, body, want) req_json(__LINE__, method, path, hdrs, body, want)
+
+static json_t *
+req_json(int line, const char *method, const char *path, const char *const *hdrs,
+         const char *body, long want)
+{
+    struct hu_resp r;
+    json_t *j;
+
+    expect_status_keep(line, method, path, hdrs, body, want, &r);
+    j = hu_body_json(&r);
+    hu_resp_free(&r);
+    return j;
+}
+
 static const char *json_hdrs[] = { "Content-Type: application/json", NULL };
 
 static void
@@ -71,11 +139,7 @@ start(const char *token_file, const char *origins)
 static void
 finish(void)
 {
-    struct hu_resp r;
-
-    req("GET", "/v1/healthz", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/healthz", NULL, NULL, 0, 200);
     api_stop(api);
     api = NULL;
 }
@@ -123,9 +187,7 @@ TEST(post_job)
     CHECK_STR(json_string_value(json_object_get(j, "state")), "queued");
     json_decref(j);
     hu_resp_free(&r);
-    req("GET", loc, NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("GET", loc, NULL, NULL, 200);
     spec = json_object_get(j, "spec");
     CHECK(json_is_object(spec));
     CHECK_INT(json_integer_value(json_object_get(spec, "repetitions")), ==, 3); /* normalised */
@@ -133,7 +195,6 @@ TEST(post_job)
               "unsloth/MiniMax-M2.1-GGUF@Q4_K_S");
     CHECK(json_is_array(json_object_get(j, "run_list")));
     json_decref(j);
-    hu_resp_free(&r);
     finish();
 }
 
@@ -177,24 +238,16 @@ TEST(list_and_cursor)
     }
     CHECK_INT(seen, ==, 5);
     CHECK_INT(pages, ==, 3);
-    req("GET", "/v1/jobs?state=queued&limit=100", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("GET", "/v1/jobs?state=queued&limit=100", NULL, NULL, 200);
     CHECK_INT(json_array_size(json_object_get(j, "jobs")), ==, 5);
     json_decref(j);
-    hu_resp_free(&r);
-    req("GET", "/v1/jobs?state=bogus", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 400);
-    hu_resp_free(&r);
-    req("GET", "/v1/jobs?limit=0", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 400);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/jobs?state=bogus", NULL, NULL, 0, 400);
+    EXPECT_STATUS("GET", "/v1/jobs?limit=0", NULL, NULL, 0, 400);
     finish();
 }
 
 TEST(cancel)
 {
-    struct hu_resp r;
     char path[64];
     json_t *j;
     int64_t id;
@@ -202,52 +255,21 @@ TEST(cancel)
     start(NULL, NULL);
     id = post_job(JOB, NULL, 201);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", (long long)id);
-    req("POST", path, NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("POST", path, NULL, NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "state")), "cancelled");
     json_decref(j);
-    hu_resp_free(&r);
-    req("POST", path, NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 409);
-    hu_resp_free(&r);
-    req("POST", "/v1/jobs/999/cancel", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 404);
-    hu_resp_free(&r);
+    EXPECT_STATUS("POST", path, NULL, NULL, 0, 409);
+    EXPECT_STATUS("POST", "/v1/jobs/999/cancel", NULL, NULL, 0, 404);
     finish();
-}
-
-struct racer {
-    int64_t id;
-    long status;
-};
-
-static void *
-race(void *arg)
-{
-    struct racer *x = arg;
-    const char *hdrs[] = { "Content-Type: application/json", "Idempotency-Key: race-1", NULL };
-    struct hu_resp r;
-    json_t *j;
-
-    req("POST", "/v1/jobs", hdrs, JOB, 0, &r, 0);
-    x->status = r.status;
-    j = json_loads(r.body.p ? r.body.p : "", 0, NULL);
-    x->id = j ? json_integer_value(json_object_get(j, "id")) : -1;
-    json_decref(j);
-    hu_resp_free(&r);
-    return NULL;
 }
 
 TEST(idempotency)
 {
     const char *hdrs[] = { "Content-Type: application/json", "Idempotency-Key: k1", NULL };
-    struct racer x[8];
-    pthread_t t[8];
+    char url[128];
     struct hu_resp r;
     json_t *j;
     int64_t a, b;
-    int i, created = 0;
 
     start(NULL, NULL);
     a = post_job(JOB, "k1", 201);
@@ -259,20 +281,10 @@ TEST(idempotency)
     CHECK_INT(a, ==, b);
     json_decref(j);
     hu_resp_free(&r);
-    req("POST", "/v1/jobs", hdrs, "{\"models\": [\"other\"]}", 0, &r, 0);
-    CHECK_INT(r.status, ==, 422);
-    hu_resp_free(&r);
+    EXPECT_STATUS("POST", "/v1/jobs", hdrs, "{\"models\": [\"other\"]}", 0, 422);
     /* 8 threads, one key: one job. */
-    for (i = 0; i < 8; i++)
-        CHECK_INT(pthread_create(&t[i], NULL, race, &x[i]), ==, 0);
-    for (i = 0; i < 8; i++)
-        pthread_join(t[i], NULL);
-    for (i = 0; i < 8; i++) {
-        CHECK(x[i].status == 201 || x[i].status == 200);
-        created += x[i].status == 201;
-        CHECK_INT(x[i].id, ==, x[0].id);
-    }
-    CHECK_INT(created, ==, 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
+    tu_race_post(url, JOB, "race-1", 8);
     req("GET", "/v1/jobs?limit=100", NULL, NULL, 0, &r, 0);
     j = hu_body_json(&r);
     CHECK_INT(json_array_size(json_object_get(j, "jobs")), ==, 2);
@@ -286,9 +298,7 @@ TEST(idempotency)
         memset(longkey, 'k', sizeof(longkey) - 1);
         longkey[sizeof(longkey) - 1] = '\0';
         memcpy(longkey, "Idempotency-Key: ", 17);
-        req("POST", "/v1/jobs", h2, JOB, 0, &r, 0);
-        CHECK_INT(r.status, ==, 400);
-        hu_resp_free(&r);
+        EXPECT_STATUS("POST", "/v1/jobs", h2, JOB, 0, 400);
     }
     finish();
 }
@@ -316,7 +326,6 @@ expect_post(const char *body, long want, const char *needle, int line)
 TEST(bad_bodies)
 {
     char *deep;
-    struct hu_resp r;
     const char *text_hdrs[] = { "Content-Type: text/plain", NULL };
 
     start(NULL, NULL);
@@ -334,27 +343,18 @@ TEST(bad_bodies)
     deep[1000] = '\0';
     expect_post(deep, 400, NULL, __LINE__);
     free(deep);
-    req("POST", "/v1/jobs", text_hdrs, JOB, 0, &r, 0);
-    CHECK_INT(r.status, ==, 415);
-    hu_resp_free(&r);
+    EXPECT_STATUS("POST", "/v1/jobs", text_hdrs, JOB, 0, 415);
     finish();
 }
 
 TEST(nesting_bomb)
 {
-    char err[API_ERR_MAX];
-    struct api_opts o;
     char *deep;
 
     start(NULL, NULL);
     api_stop(api);
     cfg.max_body_bytes = 64 * 1024;
-    memset(&o, 0, sizeof(o));
-    o.cfg = &cfg;
-    o.db_path = dbpath;
-    api = api_start(&o, err, sizeof(err));
-    CHECK(api != NULL);
-    port = api_port(api);
+    api = hu_api_start(&cfg, dbpath, 0, &port);
     deep = malloc(10001);
     memset(deep, '[', 10000);
     deep[10000] = '\0';
@@ -376,12 +376,8 @@ TEST(body_cap)
     big[1023] = '}';
     big[1024] = ' ';            /* cap + 1 bytes */
     big[1025] = '\0';
-    req("POST", "/v1/jobs", json_hdrs, big, 0, &r, 0);
-    CHECK_INT(r.status, ==, 413);
-    hu_resp_free(&r);
-    req("POST", "/v1/jobs", json_hdrs, NULL, 1025, &r, 0);
-    CHECK_INT(r.status, ==, 413);
-    hu_resp_free(&r);
+    EXPECT_STATUS("POST", "/v1/jobs", json_hdrs, big, 0, 413);
+    EXPECT_STATUS("POST", "/v1/jobs", json_hdrs, NULL, 1025, 413);
     /* far past the cap, chunked: refused (413 or the connection closed) */
     req("POST", "/v1/jobs", json_hdrs, NULL, 4 * 1024 * 1024, &r, 0);
     CHECK(r.status == 413 || r.status == 0);
@@ -412,22 +408,14 @@ TEST(host_header)
     hu_resp_free(&r);
     snprintf(wrong_port, sizeof(wrong_port), "Host: 127.0.0.1:%d", port + 1);
     h[0] = wrong_port;
-    req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 421);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/healthz", h, NULL, 0, 421);
     h[0] = "Host: localhost.evil.example:80";
-    req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 421);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/healthz", h, NULL, 0, 421);
     snprintf(good, sizeof(good), "Host: localhost:%d", port);
     h[0] = good;
-    req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/healthz", h, NULL, 0, 200);
     snprintf(good, sizeof(good), "Host: [::1]:%d", port);
-    req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/healthz", h, NULL, 0, 200);
     finish();
 }
 
@@ -448,15 +436,9 @@ TEST(token)
     CHECK_INT(r.status, ==, 401);
     CHECK(hu_header(&r, "WWW-Authenticate") != NULL);
     hu_resp_free(&r);
-    req("GET", "/v1/jobs", wrong, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 401);
-    hu_resp_free(&r);
-    req("GET", "/v1/jobs", right, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
-    req("GET", "/v1/healthz", right, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/jobs", wrong, NULL, 0, 401);
+    EXPECT_STATUS("GET", "/v1/jobs", right, NULL, 0, 200);
+    EXPECT_STATUS("GET", "/v1/healthz", right, NULL, 0, 200);
     api_stop(api);
     api = NULL;
     /* A token file others can read is refused. */
@@ -493,17 +475,9 @@ TEST(bad_ids_and_methods)
         json_decref(j);
         hu_resp_free(&r);
     }
-    req("DELETE", "/v1/jobs", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 405);
-    CHECK_STR(hu_header(&r, "Allow"), "POST, GET, OPTIONS");
-    hu_resp_free(&r);
-    req("GET", "/v1/jobs/1/cancel", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 405);
-    CHECK_STR(hu_header(&r, "Allow"), "POST, OPTIONS");
-    hu_resp_free(&r);
-    req("HEAD", "/v1/healthz", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    hu_resp_free(&r);
+    EXPECT_HEADER("DELETE", "/v1/jobs", NULL, 405, "Allow", "POST, GET, OPTIONS");
+    EXPECT_HEADER("GET", "/v1/jobs/1/cancel", NULL, 405, "Allow", "POST, OPTIONS");
+    EXPECT_STATUS("HEAD", "/v1/healthz", NULL, NULL, 0, 200);
     finish();
 }
 
@@ -513,35 +487,24 @@ TEST(read_endpoints)
     json_t *j;
 
     start(NULL, NULL);
-    req("GET", "/v1/healthz", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("GET", "/v1/healthz", NULL, NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "status")), "ok");
     CHECK_STR(json_string_value(json_object_get(j, "worker")), "absent");
     CHECK_STR(json_string_value(json_object_get(j, "db")), "ok");
     CHECK_INT(json_integer_value(json_object_get(j, "queue_depth")), ==, 0);
     json_decref(j);
-    hu_resp_free(&r);
-    req("GET", "/v1/openapi.json", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("GET", "/v1/openapi.json", NULL, NULL, 200);
     CHECK(json_is_string(json_object_get(j, "openapi")));
     CHECK(json_object_get(json_object_get(j, "paths"), "/v1/jobs") != NULL);
     json_decref(j);
-    hu_resp_free(&r);
     req("GET", "/v1/suites", NULL, NULL, 0, &r, 0);
     CHECK_INT(r.status, ==, 200);
     CHECK(strstr(r.body.p, "\"standard\"") != NULL);
     hu_resp_free(&r);
-    req("GET", "/v1/runs", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    j = hu_body_json(&r);
+    j = REQ_JSON("GET", "/v1/runs", NULL, NULL, 200);
     CHECK_INT(json_array_size(json_object_get(j, "runs")), ==, 0);
     json_decref(j);
-    hu_resp_free(&r);
-    req("GET", "/v1/runs/5/samples", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 404);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/runs/5/samples", NULL, NULL, 0, 404);
     finish();
 }
 
@@ -554,14 +517,9 @@ TEST(cors)
     struct hu_resp r;
 
     start(NULL, "http://dash.example:3000, http://other.example");
-    req("GET", "/v1/healthz", good, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    CHECK_STR(hu_header(&r, "Access-Control-Allow-Origin"), "http://dash.example:3000");
-    hu_resp_free(&r);
-    req("GET", "/v1/healthz", bad, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 200);
-    CHECK(hu_header(&r, "Access-Control-Allow-Origin") == NULL);
-    hu_resp_free(&r);
+    EXPECT_HEADER("GET", "/v1/healthz", good, 200, "Access-Control-Allow-Origin",
+                  "http://dash.example:3000");
+    EXPECT_HEADER("GET", "/v1/healthz", bad, 200, "Access-Control-Allow-Origin", NULL);
     req("OPTIONS", "/v1/jobs", pre, NULL, 0, &r, 0);
     CHECK_INT(r.status, ==, 204);
     CHECK_STR(hu_header(&r, "Access-Control-Allow-Origin"), "http://dash.example:3000");
@@ -671,9 +629,7 @@ TEST(events)
     CHECK(strstr(r.body.p, "{\"n\":2}") == NULL);
     CHECK(strstr(r.body.p, "event: state") != NULL);
     hu_resp_free(&r);
-    req("GET", "/v1/jobs/424242/events", NULL, NULL, 0, &r, 0);
-    CHECK_INT(r.status, ==, 404);
-    hu_resp_free(&r);
+    EXPECT_STATUS("GET", "/v1/jobs/424242/events", NULL, NULL, 0, 404);
     db_close(db);
     finish();
 }
@@ -681,7 +637,6 @@ TEST(events)
 TEST(idle_sockets)
 {
     enum { NIDLE = 200 };
-    struct sockaddr_in sa;
     int fds[NIDLE], i, closed = 0;
     struct hu_resp r;
     double t0;
@@ -689,26 +644,10 @@ TEST(idle_sockets)
 
     start(NULL, NULL);
     api_stop(api);
-    {
-        char err[API_ERR_MAX];
-        struct api_opts o;
-
-        cfg.connection_timeout_s = 2;
-        memset(&o, 0, sizeof(o));
-        o.cfg = &cfg;
-        o.db_path = dbpath;
-        api = api_start(&o, err, sizeof(err));
-        CHECK(api != NULL);
-        port = api_port(api);
-    }
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cfg.connection_timeout_s = 2;
+    api = hu_api_start(&cfg, dbpath, 0, &port);
     for (i = 0; i < NIDLE; i++) {
-        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
-        CHECK(fds[i] >= 0);
-        CHECK_INT(connect(fds[i], (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+        fds[i] = tu_dial(port);
         if (i % 2 == 0) /* half of them slowloris: a partial request line */
             CHECK(write(fds[i], "GET /v1/healthz HTTP/1.1\r\nHost: local", 37) == 37);
     }

@@ -11,6 +11,7 @@
  * generous cap (HOSTILE_WAIT_S) only keeps a broken build from hanging.
  */
 #include "tests/check.h"
+#include "tests/httputil.h"
 #include "tests/testutil.h"
 
 #include "api/api.h"
@@ -47,30 +48,14 @@ static int port;
 static void
 start_with(int timeout_s, size_t max_body, const char *token_file)
 {
-    char err[API_ERR_MAX];
-    struct api_opts o;
-    struct db *db;
-
     config_defaults(&cfg);
-    cfg.listen_port = 0;
     if (timeout_s > 0)
         cfg.connection_timeout_s = timeout_s;
     if (max_body > 0)
         cfg.max_body_bytes = (long long)max_body;
     snprintf(cfg.token_file, sizeof(cfg.token_file), "%s", token_file ? token_file : "");
     snprintf(dbpath, sizeof(dbpath), "%s/tpsd.db", tu_tmpdir());
-    db = db_open(dbpath, err, sizeof(err));
-    if (db == NULL)
-        check_failed(__FILE__, __LINE__, "db_open: %s", err);
-    db_close(db);
-    memset(&o, 0, sizeof(o));
-    o.cfg = &cfg;
-    o.db_path = dbpath;
-    api = api_start(&o, err, sizeof(err));
-    if (api == NULL)
-        check_failed(__FILE__, __LINE__, "api_start: %s", err);
-    port = api_port(api);
-    CHECK(port > 0);
+    api = hu_api_start(&cfg, dbpath, 1, &port);
     signal(SIGPIPE, SIG_IGN);       /* writes to connections the server cut */
 }
 
@@ -86,22 +71,6 @@ raise_fd_limit(void)
         CHECK_INT(setrlimit(RLIMIT_NOFILE, &rl), ==, 0);
     }
     CHECK_INT(rl.rlim_cur, >=, HOSTILE_FDS);
-}
-
-/* A connected loopback socket. */
-static int
-dial(void)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    CHECK(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    return fd;
 }
 
 /* GET `path` through libcurl: the status (0 when no answer came). */
@@ -125,7 +94,7 @@ raw_request(const char *text, char *resp, size_t cap, int *closed)
     struct pollfd p;
     size_t len = 0;
     ssize_t n;
-    int fd = dial(), status = 0;
+    int fd = tu_dial(port), status = 0;
     uint64_t until = tu_now_ns() + (uint64_t)HOSTILE_WAIT_S * 1000000000u;
 
     CHECK(write(fd, text, strlen(text)) == (ssize_t)strlen(text));
@@ -229,7 +198,7 @@ trickle_start(struct trickle *t, pthread_t *th, int n, const char *head, int hea
     t->n = n;
     t->period_ms = 1000;
     for (i = 0; i < n; i++)
-        t->fds[i] = dial();
+        t->fds[i] = tu_dial(port);
     CHECK_INT(pthread_create(th, NULL, trickler, t), ==, 0);
 }
 
@@ -333,7 +302,7 @@ TEST(silent_connections_over_the_limit)
      * default 30 s the idle timeout itself freed the slots, late). */
     start_with(3600, 0, NULL);
     for (i = 0; i < NSILENT; i++)
-        fds[i] = dial();
+        fds[i] = tu_dial(port);
     CHECK_INT(get_status("/v1/healthz", NULL, NULL), ==, 200);
     /* The ones pushed out were ended by the server, not left half-open:
      * at most half the connection limit may still be silent. */
@@ -413,7 +382,7 @@ TEST(event_stream_flood_500)
                  (long long)job, port);
     memset(s, 0, sizeof(s));
     for (i = 0; i < NSTREAMS; i++) {
-        s[i].fd = dial();
+        s[i].fd = tu_dial(port);
         CHECK(write(s[i].fd, req, (size_t)n) == n);
     }
     /* Every client gets its answer; the refused ones then the end of the
@@ -526,50 +495,15 @@ TEST(conflicting_content_length_is_400)
 
 /* ---- the probe's cases that passed ---- */
 
-struct racer {
-    int64_t id;
-    long status;
-};
-
-static void *
-race(void *arg)
-{
-    struct racer *x = arg;
-    const char *h[] = { "Idempotency-Key: race-20", NULL }; /* tu_http adds the type */
-    char url[128], *body = NULL;
-    json_t *j;
-
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
-    tu_http("POST", url, JOB, h, &x->status, &body);
-    j = json_loads(body != NULL ? body : "", 0, NULL);
-    x->id = j != NULL ? json_integer_value(json_object_get(j, "id")) : -1;
-    json_decref(j);
-    free(body);
-    return NULL;
-}
-
 /* 20 racing POSTs with one Idempotency-Key: one job, one 201, the same id. */
 TEST(idempotent_posts_race_20)
 {
-    enum { NRACE = 20 };
-    struct racer x[NRACE];
-    pthread_t t[NRACE];
-    char *body = NULL;
+    char url[128], *body = NULL;
     json_t *j;
-    int i, created = 0;
 
     start_with(0, 0, NULL);
-    for (i = 0; i < NRACE; i++)
-        CHECK_INT(pthread_create(&t[i], NULL, race, &x[i]), ==, 0);
-    for (i = 0; i < NRACE; i++)
-        pthread_join(t[i], NULL);
-    for (i = 0; i < NRACE; i++) {
-        if (x[i].status != 201 && x[i].status != 200)
-            check_failed(__FILE__, __LINE__, "racer %d: status %ld", i, x[i].status);
-        created += x[i].status == 201;
-        CHECK_INT(x[i].id, ==, x[0].id);
-    }
-    CHECK_INT(created, ==, 1);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
+    tu_race_post(url, JOB, "race-20", 20);
     CHECK_INT(get_status("/v1/jobs?limit=100", NULL, &body), ==, 200);
     j = json_loads(body, 0, NULL);
     CHECK_INT(json_array_size(json_object_get(j, "jobs")), ==, 1);

@@ -184,7 +184,7 @@ TEST(sigkill_random_points)
 {
     struct du_env e;
     struct t_sample prev[T_SAMPLES_MAX];
-    char *spec, state[32];
+    char state[32];
     uint64_t t0 = tu_now_ns();
     long long id;
     int k, nprev = 0, kills = 0, per_run = 1 + 2 * 8;
@@ -193,10 +193,8 @@ TEST(sigkill_random_points)
     du_must_setup(&e, MODEL("m1") "," MODEL("m2"), NULL);
     sim_preload(&e, two_models);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 8, 8, 1, "none",
+    id = du_must_submit_job(&e, two_models, 8, 8, 1, "none",
                    "\"load_pattern\":{\"type\":\"concurrent\",\"concurrency\":2}");
-    id = du_must_submit(&e, spec);
-    free(spec);
     for (k = 0; k < T_KILLS; k++) {
         long ms = T_KILL_MIN_MS + (long)(rng_next() % (T_KILL_MAX_MS - T_KILL_MIN_MS));
 
@@ -227,7 +225,7 @@ TEST(sigkill_resume_false_interrupted)
 {
     struct du_env e;
     struct t_sample prev[T_SAMPLES_MAX];
-    char *spec, state[32], sql[256];
+    char state[32], sql[256];
     json_t *job;
     sqlite3 *db;
     long long id;
@@ -237,9 +235,7 @@ TEST(sigkill_resume_false_interrupted)
     du_must_setup(&e, MODEL("m1"), NULL);
     sim_preload(&e, one_model);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 8, 10, 0, "none", "\"resume\":false");
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 8, 10, 0, "none", "\"resume\":false");
     CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
     du_kill(&e);
     check_after_kill(&e, id, prev, &nprev);
@@ -277,28 +273,15 @@ TEST(sigkill_no_orphans)
     struct du_env e;
     struct t_sample prev[T_SAMPLES_MAX];
     pid_t pids[DU_PIDS_MAX];
-    char *spec, *log = NULL, state[32];
-    uint64_t deadline;
+    char state[32];
     long long id;
     int n = 0, k, nprev = 0;
 
     du_must_setup(&e, MODEL("m1"), "\"load_delay_ms\":30000");
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 8, 3, 1, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 8, 3, 1, "lms", NULL);
     /* Wait for `lms load m1 -y` to be running (its argv is logged first). */
-    deadline = tu_now_ns() + 30000000000ULL;
-    while (tu_now_ns() < deadline) {
-        free(log);
-        log = NULL;
-        if (tu_read_file(e.argv_log, &log, NULL) == 0 &&
-            strstr(log, "\"load\", \"m1\", \"-y\""))
-            break;
-        tu_sleep_ms(20);
-    }
-    CHECK(log != NULL && strstr(log, "\"load\", \"m1\", \"-y\"") != NULL);
-    free(log);
+    CHECK_INT(tu_wait_file_has(e.argv_log, "\"load\", \"m1\", \"-y\"", 30000), ==, 0);
     tu_sleep_ms(200);
     du_kill(&e);
 #ifdef __linux__

@@ -217,16 +217,14 @@ e2e_check_event_figures(sqlite3 *db, json_t *all)
 TEST(e2e_two_models)
 {
     struct du_env e;
-    char *spec, path[128], state[32];
+    char path[128], state[32];
     json_t *head = NULL, *tail = NULL, *all = NULL;
     sqlite3 *db;
     long long id, last;
 
     du_must_setup(&e, MODEL_FAST("m1") "," MODEL_FAST("m2"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, two_models, 20, 2, 1, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, two_models, 20, 2, 1, "lms", NULL);
     /* Follow live: the first three events, then reconnect after the last. */
     snprintf(path, sizeof(path), "/v1/jobs/%lld/events", id);
     CHECK_INT(du_sse(&e, path, 0, 3, T_JOB_MS, &head), ==, 0);
@@ -253,7 +251,7 @@ TEST(e2e_two_models)
 TEST(cancel_in_flight_request)
 {
     struct du_env e;
-    char *spec, path[128], sql[256], state[32];
+    char path[128], sql[256], state[32];
     json_t *r = NULL;
     pid_t pids[DU_PIDS_MAX];
     uint64_t t0;
@@ -263,9 +261,7 @@ TEST(cancel_in_flight_request)
 
     du_must_setup(&e, MODEL_SLOW("m1"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 40, 5, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 40, 5, 0, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     tu_sleep_ms(300); /* well inside the second request */
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", id);
@@ -302,30 +298,18 @@ TEST(cancel_in_flight_request)
 TEST(cancel_during_load)
 {
     struct du_env e;
-    char *spec, *log = NULL, path[128], state[32];
+    char path[128], state[32];
     pid_t pids[DU_PIDS_MAX];
-    uint64_t t0, deadline;
+    uint64_t t0;
     long long id;
     int n = 0, k;
     double ms;
 
     du_must_setup(&e, MODEL_FAST("m1"), "\"load_delay_ms\":20000");
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 10, 1, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 10, 1, 0, "lms", NULL);
     /* Wait for `lms load m1 -y` (the fake lms logs its argv first). */
-    deadline = tu_now_ns() + 30000000000ULL;
-    while (tu_now_ns() < deadline) {
-        free(log);
-        log = NULL;
-        if (tu_read_file(e.argv_log, &log, NULL) == 0 &&
-            strstr(log, "\"load\", \"m1\", \"-y\""))
-            break;
-        tu_sleep_ms(20);
-    }
-    CHECK(log != NULL && strstr(log, "\"load\", \"m1\", \"-y\"") != NULL);
-    free(log);
+    CHECK_INT(tu_wait_file_has(e.argv_log, "\"load\", \"m1\", \"-y\"", 30000), ==, 0);
     tu_sleep_ms(200);
     n = du_home_pids(&e, pids, DU_PIDS_MAX);
 #ifdef __linux__
@@ -350,7 +334,7 @@ TEST(cancel_during_load)
 TEST(sigterm_drains_and_resumes)
 {
     struct du_env e;
-    char *spec, sql[256], state[32], wal[TU_PATH_MAX + 8];
+    char sql[256], state[32], wal[TU_PATH_MAX + 8];
     struct stat sb;
     sqlite3 *db;
     uint64_t t0;
@@ -360,10 +344,8 @@ TEST(sigterm_drains_and_resumes)
 
     du_must_setup(&e, MODEL_SLOW("m1") "," MODEL_SLOW("m2"), NULL);
     du_must_start(&e, NULL);
-    spec =
-        du_spec(&e, two_models, 6, 2, 1, "lms", NULL); /* 6 tokens at 20 tok/s: ~0.3 s each */
-    id = du_must_submit(&e, spec);
-    free(spec);
+    /* 6 tokens at 20 tok/s: ~0.3 s each */
+    id = du_must_submit_job(&e, two_models, 6, 2, 1, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 2, T_JOB_MS), ==, 0);
     tu_sleep_ms(100);
     t0 = tu_now_ns();
@@ -589,7 +571,7 @@ TEST(db_cannot_grow_503)
 TEST(second_serve_refused)
 {
     struct du_env e;
-    char *spec, *err = NULL, port[16], errf[TU_PATH_MAX + 16];
+    char *err = NULL, port[16], errf[TU_PATH_MAX + 16];
     char *argv[12];
     json_t *j;
     long long id;
@@ -597,9 +579,7 @@ TEST(second_serve_refused)
 
     du_must_setup(&e, MODEL_SLOW("m1"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 40, 3, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 40, 3, 0, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     snprintf(port, sizeof(port), "%d", e.port + 1);
     snprintf(errf, sizeof(errf), "%s/second.err", e.dir);
@@ -1072,7 +1052,7 @@ TEST(client_watch_terminal_bar)
 TEST(client_watch_survives_restart)
 {
     struct du_env e;
-    char *spec, outf[TU_PATH_MAX + 16], *out = NULL, *p;
+    char outf[TU_PATH_MAX + 16], *out = NULL, *p;
     char *argv[6];
     pid_t pid;
     long long id;
@@ -1080,9 +1060,7 @@ TEST(client_watch_survives_restart)
 
     du_must_setup(&e, MODEL_SLOW("m1"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, one_model, 6, 4, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, one_model, 6, 4, 0, "lms", NULL);
     snprintf(outf, sizeof(outf), "%s/watch.out", e.dir);
     t_watch_argv(&e, argv);
     CHECK_INT(tu_spawn(argv, outf, NULL, 1, &pid), ==, 0);

@@ -326,7 +326,7 @@ TEST(lock_held_15s_no_sample_lost)
 {
     struct du_env e;
     const char *const slow_model[] = { "s", NULL };
-    char *spec, state[32];
+    char state[32];
     json_t *r = NULL;
     sqlite3 *db;
     long long id;
@@ -337,9 +337,7 @@ TEST(lock_held_15s_no_sample_lost)
     du_must_setup(&e, MODEL_SLOW("s"), NULL);
     du_must_start(&e, NULL);
     /* 2 cases x 6 repetitions of about 1 s each. */
-    spec = du_spec(&e, slow_model, 20, 6, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, slow_model, 20, 6, 0, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     holder = hold_lock(e.db, "BEGIN IMMEDIATE", T_LOCK_S);
     for (i = 0; i < 100 && !saw_locked; i++) {
@@ -371,7 +369,7 @@ TEST(lock_beyond_budget_fails_job)
     struct du_env e;
     const char *const slow_model[] = { "s", NULL };
     const char *const extra[] = { "--storage-retry-s", "1", NULL };
-    char *spec, state[32];
+    char state[32];
     json_t *j;
     long long id;
     pid_t holder;
@@ -379,9 +377,7 @@ TEST(lock_beyond_budget_fails_job)
 
     du_must_setup(&e, MODEL_SLOW("s"), NULL);
     du_must_start(&e, extra);
-    spec = du_spec(&e, slow_model, 20, 6, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, slow_model, 20, 6, 0, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     holder = hold_lock(e.db, "BEGIN IMMEDIATE", 12);
     CHECK_INT(tu_wait_pid_exit(holder, 30000, &status), ==, 0);
@@ -401,7 +397,7 @@ TEST(lock_wait_yields_to_sigterm)
 {
     struct du_env e;
     const char *const slow_model[] = { "s", NULL };
-    char *spec, state[32], sql[256];
+    char state[32], sql[256];
     sqlite3 *db;
     long long id;
     pid_t holder;
@@ -409,9 +405,7 @@ TEST(lock_wait_yields_to_sigterm)
 
     du_must_setup(&e, MODEL_SLOW("s"), NULL);
     du_must_start(&e, NULL);
-    spec = du_spec(&e, slow_model, 20, 3, 0, "lms", NULL);
-    id = du_must_submit(&e, spec);
-    free(spec);
+    id = du_must_submit_job(&e, slow_model, 20, 3, 0, "lms", NULL);
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     holder = hold_lock(e.db, "BEGIN IMMEDIATE", 20);
     tu_sleep_ms(7000); /* past SQLite's 5 s busy timeout: in the retry loop */

@@ -49,21 +49,6 @@ struct raw {
     size_t ev_start;            /* body offset where the next event starts */
 };
 
-static int
-raw_connect(int port)
-{
-    struct sockaddr_in sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-    CHECK(fd >= 0);
-    memset(&sa, 0, sizeof(sa));
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons((uint16_t)port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
-    return fd;
-}
-
 static void
 raw_send(int fd, const char *path, const char *body)
 {
@@ -163,7 +148,7 @@ raw_stream(int port, const char *path, const char *body, uint64_t *t_sent)
     CHECK(r != NULL);
     r->body = malloc(RAW_BODY_MAX);
     CHECK(r->body != NULL);
-    fd = raw_connect(port);
+    fd = tu_dial(port);
     *t_sent = tu_now_ns();
     raw_send(fd, path, body);
     for (;;) {
@@ -593,7 +578,7 @@ TEST(concurrent_200_streams)
     sim_up("{\"models\":[{\"key\":\"c\",\"ttft_ms\":100,\"tps\":20}],"
            "\"loaded\":[\"c\"]}");
     for (i = 0; i < NS; i++) {
-        pf[i].fd = raw_connect(sim.port);
+        pf[i].fd = tu_dial(sim.port);
         pf[i].events = POLLIN;
         glen[i] = 0;
         raw_send(pf[i].fd, "/v1/chat/completions", body);

@@ -40,6 +40,7 @@
 
 #define T_ARGS_MAX 48
 #define T_URL_MAX 256
+#define T_SPEC_MAX 1024
 #define T_SERVE_START_MS 20000
 #define MB (1024.0 * 1024.0)
 
@@ -52,8 +53,9 @@
     "{\"name\":\"stab\",\"cases\":[{\"name\":\"c\",\"max_tokens\":50,\"messages\":"         \
     "[{\"role\":\"user\",\"content\":\"hello\"}]}]}"
 
-static double
-jnum(const json_t *o, const char *path)
+/* The member at a dotted path ("a.b.c") of o, or NULL. */
+static const json_t *
+jwalk(const json_t *o, const char *path)
 {
     char key[64];
     const char *dot;
@@ -67,26 +69,20 @@ jnum(const json_t *o, const char *path)
         o = json_object_get(o, key);
         path = dot + 1;
     }
-    o = json_object_get(o, path);
+    return json_object_get(o, path);
+}
+
+static double
+jnum(const json_t *o, const char *path)
+{
+    o = jwalk(o, path);
     return json_is_number(o) ? json_number_value(o) : NAN;
 }
 
 static const char *
 jstr(const json_t *o, const char *path)
 {
-    char key[64];
-    const char *dot;
-    size_t n;
-
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t)(dot - path);
-        CHECK(n < sizeof(key));
-        memcpy(key, path, n);
-        key[n] = '\0';
-        o = json_object_get(o, key);
-        path = dot + 1;
-    }
-    return json_string_value(json_object_get(o, path));
+    return json_string_value(jwalk(o, path));
 }
 
 /* ---- the analysis on synthetic data ---- */
@@ -518,25 +514,6 @@ struct t_env {
     int starts;
 };
 
-/* A free loopback port (bound, read, released). */
-static int
-free_port(void)
-{
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    CHECK(fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    CHECK_INT(bind(fd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
-    CHECK_INT(getsockname(fd, (struct sockaddr *)&a, &len), ==, 0);
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 /* The sim with one model (its JSON object), the fake lms pointed at it. The
  * sim runs without ASan's quarantine, so its RSS is its ballast and not
  * freed memory kept for use-after-free checks. */
@@ -569,7 +546,8 @@ t_setup(struct t_env *t, const char *model_json)
     unsetenv("FAKE_LMS_CONFIG");
     unsetenv("TPSD_CONFIG");
     unsetenv("TPSD_DB");
-    t->port = free_port();
+    t->port = tu_free_port();
+    CHECK(t->port > 0);
     snprintf(t->url, sizeof(t->url), "http://127.0.0.1:%d", t->port);
 }
 
@@ -632,13 +610,7 @@ t_serve(struct t_env *t, const char *const *extra)
 static void
 t_serve_stop(struct t_env *t)
 {
-    if (t->serve <= 0)
-        return;
-    kill(t->serve, SIGTERM);
-    if (tu_wait_pid_exit(t->serve, 15000, NULL) == -1) {
-        kill(t->serve, SIGKILL);
-        waitpid(t->serve, NULL, 0);
-    }
+    tu_stop_pid(t->serve, 15000);
     t->serve = 0;
 }
 
@@ -676,6 +648,19 @@ t_submit(struct t_env *t, const char *spec)
 
     json_decref(j);
     return id;
+}
+
+/* Submit a stability job of model "m" with T_SUITE and the extra members
+ * `members` (JSON text, e.g. "\"duration_s\":60"); its id. */
+static int64_t
+t_submit_stability(struct t_env *t, const char *members)
+{
+    char spec[T_SPEC_MAX];
+
+    CHECK(snprintf(spec, sizeof(spec),
+                   "{\"kind\":\"stability\",\"models\":[\"m\"],%s,\"suite\":%s}", members,
+                   T_SUITE) < (int)sizeof(spec));
+    return t_submit(t, spec);
 }
 
 /* Poll GET /v1/jobs/{id} until its state is final; returns the job. */
@@ -752,7 +737,7 @@ TEST(drift_and_leak_detected)
     double drift, robust, growth;
     sqlite3 *db;
     int64_t id, planned, finished;
-    char model[512], spec[1024], *md = NULL;
+    char model[512], *md = NULL;
     long status = 0;
     char url[T_URL_MAX + 64];
 
@@ -762,11 +747,7 @@ TEST(drift_and_leak_detected)
              T_DRIFT_PCT_PER_MIN, T_RSS_MB_PER_MIN);
     t_setup(&t, model);
     t_serve(&t, NULL);
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"name\":\"drift\",\"models\":[\"m\"],\"duration_s\":120,"
-             "\"suite\":%s}",
-             T_SUITE);
-    id = t_submit(&t, spec);
+    id = t_submit_stability(&t, "\"name\":\"drift\",\"duration_s\":120");
     job = t_wait_final(&t, id, 240000);
     CHECK_STR(jstr(job, "state"), "succeeded");
     /* the job's summary carries the analysis */
@@ -845,17 +826,13 @@ TEST(steady_no_leak_faults_reported)
     struct t_env t;
     const char *flags[] = { "--stall-timeout-ms", "300", NULL };
     json_t *job, *a, *run;
-    char spec[1024];
     int64_t id;
 
     /* every 4th request stalls 600 ms after its 10th token: a "stall" error */
     t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":30,\"tps\":100,\"text\":\"hello \","
                 "\"fault\":{\"stall_ms\":600,\"stall_at\":10,\"every\":4}}");
     t_serve(&t, flags);
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":60,\"suite\":%s}",
-             T_SUITE);
-    id = t_submit(&t, spec);
+    id = t_submit_stability(&t, "\"duration_s\":60");
     t_wait_samples(&t, 20, 60000);
     /* an outage: every request fails with HTTP 500 for a second */
     CHECK_INT(tu_sim_call(&t.sim, "POST", "/sim/fault",
@@ -916,11 +893,8 @@ TEST(kill_restart_keeps_samples_and_end)
     t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":30,\"tps\":100,\"text\":\"hello \","
                 "\"drift_pct_per_min\":5}");
     t_serve(&t, NULL);
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":75,"
-             "\"load_pattern\":%s,\"suite\":%s}",
-             conc, T_SUITE);
-    id = t_submit(&t, spec);
+    snprintf(spec, sizeof(spec), "\"duration_s\":75,\"load_pattern\":%s", conc);
+    id = t_submit_stability(&t, spec);
     t_wait_samples(&t, 30, 60000);
     tu_sleep_ms(5000);
     /* kill -9 the daemon (its process group: nothing may survive it) */
@@ -1022,17 +996,12 @@ TEST(cancel_stops_stability_job)
     struct t_env t;
     json_t *job;
     sqlite3 *db;
-    char spec[1024];
     int64_t id, n;
     uint64_t t0;
 
     t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":30,\"tps\":100,\"text\":\"hello \"}");
     t_serve(&t, NULL);
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":3600,"
-             "\"interval_s\":1,\"suite\":%s}",
-             T_SUITE);
-    id = t_submit(&t, spec);
+    id = t_submit_stability(&t, "\"duration_s\":3600,\"interval_s\":1");
     t_wait_samples(&t, 3, 60000);
     t0 = tu_now_ns();
     json_decref(t_call(&t, "POST", "/v1/jobs/1/cancel", NULL, 200));
@@ -1055,17 +1024,13 @@ TEST(rate_paced_stability_job)
     struct t_env t;
     json_t *job;
     sqlite3 *db;
-    char spec[1024];
     int64_t id, n, planned, finished;
 
     t_setup(&t, "{\"key\":\"m\",\"ttft_ms\":30,\"tps\":100,\"text\":\"hello \"}");
     t_serve(&t, NULL);
     /* 4 requests a second of 0.5 s each: about two in flight at once */
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":20,"
-             "\"load_pattern\":{\"type\":\"rate\",\"rps\":4},\"suite\":%s}",
-             T_SUITE);
-    id = t_submit(&t, spec);
+    id = t_submit_stability(&t,
+                            "\"duration_s\":20,\"load_pattern\":{\"type\":\"rate\",\"rps\":4}");
     job = t_wait_final(&t, id, 120000);
     CHECK_STR(jstr(job, "state"), "succeeded");
     json_decref(job);
@@ -1110,7 +1075,7 @@ real_loads(const char *logf)
 TEST(restart_after_planned_end_no_reload)
 {
     struct t_env t;
-    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2], logf[TU_PATH_MAX], spec[1024];
+    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2], logf[TU_PATH_MAX];
     json_t *job;
     sqlite3 *db;
     int64_t id, planned, n_before, loads_before, loads_after;
@@ -1121,10 +1086,7 @@ TEST(restart_after_planned_end_no_reload)
     snprintf(cfg, sizeof(cfg), "{\"sim\":\"%s\",\"log\":\"%s\"}", t.sim.base_url, logf);
     CHECK_INT(tu_write_file(path, cfg), ==, 0);
     t_serve(&t, NULL);
-    snprintf(spec, sizeof(spec),
-             "{\"kind\":\"stability\",\"models\":[\"m\"],\"duration_s\":6,\"suite\":%s}",
-             T_SUITE);
-    id = t_submit(&t, spec);
+    id = t_submit_stability(&t, "\"duration_s\":6");
     t_wait_samples(&t, 4, 60000);
     CHECK_INT(kill(-t.serve, SIGKILL), ==, 0);
     CHECK_INT(waitpid(t.serve, NULL, 0), ==, t.serve);

@@ -6,13 +6,17 @@
 
 #include "common/clock.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -289,13 +293,7 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
 void
 tu_sim_stop(struct tu_sim *sim)
 {
-    if (sim->pid <= 0)
-        return;
-    kill(sim->pid, SIGTERM);
-    if (tu_wait_pid_exit(sim->pid, 5000, NULL) == -1) {
-        kill(sim->pid, SIGKILL);
-        waitpid(sim->pid, NULL, 0);
-    }
+    tu_stop_pid(sim->pid, 5000);
     sim->pid = -1;
 }
 
@@ -328,4 +326,127 @@ tu_sim_log(const struct tu_sim *sim)
         return NULL;
     }
     return log;
+}
+
+/* One racer of tu_race_post: its request and what it got. */
+struct tu_racer {
+    const char *url, *body;
+    const char *const *hdrs;
+    long status;
+    int64_t id;
+};
+
+static void *
+tu_race_one(void *arg)
+{
+    struct tu_racer *x = arg;
+    char *resp = NULL;
+    json_t *j;
+
+    tu_http("POST", x->url, x->body, x->hdrs, &x->status, &resp);
+    j = json_loads(resp != NULL ? resp : "", 0, NULL);
+    x->id = j != NULL ? json_integer_value(json_object_get(j, "id")) : -1;
+    json_decref(j);
+    free(resp);
+    return NULL;
+}
+
+int64_t
+tu_race_post(const char *url, const char *body, const char *key, int n)
+{
+    struct tu_racer x[TU_RACE_MAX];
+    pthread_t t[TU_RACE_MAX];
+    char kh[256];
+    const char *hdrs[] = { kh, NULL }; /* tu_http adds the type */
+    int i, created = 0;
+
+    CHECK(n > 0 && n <= TU_RACE_MAX);
+    snprintf(kh, sizeof(kh), "Idempotency-Key: %s", key);
+    for (i = 0; i < n; i++) {
+        memset(&x[i], 0, sizeof(x[i]));
+        x[i].url = url;
+        x[i].body = body;
+        x[i].hdrs = hdrs;
+        CHECK_INT(pthread_create(&t[i], NULL, tu_race_one, &x[i]), ==, 0);
+    }
+    for (i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+    for (i = 0; i < n; i++) {
+        if (x[i].status != 201 && x[i].status != 200)
+            check_failed(__FILE__, __LINE__, "racer %d: status %ld", i, x[i].status);
+        created += x[i].status == 201;
+        CHECK_INT(x[i].id, ==, x[0].id);
+    }
+    CHECK_INT(created, ==, 1);
+    return x[0].id;
+}
+
+/* 127.0.0.1:port as a socket address. */
+static void
+tu_loopback(struct sockaddr_in *sa, int port)
+{
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    sa->sin_port = htons((uint16_t)port);
+    sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+}
+
+int
+tu_dial(int port)
+{
+    struct sockaddr_in sa;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+    CHECK(fd >= 0);
+    tu_loopback(&sa, port);
+    CHECK_INT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), ==, 0);
+    return fd;
+}
+
+int
+tu_free_port(void)
+{
+    struct sockaddr_in sa;
+    socklen_t len = sizeof(sa);
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+    if (fd == -1)
+        return -1;
+    tu_loopback(&sa, 0);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+        port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+int
+tu_wait_file_has(const char *path, const char *needle, long timeout_ms)
+{
+    uint64_t deadline = tu_now_ns() + (uint64_t)timeout_ms * 1000000ULL;
+    char *text = NULL;
+    int found = 0;
+
+    for (;;) {
+        if (tu_read_file(path, &text, NULL) == 0)
+            found = strstr(text, needle) != NULL;
+        free(text);
+        text = NULL;
+        if (found || tu_now_ns() >= deadline)
+            break;
+        tu_sleep_ms(20);
+    }
+    return found ? 0 : -1;
+}
+
+void
+tu_stop_pid(pid_t pid, long grace_ms)
+{
+    if (pid <= 0)
+        return;
+    kill(pid, SIGTERM);
+    if (tu_wait_pid_exit(pid, grace_ms, NULL) == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
 }

@@ -46,6 +46,9 @@ int tu_spawn(char *const argv[], const char *stdout_path,
  * (may be NULL). 0 when it exited, -1 on timeout (the child is left
  * running). */
 int tu_wait_pid_exit(pid_t pid, long timeout_ms, int *status);
+/* Stop pid: SIGTERM, and SIGKILL when it has not exited after grace_ms;
+ * reaped either way. pid <= 0 does nothing. */
+void tu_stop_pid(pid_t pid, long grace_ms);
 /* Run argv to completion (tu_spawn + wait up to timeout_ms, killing its
  * process group on timeout). *exit_code gets the exit status, or 128+signal.
  * Returns -1 on spawn failure or timeout. */
@@ -80,5 +83,22 @@ long tu_sim_call(const struct tu_sim *sim, const char *method,
                  const char *path, const char *body, json_t **resp);
 /* GET /sim/log parsed; NULL on failure. Caller decrefs. */
 json_t *tu_sim_log(const struct tu_sim *sim);
+
+/*
+ * n threads (at most TU_RACE_MAX) POST `body` to `url` at once with one
+ * Idempotency-Key `key`: fails the test unless every answer is 201 or 200,
+ * exactly one is 201 and all name the same job. Returns that job's id.
+ */
+#define TU_RACE_MAX 64
+int64_t tu_race_post(const char *url, const char *body, const char *key, int n);
+
+/* A socket connected to 127.0.0.1:port; fails the test when it cannot. */
+int tu_dial(int port);
+/* A free loopback port (bound, read, released), or -1. */
+int tu_free_port(void);
+
+/* Poll the file at path (every 20 ms, up to timeout_ms) until it holds
+ * `needle`: 0, or -1 on timeout. */
+int tu_wait_file_has(const char *path, const char *needle, long timeout_ms);
 
 #endif
