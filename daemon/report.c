@@ -271,6 +271,62 @@ md_comparison(FILE *f, json_t *runs, const json_t *rec)
     fputs("\n", f);
 }
 
+/*
+ * The server's own clock beside ours for one run, when its samples carry
+ * server timings (figures.h): the server's decode speed and how far it is
+ * from the client's on the same basis, its TTFT and prefill speed, and how
+ * many samples disagree by more than 5%.
+ */
+static void
+md_server(FILE *f, const json_t *run)
+{
+    json_t *c;
+    size_t j;
+    int header = 0;
+
+    json_array_foreach(json_object_get(run, "cases"), j, c) {
+        if (json_object_get(c, "server_samples") == NULL)
+            continue;
+        if (!header) {
+            fputs("\nAs the server's own clock reports it:\n\n"
+                  "| Case | Server decode TPS | vs client | Client decode TPS | Server TTFT (ms) "
+                  "| Client TTFT (ms) | Server prefill TPS | Cached prompt tokens "
+                  "| Disagree >5% |\n"
+                  "|------|------------------:|----------:|------------------:|-----------------:"
+                  "|-----------------:|-------------------:|---------------------:"
+                  "|-------------:|\n", f);
+            header = 1;
+        }
+        fputs("| ", f);
+        md_cell(f, str(c, "case"));
+        fputs(" | ", f);
+        md_num(f, 2, num(json_object_get(c, "server_decode_tps"), "mean"));
+        fputs(" | ", f);
+        if (isnan(num(json_object_get(c, "server_decode_diff_pct"), "mean")))
+            fputs("-", f);
+        else
+            fprintf(f, "%+.1f%%", num(json_object_get(c, "server_decode_diff_pct"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 2, num(json_object_get(c, "decode_tps"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "server_ttft_ms"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "ttft_ms"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 1, num(json_object_get(c, "server_prompt_tps"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "server_cached_tokens"), "mean"));
+        fprintf(f, " | %lld/%lld |\n",
+                (long long)json_integer_value(json_object_get(c, "server_clock_mismatches")),
+                (long long)json_integer_value(json_object_get(c, "server_samples")));
+    }
+    if (header && json_integer_value(json_object_get(run, "server_clock_mismatches")) > 0)
+        fprintf(f, "\n**%lld of %lld samples** have server and client decode speeds more than 5%% "
+                   "apart.\n",
+                (long long)json_integer_value(json_object_get(run, "server_clock_mismatches")),
+                (long long)json_integer_value(json_object_get(run, "server_samples")));
+}
+
 static void
 md_cases(FILE *f, json_t *runs)
 {
@@ -323,6 +379,7 @@ md_cases(FILE *f, json_t *runs)
         fputs(" | **", f);
         md_num(f, 2, num(run, "avg_e2e_tps"));
         fprintf(f, "** | %lld/%lld |\n", passed, n);
+        md_server(f, run);
         if (!isnan(num(run, "load_ms")))
             fprintf(f, "\nLoad time: %.1f s.\n", num(run, "load_ms") / 1000.0);
     }
