@@ -573,19 +573,22 @@ TEST(api_lmstudio_server_stats)
                         " FROM samples"), >, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "greet");
-    /* The sim reports n/(t_last - t_first) where the client reports
-     * (n-1)/(t_last - t_first): with 30 tokens that is 30/29, +3.4%. */
-    CHECK_NEAR(fig(c, "server_tps", "mean"), T_TPS * 30.0 / 29.0, T_TPS * 0.02);
-    CHECK_NEAR(json_number_value(json_object_get(c, "server_tps_diff_pct")), 100.0 / 29.0, 1.5);
-    /* Server TTFT starts when the request arrived, the client's when sent. */
-    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 10);
-    CHECK_DBL(fabs(json_number_value(json_object_get(c, "server_ttft_diff_pct"))), <, 25);
-    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"),
-               q_num(db, "SELECT avg(json_extract(server_stats, '$.stats.time_to_first_token'))"
-                         " * 1000 FROM samples WHERE warmup=0 AND case_name='greet'"),
+    /* The sim's stats come from its schedule: 30 tokens over a 29/200 s
+     * span, tokens_per_second 30 per span; TTFT exactly 40 ms. */
+    CHECK_NEAR(fig(c, "server_decode_tps", "mean"), T_TPS * 30.0 / 29.0, 1e-6);
+    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 1e-6);
+    CHECK_NEAR(fig(c, "server_decode_tps", "mean"),
+               q_num(db, "SELECT avg(json_extract(server_stats, '$.stats.tokens_per_second'))"
+                         " FROM samples WHERE warmup=0 AND ok=1 AND case_name='greet'"),
                1e-6);
+    /* On the client's basis (29 tokens over the span) the two agree. */
+    CHECK_DBL(fabs(fig(c, "server_decode_diff_pct", "mean")), <, 1.5);
+    CHECK_INT((int)json_integer_value(json_object_get(c, "server_samples")), ==, 2);
+    CHECK_INT((int)json_integer_value(json_object_get(c, "server_clock_mismatches")), ==, 0);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_clock_mismatch=1"), ==, 0);
+    CHECK(isnan(q_num(db, "SELECT max(server_cached_tokens) FROM samples")));
     run = json_array_get(json_object_get(sum, "runs"), 0);
-    CHECK(json_is_number(json_object_get(run, "avg_server_tps")));
+    CHECK(json_is_number(json_object_get(run, "avg_server_decode_tps")));
     json_decref(sum);
     sqlite3_close(db);
     /* The table shows them. */
@@ -607,9 +610,95 @@ TEST(openai_no_server_figures)
     CHECK_INT(t_run(&t, args), ==, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "greet");
-    CHECK(json_object_get(c, "server_tps") == NULL || json_is_null(json_object_get(c, "server_tps")));
+    CHECK(json_is_null(json_object_get(c, "server_decode_tps")));
+    CHECK(json_object_get(c, "server_samples") == NULL);
     json_decref(sum);
     tu_sim_stop(&t.sim);
+}
+
+/* A sim speaking llama.cpp server's dialect: `timings` on the last chunk of
+ * the OpenAI-compatible stream. Every server figure equals the sim's
+ * schedule (ttft 40 ms, 200 tok/s, no prompt cache) and the clocks agree. */
+TEST(llamacpp_server_timings)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", "--json", NULL };
+    json_t *sum, *c;
+    sqlite3 *db;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":100,\"text\":\"hello world \","
+            "\"size_bytes\":2e9,\"timings\":\"llamacpp\"}",
+            SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_decode_tps IS NULL"), ==, 0);
+    CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 40)) FROM samples"), 0, 1e-6);
+    /* predicted_n / predicted_ms: 30 tokens over 29/100 s; 20 over 19/100. */
+    CHECK_NEAR(q_num(db, "SELECT max(abs(server_decode_tps - 100.0 * completion_tokens"
+                         " / (completion_tokens - 1))) FROM samples"), 0, 1e-6);
+    CHECK_NEAR(q_num(db, "SELECT max(abs(server_prompt_tps - prompt_tokens / 0.040))"
+                         " FROM samples"), 0, 1e-6);
+    CHECK_DBL(q_num(db, "SELECT max(server_cached_tokens) FROM samples"), ==, 0);
+    /* The client's span of one short stream moves by a few ms on a busy
+     * host (a late first token): the mean over samples agrees to 1.5%. */
+    CHECK_DBL(fabs(q_num(db, "SELECT avg(server_decode_diff_pct) FROM samples WHERE ok=1"
+                             " AND warmup=0")), <, 1.5);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_clock_mismatch=1"), ==, 0);
+    sqlite3_close(db);
+    sum = t_json_out(&t);
+    c = t_case(sum, 0, "more");
+    CHECK_NEAR(fig(c, "server_decode_tps", "mean"), 100.0 * 20.0 / 19.0, 1e-6);
+    CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 1e-6);
+    CHECK_INT((int)json_integer_value(json_object_get(c, "server_clock_mismatches")), ==, 0);
+    json_decref(sum);
+    tu_sim_stop(&t.sim);
+}
+
+/* A planted disagreement: the server's clock runs 10% fast, so it reports a
+ * decode span 10% longer than the one the client saw. Every sample is
+ * flagged, the report says how many, for both dialects. */
+TEST(server_clock_disagreement_flagged)
+{
+    static const char *const api[][2] = { { "--api", "openai" }, { "--api", "lmstudio" } };
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "2", NULL, NULL, NULL };
+    sqlite3 *db;
+    char *md, *id;
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        t_setup(&t,
+                "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":100,\"text\":\"hello world \","
+                "\"size_bytes\":2e9,\"timings\":\"llamacpp\",\"server_clock_pct\":10}",
+                SUITE_PASS);
+        args[4] = api[i][0];
+        args[5] = api[i][1];
+        CHECK_INT(t_run(&t, args), ==, 0);
+        db = t_db(&t);
+        CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), >=, 4);
+        CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"),
+                  ==, 0);
+        /* 1/1.1 - 1 = -9.1%, within the client's 1.5% of jitter. */
+        CHECK_NEAR(q_num(db, "SELECT avg(server_decode_diff_pct) FROM samples WHERE ok=1"),
+                   (1 / 1.1 - 1) * 100, 1.5);
+        CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 44)) FROM samples"), 0, 1e-6);
+        id = q_str(db, "SELECT id FROM jobs");
+        sqlite3_close(db);
+        /* The report counts them. */
+        {
+            const char *rargs[] = { getenv("TPSD_BIN"), "report", id, "--db", t.db, NULL };
+            int code = -1;
+            CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
+            CHECK_INT(code, ==, 0);
+        }
+        free(id);
+        md = t_slurp(t.out);
+        if (strstr(md, "more than 5% apart") == NULL || strstr(md, "Server decode TPS") == NULL)
+            check_failed(__FILE__, __LINE__, "report lacks the server clock: %.2000s", md);
+        free(md);
+        tu_sim_stop(&t.sim);
+    }
 }
 
 /* --stability S --interval I: a stability job of the suite in cycles until
