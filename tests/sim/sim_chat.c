@@ -320,6 +320,12 @@ stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind,
                 timings_add(s, o);
             return stream_set(s, o);
         case PH_STATS:
+            /* NOT VERIFIED against LM Studio: its docs show v0 `stats` on
+             * non-streamed answers only, and users report streamed v0
+             * answers without them (lmstudio-ai/lmstudio-bug-tracker#676,
+             * lmstudio-js#320). The stream that does carry them is
+             * /api/v1/chat's `chat.end` event (docs 1_developer/2_rest/
+             * streaming-events.md), which tpsd's client does not speak. */
             s->ph = PH_DONE;
             if (!s->v0 || no_done)
                 break;
