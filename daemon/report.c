@@ -1,6 +1,7 @@
 /* report.c - see report.h. */
 #include "daemon/report.h"
 
+#include "daemon/report_env.h"
 #include "daemon/stability.h"
 #include "daemon/summary.h"
 #include "storage/jobs.h"
@@ -475,7 +476,7 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
 }
 
 static void
-render_md(FILE *f, json_t *job, json_t *runs, json_t *fails)
+render_md(FILE *f, json_t *job, json_t *runs, json_t *fails, const json_t *env)
 {
     json_t *rec = recommend(runs), *run;
     double start = num(job, "started_at"), end = num(job, "finished_at");
@@ -500,6 +501,8 @@ render_md(FILE *f, json_t *job, json_t *runs, json_t *fails)
         fprintf(f, "**Duration:** %.1f min  \n", (end - start) / 60000.0);
     fprintf(f, "**State:** %s  \n**Models:** %zu, **requests:** %lld\n\n---\n\n",
             str(job, "state") ? str(job, "state") : "-", json_array_size(runs), total);
+    report_env_md(f, env);
+    fputs("---\n\n", f);
     md_recommendation(f, runs, rec);
     fputs("---\n\n", f);
     md_comparison(f, runs, rec);
@@ -588,7 +591,7 @@ render_csv(struct db *db, FILE *f, json_t *runs)
 int
 report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out, size_t *len)
 {
-    json_t *job = NULL, *sum = NULL, *fails = NULL, *runs, *rec;
+    json_t *job = NULL, *sum = NULL, *fails = NULL, *env = NULL, *runs, *rec;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = NULL;
@@ -608,13 +611,15 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
     runs = json_object_get(sum, "runs");
     if (fmt != REPORT_CSV && failures(db, runs, &fails) == -1)
         goto out;
+    if (fmt != REPORT_CSV && report_env_json(db, job_id, runs, &env) == -1)
+        goto out;
     f = open_memstream(&buf, &n);
     if (f == NULL) {
         snprintf(db->err, sizeof(db->err), "out of memory");
         goto out;
     }
     if (fmt == REPORT_MD) {
-        render_md(f, job, runs, fails);
+        render_md(f, job, runs, fails, env);
         stability_report_md(db, job_id, f); /* stability jobs only */
     } else if (fmt == REPORT_CSV) {
         if (render_csv(db, f, runs) == -1)
@@ -627,6 +632,7 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
                                             "model", json_object_get(rec, "model"))
                                 : json_null());
         json_object_set(sum, "failures", fails);
+        json_object_set(sum, "environment", env);
         if (json_dumpf(sum, f, JSON_INDENT(2) | JSON_SORT_KEYS) == -1)
             goto out;
         fputc('\n', f);
@@ -651,5 +657,6 @@ out:
     json_decref(job);
     json_decref(sum);
     json_decref(fails);
+    json_decref(env);
     return rc;
 }

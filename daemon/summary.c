@@ -13,7 +13,9 @@
  * "server_clock_mismatches" (of those, the ones whose server and client
  * decode speeds differ by more than 5%); each run has
  * "avg_server_decode_tps", "server_samples" and "server_clock_mismatches".
- * Absent when no sample carries server timings.
+ * Absent when no sample carries server timings. "server_runtime" and
+ * "server_model_info": LM Studio's engine and loaded model as its v0 API
+ * reported them on a sample, when it did.
  */
 #include "daemon/summary.h"
 
@@ -110,6 +112,28 @@ case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double
     return c;
 }
 
+/* What the server said about itself on the first sample that carries it
+ * (LM Studio v0's `runtime` and `model_info`, daemon/chunk.h): set on the
+ * run as "server_runtime" and "server_model_info". */
+static void
+run_server_info(json_t *run, json_t *samples)
+{
+    static const char *const keys[][2] = { { "runtime", "server_runtime" },
+                                           { "model_info", "server_model_info" } };
+    json_t *s, *v;
+    size_t i, k;
+
+    for (k = 0; k < 2; k++) {
+        json_array_foreach(samples, i, s) {
+            v = json_object_get(json_object_get(s, "server_stats"), keys[k][0]);
+            if (json_is_object(v)) {
+                json_object_set(run, keys[k][1], v);
+                break;
+            }
+        }
+    }
+}
+
 static int
 run_json(struct db *db, json_t *run)
 {
@@ -183,6 +207,7 @@ run_json(struct db *db, json_t *run)
             e2e[j++] = num(s, "e2e_tps");
     }
     stats_summarize(e2e, j, &range);
+    run_server_info(run, samples);
     json_object_set_new(run, "cases", cases);
     cases = NULL;
     json_object_set_new(run, "requests", json_integer((json_int_t)total));

@@ -701,6 +701,90 @@ TEST(server_clock_disagreement_flagged)
     }
 }
 
+/* The value of PRETTY_NAME in os-release, read here on its own: the line,
+ * its quotes dropped (no escapes in the distributions we test on). */
+static void
+os_pretty_name(char *out, size_t len)
+{
+    char *text = NULL, *p, *e;
+
+    out[0] = '\0';
+    if (tu_read_file("/etc/os-release", &text, NULL) != 0 &&
+        tu_read_file("/usr/lib/os-release", &text, NULL) != 0)
+        return;
+    p = strstr(text, "PRETTY_NAME=");
+    if (p != NULL) {
+        p += strlen("PRETTY_NAME=");
+        if (*p == '"')
+            p++;
+        e = p + strcspn(p, "\"\n");
+        snprintf(out, len, "%.*s", (int)(e - p), p);
+    }
+    free(text);
+}
+
+/* The report opens with the test environment: this machine as the OS
+ * states it, the server and runtime with versions, the model's format,
+ * quant, size and loaded context, sampling and suite; the JSON report has
+ * the same under "environment". */
+TEST(report_environment)
+{
+    struct t_env t;
+    const char *args[] = { "--model", "m", "--repetitions", "1", "--api", "lmstudio", NULL };
+    char *id, *md, osname[256];
+    const char *rargs[] = { getenv("TPSD_BIN"), "report", NULL, "--db", NULL, NULL, NULL, NULL };
+    json_t *rep, *env, *m;
+    sqlite3 *db;
+    int code = -1;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \","
+            "\"size_bytes\":2e9,\"quant\":\"Q4_K_M\"}",
+            SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    id = q_str(db, "SELECT id FROM jobs");
+    sqlite3_close(db);
+    rargs[2] = id;
+    rargs[4] = t.db;
+    CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
+    CHECK_INT(code, ==, 0);
+    md = t_slurp(t.out);
+    os_pretty_name(osname, sizeof(osname));
+    if (strstr(md, "## Test environment") == NULL || strstr(md, "**Machine:**") == NULL ||
+        strstr(md, "tpsd-sim 1.0.0") == NULL || strstr(md, "Q4_K_M") == NULL ||
+        strstr(md, "the server's defaults") == NULL || (osname[0] && strstr(md, osname) == NULL))
+        check_failed(__FILE__, __LINE__, "report's environment is incomplete (os %s): %.3000s",
+                     osname, md);
+    /* It comes before the summary. */
+    CHECK(strstr(md, "## Test environment") < strstr(md, "## Summary"));
+    free(md);
+    rargs[5] = "--format";
+    rargs[6] = "json";
+    CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
+    CHECK_INT(code, ==, 0);
+    rep = t_json_out(&t);
+    env = json_object_get(rep, "environment");
+    CHECK(json_is_object(json_object_get(env, "machine")));
+    CHECK(json_integer_value(json_object_get(json_object_get(env, "machine"),
+                                             "mem_total_bytes")) > 0);
+    if (osname[0])
+        CHECK_STR(json_string_value(json_object_get(json_object_get(env, "machine"), "os")),
+                  osname);
+    m = json_array_get(json_object_get(env, "models"), 0);
+    CHECK_STR(json_string_value(json_object_get(m, "model")), "m");
+    CHECK_STR(json_string_value(json_object_get(m, "quant")), "Q4_K_M");
+    CHECK_STR(json_string_value(json_object_get(m, "format")), "gguf");
+    CHECK_STR(json_string_value(json_object_get(m, "runtime")), "tpsd-sim");
+    CHECK_STR(json_string_value(json_object_get(m, "suite")), "t");
+    CHECK_STR(json_string_value(json_object_get(m, "api")), "lmstudio");
+    CHECK(json_is_integer(json_object_get(m, "context_length")));
+    CHECK_INT((int)json_object_size(json_object_get(m, "sampling")), ==, 0); /* none set */
+    json_decref(rep);
+    free(id);
+    tu_sim_stop(&t.sim);
+}
+
 /* --stability S --interval I: a stability job of the suite in cycles until
  * its planned end, which is stored on the run; --interval paces the cycles. */
 TEST(stability_flags)
