@@ -19,7 +19,8 @@ env_event(json_t *evs)
     json_t *e;
     size_t i;
 
-    json_array_foreach(evs, i, e) {
+    json_array_foreach(evs, i, e)
+    {
         const char *type = json_string_value(json_object_get(e, "type"));
         if (type != NULL && strcmp(type, "environment") == 0 &&
             json_is_object(json_object_get(e, "data")))
@@ -46,19 +47,18 @@ env_model(const json_t *run)
 
     if (!json_is_integer(ctx))
         ctx = json_object_get(mi, "context_length");
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "model", or_null(json_object_get(run, "model")),
-                     "server", or_null(json_object_get(run, "backend")),
-                     "server_version", or_null(json_object_get(run, "backend_version")),
-                     "runtime", or_null(json_object_get(rt, "name")),
-                     "runtime_version", or_null(json_object_get(rt, "version")),
-                     "format", or_null(json_object_get(run, "model_format")),
-                     "quant", or_null(json_object_get(run, "model_quant")),
-                     "size_bytes", or_null(json_object_get(run, "model_size_bytes")),
-                     "context_length", or_null(ctx),
-                     "api", or_null(json_object_get(params, "api")),
-                     "sampling", or_null(json_object_get(params, "sampling")),
-                     "suite", or_null(json_object_get(run, "suite")));
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "model",
+                     or_null(json_object_get(run, "model")), "server",
+                     or_null(json_object_get(run, "backend")), "server_version",
+                     or_null(json_object_get(run, "backend_version")), "runtime",
+                     or_null(json_object_get(rt, "name")), "runtime_version",
+                     or_null(json_object_get(rt, "version")), "format",
+                     or_null(json_object_get(run, "model_format")), "quant",
+                     or_null(json_object_get(run, "model_quant")), "size_bytes",
+                     or_null(json_object_get(run, "model_size_bytes")), "context_length",
+                     or_null(ctx), "api", or_null(json_object_get(params, "api")), "sampling",
+                     or_null(json_object_get(params, "sampling")), "suite",
+                     or_null(json_object_get(run, "suite")));
 }
 
 int
@@ -73,7 +73,8 @@ report_env_json(struct db *db, int64_t job_id, const json_t *runs, json_t **out)
         goto out;
     if (events_since(db, job_id, 0, REPORT_ENV_EVENTS_MAX, &evs) == -1)
         goto out;
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         m = env_model(run);
         if (m == NULL || json_array_append_new(models, m) == -1)
             goto out;
@@ -124,7 +125,8 @@ env_sampling(FILE *f, const json_t *sampling)
         fputs("the suite's, else the server's defaults", f);
         return;
     }
-    json_object_foreach((json_t *)sampling, k, v) {
+    json_object_foreach((json_t *)sampling, k, v)
+    {
         char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         fputs(first ? "" : ", ", f);
         env_cell(f, k);
@@ -179,9 +181,11 @@ report_env_md(FILE *f, const json_t *env)
         fputs("  \n**Sampling:** ", f);
         env_sampling(f, json_object_get(first, "sampling"));
         fputs("\n\n| Model | Format | Quant | Size | Loaded context | Runtime |\n"
-              "|-------|--------|-------|-----:|---------------:|---------|\n", f);
+              "|-------|--------|-------|-----:|---------------:|---------|\n",
+              f);
     }
-    json_array_foreach(json_object_get(env, "models"), i, m) {
+    json_array_foreach(json_object_get(env, "models"), i, m)
+    {
         double size = json_number_value(json_object_get(m, "size_bytes"));
         json_t *ctx = json_object_get(m, "context_length");
 

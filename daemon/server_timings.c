@@ -137,14 +137,14 @@ server_timings_lmstudio(const json_t *stats, int64_t prompt_tokens, int64_t comp
     }
     t->dialect = SERVER_DIALECT_LMSTUDIO;
     t->decode_tps = st_num(stats, "tokens_per_second", t);
-    ttft_s = st_num(stats, "time_to_first_token", t);             /* v0 */
+    ttft_s = st_num(stats, "time_to_first_token", t); /* v0 */
     if (isnan(ttft_s))
         ttft_s = st_num(stats, "time_to_first_token_seconds", t); /* v1 */
     t->ttft_ms = ttft_s * ST_MS_PER_S;
-    n = st_count(stats, "input_tokens", t);                       /* v1 */
+    n = st_count(stats, "input_tokens", t); /* v1 */
     t->prompt_tps = st_rate(n >= 0 ? n : prompt_tokens, t->ttft_ms);
-    gen_s = st_num(stats, "generation_time", t);                  /* v0 */
-    n = st_count(stats, "total_output_tokens", t);                /* v1 */
+    gen_s = st_num(stats, "generation_time", t);   /* v0 */
+    n = st_count(stats, "total_output_tokens", t); /* v1 */
     if (!isnan(gen_s)) {
         t->decode_ms = gen_s * ST_MS_PER_S;
         t->decode_n = n >= 0 ? n : completion_tokens;

@@ -82,7 +82,7 @@ struct server_timings {
     int64_t cached_tokens;
     int64_t decode_n;
     double decode_ms;
-    int bad;            /* fields present with an unusable value */
+    int bad; /* fields present with an unusable value */
 };
 
 /* Set *t to "nothing known". Can't fail. */

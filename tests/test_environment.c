@@ -42,7 +42,8 @@ TEST(cpuinfo_values)
     /* Too long for out, empty values, empty text: unknown. */
     CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_x86, "model name", small, sizeof(small)), ==, -1);
     CHECK_STR(small, "");
-    CHECK_INT(sysinfo_cpuinfo_value("model name\t:   \n", "model name", out, sizeof(out)), ==, -1);
+    CHECK_INT(sysinfo_cpuinfo_value("model name\t:   \n", "model name", out, sizeof(out)), ==,
+              -1);
     CHECK_INT(sysinfo_cpuinfo_value("", "model name", out, sizeof(out)), ==, -1);
     CHECK_INT(sysinfo_cpuinfo_value("no colon here\n", "no colon here", out, sizeof(out)), ==,
               -1);
@@ -52,8 +53,9 @@ TEST(os_release_values)
 {
     char out[SYSINFO_ENV_TEXT_MAX], small[6];
     /* Debian 12's /etc/os-release, then quoting os-release(5) allows. */
-    const char *deb = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
-                      "VERSION_ID=\"12\"\nID=debian\n";
+    const char *deb =
+        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
+        "VERSION_ID=\"12\"\nID=debian\n";
     const char *odd = "NAME_PREFIX=x\nPRETTY_NAME='Single quoted'\n"
                       "NAME=\"Say \\\"hi\\\" \\$HOME \\\\ now\"\nID=plain\nEMPTY=\"\"\n";
 

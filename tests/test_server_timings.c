@@ -14,10 +14,10 @@
 
 /* The final chunk's timings of a llama.cpp server stream, fields as
  * result_timings::to_json writes them (tools/server/server-task.cpp). */
-#define LLAMACPP_TIMINGS                                                          \
-    "{\"timings\":{\"cache_n\":3000,\"prompt_n\":512,\"prompt_ms\":1234.5,"       \
-    "\"prompt_per_token_ms\":2.41113,\"prompt_per_second\":414.74,"               \
-    "\"predicted_n\":37,\"predicted_ms\":890.0,\"predicted_per_token_ms\":24.05," \
+#define LLAMACPP_TIMINGS                                                                       \
+    "{\"timings\":{\"cache_n\":3000,\"prompt_n\":512,\"prompt_ms\":1234.5,"                    \
+    "\"prompt_per_token_ms\":2.41113,\"prompt_per_second\":414.74,"                            \
+    "\"predicted_n\":37,\"predicted_ms\":890.0,\"predicted_per_token_ms\":24.05,"              \
     "\"predicted_per_second\":41.573}}"
 
 /* Ollama's final /api/chat object, as docs/api.md of ollama/ollama records
@@ -30,9 +30,9 @@ static const char ollama_final[] =
     "\"eval_count\":33,\"eval_duration\":552222000}";
 
 /* LM Studio's v0 stats (lmstudio-ai/docs 1_developer/2_rest/endpoints.mdx). */
-#define LMSTUDIO_V0                                                        \
-    "{\"stats\":{\"tokens_per_second\":51.43709529007664,"                 \
-    "\"time_to_first_token\":0.111,\"generation_time\":0.954,"             \
+#define LMSTUDIO_V0                                                                            \
+    "{\"stats\":{\"tokens_per_second\":51.43709529007664,"                                     \
+    "\"time_to_first_token\":0.111,\"generation_time\":0.954,"                                 \
     "\"stop_reason\":\"eosFound\"}}"
 
 TEST(llamacpp_all_fields)
@@ -88,7 +88,8 @@ TEST(llamacpp_missing_and_malformed)
     CHECK(isnan(t.decode_tps));
     /* A zero duration gives no rate, not infinity. */
     CHECK_INT(server_timings_parse("{\"timings\":{\"predicted_n\":5,\"predicted_ms\":0}}", -1,
-                                   -1, &t), ==, 0);
+                                   -1, &t),
+              ==, 0);
     CHECK(isnan(t.decode_tps));
 }
 
@@ -109,8 +110,9 @@ TEST(ollama_recorded_final_object)
     CHECK_INT(t.cached_tokens, ==, -1); /* Ollama does not report it */
     json_decref(root);
     /* As tpsd stores them (chunk.c keeps the counters at the top level). */
-    CHECK_INT(server_timings_parse("{\"eval_count\":33,\"eval_duration\":552222000}", -1, -1, &t),
-              ==, 0);
+    CHECK_INT(
+        server_timings_parse("{\"eval_count\":33,\"eval_duration\":552222000}", -1, -1, &t), ==,
+        0);
     CHECK_NEAR(t.decode_tps, 33 / 0.552222, 1e-6);
     CHECK(isnan(t.ttft_ms));
 }
@@ -128,7 +130,9 @@ TEST(ollama_missing_and_malformed)
     CHECK_INT(t.decode_n, ==, 33);
     /* Wrong types are unknown and counted. */
     CHECK_INT(server_timings_parse("{\"eval_count\":\"33\",\"eval_duration\":1e9,"
-                                   "\"prompt_eval_duration\":-1}", -1, -1, &t), ==, 0);
+                                   "\"prompt_eval_duration\":-1}",
+                                   -1, -1, &t),
+              ==, 0);
     CHECK_INT(t.bad, ==, 2);
     CHECK(isnan(t.decode_tps));
     CHECK(isnan(t.ttft_ms));
@@ -154,9 +158,10 @@ TEST(lmstudio_v0_stats)
 TEST(lmstudio_v1_stats)
 {
     struct server_timings t;
-    const char *js = "{\"stats\":{\"input_tokens\":646,\"total_output_tokens\":586,"
-                     "\"reasoning_output_tokens\":0,\"tokens_per_second\":29.753900615398926,"
-                     "\"time_to_first_token_seconds\":1.088,\"model_load_time_seconds\":2.656}}";
+    const char *js =
+        "{\"stats\":{\"input_tokens\":646,\"total_output_tokens\":586,"
+        "\"reasoning_output_tokens\":0,\"tokens_per_second\":29.753900615398926,"
+        "\"time_to_first_token_seconds\":1.088,\"model_load_time_seconds\":2.656}}";
 
     CHECK_INT(server_timings_parse(js, -1, -1, &t), ==, 0);
     CHECK_NEAR(t.decode_tps, 29.753900615398926, TOL);
@@ -170,9 +175,11 @@ TEST(lmstudio_missing_and_malformed)
 {
     struct server_timings t;
 
-    CHECK_INT(server_timings_parse("{\"stats\":{\"tokens_per_second\":\"fast\","
-                                   "\"time_to_first_token\":-0.5,\"stop_reason\":\"eosFound\"}}",
-                                   10, 10, &t), ==, 0);
+    CHECK_INT(
+        server_timings_parse("{\"stats\":{\"tokens_per_second\":\"fast\","
+                             "\"time_to_first_token\":-0.5,\"stop_reason\":\"eosFound\"}}",
+                             10, 10, &t),
+        ==, 0);
     CHECK_INT(t.bad, ==, 2);
     CHECK(isnan(t.decode_tps));
     CHECK(isnan(t.ttft_ms));
