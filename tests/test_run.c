@@ -540,6 +540,35 @@ TEST(bad_flags_exit_2)
     tu_sim_stop(&t.sim);
 }
 
+/*
+ * The server figures of every ok sample against the client's, as stored:
+ * the server's decode rate on the client's basis is what the sim's
+ * schedule says (tps / (1 + clock_pct/100), exactly: the sim reports n
+ * tokens over its span, so rate * (n-1)/n), server_decode_diff_pct is that
+ * against the stored decode_tps, and the flag is |diff| > 5. How close the
+ * client's own decode_tps comes to the schedule is test_client's and
+ * run_json's business: on a loaded 2-core host a 0.2 s span moves by
+ * several percent, so these checks do not depend on it.
+ */
+static void
+t_check_server_diff(sqlite3 *db, double tps, double clock_pct)
+{
+    char sql[512];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT max(abs(server_decode_tps * (completion_tokens - 1) / completion_tokens"
+             " - %.17g)) FROM samples WHERE ok=1",
+             tps / (1 + clock_pct / 100));
+    CHECK_NEAR(q_num(db, sql), 0, 1e-6);
+    CHECK_NEAR(q_num(db, "SELECT max(abs(server_decode_diff_pct - (server_decode_tps"
+                         " * (completion_tokens - 1) / completion_tokens - decode_tps)"
+                         " / decode_tps * 100)) FROM samples WHERE ok=1"),
+               0, 1e-6);
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch"
+                        " != (abs(server_decode_diff_pct) > 5)"),
+              ==, 0);
+}
+
 /* LM Studio's native v0 API: its `stats` are stored with each sample and
  * the summary puts the server's figures beside the client's. */
 TEST(api_lmstudio_server_stats)
@@ -581,11 +610,12 @@ TEST(api_lmstudio_server_stats)
                q_num(db, "SELECT avg(json_extract(server_stats, '$.stats.tokens_per_second'))"
                          " FROM samples WHERE warmup=0 AND ok=1 AND case_name='greet'"),
                1e-6);
-    /* On the client's basis (29 tokens over the span) the two agree. */
-    CHECK_DBL(fabs(fig(c, "server_decode_diff_pct", "mean")), <, 1.5);
+    /* On the client's basis (29 tokens over the span) the server says 200. */
+    t_check_server_diff(db, T_TPS, 0);
     CHECK_INT((int)json_integer_value(json_object_get(c, "server_samples")), ==, 2);
-    CHECK_INT((int)json_integer_value(json_object_get(c, "server_clock_mismatches")), ==, 0);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_clock_mismatch=1"), ==, 0);
+    CHECK_DBL(json_number_value(json_object_get(c, "server_clock_mismatches")), ==,
+              q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
+                        " AND case_name='greet' AND server_clock_mismatch=1"));
     CHECK(isnan(q_num(db, "SELECT max(server_cached_tokens) FROM samples")));
     run = json_array_get(json_object_get(sum, "runs"), 0);
     CHECK(json_is_number(json_object_get(run, "avg_server_decode_tps")));
@@ -640,24 +670,23 @@ TEST(llamacpp_server_timings)
     CHECK_NEAR(q_num(db, "SELECT max(abs(server_prompt_tps - prompt_tokens / 0.040))"
                          " FROM samples"), 0, 1e-6);
     CHECK_DBL(q_num(db, "SELECT max(server_cached_tokens) FROM samples"), ==, 0);
-    /* The client's span of one short stream moves by a few ms on a busy
-     * host (a late first token): the mean over samples agrees to 1.5%. */
-    CHECK_DBL(fabs(q_num(db, "SELECT avg(server_decode_diff_pct) FROM samples WHERE ok=1"
-                             " AND warmup=0")), <, 1.5);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_clock_mismatch=1"), ==, 0);
-    sqlite3_close(db);
+    t_check_server_diff(db, 100, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "more");
     CHECK_NEAR(fig(c, "server_decode_tps", "mean"), 100.0 * 20.0 / 19.0, 1e-6);
     CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 1e-6);
-    CHECK_INT((int)json_integer_value(json_object_get(c, "server_clock_mismatches")), ==, 0);
+    CHECK_DBL(json_number_value(json_object_get(c, "server_clock_mismatches")), ==,
+              q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
+                        " AND case_name='more' AND server_clock_mismatch=1"));
+    sqlite3_close(db);
     json_decref(sum);
     tu_sim_stop(&t.sim);
 }
 
-/* A planted disagreement: the server's clock runs 10% fast, so it reports a
- * decode span 10% longer than the one the client saw. Every sample is
- * flagged, the report says how many, for both dialects. */
+/* A planted disagreement: the server's clock runs 50% fast, so it reports a
+ * decode span 1.5 times the one the client saw (-33%: far outside the
+ * client's own noise on a loaded host). Every sample is flagged, the report
+ * says how many, for both dialects. */
 TEST(server_clock_disagreement_flagged)
 {
     static const char *const api[][2] = { { "--api", "openai" }, { "--api", "lmstudio" } };
@@ -670,19 +699,17 @@ TEST(server_clock_disagreement_flagged)
     for (i = 0; i < 2; i++) {
         t_setup(&t,
                 "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":100,\"text\":\"hello world \","
-                "\"size_bytes\":2e9,\"timings\":\"llamacpp\",\"server_clock_pct\":10}",
+                "\"size_bytes\":2e9,\"timings\":\"llamacpp\",\"server_clock_pct\":50}",
                 SUITE_PASS);
         args[4] = api[i][0];
         args[5] = api[i][1];
         CHECK_INT(t_run(&t, args), ==, 0);
         db = t_db(&t);
         CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), >=, 4);
+        t_check_server_diff(db, 100, 50);
         CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"),
                   ==, 0);
-        /* 1/1.1 - 1 = -9.1%, within the client's 1.5% of jitter. */
-        CHECK_NEAR(q_num(db, "SELECT avg(server_decode_diff_pct) FROM samples WHERE ok=1"),
-                   (1 / 1.1 - 1) * 100, 1.5);
-        CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 44)) FROM samples"), 0, 1e-6);
+        CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 60)) FROM samples"), 0, 1e-6);
         id = q_str(db, "SELECT id FROM jobs");
         sqlite3_close(db);
         /* The report counts them. */
