@@ -1171,3 +1171,17 @@ UPDATE runs SET
     error_detail = 'its job ended ' || j.state || ' while the run was open'
 FROM jobs j WHERE j.id = runs.job_id AND runs.state IN ('pending', 'running')
     AND j.state IN ('succeeded', 'failed', 'cancelled', 'interrupted');
+
+-- migrate: 11
+-- The server's own clock beside the client's (daemon/server_timings.h):
+-- figures read once per sample from the timings the server reported
+-- (llama.cpp `timings`, Ollama's durations, LM Studio's `stats`), the
+-- server's decode speed against the client's on the same basis, and a flag
+-- when they differ by more than 5%. Older samples keep NULL (their
+-- server_stats text is still there to recompute from).
+ALTER TABLE samples ADD COLUMN server_prompt_tps REAL;
+ALTER TABLE samples ADD COLUMN server_decode_tps REAL;
+ALTER TABLE samples ADD COLUMN server_ttft_ms REAL;
+ALTER TABLE samples ADD COLUMN server_cached_tokens INTEGER;
+ALTER TABLE samples ADD COLUMN server_decode_diff_pct REAL;
+ALTER TABLE samples ADD COLUMN server_clock_mismatch INTEGER NOT NULL DEFAULT 0;

@@ -12,8 +12,11 @@ static const char *const chunk_ollama_keys[] = {
 };
 #define CHUNK_NOLLAMA (sizeof(chunk_ollama_keys) / sizeof(chunk_ollama_keys[0]))
 
-/* Objects of server statistics kept whole. */
-static const char *const chunk_stats_keys[] = {"stats", "timings"};
+/* Objects of server statistics kept whole: LM Studio v0's `stats` with the
+ * `model_info` (loaded context, quant) and `runtime` (engine and version)
+ * beside them (docs 1_developer/2_rest/endpoints.mdx), llama.cpp's
+ * `timings` (tools/server/server-task.cpp). */
+static const char *const chunk_stats_keys[] = {"stats", "timings", "model_info", "runtime"};
 #define CHUNK_NSTATS (sizeof(chunk_stats_keys) / sizeof(chunk_stats_keys[0]))
 
 /* A string member: its value and length, NULL when absent or null. */

@@ -43,7 +43,7 @@ struct chunk {
     const char *error_type;     /* error.type, NULL when absent */
     const char *error_code;     /* error.code when a string, NULL otherwise */
     json_t *error;              /* borrowed: the `error` member */
-    json_t *server_stats;       /* owned: {"stats"|"timings"|"eval_count"...: ...}, or NULL */
+    json_t *server_stats;       /* owned: {"stats"|"timings"|...: ...}, or NULL */
     int type_errors;            /* known fields that had the wrong type */
     json_t *root;               /* owned: the parsed chunk */
     char reason[CHUNK_REASON_MAX];
@@ -54,7 +54,7 @@ struct chunk {
  * which is overwritten (it must not hold an unreleased chunk). "[DONE]"
  * (blanks around it allowed) sets is_done. Server statistics, when present,
  * are gathered into a new object in c->server_stats: LM Studio v0 `stats`,
- * llama.cpp `timings`, Ollama-style eval_count, eval_duration,
+ * `model_info` and `runtime`, llama.cpp `timings`, Ollama-style eval_count, eval_duration,
  * prompt_eval_count, prompt_eval_duration, total_duration, load_duration
  * (top level), each under its own name.
  *

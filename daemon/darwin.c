@@ -104,6 +104,46 @@ darwin_start_us(int64_t sec, int64_t usec)
     return (uint64_t)sec * 1000000ULL + (uint64_t)usec;
 }
 
+int
+darwin_sysctl_text(const void *buf, size_t len, char *out, size_t outlen)
+{
+    const unsigned char *p = buf;
+    size_t a = 0, b, i;
+
+    if (outlen == 0)
+        return -1;
+    out[0] = '\0';
+    if (buf == NULL)
+        return -1;
+    b = strnlen(buf, len); /* the kernel counts the NUL; stop at it */
+    for (i = 0; i < b; i++)
+        if (p[i] < 0x20 || p[i] == 0x7f)
+            return -1;
+    while (a < b && p[a] == ' ')
+        a++;
+    while (b > a && p[b - 1] == ' ')
+        b--;
+    if (a == b || b - a >= outlen)
+        return -1;
+    memcpy(out, p + a, b - a);
+    out[b - a] = '\0';
+    return 0;
+}
+
+int
+darwin_memsize(const void *buf, size_t len, int64_t *bytes)
+{
+    uint64_t v;
+
+    if (buf == NULL || len != sizeof(v))
+        return -1;
+    v = load_u64(buf);
+    if (v == 0 || v > (uint64_t)INT64_MAX)
+        return -1;
+    *bytes = (int64_t)v;
+    return 0;
+}
+
 #ifdef __APPLE__
 #include <libkern/OSThermalNotification.h>
 #include <stddef.h>

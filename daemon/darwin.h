@@ -23,6 +23,10 @@
  *                           PROC_PIDTASKINFO pti_resident_size
  *   kinfo_proc start time   bsd/sys/proc.h extern_proc p_starttime
  *                           (struct timeval)
+ *   hw.model, hw.memsize    bsd/kern/kern_mib.c (SYSCTL_STRING, a 64-bit
+ *                           SYSCTL_PROC for memsize)
+ *   machdep.cpu.brand_string  osfmk/i386/machine_routines / arm: a string
+ *   kern.osproductversion   bsd/kern/kern_sysctl.c (a string, "15.1")
  * Calls nothing of ours. Thread-safe (no state).
  */
 #ifndef TPSD_DARWIN_H
@@ -98,5 +102,19 @@ int64_t darwin_proc_memory(const struct darwin_proc_mem *m);
  * (tv_sec, tv_usec), or 0 (unknown) when the figures are not a time.
  */
 uint64_t darwin_start_us(int64_t sec, int64_t usec);
+
+/*
+ * A string sysctl (hw.model "Mac15,9", machdep.cpu.brand_string "Apple M3
+ * Max", kern.osproductversion "15.1") from the len bytes sysctlbyname
+ * filled, into out (outlen bytes, NUL-terminated, blanks around trimmed).
+ * 0, or -1 (out "") when the bytes hold no text or a control character.
+ */
+int darwin_sysctl_text(const void *buf, size_t len, char *out, size_t outlen);
+
+/*
+ * hw.memsize (a 64-bit integer sysctl) from the len bytes filled: 0 and
+ * *bytes, or -1 when len is not 8 or the value is 0 or over INT64_MAX.
+ */
+int darwin_memsize(const void *buf, size_t len, int64_t *bytes);
 
 #endif

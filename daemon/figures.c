@@ -5,9 +5,11 @@
 #include <stdlib.h>
 
 #include "common/stats.h"
+#include "daemon/server_timings.h"
 
 #define METRICS_US_PER_MS 1000.0
 #define METRICS_US_PER_S 1000000.0
+#define FIGURES_CLOCK_TOLERANCE_PCT 5.0 /* server vs client decode speed */
 
 static void
 metrics_itl(struct sample_rec *s)
@@ -35,6 +37,41 @@ metrics_itl(struct sample_rec *s)
     free(gap);
 }
 
+/*
+ * The server's figures from s->server_stats, and its decode speed against
+ * the client's. Every server counts the first generated token in its decode
+ * count but times from it (server_timings.h), where decode_tps counts the
+ * tokens after the first: the comparison puts the server on the client's
+ * basis, (n - 1) / span from the server's own n and span when it gives
+ * them, else its stated rate * (n - 1) / n with the usage's n.
+ */
+static void
+figures_server(struct sample_rec *s)
+{
+    struct server_timings t;
+    double same_basis = NAN;
+
+    s->server_prompt_tps = s->server_decode_tps = s->server_ttft_ms = NAN;
+    s->server_decode_diff_pct = NAN;
+    s->server_cached_tokens = -1;
+    s->server_clock_mismatch = 0;
+    if (server_timings_parse(s->server_stats, s->prompt_tokens, s->completion_tokens, &t) != 0)
+        return;
+    s->server_prompt_tps = t.prompt_tps;
+    s->server_decode_tps = t.decode_tps;
+    s->server_ttft_ms = t.ttft_ms;
+    s->server_cached_tokens = t.cached_tokens;
+    if (t.decode_n >= 2 && t.decode_ms > 0)
+        same_basis = (double)(t.decode_n - 1) * 1000.0 / t.decode_ms;
+    else if (!isnan(t.decode_tps) && s->completion_tokens >= 2)
+        same_basis = t.decode_tps * (double)(s->completion_tokens - 1)
+                     / (double)s->completion_tokens;
+    if (!isnan(same_basis) && !isnan(s->decode_tps) && s->decode_tps > 0) {
+        s->server_decode_diff_pct = (same_basis - s->decode_tps) / s->decode_tps * 100.0;
+        s->server_clock_mismatch = fabs(s->server_decode_diff_pct) > FIGURES_CLOCK_TOLERANCE_PCT;
+    }
+}
+
 void
 figures_compute(struct sample_rec *s)
 {
@@ -60,4 +97,5 @@ figures_compute(struct sample_rec *s)
     if (s->prompt_tokens >= 0 && s->ttft_us > 0)
         s->prompt_tps = (double)s->prompt_tokens * METRICS_US_PER_S / (double)s->ttft_us;
     metrics_itl(s);
+    figures_server(s);
 }

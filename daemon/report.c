@@ -1,6 +1,7 @@
 /* report.c - see report.h. */
 #include "daemon/report.h"
 
+#include "daemon/report_env.h"
 #include "daemon/stability.h"
 #include "daemon/summary.h"
 #include "storage/jobs.h"
@@ -271,6 +272,62 @@ md_comparison(FILE *f, json_t *runs, const json_t *rec)
     fputs("\n", f);
 }
 
+/*
+ * The server's own clock beside ours for one run, when its samples carry
+ * server timings (figures.h): the server's decode speed and how far it is
+ * from the client's on the same basis, its TTFT and prefill speed, and how
+ * many samples disagree by more than 5%.
+ */
+static void
+md_server(FILE *f, const json_t *run)
+{
+    json_t *c;
+    size_t j;
+    int header = 0;
+
+    json_array_foreach(json_object_get(run, "cases"), j, c) {
+        if (json_object_get(c, "server_samples") == NULL)
+            continue;
+        if (!header) {
+            fputs("\nAs the server's own clock reports it:\n\n"
+                  "| Case | Server decode TPS | vs client | Client decode TPS | Server TTFT (ms) "
+                  "| Client TTFT (ms) | Server prefill TPS | Cached prompt tokens "
+                  "| Disagree >5% |\n"
+                  "|------|------------------:|----------:|------------------:|-----------------:"
+                  "|-----------------:|-------------------:|---------------------:"
+                  "|-------------:|\n", f);
+            header = 1;
+        }
+        fputs("| ", f);
+        md_cell(f, str(c, "case"));
+        fputs(" | ", f);
+        md_num(f, 2, num(json_object_get(c, "server_decode_tps"), "mean"));
+        fputs(" | ", f);
+        if (isnan(num(json_object_get(c, "server_decode_diff_pct"), "mean")))
+            fputs("-", f);
+        else
+            fprintf(f, "%+.1f%%", num(json_object_get(c, "server_decode_diff_pct"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 2, num(json_object_get(c, "decode_tps"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "server_ttft_ms"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "ttft_ms"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 1, num(json_object_get(c, "server_prompt_tps"), "mean"));
+        fputs(" | ", f);
+        md_num(f, 0, num(json_object_get(c, "server_cached_tokens"), "mean"));
+        fprintf(f, " | %lld/%lld |\n",
+                (long long)json_integer_value(json_object_get(c, "server_clock_mismatches")),
+                (long long)json_integer_value(json_object_get(c, "server_samples")));
+    }
+    if (header && json_integer_value(json_object_get(run, "server_clock_mismatches")) > 0)
+        fprintf(f, "\n**%lld of %lld samples** have server and client decode speeds more than 5%% "
+                   "apart.\n",
+                (long long)json_integer_value(json_object_get(run, "server_clock_mismatches")),
+                (long long)json_integer_value(json_object_get(run, "server_samples")));
+}
+
 static void
 md_cases(FILE *f, json_t *runs)
 {
@@ -323,6 +380,7 @@ md_cases(FILE *f, json_t *runs)
         fputs(" | **", f);
         md_num(f, 2, num(run, "avg_e2e_tps"));
         fprintf(f, "** | %lld/%lld |\n", passed, n);
+        md_server(f, run);
         if (!isnan(num(run, "load_ms")))
             fprintf(f, "\nLoad time: %.1f s.\n", num(run, "load_ms") / 1000.0);
     }
@@ -418,7 +476,7 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
 }
 
 static void
-render_md(FILE *f, json_t *job, json_t *runs, json_t *fails)
+render_md(FILE *f, json_t *job, json_t *runs, json_t *fails, const json_t *env)
 {
     json_t *rec = recommend(runs), *run;
     double start = num(job, "started_at"), end = num(job, "finished_at");
@@ -443,6 +501,8 @@ render_md(FILE *f, json_t *job, json_t *runs, json_t *fails)
         fprintf(f, "**Duration:** %.1f min  \n", (end - start) / 60000.0);
     fprintf(f, "**State:** %s  \n**Models:** %zu, **requests:** %lld\n\n---\n\n",
             str(job, "state") ? str(job, "state") : "-", json_array_size(runs), total);
+    report_env_md(f, env);
+    fputs("---\n\n", f);
     md_recommendation(f, runs, rec);
     fputs("---\n\n", f);
     md_comparison(f, runs, rec);
@@ -531,7 +591,7 @@ render_csv(struct db *db, FILE *f, json_t *runs)
 int
 report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out, size_t *len)
 {
-    json_t *job = NULL, *sum = NULL, *fails = NULL, *runs, *rec;
+    json_t *job = NULL, *sum = NULL, *fails = NULL, *env = NULL, *runs, *rec;
     char *buf = NULL;
     size_t n = 0;
     FILE *f = NULL;
@@ -551,13 +611,15 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
     runs = json_object_get(sum, "runs");
     if (fmt != REPORT_CSV && failures(db, runs, &fails) == -1)
         goto out;
+    if (fmt != REPORT_CSV && report_env_json(db, job_id, runs, &env) == -1)
+        goto out;
     f = open_memstream(&buf, &n);
     if (f == NULL) {
         snprintf(db->err, sizeof(db->err), "out of memory");
         goto out;
     }
     if (fmt == REPORT_MD) {
-        render_md(f, job, runs, fails);
+        render_md(f, job, runs, fails, env);
         stability_report_md(db, job_id, f); /* stability jobs only */
     } else if (fmt == REPORT_CSV) {
         if (render_csv(db, f, runs) == -1)
@@ -570,6 +632,7 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
                                             "model", json_object_get(rec, "model"))
                                 : json_null());
         json_object_set(sum, "failures", fails);
+        json_object_set(sum, "environment", env);
         if (json_dumpf(sum, f, JSON_INDENT(2) | JSON_SORT_KEYS) == -1)
             goto out;
         fputc('\n', f);
@@ -594,5 +657,6 @@ out:
     json_decref(job);
     json_decref(sum);
     json_decref(fails);
+    json_decref(env);
     return rc;
 }

@@ -1,11 +1,13 @@
 /*
  * report.h - a job's report, generated from the data in the style of the
- * reports users wrote by hand: Markdown (summary and recommendation, a
- * comparison table of the models, per-case tables per model, load times,
- * failures with reasons), JSON (summary_job plus the recommendation and
- * failures) or CSV (every sample, warm-ups included, one row each).
+ * reports users wrote by hand: Markdown (the test environment, report_env.h;
+ * summary and recommendation, a comparison table of the models, per-case
+ * tables per model with the server's clock beside ours, load times,
+ * failures with reasons), JSON (summary_job plus the recommendation,
+ * failures and "environment") or CSV (every sample, warm-ups included, one
+ * row each).
  *
- * Reads storage (jobs, runs, samples) through summary.h; calls nothing else.
+ * Reads storage (jobs, runs, samples) through summary.h and report_env.h.
  */
 #ifndef TPSD_REPORT_H
 #define TPSD_REPORT_H

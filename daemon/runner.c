@@ -7,6 +7,7 @@
 #include "daemon/log.h"
 #include "daemon/stability.h"
 #include "daemon/suite.h"
+#include "daemon/sysinfo.h"
 #include "daemon/sysmem.h"
 #include "storage/runs.h"
 #include "storage/samples.h"
@@ -827,6 +828,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     emit(&r, "preflight", json_pack("{s:b, s:s, s:s}", "ok", 1, "notes", pf.notes,
                                     "lms_version", pf.version));
     host_json(host, sizeof(host));
+    emit(&r, "environment", sysinfo_env_new()); /* the report's test environment */
 
     for (i = 0; i < spec->nmodels && !stopped; i++) {
         struct backend_load ld;

@@ -6,11 +6,16 @@
  * max, p90, p99}, ...}], "avg_e2e_tps", "avg_decode_tps", "e2e_tps_min",
  * "e2e_tps_max", "pass_rate", "tps_per_gb", "relative_speed"}]}
  *
- * When samples carry server-reported stats, each case also has
- * "server_tps" and "server_ttft_ms" (figure objects) and
- * "server_tps_diff_pct" / "server_ttft_diff_pct": the mean over samples of
- * (server - client) / client * 100 against decode_tps and ttft_ms; each run
- * has "avg_server_tps" and "server_tps_diff_pct". Absent without stats.
+ * The server's own figures (server_prompt_tps, server_decode_tps,
+ * server_ttft_ms, server_decode_diff_pct: figures.h) are summarised like
+ * the client's. When samples carry them, each case also has
+ * "server_samples" (ok samples with the server's decode speed) and
+ * "server_clock_mismatches" (of those, the ones whose server and client
+ * decode speeds differ by more than 5%); each run has
+ * "avg_server_decode_tps", "server_samples" and "server_clock_mismatches".
+ * Absent when no sample carries server timings. "server_runtime" and
+ * "server_model_info": LM Studio's engine and loaded model as its v0 API
+ * reported them on a sample, when it did.
  */
 #include "daemon/summary.h"
 
@@ -49,97 +54,26 @@ summary_json(const double *v, size_t n)
                      jnum(s.min), "max", jnum(s.max), "p90", jnum(s.p90), "p99", jnum(s.p99));
 }
 
-/*
- * The server's own tokens/s and time to first token (ms) from a sample's
- * server_stats: LM Studio v0 `stats` (tokens_per_second,
- * time_to_first_token in s), llama.cpp `timings` (predicted_per_second,
- * prompt_ms: prompt processing, the server's view of TTFT), Ollama
- * (eval_count / eval_duration, prompt_eval_duration in ns). Each is NAN
- * when not reported. Can't fail.
- */
+/* Count the ok samples idx[0..n) that carry the server's decode speed,
+ * and those whose server clock disagrees with the client's
+ * (server_clock_mismatch, figures.h); set on case c when there are any. */
 static void
-server_figures(const json_t *sample, double *tps, double *ttft_ms)
+case_server_json(json_t *c, json_t *samples, const size_t *idx, size_t n)
 {
-    json_t *st = json_object_get(sample, "server_stats"), *o;
-    double cnt, dur;
-
-    *tps = NAN;
-    *ttft_ms = NAN;
-    if (!json_is_object(st))
-        return;
-    o = json_object_get(st, "stats");
-    if (json_is_object(o)) {
-        *tps = num(o, "tokens_per_second");
-        *ttft_ms = num(o, "time_to_first_token") * 1000.0;
-        return;
-    }
-    o = json_object_get(st, "timings");
-    if (json_is_object(o)) {
-        *tps = num(o, "predicted_per_second");
-        *ttft_ms = num(o, "prompt_ms");
-        return;
-    }
-    cnt = num(st, "eval_count");
-    dur = num(st, "eval_duration");
-    if (cnt > 0 && dur > 0)
-        *tps = cnt / (dur / 1e9);
-    *ttft_ms = num(st, "prompt_eval_duration") / 1e6;
-}
-
-/* (server - client) / client in percent, NAN unless both are known. */
-static double
-diff_pct(double server, double client)
-{
-    if (isnan(server) || isnan(client) || client == 0)
-        return NAN;
-    return (server - client) / client * 100.0;
-}
-
-static double
-mean_of(const double *v, size_t n)
-{
-    double sum = 0;
-    size_t i, k = 0;
-
-    for (i = 0; i < n; i++) {
-        if (!isnan(v[i])) {
-            sum += v[i];
-            k++;
-        }
-    }
-    return k ? sum / (double)k : NAN;
-}
-
-/* Add the server-reported figures of the ok samples idx[0..n) to case c,
- * when there are any. vals has room for 4n doubles. */
-static void
-case_server_json(json_t *c, json_t *samples, const size_t *idx, size_t n, double *vals)
-{
-    double *tps = vals, *ttft = vals + n, *dtps = vals + 2 * n, *dttft = vals + 3 * n;
-    size_t i, k = 0, ntps = 0, nttft = 0;
+    size_t i, with = 0, flagged = 0;
 
     for (i = 0; i < n; i++) {
         json_t *s = json_array_get(samples, idx[i]);
-        double t, f;
-        if (!json_is_true(json_object_get(s, "ok")))
+        if (!json_is_true(json_object_get(s, "ok")) ||
+            !json_is_number(json_object_get(s, "server_decode_tps")))
             continue;
-        server_figures(s, &t, &f);
-        if (isnan(t) && isnan(f))
-            continue;
-        dtps[k] = diff_pct(t, num(s, "decode_tps"));
-        dttft[k] = diff_pct(f, num(s, "ttft_ms"));
-        k++;
-        if (!isnan(t))
-            tps[ntps++] = t;
-        if (!isnan(f))
-            ttft[nttft++] = f;
+        with++;
+        flagged += json_is_true(json_object_get(s, "server_clock_mismatch"));
     }
-    if (k == 0)
+    if (with == 0)
         return;
-    json_object_set_new(c, "server_tps", summary_json(tps, ntps));
-    json_object_set_new(c, "server_ttft_ms", summary_json(ttft, nttft));
-    json_object_set_new(c, "server_tps_diff_pct", jnum(mean_of(dtps, k)));
-    json_object_set_new(c, "server_ttft_diff_pct", jnum(mean_of(dttft, k)));
+    json_object_set_new(c, "server_samples", json_integer((json_int_t)with));
+    json_object_set_new(c, "server_clock_mismatches", json_integer((json_int_t)flagged));
 }
 
 /* Aggregate the samples of one case (indexes idx[0..n)) into a case object. */
@@ -174,8 +108,30 @@ case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double
         }
         json_object_set_new(c, fig, summary_json(vals, k));
     }
-    case_server_json(c, samples, idx, n, vals);
+    case_server_json(c, samples, idx, n);
     return c;
+}
+
+/* What the server said about itself on the first sample that carries it
+ * (LM Studio v0's `runtime` and `model_info`, daemon/chunk.h): set on the
+ * run as "server_runtime" and "server_model_info". */
+static void
+run_server_info(json_t *run, json_t *samples)
+{
+    static const char *const keys[][2] = { { "runtime", "server_runtime" },
+                                           { "model_info", "server_model_info" } };
+    json_t *s, *v;
+    size_t i, k;
+
+    for (k = 0; k < 2; k++) {
+        json_array_foreach(samples, i, s) {
+            v = json_object_get(json_object_get(s, "server_stats"), keys[k][0]);
+            if (json_is_object(v)) {
+                json_object_set(run, keys[k][1], v);
+                break;
+            }
+        }
+    }
 }
 
 static int
@@ -183,8 +139,8 @@ run_json(struct db *db, json_t *run)
 {
     json_t *samples = NULL, *cases = json_array();
     size_t i, j, n, nc = 0, *idx = NULL, total = 0, passed = 0;
-    double *vals = NULL, *e2e = NULL, sum_e2e = 0, sum_dec = 0, sum_srv = 0, sum_srvd = 0;
-    int n_e2e = 0, n_dec = 0, n_srv = 0, n_srvd = 0, rc = -1;
+    double *vals = NULL, *e2e = NULL, sum_e2e = 0, sum_dec = 0, sum_srv = 0;
+    int n_e2e = 0, n_dec = 0, n_srv = 0, n_srvd = 0, n_flag = 0, rc = -1;
     const char **names = NULL;
     struct stats_summary range;
     double size;
@@ -194,7 +150,7 @@ run_json(struct db *db, json_t *run)
         goto out;
     n = json_array_size(samples);
     idx = calloc(n + 1, sizeof(*idx));
-    vals = calloc(4 * n + 1, sizeof(*vals));
+    vals = calloc(n + 1, sizeof(*vals));
     e2e = calloc(n + 1, sizeof(*e2e));
     names = calloc(n + 1, sizeof(*names));
     if (idx == NULL || vals == NULL || e2e == NULL || names == NULL)
@@ -235,16 +191,13 @@ run_json(struct db *db, json_t *run)
             sum_dec += m;
             n_dec++;
         }
-        m = num(json_object_get(c, "server_tps"), "mean");
+        m = num(json_object_get(c, "server_decode_tps"), "mean");
         if (!isnan(m)) {
             sum_srv += m;
             n_srv++;
         }
-        m = num(c, "server_tps_diff_pct");
-        if (!isnan(m)) {
-            sum_srvd += m;
-            n_srvd++;
-        }
+        n_srvd += (int)json_integer_value(json_object_get(c, "server_samples"));
+        n_flag += (int)json_integer_value(json_object_get(c, "server_clock_mismatches"));
         json_array_append_new(cases, c);
     }
     j = 0;
@@ -254,6 +207,7 @@ run_json(struct db *db, json_t *run)
             e2e[j++] = num(s, "e2e_tps");
     }
     stats_summarize(e2e, j, &range);
+    run_server_info(run, samples);
     json_object_set_new(run, "cases", cases);
     cases = NULL;
     json_object_set_new(run, "requests", json_integer((json_int_t)total));
@@ -263,9 +217,11 @@ run_json(struct db *db, json_t *run)
     json_object_set_new(run, "e2e_tps_max", jnum(range.n ? range.max : NAN));
     json_object_set_new(run, "pass_rate", jnum(total ? (double)passed / (double)total : NAN));
     if (n_srv > 0)
-        json_object_set_new(run, "avg_server_tps", jnum(sum_srv / n_srv));
-    if (n_srvd > 0)
-        json_object_set_new(run, "server_tps_diff_pct", jnum(sum_srvd / n_srvd));
+        json_object_set_new(run, "avg_server_decode_tps", jnum(sum_srv / n_srv));
+    if (n_srvd > 0) {
+        json_object_set_new(run, "server_samples", json_integer(n_srvd));
+        json_object_set_new(run, "server_clock_mismatches", json_integer(n_flag));
+    }
     size = num(run, "model_size_bytes");
     json_object_set_new(run, "tps_per_gb",
                         jnum(n_e2e && size > 0 ? (sum_e2e / n_e2e) / (size / 1e9) : NAN));
@@ -342,19 +298,21 @@ print_server(const json_t *run, FILE *f)
     int header = 0;
 
     json_array_foreach(json_object_get(run, "cases"), j, c) {
-        if (json_object_get(c, "server_tps") == NULL)
+        if (json_object_get(c, "server_samples") == NULL)
             continue;
         if (!header) {
-            fprintf(f, "  %-14s %10s %8s %9s %8s   (server-reported, vs the client's)\n",
-                    "server", "decode/s", "diff", "TTFT(ms)", "diff");
+            fprintf(f, "  %-14s %10s %7s %9s %10s %10s   (the server's clock)\n", "server",
+                    "decode/s", "vs ours", "TTFT(ms)", "prefill/s", "disagree");
             header = 1;
         }
         fprintf(f, "  %-14.14s", json_string_value(json_object_get(c, "case")));
-        print_num(f, 10, 2, num(json_object_get(c, "server_tps"), "mean"));
-        print_pct(f, num(c, "server_tps_diff_pct"));
+        print_num(f, 10, 2, num(json_object_get(c, "server_decode_tps"), "mean"));
+        print_pct(f, num(json_object_get(c, "server_decode_diff_pct"), "mean"));
         print_num(f, 9, 0, num(json_object_get(c, "server_ttft_ms"), "mean"));
-        print_pct(f, num(c, "server_ttft_diff_pct"));
-        fprintf(f, "\n");
+        print_num(f, 10, 1, num(json_object_get(c, "server_prompt_tps"), "mean"));
+        fprintf(f, " %4lld/%-4lld\n",
+                (long long)json_integer_value(json_object_get(c, "server_clock_mismatches")),
+                (long long)json_integer_value(json_object_get(c, "server_samples")));
     }
 }
 

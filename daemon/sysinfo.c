@@ -6,6 +6,7 @@
 #include "daemon/sysmem.h"
 
 #include <errno.h>
+#include <sys/utsname.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,6 +147,34 @@ read_thermal(struct sysinfo_snap *s)
     if (!thermal.ok || notify_get_state(thermal.token, &state) != NOTIFY_STATUS_OK)
         return;
     darwin_thermal_name(state, s->thermal, sizeof(s->thermal));
+}
+
+/* A string sysctl into out ("" when unknown). */
+static void
+sysctl_text(const char *name, char *out, size_t outlen)
+{
+    char buf[SYSINFO_ENV_TEXT_MAX * 2];
+    size_t len = sizeof(buf);
+
+    out[0] = '\0';
+    if (sysctlbyname(name, buf, &len, NULL, 0) == 0)
+        darwin_sysctl_text(buf, len, out, outlen);
+}
+
+static void
+env_platform(struct sysinfo_env *e)
+{
+    char ver[SYSINFO_ENV_TEXT_MAX];
+    uint64_t mem = 0;
+    size_t len = sizeof(mem);
+
+    sysctl_text("hw.model", e->machine, sizeof(e->machine));
+    sysctl_text("machdep.cpu.brand_string", e->chip, sizeof(e->chip));
+    if (sysctlbyname("hw.memsize", &mem, &len, NULL, 0) == 0)
+        darwin_memsize(&mem, len, &e->mem_total_bytes);
+    sysctl_text("kern.osproductversion", ver, sizeof(ver));
+    if (ver[0] != '\0')
+        snprintf(e->os, sizeof(e->os), "macOS %s", ver);
 }
 
 #else /* Linux */
@@ -359,6 +388,63 @@ read_thermal(struct sysinfo_snap *s)
         snprintf(s->thermal, sizeof(s->thermal), "%s", names[worst]);
 }
 
+#define SYSINFO_CPUINFO_MAX 65536   /* bytes of /proc/cpuinfo read: the first cores */
+
+/* The first file of paths[] that reads, into buf; its length or -1. */
+static ssize_t
+read_first(const char *const *paths, size_t n, char *buf, size_t len)
+{
+    size_t i;
+    ssize_t got;
+
+    for (i = 0; i < n; i++)
+        if ((got = read_small(paths[i], buf, len)) > 0)
+            return got;
+    return -1;
+}
+
+/* The first line of a small file, trimmed, into out ("" when unreadable). */
+static void
+first_line(const char *path, char *out, size_t outlen)
+{
+    char buf[SYSINFO_ENV_TEXT_MAX];
+    size_t n;
+
+    out[0] = '\0';
+    if (read_small(path, buf, sizeof(buf)) <= 0)
+        return;
+    n = strcspn(buf, "\n");
+    while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\0'))
+        n--;
+    buf[n] = '\0';
+    snprintf(out, outlen, "%s", buf);
+}
+
+static void
+env_platform(struct sysinfo_env *e)
+{
+    static const char *const os_release[] = { "/etc/os-release", "/usr/lib/os-release" };
+    char *buf = malloc(SYSINFO_CPUINFO_MAX);
+    struct sysmem m;
+
+    if (sysmem_read(&m) == 0)
+        e->mem_total_bytes = (int64_t)m.total_bytes;
+    first_line("/sys/devices/virtual/dmi/id/product_name", e->machine, sizeof(e->machine));
+    if (e->machine[0] == '\0')
+        first_line("/proc/device-tree/model", e->machine, sizeof(e->machine));
+    if (buf == NULL)
+        return;
+    if (read_small("/proc/cpuinfo", buf, SYSINFO_CPUINFO_MAX) > 0) {
+        if (sysinfo_cpuinfo_value(buf, "model name", e->chip, sizeof(e->chip)) == -1)
+            sysinfo_cpuinfo_value(buf, "Hardware", e->chip, sizeof(e->chip));
+        if (e->machine[0] == '\0')
+            sysinfo_cpuinfo_value(buf, "Model", e->machine, sizeof(e->machine));
+    }
+    if (read_first(os_release, 2, buf, SYSINFO_FILE_MAX) > 0)
+        sysinfo_os_release_value(buf, "PRETTY_NAME", e->os, sizeof(e->os));
+    free(buf);
+}
+
 #endif
 
 void
@@ -388,4 +474,116 @@ sysinfo_read(const struct sysinfo_target *t, struct sysinfo_snap *out)
     if (getloadavg(load, 1) == 1)
         out->cpu_load1 = load[0];
     read_thermal(out);
+}
+
+/* Copy s[0..n) into out, blanks around trimmed; 0, or -1 (out "") when
+ * empty or too long. */
+static int
+copy_trimmed(const char *s, size_t n, char *out, size_t outlen)
+{
+    while (n > 0 && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\r'))
+        n--;
+    out[0] = '\0';
+    if (n == 0 || n >= outlen)
+        return -1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+    return 0;
+}
+
+int
+sysinfo_cpuinfo_value(const char *text, const char *key, char *out, size_t outlen)
+{
+    const char *line = text, *colon, *end;
+    size_t klen = strlen(key), n;
+
+    out[0] = '\0';
+    for (; line != NULL && *line != '\0'; line = end[0] ? end + 1 : NULL) {
+        end = line + strcspn(line, "\n");
+        colon = memchr(line, ':', (size_t)(end - line));
+        if (colon == NULL)
+            continue;
+        n = (size_t)(colon - line);
+        while (n > 0 && (line[n - 1] == ' ' || line[n - 1] == '\t'))
+            n--;
+        if (n == klen && strncmp(line, key, klen) == 0)
+            return copy_trimmed(colon + 1, (size_t)(end - colon - 1), out, outlen);
+    }
+    return -1;
+}
+
+int
+sysinfo_os_release_value(const char *text, const char *key, char *out, size_t outlen)
+{
+    const char *line = text, *end, *v;
+    size_t klen = strlen(key), o = 0;
+    char q = 0;
+
+    out[0] = '\0';
+    for (; line != NULL && *line != '\0'; line = end[0] ? end + 1 : NULL) {
+        end = line + strcspn(line, "\n");
+        if (strncmp(line, key, klen) != 0 || line[klen] != '=')
+            continue;
+        v = line + klen + 1;
+        if (*v == '"' || *v == '\'') /* os-release(5): shell-style quoting */
+            q = *v++;
+        for (; v < end && *v != q; v++) {
+            if (q == '"' && *v == '\\' && v + 1 < end && strchr("\\\"$`", v[1]) != NULL)
+                v++;
+            if (o + 1 >= outlen) {
+                out[0] = '\0';
+                return -1;
+            }
+            out[o++] = *v;
+        }
+        out[o] = '\0';
+        return o > 0 ? 0 : -1;
+    }
+    return -1;
+}
+
+void
+sysinfo_env_read(struct sysinfo_env *e)
+{
+    struct utsname u;
+
+    memset(e, 0, sizeof(*e));
+    e->mem_total_bytes = -1;
+    env_platform(e);
+    if (uname(&u) == 0) {
+        snprintf(e->kernel, sizeof(e->kernel), "%.60s %.60s", u.sysname, u.release);
+        snprintf(e->arch, sizeof(e->arch), "%s", u.machine);
+    }
+}
+
+/* A string, or null when empty or not UTF-8 (json_string refuses it). */
+static json_t *
+text_or_null(const char *s)
+{
+    json_t *v = s[0] != '\0' ? json_string(s) : NULL;
+
+    return v != NULL ? v : json_null();
+}
+
+json_t *
+sysinfo_env_json(const struct sysinfo_env *e)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}", "machine", text_or_null(e->machine),
+                     "chip", text_or_null(e->chip), "mem_total_bytes",
+                     e->mem_total_bytes > 0 ? json_integer(e->mem_total_bytes) : json_null(),
+                     "os", text_or_null(e->os), "kernel", text_or_null(e->kernel), "arch",
+                     text_or_null(e->arch));
+}
+
+json_t *
+sysinfo_env_new(void)
+{
+    struct sysinfo_env e;
+
+    sysinfo_env_read(&e);
+    return sysinfo_env_json(&e);
 }

@@ -33,6 +33,8 @@
 #ifndef TPSD_SYSINFO_H
 #define TPSD_SYSINFO_H
 
+#include <jansson.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SYSINFO_THERMAL_MAX 16
@@ -75,5 +77,58 @@ int64_t sysinfo_proc_rss(long pid);
 /* Sum of sysinfo_proc_rss over processes whose name starts with `name`;
  * *nprocs (may be NULL) gets how many. -1 when none matched. */
 int64_t sysinfo_proc_rss_by_name(const char *name, int *nprocs);
+
+/*
+ * The test environment as a benchmark report states it: the machine, its
+ * chip, memory and OS. Recorded once per job (the runner's "environment"
+ * event) and shown at the top of its report. Apart from the run's host
+ * string, which keys the regression history and does not change.
+ *   machine   macOS: sysctl hw.model ("Mac15,9"); Linux:
+ *             /sys/devices/virtual/dmi/id/product_name, else the device
+ *             tree's /proc/device-tree/model, else cpuinfo's "Model".
+ *   chip      macOS: machdep.cpu.brand_string ("Apple M3 Max"); Linux:
+ *             cpuinfo's first "model name", else "Hardware".
+ *   memory    macOS: hw.memsize; Linux: MemTotal (sysmem).
+ *   os        macOS: "macOS " + kern.osproductversion; Linux: os-release's
+ *             PRETTY_NAME (/etc/os-release, else /usr/lib/os-release).
+ *   kernel    uname: sysname release, and machine (arm64, x86_64).
+ * "" (or -1) for what the OS does not tell.
+ */
+#define SYSINFO_ENV_TEXT_MAX 128
+
+struct sysinfo_env {
+    char machine[SYSINFO_ENV_TEXT_MAX];
+    char chip[SYSINFO_ENV_TEXT_MAX];
+    int64_t mem_total_bytes;
+    char os[SYSINFO_ENV_TEXT_MAX];
+    char kernel[SYSINFO_ENV_TEXT_MAX];
+    char arch[SYSINFO_ENV_TEXT_MAX];
+};
+
+/* Read the environment. Can't fail: unknowns stay "" / -1. */
+void sysinfo_env_read(struct sysinfo_env *e);
+
+/* The environment as a new JSON object {"machine", "chip",
+ * "mem_total_bytes", "os", "kernel", "arch"}, unknowns null; NULL out of
+ * memory. */
+json_t *sysinfo_env_json(const struct sysinfo_env *e);
+
+/* sysinfo_env_read then sysinfo_env_json: this machine, now. */
+json_t *sysinfo_env_new(void);
+
+/*
+ * From the text of /proc/cpuinfo: the first value of the line whose key
+ * (before the ':', blanks trimmed) is `key` ("model name", "Hardware",
+ * "Model") into out, trimmed. 0, or -1 (out "") when there is none or it
+ * does not fit. Plain text parsing, on every OS.
+ */
+int sysinfo_cpuinfo_value(const char *text, const char *key, char *out, size_t outlen);
+
+/*
+ * From the text of an os-release file (os-release(5)): the value of
+ * `key` (PRETTY_NAME, VERSION_ID), unquoted ("..." or '...', with \\ \"
+ * \$ \` escapes), into out. 0, or -1 (out "") when absent or too long.
+ */
+int sysinfo_os_release_value(const char *text, const char *key, char *out, size_t outlen);
 
 #endif

@@ -55,7 +55,14 @@
     X(itl_p50_ms, REAL, SF_SUM | SF_CSV)                                    \
     X(itl_p90_ms, REAL, SF_CSV)                                             \
     X(itl_p99_ms, REAL, SF_SUM | SF_CSV)                                    \
-    X(itl_max_ms, REAL, SF_CSV)
+    X(itl_max_ms, REAL, SF_CSV)                                             \
+    /* the server's own clock (daemon/server_timings.h) */                  \
+    X(server_prompt_tps, REAL, SF_SUM | SF_CSV)                             \
+    X(server_decode_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                  \
+    X(server_ttft_ms, REAL, SF_SUM | SF_CSV)                                \
+    X(server_cached_tokens, I64, SF_SUM | SF_CSV)                           \
+    X(server_decode_diff_pct, REAL, SF_SUM | SF_CSV) /* vs decode_tps */    \
+    X(server_clock_mismatch, BOOL, SF_CSV)    /* |diff| > 5% */
 
 /* The C type of each kind, for the struct members. */
 #define SF_CTYPE_I64 int64_t

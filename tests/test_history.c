@@ -103,6 +103,41 @@ h_finish(int64_t run, const char *state)
     CHECK_INT(runs_finish(db, run, state, NULL, NULL), ==, 0);
 }
 
+/* Set while the database is at an old schema version: samples_insert
+ * writes every figure of this version's SAMPLE_FIGURES, columns an old
+ * schema lacks, so h_put writes the columns of step 1 itself. */
+static int h_old_schema;
+
+/* v as SQL: NULL when NAN. */
+static const char *
+h_real(char *buf, size_t len, double v)
+{
+    if (isnan(v))
+        snprintf(buf, len, "NULL");
+    else
+        snprintf(buf, len, "%.17g", v);
+    return buf;
+}
+
+/* The INSERT of step 1's columns h_put sets (case names are ours, plain). */
+static void
+h_put_old(const struct sample_rec *s)
+{
+    char sql[1024], a[32], b[32], c[32], d[32], pass[8];
+
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO samples (run_id, seq, case_name, repetition, warmup, started_at, ok,"
+             " passed, error_code, decode_tps, e2e_tps, ttft_ms, prompt_tps) VALUES (%lld, %lld,"
+             " '%s', 0, %d, %lld, %d, %s, %s, %s, %s, %s, %s)",
+             (long long)s->run_id, (long long)s->seq, s->case_name, s->warmup,
+             (long long)s->started_at, s->ok,
+             h_real(pass, sizeof(pass), s->passed < 0 ? NAN : s->passed),
+             s->ok ? "NULL" : "'http_500'", h_real(a, sizeof(a), s->decode_tps),
+             h_real(b, sizeof(b), s->e2e_tps),
+             h_real(c, sizeof(c), s->ttft_ms), h_real(d, sizeof(d), s->prompt_tps));
+    h_exec(sql);
+}
+
 /* Store one sample and remember it. ttft/prompt may be NAN. */
 static void
 h_put(int64_t run, const char *model, const char *cname, int64_t at, double dec, double e2e,
@@ -125,7 +160,10 @@ h_put(int64_t run, const char *model, const char *cname, int64_t at, double dec,
     s.e2e_tps = e2e;
     s.ttft_ms = ttft;
     s.prompt_tps = ptps;
-    CHECK_INT(samples_insert(db, &s), ==, 0);
+    if (h_old_schema)
+        h_put_old(&s);
+    else
+        CHECK_INT(samples_insert(db, &s), ==, 0);
     sample_rec_free(&s);
     CHECK(nhs < H_SAMPLES_MAX);
     h = &hs[nhs++];
@@ -674,7 +712,9 @@ TEST(migration_from_step_3)
     seq = 0;
     nhs = 0;
     rng_seed(13);
+    h_old_schema = 1;
     boundary_history("bm", 1.0);
+    h_old_schema = 0;
     h_exec("INSERT INTO history_verdicts (run_id, series, model, case_name, metric, at, value,"
            " baseline, sigma, t, change, win, verdict, created_at)"
            " VALUES (1, 'bm', 'bm', 'short', 'decode_tps', 1, 1, 1, 1, 0, 0, 5, 'none', 1),"

@@ -767,7 +767,12 @@
         h('td', null, d.case),
         h('td', { class: 'num' }, String((d.repetition ?? 0) + 1)),
         h('td', { class: 'num', 'data-k': 'ttft_ms' }, fmt(d.ttft_ms, 1)),
-        h('td', { class: 'num', 'data-k': 'decode_tps' }, fmt(d.decode_tps, 2)),
+        h('td', Object.assign({ class: 'num', 'data-k': 'decode_tps' },
+          // The server's own decode speed (sample_fields.h server_decode_tps),
+          // when it reported timings: on hover, beside ours.
+          typeof d.server_decode_tps === 'number'
+            ? { title: 'server clock: ' + fmt(d.server_decode_tps, 2) + ' tok/s' } : {}),
+          fmt(d.decode_tps, 2)),
         h('td', { class: 'num', 'data-k': 'e2e_tps' }, fmt(d.e2e_tps, 2)),
         h('td', { class: 'num' }, String(d.completion_tokens ?? '—')),
         h('td', { class: 'result' }, sampleResult(d)))));

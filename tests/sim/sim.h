@@ -56,6 +56,14 @@ struct sim_model {
     long load_ms;
     double drift_pct_per_min;
     double rss_mb_per_min;
+    /* The server's own timings on the OpenAI-compatible stream: "" (none,
+     * as LM Studio's /v1 and Ollama's /v1 send) or "llamacpp" (llama.cpp
+     * server's `timings`, sim_chat.c). LM Studio's v0 `stats` come with
+     * the /api/v0 endpoint whatever this says. */
+    char timings[SIM_SHORT_MAX];
+    /* The server's clock runs this many percent fast: every duration it
+     * reports (timings, stats) is (1 + pct/100) times the schedule's. */
+    double server_clock_pct;
     struct sim_fault fault;
 
     int loaded;

@@ -4,7 +4,12 @@
  * Token event j (0-based) is due at t_recv + slow_accept + ttft + (tokens
  * before j) / tps, plus the stall when j >= stall_at, plus jitter; with
  * tokens_per_event tokens per event that is j * tokens_per_event / tps.
- * Reasoning events come first and never share an event with content. */
+ * Reasoning events come first and never share an event with content.
+ *
+ * The server's own timings (LM Studio v0 `stats`, llama.cpp `timings`) are
+ * reported from that schedule: the unjittered due times of the first and
+ * last token events (sched_first, sched_last), scaled by the model's
+ * server_clock_pct to plant a clock that disagrees with the client's. */
 #include "sim.h"
 
 #include <math.h>
@@ -30,6 +35,7 @@ struct stream {
     enum phase ph;
     long j;                     /* next token event */
     double sched;               /* its unjittered due time, ns */
+    double sched_first, sched_last; /* due times of the first, last token event */
     int stalled, malformed_sent;
     uint64_t t_recv, t_first, t_last, rng;
     long long created;
@@ -150,16 +156,28 @@ usage_new(const struct stream *s, long completion)
                      (json_int_t)s->n_reason);
 }
 
-/* LM Studio v0's stats, model_info and runtime, added to obj. */
+/* A duration of the schedule (ns) in seconds as the server's clock,
+ * server_clock_pct fast, reports it. */
+static double
+server_seconds(const struct stream *s, double ns)
+{
+    return ns / 1e9 * (1.0 + s->m.server_clock_pct / 100.0);
+}
+
+/* LM Studio v0's stats, model_info and runtime, added to obj
+ * (lmstudio-ai/docs 1_developer/2_rest/endpoints.mdx, the response of
+ * POST /api/v0/chat/completions). How LM Studio computes tokens_per_second
+ * is not public; the sim counts every token over the span from the first
+ * to the last, as the llama.cpp engine under it does (below). */
 static void
 stats_add(const struct stream *s, json_t *obj)
 {
-    double gen = (double)(s->t_last - s->t_first) / 1e9;
+    double gen = server_seconds(s, s->sched_last - s->sched_first);
     double tps = gen > 0 ? (double)s->n_total / gen : s->m.tps;
 
     json_object_set_new(obj, "stats", json_pack("{s:f,s:f,s:f,s:s}",
         "tokens_per_second", tps, "time_to_first_token",
-        (double)(s->t_first - s->t_recv) / 1e9, "generation_time", gen,
+        server_seconds(s, s->sched_first - (double)s->t_recv), "generation_time", gen,
         "stop_reason", strcmp(s->finish, "stop") == 0
                            ? "eosFound" : "maxPredictedTokensReached"));
     json_object_set_new(obj, "model_info", json_pack("{s:s,s:s,s:s,s:I}",
@@ -168,6 +186,45 @@ stats_add(const struct stream *s, json_t *obj)
     json_object_set_new(obj, "runtime", json_pack("{s:s,s:s,s:[s]}",
         "name", "tpsd-sim", "version", "1.0.0", "supported_formats",
         s->m.format));
+}
+
+/*
+ * llama.cpp server's `timings` (tools/server/server-task.cpp,
+ * result_timings::to_json), added to obj, the last chunk of the stream
+ * (to_json_oaicompat_chat_stream: deltas.back()) or the whole answer.
+ * In server-context.cpp prompt_ms ends and the decode span starts when the
+ * first token is sampled; predicted_ms runs to the last token and
+ * predicted_n counts every token, the first included. The sim keeps no
+ * prompt cache: cache_n is 0 and prompt_n the whole prompt.
+ */
+static void
+timings_add(const struct stream *s, json_t *obj)
+{
+    double prompt_ms = server_seconds(s, s->sched_first - (double)s->t_recv) * 1e3;
+    double pred_ms = server_seconds(s, s->sched_last - s->sched_first) * 1e3;
+
+    json_object_set_new(obj, "timings", json_pack(
+        "{s:i,s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:f}", "cache_n", 0,
+        "prompt_n", (json_int_t)s->prompt_tokens, "prompt_ms", prompt_ms,
+        "prompt_per_token_ms", s->prompt_tokens > 0 ? prompt_ms / (double)s->prompt_tokens : 0.0,
+        "prompt_per_second", prompt_ms > 0 ? (double)s->prompt_tokens * 1e3 / prompt_ms : 0.0,
+        "predicted_n", (json_int_t)s->n_total, "predicted_ms", pred_ms,
+        "predicted_per_token_ms", s->n_total > 0 ? pred_ms / (double)s->n_total : 0.0,
+        "predicted_per_second", pred_ms > 0 ? (double)s->n_total * 1e3 / pred_ms : 0.0));
+}
+
+/* Does this stream carry llama.cpp's timings (not on LM Studio's v0)? */
+static int
+llamacpp_timings(const struct stream *s)
+{
+    return !s->v0 && strcmp(s->m.timings, "llamacpp") == 0;
+}
+
+/* Is a usage chunk sent after the token events? */
+static int
+usage_follows(const struct stream *s)
+{
+    return s->include_usage && s->m.usage && !(s->faulty && s->m.fault.no_done);
 }
 
 /* Advance s->sched past event j's tokens. */
@@ -184,7 +241,7 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
                    long *tokens)
 {
     const struct sim_fault *f = &s->m.fault;
-    json_t *delta;
+    json_t *delta, *o;
     char *text;
     double t;
     int last;
@@ -197,6 +254,9 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
     if (fault_has(s, f->drop_at) && s->j == f->drop_at)
         return -1;
     t = s->sched;
+    if (s->j == 0)
+        s->sched_first = t;
+    s->sched_last = t;
     if (s->m.jitter_ms > 0)
         t += rng_unit(&s->rng) * s->m.jitter_ms * 1e6;
     *when = t > 0 ? (uint64_t)t : 0;
@@ -217,8 +277,11 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
     free(text);
     sched_advance(s, *tokens);
     s->j++;
-    return stream_set(s, chunk_new(s, json_pack("[o]", choice_new(delta,
-        last && !(s->faulty && f->no_done) ? s->finish : NULL))));
+    o = chunk_new(s, json_pack("[o]", choice_new(delta,
+        last && !(s->faulty && f->no_done) ? s->finish : NULL)));
+    if (last && llamacpp_timings(s) && !usage_follows(s))
+        timings_add(s, o);
+    return stream_set(s, o);
 }
 
 /* Build the next event of s into s->buf. Returns 0 (due at *when), 1 at the
@@ -248,13 +311,21 @@ stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind,
             break;
         case PH_USAGE:
             s->ph = PH_STATS;
-            if (!s->include_usage || !s->m.usage || no_done)
+            if (!usage_follows(s))
                 break;
             *kind = SIM_EV_USAGE;
             o = chunk_new(s, json_array());
             json_object_set_new(o, "usage", usage_new(s, s->n_total));
+            if (llamacpp_timings(s))
+                timings_add(s, o);
             return stream_set(s, o);
         case PH_STATS:
+            /* NOT VERIFIED against LM Studio: its docs show v0 `stats` on
+             * non-streamed answers only, and users report streamed v0
+             * answers without them (lmstudio-ai/lmstudio-bug-tracker#676,
+             * lmstudio-js#320). The stream that does carry them is
+             * /api/v1/chat's `chat.end` event (docs 1_developer/2_rest/
+             * streaming-events.md), which tpsd's client does not speak. */
             s->ph = PH_DONE;
             if (!s->v0 || no_done)
                 break;
@@ -447,9 +518,12 @@ chat_once(struct MHD_Connection *con, struct stream *s)
             sim_sleep_until((uint64_t)s->sched);
             return MHD_NO;  /* closes the connection */
         }
-        if (j == 0)
+        if (j == 0) {
             s->t_first = (uint64_t)s->sched;
+            s->sched_first = s->sched;
+        }
         s->t_last = (uint64_t)s->sched;
+        s->sched_last = s->sched;
         sched_advance(s, event_tokens(s, j, &kind));
     }
     if (sim_sleep_until(s->t_last) == -1)
@@ -474,6 +548,8 @@ chat_once(struct MHD_Connection *con, struct stream *s)
     json_object_set_new(o, "usage", usage_new(s, s->n_total));
     if (s->v0)
         stats_add(s, o);
+    if (llamacpp_timings(s))
+        timings_add(s, o);  /* to_json_oaicompat_chat: the answer's `timings` */
     return sim_reply_json(con, 200, o);
 }
 

@@ -47,6 +47,8 @@ static const struct field model_fields[] = {
     {"load_ms", F_INT, M(load_ms), 0, 0, 600e3, 0},
     {"drift_pct_per_min", F_NUM, M(drift_pct_per_min), 0, 0, 100, 0},
     {"rss_mb_per_min", F_NUM, M(rss_mb_per_min), 0, 0, 1024, 0},
+    {"timings", F_STR, M(timings), SIM_SHORT_MAX, 0, 0, 0},
+    {"server_clock_pct", F_NUM, M(server_clock_pct), 0, -90, 1000, 0},
 };
 
 static const struct field fault_fields[] = {
@@ -319,6 +321,10 @@ sim_model_put(const json_t *obj, char *err, size_t errlen)
     }
     if (strcmp(m.format, "gguf") != 0 && strcmp(m.format, "mlx") != 0) {
         snprintf(err, errlen, "format: must be \"gguf\" or \"mlx\"");
+        return -1;
+    }
+    if (m.timings[0] != '\0' && strcmp(m.timings, "llamacpp") != 0) {
+        snprintf(err, errlen, "timings: must be \"\" or \"llamacpp\"");
         return -1;
     }
     if ((size_t)m.tokens_per_event * strlen(m.text) > SIM_EVENT_TEXT_MAX) {
