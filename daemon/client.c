@@ -32,6 +32,7 @@ struct client_xfer {
     int got_usage;
     int64_t n_text_events, n_reasoning_events;
     size_t ev_cap;
+    size_t text_cap, reasoning_cap;     /* allocated sizes of req->text, req->reasoning */
     json_t *stats;
     char abort_code[SAMPLE_CODE_MAX];
     char abort_detail[SAMPLE_DETAIL_MAX];
@@ -199,23 +200,36 @@ xfer_abort(struct client_xfer *x, const char *code, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Append to a NUL-terminated text buffer up to CLIENT_TEXT_MAX. */
+#define CLIENT_TEXT_MIN 1024 /* first size of a text buffer */
+
+/* Append to a NUL-terminated text buffer of capacity *cap up to
+ * CLIENT_TEXT_MAX; it grows by doubling, so a token costs no allocation.
+ * Out of memory: the text is cut short (validators then see less). */
 static void
-text_append(char **buf, size_t *len, const char *s, size_t n)
+text_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
+    size_t ncap;
     char *p;
 
     if (*len + n > CLIENT_TEXT_MAX)
         n = CLIENT_TEXT_MAX - *len;
     if (n == 0)
         return;
-    p = realloc(*buf, *len + n + 1);
-    if (p == NULL)
-        return;
-    memcpy(p + *len, s, n);
+    if (*len + n + 1 > *cap) {
+        ncap = *cap ? *cap : CLIENT_TEXT_MIN;
+        while (ncap < *len + n + 1)
+            ncap *= 2;
+        if (ncap > CLIENT_TEXT_MAX + 1)
+            ncap = CLIENT_TEXT_MAX + 1;
+        p = realloc(*buf, ncap);
+        if (p == NULL)
+            return;
+        *buf = p;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n);
     *len += n;
-    p[*len] = '\0';
-    *buf = p;
+    (*buf)[*len] = '\0';
 }
 
 static int
@@ -256,11 +270,12 @@ on_event(void *arg, const char *event, const char *data, size_t len)
         x->t_last_token = x->t_chunk;
         if (ch.content_len > 0) {
             x->n_text_events++;
-            text_append(&r->text, &r->text_len, ch.content, ch.content_len);
+            text_append(&r->text, &r->text_len, &x->text_cap, ch.content, ch.content_len);
         }
         if (ch.reasoning_len > 0) {
             x->n_reasoning_events++;
-            text_append(&r->reasoning, &r->reasoning_len, ch.reasoning, ch.reasoning_len);
+            text_append(&r->reasoning, &r->reasoning_len, &x->reasoning_cap, ch.reasoning,
+                        ch.reasoning_len);
         }
         if (r->rec.n_event_us < CLIENT_EVENTS_MAX) {
             if (r->rec.n_event_us == x->ev_cap) {
