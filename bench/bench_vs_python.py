@@ -14,7 +14,9 @@ For each load it runs, one after the other against the same sim:
     whole: the process from exec to exit, including its SQLite database and
     the storage of every sample (os.wait4's rusage of the tpsd process);
 and prints CPU seconds per million tokens for both and the ratio, tpsd's
-user CPU per content event and its allocations per event. Allocations are
+user CPU per content event and its allocations per event (whole process),
+then the hot path alone (bench_chunk: SSE framing and chunk decoding in
+process, the scanner and jansson's tree side by side). Allocations are
 counted by build/bench/libmalloc_count.so (LD_PRELOAD, glibc): per event
 over the whole process, and the marginal count per event (two 1-stream runs
 of 500- and 1,000-token answers: the difference of their allocations over
@@ -164,6 +166,8 @@ def main():
     ap.add_argument("--build", default="build")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--loads", default="1,2,3", help="which loads, e.g. 1,3")
+    ap.add_argument("--no-python", action="store_true", help="tpsd alone (profiling)")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix="tpsd-vs-py-")
@@ -174,10 +178,15 @@ def main():
             print("| load | tok/s reached (tpsd / py) | tpsd CPU s/Mtok (user+sys) | "
                   "Python CPU s/Mtok | ratio | tpsd user us/event | tpsd allocs/event |")
             print("| --- | --- | --- | --- | --- | --- | --- |")
-            for (name, model, streams, requests, _) in LOADS:
+            for i, (name, model, streams, requests, _) in enumerate(LOADS):
+                if str(i + 1) not in a.loads.split(","):
+                    continue
                 n = max(1, int(requests * a.scale))
                 t = run_tpsd(build, tmp, url, model, streams, n, TOKENS, "load")
-                p = run_python(url, model, streams, n, TOKENS)
+                if a.no_python:
+                    p = dict(t)
+                else:
+                    p = run_python(url, model, streams, n, TOKENS)
                 if t["ok"] != n or p["ok"] != n:
                     print("  (failures: tpsd %d/%d ok, python %d/%d ok)" %
                           (t["ok"], n, p["ok"], n))
@@ -202,6 +211,16 @@ def main():
                        (l["allocs"] - s["allocs"]) / (l["events"] - s["events"]),
                        s["allocs"], l["allocs"], s["events"], l["events"]))
             sys.stdout.flush()
+        # The hot path alone (SSE framing + chunk decoding, in process).
+        env = dict(os.environ, BENCH_EVENTS="500000")
+        lib = os.path.join(build, "bench", "libmalloc_count.so")
+        if os.path.exists(lib):
+            env["LD_PRELOAD"] = lib
+        out, _, _, _ = run_child([os.path.join(build, "bench", "bench_chunk")], env=env,
+                                 ok=(0,))
+        for line in out.splitlines():
+            if line.startswith("path="):
+                print("hot path (bench_chunk): " + line)
     finally:
         sim.terminate()
         sim.wait()

@@ -7,7 +7,8 @@
  * macOS the bench skips the count (DYLD_INSERT_LIBRARIES interposing would
  * need a __DATA,__interpose section; not done).
  *
- * At exit it writes "allocs N frees N bytes N" to the file named by
+ * malloc_count_allocs() returns the count so far (bench_chunk calls it
+ * through a weak reference when preloaded). At exit it writes "allocs N frees N bytes N" to the file named by
  * $TPSD_MALLOC_COUNT (nothing when unset). A realloc counts as one
  * allocation (it may move the block); realloc(p, 0) as a free.
  */
@@ -93,6 +94,14 @@ posix_memalign(void **out, size_t a, size_t n)
         return ENOMEM;
     *out = p;
     return 0;
+}
+
+unsigned long long malloc_count_allocs(void);
+
+unsigned long long
+malloc_count_allocs(void)
+{
+    return atomic_load(&mc_allocs);
 }
 
 __attribute__((destructor)) static void

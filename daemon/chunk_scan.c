@@ -285,6 +285,21 @@ scan_string(struct scan *s, struct scan_str *out)
     uint32_t cp;
 
     for (;;) {
+        const unsigned char *q = p;
+
+        /* A run of plain ASCII, copied at once: most strings are one run. */
+        while (q < end && *q >= 0x20 && *q < 0x80 && *q != '"' && *q != '\\')
+            q++;
+        if (q > p) {
+            k = (size_t)(q - p);
+            if (out != NULL) {
+                if (n + k >= room)
+                    return -1;
+                memcpy(o + n, p, k);
+            }
+            n += k;
+            p = q;
+        }
         if (p == end)
             return -1;
         if (*p == '"')
@@ -302,8 +317,7 @@ scan_string(struct scan *s, struct scan_str *out)
             memcpy(utf, p, k);
             p += k;
         } else {
-            utf[0] = (char)*p++;
-            k = 1;
+            return -1; /* not reached: plain bytes are taken by the run */
         }
         if (out != NULL) {
             if (n + k >= room)
