@@ -23,8 +23,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define BENCH_BURST 8          /* events per sse_feed */
-#define BENCH_BUF_MAX 8192     /* one burst of events */
+#define BENCH_BURST 8      /* events per sse_feed */
+#define BENCH_BUF_MAX 8192 /* one burst of events */
 
 /* The preloaded counter's, when there is one. */
 extern unsigned long long malloc_count_allocs(void) __attribute__((weak));
@@ -32,8 +32,21 @@ extern unsigned long long malloc_count_allocs(void) __attribute__((weak));
 /* Tokens as a model streams them: words, spaces, an escaped newline and
  * quote, accented and CJK text. */
 static const char *const bench_tokens[] = {
-    " the", " model", " streams", "\\n", " \\\"quoted\\\"", " caf\xc3\xa9", " \xe4\xbd\xa0\xe5\xa5\xbd",
-    ",", " and", " tokens", ".", " def", " quicksort", "(items", "):",
+    " the",
+    " model",
+    " streams",
+    "\\n",
+    " \\\"quoted\\\"",
+    " caf\xc3\xa9",
+    " \xe4\xbd\xa0\xe5\xa5\xbd",
+    ",",
+    " and",
+    " tokens",
+    ".",
+    " def",
+    " quicksort",
+    "(items",
+    "):",
 };
 #define BENCH_NTOK (sizeof(bench_tokens) / sizeof(bench_tokens[0]))
 
@@ -97,7 +110,7 @@ static void
 bench_path(int tree)
 {
     long n = tu_env_long("BENCH_EVENTS", 2000000);
-    struct bench_ctx b = { tree, 0, 0 };
+    struct bench_ctx b = {tree, 0, 0};
     struct sse_parser *p = sse_new(on_event, &b);
     unsigned long long a0 = 0, a1 = 0;
     char allocs[32] = "n/a (not preloaded)";

@@ -8,9 +8,9 @@
  * need a __DATA,__interpose section; not done).
  *
  * malloc_count_allocs() returns the count so far (bench_chunk calls it
- * through a weak reference when preloaded). At exit it writes "allocs N frees N bytes N" to the file named by
- * $TPSD_MALLOC_COUNT (nothing when unset). A realloc counts as one
- * allocation (it may move the block); realloc(p, 0) as a free.
+ * through a weak reference when preloaded). At exit it writes "allocs N frees N bytes N" to the
+ * file named by $TPSD_MALLOC_COUNT (nothing when unset). A realloc counts as one allocation (it
+ * may move the block); realloc(p, 0) as a free.
  */
 #define _GNU_SOURCE
 #include <errno.h>

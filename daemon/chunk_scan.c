@@ -32,7 +32,7 @@ enum {
 
 /* Where a value goes. */
 enum scan_slot {
-    SLOT_IGNORE,    /* validated, not kept */
+    SLOT_IGNORE, /* validated, not kept */
     SLOT_MODEL,
     SLOT_CHOICES,
     SLOT_DELTA,
@@ -50,7 +50,10 @@ struct scan_key {
     enum scan_slot slot;
 };
 
-#define K(name, types, slot) { name, sizeof(name) - 1, types, slot }
+#define K(name, types, slot)                                                                   \
+    {                                                                                          \
+        name, sizeof(name) - 1, types, slot                                                    \
+    }
 
 static const struct scan_key keys_top[] = {
     K("id", V_STR, SLOT_IGNORE),
@@ -83,14 +86,14 @@ static const struct scan_key keys_delta[] = {
 struct scan {
     const unsigned char *p, *end;
     struct chunk *c;
-    size_t used;                /* bytes of c->scratch taken */
-    const char *rc, *r;         /* reasoning_content, reasoning (NULL: absent/null) */
+    size_t used;        /* bytes of c->scratch taken */
+    const char *rc, *r; /* reasoning_content, reasoning (NULL: absent/null) */
     size_t rc_len, r_len;
     int has_delta;
 };
 
 struct scan_str {
-    const char *s;  /* NULL for a JSON null */
+    const char *s; /* NULL for a JSON null */
     size_t len;
 };
 
@@ -143,8 +146,8 @@ scan_int(struct scan *s)
     }
     if (nd > SCAN_INT_DIGITS_MAX)
         return -1;
-    if (s->p < s->end && (*s->p == '.' || *s->p == 'e' || *s->p == 'E' ||
-                          (*s->p >= '0' && *s->p <= '9')))
+    if (s->p < s->end &&
+        (*s->p == '.' || *s->p == 'e' || *s->p == 'E' || (*s->p >= '0' && *s->p <= '9')))
         return -1;
     return 0;
 }
@@ -442,15 +445,14 @@ scan_store(struct scan *s, enum scan_slot slot, const struct scan_str *v)
 static int
 scan_value(struct scan *s, const struct scan_key *k)
 {
-    struct scan_str v = { NULL, 0 };
+    struct scan_str v = {NULL, 0};
 
     scan_ws(s);
     if (s->p == s->end)
         return -1;
     switch (*s->p) {
     case '"':
-        if (!(k->types & V_STR) ||
-            scan_string(s, k->slot == SLOT_IGNORE ? NULL : &v) == -1)
+        if (!(k->types & V_STR) || scan_string(s, k->slot == SLOT_IGNORE ? NULL : &v) == -1)
             return -1;
         scan_store(s, k->slot, &v);
         return 0;

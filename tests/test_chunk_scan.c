@@ -91,7 +91,8 @@ TEST(escapes)
 {
     struct chunk c;
 
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"content\":\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"}}]}");
     CHECK_STR(c.content, "a\"b\\c/d\b\f\n\r\t");
     CHECK_INT(c.content_len, ==, 12);
     /* \u escapes: ASCII, 2- and 3-byte, mixed case hex. */
@@ -109,7 +110,8 @@ TEST(surrogate_pairs)
     /* U+1F600 as a pair, and as raw UTF-8: the same bytes. */
     scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"content\":\"\\ud83d\\ude00\"}}]}");
     CHECK_STR(c.content, "\xf0\x9f\x98\x80");
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"content\":\"\xf0\x9f\x98\x80 caf\xc3\xa9\"}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"content\":\"\xf0\x9f\x98\x80 caf\xc3\xa9\"}}]}");
     CHECK_STR(c.content, "\xf0\x9f\x98\x80 caf\xc3\xa9");
     /* Lone or reversed surrogates, bad UTF-8: jansson rejects, so must we. */
     scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}", -1);
@@ -158,22 +160,28 @@ TEST(reasoning_priority)
     struct chunk c;
 
     /* reasoning_content wins when it has text, in either order. */
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning\":\"r\",\"reasoning_content\":\"rc\"}}]}");
+    scan_ok_str(
+        &c, "{\"choices\":[{\"delta\":{\"reasoning\":\"r\",\"reasoning_content\":\"rc\"}}]}");
     CHECK_STR(c.reasoning, "rc");
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"rc\",\"reasoning\":\"r\"}}]}");
+    scan_ok_str(
+        &c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"rc\",\"reasoning\":\"r\"}}]}");
     CHECK_STR(c.reasoning, "rc");
     /* Empty or null reasoning_content: reasoning is taken. */
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":\"r\"}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":\"r\"}}]}");
     CHECK_STR(c.reasoning, "r");
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning\":\"r\",\"reasoning_content\":null}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"reasoning\":\"r\",\"reasoning_content\":null}}]}");
     CHECK_STR(c.reasoning, "r");
     /* Empty reasoning_content alone: an empty, non-NULL reasoning. */
     scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\"}}]}");
     CHECK(c.reasoning != NULL && c.reasoning_len == 0);
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":null}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":null}}]}");
     CHECK(c.reasoning != NULL && c.reasoning_len == 0);
     /* Reasoning and content in one delta. */
-    scan_ok_str(&c, "{\"choices\":[{\"delta\":{\"reasoning\":\"think\",\"content\":\"say\"}}]}");
+    scan_ok_str(&c,
+                "{\"choices\":[{\"delta\":{\"reasoning\":\"think\",\"content\":\"say\"}}]}");
     CHECK_STR(c.reasoning, "think");
     CHECK_STR(c.content, "say");
 }
@@ -181,9 +189,10 @@ TEST(reasoning_priority)
 TEST(declines_the_unusual)
 {
     /* The last chunk of a stream, errors, statistics, tools: jansson's. */
-    scan_declines("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}", 0);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"timings\":{\"predicted_n\":1}}",
+    scan_declines("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
                   0);
+    scan_declines(
+        "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"timings\":{\"predicted_n\":1}}", 0);
     scan_declines("{\"error\":{\"message\":\"boom\"}}", 0);
     scan_declines("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}", 0);
     scan_declines("{\"choices\":[{\"text\":\"legacy\"}]}", 0);
