@@ -24,6 +24,7 @@ the difference of their events, i.e. what one more event costs, per-request
 and startup allocations cancelled out).
 
     python3 bench/bench_vs_python.py [--build build] [--scale 1.0] [--runs 1]
+                                     [--loads 1,2,3] [--before OLD_TPSD]
 
 --scale multiplies the number of requests (default: 30 at 1 stream, 128 at
 64 x 200, 640 at 64 x 1,000). Needs a RelWithDebInfo build (`make build`),
@@ -111,7 +112,7 @@ def read_allocs(path):
         return None
 
 
-def run_tpsd(build, tmp, url, model, streams, requests, max_tokens, tag):
+def run_tpsd(build, tmp, url, model, streams, requests, max_tokens, tag, exe=None):
     db = os.path.join(tmp, "tpsd-%s.db" % tag)
     for suffix in ("", "-wal", "-shm"):
         if os.path.exists(db + suffix):
@@ -122,7 +123,7 @@ def run_tpsd(build, tmp, url, model, streams, requests, max_tokens, tag):
     if os.path.exists(lib):
         env["LD_PRELOAD"] = lib
         env["TPSD_MALLOC_COUNT"] = count
-    argv = [os.path.join(build, "tpsd"), "run", "--backend", "none", "--model", model,
+    argv = [exe or os.path.join(build, "tpsd"), "run", "--backend", "none", "--model", model,
             "--suite", write_suite(tmp, max_tokens), "--repetitions", str(requests),
             "--concurrency", str(streams), "--warmup", "0", "--base-url", url,
             "--db", db, "--json"]
@@ -168,6 +169,8 @@ def main():
     ap.add_argument("--runs", type=int, default=1)
     ap.add_argument("--loads", default="1,2,3", help="which loads, e.g. 1,3")
     ap.add_argument("--no-python", action="store_true", help="tpsd alone (profiling)")
+    ap.add_argument("--before", help="another tpsd binary (e.g. main's) run at each load too: "
+                    "a before/after under the same machine load")
     a = ap.parse_args()
     build = os.path.abspath(a.build)
     tmp = tempfile.mkdtemp(prefix="tpsd-vs-py-")
@@ -199,6 +202,15 @@ def main():
                        t["user"] / t["tokens"] * 1e6, t["sys"] / t["tokens"] * 1e6, p_cpu,
                        p["user"] / p["tokens"] * 1e6, p["sys"] / p["tokens"] * 1e6,
                        p_cpu / t_cpu, t["user"] / t["events"] * 1e6, fmt(allocs, ".2f")))
+                if a.before:
+                    b = run_tpsd(build, tmp, url, model, streams, n, TOKENS, "before", a.before)
+                    b_cpu = (b["user"] + b["sys"]) / b["tokens"] * 1e6
+                    print("|   before: %s | %.0f | %.2f (%.2f + %.2f) | | %.2fx | %.3f | %s |" %
+                          (os.path.basename(a.before), b["tokens"] / b["wall"], b_cpu,
+                           b["user"] / b["tokens"] * 1e6, b["sys"] / b["tokens"] * 1e6,
+                           p_cpu / b_cpu, b["user"] / b["events"] * 1e6,
+                           fmt(b["allocs"] / b["events"] if b["allocs"] is not None else None,
+                               ".2f")))
                 sys.stdout.flush()
             # Marginal allocations per event: 500- vs 1,000-token answers.
             k = max(1, int(8 * a.scale))
