@@ -1,6 +1,8 @@
 /* chunk.c - see chunk.h. */
 #include "daemon/chunk.h"
 
+#include "daemon/chunk_scan.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -206,6 +208,14 @@ out:
 
 int
 chunk_decode(struct chunk *c, const char *data, size_t len)
+{
+    if (chunk_scan(c, data, len) == 0)
+        return 0; /* the common shape: no tree, no allocation */
+    return chunk_decode_tree(c, data, len);
+}
+
+int
+chunk_decode_tree(struct chunk *c, const char *data, size_t len)
 {
     json_error_t jerr;
     int rc = -1;

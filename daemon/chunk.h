@@ -17,10 +17,12 @@
 #include <stdint.h>
 
 #define CHUNK_REASON_MAX 256 /* chunk.reason: why decoding failed */
+#define CHUNK_SCRATCH_MAX 4096 /* chunk_scan's unescaped strings of one event */
 
 /*
- * Pointers point into the parsed JSON (`root`) and stay valid until
- * chunk_release(). Strings are NUL-terminated; text fields also carry their
+ * Pointers point into the parsed JSON (`root`), or into `scratch` when the
+ * in-place scanner decoded the event (daemon/chunk_scan.h), and stay valid
+ * until chunk_release() (a copy of the struct does not carry them). Strings are NUL-terminated; text fields also carry their
  * length because generated text may hold NULs. Integers are -1 when absent.
  */
 struct chunk {
@@ -47,6 +49,7 @@ struct chunk {
     int type_errors;            /* known fields that had the wrong type */
     json_t *root;               /* owned: the parsed chunk */
     char reason[CHUNK_REASON_MAX];
+    char scratch[CHUNK_SCRATCH_MAX]; /* chunk_scan's strings; keep it last */
 };
 
 /*
@@ -60,8 +63,14 @@ struct chunk {
  *
  * Returns 0, or -1 when the data is not JSON or not an object (c->reason
  * says why; nothing to release, though chunk_release() is harmless).
+ * The common shape is scanned in place without allocating (chunk_scan.h);
+ * anything else goes through jansson, with the same result.
  */
 int chunk_decode(struct chunk *c, const char *data, size_t len);
+
+/* chunk_decode() through jansson alone, never the in-place scanner: the
+ * reference the scanner is tested against. Same contract. */
+int chunk_decode_tree(struct chunk *c, const char *data, size_t len);
 
 /* 1 when the chunk carries generated text (content or reasoning), the kind
  * of event that ttft, itl and token estimates count. */

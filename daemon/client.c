@@ -17,6 +17,11 @@
 #define CLIENT_POLL_MS 100
 #define CLIENT_DEADLINE_MS 10   /* deadlines are checked this often: O(streams) each */
 #define CLIENT_URL_MAX 1200
+/* libcurl's receive buffer per transfer, handed whole to on_write: 16 KB
+ * holds ~60 events of ~250 bytes, more than a stream's burst between two
+ * wake-ups even at 1,000 tok/s behind a slow loop, so a burst costs one read
+ * (and one timestamp: every event of a read arrived together). */
+#define CLIENT_READ_BUF (16L * 1024)
 
 struct client_xfer {
     CURL *easy;
@@ -32,6 +37,7 @@ struct client_xfer {
     int got_usage;
     int64_t n_text_events, n_reasoning_events;
     size_t ev_cap;
+    size_t text_cap, reasoning_cap;     /* allocated sizes of req->text, req->reasoning */
     json_t *stats;
     char abort_code[SAMPLE_CODE_MAX];
     char abort_detail[SAMPLE_DETAIL_MAX];
@@ -199,23 +205,36 @@ xfer_abort(struct client_xfer *x, const char *code, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Append to a NUL-terminated text buffer up to CLIENT_TEXT_MAX. */
+#define CLIENT_TEXT_MIN 1024 /* first size of a text buffer */
+
+/* Append to a NUL-terminated text buffer of capacity *cap up to
+ * CLIENT_TEXT_MAX; it grows by doubling, so a token costs no allocation.
+ * Out of memory: the text is cut short (validators then see less). */
 static void
-text_append(char **buf, size_t *len, const char *s, size_t n)
+text_append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
 {
+    size_t ncap;
     char *p;
 
     if (*len + n > CLIENT_TEXT_MAX)
         n = CLIENT_TEXT_MAX - *len;
     if (n == 0)
         return;
-    p = realloc(*buf, *len + n + 1);
-    if (p == NULL)
-        return;
-    memcpy(p + *len, s, n);
+    if (*len + n + 1 > *cap) {
+        ncap = *cap ? *cap : CLIENT_TEXT_MIN;
+        while (ncap < *len + n + 1)
+            ncap *= 2;
+        if (ncap > CLIENT_TEXT_MAX + 1)
+            ncap = CLIENT_TEXT_MAX + 1;
+        p = realloc(*buf, ncap);
+        if (p == NULL)
+            return;
+        *buf = p;
+        *cap = ncap;
+    }
+    memcpy(*buf + *len, s, n);
     *len += n;
-    p[*len] = '\0';
-    *buf = p;
+    (*buf)[*len] = '\0';
 }
 
 static int
@@ -256,11 +275,12 @@ on_event(void *arg, const char *event, const char *data, size_t len)
         x->t_last_token = x->t_chunk;
         if (ch.content_len > 0) {
             x->n_text_events++;
-            text_append(&r->text, &r->text_len, ch.content, ch.content_len);
+            text_append(&r->text, &r->text_len, &x->text_cap, ch.content, ch.content_len);
         }
         if (ch.reasoning_len > 0) {
             x->n_reasoning_events++;
-            text_append(&r->reasoning, &r->reasoning_len, ch.reasoning, ch.reasoning_len);
+            text_append(&r->reasoning, &r->reasoning_len, &x->reasoning_cap, ch.reasoning,
+                        ch.reasoning_len);
         }
         if (r->rec.n_event_us < CLIENT_EVENTS_MAX) {
             if (r->rec.n_event_us == x->ev_cap) {
@@ -375,6 +395,7 @@ xfer_start(struct client *c, struct client_req *r)
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
     curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)c->o.connect_timeout_ms);
     curl_easy_setopt(x->easy, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(x->easy, CURLOPT_BUFFERSIZE, CLIENT_READ_BUF);
     curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
 #if LIBCURL_VERSION_NUM >= 0x075000
     curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);

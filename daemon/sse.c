@@ -186,6 +186,18 @@ sse_line_append(struct sse_parser *p, const char *s, size_t n)
     p->line.len += n;
 }
 
+/* Where the first line end ('\n' or '\r') in s is, n when none: two
+ * memchr() passes (vectorised in libc), not a loop over every byte. */
+static size_t
+sse_eol(const char *s, size_t n)
+{
+    const char *nl = memchr(s, '\n', n);
+    size_t m = nl != NULL ? (size_t)(nl - s) : n;
+    const char *cr = memchr(s, '\r', m);
+
+    return cr != NULL ? (size_t)(cr - s) : m;
+}
+
 static void
 sse_bytes(struct sse_parser *p, const char *buf, size_t len)
 {
@@ -199,9 +211,7 @@ sse_bytes(struct sse_parser *p, const char *buf, size_t len)
                 continue;
             }
         }
-        j = i;
-        while (j < len && buf[j] != '\n' && buf[j] != '\r')
-            j++;
+        j = i + sse_eol(buf + i, len - i);
         if (j == len) {
             sse_line_append(p, buf + i, len - i);
             return;

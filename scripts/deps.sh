@@ -20,6 +20,7 @@ have_all() {
 have_test() {
     command -v wrk >/dev/null && command -v node >/dev/null && command -v npm >/dev/null &&
         command -v prometheus >/dev/null && command -v promtool >/dev/null &&
+        { python3 -c 'import aiohttp' || /usr/bin/python3 -c 'import aiohttp'; } 2>/dev/null &&
         { [ "$(uname -s)" != Linux ] || [ -x /usr/bin/chromium ]; }
 }
 # The npm packages of a test folder (DIR/node_modules), installed from its
@@ -57,6 +58,10 @@ Darwin)
     command -v brew >/dev/null || { echo "deps: install Homebrew first (https://brew.sh)" >&2; exit 1; }
     brew install cmake pkg-config libmicrohttpd curl jansson sqlite python3 wrk node
     [ "${1:-}" != "--test" ] || brew install prometheus
+    # bench/bench_vs_python.py's reference client; Homebrew has no aiohttp
+    # formula: pip into the user site (or a venv).
+    [ "${1:-}" != "--test" ] || python3 -c 'import aiohttp' 2>/dev/null ||
+        python3 -m pip install --user aiohttp
     ;;
 Linux)
     sudo=""
@@ -71,7 +76,8 @@ Linux)
     # NodeSource nodejs carries its own npm).
     extra=""
     if [ "${1:-}" = "--test" ]; then
-        extra="chromium prometheus"
+        # python3-aiohttp: bench/bench_vs_python.py's reference client.
+        extra="chromium prometheus python3-aiohttp"
         command -v node >/dev/null || extra="$extra nodejs"
         command -v npm >/dev/null || extra="$extra npm"
     fi
