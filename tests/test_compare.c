@@ -35,6 +35,10 @@
 #define T_SEEDS 100
 #define T_T0 1764547200000LL  /* 2025-12-01T00:00:00Z */
 #define T_DAY 86400000LL
+/* tpsd compare's exit statuses (daemon/cli/cmd.h) */
+#define EXIT_WORK_FAILED_T 1
+#define EXIT_USAGE_T 2
+#define EXIT_UNAVAILABLE_T 3
 
 /* ---- synthetic data in a real database ---- */
 
@@ -52,6 +56,8 @@ t_open(const char *path)
 
     if (db == NULL)
         check_failed(__FILE__, __LINE__, "db_open %s: %s", path, err);
+    /* Thousands of small transactions: no fsync each (a scratch file). */
+    CHECK_INT(db_exec(db, "PRAGMA synchronous=OFF"), ==, 0);
     return db;
 }
 
@@ -63,8 +69,10 @@ static int64_t
 t_job(struct db *db, const char *const *models, const char *const *cases, int n,
       const struct t_cfg *c, struct rng *r, int64_t t0, int64_t *runs)
 {
+    struct sample_rec *recs;
     int64_t job, run;
     char state[16];
+    size_t nrec, stored = 0;
     int existing, m, k, i, seq;
 
     CHECK_INT(jobs_create(db, "cmp", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
@@ -72,33 +80,43 @@ t_job(struct db *db, const char *const *models, const char *const *cases, int n,
         CHECK_INT(runs_open(db, job, m, models[m], "t", &run, state), ==, 0);
         if (runs != NULL)
             runs[m] = run;
+        for (k = 0; cases[k] != NULL; k++)
+            ;
+        recs = calloc((size_t)k * (size_t)(n + 2), sizeof(*recs));
+        CHECK(recs != NULL);
         seq = 0;
+        nrec = 0;
         for (k = 0; cases[k] != NULL; k++) {
             for (i = -2; i < n; i++) {
-                struct sample_rec s;
+                struct sample_rec *s = &recs[nrec++];
 
-                sample_rec_init(&s);
-                s.run_id = run;
-                s.seq = seq++;
-                snprintf(s.case_name, sizeof(s.case_name), "%s", cases[k]);
-                s.started_at = t0 + 1000LL * seq;
-                s.warmup = i == -2;
-                s.ok = i != -1;
+                sample_rec_init(s);
+                s->run_id = run;
+                s->seq = seq++;
+                snprintf(s->case_name, sizeof(s->case_name), "%s", cases[k]);
+                s->started_at = t0 + 1000LL * seq;
+                s->warmup = i == -2;
+                s->ok = i != -1;
                 if (i < 0) {        /* a warm-up or a failure: never compared */
-                    s.decode_tps = s.e2e_tps = s.prompt_tps = 1e6;
-                    s.ttft_ms = 1e-3;
-                    if (!s.ok)
-                        snprintf(s.error_code, sizeof(s.error_code), "http_500");
+                    s->decode_tps = s->e2e_tps = s->prompt_tps = 1e6;
+                    s->ttft_ms = 1e-3;
+                    if (!s->ok)
+                        snprintf(s->error_code, sizeof(s->error_code), "http_500");
                 } else {
-                    s.decode_tps = c->decode * (1 + T_NOISE * rng_normal(r));
-                    s.e2e_tps = c->e2e * (1 + T_NOISE * rng_normal(r));
-                    s.ttft_ms = c->ttft * (1 + T_NOISE * rng_normal(r));
-                    s.prompt_tps = c->prompt * (1 + T_NOISE * rng_normal(r));
+                    s->decode_tps = c->decode * (1 + T_NOISE * rng_normal(r));
+                    s->e2e_tps = c->e2e * (1 + T_NOISE * rng_normal(r));
+                    s->ttft_ms = c->ttft * (1 + T_NOISE * rng_normal(r));
+                    s->prompt_tps = c->prompt * (1 + T_NOISE * rng_normal(r));
                 }
-                CHECK_INT(samples_insert(db, &s), ==, 0);
-                sample_rec_free(&s);
             }
         }
+        /* One transaction per run (the runner commits each sample alone;
+         * the rows are the same). */
+        CHECK_INT(samples_insert_many(db, recs, nrec, &stored), ==, 0);
+        CHECK_INT(stored, ==, nrec);
+        for (i = 0; i < (int)nrec; i++)
+            sample_rec_free(&recs[i]);
+        free(recs);
         CHECK_INT(runs_finish(db, run, "succeeded", NULL, NULL), ==, 0);
     }
     CHECK_INT(jobs_set_state(db, job, "succeeded", NULL, NULL), ==, 0);
@@ -503,4 +521,195 @@ TEST(model_time_ranges)
     CHECK_STR(t_str(t_row(ans, "long", "decode_tps"), "verdict"), "no_significant_difference");
     json_decref(ans);
     db_close(db);
+}
+
+/* ---- over HTTP: tpsd serve on loopback, and the tpsd compare verb ---- */
+
+/* A daemon on a database holding: job 1 (A) and job 2 (B, 5% faster
+ * decode), job 3 with no sample at all. */
+static void
+t_daemon(struct du_env *e)
+{
+    struct t_cfg fast = base_cfg;
+    struct db *db;
+    struct rng r;
+    int64_t job;
+    int existing;
+
+    du_must_setup(e, "", NULL);
+    db = t_open(e->db);
+    rng_seed(&r, 1);
+    fast.decode *= 1.05;
+    CHECK_INT(t_job(db, one_model, two_cases, T_N, &base_cfg, &r, T_T0, NULL), ==, 1);
+    CHECK_INT(t_job(db, one_model, two_cases, T_N, &fast, &r, T_T0 + T_DAY, NULL), ==, 2);
+    CHECK_INT(jobs_create(db, "empty", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(job, ==, 3);
+    db_close(db);
+    du_must_start(e, NULL);
+}
+
+/* GET path: CHECKs the status and, for errors, the error code. */
+static json_t *
+t_get(struct du_env *e, const char *path, long want, const char *code)
+{
+    json_t *body = NULL;
+    long st = du_call(e, "GET", path, NULL, NULL, &body);
+
+    if (st != want)
+        check_failed(__FILE__, __LINE__, "GET %s: status %ld, want %ld", path, st, want);
+    if (code != NULL)
+        CHECK_STR(json_string_value(json_object_get(json_object_get(body, "error"), "code")),
+                  code);
+    return body;
+}
+
+TEST(http_compare)
+{
+    struct du_env e;
+    json_t *ans, *row, *again;
+
+    t_daemon(&e);
+    ans = t_get(&e, "/v1/compare?a=job:1&b=job:2", 200, NULL);
+    row = t_row(ans, "long", "decode_tps");
+    CHECK_STR(t_str(row, "verdict"), "faster");
+    CHECK_DBL(t_num(row, "ci_low_pct"), <=, 5.0);
+    CHECK_DBL(t_num(row, "ci_high_pct"), >=, 5.0);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(ans, "method"), "seed")), ==,
+              COMPARE_SEED_DEFAULT);
+    /* The same answer the library gives on the same file, and again. */
+    again = t_get(&e, "/v1/compare?a=job%3A1&b=job%3A2&seed=1&resamples=2000&level=0.95", 200,
+                  NULL);
+    CHECK(json_equal(ans, again));
+    json_decref(again);
+    json_decref(ans);
+    ans = t_get(&e,
+                "/v1/compare?a=model:org%2Fm%40..2025-12-02&b=model:org%2Fm%402025-12-02..&case="
+                "short&figure=decode_tps,ttft_ms&resamples=500&seed=9",
+                200, NULL);
+    CHECK_INT(json_array_size(json_object_get(ans, "rows")), ==, 2);
+    CHECK_STR(t_str(t_row(ans, "short", "decode_tps"), "verdict"), "faster");
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(ans, "method"), "resamples")),
+              ==, 500);
+    json_decref(ans);
+    du_teardown(&e);
+}
+
+TEST(http_bad_input)
+{
+    static const struct {
+        const char *path;
+        long status;
+        const char *code;
+    } cases[] = {
+        { "/v1/compare?a=job:1", 400, "bad_request" },
+        { "/v1/compare?b=job:1", 400, "bad_request" },
+        { "/v1/compare?a=job:99&b=job:1", 404, "not_found" },
+        { "/v1/compare?a=job:1&b=run:99", 404, "not_found" },
+        { "/v1/compare?a=model:nope&b=job:1", 404, "not_found" },
+        { "/v1/compare?a=job:3&b=job:1", 404, "no_samples" },
+        { "/v1/compare?a=job:1&b=job:3", 404, "no_samples" },
+        { "/v1/compare?a=job:1&b=job:2&case=nope", 404, "no_samples" },
+        { "/v1/compare?a=model:org%2Fm%402030-01-01..&b=job:1", 404, "no_samples" },
+        { "/v1/compare?a=job:1&b=job:2&figure=tps", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&figure=", 400, "bad_request" },
+        { "/v1/compare?a=job:x&b=job:2", 400, "bad_request" },
+        { "/v1/compare?a=jobs:1&b=job:2", 400, "bad_request" },
+        { "/v1/compare?a=model:m%402025-13-01..&b=job:2", 400, "bad_request" },
+        { "/v1/compare?a=model:m%402025-12-02..2025-12-01&b=job:2", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&resamples=10", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&resamples=1000000", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&seed=-1", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&level=1", 400, "bad_request" },
+        { "/v1/compare?a=job:1&b=job:2&level=abc", 400, "bad_request" },
+    };
+    struct du_env e;
+    size_t i;
+
+    t_daemon(&e);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *body = t_get(&e, cases[i].path, cases[i].status, cases[i].code);
+        CHECK(json_string_value(json_object_get(json_object_get(body, "error"), "message")) !=
+              NULL);
+        json_decref(body);
+    }
+    {
+        long st = du_call(&e, "POST", "/v1/compare?a=job:1&b=job:2", "{}", NULL, NULL);
+        CHECK_INT(st, ==, 405);
+    }
+    /* Still serving. */
+    json_decref(t_get(&e, "/v1/compare?a=job:1&b=job:2&case=short", 200, NULL));
+    du_teardown(&e);
+}
+
+/* Run `tpsd compare ARGS... --url URL`; exit code, stdout in *out. */
+static int
+t_cli(struct du_env *e, const char *const *args, char **out)
+{
+    char *argv[24], outp[TU_PATH_MAX + 16];
+    int n = 0, code = -1, i;
+
+    argv[n++] = getenv("TPSD_BIN");
+    argv[n++] = "compare";
+    for (i = 0; args[i] != NULL && n < 20; i++)
+        argv[n++] = (char *)args[i];
+    argv[n++] = "--url";
+    argv[n++] = e->url;
+    argv[n] = NULL;
+    snprintf(outp, sizeof(outp), "%s/cli.out", e->dir);
+    CHECK_INT(tu_run(argv, outp, NULL, 60000, &code), ==, 0);
+    CHECK_INT(tu_read_file(outp, out, NULL), ==, 0);
+    return code;
+}
+
+TEST(cli_compare)
+{
+    static const char *const table[] = { "job:1", "job:2", NULL };
+    static const char *const md[] = { "job:1", "job:2", "--format", "md", "--case", "long", NULL };
+    static const char *const js[] = { "job:1", "job:2", "--json", "--seed", "5", NULL };
+    static const char *const notfound[] = { "job:99", "job:2", NULL };
+    static const char *const nosamples[] = { "job:3", "job:2", NULL };
+    static const char *const badsel[] = { "job:x", "job:2", NULL };
+    static const char *const badfig[] = { "job:1", "job:2", "--figure", "tps", NULL };
+    static const char *const one[] = { "job:1", NULL };
+    static const char *const badfmt[] = { "job:1", "job:2", "--format", "csv", NULL };
+    struct du_env e;
+    json_t *j;
+    char *out = NULL;
+
+    t_daemon(&e);
+    CHECK_INT(t_cli(&e, table, &out), ==, 0);
+    CHECK(strstr(out, "MEDIAN A") != NULL);
+    CHECK(strstr(out, "decode_tps") != NULL);
+    CHECK(strstr(out, "faster") != NULL);
+    CHECK(strstr(out, "2000 resamples, seed 1") != NULL);
+    free(out);
+    CHECK_INT(t_cli(&e, md, &out), ==, 0);
+    CHECK(strstr(out, "| Case | Figure | n (A/B) | A | B | Change | Interval | Verdict |") != NULL);
+    CHECK(strstr(out, "| long | Decode tok/s | 20/20 |") != NULL);
+    CHECK(strstr(out, "**faster**") != NULL);
+    CHECK(strstr(out, "| short |") == NULL);
+    free(out);
+    CHECK_INT(t_cli(&e, js, &out), ==, 0);
+    j = json_loads(out, 0, NULL);
+    CHECK(j != NULL);
+    CHECK_INT(json_integer_value(json_object_get(json_object_get(j, "method"), "seed")), ==, 5);
+    CHECK_INT(json_array_size(json_object_get(j, "rows")), ==, 2 * COMPARE_NFIG);
+    json_decref(j);
+    free(out);
+    CHECK_INT(t_cli(&e, notfound, &out), ==, EXIT_WORK_FAILED_T);
+    free(out);
+    CHECK_INT(t_cli(&e, nosamples, &out), ==, EXIT_WORK_FAILED_T);
+    free(out);
+    CHECK_INT(t_cli(&e, badsel, &out), ==, EXIT_USAGE_T);
+    free(out);
+    CHECK_INT(t_cli(&e, badfig, &out), ==, EXIT_USAGE_T);
+    free(out);
+    CHECK_INT(t_cli(&e, one, &out), ==, EXIT_USAGE_T);
+    free(out);
+    CHECK_INT(t_cli(&e, badfmt, &out), ==, EXIT_USAGE_T);
+    free(out);
+    du_teardown(&e);
+    /* Nobody listening: 3. */
+    CHECK_INT(t_cli(&e, table, &out), ==, EXIT_UNAVAILABLE_T);
+    free(out);
 }
