@@ -713,3 +713,54 @@ TEST(cli_compare)
     CHECK_INT(t_cli(&e, table, &out), ==, EXIT_UNAVAILABLE_T);
     free(out);
 }
+
+/* End to end with measured samples: tpsd serve benchmarks two tpsd-sim
+ * models through the fake lms, one decoding at 100 tok/s and one at 200
+ * (the simulator's schedule), and GET /v1/compare on the two runs finds
+ * the second faster by about 100%. */
+TEST(http_compare_sim)
+{
+    static const char *const models[] = { "sim/slow", "sim/fast", NULL };
+    struct du_env e;
+    char state[32], *spec;
+    long long job;
+    json_t *ans, *row, *runs;
+    char path[128];
+    size_t i;
+
+    du_must_setup(&e,
+                  "{\"key\":\"sim/slow\",\"ttft_ms\":5,\"tps\":100,\"text\":\"hello world \","
+                  "\"size_bytes\":1e9},"
+                  "{\"key\":\"sim/fast\",\"ttft_ms\":5,\"tps\":200,\"text\":\"hello world \","
+                  "\"size_bytes\":1e9}",
+                  NULL);
+    du_must_start(&e, NULL);
+    spec = du_spec(&e, models, 20, 6, 1, "lms", NULL);
+    job = du_must_submit(&e, spec);
+    free(spec);
+    CHECK_STR(du_wait_final(&e, job, 120000, state, sizeof(state)), "succeeded");
+    runs = t_get(&e, "/v1/runs?job=1", 200, NULL);
+    CHECK_INT(json_array_size(json_object_get(runs, "runs")), ==, 2);
+    json_decref(runs);
+    /* Runs are numbered in model order: run 1 is sim/slow, run 2 sim/fast. */
+    snprintf(path, sizeof(path), "/v1/compare?a=run:1&b=run:2&figure=decode_tps,e2e_tps");
+    ans = t_get(&e, path, 200, NULL);
+    CHECK_STR(t_str(ans, "match"), "case");
+    CHECK_INT(json_array_size(json_object_get(ans, "rows")), ==, 4);
+    json_array_foreach(json_object_get(ans, "rows"), i, row)
+    {
+        CHECK_STR(t_str(row, "model_a"), "sim/slow");
+        CHECK_STR(t_str(row, "model_b"), "sim/fast");
+        CHECK_INT(json_integer_value(json_object_get(row, "n_a")), ==, 6);
+        CHECK_STR(t_str(row, "verdict"), "faster");
+    }
+    row = t_row(ans, "greet", "decode_tps");
+    fprintf(stderr, "sim: decode median %.2f vs %.2f tok/s, %+.1f%% [%+.1f%%, %+.1f%%]\n",
+            t_num(row, "median_a"), t_num(row, "median_b"), t_num(row, "diff_pct"),
+            t_num(row, "ci_low_pct"), t_num(row, "ci_high_pct"));
+    CHECK_NEAR(t_num(row, "median_a"), 100.0, 10.0);
+    CHECK_NEAR(t_num(row, "median_b"), 200.0, 20.0);
+    CHECK_NEAR(t_num(row, "diff_pct"), 100.0, 25.0);
+    json_decref(ans);
+    du_teardown(&e);
+}
