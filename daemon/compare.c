@@ -19,10 +19,10 @@
 #include <string.h>
 
 const struct compare_figure compare_figures[COMPARE_NFIG] = {
-    { "decode_tps", "Decode tok/s", 1 },
-    { "e2e_tps", "E2E tok/s", 1 },
-    { "ttft_ms", "TTFT ms", 0 },
-    { "prompt_tps", "Prefill tok/s", 1 },
+    {"decode_tps", "Decode tok/s", 1},
+    {"e2e_tps", "E2E tok/s", 1},
+    {"ttft_ms", "TTFT ms", 0},
+    {"prompt_tps", "Prefill tok/s", 1},
 };
 
 static const char *const verdict_names[] = {
@@ -141,7 +141,7 @@ compare_row(const double *a, size_t na, const double *b, size_t nb, int higher_b
     for (i = 0; i < o->resamples; i++) {
         ma = draw_median(&r, a, na, ta);
         mb = draw_median(&r, b, nb, tb);
-        if (!(ma > 0)) {            /* a resample with a median of 0: no ratio */
+        if (!(ma > 0)) { /* a resample with a median of 0: no ratio */
             insufficient(out);
             goto out;
         }

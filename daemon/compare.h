@@ -39,17 +39,17 @@
 #define COMPARE_RESAMPLES_MAX 100000
 #define COMPARE_SEED_DEFAULT 1
 #define COMPARE_LEVEL_DEFAULT 0.95
-#define COMPARE_N_MIN 5          /* values per side for an interval */
-#define COMPARE_NFIG 4           /* figures compared */
-#define COMPARE_KEY_MAX 512      /* bytes of a model key in a selector */
-#define COMPARE_SEL_MAX 1200     /* bytes of a selector */
+#define COMPARE_N_MIN 5      /* values per side for an interval */
+#define COMPARE_NFIG 4       /* figures compared */
+#define COMPARE_KEY_MAX 512  /* bytes of a model key in a selector */
+#define COMPARE_SEL_MAX 1200 /* bytes of a selector */
 #define COMPARE_ERR_MAX 256
 
 /* A figure that can be compared. */
 struct compare_figure {
-    const char *name;            /* sample column: decode_tps ... */
-    const char *label;           /* for tables: "Decode tok/s" */
-    int higher_better;           /* 1: throughput; 0: latency */
+    const char *name;  /* sample column: decode_tps ... */
+    const char *label; /* for tables: "Decode tok/s" */
+    int higher_better; /* 1: throughput; 0: latency */
 };
 
 /* The figures, in table order: decode_tps, e2e_tps, ttft_ms, prompt_tps. */
@@ -59,9 +59,9 @@ extern const struct compare_figure compare_figures[COMPARE_NFIG];
 int compare_figure_index(const char *name);
 
 enum compare_verdict {
-    COMPARE_FASTER,              /* B is faster than A */
+    COMPARE_FASTER, /* B is faster than A */
     COMPARE_SLOWER,
-    COMPARE_SAME,                /* no significant difference */
+    COMPARE_SAME, /* no significant difference */
     COMPARE_INSUFFICIENT,
 };
 
@@ -70,8 +70,8 @@ const char *compare_verdict_name(enum compare_verdict v);
 
 struct compare_opts {
     uint64_t seed;
-    int resamples;               /* COMPARE_RESAMPLES_MIN..MAX */
-    double level;                /* e.g. 0.95 */
+    int resamples; /* COMPARE_RESAMPLES_MIN..MAX */
+    double level;  /* e.g. 0.95 */
 };
 
 /* Defaults: COMPARE_SEED_DEFAULT, COMPARE_RESAMPLES_DEFAULT, 0.95. */
@@ -80,8 +80,8 @@ void compare_opts_default(struct compare_opts *o);
 struct compare_row {
     size_t na, nb;
     double median_a, median_b;
-    double diff_pct;             /* NAN when insufficient */
-    double lo_pct, hi_pct;       /* the interval; NAN when insufficient */
+    double diff_pct;       /* NAN when insufficient */
+    double lo_pct, hi_pct; /* the interval; NAN when insufficient */
     enum compare_verdict verdict;
 };
 
@@ -117,9 +117,9 @@ enum compare_sel_kind { COMPARE_SEL_JOB, COMPARE_SEL_RUN, COMPARE_SEL_MODEL };
  */
 struct compare_sel {
     enum compare_sel_kind kind;
-    int64_t id;                  /* job or run */
+    int64_t id; /* job or run */
     char model[COMPARE_KEY_MAX];
-    int64_t since, until;        /* Unix ms; 0: open */
+    int64_t since, until; /* Unix ms; 0: open */
 };
 
 /* Parse `text` into *out. 0, or -1 with the reason in err (errlen bytes). */

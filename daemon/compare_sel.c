@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SEL_TIME_MAX 32          /* bytes of one SINCE or UNTIL */
+#define SEL_TIME_MAX 32              /* bytes of one SINCE or UNTIL */
 #define SEL_MS_MAX 253402300800000LL /* 10000-01-01: larger is surely a mistake */
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian). */
@@ -58,7 +58,7 @@ num(const char *s, size_t n)
 static int
 parse_time(const char *s, int64_t *out)
 {
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    static const int mdays[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     size_t n = strlen(s);
     int64_t y, mo, d, h = 0, mi = 0, se = 0;
 
@@ -69,8 +69,8 @@ parse_time(const char *s, int64_t *out)
     if ((n != 10 && n != 20) || !digits(s, 4) || s[4] != '-' || !digits(s + 5, 2) ||
         s[7] != '-' || !digits(s + 8, 2))
         return -1;
-    if (n == 20 && (s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' ||
-                    !digits(s + 14, 2) || s[16] != ':' || !digits(s + 17, 2) || s[19] != 'Z'))
+    if (n == 20 && (s[10] != 'T' || !digits(s + 11, 2) || s[13] != ':' || !digits(s + 14, 2) ||
+                    s[16] != ':' || !digits(s + 17, 2) || s[19] != 'Z'))
         return -1;
     y = num(s, 4), mo = num(s + 5, 2), d = num(s + 8, 2);
     if (n == 20)
@@ -102,7 +102,8 @@ parse_range(const char *r, const char *dots, struct compare_sel *out, char *err,
         (lu > 0 && parse_time(until, &out->until) == -1)) {
         snprintf(err, errlen,
                  "time range \"%s\": SINCE..UNTIL, each Unix milliseconds, YYYY-MM-DD or"
-                 " YYYY-MM-DDTHH:MM:SSZ (UTC), or empty", r);
+                 " YYYY-MM-DDTHH:MM:SSZ (UTC), or empty",
+                 r);
         return -1;
     }
     if (out->until > 0 && out->until <= out->since) {

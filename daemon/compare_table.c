@@ -18,11 +18,11 @@
 #include <stdio.h>
 #include <string.h>
 
-#define COMPARE_LIST_MAX 512     /* bytes of one figure list */
+#define COMPARE_LIST_MAX 512 /* bytes of one figure list */
 
 struct side {
-    const char *label;           /* "A" or "B" */
-    const char *text;            /* the selector */
+    const char *label; /* "A" or "B" */
+    const char *text;  /* the selector */
     struct cmpdata_set set;
     size_t nmodels;
 };
@@ -43,7 +43,8 @@ compare_figures_parse(const char *list, unsigned *mask, char *err, size_t errlen
         i = compare_figure_index(tok);
         if (i < 0) {
             snprintf(err, errlen,
-                     "figure: unknown \"%.64s\" (decode_tps, e2e_tps, ttft_ms, prompt_tps)", tok);
+                     "figure: unknown \"%.64s\" (decode_tps, e2e_tps, ttft_ms, prompt_tps)",
+                     tok);
             return -1;
         }
         *mask |= 1u << i;
@@ -76,6 +77,9 @@ filter_case(struct cmpdata_set *s, const char *case_name)
             free(s->g[i].v[f]);
     }
     keep.n = n;
+    keep.nsamples = 0;
+    for (i = 0; i < n; i++)
+        keep.nsamples += keep.g[i].rows;
     *s = keep;
 }
 
@@ -117,7 +121,9 @@ load_side(struct db *db, struct side *sd, const char *case_name, char *err, size
         return COMPARE_DB_ERROR;
     if (rc == 1) {
         snprintf(err, errlen, "%s: no %s %s", sd->label,
-                 sel.kind == COMPARE_SEL_MODEL ? "run of model" : sel.kind == COMPARE_SEL_JOB ? "job" : "run",
+                 sel.kind == COMPARE_SEL_MODEL ? "run of model"
+                 : sel.kind == COMPARE_SEL_JOB ? "job"
+                                               : "run",
                  sel.kind == COMPARE_SEL_MODEL ? sel.model : sd->text + 4);
         return COMPARE_NOT_FOUND;
     }
@@ -178,9 +184,9 @@ row_json(const struct cmpdata_group *ga, const struct cmpdata_group *gb, int f,
                      "model_a", ga->model, "model_b", gb->model, "case", ga->case_name,
                      "figure", fig->name, "higher_is_better", fig->higher_better, "n_a",
                      (json_int_t)r.na, "n_b", (json_int_t)r.nb, "median_a",
-                     real_or_null(r.median_a), "median_b", real_or_null(r.median_b),
-                     "diff_pct", real_or_null(r.diff_pct), "ci_low_pct",
-                     real_or_null(r.lo_pct), "ci_high_pct", real_or_null(r.hi_pct), "verdict",
+                     real_or_null(r.median_a), "median_b", real_or_null(r.median_b), "diff_pct",
+                     real_or_null(r.diff_pct), "ci_low_pct", real_or_null(r.lo_pct),
+                     "ci_high_pct", real_or_null(r.hi_pct), "verdict",
                      compare_verdict_name(r.verdict));
 }
 
@@ -233,8 +239,8 @@ side_json(const struct side *sd)
 
 /* The answer's rows over the matched pairs; -1 when out of memory. */
 static int
-add_rows(json_t *rows, const struct side *a, const struct side *b, unsigned mask,
-         int by_model, const struct compare_opts *o)
+add_rows(json_t *rows, const struct side *a, const struct side *b, unsigned mask, int by_model,
+         const struct compare_opts *o)
 {
     const struct cmpdata_group *gb;
     json_t *row;
@@ -258,7 +264,7 @@ enum compare_status
 compare_table_build(struct db *db, const struct compare_req *q, json_t **out, char *err,
                     size_t errlen)
 {
-    struct side a = { "A", q->a, { 0 }, 0 }, b = { "B", q->b, { 0 }, 0 };
+    struct side a = {"A", q->a, {0}, 0}, b = {"B", q->b, {0}, 0};
     unsigned mask = q->figures ? q->figures : (1u << COMPARE_NFIG) - 1;
     enum compare_status rc;
     json_t *o = NULL, *rows, *um;
@@ -282,7 +288,8 @@ compare_table_build(struct db *db, const struct compare_req *q, json_t **out, ch
     if (n > COMPARE_DRAWS_MAX) {
         snprintf(err, errlen,
                  "the comparison would draw %lld values (at most %lld): fewer resamples, a"
-                 " case, a figure or a narrower range", n, COMPARE_DRAWS_MAX);
+                 " case, a figure or a narrower range",
+                 n, COMPARE_DRAWS_MAX);
         rc = COMPARE_BAD_REQUEST;
         goto out;
     }

@@ -25,18 +25,18 @@
 #define COMPARE_DRAWS_MAX 400000000LL
 
 struct compare_req {
-    const char *a, *b;           /* selectors (compare_sel_parse) */
-    const char *case_name;       /* NULL: every case */
-    unsigned figures;            /* bit i: compare_figures[i]; 0: all */
+    const char *a, *b;     /* selectors (compare_sel_parse) */
+    const char *case_name; /* NULL: every case */
+    unsigned figures;      /* bit i: compare_figures[i]; 0: all */
     struct compare_opts opts;
 };
 
 enum compare_status {
     COMPARE_OK,
-    COMPARE_BAD_REQUEST,         /* 400: a malformed selector, nothing in common, too large */
-    COMPARE_NOT_FOUND,           /* 404: no such job, run or model */
-    COMPARE_NO_SAMPLES,          /* 404: A or B holds no successful sample (of that case) */
-    COMPARE_DB_ERROR,            /* db->err says why */
+    COMPARE_BAD_REQUEST, /* 400: a malformed selector, nothing in common, too large */
+    COMPARE_NOT_FOUND,   /* 404: no such job, run or model */
+    COMPARE_NO_SAMPLES,  /* 404: A or B holds no successful sample (of that case) */
+    COMPARE_DB_ERROR,    /* db->err says why */
 };
 
 /*

@@ -11,11 +11,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const cmpdata_figures[CMPDATA_NFIG] = { "decode_tps", "e2e_tps", "ttft_ms",
-                                                    "prompt_tps" };
+const char *const cmpdata_figures[CMPDATA_NFIG] = {"decode_tps", "e2e_tps", "ttft_ms",
+                                                   "prompt_tps"};
 
 #define CMPDATA_COLS "r.model, s.case_name, s.decode_tps, s.e2e_tps, s.ttft_ms, s.prompt_tps"
-#define CMPDATA_ORDER " AND s.ok = 1 AND s.warmup = 0 ORDER BY r.model, s.case_name, s.run_id, s.seq"
+#define CMPDATA_ORDER                                                                          \
+    " AND s.ok = 1 AND s.warmup = 0 ORDER BY r.model, s.case_name, s.run_id, s.seq"
 
 static const char *const exists_sql[] = {
     [CMPDATA_JOB] = "SELECT 1 FROM jobs WHERE id = :id",
@@ -126,6 +127,7 @@ read_rows(struct db *db, sqlite3_stmt *st, struct cmpdata_set *out)
                 goto oom;
             g = &out->g[out->n - 1];
         }
+        g->rows++;
         for (f = 0; f < CMPDATA_NFIG; f++) {
             if (sqlite3_column_type(st, 2 + f) != SQLITE_NULL &&
                 value_add(g, f, sqlite3_column_double(st, 2 + f)) == -1)

@@ -22,10 +22,10 @@ enum cmpdata_kind { CMPDATA_JOB, CMPDATA_RUN, CMPDATA_MODEL };
 
 struct cmpdata_sel {
     enum cmpdata_kind kind;
-    int64_t id;                  /* job or run */
-    const char *model;           /* CMPDATA_MODEL: runs.model, exactly */
-    int64_t since, until;        /* CMPDATA_MODEL: samples' started_at in [since, until);
-                                  * 0: open */
+    int64_t id;           /* job or run */
+    const char *model;    /* CMPDATA_MODEL: runs.model, exactly */
+    int64_t since, until; /* CMPDATA_MODEL: samples' started_at in [since, until);
+                           * 0: open */
 };
 
 /* One (model, case): the non-NULL values of each figure, in (run, seq) order. */
@@ -35,12 +35,13 @@ struct cmpdata_group {
     double *v[CMPDATA_NFIG];
     size_t n[CMPDATA_NFIG];
     size_t cap[CMPDATA_NFIG];
+    size_t rows; /* samples of this group */
 };
 
 struct cmpdata_set {
-    struct cmpdata_group *g;     /* ordered by model, then case */
+    struct cmpdata_group *g; /* ordered by model, then case */
     size_t n;
-    size_t nsamples;             /* samples read (rows) */
+    size_t nsamples; /* samples read (rows) */
 };
 
 /*

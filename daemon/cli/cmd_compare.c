@@ -39,7 +39,7 @@ static int
 build_path(CURL *c, const char *a, const char *b, const struct opt *opts, size_t nopts,
            char *path, size_t len)
 {
-    const char *names[2] = { "a", "b" }, *vals[2] = { a, b };
+    const char *names[2] = {"a", "b"}, *vals[2] = {a, b};
     size_t used = (size_t)snprintf(path, len, "/v1/compare");
     size_t i;
     char *es;
@@ -88,7 +88,8 @@ static const char *
 ci_text(const json_t *row, const char *open, const char *sep, const char *close, char *buf,
         size_t len)
 {
-    const json_t *lo = json_object_get(row, "ci_low_pct"), *hi = json_object_get(row, "ci_high_pct");
+    const json_t *lo = json_object_get(row, "ci_low_pct"),
+                 *hi = json_object_get(row, "ci_high_pct");
 
     if (!json_is_number(lo) || !json_is_number(hi))
         return "-";
@@ -132,8 +133,9 @@ method_line(FILE *f, const json_t *j)
 {
     const json_t *m = json_object_get(j, "method");
 
-    fprintf(f, "%g%% percentile bootstrap of the difference of medians, %lld resamples,"
-               " seed %lld",
+    fprintf(f,
+            "%g%% percentile bootstrap of the difference of medians, %lld resamples,"
+            " seed %lld",
             100.0 * json_number_value(json_object_get(m, "level")),
             (long long)json_integer_value(json_object_get(m, "resamples")),
             (long long)json_integer_value(json_object_get(m, "seed")));
@@ -146,10 +148,12 @@ print_table(const json_t *j)
     const json_t *row, *u;
     size_t i;
 
-    printf("A  %s  (%s; %lld samples)\n", cmd_str(json_object_get(json_object_get(j, "a"), "selector"), "?"),
+    printf("A  %s  (%s; %lld samples)\n",
+           cmd_str(json_object_get(json_object_get(j, "a"), "selector"), "?"),
            side_models(json_object_get(j, "a"), models, sizeof(models)),
            (long long)json_integer_value(json_object_get(json_object_get(j, "a"), "samples")));
-    printf("B  %s  (%s; %lld samples)\n", cmd_str(json_object_get(json_object_get(j, "b"), "selector"), "?"),
+    printf("B  %s  (%s; %lld samples)\n",
+           cmd_str(json_object_get(json_object_get(j, "b"), "selector"), "?"),
            side_models(json_object_get(j, "b"), models, sizeof(models)),
            (long long)json_integer_value(json_object_get(json_object_get(j, "b"), "samples")));
     printf("change = B vs A, medians of the per-request values; ");
@@ -161,7 +165,8 @@ print_table(const json_t *j)
         char n[CMP_CELL_MAX], cs[CMP_CELL_MAX * 2];
         const char *ma = cmd_str(json_object_get(row, "model_a"), "?");
 
-        snprintf(n, sizeof(n), "%lld/%lld", (long long)json_integer_value(json_object_get(row, "n_a")),
+        snprintf(n, sizeof(n), "%lld/%lld",
+                 (long long)json_integer_value(json_object_get(row, "n_a")),
                  (long long)json_integer_value(json_object_get(row, "n_b")));
         if (strcmp(cmd_str(json_object_get(j, "match"), ""), "model_case") == 0)
             snprintf(cs, sizeof(cs), "%s/%s", ma, cmd_str(json_object_get(row, "case"), "?"));
@@ -174,9 +179,10 @@ print_table(const json_t *j)
                pct_text(json_object_get(row, "diff_pct"), c3, sizeof(c3)),
                ci_text(row, "[", ", ", "]", c4, sizeof(c4)), verdict_text(row));
     }
-    json_array_foreach(json_object_get(j, "unmatched"), i, u)
-        printf("only in %s: %s / %s\n", strcmp(cmd_str(json_object_get(u, "side"), ""), "a") == 0 ? "A" : "B",
-               cmd_str(json_object_get(u, "model"), "?"), cmd_str(json_object_get(u, "case"), "?"));
+    json_array_foreach(json_object_get(j, "unmatched"), i, u) printf(
+        "only in %s: %s / %s\n",
+        strcmp(cmd_str(json_object_get(u, "side"), ""), "a") == 0 ? "A" : "B",
+        cmd_str(json_object_get(u, "model"), "?"), cmd_str(json_object_get(u, "case"), "?"));
 }
 
 static void
@@ -218,14 +224,16 @@ print_md(const json_t *j)
                num_text(json_object_get(row, "median_a"), c1, sizeof(c1)),
                num_text(json_object_get(row, "median_b"), c2, sizeof(c2)), sig ? "**" : "",
                pct_text(json_object_get(row, "diff_pct"), c3, sizeof(c3)), sig ? "**" : "",
-               ci_text(row, "", " to ", "", c4, sizeof(c4)), sig ? "**" : "", v, sig ? "**" : "");
+               ci_text(row, "", " to ", "", c4, sizeof(c4)), sig ? "**" : "", v,
+               sig ? "**" : "");
     }
     if (json_array_size(json_object_get(j, "unmatched")) > 0) {
         printf("\nNot compared (only on one side):");
         json_array_foreach(json_object_get(j, "unmatched"), i, u)
             printf("%s %s %s/%s", i ? "," : "",
                    strcmp(cmd_str(json_object_get(u, "side"), ""), "a") == 0 ? "A" : "B",
-                   cmd_str(json_object_get(u, "model"), "?"), cmd_str(json_object_get(u, "case"), "?"));
+                   cmd_str(json_object_get(u, "model"), "?"),
+                   cmd_str(json_object_get(u, "case"), "?"));
         printf("\n");
     }
 }
@@ -236,14 +244,16 @@ cmd_compare(int argc, char **argv)
     const char *case_ = NULL, *figure = NULL, *resamples = NULL, *seed = NULL, *level = NULL;
     const char *format = NULL;
     const struct cmd_flag own[] = {
-        { "--case", &case_, NULL },         { "--figure", &figure, NULL },
-        { "--resamples", &resamples, NULL }, { "--seed", &seed, NULL },
-        { "--level", &level, NULL },        { "--format", &format, NULL },
-        { NULL, NULL, NULL },
+        {"--case", &case_, NULL},
+        {"--figure", &figure, NULL},
+        {"--resamples", &resamples, NULL},
+        {"--seed", &seed, NULL},
+        {"--level", &level, NULL},
+        {"--format", &format, NULL},
+        {NULL, NULL, NULL},
     };
     struct opt opts[] = {
-        { "case", NULL }, { "figure", NULL }, { "resamples", NULL }, { "seed", NULL },
-        { "level", NULL },
+        {"case", NULL}, {"figure", NULL}, {"resamples", NULL}, {"seed", NULL}, {"level", NULL},
     };
     struct rest_args a;
     struct rest cl;
