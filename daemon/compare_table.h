@@ -22,7 +22,7 @@
 
 /* At most this many values drawn in one comparison (resamples times the
  * values of every row): a few seconds of one core; past it, 400. */
-#define COMPARE_DRAWS_MAX 400000000LL
+#define COMPARE_DRAWS_MAX 100000000LL
 
 struct compare_req {
     const char *a, *b;     /* selectors (compare_sel_parse) */
