@@ -438,6 +438,8 @@ enum MHD_Result api_h_models(struct api_req *r);
 enum MHD_Result api_h_regressions(struct api_req *r);
 /* routes_stability.c */
 enum MHD_Result api_h_job_stability(struct api_req *r);
+/* routes_compare.c */
+enum MHD_Result api_h_compare(struct api_req *r);
 
 static const struct route routes[] = {
     { "POST", "/v1/jobs", h_jobs_create },
@@ -453,6 +455,7 @@ static const struct route routes[] = {
     { "GET", "/v1/trends", api_h_trends },
     { "GET", "/v1/models", api_h_models },
     { "GET", "/v1/regressions", api_h_regressions },
+    { "GET", "/v1/compare", api_h_compare },
     { "GET", "/v1/suites", h_suites },
     { "GET", "/v1/healthz", h_healthz },
     { "GET", "/v1/openapi.json", h_openapi },

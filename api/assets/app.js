@@ -7,7 +7,8 @@
  * (EventSource: the live view), /v1/trends, /v1/models and /v1/regressions
  * (polled with cache: 'no-cache', so the browser sends If-None-Match and the
  * server answers 304 while nothing changed), /v1/runs (failures) and
- * /v1/jobs/{id}/stability for stability jobs (shown only when it answers).
+ * /v1/jobs/{id}/stability for stability jobs (shown only when it answers),
+ * /v1/compare (the Compare panel, on demand).
  *
  * Everything user-supplied (model keys, names, error details) goes into the
  * DOM as text, never as HTML.
@@ -362,6 +363,7 @@
       S.jobsText = text;
       renderJobs();
       renderFailures();
+      renderCompareOptions();
     }
     if (!S.selected && jobs.length) {
       const run = jobs.find((j) => j.state === 'running') || jobs[0];
@@ -421,6 +423,68 @@
         h('td', { class: 'reason' }, j.error_code ? j.error_code + ': ' + (j.error_detail || '') : ''),
         h('td', null, acts));
     }));
+  }
+
+  /* ---- compare (GET /v1/compare) ---- */
+
+  /* The two pickers list the finished jobs with samples, keeping a choice. */
+  function renderCompareOptions() {
+    const jobs = S.jobs.filter((j) => FINAL.has(j.state) && j.samples > 0);
+    ['cmp-a', 'cmp-b'].forEach((id, k) => {
+      const sel = $(id);
+      const keep = sel.value;
+      replaceKids(sel, jobs.map((j) => h('option', { value: String(j.id) },
+        '#' + j.id + (j.name ? ' ' + j.name : '') + ' (' + ((j.spec && j.spec.models) || []).join(', ') + ')')));
+      if (keep && jobs.some((j) => String(j.id) === keep)) sel.value = keep;
+      else if (jobs.length > 1) sel.value = String(jobs[k === 0 ? 1 : 0].id);
+    });
+    $('cmp-go').disabled = jobs.length < 1;
+  }
+
+  const VERDICT = {
+    faster: ['faster', 'good'], slower: ['slower', 'bad'],
+    no_significant_difference: ['no significant difference', 'info'],
+    insufficient_data: ['insufficient data', 'warn'],
+  };
+
+  function pct(v) { return isNum(v) ? (v >= 0 ? '+' : '') + v.toFixed(1) + '%' : '—'; }
+
+  async function onCompare(ev) {
+    ev.preventDefault();
+    const a = $('cmp-a').value, b = $('cmp-b').value, seed = $('cmp-seed').value || '1';
+    const msg = $('cmp-msg');
+    if (!a || !b) return;
+    const path = '/v1/compare?a=job:' + encodeURIComponent(a) + '&b=job:' + encodeURIComponent(b) +
+      '&seed=' + encodeURIComponent(seed);
+    msg.textContent = 'Comparing…';
+    msg.className = 'msg';
+    let body;
+    try {
+      ({ body } = await api(path));
+    } catch (e) {
+      msg.textContent = 'Refused (' + e.status + ' ' + e.code + '): ' + e.message;
+      msg.className = 'msg error';
+      replaceKids($('cmp-body'), h('tr', null, h('td', { colspan: 8, class: 'empty' }, 'No comparison.')));
+      return;
+    }
+    const m = body.method || {};
+    const byModel = body.match === 'model_case';
+    replaceKids(msg, 'A = job #' + a + ', B = job #' + b + '; ' + Math.round((m.level || 0) * 100) +
+      '% percentile bootstrap, ' + m.resamples + ' resamples, seed ' + m.seed + '. ',
+      h('a', { href: path }, 'JSON'));
+    const rows = body.rows || [];
+    replaceKids($('cmp-body'), rows.length ? rows.map((r) => {
+      const v = VERDICT[r.verdict] || [r.verdict, 'info'];
+      return h('tr', { 'data-verdict': r.verdict },
+        h('td', null, byModel ? r.model_a + ' / ' + r.case : r.case),
+        h('td', null, r.figure),
+        h('td', { class: 'num' }, r.n_a + '/' + r.n_b),
+        h('td', { class: 'num' }, isNum(r.median_a) ? r.median_a.toFixed(2) : '—'),
+        h('td', { class: 'num' }, isNum(r.median_b) ? r.median_b.toFixed(2) : '—'),
+        h('td', { class: 'num' }, pct(r.diff_pct)),
+        h('td', null, isNum(r.ci_low_pct) ? pct(r.ci_low_pct) + ' to ' + pct(r.ci_high_pct) : '—'),
+        h('td', null, badge(v[0], v[1])));
+    }) : h('tr', null, h('td', { colspan: 8, class: 'empty' }, 'Nothing in common.')));
   }
 
   /* ---- the live view ---- */
@@ -1581,6 +1645,7 @@
     S.modelsReady = new Promise((resolve) => { S.modelsLoaded = resolve; });
     $('submit-form').addEventListener('submit', onSubmit);
     $('token-form').addEventListener('submit', onToken);
+    $('cmp-form').addEventListener('submit', onCompare);
     document.addEventListener('click', onApiLink);
     $('f-kind').addEventListener('change', formShow);
     $('f-load').addEventListener('change', formShow);

@@ -72,5 +72,6 @@ int cmd_jobs(int argc, char **argv);   /* cmd_jobs.c: tpsd jobs: list jobs */
 int cmd_job(int argc, char **argv);    /* cmd_jobs.c: tpsd job ID: one job and its runs */
 int cmd_cancel(int argc, char **argv); /* cmd_jobs.c: tpsd cancel ID: cancel a job */
 int cmd_watch(int argc, char **argv);  /* cmd_watch.c: tpsd watch ID: follow a job */
+int cmd_compare(int argc, char **argv); /* cmd_compare.c: tpsd compare A B: A/B with confidence */
 
 #endif

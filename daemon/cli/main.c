@@ -30,6 +30,7 @@ static const struct command commands[] = {
     { "job", cmd_job, "one job: state, progress, per-model runs" },
     { "watch", cmd_watch, "follow a job's progress; exit status = its final state" },
     { "cancel", cmd_cancel, "cancel a queued or running job" },
+    { "compare", cmd_compare, "A/B: tpsd compare job:12 job:13 [--format md|json]" },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -442,6 +442,30 @@ async function mainTest() {
     await page.locator('#stability').scrollIntoViewIfNeeded();
     await shot(page, '06-stability');
 
+    // 6b. The Compare panel: the first job against itself (every row "no
+    // significant difference"), its rows the API's, number for number.
+    await page.selectOption('#cmp-a', String(jobId));
+    await page.selectOption('#cmp-b', String(jobId));
+    await page.fill('#cmp-seed', '7');
+    await page.click('#cmp-go');
+    const cmpUrl = `${base}/v1/compare?a=job:${jobId}&b=job:${jobId}&seed=7`;
+    const cmp = (await httpJson(cmpUrl)).body;
+    check(cmp && cmp.rows && cmp.rows.length > 0, 'GET /v1/compare gave no rows');
+    await waitFor('the compare table', async () => (await page.locator('#cmp-body tr[data-verdict]').count()) === cmp.rows.length, 20000);
+    const cmpRows = await page.locator('#cmp-body tr[data-verdict]').evaluateAll((trs) =>
+      trs.map((tr) => [...tr.cells].map((td) => td.innerText.trim())));
+    cmp.rows.forEach((r, i) => {
+      check(r.verdict === 'no_significant_difference' || r.verdict === 'insufficient_data',
+        `job ${jobId} against itself: ${r.case} ${r.figure} ${r.verdict}`);
+      checkEq(cmpRows[i][1], r.figure, 'compare row figure');
+      checkEq(cmpRows[i][2], `${r.n_a}/${r.n_b}`, 'compare row n');
+      if (typeof r.median_a === 'number') checkEq(cmpRows[i][3], r.median_a.toFixed(2), 'compare row median A');
+    });
+    check((await text(page, '#cmp-msg')).includes('seed 7'), 'the compare panel does not show the seed');
+    log(`compare panel: ${cmp.rows.length} rows match ${cmpUrl}`);
+    await page.locator('#compare').scrollIntoViewIfNeeded();
+    await shot(page, '06b-compare');
+
     // 7. Keyboard: the form is reachable and labelled.
     for (const id of ['f-models', 'f-suite', 'f-reps', 'f-load', 't-model', 't-case', 't-range', 't-bucket']) {
       const label = await page.locator(`label[for="${id}"]`).count();
