@@ -56,6 +56,8 @@
 #endif
 
 #define API_LANE_IDLE_MS 10000      /* an idle lane thread ends after this */
+#define API_MMAP_THRESHOLD (256 * 1024) /* glibc: blocks this large are mmap'd */
+#define API_TRIM_THRESHOLD (256 * 1024) /* glibc: free top of a heap kept */
 #define API_HEAVY_NICE 10           /* Linux: the heavy lane's threads' nice value */
 
 static _Thread_local int lane_thread;   /* 1 on a lane thread */
@@ -73,6 +75,18 @@ int
 api_on_lane_thread(void)
 {
     return lane_thread;
+}
+
+void
+api_trim_setup(void)
+{
+#if defined(__GLIBC__)
+    /* Fixed thresholds: glibc raises both after a large block is freed
+     * (a trends answer of a megabyte), after which each thread's arena
+     * keeps up to twice that much free memory resident for good. */
+    mallopt(M_MMAP_THRESHOLD, API_MMAP_THRESHOLD);
+    mallopt(M_TRIM_THRESHOLD, API_TRIM_THRESHOLD);
+#endif
 }
 
 void

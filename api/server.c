@@ -761,6 +761,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&a->guard_mu, NULL);
     pthread_cond_init(&a->guard_cv, NULL);
     api_pool_init(a);
+    api_trim_setup();
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;
