@@ -317,6 +317,19 @@ out:
     return rc;
 }
 
+int
+api_request_threads(struct api *a)
+{
+    int n;
+
+    if (!a->pool_ok)
+        return 0;
+    pthread_mutex_lock(&a->pool_mu);
+    n = a->pool_threads;
+    pthread_mutex_unlock(&a->pool_mu);
+    return n;
+}
+
 void
 api_pool_stop(struct api *a)
 {
