@@ -59,7 +59,9 @@ for _ in $(seq 600); do
     sleep 0.1
 done
 
-rss() { awk '/^VmRSS:/ {print $2}' "/proc/$SERVE_PID/status"; }
+# VmRSS, and of it the anonymous memory (heap, stacks: the daemon's own;
+# the rest is shared libraries' pages)
+rss() { awk '/^VmRSS:/ {r=$2} /^RssAnon:/ {a=$2} END {print r " rss_anon_kb=" a}' "/proc/$SERVE_PID/status"; }
 threads() { ls "/proc/$SERVE_PID/task" | wc -l; }
 # thread id, name and its context switches so far, one line each
 switches() {
