@@ -240,7 +240,7 @@ int api_on_lane_thread(void);
  * mmap and trim thresholds; elsewhere nothing). Process-wide: call once,
  * before the threads start. */
 void api_trim_setup(void);
-/* Hand the heap's free memory back to the system (glibc: malloc_trim;
+/* Hand the heap's free memory back to the kernel (glibc: malloc_trim;
  * macOS: malloc_zone_pressure_relief; elsewhere nothing). */
 void api_trim(void);
 

@@ -24,7 +24,7 @@
  * Threads start when a request finds no idle thread in its lane, and end
  * after API_LANE_IDLE_MS without work: the thread's database connection
  * (with its page cache, up to API_DB_CACHE_KIB) is closed then, and the
- * last thread to end hands the freed heap back to the system (api_trim), so
+ * last thread to end hands the freed heap back to the kernel (api_trim), so
  * an idle daemon holds no page cache and no lane thread. Their stacks are
  * API_LANE_STACK bytes, not the system's 8 MB default.
  *
@@ -55,12 +55,16 @@
 #include <pthread/qos.h>
 #endif
 
-#define API_LANE_IDLE_MS 10000      /* an idle lane thread ends after this */
+#define API_LANE_IDLE_MS 10000          /* an idle lane thread ends after this */
 #define API_MMAP_THRESHOLD (256 * 1024) /* glibc: blocks this large are mmap'd */
 #define API_TRIM_THRESHOLD (256 * 1024) /* glibc: free top of a heap kept */
-#define API_HEAVY_NICE 10           /* Linux: the heavy lane's threads' nice value */
+#define API_HEAVY_NICE 10               /* Linux: the heavy lane's threads' nice value */
 
-static _Thread_local int lane_thread;   /* 1 on a lane thread */
+_Static_assert(API_LIGHT_THREADS <= API_LANE_THREADS_MAX &&
+                   API_HEAVY_THREADS <= API_LANE_THREADS_MAX,
+               "a lane has room for its threads");
+
+static _Thread_local int lane_thread; /* 1 on a lane thread */
 
 /* The slot states of a lane's threads. */
 enum { SLOT_FREE, SLOT_RUNNING, SLOT_ENDED };
@@ -93,7 +97,7 @@ void
 api_trim(void)
 {
 #if defined(__GLIBC__)
-    malloc_trim(0);                 /* every arena, free pages inside the heap too */
+    malloc_trim(0); /* every arena, free pages inside the heap too */
 #elif defined(__APPLE__)
     malloc_zone_pressure_relief(NULL, 0);
 #endif
@@ -176,8 +180,7 @@ next_request(struct api *a, struct api_lane_q *ln)
 
     while (ln->head == NULL && !a->pool_stopping) {
         ln->nidle++;
-        if (wait_until(a, &ln->cv, until) == ETIMEDOUT &&
-            ln->head == NULL) {
+        if (wait_until(a, &ln->cv, until) == ETIMEDOUT && ln->head == NULL) {
             ln->nidle--;
             return NULL;
         }

@@ -3,6 +3,14 @@
  * (allocated on the first call, body accumulated under a hard cap in the
  * middle calls, answered on the last, freed in the completion callback),
  * the security checks every request passes, and the reply helpers.
+ *
+ * One libmicrohttpd thread (MHD_USE_AUTO_INTERNAL_THREAD, no thread pool)
+ * does all the socket I/O. Once a request is in, on_request asks the route
+ * table for its lane: the page, its files and error answers are answered
+ * right there; a request that reads the database is handed to pool.c (the
+ * connection suspended, the reply kept in the request by api_queue) and
+ * queued here when libmicrohttpd calls back after the resume. A slow
+ * request so holds a lane thread, never the thread other connections need.
  */
 #include "api/internal.h"
 
@@ -665,7 +673,7 @@ listen_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *lo
  * The listening socket, bound here rather than by libmicrohttpd so that the
  * port (chosen by the kernel for port 0) is known before the first request
  * is admitted: the Host check compares against it. Close-on-exec (tpsd
- * spawns lms), non-blocking (a pool of threads accepts on it). The fd, or
+ * spawns lms), non-blocking (libmicrohttpd polls it). The fd, or
  * -1 with err.
  */
 static int

@@ -26,9 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define POOL_WAIT_S 60              /* cap of any wait: a broken build fails, not hangs */
-#define POOL_SLOW 10                /* history reads sent at once (more than any lane) */
-#define POOL_RESP_MAX 4096          /* bytes of a response kept */
+#define POOL_WAIT_S 60     /* cap of any wait: a broken build fails, not hangs */
+#define POOL_SLOW 10       /* history reads sent at once (more than any lane) */
+#define POOL_RESP_MAX 4096 /* bytes of a response kept */
 
 static struct config cfg;
 static struct api *api;
@@ -83,7 +83,7 @@ send_get(const char *path)
 static int
 readable(int fd, int ms)
 {
-    struct pollfd p = { fd, POLLIN, 0 };
+    struct pollfd p = {fd, POLLIN, 0};
 
     return poll(&p, 1, ms) == 1;
 }
@@ -138,7 +138,7 @@ TEST(slow_reads_do_not_hold_up_others)
     lock = lock_database();
     for (i = 0; i < POOL_SLOW; i++)
         slow[i] = send_get("/v1/models");
-    tu_sleep_ms(200);               /* let them reach the lanes */
+    tu_sleep_ms(200); /* let them reach the lanes */
     fast = send_get("/v1/suites");
     CHECK_INT(status_of(fast), ==, 200);
     close(fast);
@@ -191,7 +191,7 @@ TEST(stop_with_requests_in_flight)
     for (i = 0; i < 3; i++)
         slow[i] = send_get("/v1/models");
     tu_sleep_ms(200);
-    api_stop(api);                  /* the reads end with 503 after the busy timeout */
+    api_stop(api); /* the reads end with 503 after the busy timeout */
     db_close(lock);
     for (i = 0; i < 3; i++) {
         CHECK(readable(slow[i], POOL_WAIT_S * 1000));
