@@ -21,8 +21,8 @@
 #define API_LIGHT_THREADS 4         /* job and run reads, submission, health */
 #define API_HEAVY_THREADS 2         /* history reads (one per core here) */
 #define API_LANE_THREADS_MAX 4      /* the larger of the two */
-#define API_LANE_STACK (512 * 1024) /* stack of a lane thread (SQLite, jansson) */
-#define API_SMALL_STACK (256 * 1024) /* stack of the ticker, sweeper, I/O thread */
+#define API_LANE_STACK (512 * 1024) /* stack of a lane or the I/O thread (SQLite, jansson) */
+#define API_SMALL_STACK (256 * 1024) /* stack of the ticker and the sweeper */
 #define API_CONN_MIN 8              /* smallest connection limit accepted */
 #define API_DB_CACHE_KIB "16384" /* page cache of a lane thread's connection */
 #define API_CORS_MAX 16             /* configured origins */

@@ -828,7 +828,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     a->mhd = MHD_start_daemon(
         flags, (uint16_t)a->port, NULL, NULL, on_request, a,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_SMALL_STACK,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_LANE_STACK, /* event streams query */
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
