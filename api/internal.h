@@ -55,8 +55,10 @@ struct api_lane_q {
     int nidle;                      /* threads waiting for work */
     int nthreads;                   /* threads started and not ended */
     int max;                        /* at most this many threads */
-    pthread_t th[API_LANE_THREADS_MAX];
-    int state[API_LANE_THREADS_MAX]; /* free, running, ended (not joined) */
+    /* Twice the threads: a thread that is ending (closing its database)
+     * keeps its slot until it is gone, and a new one may start meanwhile. */
+    pthread_t th[2 * API_LANE_THREADS_MAX];
+    int state[2 * API_LANE_THREADS_MAX]; /* free, running, ended (not joined) */
 };
 
 struct api {

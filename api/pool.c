@@ -66,6 +66,8 @@ _Static_assert(API_LIGHT_THREADS <= API_LANE_THREADS_MAX &&
 
 static _Thread_local int lane_thread; /* 1 on a lane thread */
 
+#define API_LANE_SLOTS (2 * API_LANE_THREADS_MAX) /* see struct api_lane_q */
+
 /* The slot states of a lane's threads. */
 enum { SLOT_FREE, SLOT_RUNNING, SLOT_ENDED };
 
@@ -219,16 +221,23 @@ lane_main(void *arg)
         run(r);
         pthread_mutex_lock(&a->pool_mu);
     }
+    /* Leaving: from here a request that arrives starts another thread
+     * (this one takes no more work). */
+    ln->nthreads--;
     pthread_mutex_unlock(&a->pool_mu);
     drop_db(a);
+    /* The last thread out hands the freed memory back, before it is
+     * marked ended (a join of an ended thread must not wait for this). */
     pthread_mutex_lock(&a->pool_mu);
-    ln->state[la.slot] = SLOT_ENDED;
-    ln->nthreads--;
-    last = --a->pool_threads == 0;
-    pthread_cond_broadcast(&a->pool_done);
+    last = a->pool_threads == 1;
     pthread_mutex_unlock(&a->pool_mu);
     if (last)
         api_trim();
+    pthread_mutex_lock(&a->pool_mu);
+    ln->state[la.slot] = SLOT_ENDED;
+    a->pool_threads--;
+    pthread_cond_broadcast(&a->pool_done);
+    pthread_mutex_unlock(&a->pool_mu);
     return NULL;
 }
 
@@ -241,7 +250,7 @@ start_thread(struct api *a, enum api_lane lane)
     pthread_attr_t attr;
     int i, slot = -1, rc;
 
-    for (i = 0; i < ln->max && slot == -1; i++) {
+    for (i = 0; i < API_LANE_SLOTS && slot == -1; i++) {
         if (ln->state[i] == SLOT_ENDED) {
             pthread_join(ln->th[i], NULL); /* it ended: returns at once */
             ln->state[i] = SLOT_FREE;
@@ -351,7 +360,7 @@ api_pool_stop(struct api *a)
         pthread_cond_wait(&a->pool_done, &a->pool_mu);
     for (l = 0; l < API_LANES; l++) {
         ln = &a->lanes[l];
-        for (i = 0; i < ln->max; i++) {
+        for (i = 0; i < API_LANE_SLOTS; i++) {
             if (ln->state[i] == SLOT_ENDED)
                 pthread_join(ln->th[i], NULL);
             ln->state[i] = SLOT_FREE;
