@@ -58,6 +58,11 @@ struct api *api_start(const struct api_opts *o, char *err, size_t errlen);
 /* The port the server is bound to (useful with listen_port 0). */
 int api_port(const struct api *a);
 
+/* The threads running request handlers now (the request pool's lanes,
+ * api/pool.c: started by requests, ended when idle). For tests and
+ * diagnostics. */
+int api_request_threads(struct api *a);
+
 /*
  * Stop: end open event streams, stop accepting, finish in-flight requests,
  * join the threads (closing their database connections) and free.

@@ -2,10 +2,12 @@
  * events.c - GET /v1/jobs/{id}/events: a job's event log as Server-Sent
  * Events, resumable with Last-Event-ID (or ?after=).
  *
- * Streams never block a pool thread. When a stream has nothing to send its
- * content reader suspends the connection and "parks" it; one ticker thread
- * resumes every parked stream each API_SSE_POLL_MS, and the reader polls the
- * database again (from the pool thread's own connection). At most
+ * Streams never block libmicrohttpd's thread. When a stream has nothing to
+ * send its content reader suspends the connection and "parks" it; one
+ * ticker thread resumes every parked stream each API_SSE_POLL_MS, and the
+ * reader polls the database again (from that thread's own connection,
+ * whose page cache is released when the last stream ends). With nothing
+ * parked the ticker sleeps until a stream parks. At most
  * a->sse_max streams (API_SSE_MAX, or a quarter of the connection limit)
  * are open at once; beyond, a 503 that closes its connection, so streams
  * cannot use up the connections the other endpoints need.
@@ -180,6 +182,8 @@ sse_read(void *cls, uint64_t pos, char *buf, size_t max)
     }
     MHD_suspend_connection(s->conn);
     a->parked[a->nparked++] = s;
+    if (a->nparked == 1)
+        pthread_cond_signal(&a->sse_cv); /* the ticker sleeps while none is parked */
     pthread_mutex_unlock(&a->sse_mu);
     return 0;
 }
@@ -189,17 +193,21 @@ sse_free(void *cls)
 {
     struct api_sse *s = cls;
     struct api *a = s->api;
-    int i;
+    int i, last;
 
     pthread_mutex_lock(&a->sse_mu);
     for (i = 0; i < a->nparked; i++) {
         if (a->parked[i] == s)
             a->parked[i] = a->parked[--a->nparked];
     }
-    a->nstreams--;
+    last = --a->nstreams == 0;
     pthread_mutex_unlock(&a->sse_mu);
     free(s->out);
     free(s);
+    /* The last stream ended: the page cache its polls filled goes (the
+     * connection stays, on libmicrohttpd's thread). */
+    if (last)
+        db_release_memory(pthread_getspecific(a->db_key));
 }
 
 /* Resume every parked stream. Call with sse_mu held. */
@@ -221,14 +229,21 @@ ticker(void *arg)
 
     pthread_mutex_lock(&a->sse_mu);
     while (!a->stopping) {
-        resume_all(a);
+        /* Nothing parked: sleep until a stream parks (sse_read signals),
+         * so that an idle daemon's ticker does not wake at all. */
+        if (a->nparked == 0) {
+            pthread_cond_wait(&a->sse_cv, &a->sse_mu);
+            continue;
+        }
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_nsec += API_SSE_POLL_MS * 1000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
         }
-        pthread_cond_timedwait(&a->sse_cv, &a->sse_mu, &until);
+        while (!a->stopping && pthread_cond_timedwait(&a->sse_cv, &a->sse_mu, &until) == 0)
+            ;                       /* a whole period, whoever signals */
+        resume_all(a);
     }
     pthread_mutex_unlock(&a->sse_mu);
     return NULL;
@@ -237,7 +252,14 @@ ticker(void *arg)
 int
 api_sse_init(struct api *a)
 {
-    if (pthread_create(&a->ticker, NULL, ticker, a) != 0)
+    pthread_attr_t attr;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, API_SMALL_STACK);
+    rc = pthread_create(&a->ticker, &attr, ticker, a);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
         return -1;
     a->ticker_started = 1;
     return 0;
@@ -315,9 +337,5 @@ api_h_events(struct api_req *r)
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-store");
     MHD_add_response_header(resp, "X-Accel-Buffering", "no");
-    api_add_common_headers(r, resp);
-    rc = MHD_queue_response(r->conn, 200, resp);
-    MHD_destroy_response(resp);
-    r->answered = 1;
-    return (enum MHD_Result)rc;
+    return api_queue(r, 200, resp);
 }

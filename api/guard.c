@@ -274,10 +274,17 @@ sweeper(void *arg)
 int
 api_guard_init(struct api *a, unsigned recv_max, unsigned timeout_s)
 {
+    pthread_attr_t attr;
+    int rc;
+
     a->recv_max = recv_max > 0 ? recv_max : 1;
     a->request_ns = (int64_t)timeout_s * 1000000000;
     a->sweep_at_ns = INT64_MAX;     /* not asleep yet: any join wakes it */
-    if (pthread_create(&a->sweeper, NULL, sweeper, a) != 0)
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, API_SMALL_STACK);
+    rc = pthread_create(&a->sweeper, &attr, sweeper, a);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
         return -1;
     a->sweeper_started = 1;
     return 0;

@@ -16,10 +16,15 @@
 #include "api/api.h"
 #include "storage/db.h"
 
-/* libmicrohttpd worker threads: a page opens 6-7 connections at once, and a
- * connection waits for the thread it was given. */
-#define API_POOL_THREADS 8
-#define API_DB_CACHE_KIB "16384" /* page cache of each thread's connection */
+/* The request pool (pool.c): one libmicrohttpd thread does the I/O; the
+ * handlers run on lane threads, started when needed and ended when idle. */
+#define API_LIGHT_THREADS 4         /* job and run reads, submission, health */
+#define API_HEAVY_THREADS 2         /* history reads (one per core here) */
+#define API_LANE_THREADS_MAX 4      /* the larger of the two */
+#define API_LANE_STACK (512 * 1024) /* stack of a lane or the I/O thread (SQLite, jansson) */
+#define API_SMALL_STACK (256 * 1024) /* stack of the ticker and the sweeper */
+#define API_CONN_MIN 8              /* smallest connection limit accepted */
+#define API_DB_CACHE_KIB "16384" /* page cache of a lane thread's connection */
 #define API_CORS_MAX 16             /* configured origins */
 #define API_ORIGIN_MAX 256          /* bytes of one origin */
 #define API_HOST_MAX 256            /* bytes of a Host header we look at */
@@ -37,6 +42,24 @@
 
 struct api_sse;
 struct api_conn;
+struct api_req;
+
+/* The lanes of the request pool; INLINE: answered on libmicrohttpd's thread. */
+enum api_lane { API_LANE_INLINE = -1, API_LANE_LIGHT = 0, API_LANE_HEAVY = 1, API_LANES = 2 };
+
+/* One lane: its queue and its threads (under the api's pool_mu). */
+struct api_lane_q {
+    pthread_cond_t cv;              /* work queued, or stopping */
+    struct api_req *head, *tail;    /* queued requests, oldest first */
+    int queued;                     /* requests in the queue */
+    int nidle;                      /* threads waiting for work */
+    int nthreads;                   /* threads started and not ended */
+    int max;                        /* at most this many threads */
+    /* Twice the threads: a thread that is ending (closing its database)
+     * keeps its slot until it is gone, and a new one may start meanwhile. */
+    pthread_t th[2 * API_LANE_THREADS_MAX];
+    int state[2 * API_LANE_THREADS_MAX]; /* free, running, ended (not joined) */
+};
 
 struct api {
     struct MHD_Daemon *mhd;
@@ -85,6 +108,13 @@ struct api {
     unsigned long evicted;          /* under guard_mu: pushed out since the last log */
     int64_t sweep_at_ns;            /* under guard_mu: the sweeper's planned wake-up */
     int64_t request_ns;             /* time allowed to receive one request */
+    /* The request pool (pool.c). */
+    pthread_mutex_t pool_mu;
+    pthread_cond_t pool_done;       /* a lane thread ended */
+    struct api_lane_q lanes[API_LANES];
+    int pool_threads;               /* under pool_mu: lane threads alive */
+    int pool_stopping;              /* under pool_mu */
+    int pool_ok;                    /* initialised */
 };
 
 /* One request: allocated on the first call, freed in the completion callback. */
@@ -105,6 +135,12 @@ struct api_req {
     char what[192];                 /* method=M url="quoted", for the debug log */
     int64_t ids[API_IDS_MAX];       /* {id} path segments */
     char name[API_NAME_MAX];        /* the {name} path segment */
+    /* Run on a lane thread (pool.c): the reply is kept here until
+     * libmicrohttpd calls back on its own thread to queue it. */
+    struct api_req *next;           /* in a lane's queue */
+    int deferred;                   /* handed to a lane: replies are kept */
+    struct MHD_Response *resp;      /* the kept reply, owned; NULL: none */
+    unsigned status;                /* its status */
 };
 
 /* The calling thread's database connection for `a`, opened on first use.
@@ -138,6 +174,10 @@ enum MHD_Result api_reply_error_close(struct api_req *r, unsigned status, const 
 /* 503 or 500 after a storage call failed on `db` (503 for full disk, I/O
  * errors, busy or locked; the thread's connection is then reopened). */
 enum MHD_Result api_reply_db_error(struct api_req *r, struct db *db);
+/* Queue `resp` (consumed) with `status` and the common headers; on a
+ * request handed to a lane, keep it for libmicrohttpd's thread to queue.
+ * Returns libmicrohttpd's result (MHD_NO when resp is NULL). */
+enum MHD_Result api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp);
 /* Add the security headers (and CORS when the request's Origin is allowed). */
 void api_add_common_headers(struct api_req *r, struct MHD_Response *resp);
 /* Count a response status for /metrics. */
@@ -151,6 +191,10 @@ int api_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Route handlers (routes.c, events.c, prometheus.c): answer the request. */
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
 enum MHD_Result api_dispatch(struct api_req *r);
+/* The lane that answers r (routes.c's table: history reads heavy, the
+ * other reads and writes light; the page, its files, preflights and
+ * errors inline). */
+enum api_lane api_route_lane(struct api_req *r);
 enum MHD_Result api_h_events(struct api_req *r);
 enum MHD_Result api_h_metrics(struct api_req *r);
 /* assets.c: the dashboard page (GET /) and its files (GET /assets/{name}). */
@@ -180,6 +224,27 @@ void api_guard_answering(struct api *a, struct MHD_Connection *conn);
 /* `conn` completed a request and stays open: its next request joins the
  * receiving list with a fresh deadline. */
 void api_guard_next_request(struct api *a, struct MHD_Connection *conn);
+
+/* pool.c: the request pool (see its top comment). */
+/* Set up the pool (no thread starts until a request needs one). */
+void api_pool_init(struct api *a);
+/* Hand r to `lane`: its connection is suspended until a lane thread has
+ * run the handler. 0, or -1 when the pool cannot take it (stopping, no
+ * thread): the connection is resumed and the caller answers inline. */
+int api_pool_submit(struct api *a, struct api_req *r, enum api_lane lane);
+/* Refuse new requests, run the queued ones, wait for every lane thread. */
+void api_pool_stop(struct api *a);
+/* Free what api_pool_init set up (after api_pool_stop). */
+void api_pool_destroy(struct api *a);
+/* 1 on a lane thread (its connection gets the large page cache). */
+int api_on_lane_thread(void);
+/* Keep the heap from holding freed memory after a burst (glibc: fixed
+ * mmap and trim thresholds; elsewhere nothing). Process-wide: call once,
+ * before the threads start. */
+void api_trim_setup(void);
+/* Hand the heap's free memory back to the kernel (glibc: malloc_trim;
+ * macOS: malloc_zone_pressure_relief; elsewhere nothing). */
+void api_trim(void);
 
 /* auth.c: SHA-256, the token, the Host check. */
 void api_sha256(const void *data, size_t len, unsigned char out[API_SHA256_LEN]);

@@ -427,7 +427,12 @@ struct route {
     const char *method;             /* "GET" also answers HEAD */
     const char *path;               /* "{id}" matches a positive integer id */
     api_handler fn;
+    enum api_lane lane;             /* where it runs (pool.c) */
 };
+
+#define L API_LANE_LIGHT
+#define H API_LANE_HEAVY            /* reads history: may take tens of ms */
+#define I API_LANE_INLINE           /* no database: on libmicrohttpd's thread */
 
 static enum MHD_Result h_not_found(struct api_req *r);
 
@@ -442,28 +447,32 @@ enum MHD_Result api_h_job_stability(struct api_req *r);
 enum MHD_Result api_h_compare(struct api_req *r);
 
 static const struct route routes[] = {
-    { "POST", "/v1/jobs", h_jobs_create },
-    { "GET", "/v1/jobs", h_jobs_list },
-    { "GET", "/v1/jobs/{id}", h_job_get },
-    { "POST", "/v1/jobs/{id}/cancel", h_job_cancel },
-    { "GET", "/v1/jobs/{id}/events", api_h_events },
-    { "GET", "/v1/jobs/{id}/report", api_h_job_report },
-    { "GET", "/v1/jobs/{id}/stability", api_h_job_stability },
-    { "GET", "/v1/runs", h_runs_list },
-    { "GET", "/v1/runs/{id}", h_run_get },
-    { "GET", "/v1/runs/{id}/samples", h_run_samples },
-    { "GET", "/v1/trends", api_h_trends },
-    { "GET", "/v1/models", api_h_models },
-    { "GET", "/v1/regressions", api_h_regressions },
-    { "GET", "/v1/compare", api_h_compare },
-    { "GET", "/v1/suites", h_suites },
-    { "GET", "/v1/healthz", h_healthz },
-    { "GET", "/v1/openapi.json", h_openapi },
-    { "GET", "/metrics", api_h_metrics },
-    { "GET", "/", api_h_index },
-    { "GET", "/assets/{name}", api_h_asset },
-    { NULL, NULL, h_not_found },    /* the last entry answers everything else */
+    { "POST", "/v1/jobs", h_jobs_create, L },
+    { "GET", "/v1/jobs", h_jobs_list, L },
+    { "GET", "/v1/jobs/{id}", h_job_get, L },
+    { "POST", "/v1/jobs/{id}/cancel", h_job_cancel, L },
+    { "GET", "/v1/jobs/{id}/events", api_h_events, L },
+    { "GET", "/v1/jobs/{id}/report", api_h_job_report, H },
+    { "GET", "/v1/jobs/{id}/stability", api_h_job_stability, H },
+    { "GET", "/v1/runs", h_runs_list, L },
+    { "GET", "/v1/runs/{id}", h_run_get, L },
+    { "GET", "/v1/runs/{id}/samples", h_run_samples, H },
+    { "GET", "/v1/trends", api_h_trends, H },
+    { "GET", "/v1/models", api_h_models, H },
+    { "GET", "/v1/regressions", api_h_regressions, H },
+    { "GET", "/v1/compare", api_h_compare, H },
+    { "GET", "/v1/suites", h_suites, L },
+    { "GET", "/v1/healthz", h_healthz, L },
+    { "GET", "/v1/openapi.json", h_openapi, I },
+    { "GET", "/metrics", api_h_metrics, H },
+    { "GET", "/", api_h_index, I },
+    { "GET", "/assets/{name}", api_h_asset, I },
+    { NULL, NULL, h_not_found, I }, /* the last entry answers everything else */
 };
+
+#undef L
+#undef H
+#undef I
 
 static enum MHD_Result
 h_not_found(struct api_req *r)
@@ -542,6 +551,19 @@ preflight(struct api_req *r, const char *allow)
     MHD_destroy_response(resp);
     r->answered = 1;
     return rc;
+}
+
+enum api_lane
+api_route_lane(struct api_req *r)
+{
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    const struct route *rt;
+
+    for (rt = routes; rt->path != NULL; rt++) {
+        if (match(rt->path, r->url, r) && strcmp(rt->method, method) == 0)
+            return rt->lane;
+    }
+    return API_LANE_INLINE;         /* 404, 405, preflights */
 }
 
 enum MHD_Result

@@ -3,6 +3,14 @@
  * (allocated on the first call, body accumulated under a hard cap in the
  * middle calls, answered on the last, freed in the completion callback),
  * the security checks every request passes, and the reply helpers.
+ *
+ * One libmicrohttpd thread (MHD_USE_AUTO_INTERNAL_THREAD, no thread pool)
+ * does all the socket I/O. Once a request is in, on_request asks the route
+ * table for its lane: the page, its files and error answers are answered
+ * right there; a request that reads the database is handed to pool.c (the
+ * connection suspended, the reply kept in the request by api_queue) and
+ * queued here when libmicrohttpd calls back after the resume. A slow
+ * request so holds a lane thread, never the thread other connections need.
  */
 #include "api/internal.h"
 
@@ -46,10 +54,14 @@ api_db(struct api *a)
         log_warnx("api: database unavailable: %s", err);
         return NULL;
     }
-    /* A page cache that holds a trends query's pages (SQLite's default of
-     * 2 MB does not: each request read them again, one pread(2) a page).
-     * Filled only as pages are read; dropped when the database changes. */
-    db_exec(db, "PRAGMA cache_size = -" API_DB_CACHE_KIB);
+    /* On a lane thread, a page cache that holds a trends query's pages
+     * (SQLite's default of 2 MB does not: each request read them again,
+     * one pread(2) a page). Filled only as pages are read; dropped when the
+     * database changes, and with the connection when the thread ends idle
+     * (pool.c). The I/O thread's connection (event streams) keeps the
+     * default. */
+    if (api_on_lane_thread())
+        db_exec(db, "PRAGMA cache_size = -" API_DB_CACHE_KIB);
     if (pthread_setspecific(a->db_key, db) != 0) {
         db_close(db);
         return NULL;
@@ -142,8 +154,8 @@ api_add_common_headers(struct api_req *r, struct MHD_Response *resp)
     }
 }
 
-static enum MHD_Result
-queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
+enum MHD_Result
+api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
 {
     enum MHD_Result rc;
 
@@ -151,9 +163,16 @@ queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
         return MHD_NO;
     api_add_common_headers(r, resp);
     api_count_status(r->api, status);
+    r->answered = 1;
+    if (r->deferred) {              /* on a lane thread: on_request queues it */
+        if (r->resp != NULL)
+            MHD_destroy_response(r->resp);
+        r->resp = resp;
+        r->status = status;
+        return MHD_YES;
+    }
     rc = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
-    r->answered = 1;
     return rc;
 }
 
@@ -167,7 +186,7 @@ api_reply_text(struct api_req *r, unsigned status, const char *ctype, const char
     if (resp == NULL)
         return MHD_NO;
     MHD_add_response_header(resp, "Content-Type", ctype);
-    return queue(r, status, resp);
+    return api_queue(r, status, resp);
 }
 
 enum MHD_Result
@@ -185,7 +204,7 @@ api_reply_text_h(struct api_req *r, unsigned status, const char *ctype, char *te
     MHD_add_response_header(resp, "Content-Type", ctype);
     for (i = 0; hdrs != NULL && hdrs[i] != NULL && hdrs[i + 1] != NULL; i += 2)
         MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
-    return queue(r, status, resp);
+    return api_queue(r, status, resp);
 }
 
 enum MHD_Result
@@ -211,7 +230,7 @@ api_reply_json_h(struct api_req *r, unsigned status, json_t *body, const char *c
         MHD_add_response_header(resp, "Content-Type", "application/json");
     for (i = 0; hdrs != NULL && hdrs[i] != NULL && hdrs[i + 1] != NULL; i += 2)
         MHD_add_response_header(resp, hdrs[i], hdrs[i + 1]);
-    return queue(r, status, resp);
+    return api_queue(r, status, resp);
 }
 
 enum MHD_Result
@@ -439,9 +458,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     struct api *a = cls;
     struct api_req *r = *con_cls;
     enum MHD_Result rc = MHD_YES;
+    enum api_lane lane;
 
     if (r == NULL) /* on_uri could not allocate */
         return MHD_NO;
+    if (r->deferred) {
+        /* Resumed: a lane thread ran the handler (pool.c). No reply kept
+         * means the handler failed: close the connection. */
+        struct MHD_Response *resp = r->resp;
+
+        r->resp = NULL;
+        r->deferred = 0;
+        if (resp == NULL)
+            return MHD_NO;
+        rc = MHD_queue_response(conn, r->status, resp);
+        MHD_destroy_response(resp);
+        return rc;
+    }
     if (!r->started) {
         r->started = 1;
         r->deadline_ns = api_guard_deadline(a, conn);
@@ -485,6 +518,9 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (r->too_large)
         return api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
                                a->max_body);
+    lane = api_route_lane(r);
+    if (lane != API_LANE_INLINE && api_pool_submit(a, r, lane) == 0)
+        return MHD_YES;             /* resumed once a lane thread has answered */
     rc = api_dispatch(r);
     if (r->t0_ns > 0)
         r->t1_ns = clock_mono_ns();
@@ -530,6 +566,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                   r->t1_ns > 0 ? (double)(r->t1_ns - r->t0_ns) / 1e6 : 0.0,
                   (double)(clock_mono_ns() - r->t0_ns) / 1e6,
                   toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " completed=no");
+    if (r->resp != NULL)
+        MHD_destroy_response(r->resp);
     free(r->body);
     free(r);
     *con_cls = NULL;
@@ -635,7 +673,7 @@ listen_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *lo
  * The listening socket, bound here rather than by libmicrohttpd so that the
  * port (chosen by the kernel for port 0) is known before the first request
  * is admitted: the Host check compares against it. Close-on-exec (tpsd
- * spawns lms), non-blocking (a pool of threads accepts on it). The fd, or
+ * spawns lms), non-blocking (libmicrohttpd polls it). The fd, or
  * -1 with err.
  */
 static int
@@ -683,8 +721,8 @@ connection_budget(struct api *a, const struct config *c, int loopback, unsigned 
                   unsigned *per_ip, unsigned *timeout_s)
 {
     *conns = c->max_connections > 0 ? (unsigned)c->max_connections : 256;
-    if (*conns < API_POOL_THREADS)
-        *conns = API_POOL_THREADS;
+    if (*conns < API_CONN_MIN)
+        *conns = API_CONN_MIN;
     *timeout_s = c->connection_timeout_s > 0 ? (unsigned)c->connection_timeout_s : 30;
     /*
      * The connection budget. At most half the connections may still be
@@ -730,6 +768,8 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     snprintf(a->suites_dir, sizeof(a->suites_dir), "%s", c->suites_dir);
     pthread_mutex_init(&a->guard_mu, NULL);
     pthread_cond_init(&a->guard_cv, NULL);
+    api_pool_init(a);
+    api_trim_setup();
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;
@@ -788,7 +828,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     a->mhd = MHD_start_daemon(
         flags, (uint16_t)a->port, NULL, NULL, on_request, a,
         MHD_OPTION_LISTEN_SOCKET, fd,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)API_POOL_THREADS,
+        MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_LANE_STACK, /* event streams query */
         MHD_OPTION_CONNECTION_LIMIT, conns,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
@@ -823,9 +863,13 @@ api_stop(struct api *a)
     if (a == NULL)
         return;
     api_sse_shutdown(a);
+    /* Before libmicrohttpd: the requests on lane threads hold suspended
+     * connections, which it cannot close while they are. */
+    api_pool_stop(a);
     if (a->mhd != NULL)
         MHD_stop_daemon(a->mhd);
     api_guard_shutdown(a);
+    api_pool_destroy(a);
     if (a->db_key_ok)
         pthread_key_delete(a->db_key);
     pthread_cond_destroy(&a->sse_cv);

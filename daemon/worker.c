@@ -19,10 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define WORKER_IDLE_MS 1000
+/* The idle wait between claims. Jobs arrive through the API, which wakes
+ * the worker at once (worker_notify); the wait only catches a job another
+ * process queued in the database, and keeps the heartbeat (checked against
+ * WORKER_HEARTBEAT_MAX_NS) fresh: an idle daemon's worker wakes twice a
+ * minute, not every second. */
+#define WORKER_IDLE_MS 30000
 #define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
 #define WORKER_DETAIL_MAX 2048
-#define WORKER_RETRY_MS 1000        /* a refused final-state write is retried this often */
+#define WORKER_RETRY_MS 1000        /* a refused write (final state, claim) is retried this often at first */
 #define WORKER_BACKOFF_MAX_MS 30000 /* a queue that cannot be claimed is retried at most this far apart */
 
 struct worker {
@@ -289,7 +294,7 @@ claim_outcome(struct worker *w, int r, int *failing, int64_t *backoff_ms)
         if (*failing)
             log_info("worker: the database takes writes again; the queue moves");
         *failing = 0;
-        *backoff_ms = WORKER_IDLE_MS;
+        *backoff_ms = WORKER_RETRY_MS;
         return WORKER_IDLE_MS;
     }
     code = db_errcode(w->db);
@@ -321,7 +326,7 @@ worker_main(void *arg)
 {
     struct worker *w = arg;
     struct job_rec job;
-    int64_t wait_ms, backoff_ms = WORKER_IDLE_MS;
+    int64_t wait_ms, backoff_ms = WORKER_RETRY_MS;
     int r, failing = 0;
 
     while (!w->stopping) {

@@ -484,6 +484,13 @@ db_close(struct db *db)
     free(db);
 }
 
+void
+db_release_memory(struct db *db)
+{
+    if (db != NULL)
+        sqlite3_db_release_memory(db->h);
+}
+
 sqlite3_stmt *
 db_prepare(struct db *db, const char *sql)
 {

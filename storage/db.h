@@ -62,6 +62,10 @@ struct db *db_open(const char *path, char *err, size_t errlen);
 struct db *db_open_version(const char *path, int version, char *err, size_t errlen);
 /* Checkpoint the WAL (TRUNCATE) and close. NULL is fine. */
 void db_close(struct db *db);
+/* Free the connection's page cache and lookaside memory that no statement
+ * holds (sqlite3_db_release_memory): for a connection kept open through
+ * an idle period. Call from the thread that uses it. NULL is fine. */
+void db_release_memory(struct db *db);
 
 /* The schema version this binary writes. */
 int db_schema_version(void);
