@@ -8,7 +8,7 @@ root=${1:-.}
 python3 - "$root/api" "$root/docs/openapi.json" <<'PY'
 import glob, json, re, sys
 api, doc = sys.argv[1], json.load(open(sys.argv[2]))
-routes = re.findall(r'\{\s*"(GET|POST|PUT|DELETE)",\s*"([^"]+)",\s*\w+\s*\}',
+routes = re.findall(r'\{\s*"(GET|POST|PUT|DELETE)",\s*"([^"]+)",\s*\w+\s*(?:,\s*\w+\s*)?\}',
                     open(api + "/routes.c").read())
 assert routes, "no routes found in api/routes.c"
 bad = []
@@ -23,7 +23,7 @@ for method, path in routes:
                 bad.append("%s %s: no %s answer" % (method, path, code))
 codes = set()
 for f in glob.glob(api + "/*.c"):
-    codes |= set(re.findall(r'(?:api_reply_error|reply_error_h)\(r, \d+, "([a-z_]+)"', open(f).read()))
+    codes |= set(re.findall(r'(?:api_reply_error|api_reply_error_close|reply_error_h)\(r, \d+, "([a-z_]+)"', open(f).read()))
     codes |= set(re.findall(r'"code", "([a-z_]+)"', open(f).read()))
 listed = doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["description"]
 for c in sorted(codes):
