@@ -44,9 +44,9 @@ static const struct {
     const char *name;
     const struct backend_ops *ops;
 } backend_types[] = {
-    {"lms", &backend_lms_ops},
-    {"none", &backend_none_ops},
-    {"command", &backend_command_ops},
+#define BACKEND_TYPE_ENTRY(name, ops) {#name, &ops},
+    BACKEND_TYPES(BACKEND_TYPE_ENTRY)
+#undef BACKEND_TYPE_ENTRY
 };
 
 const char *
@@ -148,11 +148,12 @@ backend_new(const char *type, const struct backend_cfg *cfg, struct backend_err 
             ops = backend_types[i].ops;
     }
     if (ops == NULL) {
-        backend_fail(err, BACKEND_BAD_CONFIG, "unknown backend type \"%s\" (lms, none, command)",
-                     type ? type : "(null)");
+        backend_fail(err, BACKEND_BAD_CONFIG, "unknown backend type \"%s\" (%s)",
+                     type ? type : "(null)", BACKEND_TYPES_COMMA);
         return NULL;
     }
-    if (ops == &backend_command_ops && (cfg->load_cmd == NULL || cfg->load_cmd[0] == NULL)) {
+    if ((ops->caps & BACKEND_NEEDS_LOAD_CMD) &&
+        (cfg->load_cmd == NULL || cfg->load_cmd[0] == NULL)) {
         backend_fail(err, BACKEND_BAD_CONFIG, "command backend without a load command");
         return NULL;
     }
@@ -271,6 +272,12 @@ backend_list_loaded(struct backend *b, struct backend_loaded *out, struct backen
     return b->ops->list_loaded(b, out, err);
 }
 
+int
+backend_can(const struct backend *b, unsigned cap)
+{
+    return (b->ops->caps & cap) != 0;
+}
+
 json_t *
 backend_describe(struct backend *b)
 {
@@ -290,14 +297,6 @@ backend_cmd_timeout_ms(const struct backend *b)
 }
 
 /* ---- subprocesses ---- */
-
-int
-backend_busy_wait_ms(const struct backend *b)
-{
-    if (b->cfg.busy_wait_ms < 0)
-        return 0;
-    return b->cfg.busy_wait_ms > 0 ? b->cfg.busy_wait_ms : BACKEND_BUSY_WAIT_MS;
-}
 
 int
 backend_run(struct backend *b, const char *path, char *const *argv, int timeout_ms,

@@ -23,6 +23,8 @@
 #ifndef TPSD_BACKEND_H
 #define TPSD_BACKEND_H
 
+#include "daemon/backend_names.h"
+
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -64,21 +66,25 @@ struct backend_err {
     char detail[BACKEND_DETAIL_MAX];
 };
 
+/* The settings only the "lms" backend reads. */
+struct backend_lms_cfg {
+    char path[BACKEND_STR_MAX];         /* "" = lms on PATH, then ~/.lmstudio/bin/lms */
+    char gpu[32];                       /* --gpu; "" = not passed */
+    long ttl_s;                         /* --ttl; 0 = not passed */
+    int busy_wait_ms;                   /* wait for a busy server; 0 = BACKEND_BUSY_WAIT_MS,
+                                         * < 0 = do not wait */
+    int allow_server_start;             /* preflight may run `lms server start` */
+};
+
 /* The settings of one backend. backend_new() copies everything (the string
  * arrays too): the caller keeps ownership of what it passed. */
 struct backend_cfg {
-    char lms[BACKEND_STR_MAX];          /* "" = lms on PATH, then ~/.lmstudio/bin/lms */
     char base_url[BACKEND_STR_MAX];     /* inference server, e.g. http://127.0.0.1:1234 */
     char server_token[BACKEND_STR_MAX]; /* sent as Authorization: Bearer; "" = none */
     int load_timeout_ms;                /* load command + until listed; 0 = default */
     int cmd_timeout_ms;                 /* other commands; 0 = BACKEND_CMD_TIMEOUT_MS */
-    int busy_wait_ms;                   /* lms: wait for a busy server; 0 = BACKEND_BUSY_WAIT_MS,
-                                         * < 0 = do not wait */
     long context_length;                /* --context-length; 0 = not passed */
-    char gpu[32];                       /* --gpu; "" = not passed */
     char identifier[BACKEND_KEY_MAX];   /* --identifier; "" = served under the key */
-    long ttl_s;                         /* --ttl; 0 = not passed */
-    int allow_server_start;             /* preflight may run `lms server start` */
     int memory_headroom_pct;            /* keep this % of total memory free */
     uint64_t mem_total_bytes;           /* 0 = measure (sysmem); tests override */
     uint64_t mem_available_bytes;       /* 0 = measure (sysmem); tests override */
@@ -86,6 +92,7 @@ struct backend_cfg {
     const char *const *unload_cmd;      /* "command": template; NULL = nothing to do */
     const char *const *env;             /* extra NAME=value for children; NULL-terminated */
     atomic_int *cancel;                 /* optional: nonzero aborts commands and waits */
+    struct backend_lms_cfg lms;         /* "lms" only */
 };
 
 /* What preflight learnt about one model (zero / "" when unknown). */
@@ -113,7 +120,8 @@ struct backend_preflight {
     int nmodels;
     struct backend_model_info *models; /* nmodels entries, in the order asked */
     char notes[BACKEND_NOTES_MAX];     /* e.g. "started the server (lms server start)" */
-    char version[128];                 /* lms: the CLI commit (`lms version`); "" unknown */
+    char version[128];                 /* the backend's version (lms: the CLI commit,
+                                        * `lms version`); "" unknown */
     uint64_t mem_total_bytes, mem_available_bytes; /* as used for the check */
 };
 
@@ -138,8 +146,13 @@ struct backend_loaded {
 
 struct backend;
 
+/* What a backend can do (backend_ops.caps), asked with backend_can(). */
+#define BACKEND_CAN_UNLOAD 0x1     /* it unloads models (else the server is someone else's) */
+#define BACKEND_NEEDS_LOAD_CMD 0x2 /* backend_new needs cfg->load_cmd */
+
 struct backend_ops {
     const char *name;
+    unsigned caps;                 /* BACKEND_CAN_* / BACKEND_NEEDS_* */
     int (*prepare)(struct backend *b, struct backend_err *err);
     int (*preflight)(struct backend *b, const char *const *models, int nmodels,
                      struct backend_preflight *pf);
@@ -152,7 +165,7 @@ struct backend_ops {
 };
 
 /*
- * Create a backend of `type` ("lms", "none", "command") with a deep copy of
+ * Create a backend of `type` (backend_names.h's BACKEND_TYPES) with a deep copy of
  * *cfg. Resolves nothing yet (see backend_prepare). Returns the backend
  * (free with backend_free), or NULL with err filled: bad_config for an
  * unknown type or a "command" backend without load_cmd, internal on out of
@@ -205,6 +218,9 @@ int backend_unload(struct backend *b, const char *id, struct backend_err *err);
  * with err (lms_bad_json, lms_failed, server_unreachable ...). */
 int backend_list_loaded(struct backend *b, struct backend_loaded *out, struct backend_err *err);
 
+/* Non-zero when the backend has capability `cap` (a BACKEND_CAN_* flag). */
+int backend_can(const struct backend *b, unsigned cap);
+
 /* The backend's part of the environment fingerprint: {"type", "lms_path",
  * "lms_version" (the CLI commit), ...}. New reference (caller owns), NULL on
  * out of memory. */
@@ -227,9 +243,10 @@ struct backend {
     int prepared;
 };
 
-extern const struct backend_ops backend_lms_ops;
-extern const struct backend_ops backend_none_ops;
-extern const struct backend_ops backend_command_ops;
+/* Each backend's vtable, one per BACKEND_TYPES entry. */
+#define BACKEND_OPS_DECL(name, ops) extern const struct backend_ops ops;
+BACKEND_TYPES(BACKEND_OPS_DECL)
+#undef BACKEND_OPS_DECL
 
 /* Set err (code + printf detail). Returns -1, for `return backend_fail(...)`. */
 int backend_fail(struct backend_err *err, enum backend_code code, const char *fmt, ...)
@@ -276,7 +293,5 @@ void backend_check_memory(struct backend *b, struct backend_preflight *pf,
  * commands' deadline. */
 int backend_load_timeout_ms(const struct backend *b);
 int backend_cmd_timeout_ms(const struct backend *b);
-/* How long to wait for a busy server (ms; 0 = not at all). */
-int backend_busy_wait_ms(const struct backend *b);
 
 #endif

@@ -59,10 +59,10 @@ lms_prepare(struct backend *b, struct backend_err *err)
     if (b->prepared)
         return 0;
     snprintf(pathvar, sizeof(pathvar), "PATH=%s", path ? path : "/usr/bin:/bin");
-    if (b->cfg.lms[0] != '\0') {
-        if (spawn_which(b->cfg.lms, envp, b->lms_path, sizeof(b->lms_path)) == -1)
+    if (b->cfg.lms.path[0] != '\0') {
+        if (spawn_which(b->cfg.lms.path, envp, b->lms_path, sizeof(b->lms_path)) == -1)
             return backend_fail(err, BACKEND_LMS_NOT_FOUND, "configured lms \"%s\": %s",
-                                b->cfg.lms, strerror(errno));
+                                b->cfg.lms.path, strerror(errno));
     } else if (spawn_which("lms", envp, b->lms_path, sizeof(b->lms_path)) == -1) {
         snprintf(home_lms, sizeof(home_lms), "%s/.lmstudio/bin/lms", home ? home : "");
         if (home == NULL || spawn_which(home_lms, envp, b->lms_path, sizeof(b->lms_path)) == -1)
@@ -501,9 +501,18 @@ lms_busy(const struct backend_loaded *ld, char *desc, size_t len)
     return 0;
 }
 
+/* How long to wait for a busy server (ms; 0 = not at all). */
+static int
+lms_busy_wait_ms(const struct backend *b)
+{
+    if (b->cfg.lms.busy_wait_ms < 0)
+        return 0;
+    return b->cfg.lms.busy_wait_ms > 0 ? b->cfg.lms.busy_wait_ms : BACKEND_BUSY_WAIT_MS;
+}
+
 /*
  * Wait until no loaded model is busy (lms ps --json: status and queued), at
- * most backend_busy_wait_ms. Nothing is unloaded under another client.
+ * most lms_busy_wait_ms. Nothing is unloaded under another client.
  * 0, or -1 with err: server_busy (still busy at the end), cancelled, lms_*.
  */
 static int
@@ -511,7 +520,7 @@ lms_wait_idle(struct backend *b, struct backend_err *err)
 {
     struct backend_loaded *ld = calloc(1, sizeof(*ld));
     char desc[BACKEND_DETAIL_MAX / 2];
-    int64_t t0 = clock_mono_ns(), limit = (int64_t)backend_busy_wait_ms(b) * 1000000;
+    int64_t t0 = clock_mono_ns(), limit = (int64_t)lms_busy_wait_ms(b) * 1000000;
     int result = -1, logged = 0;
 
     if (ld == NULL)
@@ -532,7 +541,7 @@ lms_wait_idle(struct backend *b, struct backend_err *err)
             goto out;
         }
         if (!logged++)
-            log_info("backend: server busy, waiting up to %d s: %s", backend_busy_wait_ms(b) / 1000,
+            log_info("backend: server busy, waiting up to %d s: %s", lms_busy_wait_ms(b) / 1000,
                      desc);
         if (b->cfg.cancel != NULL && *b->cfg.cancel != 0) {
             backend_fail(err, BACKEND_CANCELLED, "cancelled while the server was busy");
@@ -751,16 +760,16 @@ lms_load_args(const struct backend *b, const struct lms_resolved *res, int estim
         args[n++] = "--context-length";
         args[n++] = ctx;
     }
-    if (b->cfg.gpu[0] != '\0') {
+    if (b->cfg.lms.gpu[0] != '\0') {
         args[n++] = "--gpu";
-        args[n++] = b->cfg.gpu;
+        args[n++] = b->cfg.lms.gpu;
     }
     if (!estimate && b->cfg.identifier[0] != '\0') {
         args[n++] = "--identifier";
         args[n++] = b->cfg.identifier;
     }
-    if (!estimate && b->cfg.ttl_s > 0) {
-        snprintf(ttl, LMS_NUM_MAX, "%ld", b->cfg.ttl_s);
+    if (!estimate && b->cfg.lms.ttl_s > 0) {
+        snprintf(ttl, LMS_NUM_MAX, "%ld", b->cfg.lms.ttl_s);
         args[n++] = "--ttl";
         args[n++] = ttl;
     }
@@ -844,9 +853,24 @@ lms_note(struct backend_preflight *pf, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The server answers (GET /v1/models: with just-in-time loading it lists
- * every downloaded model, so only reachability is read), else `lms server
- * start --port P` when allowed and the server is local. */
+/* Check 1: lms is found and runs (`lms version`, whose commit becomes the
+ * preflight's version). 0, or -1 with the reason added. */
+static int
+lms_preflight_cli(struct backend *b, struct backend_preflight *pf)
+{
+    struct backend_err e;
+
+    memset(&e, 0, sizeof(e));
+    if (lms_prepare(b, &e) == -1 || lms_version(b, &e) == -1) {
+        backend_reason(pf, e.code, "%s", e.detail);
+        return -1;
+    }
+    return 0;
+}
+
+/* Check 2: the server answers (GET /v1/models: with just-in-time loading it
+ * lists every downloaded model, so only reachability is read), else `lms
+ * server start --port P` when allowed and the server is local. */
 static void
 lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf)
 {
@@ -862,9 +886,9 @@ lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf
         return;
     }
     lms_target_get(b, &t);
-    if (!b->cfg.allow_server_start || !lms_ok || !t.ok || !t.loopback) {
+    if (!b->cfg.lms.allow_server_start || !lms_ok || !t.ok || !t.loopback) {
         backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s%s", e.detail,
-                       !b->cfg.allow_server_start ? " (allow_server_start is off)"
+                       !b->cfg.lms.allow_server_start ? " (allow_server_start is off)"
                        : !lms_ok                  ? ""
                                                   : " (not a local server: lms cannot start it)");
         return;
@@ -888,8 +912,8 @@ lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf
     json_decref(ids);
 }
 
-/* Every model against lms ls --json: facts, estimate; unknown ones are
- * reasons, unloadable variants only notes (their run fails alone). */
+/* Check 3: every model against lms ls --json: facts, estimate; unknown ones
+ * are reasons, unloadable variants only notes (their run fails alone). */
 static void
 lms_preflight_models(struct backend *b, const char *const *models, int nmodels,
                      struct backend_preflight *pf)
@@ -928,25 +952,15 @@ lms_preflight_models(struct backend *b, const char *const *models, int nmodels,
     json_decref(ls);
 }
 
-static int
-lms_preflight(struct backend *b, const char *const *models, int nmodels,
-              struct backend_preflight *pf)
+/* Check 4: memory enough. When everything else checked out, another
+ * client's work is waited for (bounded); what is loaded then will be
+ * unloaded first, so its memory counts as free. */
+static void
+lms_preflight_memory(struct backend *b, int lms_ok, struct backend_preflight *pf)
 {
     struct backend_err e;
     uint64_t loaded_bytes = 0;
-    int lms_ok = 1;
 
-    memset(&e, 0, sizeof(e));
-    if (lms_prepare(b, &e) == -1 || lms_version(b, &e) == -1) {
-        backend_reason(pf, e.code, "%s", e.detail);
-        lms_ok = 0;
-    }
-    snprintf(pf->version, sizeof(pf->version), "%s", b->version);
-    lms_preflight_server(b, lms_ok, pf);
-    if (lms_ok)
-        lms_preflight_models(b, models, nmodels, pf);
-    /* Another client's work is waited for (bounded); what is loaded then
-     * will be unloaded first, so its memory counts as free. */
     if (lms_ok && pf->nreasons == 0) {
         if (lms_wait_idle(b, &e) == -1)
             backend_reason(pf, e.code, "%s", e.detail);
@@ -954,6 +968,21 @@ lms_preflight(struct backend *b, const char *const *models, int nmodels,
             log_warnx("preflight: lms ps failed: %s", e.detail);
     }
     backend_check_memory(b, pf, loaded_bytes);
+}
+
+/* The four checks in order; all run (but those that need lms only when it
+ * runs), so every failure is reported at once. */
+static int
+lms_preflight(struct backend *b, const char *const *models, int nmodels,
+              struct backend_preflight *pf)
+{
+    int lms_ok = lms_preflight_cli(b, pf) == 0;
+
+    snprintf(pf->version, sizeof(pf->version), "%s", b->version);
+    lms_preflight_server(b, lms_ok, pf);
+    if (lms_ok)
+        lms_preflight_models(b, models, nmodels, pf);
+    lms_preflight_memory(b, lms_ok, pf);
     return pf->nreasons == 0 ? 0 : -1;
 }
 
@@ -975,6 +1004,7 @@ lms_free(struct backend *b)
 }
 
 const struct backend_ops backend_lms_ops = {
-    "lms", lms_prepare, lms_preflight, lms_load, lms_unload, lms_list_loaded, lms_describe,
+    "lms", BACKEND_CAN_UNLOAD,
+    lms_prepare, lms_preflight, lms_load, lms_unload, lms_list_loaded, lms_describe,
     lms_free,
 };

@@ -4,6 +4,7 @@
  * ("backend.context_length: ...", "models[2]: ...").
  */
 #include "daemon/jobspec.h"
+#include "daemon/backend_names.h"
 
 #include "daemon/suite.h"
 
@@ -380,12 +381,12 @@ parse_backend(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
     static const char *const keys[] = { "type", "context_length", "gpu", "identifier",
                                         "ttl_s", "keep_loaded", NULL };
-    static const char *const types[] = { "lms", "none", "command", NULL };
+    static const char *const types[] = { BACKEND_TYPES(BACKEND_NAME_STR) NULL };
     json_t *b = json_object_get(spec, "backend");
     long long n = 0;
     int r;
 
-    snprintf(s->backend, sizeof(s->backend), "lms");
+    snprintf(s->backend, sizeof(s->backend), "%s", BACKEND_TYPE_DEFAULT);
     if (b == NULL)
         return 0;
     if (!json_is_object(b))

@@ -31,7 +31,7 @@ struct jobspec {
     double duration_s;              /* LOAD_RATE duration; stability: run length (any load) */
     double interval_s;              /* stability: cycle start to start (0: back to back) */
     json_t *sampling;               /* object of overrides: temperature, top_p, repeat_penalty, max_tokens, seed */
-    char backend[16];               /* "lms" (default) | "none" | "command" */
+    char backend[16];               /* backend_names.h's BACKEND_TYPES; default the first */
     long context_length;            /* 0 = backend default */
     char gpu[32];                   /* "" = default, else e.g. "max", "0.5" */
     char identifier[256];           /* "" = the model key */

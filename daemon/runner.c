@@ -1,4 +1,20 @@
-/* runner.c - see runner.h. */
+/*
+ * runner.c - runs one job (the contract is in runner.h).
+ *
+ * How it works. runner_run makes a plan (struct job): the suite resolved
+ * (by name or inline), the backend made and its preflight passed, the host
+ * facts read. Then each model is one model_step, in named steps: open its
+ * run (skipped when finished before a restart), load it through the
+ * backend, record the run's facts and fingerprint, measure (run_plan:
+ * prepare the bodies, plan and client slots; warm up one at a time; send
+ * the measured requests), finish (events, a stability run's last
+ * analysis), clean up (free the run's state, unload unless kept loaded).
+ * The step returns a struct model_result: done, failed (the job goes on,
+ * the model is listed in its detail), stopped or job failed (the loop
+ * ends). Requests go through the client's event loop; on_done stores each
+ * sample as it completes and sends the slot's next request; stability
+ * runs cycle the suite until a stored planned end (stab_*).
+ */
 #include "daemon/runner.h"
 
 #include "daemon/backend.h"
@@ -14,6 +30,7 @@
 #include "storage/stabdata.h"
 
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,7 +106,11 @@ should_stop(void *arg)
 }
 
 /* The chat request for a case: suite parameters, then the job's sampling
- * overrides, model id and streaming with usage. New reference. */
+ * overrides, model id and streaming with usage. New reference.
+ * How it works: the case's messages are copied (the nonce, when asked,
+ * prefixed to the first one so no two requests share a prompt cache
+ * entry); each suite parameter the case sets is added by its flag; the
+ * job's sampling object is applied last, so it overrides the suite. */
 static json_t *
 request_json(struct runner *r, const struct suite_case *sc, const char *nonce)
 {
@@ -175,7 +196,13 @@ rnd(struct runner *r)
 }
 
 /* Build the run's request plan: warm-ups, then each case x repetitions
- * (sequential, concurrent) or Poisson arrivals for the duration (rate). */
+ * (sequential, concurrent) or Poisson arrivals for the duration (rate).
+ * How it works: the plan is sized first (a rate load gets 1.5 times the
+ * expected arrivals, all capped at RUNNER_PLAN_MAX); warm-ups take its
+ * head. A stability run's plan holds only the warm-ups (stab_send makes
+ * the rest); a rate load draws exponential gaps of mean 1/rps until
+ * duration_s, with send times relative to the start (run_measure makes
+ * them absolute); the others list each case's repetitions in order. */
 static int
 plan_build(struct runner *r)
 {
@@ -289,6 +316,17 @@ static int slot_send(struct runner *r, int slot);
 static void stab_refill(struct runner *r);
 static void stab_event(struct runner *r, int force);
 
+/*
+ * The client's callback when a request ends. How it works: the request's
+ * case is found by name; a cancelled request is not a measurement (a
+ * resumed job sends it again) and is only freed; an answer from another
+ * model than the one loaded marks the sample failed and the run
+ * mismatched; a case with checks validates the text. The sample is
+ * counted (warm-ups are not), stored, and announced; then the slot is
+ * freed and, unless the run halted, refilled: by stab_refill on a
+ * measuring stability run, by slot_send otherwise (a rate load queued
+ * everything up front, so it sends nothing here).
+ */
 static void
 on_done(void *arg, struct client_req *q)
 {
@@ -594,26 +632,25 @@ free_bodies(struct runner *r)
     r->bodies = NULL;
 }
 
-/* Run the plan for the current run. 0, or -1 when stopped or failed. */
+/* The run cannot go on: stopped, answered as another model, or a sample
+ * could not be stored. */
 static int
-run_plan(struct runner *r, const char *base_url)
+run_halted(struct runner *r)
+{
+    return should_stop(r) || r->mismatch || r->storage_failed;
+}
+
+/* Everything a run sends with: one body per case, the plan, the client and
+ * its slots (one for sequential, N for concurrent, one per planned request
+ * for a rate load, RUNNER_STAB_RATE_SLOTS for a stability rate load).
+ * 0, or -1 (out of memory; run_cleanup frees what was made). */
+static int
+run_prepare(struct runner *r, const char *base_url)
 {
     struct client_opts co = { 0 };
-    int i, nslots;
+    int nslots;
     size_t c;
-    int64_t t0;
 
-    if (r->stability) {
-        int64_t planned;
-
-        if (stabdata_next_seq(r->db, r->run_id, &r->stab_next_seq) == -1 ||
-            stabdata_planned_end(r->db, r->run_id, &planned) == -1) {
-            r->storage_failed = 1;
-            return -1;
-        }
-        if (planned >= 0 && clock_wall_ms() >= planned)
-            return 0; /* it ended while the daemon was down */
-    }
     r->bodies = calloc(r->suite->n_cases, sizeof(char *));
     if (r->bodies == NULL)
         return -1;
@@ -631,7 +668,6 @@ run_plan(struct runner *r, const char *base_url)
     r->client = client_new(&co);
     if (r->client == NULL)
         return -1;
-    /* Warm-ups go one at a time before anything is measured. */
     nslots = r->spec->load == LOAD_CONCURRENT ? r->spec->concurrency : 1;
     if (r->spec->load == LOAD_RATE)
         nslots = (int)(r->nplan > 0 ? r->nplan : 1);
@@ -644,42 +680,78 @@ run_plan(struct runner *r, const char *base_url)
         return -1;
     r->nslots = nslots;
     r->next = 0;
+    return 0;
+}
+
+/* Warm-ups go one at a time, on slot 0, before anything is measured: they
+ * are the plan's head, so the plan is cut to them while they run. 0, or -1
+ * when the run halted. */
+static int
+run_warmup(struct runner *r)
+{
     if (r->spec->warmup > 0) {
         size_t nplan = r->nplan;
-        r->nplan = (size_t)r->spec->warmup; /* warm-ups are the plan's head */
+
+        r->nplan = (size_t)r->spec->warmup;
         slot_send(r, 0);
         client_run(r->client, on_done, should_stop, r);
         r->nplan = nplan;
     }
-    if (should_stop(r) || r->mismatch || r->storage_failed)
-        return -1;
-    t0 = clock_mono_ns();
+    return run_halted(r) ? -1 : 0;
+}
+
+/* The measured requests. A stability run cycles until its planned end
+ * (stab_begin fixes it); a rate load gets every send time shifted to now
+ * and queues them all up front; sequential and concurrent loads fill their
+ * slots and refill them from on_done. 0, or -1 when the run halted. */
+static int
+run_measure(struct runner *r)
+{
+    int64_t t0 = clock_mono_ns();
+    int i;
+
     if (r->stability) {
         if (stab_begin(r) == -1)
             return -1;
         stab_refill(r);
-        client_run(r->client, on_done, should_stop, r);
-        if (should_stop(r) || r->mismatch || r->storage_failed)
-            return -1;
-        return 0;
-    }
-    if (r->spec->load == LOAD_RATE) {
-        size_t k;
-        r->scheduled = 1;
-        for (k = r->next; k < r->nplan; k++)
-            r->plan[k].sched_ns += t0;
-        for (i = 0; i < nslots; i++)
-            if (!slot_send(r, i))
-                break;
     } else {
-        for (i = 0; i < nslots; i++)
+        if (r->spec->load == LOAD_RATE) {
+            size_t k;
+
+            r->scheduled = 1;
+            for (k = r->next; k < r->nplan; k++)
+                r->plan[k].sched_ns += t0;
+        }
+        for (i = 0; i < r->nslots; i++)
             if (!slot_send(r, i))
                 break;
     }
     client_run(r->client, on_done, should_stop, r);
-    if (should_stop(r) || r->mismatch || r->storage_failed)
+    return run_halted(r) ? -1 : 0;
+}
+
+/* Run the plan for the current run: prepare, warm up, measure. A stability
+ * run whose planned end passed while the daemon was down is done at once.
+ * 0, or -1 when stopped or failed. */
+static int
+run_plan(struct runner *r, const char *base_url)
+{
+    if (r->stability) {
+        int64_t planned;
+
+        if (stabdata_next_seq(r->db, r->run_id, &r->stab_next_seq) == -1 ||
+            stabdata_planned_end(r->db, r->run_id, &planned) == -1) {
+            r->storage_failed = 1;
+            return -1;
+        }
+        if (planned >= 0 && clock_wall_ms() >= planned)
+            return 0; /* it ended while the daemon was down */
+    }
+    if (run_prepare(r, base_url) == -1)
         return -1;
-    return 0;
+    if (run_warmup(r) == -1)
+        return -1;
+    return run_measure(r);
 }
 
 static void
@@ -728,279 +800,459 @@ backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct c
                  const char *base_url, atomic_int *cancel)
 {
     memset(bc, 0, sizeof(*bc));
-    snprintf(bc->lms, sizeof(bc->lms), "%s", cfg->lms);
+    snprintf(bc->lms.path, sizeof(bc->lms.path), "%s", cfg->lms);
     snprintf(bc->base_url, sizeof(bc->base_url), "%s", base_url);
     snprintf(bc->server_token, sizeof(bc->server_token), "%s", cfg->server_token);
     bc->load_timeout_ms = cfg->load_timeout_ms;
-    bc->busy_wait_ms = cfg->busy_wait_s > 0 ? cfg->busy_wait_s * 1000 : -1;
+    bc->lms.busy_wait_ms = cfg->busy_wait_s > 0 ? cfg->busy_wait_s * 1000 : -1;
     bc->context_length = s->context_length;
-    snprintf(bc->gpu, sizeof(bc->gpu), "%s", s->gpu);
+    snprintf(bc->lms.gpu, sizeof(bc->lms.gpu), "%s", s->gpu);
     snprintf(bc->identifier, sizeof(bc->identifier), "%s", s->identifier);
-    bc->ttl_s = s->ttl_s;
-    bc->allow_server_start = cfg->allow_server_start;
+    bc->lms.ttl_s = s->ttl_s;
+    bc->lms.allow_server_start = cfg->allow_server_start;
     bc->memory_headroom_pct = cfg->memory_headroom_pct;
     bc->cancel = cancel;
 }
 
+/* ---- the job: a plan, then one step per model ---- */
+
+#define RUNNER_HOST_MAX 1024    /* the host facts, as compact JSON */
+#define RUNNER_PARAMS_MAX 2048  /* the run's parameters, as compact JSON */
+#define RUNNER_CODE_MAX 32      /* runner_run's code[] */
+
+/* The job's plan: what runner_run resolves before the first model, the
+ * per-run state reused model after model, and the job's verdict so far. */
+struct job {
+    struct runner r;
+    struct backend *be;
+    struct backend_preflight pf;
+    const char *base_url;
+    char host[RUNNER_HOST_MAX];
+    char *suite_text;           /* an inline suite, as parsed */
+    int nfailed_runs;
+    char failed[RUNNER_FAILED_MAX];
+    char *code;                 /* the caller's code[RUNNER_CODE_MAX] */
+    char *detail;               /* the caller's detail[detail_len] */
+    size_t detail_len;
+};
+
+/* How one model's step ended. */
+enum model_end {
+    MODEL_DONE,       /* measured, or finished before a restart: the job goes on */
+    MODEL_FAILED,     /* this run failed (code says why); the job goes on */
+    MODEL_STOPPED,    /* should_stop or a cancel: the job stops, resumable */
+    MODEL_JOB_FAILED, /* the job fails now: job->code / detail say why */
+};
+
+struct model_result {
+    enum model_end end;
+    char code[RUNNER_CODE_MAX]; /* MODEL_FAILED: the entry in the job's failed list */
+};
+
+/* The job fails with `code`: detail formatted into the caller's buffer. */
+static void job_fail(struct job *j, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+job_fail(struct job *j, const char *code, const char *fmt, ...)
+{
+    va_list ap;
+
+    snprintf(j->code, RUNNER_CODE_MAX, "%s", code);
+    va_start(ap, fmt);
+    vsnprintf(j->detail, j->detail_len, fmt, ap);
+    va_end(ap);
+}
+
+static void
+model_failed(struct model_result *res, const char *code)
+{
+    res->end = MODEL_FAILED;
+    snprintf(res->code, sizeof(res->code), "%s", code);
+}
+
+/* The suite: a name looked up in suites_dir, or inline JSON. 0, or -1 with
+ * the job failed as bad_suite. */
+static int
+job_resolve_suite(struct job *j)
+{
+    const struct jobspec *spec = j->r.spec;
+    char err[SUITE_ERR_MAX], why[SUITE_ERR_MAX + SUITE_PATH_MAX];
+
+    if (json_is_string(spec->suite)) {
+        if (suite_load(json_string_value(spec->suite), j->r.cfg->suites_dir, &j->r.suite, NULL,
+                       err, sizeof(err), why, sizeof(why)) == -1) {
+            if (why[0] != '\0')
+                log_warnx("job=%lld %s", (long long)j->r.job_id, why);
+            job_fail(j, "bad_suite", "%s", err);
+            return -1;
+        }
+        return 0;
+    }
+    j->suite_text = json_dumps(spec->suite, JSON_COMPACT);
+    if (j->suite_text == NULL) {
+        job_fail(j, "bad_suite", "suite: out of memory");
+        return -1;
+    }
+    if (suite_parse(j->suite_text, strlen(j->suite_text), &j->r.suite, err, sizeof(err)) == -1) {
+        job_fail(j, "bad_suite", "suite: %s", err);
+        return -1;
+    }
+    return 0;
+}
+
+/* A failed preflight: every reason joined into the job's detail and listed
+ * in the "preflight" event. */
+static void
+job_preflight_failed(struct job *j)
+{
+    const struct backend_preflight *pf = &j->pf;
+    json_t *reasons = json_array();
+    size_t dl = 0;
+    int i;
+
+    snprintf(j->code, RUNNER_CODE_MAX, "preflight_failed");
+    for (i = 0; i < pf->nreasons; i++) {
+        const char *name = backend_code_name(pf->reasons[i].code);
+        int n = snprintf(j->detail + dl, j->detail_len - dl, "%s%s: %s", i ? "; " : "", name,
+                         pf->reasons[i].detail);
+
+        if (n > 0 && (size_t)n < j->detail_len - dl)
+            dl += (size_t)n;
+        json_array_append_new(reasons, json_pack("{s:s, s:s}", "code", name, "detail",
+                                                 pf->reasons[i].detail));
+    }
+    emit(&j->r, "preflight", json_pack("{s:b, s:o, s:s}", "ok", 0, "reasons", reasons, "notes",
+                                       pf->notes));
+}
+
+/* The backend, made and asked whether the whole job can run. Returns
+ * RUNNER_SUCCEEDED to go on, RUNNER_STOPPED when it was stopped while the
+ * backend checked, RUNNER_FAILED with the job failed. */
+static enum runner_outcome
+job_preflight(struct job *j)
+{
+    const struct jobspec *spec = j->r.spec;
+    struct backend_err be_err;
+    struct backend_cfg bc;
+
+    backend_cfg_from(&bc, spec, j->r.cfg, j->base_url, j->r.h ? j->r.h->abort : NULL);
+    j->be = backend_new(spec->backend, &bc, &be_err);
+    if (j->be == NULL) {
+        job_fail(j, backend_code_name(be_err.code), "%s", be_err.detail);
+        return RUNNER_FAILED;
+    }
+    if (backend_preflight(j->be, (const char *const *)spec->models, spec->nmodels, &j->pf) ==
+        -1) {
+        /* Cancelled or shutting down while the backend ran: not a failure
+         * (a stopping daemon's job must stay resumable). */
+        if (should_stop(&j->r))
+            return RUNNER_STOPPED;
+        job_preflight_failed(j);
+        return RUNNER_FAILED;
+    }
+    emit(&j->r, "preflight", json_pack("{s:b, s:s, s:s}", "ok", 1, "notes", j->pf.notes,
+                                       "backend_version", j->pf.version));
+    host_json(j->host, sizeof(j->host));
+    emit(&j->r, "environment", sysinfo_env_new()); /* the report's test environment */
+    return RUNNER_SUCCEEDED;
+}
+
+/* Open model i's run. Returns 1 when the step is over already (finished
+ * before a restart, or a stability run whose planned end passed while the
+ * daemon was down: what was measured stands, nothing is loaded), 0 to go
+ * on, -1 with the job failed. */
+static int
+model_open(struct job *j, int i, struct model_result *res)
+{
+    struct runner *r = &j->r;
+    char state[16];
+    int64_t planned = -1;
+
+    r->model = r->spec->models[i];
+    if (runs_open(r->db, r->job_id, i, r->model, r->suite->name, &r->run_id, state) == -1) {
+        job_fail(j, "storage_error", "%s", r->db->err);
+        return -1;
+    }
+    if (strcmp(state, "failed") == 0) {
+        model_failed(res, "before a restart");
+        return 1;
+    }
+    if (strcmp(state, "succeeded") == 0)
+        return 1;
+    if (r->stability && stabdata_planned_end(r->db, r->run_id, &planned) == 0 && planned >= 0 &&
+        clock_wall_ms() >= planned) {
+        runs_finish(r->db, r->run_id, "succeeded", NULL, NULL);
+        emit(r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id,
+                                          "model", r->model, "state", "succeeded"));
+        return 1;
+    }
+    emit(r, "run_started", json_pack("{s:I, s:s, s:i, s:i}", "run_id", (json_int_t)r->run_id,
+                                     "model", r->model, "index", i, "models",
+                                     r->spec->nmodels));
+    return 0;
+}
+
+/* Load the model through the backend. 0, or -1 with res said: stopped, the
+ * run failed (stored and announced), or the job failed (a busy server: the
+ * next models would wait as long again). */
+static int
+model_load(struct job *j, struct backend_load *ld, struct model_result *res)
+{
+    struct runner *r = &j->r;
+    struct backend_err e;
+    const char *name;
+
+    memset(ld, 0, sizeof(*ld));
+    if (backend_load(j->be, r->model, ld, &e) == 0) {
+        snprintf(r->served_id, sizeof(r->served_id), "%s",
+                 ld->served_id[0] ? ld->served_id : r->model);
+        return 0;
+    }
+    if (e.code == BACKEND_CANCELLED || should_stop(r)) {
+        res->end = MODEL_STOPPED;
+        return -1;
+    }
+    name = backend_code_name(e.code);
+    runs_finish(r->db, r->run_id, "failed", name, e.detail);
+    emit(r, "run_finished", json_pack("{s:I, s:s, s:s, s:s, s:s}", "run_id", (json_int_t)r->run_id,
+                                      "model", r->model, "state", "failed", "error_code", name,
+                                      "error_detail", e.detail));
+    model_failed(res, name);
+    if (e.code == BACKEND_SERVER_BUSY) {
+        job_fail(j, "server_busy", "%s", e.detail);
+        res->end = MODEL_JOB_FAILED;
+    }
+    return -1;
+}
+
+/* The run's parameters as sorted compact JSON (part of the fingerprint). */
+static void
+run_params(const struct jobspec *spec, char *buf, size_t len)
+{
+    json_t *pj;
+    char *pjs;
+
+    pj = json_pack("{s:s, s:O?, s:i, s:i, s:s, s:b}", "api", spec->api, "sampling",
+                   spec->sampling, "repetitions", spec->repetitions, "warmup", spec->warmup,
+                   "load_pattern",
+                   spec->load == LOAD_RATE         ? "rate"
+                   : spec->load == LOAD_CONCURRENT ? "concurrent"
+                                                   : "sequential",
+                   "nonce", spec->nonce);
+    if (spec->load == LOAD_CONCURRENT)
+        json_object_set_new(pj, "concurrency", json_integer(spec->concurrency));
+    if (spec->load == LOAD_RATE) {
+        json_object_set_new(pj, "rps", json_real(spec->rps));
+        json_object_set_new(pj, "duration_s", json_real(spec->duration_s));
+    }
+    pjs = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(buf, len, "%s", pjs ? pjs : "{}");
+    free(pjs);
+    json_decref(pj);
+}
+
+/* Store what makes the run's results comparable (model facts from the
+ * preflight, backend and version, context, parameters, host, suite, and
+ * their fingerprint), then announce "model_loaded". 0, or -1 with the job
+ * failed (storage). */
+static int
+model_record(struct job *j, int i, const struct backend_load *ld)
+{
+    struct runner *r = &j->r;
+    const struct jobspec *spec = r->spec;
+    const struct backend_model_info *mi = i < j->pf.nmodels ? &j->pf.models[i] : NULL;
+    char params[RUNNER_PARAMS_MAX], ctx[32], fp[17];
+    const char *parts[9];
+    struct run_facts f;
+
+    run_params(spec, params, sizeof(params));
+    snprintf(ctx, sizeof(ctx), "%ld", spec->context_length);
+    parts[0] = r->model;
+    parts[1] = mi ? mi->quant : "";
+    parts[2] = mi ? mi->format : "";
+    parts[3] = spec->backend;
+    parts[4] = j->pf.version;
+    parts[5] = ctx;
+    parts[6] = params;
+    parts[7] = j->host;
+    parts[8] = r->suite->name;
+    fingerprint(parts, 9, fp);
+    run_facts_init(&f);
+    f.model_served = r->served_id;
+    f.backend = spec->backend;
+    f.backend_version = j->pf.version[0] ? j->pf.version : NULL;
+    if (mi != NULL && mi->found) {
+        f.model_format = mi->format[0] ? mi->format : NULL;
+        f.model_quant = mi->quant[0] ? mi->quant : NULL;
+        if (mi->size_bytes > 0)
+            f.model_size_bytes = (int64_t)mi->size_bytes;
+    }
+    if (spec->context_length > 0)
+        f.context_length = spec->context_length;
+    f.load_ms = (double)ld->load_ms;
+    f.load_ready_ms = (double)ld->load_ready_ms;
+    f.host = j->host;
+    f.tpsd_version = TPSD_VERSION;
+    f.fingerprint = fp;
+    f.params = params;
+    if (runs_set_facts(r->db, r->run_id, &f) == -1) {
+        job_fail(j, "storage_error", "%s", r->db->err);
+        return -1;
+    }
+    emit(r, "model_loaded", json_pack("{s:I, s:s, s:s, s:I, s:I}", "run_id", (json_int_t)r->run_id,
+                                      "model", r->model, "served_id", r->served_id, "load_ms",
+                                      (json_int_t)ld->load_ms, "load_ready_ms",
+                                      (json_int_t)ld->load_ready_ms));
+    return 0;
+}
+
+/* Warm up and measure (run_plan), then store how the run ended: succeeded,
+ * failed as model_mismatch, stopped, or the job failed because samples
+ * could not be stored (a lock wait given up for a cancel or a shutdown is a
+ * stop, not that). */
+static void
+model_measure(struct job *j, struct model_result *res)
+{
+    struct runner *r = &j->r;
+
+    if (run_plan(r, j->base_url) == 0) {
+        runs_finish(r->db, r->run_id, "succeeded", NULL, NULL);
+        return;
+    }
+    if (r->mismatch) {
+        runs_finish(r->db, r->run_id, "failed", "model_mismatch",
+                    "the server answered as another model");
+        model_failed(res, "model_mismatch");
+    } else if (r->storage_failed && !should_stop(r)) {
+        job_fail(j, "storage_error", "samples could not be stored: %s", r->db->err);
+        res->end = MODEL_JOB_FAILED;
+    } else {
+        res->end = MODEL_STOPPED;
+    }
+}
+
+/* Announce the run's end and, for a stability run, its final analysis.
+ * Nothing is announced for a stopped run: it resumes later. */
+static void
+model_finish(struct job *j, const struct model_result *res)
+{
+    struct runner *r = &j->r;
+
+    if (res->end == MODEL_STOPPED)
+        return;
+    emit(r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model",
+                                      r->model, "state", r->mismatch ? "failed" : "succeeded"));
+    if (r->stability)
+        stab_event(r, 1);
+}
+
+/* Free the run's state and unload the model unless the job keeps it
+ * loaded (a stopped job never does); a backend that cannot unload (the
+ * server is someone else's) is not asked. */
+static void
+model_cleanup(struct job *j, const struct model_result *res)
+{
+    struct runner *r = &j->r;
+    struct backend_err e;
+    char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
+
+    run_cleanup(r);
+    if (r->spec->keep_loaded && res->end != MODEL_STOPPED)
+        return;
+    if (backend_can(j->be, BACKEND_CAN_UNLOAD) && backend_unload(j->be, r->served_id, &e) == -1)
+        log_warnx("unload failed model=\"%s\" code=%s detail=\"%s\"",
+                  log_quote(q1, sizeof(q1), r->served_id), backend_code_name(e.code),
+                  log_quote(q2, sizeof(q2), e.detail));
+}
+
+/* One model's run: open, load, record, warm up and measure, finish, clean
+ * up. A step that ends early skips the rest: a model that never loaded is
+ * not unloaded; a job that fails on storage leaves its model as it is. */
+static struct model_result
+model_step(struct job *j, int i)
+{
+    struct model_result res = { MODEL_DONE, "" };
+    struct backend_load ld;
+    int rc = model_open(j, i, &res);
+
+    if (rc != 0) {
+        if (rc == -1)
+            res.end = MODEL_JOB_FAILED;
+        return res;
+    }
+    if (model_load(j, &ld, &res) == -1)
+        return res;
+    if (model_record(j, i, &ld) == -1) {
+        res.end = MODEL_JOB_FAILED;
+        return res;
+    }
+    model_measure(j, &res);
+    if (res.end == MODEL_JOB_FAILED) {
+        run_cleanup(&j->r);
+        return res;
+    }
+    model_finish(j, &res);
+    model_cleanup(j, &res);
+    return res;
+}
+
+/*
+ * How it works: the plan is made first (the suite resolved, the backend
+ * made and its preflight passed, the host facts read); then each model is
+ * one model_step, which says how its run ended. A failed run is noted in
+ * the job's list and the job goes on; a stop or a job failure ends the
+ * loop. The verdict: stopped, run_failed when any run failed, else
+ * succeeded.
+ */
 enum runner_outcome
 runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const struct config *cfg,
            const struct runner_hooks *hooks, char code[32], char *detail, size_t detail_len,
            int64_t *n_requests, int64_t *n_failed)
 {
-    struct runner r;
-    struct backend *be = NULL;
-    struct backend_err be_err;
-    struct backend_cfg bc;
-    struct backend_preflight pf;
-    char err[SUITE_ERR_MAX], why[SUITE_ERR_MAX + SUITE_PATH_MAX], host[1024], state[16];
-    char fp[17], failed[RUNNER_FAILED_MAX] = "";
-    const char *base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
-    const char *suite_name;
-    char *suite_text = NULL;
-    enum runner_outcome out = RUNNER_FAILED;
-    int i, nfailed_runs = 0, stopped = 0;
-    size_t dl = 0;
+    struct job j;
+    struct model_result res = { MODEL_DONE, "" };
+    enum runner_outcome out;
+    int i;
 
-    memset(&r, 0, sizeof(r));
-    memset(&pf, 0, sizeof(pf));
-    r.db = db;
-    r.job_id = job_id;
-    r.spec = spec;
-    r.cfg = cfg;
-    r.h = hooks;
-    r.nonce_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)job_id ^ (uint64_t)clock_mono_ns();
-    r.stability = strcmp(spec->kind, "stability") == 0;
+    memset(&j, 0, sizeof(j));
+    j.r.db = db;
+    j.r.job_id = job_id;
+    j.r.spec = spec;
+    j.r.cfg = cfg;
+    j.r.h = hooks;
+    j.r.nonce_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)job_id ^ (uint64_t)clock_mono_ns();
+    j.r.stability = strcmp(spec->kind, "stability") == 0;
+    j.base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
+    j.code = code;
+    j.detail = detail;
+    j.detail_len = detail_len;
     code[0] = '\0';
     detail[0] = '\0';
 
-    if (json_is_string(spec->suite)) {
-        suite_name = json_string_value(spec->suite);
-        if (suite_load(suite_name, cfg->suites_dir, &r.suite, NULL, err, sizeof(err), why,
-                       sizeof(why)) == -1) {
-            if (why[0] != '\0')
-                log_warnx("job=%lld %s", (long long)job_id, why);
-            snprintf(code, 32, "bad_suite");
-            snprintf(detail, detail_len, "%s", err);
-            goto out;
-        }
-    } else {
-        suite_text = json_dumps(spec->suite, JSON_COMPACT);
-        if (suite_text == NULL ||
-            suite_parse(suite_text, strlen(suite_text), &r.suite, err, sizeof(err)) == -1) {
-            snprintf(code, 32, "bad_suite");
-            snprintf(detail, detail_len, "suite: %s", suite_text ? err : "out of memory");
-            goto out;
-        }
-    }
-
-    backend_cfg_from(&bc, spec, cfg, base_url, hooks ? hooks->abort : NULL);
-    be = backend_new(spec->backend, &bc, &be_err);
-    if (be == NULL) {
-        snprintf(code, 32, "%s", backend_code_name(be_err.code));
-        snprintf(detail, detail_len, "%s", be_err.detail);
-        goto out;
-    }
-    if (backend_preflight(be, (const char *const *)spec->models, spec->nmodels, &pf) == -1) {
-        json_t *reasons;
-
-        if (should_stop(&r)) {
-            /* Cancelled or shutting down while lms ran: not a failure (a
-             * stopping daemon's job must stay resumable). */
+    out = job_resolve_suite(&j) == -1 ? RUNNER_FAILED : job_preflight(&j);
+    for (i = 0; out == RUNNER_SUCCEEDED && i < spec->nmodels; i++) {
+        res = model_step(&j, i);
+        if (res.end == MODEL_FAILED) {
+            j.nfailed_runs++;
+            failed_note(j.failed, sizeof(j.failed), j.r.model, res.code);
+        } else if (res.end == MODEL_STOPPED) {
             out = RUNNER_STOPPED;
-            goto out;
-        }
-        reasons = json_array();
-        snprintf(code, 32, "preflight_failed");
-        for (i = 0; i < pf.nreasons; i++) {
-            int n = snprintf(detail + dl, detail_len - dl, "%s%s: %s", i ? "; " : "",
-                             backend_code_name(pf.reasons[i].code), pf.reasons[i].detail);
-            if (n > 0 && (size_t)n < detail_len - dl)
-                dl += (size_t)n;
-            json_array_append_new(reasons,
-                                  json_pack("{s:s, s:s}", "code",
-                                            backend_code_name(pf.reasons[i].code), "detail",
-                                            pf.reasons[i].detail));
-        }
-        emit(&r, "preflight", json_pack("{s:b, s:o, s:s}", "ok", 0, "reasons", reasons,
-                                        "notes", pf.notes));
-        goto out;
-    }
-    emit(&r, "preflight", json_pack("{s:b, s:s, s:s}", "ok", 1, "notes", pf.notes,
-                                    "lms_version", pf.version));
-    host_json(host, sizeof(host));
-    emit(&r, "environment", sysinfo_env_new()); /* the report's test environment */
-
-    for (i = 0; i < spec->nmodels && !stopped; i++) {
-        struct backend_load ld;
-        struct run_facts f;
-        const struct backend_model_info *mi = i < pf.nmodels ? &pf.models[i] : NULL;
-        char params[2048], ctx[32];
-        json_t *pj;
-        char *pjs;
-        const char *parts[9];
-
-        r.model = spec->models[i];
-        if (runs_open(db, job_id, i, r.model, r.suite->name, &r.run_id, state) == -1) {
-            snprintf(code, 32, "storage_error");
-            snprintf(detail, detail_len, "%s", db->err);
-            goto out;
-        }
-        if (strcmp(state, "succeeded") == 0 || strcmp(state, "failed") == 0) {
-            if (strcmp(state, "failed") == 0) {
-                nfailed_runs++;
-                failed_note(failed, sizeof(failed), r.model, "before a restart");
-            }
-            continue; /* finished before a restart */
-        }
-        if (r.stability) {
-            int64_t planned = -1;
-
-            /* Its planned end passed while the daemon was down: what was
-             * measured stands, and the model need not be loaded again. */
-            if (stabdata_planned_end(db, r.run_id, &planned) == 0 && planned >= 0 &&
-                clock_wall_ms() >= planned) {
-                runs_finish(db, r.run_id, "succeeded", NULL, NULL);
-                emit(&r, "run_finished",
-                     json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r.run_id, "model",
-                               r.model, "state", "succeeded"));
-                continue;
-            }
-        }
-        emit(&r, "run_started", json_pack("{s:I, s:s, s:i, s:i}", "run_id",
-                                          (json_int_t)r.run_id, "model", r.model, "index", i,
-                                          "models", spec->nmodels));
-        memset(&ld, 0, sizeof(ld));
-        if (backend_load(be, r.model, &ld, &be_err) == -1) {
-            if (be_err.code == BACKEND_CANCELLED || should_stop(&r)) {
-                stopped = 1;
-                break;
-            }
-            runs_finish(db, r.run_id, "failed", backend_code_name(be_err.code), be_err.detail);
-            emit(&r, "run_finished", json_pack("{s:I, s:s, s:s, s:s, s:s}", "run_id",
-                                               (json_int_t)r.run_id, "model", r.model, "state",
-                                               "failed", "error_code",
-                                               backend_code_name(be_err.code), "error_detail",
-                                               be_err.detail));
-            nfailed_runs++;
-            failed_note(failed, sizeof(failed), r.model, backend_code_name(be_err.code));
-            if (be_err.code == BACKEND_SERVER_BUSY) {
-                /* Another client holds the server: the next models would
-                 * wait as long again; the job fails with that reason. */
-                snprintf(code, 32, "server_busy");
-                snprintf(detail, detail_len, "%s", be_err.detail);
-                goto out;
-            }
-            continue;
-        }
-        snprintf(r.served_id, sizeof(r.served_id), "%s", ld.served_id[0] ? ld.served_id : r.model);
-        pj = json_pack("{s:s, s:O?, s:i, s:i, s:s, s:b}", "api", spec->api, "sampling",
-                       spec->sampling, "repetitions", spec->repetitions, "warmup", spec->warmup,
-                       "load_pattern",
-                       spec->load == LOAD_RATE         ? "rate"
-                       : spec->load == LOAD_CONCURRENT ? "concurrent"
-                                                       : "sequential",
-                       "nonce", spec->nonce);
-        if (spec->load == LOAD_CONCURRENT)
-            json_object_set_new(pj, "concurrency", json_integer(spec->concurrency));
-        if (spec->load == LOAD_RATE) {
-            json_object_set_new(pj, "rps", json_real(spec->rps));
-            json_object_set_new(pj, "duration_s", json_real(spec->duration_s));
-        }
-        pjs = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
-        snprintf(params, sizeof(params), "%s", pjs ? pjs : "{}");
-        free(pjs);
-        json_decref(pj);
-        snprintf(ctx, sizeof(ctx), "%ld", spec->context_length);
-        parts[0] = r.model;
-        parts[1] = mi ? mi->quant : "";
-        parts[2] = mi ? mi->format : "";
-        parts[3] = spec->backend;
-        parts[4] = pf.version;
-        parts[5] = ctx;
-        parts[6] = params;
-        parts[7] = host;
-        parts[8] = r.suite->name;
-        fingerprint(parts, 9, fp);
-        run_facts_init(&f);
-        f.model_served = r.served_id;
-        f.backend = spec->backend;
-        f.backend_version = pf.version[0] ? pf.version : NULL;
-        if (mi != NULL && mi->found) {
-            f.model_format = mi->format[0] ? mi->format : NULL;
-            f.model_quant = mi->quant[0] ? mi->quant : NULL;
-            if (mi->size_bytes > 0)
-                f.model_size_bytes = (int64_t)mi->size_bytes;
-        }
-        if (spec->context_length > 0)
-            f.context_length = spec->context_length;
-        f.load_ms = (double)ld.load_ms;
-        f.load_ready_ms = (double)ld.load_ready_ms;
-        f.host = host;
-        f.tpsd_version = TPSD_VERSION;
-        f.fingerprint = fp;
-        f.params = params;
-        if (runs_set_facts(db, r.run_id, &f) == -1) {
-            snprintf(code, 32, "storage_error");
-            snprintf(detail, detail_len, "%s", db->err);
-            goto out;
-        }
-        emit(&r, "model_loaded", json_pack("{s:I, s:s, s:s, s:I, s:I}", "run_id",
-                                           (json_int_t)r.run_id, "model", r.model, "served_id",
-                                           r.served_id, "load_ms", (json_int_t)ld.load_ms,
-                                           "load_ready_ms", (json_int_t)ld.load_ready_ms));
-        if (run_plan(&r, base_url) == -1) {
-            if (r.mismatch) {
-                runs_finish(db, r.run_id, "failed", "model_mismatch",
-                            "the server answered as another model");
-                nfailed_runs++;
-                failed_note(failed, sizeof(failed), r.model, "model_mismatch");
-            } else if (r.storage_failed && !should_stop(&r)) {
-                /* (A lock wait given up for a cancel or a shutdown is a stop.) */
-                snprintf(code, 32, "storage_error");
-                snprintf(detail, detail_len, "samples could not be stored: %s", db->err);
-                run_cleanup(&r);
-                goto out;
-            } else {
-                stopped = 1;
-            }
-        } else {
-            runs_finish(db, r.run_id, "succeeded", NULL, NULL);
-        }
-        if (!stopped)
-            emit(&r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r.run_id,
-                                               "model", r.model, "state",
-                                               r.mismatch ? "failed" : "succeeded"));
-        if (r.stability && !stopped)
-            stab_event(&r, 1); /* the run's final analysis */
-        run_cleanup(&r);
-        if (!spec->keep_loaded || stopped) {
-            char q1[LOG_QUOTE_MAX], q2[LOG_QUOTE_MAX];
-
-            if (strcmp(spec->backend, "none") != 0 &&
-                backend_unload(be, r.served_id, &be_err) == -1)
-                log_warnx("unload failed model=\"%s\" code=%s detail=\"%s\"",
-                          log_quote(q1, sizeof(q1), r.served_id),
-                          backend_code_name(be_err.code),
-                          log_quote(q2, sizeof(q2), be_err.detail));
+        } else if (res.end == MODEL_JOB_FAILED) {
+            out = RUNNER_FAILED;
         }
     }
-    if (stopped) {
-        out = RUNNER_STOPPED;
-    } else if (nfailed_runs > 0) {
-        snprintf(code, 32, "run_failed");
-        snprintf(detail, detail_len, "%d of %d models failed%s%s", nfailed_runs, spec->nmodels,
-                 failed[0] ? ": " : "", failed);
+    if (out == RUNNER_SUCCEEDED && j.nfailed_runs > 0) {
+        job_fail(&j, "run_failed", "%d of %d models failed%s%s", j.nfailed_runs, spec->nmodels,
+                 j.failed[0] ? ": " : "", j.failed);
         out = RUNNER_FAILED;
-    } else {
-        out = RUNNER_SUCCEEDED;
     }
-out:
-    *n_requests = r.n_requests;
-    *n_failed = r.n_failed;
-    run_cleanup(&r);
-    backend_preflight_free(&pf);
-    backend_free(be);
-    suite_free(r.suite);
-    free(suite_text);
+    *n_requests = j.r.n_requests;
+    *n_failed = j.r.n_failed;
+    run_cleanup(&j.r);
+    backend_preflight_free(&j.pf);
+    backend_free(j.be);
+    suite_free(j.r.suite);
+    free(j.suite_text);
     return out;
 }

@@ -1,4 +1,16 @@
-/* spawn.c - see spawn.h. */
+/*
+ * spawn.c - run one subprocess safely (the contract is in spawn.h).
+ *
+ * How it works. spawn_run prepares (spawn_prepare: the executable resolved
+ * against the child's PATH, capture buffers, non-blocking pipes, file
+ * actions that leave the child only stdin /dev/null and the two pipes, a
+ * new process group with default signals), spawns, then waits (spawn_wait):
+ * a poll loop reads both pipes into bounded captures (head plus a ring
+ * tail), looks for the leader's exit, and on a cancel or at the deadline
+ * signals the whole group, escalating to SIGKILL after a grace
+ * (struct spawn_stop). When the leader has exited the rest of its group is
+ * killed, the pipes are drained (bounded), and the group is reaped.
+ */
 #ifdef __linux__
 #define _GNU_SOURCE /* posix_spawn_file_actions_addclosefrom_np, pipe2 */
 #endif
@@ -134,6 +146,10 @@ spawn_check_exec(const char *path)
     return 0;
 }
 
+/* How it works: a path is taken as is (absolute only); a bare name is
+ * tried in each absolute directory of the child's PATH in order, the first
+ * executable regular file winning. EACCES is reported only when some
+ * candidate existed but could not be run, ENOENT otherwise. */
 int
 spawn_which(const char *name, char *const *envp, char *out, size_t outlen)
 {
@@ -491,74 +507,58 @@ spawn_stop_step(const struct spawn_opts *o, struct spawn_result *r, struct spawn
     s->next_at = now + s->grace_ns;
 }
 
-int
-spawn_run(const struct spawn_opts *o, struct spawn_result *r)
-{
+/* ---- prepare ---- */
+
+/* What spawn_prepare makes for one child and spawn_prep_release frees:
+ * the resolved path, the pipes (read ends, write ends), the file actions
+ * (stdin /dev/null, stdout and stderr to the pipes, nothing else inherited)
+ * and the attributes (own process group, signals unblocked and default). */
+struct spawn_prep {
     char path[SPAWN_PATH_MAX];
-    char *empty_env[] = {NULL};
-    char *const *envp = o->envp != NULL ? o->envp : empty_env;
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
-    int fa_ok = 0, attr_ok = 0;
-    int outp[2] = {-1, -1}, errp[2] = {-1, -1};
-    size_t outpos = 0, errpos = 0;
-    sigset_t mask, def;
-    short flags;
-    pid_t pid = -1;
-    int64_t t0, now, deadline = 0, drain_until = 0, due;
-    int leader_done = 0, idle_ms = 1;
-    struct spawn_stop stop;
-    int rc, st, result = -1;
+    int fa_ok, attr_ok;
+    int outp[2], errp[2];
+};
 
-    memset(r, 0, sizeof(*r));
-    if (o->argv == NULL || o->argv[0] == NULL) {
-        spawn_fail(r, EINVAL, "no argv", o->path ? o->path : "(null)");
-        goto out;
-    }
-    if (spawn_which(o->path, envp, path, sizeof(path)) == -1) {
-        spawn_fail(r, errno, "executable not found or not runnable",
-                   o->path ? o->path : "(null)");
-        goto out;
-    }
-    r->out.cap = o->out_max > 0 ? o->out_max : SPAWN_CAPTURE_MAX;
-    if (r->out.cap > SPAWN_CAPTURE_HARD_MAX)
-        r->out.cap = SPAWN_CAPTURE_HARD_MAX;
-    r->err.cap = SPAWN_CAPTURE_MAX;
-    if (spawn_capture_reserve(&r->out, 0) == -1 || spawn_capture_reserve(&r->err, 0) == -1) {
-        spawn_fail(r, ENOMEM, "capture buffers", path);
-        goto out;
-    }
-    if (spawn_pipe(outp) == -1 || spawn_pipe(errp) == -1) {
-        spawn_fail(r, errno, "pipe", path);
-        goto out;
-    }
+static int
+spawn_file_actions(struct spawn_prep *p, struct spawn_result *r)
+{
+    int rc = posix_spawn_file_actions_init(&p->fa);
 
-    rc = posix_spawn_file_actions_init(&fa);
     if (rc != 0) {
-        spawn_fail(r, rc, "file actions", path);
-        goto out;
+        spawn_fail(r, rc, "file actions", p->path);
+        return -1;
     }
-    fa_ok = 1;
-    rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    p->fa_ok = 1;
+    rc = posix_spawn_file_actions_addopen(&p->fa, 0, "/dev/null", O_RDONLY, 0);
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, outp[1], 1);
+        rc = posix_spawn_file_actions_adddup2(&p->fa, p->outp[1], 1);
     if (rc == 0)
-        rc = posix_spawn_file_actions_adddup2(&fa, errp[1], 2);
+        rc = posix_spawn_file_actions_adddup2(&p->fa, p->errp[1], 2);
 #ifdef SPAWN_HAVE_CLOSEFROM
     if (rc == 0)
-        rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+        rc = posix_spawn_file_actions_addclosefrom_np(&p->fa, 3);
 #endif
     if (rc != 0) {
-        spawn_fail(r, rc, "file actions", path);
-        goto out;
+        spawn_fail(r, rc, "file actions", p->path);
+        return -1;
     }
+    return 0;
+}
 
-    rc = posix_spawnattr_init(&attr);
+static int
+spawn_attrs(struct spawn_prep *p, struct spawn_result *r)
+{
+    sigset_t mask, def;
+    short flags;
+    int rc = posix_spawnattr_init(&p->attr);
+
     if (rc != 0) {
-        spawn_fail(r, rc, "spawn attributes", path);
-        goto out;
+        spawn_fail(r, rc, "spawn attributes", p->path);
+        return -1;
     }
-    attr_ok = 1;
+    p->attr_ok = 1;
     flags = POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
 #ifdef POSIX_SPAWN_CLOEXEC_DEFAULT
     flags |= POSIX_SPAWN_CLOEXEC_DEFAULT;
@@ -574,123 +574,246 @@ spawn_run(const struct spawn_opts *o, struct spawn_result *r)
     sigaddset(&def, SIGUSR1);
     sigaddset(&def, SIGUSR2);
     sigaddset(&def, SIGXFSZ); /* tpsd ignores it; the child should not */
-    rc = posix_spawnattr_setflags(&attr, flags);
+    rc = posix_spawnattr_setflags(&p->attr, flags);
     if (rc == 0)
-        rc = posix_spawnattr_setpgroup(&attr, 0);
+        rc = posix_spawnattr_setpgroup(&p->attr, 0);
     if (rc == 0)
-        rc = posix_spawnattr_setsigmask(&attr, &mask);
+        rc = posix_spawnattr_setsigmask(&p->attr, &mask);
     if (rc == 0)
-        rc = posix_spawnattr_setsigdefault(&attr, &def);
+        rc = posix_spawnattr_setsigdefault(&p->attr, &def);
     if (rc != 0) {
-        spawn_fail(r, rc, "spawn attributes", path);
-        goto out;
+        spawn_fail(r, rc, "spawn attributes", p->path);
+        return -1;
     }
+    return 0;
+}
 
+/* Everything before posix_spawn: argv checked, the executable resolved
+ * against the child's PATH, capture buffers, pipes, file actions and
+ * attributes. 0, or -1 with r's error filled (p is released by the
+ * caller either way). */
+static int
+spawn_prepare(const struct spawn_opts *o, char *const *envp, struct spawn_prep *p,
+              struct spawn_result *r)
+{
+    if (o->argv == NULL || o->argv[0] == NULL) {
+        spawn_fail(r, EINVAL, "no argv", o->path ? o->path : "(null)");
+        return -1;
+    }
+    if (spawn_which(o->path, envp, p->path, sizeof(p->path)) == -1) {
+        spawn_fail(r, errno, "executable not found or not runnable",
+                   o->path ? o->path : "(null)");
+        return -1;
+    }
+    r->out.cap = o->out_max > 0 ? o->out_max : SPAWN_CAPTURE_MAX;
+    if (r->out.cap > SPAWN_CAPTURE_HARD_MAX)
+        r->out.cap = SPAWN_CAPTURE_HARD_MAX;
+    r->err.cap = SPAWN_CAPTURE_MAX;
+    if (spawn_capture_reserve(&r->out, 0) == -1 || spawn_capture_reserve(&r->err, 0) == -1) {
+        spawn_fail(r, ENOMEM, "capture buffers", p->path);
+        return -1;
+    }
+    if (spawn_pipe(p->outp) == -1 || spawn_pipe(p->errp) == -1) {
+        spawn_fail(r, errno, "pipe", p->path);
+        return -1;
+    }
+    if (spawn_file_actions(p, r) == -1 || spawn_attrs(p, r) == -1)
+        return -1;
+    return 0;
+}
+
+static void
+spawn_close(int *fd)
+{
+    if (*fd != -1)
+        close(*fd);
+    *fd = -1;
+}
+
+static void
+spawn_prep_release(struct spawn_prep *p)
+{
+    if (p->fa_ok)
+        posix_spawn_file_actions_destroy(&p->fa);
+    if (p->attr_ok)
+        posix_spawnattr_destroy(&p->attr);
+    p->fa_ok = p->attr_ok = 0;
+    spawn_close(&p->outp[0]);
+    spawn_close(&p->outp[1]);
+    spawn_close(&p->errp[0]);
+    spawn_close(&p->errp[1]);
+}
+
+/* ---- wait ---- */
+
+/*
+ * The wait loop's state and its transitions:
+ *   a pipe reaches EOF      spawn_wait_read: its fd becomes -1;
+ *   both pipes at EOF       poll wakes every idle_ms (1 ms, doubling up to
+ *                           SPAWN_POLL_MS) to look for the leader's exit;
+ *   the leader exits        spawn_wait_leader: running -> draining, the rest
+ *                           of the group killed, the pipes read until EOF
+ *                           or drain_until;
+ *   cancel / deadline       spawn_stop_step (struct spawn_stop), only while
+ *                           the leader runs.
+ */
+struct spawn_wait {
+    pid_t pid;
+    int64_t t0;
+    int fd[2];              /* read ends of stdout, stderr; -1 at EOF */
+    size_t pos[2];          /* bytes fed into r->out, r->err */
+    int leader_done;        /* running (0) or draining (1) */
+    int64_t drain_until;    /* draining: stop reading at this moment */
+    int idle_ms;            /* both pipes at EOF: the next poll's wait */
+    struct spawn_stop stop;
+};
+
+/* Sleep in poll(2) until a pipe is readable, the stop sequence is due, or
+ * SPAWN_POLL_MS (idle_ms once both pipes are at EOF) has passed. */
+static void
+spawn_wait_poll(struct spawn_wait *w)
+{
+    struct pollfd pfd[2];
+    int i, nfd = 0, wait_ms = SPAWN_POLL_MS;
+    int64_t now, due;
+
+    for (i = 0; i < 2; i++) {
+        if (w->fd[i] != -1) {
+            pfd[nfd].fd = w->fd[i];
+            pfd[nfd].events = POLLIN;
+            nfd++;
+        }
+    }
+    if (nfd == 0) {
+        /* Both pipes at EOF: the leader is about to exit (or closed them
+         * on purpose); look often at first, then back off. */
+        wait_ms = w->idle_ms;
+        if (w->idle_ms < SPAWN_POLL_MS)
+            w->idle_ms *= 2;
+    }
+    now = clock_mono_ns();
+    due = spawn_stop_due(&w->stop);
+    if (!w->leader_done && due > 0 && (due - now) / 1000000 < wait_ms)
+        wait_ms = (int)((due - now) / 1000000) + 1;
+    if (wait_ms < 0)
+        wait_ms = 0;
+    if (poll(nfd > 0 ? pfd : NULL, (nfds_t)nfd, wait_ms) == -1 && errno != EINTR)
+        log_warn("spawn: poll pid=%ld", (long)w->pid);
+}
+
+/* Read what the pipes hold; a pipe at EOF is closed. */
+static void
+spawn_wait_read(struct spawn_wait *w, struct spawn_result *r)
+{
+    struct spawn_capture *cap[2] = { &r->out, &r->err };
+    int i;
+
+    for (i = 0; i < 2; i++)
+        if (w->fd[i] != -1 && spawn_drain(w->fd[i], cap[i], &w->pos[i]))
+            spawn_close(&w->fd[i]);
+}
+
+/* Running -> draining when the leader has exited (or was reaped by someone
+ * else): its status recorded, the rest of its group killed so the pipes'
+ * other ends close, and reading bounded by SPAWN_GRACE_MS. */
+static void
+spawn_wait_leader(struct spawn_wait *w, struct spawn_result *r)
+{
+    pid_t got;
+    int st;
+    int64_t now;
+
+    got = waitpid(w->pid, &st, WNOHANG);
+    if (got == w->pid) {
+        spawn_record(r, st);
+    } else if (got == -1 && errno != EINTR) {
+        /* ECHILD: someone else reaped it (SIGCHLD ignored?). */
+        log_warn("spawn: waitpid pid=%ld", (long)w->pid);
+        r->how = SPAWN_EXITED;
+        r->exit_code = -1;
+    } else {
+        return;
+    }
+    w->leader_done = 1;
+    now = clock_mono_ns();
+    r->elapsed_ms = (now - w->t0) / 1000000;
+    if (kill(-w->pid, SIGKILL) == 0)
+        log_debug("spawn: killed leftover group members pgid=%ld", (long)w->pid);
+    w->drain_until = now + (int64_t)SPAWN_GRACE_MS * 1000000;
+}
+
+/* Wait for the spawned leader: read its output, stop it on cancel or at
+ * the deadline, then drain, reap the group and finish the captures. Takes
+ * over the pipes' read ends in p. */
+static void
+spawn_wait(const struct spawn_opts *o, struct spawn_prep *p, pid_t pid, int64_t t0,
+           struct spawn_result *r)
+{
+    struct spawn_wait w;
+
+    memset(&w, 0, sizeof(w));
+    w.pid = pid;
+    w.t0 = t0;
+    w.fd[0] = p->outp[0];
+    w.fd[1] = p->errp[0];
+    p->outp[0] = p->errp[0] = -1;
+    w.idle_ms = 1;
+    spawn_stop_init(&w.stop, o, pid,
+                    o->timeout_ms > 0 ? t0 + (int64_t)o->timeout_ms * 1000000 : 0);
+    for (;;) {
+        spawn_wait_poll(&w);
+        spawn_wait_read(&w, r);
+        if (!w.leader_done)
+            spawn_wait_leader(&w, r);
+        if (w.leader_done) {
+            if ((w.fd[0] == -1 && w.fd[1] == -1) || clock_mono_ns() >= w.drain_until)
+                break;
+            continue;
+        }
+        spawn_stop_step(o, r, &w.stop, clock_mono_ns());
+    }
+    spawn_close(&w.fd[0]);
+    spawn_close(&w.fd[1]);
+    spawn_reap_group(pid);
+    orphans_remove(pid);
+    spawn_capture_finish(&r->out, w.pos[0]);
+    spawn_capture_finish(&r->err, w.pos[1]);
+}
+
+/* How it works: prepare (path, buffers, pipes, spawn settings), spawn the
+ * leader in its own process group (registered with orphans so a restart
+ * after a crash kills it), close our copies of the write ends, then wait.
+ * Any failure before the child runs leaves empty captures. */
+int
+spawn_run(const struct spawn_opts *o, struct spawn_result *r)
+{
+    char *empty_env[] = {NULL};
+    char *const *envp = o->envp != NULL ? o->envp : empty_env;
+    struct spawn_prep p;
+    pid_t pid = -1;
+    int64_t t0;
+    int rc, result = -1;
+
+    memset(r, 0, sizeof(*r));
+    memset(&p, 0, sizeof(p));
+    p.outp[0] = p.outp[1] = p.errp[0] = p.errp[1] = -1;
+    if (spawn_prepare(o, envp, &p, r) == -1)
+        goto out;
     t0 = clock_mono_ns();
-    rc = posix_spawn(&pid, path, &fa, &attr, o->argv, envp);
+    rc = posix_spawn(&pid, p.path, &p.fa, &p.attr, o->argv, envp);
     if (rc != 0) {
-        pid = -1;
-        spawn_fail(r, rc, "cannot run", path);
+        spawn_fail(r, rc, "cannot run", p.path);
         goto out;
     }
     r->pid = pid;
     orphans_add(pid); /* a restart after a crash kills the group (orphans.h) */
-    close(outp[1]);
-    close(errp[1]);
-    outp[1] = errp[1] = -1;
-    if (o->timeout_ms > 0)
-        deadline = t0 + (int64_t)o->timeout_ms * 1000000;
-    spawn_stop_init(&stop, o, pid, deadline);
-
-    for (;;) {
-        struct pollfd pfd[2];
-        int nfd = 0, wait_ms = SPAWN_POLL_MS;
-        pid_t w;
-
-        if (outp[0] != -1) {
-            pfd[nfd].fd = outp[0];
-            pfd[nfd].events = POLLIN;
-            nfd++;
-        }
-        if (errp[0] != -1) {
-            pfd[nfd].fd = errp[0];
-            pfd[nfd].events = POLLIN;
-            nfd++;
-        }
-        if (nfd == 0) {
-            /* Both pipes at EOF: the leader is about to exit (or closed
-             * them on purpose); look often at first, then back off. */
-            wait_ms = idle_ms;
-            if (idle_ms < SPAWN_POLL_MS)
-                idle_ms *= 2;
-        }
-        now = clock_mono_ns();
-        due = spawn_stop_due(&stop);
-        if (!leader_done && due > 0 && (due - now) / 1000000 < wait_ms)
-            wait_ms = (int)((due - now) / 1000000) + 1;
-        if (wait_ms < 0)
-            wait_ms = 0;
-        if (poll(nfd > 0 ? pfd : NULL, (nfds_t)nfd, wait_ms) == -1 && errno != EINTR)
-            log_warn("spawn: poll pid=%ld", (long)pid);
-
-        if (outp[0] != -1 && spawn_drain(outp[0], &r->out, &outpos)) {
-            close(outp[0]);
-            outp[0] = -1;
-        }
-        if (errp[0] != -1 && spawn_drain(errp[0], &r->err, &errpos)) {
-            close(errp[0]);
-            errp[0] = -1;
-        }
-
-        if (!leader_done) {
-            w = waitpid(pid, &st, WNOHANG);
-            if (w == pid) {
-                spawn_record(r, st);
-                leader_done = 1;
-            } else if (w == -1 && errno != EINTR) {
-                /* ECHILD: someone else reaped it (SIGCHLD ignored?). */
-                log_warn("spawn: waitpid pid=%ld", (long)pid);
-                r->how = SPAWN_EXITED;
-                r->exit_code = -1;
-                leader_done = 1;
-            }
-            now = clock_mono_ns();
-            if (leader_done) {
-                r->elapsed_ms = (now - t0) / 1000000;
-                /* Whatever is left of the group dies now, so the pipes'
-                 * other ends close; read until EOF, bounded. */
-                if (kill(-pid, SIGKILL) == 0)
-                    log_debug("spawn: killed leftover group members pgid=%ld", (long)pid);
-                drain_until = now + (int64_t)SPAWN_GRACE_MS * 1000000;
-            }
-        }
-        if (leader_done) {
-            if ((outp[0] == -1 && errp[0] == -1) || clock_mono_ns() >= drain_until)
-                break;
-            continue;
-        }
-
-        spawn_stop_step(o, r, &stop, now);
-    }
-    spawn_reap_group(pid);
-    orphans_remove(pid);
-    spawn_capture_finish(&r->out, outpos);
-    spawn_capture_finish(&r->err, errpos);
+    spawn_close(&p.outp[1]);
+    spawn_close(&p.errp[1]);
+    spawn_wait(o, &p, pid, t0, r);
     result = 0;
 
 out:
-    if (fa_ok)
-        posix_spawn_file_actions_destroy(&fa);
-    if (attr_ok)
-        posix_spawnattr_destroy(&attr);
-    if (outp[0] != -1)
-        close(outp[0]);
-    if (outp[1] != -1)
-        close(outp[1]);
-    if (errp[0] != -1)
-        close(errp[0]);
-    if (errp[1] != -1)
-        close(errp[1]);
+    spawn_prep_release(&p);
     if (result == -1) {
         spawn_result_free(r);
         r->out.data = calloc(1, 1);

@@ -118,7 +118,7 @@ t_start_models(struct t_env *t, json_t *models, const char *fake_extra, long loa
     t->env[0] = t->env_var;
     t->env[1] = NULL;
 
-    snprintf(t->cfg.lms, sizeof(t->cfg.lms), "%s", t_fake());
+    snprintf(t->cfg.lms.path, sizeof(t->cfg.lms.path), "%s", t_fake());
     snprintf(t->cfg.base_url, sizeof(t->cfg.base_url), "%s", t->sim.base_url);
     t->cfg.load_timeout_ms = 20000;
     t->cfg.memory_headroom_pct = 10;
@@ -319,7 +319,7 @@ TEST(lms_two_model_sequence)
 
     t_start(&t, NULL, 0);
     t.cfg.context_length = 131072;
-    snprintf(t.cfg.gpu, sizeof(t.cfg.gpu), "max");
+    snprintf(t.cfg.lms.gpu, sizeof(t.cfg.lms.gpu), "max");
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     /* Round 0 without delay measures the fake's own cost (python start-up,
@@ -376,7 +376,7 @@ TEST(lms_identifier_ttl)
 
     t_start(&t, NULL, 0);
     snprintf(t.cfg.identifier, sizeof(t.cfg.identifier), "bench-model");
-    t.cfg.ttl_s = 3600;
+    t.cfg.lms.ttl_s = 3600;
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, 0);
@@ -481,7 +481,7 @@ TEST(lms_hang_group_killed)
              KEY_A, pidf, gpidf);
     t_script(lms, sizeof(lms), dir, body);
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms, sizeof(cfg.lms), "%s", lms);
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
     snprintf(cfg.base_url, sizeof(cfg.base_url), "http://127.0.0.1:9");
     cfg.load_timeout_ms = 500;
     b = backend_new("lms", &cfg, &err);
@@ -615,9 +615,9 @@ TEST(lms_preflight_no_lms_no_server)
 
     t_setup();
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms, sizeof(cfg.lms), "/nonexistent/bin/lms");
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "/nonexistent/bin/lms");
     snprintf(cfg.base_url, sizeof(cfg.base_url), "http://127.0.0.1:9");
-    cfg.allow_server_start = 1;
+    cfg.lms.allow_server_start = 1;
     b = backend_new("lms", &cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_prepare(b, &err), ==, -1);
@@ -650,7 +650,7 @@ TEST(lms_bad_json)
              "*) exit 0;;\nesac");
     CHECK_INT(tu_sim_start(NULL, &sim), ==, 0);
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms, sizeof(cfg.lms), "%s", lms);
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
     snprintf(cfg.base_url, sizeof(cfg.base_url), "%s", sim.base_url);
     b = backend_new("lms", &cfg, &err);
     CHECK(b != NULL);
@@ -680,7 +680,7 @@ TEST(lms_unload_failed)
              "ls) echo '[{\"modelKey\": \"" KEY_A "\"}]'; exit 0;; esac\n"
              "echo \"Error: cannot unload: LM Studio is not running\" >&2; exit 1");
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms, sizeof(cfg.lms), "%s", lms);
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
     snprintf(cfg.base_url, sizeof(cfg.base_url), "http://127.0.0.1:9");
     b = backend_new("lms", &cfg, &err);
     CHECK(b != NULL);
@@ -822,7 +822,7 @@ TEST(lms_preflight_server_start)
      * it did): the note says so and the re-check still fails; lms, pointed
      * at the same port, cannot list the models either. */
     snprintf(t.cfg.base_url, sizeof(t.cfg.base_url), "http://127.0.0.1:9");
-    t.cfg.allow_server_start = 1;
+    t.cfg.lms.allow_server_start = 1;
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
@@ -1036,7 +1036,7 @@ TEST(lms_jit_listing_is_no_proof)
              KEY_A);
     t_script(lms, sizeof(lms), t.dir, body);
     cfg = t.cfg;
-    snprintf(cfg.lms, sizeof(cfg.lms), "%s", lms);
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
     b = backend_new("lms", &cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
@@ -1120,7 +1120,7 @@ TEST(lms_busy_server_waited_for)
 
     t_start(&t, NULL, 0);
     t_slow_b(&t);
-    t.cfg.busy_wait_ms = 120000;
+    t.cfg.lms.busy_wait_ms = 120000;
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     c.t = &t;
@@ -1178,7 +1178,7 @@ TEST(lms_busy_server_never_idle)
 
     t_start(&t, NULL, 0);
     t_slow_b(&t);
-    t.cfg.busy_wait_ms = 1500;
+    t.cfg.lms.busy_wait_ms = 1500;
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
     c.t = &t;
@@ -1393,7 +1393,7 @@ TEST(lms_unload_verified)
              KEY_A);
     t_script(lms, sizeof(lms), t.dir, body);
     cfg = t.cfg;
-    snprintf(cfg.lms, sizeof(cfg.lms), "%s", lms);
+    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
     b = backend_new("lms", &cfg, &err);
     CHECK(b != NULL);
     CHECK_INT(backend_unload(b, "x", &err), ==, -1);

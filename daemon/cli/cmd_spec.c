@@ -4,6 +4,7 @@
  * object that jobspec_parse() then validates like any POSTed spec.
  */
 #include "daemon/cli/cmd.h"
+#include "daemon/backend_names.h"
 
 #include <errno.h>
 #include <math.h>
@@ -49,12 +50,13 @@ cmd_spec_usage(FILE *f)
     fprintf(f, "  job spec flags: --model KEY [--model KEY ...] [--suite standard|FILE]\n"
                "                  [--repetitions N] [--warmup N] [--concurrency N | --rps R "
                "--duration S]\n"
-               "                  [--backend lms|none|command] [--context-length N] [--gpu G]\n"
+               "                  [--backend %s] [--context-length N] [--gpu G]\n"
                "                  [--identifier ID] [--api openai|lmstudio] [--nonce] "
                "[--keep-loaded]\n"
                "                  [--name NAME]\n"
                "                  [--stability S [--interval S]]  a stability job: the suite"
-               " in cycles for S seconds\n");
+               " in cycles for S seconds\n",
+            BACKEND_TYPES_BAR);
 }
 
 /* Numbers from flags become JSON numbers; a bad one is a usage error. */
