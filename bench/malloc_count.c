@@ -27,6 +27,7 @@ extern void *__libc_calloc(size_t n, size_t m);
 extern void *__libc_realloc(void *p, size_t n);
 extern void *__libc_memalign(size_t a, size_t n);
 extern void __libc_free(void *p);
+void *memalign(size_t a, size_t n); /* glibc declares it in <malloc.h>, macOS nowhere */
 
 static atomic_ullong mc_allocs, mc_frees, mc_bytes;
 
