@@ -8,7 +8,7 @@ root=${1:-.}
 python3 - "$root/api" "$root/docs/openapi.json" <<'PY'
 import glob, json, re, sys
 api, doc = sys.argv[1], json.load(open(sys.argv[2]))
-routes = re.findall(r'\{\s*"(GET|POST|PUT|DELETE)",\s*"([^"]+)",\s*\w+\s*\}',
+routes = re.findall(r'\{\s*"(GET|POST|PUT|DELETE)",\s*"([^"]+)",\s*\w+\s*(?:,\s*\w+\s*)?\}',
                     open(api + "/routes.c").read())
 assert routes, "no routes found in api/routes.c"
 bad = []
