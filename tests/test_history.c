@@ -123,7 +123,7 @@ h_real(char *buf, size_t len, double v)
 static void
 h_put_old(const struct sample_rec *s)
 {
-    char sql[1024], a[32], b[32], c[32], d[32], pass[8];
+    char sql[1024], a[32], b[32], c[32], d[32], pass[32];
 
     snprintf(sql, sizeof(sql),
              "INSERT INTO samples (run_id, seq, case_name, repetition, warmup, started_at, ok,"
