@@ -33,7 +33,7 @@ struct api_opts {
      * token_file, cors_origins, max_body_bytes, max_connections,
      * connection_timeout_s. Read during api_start only. */
     const struct config *cfg;
-    const char *db_path;            /* the (migrated) database; copied */
+    const char *db_path; /* the (migrated) database; copied */
     /* The job worker, or NULL (then healthz reports "absent"). The API calls
      * it only through these functions, so it links without worker.c
      * (tpsd serve passes worker_notify, worker_alive and worker_cancel).

@@ -15,17 +15,20 @@
 #include <stdio.h>
 #include <string.h>
 
-#define ASSET_ETAG_MAX 24           /* "\"" + 16 hex + "\"" + NUL, rounded up */
+#define ASSET_ETAG_MAX 24 /* "\"" + 16 hex + "\"" + NUL, rounded up */
 
 /* The page's policy: its own scripts, styles, images and API, nothing
  * inline, no frames, no forms posting anywhere. */
-#define ASSET_CSP                                                                            \
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"              \
+#define ASSET_CSP                                                                              \
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"                 \
     " connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 
-#define ASSET(file, sym, ctype) { file, tpsd_asset_##sym, &tpsd_asset_##sym##_len, ctype }
-#define ASSET_DECL(sym)                                                                      \
-    extern const char tpsd_asset_##sym[];                                                    \
+#define ASSET(file, sym, ctype)                                                                \
+    {                                                                                          \
+        file, tpsd_asset_##sym, &tpsd_asset_##sym##_len, ctype                                 \
+    }
+#define ASSET_DECL(sym)                                                                        \
+    extern const char tpsd_asset_##sym[];                                                      \
     extern const unsigned long tpsd_asset_##sym##_len
 
 ASSET_DECL(index_html);

@@ -55,8 +55,8 @@ sha_block(uint32_t h[8], const unsigned char *p)
 void
 api_sha256(const void *data, size_t len, unsigned char out[API_SHA256_LEN])
 {
-    uint32_t h[8] = { 0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                      0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19 };
+    uint32_t h[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+                     0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
     const unsigned char *p = data;
     unsigned char tail[128];
     uint64_t bits = (uint64_t)len * 8;
@@ -117,8 +117,10 @@ api_token_load(struct api *a, const char *path, char *err, size_t errlen)
         goto out;
     }
     if (!S_ISREG(st.st_mode) || (st.st_mode & 077) != 0) {
-        snprintf(err, errlen, "token_file %s: must be a regular file of mode 0600 or 0400"
-                 " (it is %03o)", path, (unsigned)(st.st_mode & 0777));
+        snprintf(err, errlen,
+                 "token_file %s: must be a regular file of mode 0600 or 0400"
+                 " (it is %03o)",
+                 path, (unsigned)(st.st_mode & 0777));
         goto out;
     }
     n = read(fd, buf, sizeof(buf));

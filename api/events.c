@@ -21,21 +21,21 @@
 #include <string.h>
 #include <time.h>
 
-#define API_SSE_POLL_MS 250         /* database poll period of an idle stream */
-#define API_SSE_KEEPALIVE_S 15      /* a comment line at least this often */
-#define API_SSE_BATCH 64            /* events read per poll */
-#define API_SSE_BLOCK 4096          /* libmicrohttpd's reader block size */
-#define API_SSE_TYPE_MAX 64         /* bytes of an event type we send */
-#define API_SSE_FINAL_POLLS 2       /* empty polls after the job ended before closing */
+#define API_SSE_POLL_MS 250    /* database poll period of an idle stream */
+#define API_SSE_KEEPALIVE_S 15 /* a comment line at least this often */
+#define API_SSE_BATCH 64       /* events read per poll */
+#define API_SSE_BLOCK 4096     /* libmicrohttpd's reader block size */
+#define API_SSE_TYPE_MAX 64    /* bytes of an event type we send */
+#define API_SSE_FINAL_POLLS 2  /* empty polls after the job ended before closing */
 
 struct api_sse {
     struct api *api;
     struct MHD_Connection *conn;
     int64_t job_id;
-    int64_t last_id;                /* last event id sent */
-    char *out;                      /* pending output, owned */
+    int64_t last_id; /* last event id sent */
+    char *out;       /* pending output, owned */
     size_t out_len, out_off;
-    time_t last_write;              /* monotonic seconds */
+    time_t last_write; /* monotonic seconds */
     int final_polls;
     int done;
 };
@@ -79,7 +79,7 @@ fill(struct api_sse *s)
     int rc, n;
 
     if (db == NULL)
-        return 0;                   /* try again at the next poll */
+        return 0; /* try again at the next poll */
     if (events_since(db, s->job_id, s->last_id, API_SSE_BATCH, &events) == -1)
         return 0;
     if (json_array_size(events) == 0) {
@@ -95,7 +95,8 @@ fill(struct api_sse *s)
         return 0;
     }
     s->final_polls = 0;
-    json_array_foreach(events, i, ev) {
+    json_array_foreach(events, i, ev)
+    {
         const char *t = json_string_value(json_object_get(ev, "type"));
         json_t *d = json_object_get(ev, "data");
 
@@ -242,7 +243,7 @@ ticker(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         while (!a->stopping && pthread_cond_timedwait(&a->sse_cv, &a->sse_mu, &until) == 0)
-            ;                       /* a whole period, whoever signals */
+            ; /* a whole period, whoever signals */
         resume_all(a);
     }
     pthread_mutex_unlock(&a->sse_mu);
@@ -312,8 +313,8 @@ api_h_events(struct api_req *r)
     /* Refused: the connection closes after the reply, so that refused
      * clients cannot hold connections the other endpoints need. */
     if (full)
-        return api_reply_error_close(r, 503, "too_many_streams", 5,
-                                     "at most %d event streams", a->sse_max);
+        return api_reply_error_close(r, 503, "too_many_streams", 5, "at most %d event streams",
+                                     a->sse_max);
     s = calloc(1, sizeof(*s));
     if (s == NULL || set_out(s, "retry: 2000\n\n", 13) == -1) {
         free(s);

@@ -42,9 +42,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define GUARD_IDLE_WAIT_S 3600      /* sweeper sleep with nothing listed */
-#define GUARD_GRACE_MS 1000         /* receiving this long: may be pushed out */
-#define GUARD_LOG_S 1               /* at most one warning this often */
+#define GUARD_IDLE_WAIT_S 3600 /* sweeper sleep with nothing listed */
+#define GUARD_GRACE_MS 1000    /* receiving this long: may be pushed out */
+#define GUARD_LOG_S 1          /* at most one warning this often */
 /* The sweeper cuts this long after the deadline: a connection that sent
  * nothing since its previous answer is libmicrohttpd's to close (its idle
  * timeout, the same length, ends it quietly); what is left to cut at the
@@ -52,11 +52,11 @@
 #define GUARD_SLACK_MS 1000
 
 struct api_conn {
-    struct api_conn *prev, *next;   /* in the receiving list when listed */
+    struct api_conn *prev, *next; /* in the receiving list when listed */
     int fd;
     int listed;
-    int64_t since_ns;               /* CLOCK_MONOTONIC: joined the list */
-    int64_t deadline_ns;            /* since_ns + the request timeout */
+    int64_t since_ns;    /* CLOCK_MONOTONIC: joined the list */
+    int64_t deadline_ns; /* since_ns + the request timeout */
 };
 
 /* Remove c from the receiving list. Call with guard_mu held. */
@@ -149,7 +149,7 @@ api_guard_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
         ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         c = ci != NULL ? calloc(1, sizeof(*c)) : NULL;
         if (c == NULL)
-            return;                 /* untracked: the idle timeout still applies */
+            return; /* untracked: the idle timeout still applies */
         c->fd = ci->connect_fd;
         *socket_context = c;
         pthread_mutex_lock(&a->guard_mu);
@@ -250,8 +250,7 @@ sweeper(void *arg)
             pthread_mutex_unlock(&a->guard_mu);
             log_warnx("api: closed connections that sent no complete request "
                       "past_deadline=%lu pushed_out=%lu deadline_s=%lld receiving_max=%u",
-                      timed_out, evicted, (long long)(a->request_ns / 1000000000),
-                      a->recv_max);
+                      timed_out, evicted, (long long)(a->request_ns / 1000000000), a->recv_max);
             timed_out = evicted = 0;
             pthread_mutex_lock(&a->guard_mu);
             continue;
@@ -263,7 +262,7 @@ sweeper(void *arg)
         else
             wake = a->recv_head->deadline_ns + slack;
         if ((timed_out > 0 || a->evicted > 0) && wake > logged + log_gap)
-            wake = logged + log_gap;   /* the warning still owed */
+            wake = logged + log_gap; /* the warning still owed */
         a->sweep_at_ns = wake;
         wait_until(a, wake);
     }
@@ -279,7 +278,7 @@ api_guard_init(struct api *a, unsigned recv_max, unsigned timeout_s)
 
     a->recv_max = recv_max > 0 ? recv_max : 1;
     a->request_ns = (int64_t)timeout_s * 1000000000;
-    a->sweep_at_ns = INT64_MAX;     /* not asleep yet: any join wakes it */
+    a->sweep_at_ns = INT64_MAX; /* not asleep yet: any join wakes it */
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, API_SMALL_STACK);
     rc = pthread_create(&a->sweeper, &attr, sweeper, a);

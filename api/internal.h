@@ -18,26 +18,27 @@
 
 /* The request pool (pool.c): one libmicrohttpd thread does the I/O; the
  * handlers run on lane threads, started when needed and ended when idle. */
-#define API_LIGHT_THREADS 4         /* job and run reads, submission, health */
-#define API_HEAVY_THREADS 2         /* history reads (one per core here) */
-#define API_LANE_THREADS_MAX 4      /* the larger of the two */
-#define API_LANE_STACK (512 * 1024) /* stack of a lane or the I/O thread (SQLite, jansson) */
+#define API_LIGHT_THREADS 4          /* job and run reads, submission, health */
+#define API_HEAVY_THREADS 2          /* history reads (one per core here) */
+#define API_LANE_THREADS_MAX 4       /* the larger of the two */
+#define API_LANE_STACK (512 * 1024)  /* stack of a lane or the I/O thread (SQLite, jansson) */
 #define API_SMALL_STACK (256 * 1024) /* stack of the ticker and the sweeper */
-#define API_CONN_MIN 8              /* smallest connection limit accepted */
-#define API_DB_CACHE_KIB "16384" /* page cache of a lane thread's connection */
-#define API_CORS_MAX 16             /* configured origins */
-#define API_ORIGIN_MAX 256          /* bytes of one origin */
-#define API_HOST_MAX 256            /* bytes of a Host header we look at */
-#define API_TOKEN_MAX 4096          /* bytes of the bearer token file */
+#define API_CONN_MIN 8               /* smallest connection limit accepted */
+#define API_DB_CACHE_KIB "16384"     /* page cache of a lane thread's connection */
+#define API_CORS_MAX 16              /* configured origins */
+#define API_ORIGIN_MAX 256           /* bytes of one origin */
+#define API_HOST_MAX 256             /* bytes of a Host header we look at */
+#define API_TOKEN_MAX 4096           /* bytes of the bearer token file */
 #define API_SHA256_LEN 32
-#define API_IDEM_KEY_MAX 255        /* bytes of an Idempotency-Key */
-#define API_IDS_MAX 2               /* {id} segments in one route */
-#define API_NAME_MAX 64             /* bytes of a {name} segment (asset names) */
-#define API_SSE_MAX 64              /* concurrent event streams (at most a quarter of the
-                                     * connection limit, see api_start) */
+#define API_IDEM_KEY_MAX 255 /* bytes of an Idempotency-Key */
+#define API_IDS_MAX 2        /* {id} segments in one route */
+#define API_NAME_MAX 64      /* bytes of a {name} segment (asset names) */
+#define API_SSE_MAX                                                                            \
+    64                                /* concurrent event streams (at most a quarter of the    \
+                                       * connection limit, see api_start) */
 #define API_DISCARD_MAX (1024 * 1024) /* body bytes read past the cap before closing */
 #define API_MEMORY_LIMIT (128 * 1024) /* libmicrohttpd per-connection buffer */
-#define API_STATUS_MIN 400          /* error counters cover 400..599 */
+#define API_STATUS_MIN 400            /* error counters cover 400..599 */
 #define API_STATUS_SPAN 200
 
 struct api_sse;
@@ -49,12 +50,12 @@ enum api_lane { API_LANE_INLINE = -1, API_LANE_LIGHT = 0, API_LANE_HEAVY = 1, AP
 
 /* One lane: its queue and its threads (under the api's pool_mu). */
 struct api_lane_q {
-    pthread_cond_t cv;              /* work queued, or stopping */
-    struct api_req *head, *tail;    /* queued requests, oldest first */
-    int queued;                     /* requests in the queue */
-    int nidle;                      /* threads waiting for work */
-    int nthreads;                   /* threads started and not ended */
-    int max;                        /* at most this many threads */
+    pthread_cond_t cv;           /* work queued, or stopping */
+    struct api_req *head, *tail; /* queued requests, oldest first */
+    int queued;                  /* requests in the queue */
+    int nidle;                   /* threads waiting for work */
+    int nthreads;                /* threads started and not ended */
+    int max;                     /* at most this many threads */
     /* Twice the threads: a thread that is ending (closing its database)
      * keeps its slot until it is gone, and a new one may start meanwhile. */
     pthread_t th[2 * API_LANE_THREADS_MAX];
@@ -65,9 +66,9 @@ struct api {
     struct MHD_Daemon *mhd;
     int port;
     char db_path[1024];
-    char suites_dir[1024];          /* config suites_dir: jobs may name its files */
+    char suites_dir[1024]; /* config suites_dir: jobs may name its files */
     char listen_addr[256];
-    int any_host;                   /* bound to a wildcard: any Host (token required) */
+    int any_host; /* bound to a wildcard: any Host (token required) */
     int have_token;
     unsigned char token_sha[API_SHA256_LEN];
     char origins[API_CORS_MAX][API_ORIGIN_MAX];
@@ -77,7 +78,7 @@ struct api {
     void (*worker_notify)(struct worker *w);
     int (*worker_alive)(struct worker *w);
     void (*worker_cancel)(struct worker *w, long long job_id);
-    pthread_key_t db_key;           /* each pool thread's struct db * */
+    pthread_key_t db_key; /* each pool thread's struct db * */
     int db_key_ok;
     atomic_ulong errors[API_STATUS_SPAN]; /* responses by status 400..599 */
     /* CLOCK_MONOTONIC seconds of the last request the database refused for
@@ -89,11 +90,11 @@ struct api {
     pthread_cond_t sse_cv;
     pthread_t ticker;
     int ticker_started;
-    int stopping;                   /* under sse_mu */
-    int nstreams;                   /* under sse_mu */
+    int stopping;                        /* under sse_mu */
+    int nstreams;                        /* under sse_mu */
     struct api_sse *parked[API_SSE_MAX]; /* under sse_mu */
     int nparked;
-    int sse_max;                    /* streams allowed, <= API_SSE_MAX */
+    int sse_max; /* streams allowed, <= API_SSE_MAX */
     /* The connection guard (guard.c): connections still receiving a
      * request, oldest first, and the sweeper that cuts them at their
      * deadline. */
@@ -101,46 +102,46 @@ struct api {
     pthread_cond_t guard_cv;
     pthread_t sweeper;
     int sweeper_started;
-    int guard_stopping;             /* under guard_mu */
+    int guard_stopping;                     /* under guard_mu */
     struct api_conn *recv_head, *recv_tail; /* under guard_mu */
-    unsigned nreceiving;            /* under guard_mu */
-    unsigned recv_max;              /* cap of the receiving list */
-    unsigned long evicted;          /* under guard_mu: pushed out since the last log */
-    int64_t sweep_at_ns;            /* under guard_mu: the sweeper's planned wake-up */
-    int64_t request_ns;             /* time allowed to receive one request */
+    unsigned nreceiving;                    /* under guard_mu */
+    unsigned recv_max;                      /* cap of the receiving list */
+    unsigned long evicted;                  /* under guard_mu: pushed out since the last log */
+    int64_t sweep_at_ns;                    /* under guard_mu: the sweeper's planned wake-up */
+    int64_t request_ns;                     /* time allowed to receive one request */
     /* The request pool (pool.c). */
     pthread_mutex_t pool_mu;
-    pthread_cond_t pool_done;       /* a lane thread ended */
+    pthread_cond_t pool_done; /* a lane thread ended */
     struct api_lane_q lanes[API_LANES];
-    int pool_threads;               /* under pool_mu: lane threads alive */
-    int pool_stopping;              /* under pool_mu */
-    int pool_ok;                    /* initialised */
+    int pool_threads;  /* under pool_mu: lane threads alive */
+    int pool_stopping; /* under pool_mu */
+    int pool_ok;       /* initialised */
 };
 
 /* One request: allocated on the first call, freed in the completion callback. */
 struct api_req {
     struct api *api;
     struct MHD_Connection *conn;
-    const char *method;             /* libmicrohttpd's, valid for the request */
+    const char *method; /* libmicrohttpd's, valid for the request */
     const char *url;
-    char *body;                     /* the body, NUL-terminated; owned */
+    char *body; /* the body, NUL-terminated; owned */
     size_t len, cap;
-    size_t discarded;               /* bytes dropped past the cap */
+    size_t discarded; /* bytes dropped past the cap */
     int too_large;
-    int started;                    /* the handler's first call happened */
-    int nul_escape;                 /* the raw path or query holds %00 */
-    int64_t deadline_ns;            /* the whole request by then (0: none) */
-    int answered;                   /* a reply was queued early (413, 401 ...) */
-    int64_t t0_ns, t1_ns;           /* arrived; handler returned (0: no debug log) */
-    char what[192];                 /* method=M url="quoted", for the debug log */
-    int64_t ids[API_IDS_MAX];       /* {id} path segments */
-    char name[API_NAME_MAX];        /* the {name} path segment */
+    int started;              /* the handler's first call happened */
+    int nul_escape;           /* the raw path or query holds %00 */
+    int64_t deadline_ns;      /* the whole request by then (0: none) */
+    int answered;             /* a reply was queued early (413, 401 ...) */
+    int64_t t0_ns, t1_ns;     /* arrived; handler returned (0: no debug log) */
+    char what[192];           /* method=M url="quoted", for the debug log */
+    int64_t ids[API_IDS_MAX]; /* {id} path segments */
+    char name[API_NAME_MAX];  /* the {name} path segment */
     /* Run on a lane thread (pool.c): the reply is kept here until
      * libmicrohttpd calls back on its own thread to queue it. */
-    struct api_req *next;           /* in a lane's queue */
-    int deferred;                   /* handed to a lane: replies are kept */
-    struct MHD_Response *resp;      /* the kept reply, owned; NULL: none */
-    unsigned status;                /* its status */
+    struct api_req *next;      /* in a lane's queue */
+    int deferred;              /* handed to a lane: replies are kept */
+    struct MHD_Response *resp; /* the kept reply, owned; NULL: none */
+    unsigned status;           /* its status */
 };
 
 /* The calling thread's database connection for `a`, opened on first use.

@@ -19,10 +19,10 @@
 #include <string.h>
 
 #define API_METRICS_MAX (256 * 1024) /* bytes of the whole exposition */
-#define API_METRICS_RUNS 50         /* newest runs looked at for last_decode */
-#define API_METRICS_PAGE 500        /* runs per page when counting samples */
-#define API_METRICS_PAGES 200       /* pages at most (100,000 runs) */
-#define API_LABEL_MAX 512           /* bytes of one escaped label value */
+#define API_METRICS_RUNS 50          /* newest runs looked at for last_decode */
+#define API_METRICS_PAGE 500         /* runs per page when counting samples */
+#define API_METRICS_PAGES 200        /* pages at most (100,000 runs) */
+#define API_LABEL_MAX 512            /* bytes of one escaped label value */
 #define API_METRICS_VERDICT_KEYS 100 /* (model, case, metric) keys of regression gauges */
 #define API_METRICS_JOBS 50          /* newest jobs looked at for stability verdicts */
 
@@ -32,8 +32,7 @@ struct out {
     int full;
 };
 
-static void __attribute__((format(printf, 2, 3)))
-emit(struct out *o, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) emit(struct out *o, const char *fmt, ...)
 {
     va_list ap;
     int n;
@@ -85,7 +84,8 @@ samples_total(struct db *db, long long *total)
         if (runs_list(db, 0, before, API_METRICS_PAGE, &runs) == -1)
             return -1;
         n = json_array_size(runs);
-        json_array_foreach(runs, i, run) {
+        json_array_foreach(runs, i, run)
+        {
             *total += json_integer_value(json_object_get(run, "samples"));
             before = json_integer_value(json_object_get(run, "id"));
         }
@@ -110,7 +110,8 @@ last_runs(struct db *db)
         return NULL;
     out = json_array();
     seen = json_object();
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         m = json_string_value(json_object_get(run, "model"));
         if (m == NULL || json_object_get(seen, m) != NULL ||
             json_integer_value(json_object_get(run, "samples")) <= 0)
@@ -138,12 +139,12 @@ last_figures(const json_t *last, struct out *o)
         const char *name, *field, *help;
         double scale;
     } fam[] = {
-        { "tpsd_last_decode_tokens_per_second", "decode_tps_mean",
-          "Mean decode speed of each case in the newest run of each model.", 1.0 },
-        { "tpsd_last_e2e_tokens_per_second", "e2e_tps_mean",
-          "Mean end-to-end speed of each case in the newest run of each model.", 1.0 },
-        { "tpsd_last_ttft_seconds", "ttft_ms_mean",
-          "Mean time to first token of each case in the newest run of each model.", 0.001 },
+        {"tpsd_last_decode_tokens_per_second", "decode_tps_mean",
+         "Mean decode speed of each case in the newest run of each model.", 1.0},
+        {"tpsd_last_e2e_tokens_per_second", "e2e_tps_mean",
+         "Mean end-to-end speed of each case in the newest run of each model.", 1.0},
+        {"tpsd_last_ttft_seconds", "ttft_ms_mean",
+         "Mean time to first token of each case in the newest run of each model.", 0.001},
     };
     char model[API_LABEL_MAX], cname[API_LABEL_MAX];
     const json_t *run, *c, *v;
@@ -151,9 +152,11 @@ last_figures(const json_t *last, struct out *o)
 
     for (f = 0; f < sizeof(fam) / sizeof(fam[0]); f++) {
         emit(o, "# HELP %s %s\n# TYPE %s gauge\n", fam[f].name, fam[f].help, fam[f].name);
-        json_array_foreach(last, i, run) {
+        json_array_foreach(last, i, run)
+        {
             escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
-            json_array_foreach(json_object_get(run, "cases"), j, c) {
+            json_array_foreach(json_object_get(run, "cases"), j, c)
+            {
                 v = json_object_get(c, fam[f].field);
                 if (!json_is_number(v))
                     continue;
@@ -183,7 +186,8 @@ stability(struct db *db, struct out *o)
 
     if (jobs_list(db, NULL, 0, API_METRICS_JOBS, &jobs) == -1)
         goto out;
-    json_array_foreach(jobs, i, job) {
+    json_array_foreach(jobs, i, job)
+    {
         kind = json_string_value(json_object_get(job, "kind"));
         if (kind == NULL || strcmp(kind, "stability") != 0)
             continue;
@@ -195,7 +199,8 @@ stability(struct db *db, struct out *o)
         }
         a = text != NULL ? json_loads(text, 0, NULL) : NULL;
         free(text);
-        json_array_foreach(json_object_get(a, "runs"), j, run) {
+        json_array_foreach(json_object_get(a, "runs"), j, run)
+        {
             m = json_string_value(json_object_get(run, "model"));
             if (m == NULL || json_object_get(seen, m) != NULL)
                 continue;
@@ -207,7 +212,8 @@ stability(struct db *db, struct out *o)
     json_decref(jobs);
     emit(o, "# HELP tpsd_stability_leak 1 when the newest stability run of a model found a"
             " server memory leak.\n# TYPE tpsd_stability_leak gauge\n");
-    json_array_foreach(rows, i, run) {
+    json_array_foreach(rows, i, run)
+    {
         escape(json_string_value(json_object_get(run, "model")), model, sizeof(model));
         emit(o, "tpsd_stability_leak{model=\"%s\"} %d\n", model,
              json_is_true(json_object_get(run, "leak")));
@@ -215,9 +221,10 @@ stability(struct db *db, struct out *o)
     emit(o, "# HELP tpsd_stability_decode_drift_percent_per_hour Decode speed drift (OLS slope)"
             " of the newest stability run of a model.\n"
             "# TYPE tpsd_stability_decode_drift_percent_per_hour gauge\n");
-    json_array_foreach(rows, i, run) {
-        json_t *v = json_object_get(json_object_get(json_object_get(run, "drift"), "decode_tps"),
-                                    "slope_pct_per_hour");
+    json_array_foreach(rows, i, run)
+    {
+        json_t *v = json_object_get(
+            json_object_get(json_object_get(run, "drift"), "decode_tps"), "slope_pct_per_hour");
 
         if (!json_is_number(v))
             continue;
@@ -227,7 +234,8 @@ stability(struct db *db, struct out *o)
     }
     emit(o, "# HELP tpsd_stability_error_ratio Failed requests over all requests of the newest"
             " stability run of a model.\n# TYPE tpsd_stability_error_ratio gauge\n");
-    json_array_foreach(rows, i, run) {
+    json_array_foreach(rows, i, run)
+    {
         double n = json_number_value(json_object_get(run, "requests"));
         json_t *e = json_object_get(json_object_get(run, "errors"), "count");
 
@@ -268,20 +276,23 @@ regressions(struct db *db, struct out *o)
             " regression of the metric.\n# TYPE tpsd_regression_active gauge\n",
         };
         emit(o, "%s", head[pass]);
-        json_array_foreach(list, i, k) {
+        json_array_foreach(list, i, k)
+        {
             long long n = pass == 0 ? json_integer_value(json_object_get(k, "regressions"))
-                        : pass == 1 ? json_integer_value(json_object_get(k, "improvements"))
-                                    : json_is_string(json_object_get(k, "active")) &&
-                                          strcmp(json_string_value(json_object_get(k, "active")),
-                                                 "regression") == 0;
+                          : pass == 1
+                              ? json_integer_value(json_object_get(k, "improvements"))
+                              : json_is_string(json_object_get(k, "active")) &&
+                                    strcmp(json_string_value(json_object_get(k, "active")),
+                                           "regression") == 0;
             if (n == 0)
                 continue;
             escape(json_string_value(json_object_get(k, "model")), model, sizeof(model));
             escape(json_string_value(json_object_get(k, "case")), cname, sizeof(cname));
             escape(json_string_value(json_object_get(k, "metric")), metric, sizeof(metric));
             emit(o, "%s{model=\"%s\",case=\"%s\",metric=\"%s\"} %lld\n",
-                 pass == 0 ? "tpsd_regressions" : pass == 1 ? "tpsd_improvements"
-                                                            : "tpsd_regression_active",
+                 pass == 0   ? "tpsd_regressions"
+                 : pass == 1 ? "tpsd_improvements"
+                             : "tpsd_regression_active",
                  model, cname, metric, n);
         }
     }
@@ -292,10 +303,10 @@ regressions(struct db *db, struct out *o)
 enum MHD_Result
 api_h_metrics(struct api_req *r)
 {
-    static const char *const states[] = { "queued", "running", "succeeded", "failed",
-                                          "cancelled", "interrupted" };
+    static const char *const states[] = {"queued", "running",   "succeeded",
+                                         "failed", "cancelled", "interrupted"};
     struct db *db = api_db(r->api);
-    struct out o = { NULL, 0, 0 };
+    struct out o = {NULL, 0, 0};
     json_t *counts = NULL, *last;
     long long total;
     unsigned long n;
@@ -313,15 +324,19 @@ api_h_metrics(struct api_req *r)
         free(o.buf);
         return api_reply_db_error(r, db);
     }
-    emit(&o, "# HELP tpsd_build_info tpsd version.\n# TYPE tpsd_build_info gauge\n"
-             "tpsd_build_info{version=\"%s\"} 1\n", TPSD_VERSION);
+    emit(&o,
+         "# HELP tpsd_build_info tpsd version.\n# TYPE tpsd_build_info gauge\n"
+         "tpsd_build_info{version=\"%s\"} 1\n",
+         TPSD_VERSION);
     emit(&o, "# HELP tpsd_jobs Jobs by state.\n# TYPE tpsd_jobs gauge\n");
     for (i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         emit(&o, "tpsd_jobs{state=\"%s\"} %lld\n", states[i],
              (long long)json_integer_value(json_object_get(counts, states[i])));
     json_decref(counts);
-    emit(&o, "# HELP tpsd_samples_total Measured requests stored (warm-ups excluded).\n"
-             "# TYPE tpsd_samples_total counter\ntpsd_samples_total %lld\n", total);
+    emit(&o,
+         "# HELP tpsd_samples_total Measured requests stored (warm-ups excluded).\n"
+         "# TYPE tpsd_samples_total counter\ntpsd_samples_total %lld\n",
+         total);
     emit(&o, "# HELP tpsd_request_errors_total API responses with a 4xx or 5xx status.\n"
              "# TYPE tpsd_request_errors_total counter\n");
     for (i = 0; i < API_STATUS_SPAN; i++) {

@@ -18,13 +18,13 @@
 #include <sys/statvfs.h>
 #include <time.h>
 
-#define API_LIMIT_DEFAULT 50        /* page size of list endpoints */
+#define API_LIMIT_DEFAULT 50 /* page size of list endpoints */
 #define API_LIMIT_MAX 500
 #define API_SAMPLES_LIMIT_MAX 5000
-#define API_JOB_RUNS_MAX 1000       /* runs embedded in GET /v1/jobs/{id} */
-#define API_ALLOW_MAX 64            /* bytes of an Allow header */
+#define API_JOB_RUNS_MAX 1000 /* runs embedded in GET /v1/jobs/{id} */
+#define API_ALLOW_MAX 64      /* bytes of an Allow header */
 #define API_LOCATION_MAX 64
-#define API_DB_FAILED_RECENT_S 60   /* healthz: a refused write this recent degrades */
+#define API_DB_FAILED_RECENT_S 60      /* healthz: a refused write this recent degrades */
 #define API_DB_SPACE_MIN (1024 * 1024) /* healthz: free bytes below which the disk is full */
 
 extern const char tpsd_openapi_json[];
@@ -53,8 +53,8 @@ arg_id(struct api_req *r, const char *name, int64_t *out, enum MHD_Result *rc)
 
     *out = 0;
     if (s != NULL && api_parse_i64(s, 0, INT64_MAX, out) == -1) {
-        *rc = api_reply_error(r, 400, "bad_request", "%s: must be a non-negative integer",
-                              name);
+        *rc =
+            api_reply_error(r, 400, "bad_request", "%s: must be a non-negative integer", name);
         return -1;
     }
     return 0;
@@ -98,7 +98,7 @@ h_jobs_create(struct api_req *r)
     const char *key = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Idempotency-Key");
     char err[JOBSPEC_ERR_MAX], hash[2 * API_SHA256_LEN + 1], loc[API_LOCATION_MAX];
     char why[SUITE_ERR_MAX + SUITE_PATH_MAX];
-    const char *hdrs[5] = { NULL };
+    const char *hdrs[5] = {NULL};
     struct jobspec spec;
     json_error_t je;
     json_t *in, *norm, *job = NULL;
@@ -127,16 +127,17 @@ h_jobs_create(struct api_req *r)
     /* jansson refuses nesting deeper than its limit (2048) with an error. */
     in = json_loadb(r->body, r->len, JSON_REJECT_DUPLICATES, &je);
     if (in == NULL)
-        return api_reply_error(r, 400, "bad_json", "body: invalid JSON at line %d column %d: %s",
-                               je.line, je.column, je.text);
+        return api_reply_error(r, 400, "bad_json",
+                               "body: invalid JSON at line %d column %d: %s", je.line,
+                               je.column, je.text);
     rc = jobspec_parse(in, &spec, err, sizeof(err));
     json_decref(in);
     if (rc == -1)
         return api_reply_error(r, 400, "invalid_spec", "%s", err);
     parsed = 1;
     /* The suite is checked here (400), not by the worker. */
-    if (jobspec_resolve_suite(&spec, r->api->suites_dir, err, sizeof(err), why,
-                              sizeof(why)) == -1) {
+    if (jobspec_resolve_suite(&spec, r->api->suites_dir, err, sizeof(err), why, sizeof(why)) ==
+        -1) {
         if (why[0] != '\0')
             log_warnx("api: %s", why);
         res = api_reply_error(r, 400, "invalid_spec", "%s", err);
@@ -155,8 +156,8 @@ h_jobs_create(struct api_req *r)
         goto out;
     }
     api_sha256_hex(r->body, r->len, hash);
-    rc = jobs_create(db, spec.name, spec.kind, text, spec.priority, key, key ? hash : NULL,
-                     &id, &existing);
+    rc = jobs_create(db, spec.name, spec.kind, text, spec.priority, key, key ? hash : NULL, &id,
+                     &existing);
     if (rc == -2) {
         res = api_reply_error(r, 422, "idempotency_key_reused",
                               "Idempotency-Key was used with a different body");
@@ -192,8 +193,8 @@ out:
 static enum MHD_Result
 h_jobs_list(struct api_req *r)
 {
-    static const char *const states[] = { "queued", "running", "succeeded", "failed",
-                                           "cancelled", "interrupted", NULL };
+    static const char *const states[] = {"queued",    "running",     "succeeded", "failed",
+                                         "cancelled", "interrupted", NULL};
     const char *state = api_query(r, "state");
     struct db *db;
     json_t *jobs;
@@ -201,7 +202,8 @@ h_jobs_list(struct api_req *r)
     enum MHD_Result rc;
     size_t i;
 
-    if (arg_limit(r, API_LIMIT_MAX, &limit, &rc) == -1 || arg_id(r, "cursor", &cursor, &rc) == -1)
+    if (arg_limit(r, API_LIMIT_MAX, &limit, &rc) == -1 ||
+        arg_id(r, "cursor", &cursor, &rc) == -1)
         return rc;
     if (state != NULL) {
         for (i = 0; states[i] != NULL && strcmp(state, states[i]) != 0; i++)
@@ -267,8 +269,8 @@ h_job_cancel(struct api_req *r)
         r->api->worker_cancel(r->api->worker, (long long)r->ids[0]);
     if (r->api->worker != NULL && r->api->worker_notify != NULL)
         r->api->worker_notify(r->api->worker);
-    return api_reply_json(r, 200, json_pack("{s:I,s:s}", "id", (json_int_t)r->ids[0],
-                                            "state", state));
+    return api_reply_json(r, 200,
+                          json_pack("{s:I,s:s}", "id", (json_int_t)r->ids[0], "state", state));
 }
 
 /* ---- runs and samples ---- */
@@ -324,7 +326,7 @@ h_run_samples(struct api_req *r)
         arg_id(r, "after", &after, &rc) == -1)
         return rc;
     if (api_query(r, "after") == NULL)
-        after = -1;                 /* seqs start at 0: the first page includes it */
+        after = -1; /* seqs start at 0: the first page includes it */
     db = api_db(r->api);
     if (db == NULL)
         return api_reply_db_error(r, NULL);
@@ -407,8 +409,8 @@ h_healthz(struct api_req *r)
         if (strcmp(worker, "dead") == 0)
             ok = 0;
     }
-    body = json_pack("{s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "db", dbs,
-                     "worker", worker, "queue_depth", depth);
+    body = json_pack("{s:s,s:s,s:s,s:I}", "status", ok ? "ok" : "degraded", "db", dbs, "worker",
+                     worker, "queue_depth", depth);
     if (counts != NULL)
         json_object_set_new(body, "jobs", counts);
     return api_reply_json(r, ok ? 200 : 503, body);
@@ -424,15 +426,15 @@ h_openapi(struct api_req *r)
 /* ---- the route table ---- */
 
 struct route {
-    const char *method;             /* "GET" also answers HEAD */
-    const char *path;               /* "{id}" matches a positive integer id */
+    const char *method; /* "GET" also answers HEAD */
+    const char *path;   /* "{id}" matches a positive integer id */
     api_handler fn;
-    enum api_lane lane;             /* where it runs (pool.c) */
+    enum api_lane lane; /* where it runs (pool.c) */
 };
 
 #define L API_LANE_LIGHT
-#define H API_LANE_HEAVY            /* reads history: may take tens of ms */
-#define I API_LANE_INLINE           /* no database: on libmicrohttpd's thread */
+#define H API_LANE_HEAVY  /* reads history: may take tens of ms */
+#define I API_LANE_INLINE /* no database: on libmicrohttpd's thread */
 
 static enum MHD_Result h_not_found(struct api_req *r);
 
@@ -447,27 +449,27 @@ enum MHD_Result api_h_job_stability(struct api_req *r);
 enum MHD_Result api_h_compare(struct api_req *r);
 
 static const struct route routes[] = {
-    { "POST", "/v1/jobs", h_jobs_create, L },
-    { "GET", "/v1/jobs", h_jobs_list, L },
-    { "GET", "/v1/jobs/{id}", h_job_get, L },
-    { "POST", "/v1/jobs/{id}/cancel", h_job_cancel, L },
-    { "GET", "/v1/jobs/{id}/events", api_h_events, L },
-    { "GET", "/v1/jobs/{id}/report", api_h_job_report, H },
-    { "GET", "/v1/jobs/{id}/stability", api_h_job_stability, H },
-    { "GET", "/v1/runs", h_runs_list, L },
-    { "GET", "/v1/runs/{id}", h_run_get, L },
-    { "GET", "/v1/runs/{id}/samples", h_run_samples, H },
-    { "GET", "/v1/trends", api_h_trends, H },
-    { "GET", "/v1/models", api_h_models, H },
-    { "GET", "/v1/regressions", api_h_regressions, H },
-    { "GET", "/v1/compare", api_h_compare, H },
-    { "GET", "/v1/suites", h_suites, L },
-    { "GET", "/v1/healthz", h_healthz, L },
-    { "GET", "/v1/openapi.json", h_openapi, I },
-    { "GET", "/metrics", api_h_metrics, H },
-    { "GET", "/", api_h_index, I },
-    { "GET", "/assets/{name}", api_h_asset, I },
-    { NULL, NULL, h_not_found, I }, /* the last entry answers everything else */
+    {"POST", "/v1/jobs", h_jobs_create, L},
+    {"GET", "/v1/jobs", h_jobs_list, L},
+    {"GET", "/v1/jobs/{id}", h_job_get, L},
+    {"POST", "/v1/jobs/{id}/cancel", h_job_cancel, L},
+    {"GET", "/v1/jobs/{id}/events", api_h_events, L},
+    {"GET", "/v1/jobs/{id}/report", api_h_job_report, H},
+    {"GET", "/v1/jobs/{id}/stability", api_h_job_stability, H},
+    {"GET", "/v1/runs", h_runs_list, L},
+    {"GET", "/v1/runs/{id}", h_run_get, L},
+    {"GET", "/v1/runs/{id}/samples", h_run_samples, H},
+    {"GET", "/v1/trends", api_h_trends, H},
+    {"GET", "/v1/models", api_h_models, H},
+    {"GET", "/v1/regressions", api_h_regressions, H},
+    {"GET", "/v1/compare", api_h_compare, H},
+    {"GET", "/v1/suites", h_suites, L},
+    {"GET", "/v1/healthz", h_healthz, L},
+    {"GET", "/v1/openapi.json", h_openapi, I},
+    {"GET", "/metrics", api_h_metrics, H},
+    {"GET", "/", api_h_index, I},
+    {"GET", "/assets/{name}", api_h_asset, I},
+    {NULL, NULL, h_not_found, I}, /* the last entry answers everything else */
 };
 
 #undef L
@@ -529,8 +531,8 @@ match(const char *pattern, const char *url, struct api_req *r)
 static enum MHD_Result
 preflight(struct api_req *r, const char *allow)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"",
-                                                                MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     const char *origin = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Origin");
     enum MHD_Result rc;
     int i, ok = 0;
@@ -563,7 +565,7 @@ api_route_lane(struct api_req *r)
         if (match(rt->path, r->url, r) && strcmp(rt->method, method) == 0)
             return rt->lane;
     }
-    return API_LANE_INLINE;         /* 404, 405, preflights */
+    return API_LANE_INLINE; /* 404, 405, preflights */
 }
 
 enum MHD_Result
@@ -584,13 +586,13 @@ api_dispatch(struct api_req *r)
                                      used ? ", " : "", rt->method);
     }
     if (used == 0)
-        return rt->fn(r);           /* the 404 entry */
+        return rt->fn(r); /* the 404 entry */
     if (used < sizeof(allow))
         snprintf(allow + used, sizeof(allow) - used, ", OPTIONS");
     if (strcmp(method, "OPTIONS") == 0)
         return preflight(r, allow);
     {
-        const char *hdrs[] = { "Allow", allow, NULL };
+        const char *hdrs[] = {"Allow", allow, NULL};
         json_t *body = json_pack("{s:{s:s,s:s}}", "error", "code", "method_not_allowed",
                                  "message", "method not allowed; see the Allow header");
 

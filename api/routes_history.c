@@ -67,7 +67,7 @@ etag_check(struct api_req *r, struct db *db, char etag[API_ETAG_MAX])
 static enum MHD_Result
 reply_etag(struct api_req *r, int not_modified, json_t *body, const char *etag)
 {
-    const char *hdrs[] = { "ETag", etag, "Cache-Control", "no-cache", NULL };
+    const char *hdrs[] = {"ETag", etag, "Cache-Control", "no-cache", NULL};
 
     if (not_modified) {
         json_decref(body);
@@ -105,7 +105,8 @@ api_h_trends(struct api_req *r)
         return api_reply_error(r, 400, "bad_request",
                                "metric: must be decode_tps, e2e_tps, ttft_ms, prompt_tps or"
                                " load_ms");
-    if (api_query(r, "bucket") != NULL && history_bucket_parse(api_query(r, "bucket"), &q.bucket) == -1)
+    if (api_query(r, "bucket") != NULL &&
+        history_bucket_parse(api_query(r, "bucket"), &q.bucket) == -1)
         return api_reply_error(r, 400, "bad_request", "bucket: must be run, hour, day or week");
     if (arg_time(r, "since", &q.since) == -1 || arg_time(r, "until", &q.until) == -1)
         return api_reply_error(r, 400, "bad_request",
@@ -124,7 +125,7 @@ api_h_trends(struct api_req *r)
     if (history_trends(db, &q, &text, &len) == -1)
         return api_reply_db_error(r, db);
     {
-        const char *hdrs[] = { "ETag", etag, "Cache-Control", "no-cache", NULL };
+        const char *hdrs[] = {"ETag", etag, "Cache-Control", "no-cache", NULL};
         return api_reply_text_h(r, 200, "application/json", text, len, hdrs);
     }
 }

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define API_WINDOW_S_MAX 86400          /* ?window_s= */
-#define API_BUCKET_S_MAX (30 * 86400)   /* ?bucket_s= */
+#define API_WINDOW_S_MAX 86400        /* ?window_s= */
+#define API_BUCKET_S_MAX (30 * 86400) /* ?bucket_s= */
 
 enum MHD_Result api_h_job_stability(struct api_req *r);
 int api_job_stability_section(struct db *db, json_t *job);
@@ -33,14 +33,14 @@ api_h_job_stability(struct api_req *r)
     o.detail = 1;
     if (w != NULL) {
         if (api_parse_i64(w, 1, API_WINDOW_S_MAX, &v) == -1)
-            return api_reply_error(r, 400, "bad_request", "window_s: must be an integer in 1..%d",
-                                   API_WINDOW_S_MAX);
+            return api_reply_error(r, 400, "bad_request",
+                                   "window_s: must be an integer in 1..%d", API_WINDOW_S_MAX);
         o.window_s = (int)v;
     }
     if (b != NULL) {
         if (api_parse_i64(b, 1, API_BUCKET_S_MAX, &v) == -1)
-            return api_reply_error(r, 400, "bad_request", "bucket_s: must be an integer in 1..%d",
-                                   API_BUCKET_S_MAX);
+            return api_reply_error(r, 400, "bad_request",
+                                   "bucket_s: must be an integer in 1..%d", API_BUCKET_S_MAX);
         o.bucket_s = (int)v;
     }
     db = api_db(r->api);

@@ -30,8 +30,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define API_BODY_CHUNK 4096         /* first allocation of a body buffer */
-#define API_MSG_MAX 512             /* bytes of an error message */
+#define API_BODY_CHUNK 4096 /* first allocation of a body buffer */
+#define API_MSG_MAX 512     /* bytes of an error message */
 
 /* ---- per-thread database connections ---- */
 
@@ -164,7 +164,7 @@ api_queue(struct api_req *r, unsigned status, struct MHD_Response *resp)
     api_add_common_headers(r, resp);
     api_count_status(r->api, status);
     r->answered = 1;
-    if (r->deferred) {              /* on a lane thread: on_request queues it */
+    if (r->deferred) { /* on a lane thread: on_request queues it */
         if (r->resp != NULL)
             MHD_destroy_response(r->resp);
         r->resp = resp;
@@ -220,8 +220,9 @@ api_reply_json_h(struct api_req *r, unsigned status, json_t *body, const char *c
         if (text == NULL)
             return MHD_NO;
     }
-    resp = MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
-                                           text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    resp =
+        MHD_create_response_from_buffer(text ? strlen(text) : 0, text ? text : (void *)"",
+                                        text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         free(text);
         return MHD_NO;
@@ -268,7 +269,7 @@ api_reply_error_close(struct api_req *r, unsigned status, const char *code,
                       unsigned retry_after, const char *fmt, ...)
 {
     char msg[API_MSG_MAX], secs[16];
-    const char *hdrs[5] = { "Connection", "close", NULL, NULL, NULL };
+    const char *hdrs[5] = {"Connection", "close", NULL, NULL, NULL};
     va_list ap;
 
     va_start(ap, fmt);
@@ -285,7 +286,7 @@ api_reply_error_close(struct api_req *r, unsigned status, const char *code,
 enum MHD_Result
 api_reply_db_error(struct api_req *r, struct db *db)
 {
-    static const char *const retry[] = { "Retry-After", "5", NULL };
+    static const char *const retry[] = {"Retry-After", "5", NULL};
     int code = db != NULL && db->h != NULL ? db_errcode(db) : SQLITE_CANTOPEN;
     char msg[DB_ERR_MAX + 32], q[LOG_QUOTE_MAX];
 
@@ -337,7 +338,7 @@ cl_seen(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
 static int
 content_length_conflict(struct api_req *r)
 {
-    struct cl_scan sc = { NULL, 0 };
+    struct cl_scan sc = {NULL, 0};
 
     MHD_get_connection_values(r->conn, MHD_HEADER_KIND, cl_seen, &sc);
     return sc.conflict;
@@ -350,10 +351,9 @@ content_length_conflict(struct api_req *r)
 static int
 admit(struct api_req *r, enum MHD_Result *rc)
 {
-    static const char *const www[] = { "WWW-Authenticate", "Bearer realm=\"tpsd\"", NULL };
+    static const char *const www[] = {"WWW-Authenticate", "Bearer realm=\"tpsd\"", NULL};
     static const char *const www_bad[] = {
-        "WWW-Authenticate", "Bearer realm=\"tpsd\", error=\"invalid_token\"", NULL
-    };
+        "WWW-Authenticate", "Bearer realm=\"tpsd\", error=\"invalid_token\"", NULL};
     const char *host = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Host");
     const char *auth, *cl;
     int64_t n;
@@ -387,7 +387,8 @@ admit(struct api_req *r, enum MHD_Result *rc)
         }
     }
     cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
-    if (cl != NULL && (api_parse_i64(cl, 0, INT64_MAX, &n) == -1 || (uint64_t)n > r->api->max_body)) {
+    if (cl != NULL &&
+        (api_parse_i64(cl, 0, INT64_MAX, &n) == -1 || (uint64_t)n > r->api->max_body)) {
         *rc = api_reply_error(r, 413, "body_too_large", "request body over %zu bytes",
                               r->api->max_body);
         return 0;
@@ -443,9 +444,8 @@ query_append(void *cls, enum MHD_ValueKind kind, const char *key, const char *va
     (void)kind;
     if (qt->len >= qt->cap)
         return MHD_NO;
-    n = snprintf(qt->buf + qt->len, qt->cap - qt->len, "%s%s%s%s",
-                 qt->args++ > 0 ? "&" : "?", key, value != NULL ? "=" : "",
-                 value != NULL ? value : "");
+    n = snprintf(qt->buf + qt->len, qt->cap - qt->len, "%s%s%s%s", qt->args++ > 0 ? "&" : "?",
+                 key, value != NULL ? "=" : "", value != NULL ? value : "");
     qt->len = n < 0 ? qt->cap : qt->len + (size_t)n;
     return qt->len < qt->cap ? MHD_YES : MHD_NO;
 }
@@ -520,7 +520,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
                                a->max_body);
     lane = api_route_lane(r);
     if (lane != API_LANE_INLINE && api_pool_submit(a, r, lane) == 0)
-        return MHD_YES;             /* resumed once a lane thread has answered */
+        return MHD_YES; /* resumed once a lane thread has answered */
     rc = api_dispatch(r);
     if (r->t0_ns > 0)
         r->t1_ns = clock_mono_ns();
@@ -609,8 +609,8 @@ parse_origins(struct api *a, const char *list, char *err, size_t errlen)
             return -1;
         }
         if (a->norigins == API_CORS_MAX || n >= API_ORIGIN_MAX) {
-            snprintf(err, errlen, "cors_origins: at most %d origins of %d bytes",
-                     API_CORS_MAX, API_ORIGIN_MAX - 1);
+            snprintf(err, errlen, "cors_origins: at most %d origins of %d bytes", API_CORS_MAX,
+                     API_ORIGIN_MAX - 1);
             return -1;
         }
         memcpy(a->origins[a->norigins], p, n);
@@ -641,7 +641,8 @@ listen_sockaddr(const char *addr, int port, struct sockaddr_storage *ss, int *lo
         memcpy(host, addr + 1, n - 2);
         host[n - 2] = '\0';
     } else {
-        snprintf(host, sizeof(host), "%s", strcasecmp(addr, "localhost") == 0 ? "127.0.0.1" : addr);
+        snprintf(host, sizeof(host), "%s",
+                 strcasecmp(addr, "localhost") == 0 ? "127.0.0.1" : addr);
     }
     if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
@@ -821,23 +822,18 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
         flags |= MHD_USE_IPv6;
     fd = listen_socket(&ss, v6, &a->port, why, sizeof(why));
     if (fd == -1) {
-        snprintf(err, errlen, "cannot listen on %s port %d: %s", c->listen_addr,
-                 c->listen_port, why);
+        snprintf(err, errlen, "cannot listen on %s port %d: %s", c->listen_addr, c->listen_port,
+                 why);
         goto fail;
     }
     a->mhd = MHD_start_daemon(
-        flags, (uint16_t)a->port, NULL, NULL, on_request, a,
-        MHD_OPTION_LISTEN_SOCKET, fd,
+        flags, (uint16_t)a->port, NULL, NULL, on_request, a, MHD_OPTION_LISTEN_SOCKET, fd,
         MHD_OPTION_THREAD_STACK_SIZE, (size_t)API_LANE_STACK, /* event streams query */
-        MHD_OPTION_CONNECTION_LIMIT, conns,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_MEMORY_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
-        MHD_OPTION_NOTIFY_CONNECTION, api_guard_notify, a,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, a,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a,
-        MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_LIMIT, conns, MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)API_MEMORY_LIMIT, MHD_OPTION_NOTIFY_COMPLETED, on_completed, a,
+        MHD_OPTION_NOTIFY_CONNECTION, api_guard_notify, a, MHD_OPTION_URI_LOG_CALLBACK, on_uri,
+        a, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, a, MHD_OPTION_END);
     if (a->mhd == NULL) {
         snprintf(err, errlen, "cannot serve on %s port %d: %s", c->listen_addr, a->port,
                  errno ? strerror(errno) : "libmicrohttpd failed");

@@ -35,9 +35,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define BH_CONNS_MAX 600            /* sockets of the largest flood */
-#define BH_SAMPLES_MAX 50           /* healthz samples per figure */
-#define BH_WAIT_S 60                /* give up on any wait after this */
+#define BH_CONNS_MAX 600  /* sockets of the largest flood */
+#define BH_SAMPLES_MAX 50 /* healthz samples per figure */
+#define BH_WAIT_S 60      /* give up on any wait after this */
 
 static struct api *api;
 static int port;
@@ -138,7 +138,7 @@ healthz_figure(const char *what, int n, long gap_ms)
 static int
 ended(int fd)
 {
-    struct pollfd p = { fd, POLLIN, 0 };
+    struct pollfd p = {fd, POLLIN, 0};
     char buf[512];
     ssize_t r;
 
@@ -195,10 +195,12 @@ streams_500(int samples)
     uint64_t t0;
     ssize_t r;
 
-    if (db == NULL || jobs_create(db, "j", "benchmark", "{}", 0, NULL, NULL, &job, &existing) != 0)
+    if (db == NULL ||
+        jobs_create(db, "j", "benchmark", "{}", 0, NULL, NULL, &job, &existing) != 0)
         exit(1);
     db_close(db);
-    n = snprintf(req, sizeof(req), "GET /v1/jobs/%lld/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+    n = snprintf(req, sizeof(req),
+                 "GET /v1/jobs/%lld/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
                  (long long)job, port);
     t0 = tu_now_ns();
     for (i = 0; i < 500; i++) {
@@ -229,7 +231,8 @@ streams_500(int samples)
         refused += status[i] == 503 && closed[i];
         cut += status[i] == 0 && closed[i];
     }
-    printf("%-58s %d streams, %d refused and closed, %d cut, %d left open; all settled in %.2f s\n",
+    printf("%-58s %d streams, %d refused and closed, %d cut, %d left open; all settled in %.2f "
+           "s\n",
            "500 event-stream clients:", ok, refused, cut, 500 - ok - refused - cut, secs(t0));
     healthz_figure("  with the 64 streams open:", samples, 200);
     for (i = 0; i < 500; i++)
@@ -242,7 +245,7 @@ raw_status(const char *text)
     char resp[1024];
     int fd = dial(), status = 0;
     ssize_t r;
-    struct pollfd p = { fd, POLLIN, 0 };
+    struct pollfd p = {fd, POLLIN, 0};
 
     if (write(fd, text, strlen(text)) != (ssize_t)strlen(text))
         exit(1);
@@ -257,7 +260,8 @@ raw_status(const char *text)
 static void
 framing(void)
 {
-    static const char *const paths[] = { "/v1/jobs/1", "/v1/jobs/1%00", "/assets/app.js%00.html" };
+    static const char *const paths[] = {"/v1/jobs/1", "/v1/jobs/1%00",
+                                        "/assets/app.js%00.html"};
     char req[512];
     size_t i;
     long st = 0;
@@ -266,13 +270,15 @@ framing(void)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
     tu_http("POST", url, "{\"models\": [\"m\"], \"suite\": \"standard\"}", NULL, &st, NULL);
     for (i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
-        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", paths[i], port);
+        snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n", paths[i],
+                 port);
         printf("GET %-54s %d\n", paths[i], raw_status(req));
     }
-    snprintf(req, sizeof(req),
-             "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-             "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
-             port);
+    snprintf(
+        req, sizeof(req),
+        "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        "Content-Length: 2\r\nContent-Length: 40\r\n\r\n{}",
+        port);
     printf("%-58s %d\n", "POST with Content-Length 2 and 40:", raw_status(req));
 }
 
@@ -295,8 +301,8 @@ TEST(probe)
     healthz_figure("idle server:", samples, 100);
     for (i = 0; i < 3; i++)
         fds[i] = dial();
-    printf("%-58s ended after %.1f s\n", "3 connections trickling 1 byte/s, timeout 5 s:",
-           trickle(fds, 3, 0));
+    printf("%-58s ended after %.1f s\n",
+           "3 connections trickling 1 byte/s, timeout 5 s:", trickle(fds, 3, 0));
     for (i = 0; i < 300; i++)
         fds[i] = dial();
     printf("%-58s last ended after %.1f s\n", "  and the 300:", trickle(fds, 300, samples));

@@ -44,7 +44,7 @@ static int sim_up;
 static void
 bench_find_sim(void)
 {
-    static const char *const tries[] = { "tests/tpsd-sim", "../tests/tpsd-sim" };
+    static const char *const tries[] = {"tests/tpsd-sim", "../tests/tpsd-sim"};
     size_t i;
 
     if (getenv("TPSD_SIM") != NULL)
@@ -118,10 +118,10 @@ static void
 bench_streams(int n, const char *model)
 {
     long base = tu_env_long("BENCH_TOKENS", n <= 64 ? 200 : 20);
-    struct client_opts o = { 0 };
+    struct client_opts o = {0};
     struct client_req *reqs;
     struct client *cl;
-    char (*bodies)[BENCH_BODY_MAX];
+    char(*bodies)[BENCH_BODY_MAX];
     json_t *log, **by, *rq, *e;
     double *ttft_err, *dec_err, cpu0, cpu1, wall, tokens = 0;
     uint64_t t0, t1;
@@ -176,9 +176,11 @@ bench_streams(int n, const char *model)
     /* Pair each request with the sim's record by its token count. */
     log = tu_sim_log(&sim);
     CHECK(log != NULL);
-    json_array_foreach(json_object_get(log, "requests"), k, rq) {
+    json_array_foreach(json_object_get(log, "requests"), k, rq)
+    {
         long ntok = 0;
-        json_array_foreach(json_object_get(rq, "events"), j, e) {
+        json_array_foreach(json_object_get(rq, "events"), j, e)
+        {
             if (strcmp(json_string_value(json_object_get(e, "kind")), "content") == 0)
                 ntok += (long)json_integer_value(json_object_get(e, "tokens"));
         }
@@ -193,7 +195,8 @@ bench_streams(int n, const char *model)
         size_t m;
         if (!s->ok || by[i] == NULL)
             continue;
-        json_array_foreach(json_object_get(by[i], "events"), m, e) {
+        json_array_foreach(json_object_get(by[i], "events"), m, e)
+        {
             if (strcmp(json_string_value(json_object_get(e, "kind")), "content") != 0)
                 continue;
             t = json_integer_value(json_object_get(e, "t_ns"));

@@ -48,25 +48,22 @@
 #include <unistd.h>
 
 #define B_DB_DEFAULT "/tmp/tpsd-bench-history.db"
-#define B_T0 INT64_C(1704067200000)     /* 2024-01-01 00:00 UTC, a Monday */
+#define B_T0 INT64_C(1704067200000) /* 2024-01-01 00:00 UTC, a Monday */
 #define B_HOUR INT64_C(3600000)
 #define B_DAY (24 * B_HOUR)
-#define B_RUN_SAMPLES 57                /* 12 + 12 + 10 + 12 + 11 */
+#define B_RUN_SAMPLES 57 /* 12 + 12 + 10 + 12 + 11 */
 #define B_CALLS_MAX 1000
 #define B_NAME_MAX 64
 #define B_URL_MAX 512
 
 static const struct {
     const char *name;
-    int n;                          /* requests per run */
-    int tokens;                     /* completion tokens */
-    double speed;                   /* decode relative to the model's */
+    int n;        /* requests per run */
+    int tokens;   /* completion tokens */
+    double speed; /* decode relative to the model's */
 } b_cases[] = {
-    { "short", 12, 100, 1.05 },
-    { "code", 12, 500, 1.0 },
-    { "long", 10, 2000, 0.95 },
-    { "reasoning", 12, 500, 1.0 },
-    { "instruction", 11, 400, 1.02 },
+    {"short", 12, 100, 1.05},    {"code", 12, 500, 1.0},         {"long", 10, 2000, 0.95},
+    {"reasoning", 12, 500, 1.0}, {"instruction", 11, 400, 1.02},
 };
 #define B_NCASES (sizeof(b_cases) / sizeof(b_cases[0]))
 
@@ -156,7 +153,8 @@ fill_run(struct db *db, int64_t job, long m, long h, struct sample_rec *recs)
     struct run_facts f;
     char name[B_NAME_MAX], fp[B_NAME_MAX], state[16], sql[256];
     int64_t run, t = B_T0 + h * B_HOUR + m * (B_HOUR / b_models), seq = 0;
-    double day = (double)h / 24.0, dec0 = 20.0 + 5.0 * (double)m, ttft0 = 300.0 + 20.0 * (double)m;
+    double day = (double)h / 24.0, dec0 = 20.0 + 5.0 * (double)m,
+           ttft0 = 300.0 + 20.0 * (double)m;
     size_t c, k, n = 0, stored = 0;
 
     model_name(m, name, sizeof(name));
@@ -321,26 +319,26 @@ enum b_kind { B_TRENDS, B_MODELS, B_REGRESSIONS };
 struct b_query {
     const char *label;
     enum b_kind kind;
-    int nmodels;                    /* trends: models in the call (1 = model 0, 0 = all) */
+    int nmodels; /* trends: models in the call (1 = model 0, 0 = all) */
     const char *case_name;
     const char *metric;
     const char *bucket;
-    int days;                       /* trends: the last `days` days, 0 = the whole year */
+    int days; /* trends: the last `days` days, 0 = the whole year */
 };
 
 static const struct b_query queries[] = {
-    { "trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0 },
-    { "trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30 },
-    { "trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7 },
-    { "trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30 },
-    { "trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0 },
-    { "trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0 },
-    { "trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0 },
-    { "trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0 },
-    { "trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0 },
-    { "leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0 },
-    { "regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0 },
-    { "regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0 },
+    {"trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0},
+    {"trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30},
+    {"trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7},
+    {"trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30},
+    {"trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0},
+    {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0},
+    {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0},
+    {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0},
+    {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0},
+    {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0},
+    {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0},
+    {"regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0},
 };
 #define B_NQUERIES (sizeof(queries) / sizeof(queries[0]))
 
@@ -517,12 +515,15 @@ b_query(void)
         }
         db_close(db);
         printf("%-42s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2f %10zu\n", q->label, cold * 1e3,
-               stats_percentile_select(times, (size_t)b_calls, 0.5) * 1e3, stats_percentile_select(times, (size_t)b_calls, 0.99) * 1e3,
-               stats_percentile_select(cpu, (size_t)b_calls, 0.5) * 1e3, hmed[qi] * 1e3, hp99[qi] * 1e3, bytes);
+               stats_percentile_select(times, (size_t)b_calls, 0.5) * 1e3,
+               stats_percentile_select(times, (size_t)b_calls, 0.99) * 1e3,
+               stats_percentile_select(cpu, (size_t)b_calls, 0.5) * 1e3, hmed[qi] * 1e3,
+               hp99[qi] * 1e3, bytes);
     }
     printf("\n(cold = the first call on a freshly opened connection; the OS page cache stays"
            " warm. %ld calls each; several models = one call per model; cpu = this thread's"
-           " CPU time; http = GET on loopback, JSON sent.)\n", b_calls);
+           " CPU time; http = GET on loopback, JSON sent.)\n",
+           b_calls);
 }
 
 static int

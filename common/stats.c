@@ -46,7 +46,7 @@ stats_percentile(const double *sorted, size_t n, double q)
 static void
 select_kth(double *v, size_t n, size_t k)
 {
-    size_t lo = 0, hi = n;          /* k is in [lo, hi) */
+    size_t lo = 0, hi = n; /* k is in [lo, hi) */
 
     while (hi - lo > 1) {
         double a = v[lo], b = v[lo + (hi - lo) / 2], c = v[hi - 1], p, t;
@@ -93,7 +93,7 @@ stats_percentile_select(double *v, size_t n, double q)
     select_kth(v, n, i);
     if (h == f)
         return v[i];
-    next = v[i + 1];                /* the (i + 1)th: the least after v[i] */
+    next = v[i + 1]; /* the (i + 1)th: the least after v[i] */
     for (j = i + 2; j < n; j++)
         if (v[j] < next)
             next = v[j];

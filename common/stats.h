@@ -21,10 +21,10 @@
 #include <stdint.h>
 
 struct stats_summary {
-    size_t n;          /* values that were not NAN */
+    size_t n; /* values that were not NAN */
     double mean;
     double median;
-    double stddev;     /* sample standard deviation (n - 1); NAN when n < 2 */
+    double stddev; /* sample standard deviation (n - 1); NAN when n < 2 */
     double min, max;
     double p90, p95, p99;
 };
@@ -33,8 +33,8 @@ struct stats_summary {
 struct stats_acc {
     uint64_t n;
     double mean;
-    double m2;         /* sum of squared deviations from the mean */
-    double min, max;   /* NAN while n == 0 */
+    double m2;       /* sum of squared deviations from the mean */
+    double min, max; /* NAN while n == 0 */
 };
 
 /*
@@ -82,9 +82,9 @@ double stats_acc_mean(const struct stats_acc *a);
 
 /* A straight line fitted to points (x, y). */
 struct stats_fit {
-    size_t n;                   /* points used (neither x nor y NAN) */
+    size_t n; /* points used (neither x nor y NAN) */
     double slope, intercept, r2;
-    double x0, x1;              /* range of x used */
+    double x0, x1; /* range of x used */
 };
 
 /*

@@ -411,8 +411,8 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s%s", url, curl_easy_strerror(cc),
-                     body.overflow ? " (body over the cap)" : "");
+        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s%s", url,
+                     curl_easy_strerror(cc), body.overflow ? " (body over the cap)" : "");
         goto out;
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
@@ -433,7 +433,8 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
         backend_fail(err, BACKEND_INTERNAL, "out of memory");
         goto out;
     }
-    json_array_foreach(data, i, item) {
+    json_array_foreach(data, i, item)
+    {
         json_t *id = json_object_get(item, "id");
 
         if (json_is_string(id))
@@ -458,7 +459,8 @@ backend_ids_have(const json_t *ids, const char *id)
     size_t i;
     json_t *v;
 
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         if (strcmp(json_string_value(v), id) == 0)
             return 1;
     }
@@ -490,7 +492,8 @@ backend_wait_listed(struct backend *b, const char *id, int64_t deadline_ns, int6
             }
             listed[0] = '\0';
             nlisted = (int)json_array_size(ids);
-            json_array_foreach(ids, i, v) {
+            json_array_foreach(ids, i, v)
+            {
                 size_t l = strlen(listed);
 
                 snprintf(listed + l, sizeof(listed) - l, "%s\"%s\"", l ? ", " : "",
@@ -564,7 +567,8 @@ backend_server_list_loaded(struct backend *b, struct backend_loaded *out,
 
     if (backend_server_models(b, &ids, err) == -1)
         return -1;
-    json_array_foreach(ids, i, v) {
+    json_array_foreach(ids, i, v)
+    {
         struct backend_loaded_model *m;
 
         if (out->n == BACKEND_LOADED_MAX)

@@ -29,14 +29,14 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define BACKEND_STR_MAX 1024      /* paths, URLs, tokens */
-#define BACKEND_KEY_MAX 512       /* a model key or identifier */
-#define BACKEND_DETAIL_MAX 768    /* error detail, stderr tail included */
-#define BACKEND_TAIL_MAX 400      /* bytes of stderr quoted in a detail */
-#define BACKEND_NOTES_MAX 1024    /* preflight notes */
-#define BACKEND_REASONS_MAX 32    /* preflight failure reasons kept */
-#define BACKEND_ARGV_MAX 32       /* elements of a command template / lms argv */
-#define BACKEND_LOADED_MAX 32     /* loaded models reported */
+#define BACKEND_STR_MAX 1024           /* paths, URLs, tokens */
+#define BACKEND_KEY_MAX 512            /* a model key or identifier */
+#define BACKEND_DETAIL_MAX 768         /* error detail, stderr tail included */
+#define BACKEND_TAIL_MAX 400           /* bytes of stderr quoted in a detail */
+#define BACKEND_NOTES_MAX 1024         /* preflight notes */
+#define BACKEND_REASONS_MAX 32         /* preflight failure reasons kept */
+#define BACKEND_ARGV_MAX 32            /* elements of a command template / lms argv */
+#define BACKEND_LOADED_MAX 32          /* loaded models reported */
 #define BACKEND_HTTP_MAX (1024 * 1024) /* GET /v1/models body cap */
 #define BACKEND_CMD_TIMEOUT_MS 60000   /* lms ls/ps/version/unload deadline */
 #define BACKEND_LOAD_TIMEOUT_MS 600000 /* load deadline when the config says 0 */
@@ -44,20 +44,20 @@
 
 enum backend_code {
     BACKEND_OK = 0,
-    BACKEND_LMS_NOT_FOUND,       /* lms_not_found */
-    BACKEND_LMS_FAILED,          /* lms_failed: non-zero exit or killed by a signal */
-    BACKEND_LOAD_TIMEOUT,        /* load_timeout: killed at the deadline / never listed */
-    BACKEND_LMS_BAD_JSON,        /* lms_bad_json */
-    BACKEND_SERVER_UNREACHABLE,  /* server_unreachable */
-    BACKEND_MODEL_NOT_FOUND,     /* model_not_found */
-    BACKEND_INSUFFICIENT_MEMORY, /* insufficient_memory */
-    BACKEND_MODEL_MISMATCH,      /* model_mismatch: another model is served */
-    BACKEND_UNLOAD_FAILED,       /* unload_failed */
-    BACKEND_COMMAND_FAILED,      /* command_failed: a "command" template failed */
-    BACKEND_CANCELLED,           /* cancelled */
-    BACKEND_BAD_CONFIG,          /* bad_config */
-    BACKEND_INTERNAL,            /* internal: out of memory, pipes ... */
-    BACKEND_SERVER_BUSY,         /* server_busy: another client kept the server busy */
+    BACKEND_LMS_NOT_FOUND,        /* lms_not_found */
+    BACKEND_LMS_FAILED,           /* lms_failed: non-zero exit or killed by a signal */
+    BACKEND_LOAD_TIMEOUT,         /* load_timeout: killed at the deadline / never listed */
+    BACKEND_LMS_BAD_JSON,         /* lms_bad_json */
+    BACKEND_SERVER_UNREACHABLE,   /* server_unreachable */
+    BACKEND_MODEL_NOT_FOUND,      /* model_not_found */
+    BACKEND_INSUFFICIENT_MEMORY,  /* insufficient_memory */
+    BACKEND_MODEL_MISMATCH,       /* model_mismatch: another model is served */
+    BACKEND_UNLOAD_FAILED,        /* unload_failed */
+    BACKEND_COMMAND_FAILED,       /* command_failed: a "command" template failed */
+    BACKEND_CANCELLED,            /* cancelled */
+    BACKEND_BAD_CONFIG,           /* bad_config */
+    BACKEND_INTERNAL,             /* internal: out of memory, pipes ... */
+    BACKEND_SERVER_BUSY,          /* server_busy: another client kept the server busy */
     BACKEND_VARIANT_NOT_LOADABLE, /* variant_not_loadable: lms cannot load that variant */
 };
 
@@ -68,12 +68,12 @@ struct backend_err {
 
 /* The settings only the "lms" backend reads. */
 struct backend_lms_cfg {
-    char path[BACKEND_STR_MAX];         /* "" = lms on PATH, then ~/.lmstudio/bin/lms */
-    char gpu[32];                       /* --gpu; "" = not passed */
-    long ttl_s;                         /* --ttl; 0 = not passed */
-    int busy_wait_ms;                   /* wait for a busy server; 0 = BACKEND_BUSY_WAIT_MS,
-                                         * < 0 = do not wait */
-    int allow_server_start;             /* preflight may run `lms server start` */
+    char path[BACKEND_STR_MAX]; /* "" = lms on PATH, then ~/.lmstudio/bin/lms */
+    char gpu[32];               /* --gpu; "" = not passed */
+    long ttl_s;                 /* --ttl; 0 = not passed */
+    int busy_wait_ms;           /* wait for a busy server; 0 = BACKEND_BUSY_WAIT_MS,
+                                 * < 0 = do not wait */
+    int allow_server_start;     /* preflight may run `lms server start` */
 };
 
 /* The settings of one backend. backend_new() copies everything (the string
@@ -100,22 +100,22 @@ struct backend_model_info {
     char key[BACKEND_KEY_MAX];
     int found;
     uint64_t size_bytes;
-    char format[32];       /* as lms reports it: "gguf", "safetensors" (MLX) ... */
-    char quant[64];        /* e.g. "Q4_K_S", "8bit" */
+    char format[32]; /* as lms reports it: "gguf", "safetensors" (MLX) ... */
+    char quant[64];  /* e.g. "Q4_K_S", "8bit" */
     char arch[64];
-    char params[32];       /* e.g. "230B" */
+    char params[32]; /* e.g. "230B" */
     long max_context_length;
     uint64_t estimate_bytes; /* lms load --estimate-only "Estimated Total Memory" */
-    int not_loadable;      /* lms cannot load it (a variant that is not selected): its
-                            * load will fail with variant_not_loadable; not counted
-                            * in the memory check, not a preflight failure */
+    int not_loadable;        /* lms cannot load it (a variant that is not selected): its
+                              * load will fail with variant_not_loadable; not counted
+                              * in the memory check, not a preflight failure */
 };
 
 /* A preflight's verdict. Fill with backend_preflight(); release with
  * backend_preflight_free(). */
 struct backend_preflight {
-    int nreasons;          /* 0 = everything checked out */
-    int nomitted;          /* reasons beyond BACKEND_REASONS_MAX, not kept */
+    int nreasons; /* 0 = everything checked out */
+    int nomitted; /* reasons beyond BACKEND_REASONS_MAX, not kept */
     struct backend_err reasons[BACKEND_REASONS_MAX];
     int nmodels;
     struct backend_model_info *models; /* nmodels entries, in the order asked */
@@ -127,8 +127,8 @@ struct backend_preflight {
 
 /* The measured load of one model. */
 struct backend_load {
-    int64_t load_ms;        /* wall time of the load command (monotonic) */
-    int64_t load_ready_ms;  /* load start -> the identifier listed in /v1/models */
+    int64_t load_ms;                 /* wall time of the load command (monotonic) */
+    int64_t load_ready_ms;           /* load start -> the identifier listed in /v1/models */
     char served_id[BACKEND_KEY_MAX]; /* the id to put in requests' "model" */
 };
 
@@ -152,7 +152,7 @@ struct backend;
 
 struct backend_ops {
     const char *name;
-    unsigned caps;                 /* BACKEND_CAN_* / BACKEND_NEEDS_* */
+    unsigned caps; /* BACKEND_CAN_* / BACKEND_NEEDS_* */
     int (*prepare)(struct backend *b, struct backend_err *err);
     int (*preflight)(struct backend *b, const char *const *models, int nmodels,
                      struct backend_preflight *pf);
@@ -236,7 +236,7 @@ const char *backend_code_name(enum backend_code code);
 
 struct backend {
     const struct backend_ops *ops;
-    struct backend_cfg cfg;       /* deep copy: the arrays below own its strings */
+    struct backend_cfg cfg; /* deep copy: the arrays below own its strings */
     char **load_cmd, **unload_cmd, **env;
     char lms_path[BACKEND_STR_MAX]; /* resolved by prepare; "" before */
     char version[128];

@@ -182,7 +182,13 @@ command_free(struct backend *b)
 }
 
 const struct backend_ops backend_command_ops = {
-    "command", BACKEND_CAN_UNLOAD | BACKEND_NEEDS_LOAD_CMD,
-    command_prepare, command_preflight, command_load, command_unload,
-    backend_server_list_loaded, command_describe, command_free,
+    "command",
+    BACKEND_CAN_UNLOAD | BACKEND_NEEDS_LOAD_CMD,
+    command_prepare,
+    command_preflight,
+    command_load,
+    command_unload,
+    backend_server_list_loaded,
+    command_describe,
+    command_free,
 };

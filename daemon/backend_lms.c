@@ -148,7 +148,8 @@ lms_exec(struct backend *b, const char *const *args, const struct lms_call *c,
     snprintf(cmd, sizeof(cmd), "lms %s%s%s", args[0] ? args[0] : "",
              args[0] && args[1] && args[1][0] == '-' ? " " : "",
              args[0] && args[1] && args[1][0] == '-' ? args[1] : "");
-    if (backend_run(b, b->lms_path, argv, c->timeout_ms, c->first_signal, c->out_max, r) == -1) {
+    if (backend_run(b, b->lms_path, argv, c->timeout_ms, c->first_signal, c->out_max, r) ==
+        -1) {
         int e = r->errnum;
 
         backend_fail(err, e == ENOENT || e == EACCES ? BACKEND_LMS_NOT_FOUND : BACKEND_INTERNAL,
@@ -160,10 +161,12 @@ lms_exec(struct backend *b, const char *const *args, const struct lms_call *c,
         spawn_result_free(r);
         return backend_fail(err, BACKEND_CANCELLED, "%s: cancelled", cmd);
     }
-    spawn_capture_tail(r->err.len > 0 ? &r->err : &r->out, BACKEND_TAIL_MAX, tail, sizeof(tail));
+    spawn_capture_tail(r->err.len > 0 ? &r->err : &r->out, BACKEND_TAIL_MAX, tail,
+                       sizeof(tail));
     if (r->timed_out)
-        backend_fail(err, c->timeout_code, "%s: stopped after %d ms (deadline; SIGINT first): %s",
-                     cmd, c->timeout_ms, tail);
+        backend_fail(err, c->timeout_code,
+                     "%s: stopped after %d ms (deadline; SIGINT first): %s", cmd, c->timeout_ms,
+                     tail);
     else if (r->how == SPAWN_SIGNALED)
         backend_fail(err, c->fail_code, "%s: killed by signal %d: %s", cmd, r->signo, tail);
     else if (r->exit_code != 0)
@@ -221,7 +224,8 @@ lms_parse_list(const char *cmd, const struct spawn_result *r, struct backend_err
         json_decref(root);
         return NULL;
     }
-    json_array_foreach(arr, i, v) {
+    json_array_foreach(arr, i, v)
+    {
         if (!json_is_object(v)) {
             backend_fail(err, BACKEND_LMS_BAD_JSON, "%s: entry %zu is not an object", cmd, i);
             json_decref(root);
@@ -366,7 +370,8 @@ lms_ps(struct backend *b, struct backend_loaded *out, uint64_t *bytes, struct ba
         *bytes = 0;
     if (arr == NULL)
         return -1;
-    json_array_foreach(arr, i, o) {
+    json_array_foreach(arr, i, o)
+    {
         struct backend_loaded_model *m;
         const char *ident, *key, *path, *status;
         uint64_t size;
@@ -571,7 +576,8 @@ lms_array_find(const json_t *a, const char *s)
     size_t i;
     json_t *v;
 
-    json_array_foreach(a, i, v) {
+    json_array_foreach(a, i, v)
+    {
         if (json_is_string(v) && strcasecmp(json_string_value(v), s) == 0)
             return json_string_value(v);
     }
@@ -602,7 +608,8 @@ static int
 lms_resolve_variant(const json_t *o, const char *model, struct lms_resolved *res,
                     struct backend_err *err)
 {
-    json_t *vars = json_object_get(o, "variants"), *sel = json_object_get(o, "selectedVariant"), *v;
+    json_t *vars = json_object_get(o, "variants"), *sel = json_object_get(o, "selectedVariant"),
+           *v;
     const char *base = json_string_value(json_object_get(o, "modelKey"));
     char list[LMS_LIST_MAX] = "";
     size_t i;
@@ -612,7 +619,8 @@ lms_resolve_variant(const json_t *o, const char *model, struct lms_resolved *res
         lms_resolved_set(res, o, base, 0);
         return 0;
     }
-    json_array_foreach(vars, i, v) {
+    json_array_foreach(vars, i, v)
+    {
         size_t l = strlen(list);
 
         snprintf(list + l, sizeof(list) - l, "%s%s", l ? ", " : "", json_string_value(v));
@@ -621,13 +629,13 @@ lms_resolve_variant(const json_t *o, const char *model, struct lms_resolved *res
         return backend_fail(err, BACKEND_MODEL_NOT_FOUND,
                             "\"%s\" is not a variant of \"%s\" (its variants: %s)", model, base,
                             list);
-    return backend_fail(err, BACKEND_VARIANT_NOT_LOADABLE,
-                        "\"%s\" is a variant of \"%s\" (variants: %s; selected: %s), and lms can "
-                        "load only the selected variant (lms load takes base keys: lms#588). "
-                        "In LM Studio, open My Models, pick %s as the selected variant of %s, "
-                        "and run again; the job's other models ran",
-                        model, base, list, json_is_string(sel) ? json_string_value(sel) : "none",
-                        model, base);
+    return backend_fail(
+        err, BACKEND_VARIANT_NOT_LOADABLE,
+        "\"%s\" is a variant of \"%s\" (variants: %s; selected: %s), and lms can "
+        "load only the selected variant (lms load takes base keys: lms#588). "
+        "In LM Studio, open My Models, pick %s as the selected variant of %s, "
+        "and run again; the job's other models ran",
+        model, base, list, json_is_string(sel) ? json_string_value(sel) : "none", model, base);
 }
 
 /*
@@ -638,7 +646,8 @@ lms_resolve_variant(const json_t *o, const char *model, struct lms_resolved *res
  * the base model then).
  */
 static int
-lms_resolve(const json_t *ls, const char *model, struct lms_resolved *res, struct backend_err *err)
+lms_resolve(const json_t *ls, const char *model, struct lms_resolved *res,
+            struct backend_err *err)
 {
     const char *key, *path, *at = strrchr(model, '@');
     struct backend_err fe;
@@ -648,10 +657,11 @@ lms_resolve(const json_t *ls, const char *model, struct lms_resolved *res, struc
 
     memset(res, 0, sizeof(*res));
     for (pass = 0; pass < 3; pass++) {
-        json_array_foreach(ls, i, o) {
+        json_array_foreach(ls, i, o)
+        {
             if (lms_entry_key(o, &key, &path, &fe) == -1)
-                return backend_fail(err, BACKEND_LMS_BAD_JSON, "lms ls --json: entry %zu: %s", i,
-                                    fe.detail);
+                return backend_fail(err, BACKEND_LMS_BAD_JSON, "lms ls --json: entry %zu: %s",
+                                    i, fe.detail);
             if (pass == 0 && key != NULL && strcmp(key, model) == 0) {
                 lms_resolved_set(res, o, model, 0);
                 return 0;
@@ -669,9 +679,10 @@ lms_resolve(const json_t *ls, const char *model, struct lms_resolved *res, struc
                 return lms_resolve_variant(o, model, res, err);
         }
     }
-    return backend_fail(err, BACKEND_MODEL_NOT_FOUND,
-                        "\"%s\" is not among the %zu models lms ls lists (keys, paths, variants)",
-                        model, json_array_size(ls));
+    return backend_fail(
+        err, BACKEND_MODEL_NOT_FOUND,
+        "\"%s\" is not among the %zu models lms ls lists (keys, paths, variants)", model,
+        json_array_size(ls));
 }
 
 /* `lms ls --json` and lms_resolve. 0, or -1 with err. */
@@ -720,10 +731,9 @@ lms_verify(struct backend *b, const struct lms_resolved *res, char *served,
             hit = i;
     }
     if (hit < 0) {
-        backend_fail(err, BACKEND_MODEL_MISMATCH,
-                     "lms ps does not list \"%s\"; it lists \"%s\" (%s)",
-                     want_id[0] ? want_id : res->expect_key, ld->m[0].identifier,
-                     ld->m[0].model_key);
+        backend_fail(
+            err, BACKEND_MODEL_MISMATCH, "lms ps does not list \"%s\"; it lists \"%s\" (%s)",
+            want_id[0] ? want_id : res->expect_key, ld->m[0].identifier, ld->m[0].model_key);
         goto out;
     }
     if (strcasecmp(ld->m[hit].model_key, res->expect_key) != 0) {
@@ -778,7 +788,8 @@ lms_load_args(const struct backend *b, const struct lms_resolved *res, int estim
 }
 
 static int
-lms_load(struct backend *b, const char *model, struct backend_load *res, struct backend_err *err)
+lms_load(struct backend *b, const char *model, struct backend_load *res,
+         struct backend_err *err)
 {
     const char *args[BACKEND_ARGV_MAX];
     char ctx[LMS_NUM_MAX], ttl[LMS_NUM_MAX];
@@ -839,8 +850,8 @@ lms_estimate(struct backend *b, const struct lms_resolved *rv, uint64_t *bytes)
 /* ---- preflight ---- */
 
 /* Append a note to pf->notes, truncating. */
-static void
-lms_note(struct backend_preflight *pf, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void lms_note(struct backend_preflight *pf, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 lms_note(struct backend_preflight *pf, const char *fmt, ...)
@@ -889,8 +900,8 @@ lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf
     if (!b->cfg.lms.allow_server_start || !lms_ok || !t.ok || !t.loopback) {
         backend_reason(pf, BACKEND_SERVER_UNREACHABLE, "%s%s", e.detail,
                        !b->cfg.lms.allow_server_start ? " (allow_server_start is off)"
-                       : !lms_ok                  ? ""
-                                                  : " (not a local server: lms cannot start it)");
+                       : !lms_ok                      ? ""
+                                 : " (not a local server: lms cannot start it)");
         return;
     }
     args[n++] = "server";
@@ -905,7 +916,8 @@ lms_preflight_server(struct backend *b, int lms_ok, struct backend_preflight *pf
         return;
     }
     spawn_result_free(&r);
-    lms_note(pf, "server was unreachable; started it with lms server start --port %s. ", t.port);
+    lms_note(pf, "server was unreachable; started it with lms server start --port %s. ",
+             t.port);
     if (backend_server_models(b, &ids, &e) == -1)
         backend_reason(pf, BACKEND_SERVER_UNREACHABLE,
                        "still unreachable after lms server start: %s", e.detail);
@@ -1004,7 +1016,6 @@ lms_free(struct backend *b)
 }
 
 const struct backend_ops backend_lms_ops = {
-    "lms", BACKEND_CAN_UNLOAD,
-    lms_prepare, lms_preflight, lms_load, lms_unload, lms_list_loaded, lms_describe,
-    lms_free,
+    "lms",      BACKEND_CAN_UNLOAD, lms_prepare,  lms_preflight, lms_load,
+    lms_unload, lms_list_loaded,    lms_describe, lms_free,
 };

@@ -12,9 +12,9 @@
 #define TPSD_BACKEND_NAMES_H
 
 /* The first entry is the default type. */
-#define BACKEND_TYPES(X)                                                                      \
-    X(lms, backend_lms_ops)                                                                   \
-    X(none, backend_none_ops)                                                                 \
+#define BACKEND_TYPES(X)                                                                       \
+    X(lms, backend_lms_ops)                                                                    \
+    X(none, backend_none_ops)                                                                  \
     X(command, backend_command_ops)
 
 #define BACKEND_TYPE_DEFAULT "lms"

@@ -73,6 +73,13 @@ none_free(struct backend *b)
 }
 
 const struct backend_ops backend_none_ops = {
-    "none", 0, none_prepare, none_preflight, none_load, none_unload, backend_server_list_loaded,
-    none_describe, none_free,
+    "none",
+    0,
+    none_prepare,
+    none_preflight,
+    none_load,
+    none_unload,
+    backend_server_list_loaded,
+    none_describe,
+    none_free,
 };

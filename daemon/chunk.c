@@ -9,8 +9,8 @@
 
 /* Ollama-style counters kept as server statistics when at the top level. */
 static const char *const chunk_ollama_keys[] = {
-    "eval_count",           "eval_duration", "prompt_eval_count", "prompt_eval_duration",
-    "total_duration",       "load_duration",
+    "eval_count",           "eval_duration",  "prompt_eval_count",
+    "prompt_eval_duration", "total_duration", "load_duration",
 };
 #define CHUNK_NOLLAMA (sizeof(chunk_ollama_keys) / sizeof(chunk_ollama_keys[0]))
 
@@ -63,7 +63,8 @@ chunk_count(struct chunk *c, json_t *obj, const char *key)
 static int
 chunk_is_done(const char *data, size_t len)
 {
-    while (len > 0 && (data[0] == ' ' || data[0] == '\t' || data[0] == '\r' || data[0] == '\n')) {
+    while (len > 0 &&
+           (data[0] == ' ' || data[0] == '\t' || data[0] == '\r' || data[0] == '\n')) {
         data++;
         len--;
     }
@@ -180,8 +181,8 @@ chunk_stats(struct chunk *c)
     int rc = -1;
 
     for (i = 0; i < CHUNK_NSTATS + CHUNK_NOLLAMA; i++) {
-        const char *key = i < CHUNK_NSTATS ? chunk_stats_keys[i]
-                                           : chunk_ollama_keys[i - CHUNK_NSTATS];
+        const char *key =
+            i < CHUNK_NSTATS ? chunk_stats_keys[i] : chunk_ollama_keys[i - CHUNK_NSTATS];
 
         v = json_object_get(c->root, key);
         if (v == NULL || json_is_null(v))

@@ -16,38 +16,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHUNK_REASON_MAX 256 /* chunk.reason: why decoding failed */
+#define CHUNK_REASON_MAX 256   /* chunk.reason: why decoding failed */
 #define CHUNK_SCRATCH_MAX 4096 /* chunk_scan's unescaped strings of one event */
 
 /*
  * Pointers point into the parsed JSON (`root`), or into `scratch` when the
  * in-place scanner decoded the event (daemon/chunk_scan.h), and stay valid
- * until chunk_release() (a copy of the struct does not carry them). Strings are NUL-terminated; text fields also carry their
- * length because generated text may hold NULs. Integers are -1 when absent.
+ * until chunk_release() (a copy of the struct does not carry them). Strings are NUL-terminated;
+ * text fields also carry their length because generated text may hold NULs. Integers are -1
+ * when absent.
  */
 struct chunk {
-    int is_done;                /* the data was "[DONE]" */
-    int has_choice;             /* choices[0] was an object */
-    const char *content;        /* delta.content; NULL when absent/null */
+    int is_done;         /* the data was "[DONE]" */
+    int has_choice;      /* choices[0] was an object */
+    const char *content; /* delta.content; NULL when absent/null */
     size_t content_len;
-    const char *reasoning;      /* delta.reasoning_content, else delta.reasoning */
+    const char *reasoning; /* delta.reasoning_content, else delta.reasoning */
     size_t reasoning_len;
-    const char *role;           /* delta.role, NULL when absent */
-    int role_only;              /* a role and no text: not content-bearing */
-    const char *finish_reason;  /* NULL when absent or null */
-    const char *model;          /* NULL when absent */
-    int has_usage;              /* a `usage` object was present */
+    const char *role;          /* delta.role, NULL when absent */
+    int role_only;             /* a role and no text: not content-bearing */
+    const char *finish_reason; /* NULL when absent or null */
+    const char *model;         /* NULL when absent */
+    int has_usage;             /* a `usage` object was present */
     int64_t prompt_tokens;
     int64_t completion_tokens;
-    int64_t reasoning_tokens;   /* usage.completion_tokens_details.reasoning_tokens */
-    int is_error;               /* the chunk was {"error": ...} */
-    const char *error_message;  /* error.message, or error itself when a string */
-    const char *error_type;     /* error.type, NULL when absent */
-    const char *error_code;     /* error.code when a string, NULL otherwise */
-    json_t *error;              /* borrowed: the `error` member */
-    json_t *server_stats;       /* owned: {"stats"|"timings"|...: ...}, or NULL */
-    int type_errors;            /* known fields that had the wrong type */
-    json_t *root;               /* owned: the parsed chunk */
+    int64_t reasoning_tokens;  /* usage.completion_tokens_details.reasoning_tokens */
+    int is_error;              /* the chunk was {"error": ...} */
+    const char *error_message; /* error.message, or error itself when a string */
+    const char *error_type;    /* error.type, NULL when absent */
+    const char *error_code;    /* error.code when a string, NULL otherwise */
+    json_t *error;             /* borrowed: the `error` member */
+    json_t *server_stats;      /* owned: {"stats"|"timings"|...: ...}, or NULL */
+    int type_errors;           /* known fields that had the wrong type */
+    json_t *root;              /* owned: the parsed chunk */
     char reason[CHUNK_REASON_MAX];
     char scratch[CHUNK_SCRATCH_MAX]; /* chunk_scan's strings; keep it last */
 };

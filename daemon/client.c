@@ -15,7 +15,7 @@
 #include <string.h>
 
 #define CLIENT_POLL_MS 100
-#define CLIENT_DEADLINE_MS 10   /* deadlines are checked this often: O(streams) each */
+#define CLIENT_DEADLINE_MS 10 /* deadlines are checked this often: O(streams) each */
 #define CLIENT_URL_MAX 1200
 /* libcurl's receive buffer per transfer, handed whole to on_write: 16 KB
  * holds ~60 events of ~250 bytes, more than a stream's burst between two
@@ -37,24 +37,24 @@ struct client_xfer {
     int got_usage;
     int64_t n_text_events, n_reasoning_events;
     size_t ev_cap;
-    size_t text_cap, reasoning_cap;     /* allocated sizes of req->text, req->reasoning */
+    size_t text_cap, reasoning_cap; /* allocated sizes of req->text, req->reasoning */
     json_t *stats;
     char abort_code[SAMPLE_CODE_MAX];
     char abort_detail[SAMPLE_DETAIL_MAX];
-    size_t slot;                        /* index in client.active */
+    size_t slot; /* index in client.active */
 };
 
 struct client {
     CURLM *multi;
-    struct poller *poll;                /* the sockets libcurl asks us to watch */
-    int64_t timer_at;                   /* libcurl's timeout, monotonic ns; -1: none */
-    int sock_err;                       /* a socket could not be watched */
+    struct poller *poll; /* the sockets libcurl asks us to watch */
+    int64_t timer_at;    /* libcurl's timeout, monotonic ns; -1: none */
+    int sock_err;        /* a socket could not be watched */
     char url[CLIENT_URL_MAX];
     char auth[CLIENT_URL_MAX];
     struct client_opts o;
-    struct client_req **pending;        /* not yet sent */
+    struct client_req **pending; /* not yet sent */
     size_t npending, cap_pending;
-    struct client_xfer **active;        /* in flight */
+    struct client_xfer **active; /* in flight */
     size_t nactive, cap_active;
 };
 
@@ -73,7 +73,8 @@ on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
 
     (void)easy;
     if (what != CURL_POLL_REMOVE)
-        want = ((what & CURL_POLL_IN) ? POLLER_IN : 0) | ((what & CURL_POLL_OUT) ? POLLER_OUT : 0);
+        want =
+            ((what & CURL_POLL_IN) ? POLLER_IN : 0) | ((what & CURL_POLL_OUT) ? POLLER_OUT : 0);
     if (poller_set(c->poll, (int)s, want, socketp != NULL) == -1) {
         c->sock_err = 1;
         return -1;
@@ -106,7 +107,7 @@ client_new(const struct client_opts *opts)
         n--;
     snprintf(c->url, sizeof(c->url), "%.*s%s", (int)n, opts->base_url,
              opts->api && strcmp(opts->api, "lmstudio") == 0 ? "/api/v0/chat/completions"
-                                                              : "/v1/chat/completions");
+                                                             : "/v1/chat/completions");
     if (opts->token != NULL && opts->token[0] != '\0')
         snprintf(c->auth, sizeof(c->auth), "Authorization: Bearer %s", opts->token);
     c->o.base_url = NULL;
@@ -262,7 +263,8 @@ on_event(void *arg, const char *event, const char *data, size_t len)
         return 0;
     }
     if (ch.is_error) {
-        xfer_abort(x, "server_error", "%s", ch.error_message ? ch.error_message : "error event");
+        xfer_abort(x, "server_error", "%s",
+                   ch.error_message ? ch.error_message : "error event");
         chunk_release(&ch);
         return 1;
     }
@@ -675,7 +677,8 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
         }
         if (c->timer_at >= 0 && clock_mono_ns() >= c->timer_at) {
             c->timer_at = -1;
-            if (curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+            if (curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
+                CURLM_OK)
                 return -1;
         }
         if (c->sock_err)

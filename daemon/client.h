@@ -16,34 +16,34 @@
 
 #include "storage/samples.h"
 
-#define CLIENT_TEXT_MAX (256 * 1024)      /* generated text kept for validators */
-#define CLIENT_EVENTS_MAX (1024 * 1024)   /* event timestamps kept per request */
-#define CLIENT_ERRBODY_MAX (16 * 1024)    /* error body kept from a 4xx/5xx */
+#define CLIENT_TEXT_MAX (256 * 1024)    /* generated text kept for validators */
+#define CLIENT_EVENTS_MAX (1024 * 1024) /* event timestamps kept per request */
+#define CLIENT_ERRBODY_MAX (16 * 1024)  /* error body kept from a 4xx/5xx */
 #define CLIENT_MODEL_MAX 256
 
 struct client_opts {
-    const char *base_url;               /* http://127.0.0.1:1234 */
-    const char *api;                    /* "openai" (/v1/chat/completions) or "lmstudio" (/api/v0/...) */
-    const char *token;                  /* bearer token for the server, or NULL */
+    const char *base_url; /* http://127.0.0.1:1234 */
+    const char *api;      /* "openai" (/v1/chat/completions) or "lmstudio" (/api/v0/...) */
+    const char *token;    /* bearer token for the server, or NULL */
     int connect_timeout_ms;
-    int first_token_timeout_ms;         /* request sent -> first generated text */
-    int stall_timeout_ms;               /* longest gap between events once streaming */
-    int request_timeout_ms;             /* whole request */
+    int first_token_timeout_ms; /* request sent -> first generated text */
+    int stall_timeout_ms;       /* longest gap between events once streaming */
+    int request_timeout_ms;     /* whole request */
 };
 
 struct client_req {
     /* in: set by the caller before client_add */
-    const char *body;                   /* JSON request body; must outlive the request */
-    int64_t sched_ns;                   /* monotonic send time; 0 = at once */
+    const char *body; /* JSON request body; must outlive the request */
+    int64_t sched_ns; /* monotonic send time; 0 = at once */
     void *user;
     /* out: valid in the done callback */
-    struct sample_rec rec;              /* rec.run_id/seq/case_name/... are the caller's */
-    char *text;                         /* generated text (content only), NUL-terminated */
+    struct sample_rec rec; /* rec.run_id/seq/case_name/... are the caller's */
+    char *text;            /* generated text (content only), NUL-terminated */
     size_t text_len;
-    char *reasoning;                    /* reasoning text, NUL-terminated */
+    char *reasoning; /* reasoning text, NUL-terminated */
     size_t reasoning_len;
-    char model[CLIENT_MODEL_MAX];       /* the response's "model" field */
-    int64_t t_sent_ns;                  /* monotonic time the request was sent */
+    char model[CLIENT_MODEL_MAX]; /* the response's "model" field */
+    int64_t t_sent_ns;            /* monotonic time the request was sent */
     /* private */
     struct client_xfer *x;
 };

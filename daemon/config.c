@@ -15,14 +15,23 @@ struct opt {
     const char *name;
     enum opt_type type;
     size_t off;
-    size_t size;     /* OPT_STR: buffer size */
-    long min, max;   /* OPT_INT bounds */
+    size_t size;   /* OPT_STR: buffer size */
+    long min, max; /* OPT_INT bounds */
     const char *help;
 };
 
-#define S(f, h) { #f, OPT_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0, h }
-#define I(f, lo, hi, h) { #f, OPT_INT, offsetof(struct config, f), 0, lo, hi, h }
-#define B(f, h) { #f, OPT_BOOL, offsetof(struct config, f), 0, 0, 1, h }
+#define S(f, h)                                                                                \
+    {                                                                                          \
+#f, OPT_STR, offsetof(struct config, f), sizeof(((struct config *)0)->f), 0, 0, h      \
+    }
+#define I(f, lo, hi, h)                                                                        \
+    {                                                                                          \
+#f, OPT_INT, offsetof(struct config, f), 0, lo, hi, h                                  \
+    }
+#define B(f, h)                                                                                \
+    {                                                                                          \
+#f, OPT_BOOL, offsetof(struct config, f), 0, 0, 1, h                                   \
+    }
 
 static const struct opt opts[] = {
     S(db, "database path (default: per-user data folder)"),
@@ -42,10 +51,12 @@ static const struct opt opts[] = {
     I(stall_timeout_ms, 1, 86400000, "longest silence allowed inside a stream"),
     I(request_timeout_ms, 1, 86400000, "whole-request deadline"),
     I(load_timeout_ms, 1, 86400000, "deadline of one model load"),
-    I(busy_wait_s, 0, 86400, "lms: wait this long while another client uses the server (0: fail)"),
+    I(busy_wait_s, 0, 86400,
+      "lms: wait this long while another client uses the server (0: fail)"),
     I(max_body_bytes, 1024, 64 * 1024 * 1024, "largest REST request body"),
     I(max_connections, 1, 10000, "REST connection limit"),
-    I(connection_timeout_s, 1, 3600, "REST connection idle timeout, and the deadline of a whole request (+1 s)"),
+    I(connection_timeout_s, 1, 3600,
+      "REST connection idle timeout, and the deadline of a whole request (+1 s)"),
     I(server_pid, 0, 2147483647, "inference server pid for its memory (0: by server_process)"),
     S(server_process, "inference server process name, a prefix (macOS: LM Studio)"),
     I(sample_interval_ms, 0, 3600000, "system sampling period of benchmark jobs (0: off)"),
@@ -173,7 +184,8 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: expected a JSON object", path);
         goto out;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         const struct opt *o = opt_find(key);
         const char *s;
 
@@ -190,8 +202,9 @@ config_load_file(struct config *c, const char *path, char *err, size_t errlen)
             s = json_is_true(v) ? "true" : "false";
         else {
             snprintf(err, errlen, "%s: \"%s\" must be %s", path, key,
-                     o->type == OPT_STR ? "a string"
-                     : o->type == OPT_INT ? "an integer" : "true or false");
+                     o->type == OPT_STR   ? "a string"
+                     : o->type == OPT_INT ? "an integer"
+                                          : "true or false");
             goto out;
         }
         if (set_opt(c, o, s, err, errlen) == -1) {

@@ -15,40 +15,40 @@
 #define CONFIG_ERR_MAX 512
 
 struct config {
-    char db[CONFIG_STR_MAX];            /* database path; "" = default */
-    char listen_addr[CONFIG_STR_MAX];   /* 127.0.0.1 */
-    int listen_port;                    /* 8765 */
-    char token_file[CONFIG_STR_MAX];    /* bearer token for our API; "" = none */
-    char cors_origins[CONFIG_STR_MAX];  /* comma-separated; "" = CORS off */
-    char log_level[32];                 /* info */
-    char log_file[CONFIG_STR_MAX];      /* "" = stderr */
-    char lms[CONFIG_STR_MAX];           /* lms path; "" = PATH, then ~/.lmstudio/bin/lms */
-    char base_url[CONFIG_STR_MAX];      /* inference server, http://127.0.0.1:1234 */
-    char server_token[CONFIG_STR_MAX];  /* bearer token for the inference server */
-    int allow_server_start;             /* preflight may run `lms server start` */
-    int memory_headroom_pct;            /* preflight: keep this % of RAM free */
+    char db[CONFIG_STR_MAX];           /* database path; "" = default */
+    char listen_addr[CONFIG_STR_MAX];  /* 127.0.0.1 */
+    int listen_port;                   /* 8765 */
+    char token_file[CONFIG_STR_MAX];   /* bearer token for our API; "" = none */
+    char cors_origins[CONFIG_STR_MAX]; /* comma-separated; "" = CORS off */
+    char log_level[32];                /* info */
+    char log_file[CONFIG_STR_MAX];     /* "" = stderr */
+    char lms[CONFIG_STR_MAX];          /* lms path; "" = PATH, then ~/.lmstudio/bin/lms */
+    char base_url[CONFIG_STR_MAX];     /* inference server, http://127.0.0.1:1234 */
+    char server_token[CONFIG_STR_MAX]; /* bearer token for the inference server */
+    int allow_server_start;            /* preflight may run `lms server start` */
+    int memory_headroom_pct;           /* preflight: keep this % of RAM free */
     int connect_timeout_ms;
     int first_token_timeout_ms;
     int stall_timeout_ms;
     int request_timeout_ms;
     int load_timeout_ms;
-    int busy_wait_s;                    /* lms: wait this long for another client's work */
-    int max_body_bytes;                 /* REST request body cap */
+    int busy_wait_s;    /* lms: wait this long for another client's work */
+    int max_body_bytes; /* REST request body cap */
     int max_connections;
     int connection_timeout_s;
     /* System sampling and stability analysis (sysinfo.h, stability.h). */
-    int server_pid;                     /* inference server pid for its RSS; 0 = by name */
+    int server_pid;                      /* inference server pid for its RSS; 0 = by name */
     char server_process[CONFIG_STR_MAX]; /* its process name (prefix); macOS "LM Studio" */
-    int sample_interval_ms;             /* system samples during benchmarks; 0 = none */
-    int stability_sample_interval_ms;   /* ... during stability jobs */
-    int stability_window_s;             /* analysis window */
-    int stability_event_s;              /* "stability" events on a job's stream */
-    int stability_warmup_s;             /* the memory fit skips this start */
-    int leak_mb_per_hour;               /* leak verdict: server RSS growth at least */
-    int leak_min_growth_mb;             /* ... and at least this much in all */
+    int sample_interval_ms;              /* system samples during benchmarks; 0 = none */
+    int stability_sample_interval_ms;    /* ... during stability jobs */
+    int stability_window_s;              /* analysis window */
+    int stability_event_s;               /* "stability" events on a job's stream */
+    int stability_warmup_s;              /* the memory fit skips this start */
+    int leak_mb_per_hour;                /* leak verdict: server RSS growth at least */
+    int leak_min_growth_mb;              /* ... and at least this much in all */
     /* Storage and suites (storage/db.h, daemon/suite.h). */
-    char suites_dir[CONFIG_STR_MAX];    /* the owner's suite files, by name; "" = none */
-    int storage_retry_s;                /* a write waits this long for a lock before failing */
+    char suites_dir[CONFIG_STR_MAX]; /* the owner's suite files, by name; "" = none */
+    int storage_retry_s;             /* a write waits this long for a lock before failing */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */
@@ -70,8 +70,7 @@ int config_apply_flag(struct config *c, int argc, char **argv, int *i, char *err
                       size_t errlen);
 
 /* Set option `name` (JSON spelling) from a string. 0 or -1 (message in err). */
-int config_set(struct config *c, const char *name, const char *value, char *err,
-               size_t errlen);
+int config_set(struct config *c, const char *name, const char *value, char *err, size_t errlen);
 
 /* Print the options table (for --help). */
 void config_usage(void);

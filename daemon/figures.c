@@ -64,11 +64,12 @@ figures_server(struct sample_rec *s)
     if (t.decode_n >= 2 && t.decode_ms > 0)
         same_basis = (double)(t.decode_n - 1) * 1000.0 / t.decode_ms;
     else if (!isnan(t.decode_tps) && s->completion_tokens >= 2)
-        same_basis = t.decode_tps * (double)(s->completion_tokens - 1)
-                     / (double)s->completion_tokens;
+        same_basis =
+            t.decode_tps * (double)(s->completion_tokens - 1) / (double)s->completion_tokens;
     if (!isnan(same_basis) && !isnan(s->decode_tps) && s->decode_tps > 0) {
         s->server_decode_diff_pct = (same_basis - s->decode_tps) / s->decode_tps * 100.0;
-        s->server_clock_mismatch = fabs(s->server_decode_diff_pct) > FIGURES_CLOCK_TOLERANCE_PCT;
+        s->server_clock_mismatch =
+            fabs(s->server_decode_diff_pct) > FIGURES_CLOCK_TOLERANCE_PCT;
     }
 }
 
@@ -88,7 +89,8 @@ figures_compute(struct sample_rec *s)
     if (s->ttft_us >= 0 && s->t_last_us >= 0 && s->completion_tokens >= 2) {
         span = s->t_last_us - s->ttft_us;
         if (span > 0) {
-            s->decode_tps = (double)(s->completion_tokens - 1) * METRICS_US_PER_S / (double)span;
+            s->decode_tps =
+                (double)(s->completion_tokens - 1) * METRICS_US_PER_S / (double)span;
             s->tpot_ms = (double)span / METRICS_US_PER_MS / (double)(s->completion_tokens - 1);
         }
     }

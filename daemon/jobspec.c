@@ -16,10 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define JOBSPEC_NAME_MAX 255        /* bytes of "name" */
-#define JOBSPEC_MODEL_MAX 1024      /* bytes of one model key */
-#define JOBSPEC_SUITE_NAME_MAX 256  /* bytes of a suite name */
-#define JOBSPEC_DEPTH_MAX 64        /* nesting of any value (inline suites) */
+#define JOBSPEC_NAME_MAX 255       /* bytes of "name" */
+#define JOBSPEC_MODEL_MAX 1024     /* bytes of one model key */
+#define JOBSPEC_SUITE_NAME_MAX 256 /* bytes of a suite name */
+#define JOBSPEC_DEPTH_MAX 64       /* nesting of any value (inline suites) */
 #define JOBSPEC_REPS_MAX 10000
 #define JOBSPEC_WARMUP_MAX 100
 #define JOBSPEC_CONCURRENCY_MAX 4096
@@ -54,7 +54,8 @@ check_keys(const json_t *o, const char *prefix, const char *const *allowed, char
     char path[JOBSPEC_ERR_MAX / 2];
     size_t i;
 
-    json_object_foreach((json_t *)o, key, v) {
+    json_object_foreach((json_t *)o, key, v)
+    {
         for (i = 0; allowed[i] != NULL; i++) {
             if (strcmp(key, allowed[i]) == 0)
                 break;
@@ -78,12 +79,14 @@ check_depth(const json_t *v, int left)
     if (left <= 0)
         return -1;
     if (json_is_array(v)) {
-        json_array_foreach((json_t *)v, i, c) {
+        json_array_foreach((json_t *)v, i, c)
+        {
             if (check_depth(c, left - 1) == -1)
                 return -1;
         }
     } else if (json_is_object(v)) {
-        json_object_foreach((json_t *)v, key, c) {
+        json_object_foreach((json_t *)v, key, c)
+        {
             if (check_depth(c, left - 1) == -1)
                 return -1;
         }
@@ -138,8 +141,8 @@ get_int(const json_t *o, const char *key, const char *path, long long lo, long l
 /* A number (integer or real) in the range (lo|[lo .. hi]. `lo_open` excludes
  * lo. 1 when absent, 0 with *out set, -1 on error. */
 static int
-get_real(const json_t *o, const char *key, const char *path, double lo, int lo_open,
-         double hi, double *out, char *err, size_t errlen)
+get_real(const json_t *o, const char *key, const char *path, double lo, int lo_open, double hi,
+         double *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(o, key);
     double x;
@@ -147,20 +150,19 @@ get_real(const json_t *o, const char *key, const char *path, double lo, int lo_o
     if (v == NULL)
         return 1;
     if (!json_is_number(v))
-        return fail(err, errlen, path, "must be a number in %s%g..%g]", lo_open ? "(" : "[",
-                    lo, hi);
+        return fail(err, errlen, path, "must be a number in %s%g..%g]", lo_open ? "(" : "[", lo,
+                    hi);
     x = json_number_value(v);
     if (!isfinite(x) || x < lo || (lo_open && x == lo) || x > hi)
-        return fail(err, errlen, path, "must be a number in %s%g..%g]", lo_open ? "(" : "[",
-                    lo, hi);
+        return fail(err, errlen, path, "must be a number in %s%g..%g]", lo_open ? "(" : "[", lo,
+                    hi);
     *out = x;
     return 0;
 }
 
 /* A boolean. 1 when absent, 0 with *out set, -1 on error. */
 static int
-get_bool(const json_t *o, const char *key, const char *path, int *out, char *err,
-         size_t errlen)
+get_bool(const json_t *o, const char *key, const char *path, int *out, char *err, size_t errlen)
 {
     json_t *v = json_object_get(o, key);
 
@@ -214,7 +216,8 @@ parse_models(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
         return fail(err, errlen, "models", "must be a non-empty array of model keys");
     if (json_array_size(m) > JOBSPEC_MODELS_MAX)
         return fail(err, errlen, "models", "at most %d models", JOBSPEC_MODELS_MAX);
-    json_array_foreach(m, i, v) {
+    json_array_foreach(m, i, v)
+    {
         snprintf(path, sizeof(path), "models[%zu]", i);
         if (!json_is_string(v))
             return fail(err, errlen, path, "must be a string");
@@ -247,7 +250,8 @@ parse_suite(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
                        errlen) == -1)
             return -1;
         /* A name, never a path: the daemon reads no file a client names. */
-        if (!suite_is_builtin(json_string_value(v)) && !suite_file_name_ok(json_string_value(v)))
+        if (!suite_is_builtin(json_string_value(v)) &&
+            !suite_file_name_ok(json_string_value(v)))
             return fail(err, errlen, "suite",
                         "not a suite name: name a built-in suite (standard) or a file of the "
                         "daemon's suites_dir (letters, digits, '.', '_', '-'; no '/'), or "
@@ -266,10 +270,10 @@ parse_suite(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 static int
 parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const seq_keys[] = { "type", NULL };
-    static const char *const conc_keys[] = { "type", "concurrency", NULL };
-    static const char *const rate_keys[] = { "type", "rps", "duration_s", NULL };
-    static const char *const types[] = { "sequential", "concurrent", "rate", NULL };
+    static const char *const seq_keys[] = {"type", NULL};
+    static const char *const conc_keys[] = {"type", "concurrency", NULL};
+    static const char *const rate_keys[] = {"type", "rps", "duration_s", NULL};
+    static const char *const types[] = {"sequential", "concurrent", "rate", NULL};
     json_t *lp = json_object_get(spec, "load_pattern");
     char type[16];
     long long n = 0;
@@ -299,8 +303,8 @@ parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     if (strcmp(type, "concurrent") == 0) {
         if (check_keys(lp, "load_pattern", conc_keys, err, errlen) == -1)
             return -1;
-        r = get_int(lp, "concurrency", "load_pattern.concurrency", 1,
-                    JOBSPEC_CONCURRENCY_MAX, &n, err, errlen);
+        r = get_int(lp, "concurrency", "load_pattern.concurrency", 1, JOBSPEC_CONCURRENCY_MAX,
+                    &n, err, errlen);
         if (r == 1)
             return fail(err, errlen, "load_pattern.concurrency", "required");
         if (r == -1)
@@ -330,8 +334,8 @@ parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 static int
 parse_sampling(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "temperature", "top_p", "repeat_penalty",
-                                        "max_tokens", "seed", NULL };
+    static const char *const keys[] = {"temperature", "top_p", "repeat_penalty",
+                                       "max_tokens",  "seed",  NULL};
     json_t *sp = json_object_get(spec, "sampling");
     double x;
     long long n = 0;
@@ -379,9 +383,9 @@ parse_sampling(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 static int
 parse_backend(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "type", "context_length", "gpu", "identifier",
-                                        "ttl_s", "keep_loaded", NULL };
-    static const char *const types[] = { BACKEND_TYPES(BACKEND_NAME_STR) NULL };
+    static const char *const keys[] = {"type",  "context_length", "gpu", "identifier",
+                                       "ttl_s", "keep_loaded",    NULL};
+    static const char *const types[] = {BACKEND_TYPES(BACKEND_NAME_STR) NULL};
     json_t *b = json_object_get(spec, "backend");
     long long n = 0;
     int r;
@@ -396,14 +400,14 @@ parse_backend(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     if (get_enum(b, "type", "backend.type", types, s->backend, sizeof(s->backend), err,
                  errlen) == -1)
         return -1;
-    r = get_int(b, "context_length", "backend.context_length", 1, JOBSPEC_CONTEXT_MAX, &n,
-                err, errlen);
+    r = get_int(b, "context_length", "backend.context_length", 1, JOBSPEC_CONTEXT_MAX, &n, err,
+                errlen);
     if (r == -1)
         return -1;
     if (r == 0)
         s->context_length = (long)n;
-    if (get_string(b, "gpu", "backend.gpu", sizeof(s->gpu) - 1, 1, s->gpu, sizeof(s->gpu),
-                   err, errlen) == -1)
+    if (get_string(b, "gpu", "backend.gpu", sizeof(s->gpu) - 1, 1, s->gpu, sizeof(s->gpu), err,
+                   errlen) == -1)
         return -1;
     if (get_string(b, "identifier", "backend.identifier", sizeof(s->identifier) - 1, 1,
                    s->identifier, sizeof(s->identifier), err, errlen) == -1)
@@ -442,8 +446,8 @@ url_ok(const char *u)
 static int
 parse_server(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "base_url", "api", NULL };
-    static const char *const apis[] = { "openai", "lmstudio", NULL };
+    static const char *const keys[] = {"base_url", "api", NULL};
+    static const char *const apis[] = {"openai", "lmstudio", NULL};
     json_t *sv = json_object_get(spec, "server");
 
     snprintf(s->api, sizeof(s->api), "openai");
@@ -466,11 +470,11 @@ parse_server(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = { "name", "kind", "models", "suite", "repetitions",
-                                        "warmup", "load_pattern", "sampling", "backend",
-                                        "server", "duration_s", "interval_s", "nonce",
-                                        "resume", "priority", NULL };
-    static const char *const kinds[] = { "benchmark", "stability", NULL };
+    static const char *const keys[] = {"name",        "kind",   "models",       "suite",
+                                       "repetitions", "warmup", "load_pattern", "sampling",
+                                       "backend",     "server", "duration_s",   "interval_s",
+                                       "nonce",       "resume", "priority",     NULL};
+    static const char *const kinds[] = {"benchmark", "stability", NULL};
     int stability, r;
     long long n = 0;
 
@@ -520,8 +524,8 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     if (get_bool(spec, "nonce", "nonce", &s->nonce, err, errlen) == -1 ||
         get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1)
         return -1;
-    r = get_int(spec, "priority", "priority", -JOBSPEC_PRIORITY_MAX, JOBSPEC_PRIORITY_MAX,
-                &n, err, errlen);
+    r = get_int(spec, "priority", "priority", -JOBSPEC_PRIORITY_MAX, JOBSPEC_PRIORITY_MAX, &n,
+                err, errlen);
     if (r == -1)
         return -1;
     if (r == 0)
@@ -567,7 +571,8 @@ jobspec_to_json(const struct jobspec *s)
     for (i = 0; i < s->nmodels; i++)
         json_array_append_new(models, json_string(s->models[i]));
     json_object_set_new(o, "models", models);
-    json_object_set_new(o, "suite", s->suite ? json_deep_copy(s->suite) : json_string("standard"));
+    json_object_set_new(o, "suite",
+                        s->suite ? json_deep_copy(s->suite) : json_string("standard"));
     json_object_set_new(o, "repetitions", json_integer(s->repetitions));
     json_object_set_new(o, "warmup", json_integer(s->warmup));
     switch (s->load) {
@@ -585,7 +590,8 @@ jobspec_to_json(const struct jobspec *s)
         break;
     }
     json_object_set_new(o, "load_pattern", lp);
-    json_object_set_new(o, "sampling", s->sampling ? json_deep_copy(s->sampling) : json_object());
+    json_object_set_new(o, "sampling",
+                        s->sampling ? json_deep_copy(s->sampling) : json_object());
     json_object_set_new(backend, "type", json_string(s->backend));
     if (s->context_length > 0)
         json_object_set_new(backend, "context_length", json_integer(s->context_length));

@@ -19,29 +19,30 @@ enum load_type { LOAD_SEQUENTIAL, LOAD_CONCURRENT, LOAD_RATE };
 
 struct jobspec {
     char name[256];
-    char kind[16];                  /* "benchmark" | "stability" */
+    char kind[16];                    /* "benchmark" | "stability" */
     char *models[JOBSPEC_MODELS_MAX]; /* opaque keys, owned */
     int nmodels;
-    json_t *suite;                  /* a suite name (string) or an inline suite (object) */
-    int repetitions;                /* default 3 (stability: 1 per cycle) */
-    int warmup;                     /* default 1 */
-    enum load_type load;            /* default sequential */
-    int concurrency;                /* LOAD_CONCURRENT: 1..4096 */
-    double rps;                     /* LOAD_RATE: > 0 */
-    double duration_s;              /* LOAD_RATE duration; stability: run length (any load) */
-    double interval_s;              /* stability: cycle start to start (0: back to back) */
-    json_t *sampling;               /* object of overrides: temperature, top_p, repeat_penalty, max_tokens, seed */
-    char backend[16];               /* backend_names.h's BACKEND_TYPES; default the first */
-    long context_length;            /* 0 = backend default */
-    char gpu[32];                   /* "" = default, else e.g. "max", "0.5" */
-    char identifier[256];           /* "" = the model key */
-    long ttl_s;                     /* 0 = none */
-    int keep_loaded;                /* do not unload at the end */
-    char base_url[1024];            /* "" = the daemon's configured base_url */
-    char api[16];                   /* "openai" (default) | "lmstudio" (native /api/v0 with stats) */
-    int nonce;                      /* prefix a per-request nonce (prompt-cache busting) */
-    int resume;                     /* default 1: a job interrupted by a crash resumes */
-    int priority;                   /* default 0 */
+    json_t *suite;       /* a suite name (string) or an inline suite (object) */
+    int repetitions;     /* default 3 (stability: 1 per cycle) */
+    int warmup;          /* default 1 */
+    enum load_type load; /* default sequential */
+    int concurrency;     /* LOAD_CONCURRENT: 1..4096 */
+    double rps;          /* LOAD_RATE: > 0 */
+    double duration_s;   /* LOAD_RATE duration; stability: run length (any load) */
+    double interval_s;   /* stability: cycle start to start (0: back to back) */
+    json_t *sampling;    /* object of overrides: temperature, top_p, repeat_penalty, max_tokens,
+                            seed */
+    char backend[16];    /* backend_names.h's BACKEND_TYPES; default the first */
+    long context_length; /* 0 = backend default */
+    char gpu[32];        /* "" = default, else e.g. "max", "0.5" */
+    char identifier[256]; /* "" = the model key */
+    long ttl_s;           /* 0 = none */
+    int keep_loaded;      /* do not unload at the end */
+    char base_url[1024];  /* "" = the daemon's configured base_url */
+    char api[16];         /* "openai" (default) | "lmstudio" (native /api/v0 with stats) */
+    int nonce;            /* prefix a per-request nonce (prompt-cache busting) */
+    int resume;           /* default 1: a job interrupted by a crash resumes */
+    int priority;         /* default 0 */
 };
 
 /*

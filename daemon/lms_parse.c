@@ -111,8 +111,8 @@ lms_parse_version(const char *text, char *out, size_t outlen)
         if (m != NULL && lms_token(m + strlen("CLI commit:"), out, outlen) == 0)
             return 0;
         m = strstr(line, "(v");
-        if (rank < 2 && m != NULL && strstr(line, "CLI") != NULL && isdigit((unsigned char)m[2]) &&
-            lms_token(m + 1, out, outlen) == 0) {
+        if (rank < 2 && m != NULL && strstr(line, "CLI") != NULL &&
+            isdigit((unsigned char)m[2]) && lms_token(m + 1, out, outlen) == 0) {
             rank = 2;
             continue;
         }
@@ -151,8 +151,7 @@ lms_parse_estimate(const char *text, uint64_t *bytes)
         for (i = 0; i < sizeof(lms_units) / sizeof(lms_units[0]); i++) {
             size_t l = strlen(lms_units[i].name);
 
-            if (strncmp(end, lms_units[i].name, l) == 0 &&
-                !isalnum((unsigned char)end[l])) {
+            if (strncmp(end, lms_units[i].name, l) == 0 && !isalnum((unsigned char)end[l])) {
                 v *= lms_units[i].factor;
                 if (!(v < 1.8e19))
                     return -1;

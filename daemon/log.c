@@ -18,9 +18,9 @@ static struct {
     enum log_level level;
     int fd; /* -1: stderr */
     pthread_mutex_t lock;
-} L = { LOG_INFO, -1, PTHREAD_MUTEX_INITIALIZER };
+} L = {LOG_INFO, -1, PTHREAD_MUTEX_INITIALIZER};
 
-static const char *level_names[] = { "error", "warn", "info", "debug" };
+static const char *level_names[] = {"error", "warn", "info", "debug"};
 
 void
 log_set_level(enum log_level level)
@@ -107,15 +107,15 @@ vlog(enum log_level level, int err, const char *fmt, va_list ap)
     pthread_mutex_unlock(&L.lock);
 }
 
-#define LOG_FN(name, level, witherr)                                       \
-    void name(const char *fmt, ...)                                        \
-    {                                                                      \
-        int e = errno;                                                     \
-        va_list ap;                                                        \
-        va_start(ap, fmt);                                                 \
-        vlog(level, witherr ? e : 0, fmt, ap);                             \
-        va_end(ap);                                                        \
-        errno = e;                                                         \
+#define LOG_FN(name, level, witherr)                                                           \
+    void name(const char *fmt, ...)                                                            \
+    {                                                                                          \
+        int e = errno;                                                                         \
+        va_list ap;                                                                            \
+        va_start(ap, fmt);                                                                     \
+        vlog(level, witherr ? e : 0, fmt, ap);                                                 \
+        va_end(ap);                                                                            \
+        errno = e;                                                                             \
     }
 
 LOG_FN(log_warn, LOG_WARN, 1)
@@ -143,7 +143,7 @@ log_quote(char *buf, size_t len, const char *s)
 
     for (; s != NULL && *s != '\0'; s++) {
         c = (unsigned char)*s;
-        if (o + 4 + 4 >= len) {         /* room for the widest escape and "..." */
+        if (o + 4 + 4 >= len) { /* room for the widest escape and "..." */
             memcpy(buf + o, "...", 3);
             o += 3;
             break;

@@ -21,7 +21,7 @@ int log_level_parse(const char *name, enum log_level *out);
  * Called again with the same path it reopens the file (SIGHUP). -1 on error. */
 int log_open(const char *path);
 
-void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));  /* appends errno */
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* appends errno */
 void log_warnx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,8 +1,9 @@
 /* poller.c - see poller.h. */
 #if defined(__linux__) && !defined(TPSD_POLLER_POLL)
 #define POLLER_EPOLL 1
-#elif (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || \
-       defined(__NetBSD__)) && !defined(TPSD_POLLER_POLL)
+#elif (defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) ||                   \
+       defined(__NetBSD__)) &&                                                                 \
+    !defined(TPSD_POLLER_POLL)
 #define POLLER_KQUEUE 1
 #endif
 
@@ -176,7 +177,7 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
 struct poller {
     struct pollfd *fds;
     size_t n, cap;
-    size_t next;                        /* where the next wait starts reporting */
+    size_t next; /* where the next wait starts reporting */
 };
 
 const char *
@@ -226,8 +227,8 @@ poller_set(struct poller *p, int fd, int want, int known)
         p->n++;
     }
     p->fds[i].fd = fd;
-    p->fds[i].events = (short)(((want & POLLER_IN) ? POLLIN : 0) |
-                               ((want & POLLER_OUT) ? POLLOUT : 0));
+    p->fds[i].events =
+        (short)(((want & POLLER_IN) ? POLLIN : 0) | ((want & POLLER_OUT) ? POLLOUT : 0));
     p->fds[i].revents = 0;
     return 0;
 }

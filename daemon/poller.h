@@ -12,12 +12,12 @@
 
 #define POLLER_IN 1
 #define POLLER_OUT 2
-#define POLLER_ERR 4                    /* in events only: error or hang-up */
-#define POLLER_BATCH 256                /* events returned by one wait, at most */
+#define POLLER_ERR 4     /* in events only: error or hang-up */
+#define POLLER_BATCH 256 /* events returned by one wait, at most */
 
 struct poller_ev {
     int fd;
-    int what;                           /* POLLER_IN | POLLER_OUT | POLLER_ERR */
+    int what; /* POLLER_IN | POLLER_OUT | POLLER_ERR */
 };
 
 struct poller;

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define REGRESS_MAD_SCALE 1.4826   /* MAD to sigma for normal noise */
-#define REGRESS_SPLIT_MIN 5        /* runs before a change point in the window */
-#define REGRESS_SPLIT_MIN_RIGHT 2  /* ... and after it: one odd run is not a change */
+#define REGRESS_MAD_SCALE 1.4826  /* MAD to sigma for normal noise */
+#define REGRESS_SPLIT_MIN 5       /* runs before a change point in the window */
+#define REGRESS_SPLIT_MIN_RIGHT 2 /* ... and after it: one odd run is not a change */
 
-static const char *const tested_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms" };
+static const char *const tested_metrics[] = {"decode_tps", "e2e_tps", "ttft_ms"};
 #define NTESTED (sizeof(tested_metrics) / sizeof(tested_metrics[0]))
 
 void
@@ -149,7 +149,8 @@ regress_test(const struct regress_opts *o, const double *window, size_t n, doubl
     r->mean = mean;
     r->sigma = sigma;
     r->window = (int)w;
-    r->t = sigma > 0 ? diff / (sigma * sqrt(1.0 + 1.0 / (double)w)) : (diff == 0 ? 0 : INFINITY);
+    r->t =
+        sigma > 0 ? diff / (sigma * sqrt(1.0 + 1.0 / (double)w)) : (diff == 0 ? 0 : INFINITY);
     r->change = mean != 0 ? diff / mean : NAN;
     if (w < (size_t)(o->window_min > 2 ? o->window_min : 2))
         return -1; /* too few runs since the last change */
@@ -183,8 +184,8 @@ regress_scan(struct db *db, const struct regress_opts *o, int *ntested)
             struct regress_result r;
             if (history_window(db, &pts[i], tested_metrics[m], w, &x, win, &k) == -1)
                 goto out;
-            if (regress_test(o, win, (size_t)k, x, history_metric_higher_better(tested_metrics[m]),
-                             &r) == -1)
+            if (regress_test(o, win, (size_t)k, x,
+                             history_metric_higher_better(tested_metrics[m]), &r) == -1)
                 continue;
             v[nv].p = &pts[i];
             v[nv].metric = tested_metrics[m];
@@ -194,7 +195,9 @@ regress_scan(struct db *db, const struct regress_opts *o, int *ntested)
             v[nv].t = isinf(r.t) ? (r.t > 0 ? 1e300 : -1e300) : r.t;
             v[nv].change = isnan(r.change) ? 0 : r.change;
             v[nv].win = r.window;
-            v[nv].verdict = r.flagged < 0 ? "regression" : r.flagged > 0 ? "improvement" : "none";
+            v[nv].verdict = r.flagged < 0   ? "regression"
+                            : r.flagged > 0 ? "improvement"
+                                            : "none";
             ntest++;
             /* Only changes are stored: "none" for every tested (run, case,
              * metric) would outgrow the samples they summarise. */

@@ -41,23 +41,23 @@
 #define REGRESS_T_DEFAULT 5.0
 #define REGRESS_CHANGE_DEFAULT 0.05
 #define REGRESS_SIGMA_FLOOR_DEFAULT 0.005
-#define REGRESS_BATCH_MAX 20000     /* (run, case) rollups tested per scan */
+#define REGRESS_BATCH_MAX 20000 /* (run, case) rollups tested per scan */
 
 struct regress_opts {
-    int window;                     /* W: earlier runs compared against, 1..HISTORY_WINDOW_MAX */
-    int window_min;                 /* fewer earlier runs: no verdict */
-    double t_min;                   /* |T| threshold */
-    double change_min;              /* relative change threshold */
-    double sigma_floor;             /* sigma >= sigma_floor * |mean| */
+    int window;         /* W: earlier runs compared against, 1..HISTORY_WINDOW_MAX */
+    int window_min;     /* fewer earlier runs: no verdict */
+    double t_min;       /* |T| threshold */
+    double change_min;  /* relative change threshold */
+    double sigma_floor; /* sigma >= sigma_floor * |mean| */
 };
 
 struct regress_result {
-    int window;                     /* runs compared against (since the last change) */
-    double mean;                    /* of those runs */
+    int window;  /* runs compared against (since the last change) */
+    double mean; /* of those runs */
     double sigma;
     double t;
-    double change;                  /* (x - mean) / mean */
-    int flagged;                    /* 0 none, -1 regression, +1 improvement */
+    double change; /* (x - mean) / mean */
+    int flagged;   /* 0 none, -1 regression, +1 improvement */
 };
 
 /* The defaults above. Can't fail. */

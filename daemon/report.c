@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#define REPORT_GOOD_PASS 0.8        /* a recommended model passes at least this share */
+#define REPORT_GOOD_PASS 0.8 /* a recommended model passes at least this share */
 #define REPORT_DATE_MAX 32
 
 /* The CSV's columns: a sample's identity, its figures flagged SF_CSV in
@@ -152,7 +152,8 @@ run_counts(const json_t *run, long long *n, long long *passed)
     size_t i;
 
     *n = *passed = 0;
-    json_array_foreach(json_object_get(run, "cases"), i, c) {
+    json_array_foreach(json_object_get(run, "cases"), i, c)
+    {
         *n += (long long)json_integer_value(json_object_get(c, "n"));
         *passed += (long long)json_integer_value(json_object_get(c, "passed"));
     }
@@ -166,7 +167,8 @@ recommend(json_t *runs)
     json_t *run, *best = NULL, *best_any = NULL;
     size_t i;
 
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         double v = num(run, "avg_e2e_tps");
         if (str(run, "error_code") != NULL || isnan(v))
             continue;
@@ -187,13 +189,15 @@ failures(struct db *db, json_t *runs, json_t **out)
     json_t *list = json_array(), *run, *samples, *s;
     size_t i, j;
 
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         if (samples_list(db, json_integer_value(json_object_get(run, "id")), -1,
                          SUMMARY_SAMPLES_MAX, &samples) == -1) {
             json_decref(list);
             return -1;
         }
-        json_array_foreach(samples, j, s) {
+        json_array_foreach(samples, j, s)
+        {
             int ok = json_is_true(json_object_get(s, "ok"));
             if (json_is_true(json_object_get(s, "warmup")))
                 continue;
@@ -207,8 +211,9 @@ failures(struct db *db, json_t *runs, json_t **out)
                                 ok ? "validation_failed"
                                    : (str(s, "error_code") ? str(s, "error_code") : "error"),
                                 "error_detail",
-                                json_object_get(s, "error_detail") ? json_object_get(s, "error_detail")
-                                                                   : json_null()));
+                                json_object_get(s, "error_detail")
+                                    ? json_object_get(s, "error_detail")
+                                    : json_null()));
         }
         json_decref(samples);
     }
@@ -229,7 +234,8 @@ md_comparison(FILE *f, json_t *runs, const json_t *rec)
     fputs("|-------|--------|-------|------|--------:|-------|-----------|---------------"
           "|-------:|----------:|\n",
           f);
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         long long n, passed;
         double rel = num(run, "relative_speed");
         int failed = str(run, "error_code") != NULL;
@@ -285,17 +291,20 @@ md_server(FILE *f, const json_t *run)
     size_t j;
     int header = 0;
 
-    json_array_foreach(json_object_get(run, "cases"), j, c) {
+    json_array_foreach(json_object_get(run, "cases"), j, c)
+    {
         if (json_object_get(c, "server_samples") == NULL)
             continue;
         if (!header) {
-            fputs("\nAs the server's own clock reports it:\n\n"
-                  "| Case | Server decode TPS | vs client | Client decode TPS | Server TTFT (ms) "
-                  "| Client TTFT (ms) | Server prefill TPS | Cached prompt tokens "
-                  "| Disagree >5% |\n"
-                  "|------|------------------:|----------:|------------------:|-----------------:"
-                  "|-----------------:|-------------------:|---------------------:"
-                  "|-------------:|\n", f);
+            fputs(
+                "\nAs the server's own clock reports it:\n\n"
+                "| Case | Server decode TPS | vs client | Client decode TPS | Server TTFT (ms) "
+                "| Client TTFT (ms) | Server prefill TPS | Cached prompt tokens "
+                "| Disagree >5% |\n"
+                "|------|------------------:|----------:|------------------:|-----------------:"
+                "|-----------------:|-------------------:|---------------------:"
+                "|-------------:|\n",
+                f);
             header = 1;
         }
         fputs("| ", f);
@@ -322,8 +331,9 @@ md_server(FILE *f, const json_t *run)
                 (long long)json_integer_value(json_object_get(c, "server_samples")));
     }
     if (header && json_integer_value(json_object_get(run, "server_clock_mismatches")) > 0)
-        fprintf(f, "\n**%lld of %lld samples** have server and client decode speeds more than 5%% "
-                   "apart.\n",
+        fprintf(f,
+                "\n**%lld of %lld samples** have server and client decode speeds more than 5%% "
+                "apart.\n",
                 (long long)json_integer_value(json_object_get(run, "server_clock_mismatches")),
                 (long long)json_integer_value(json_object_get(run, "server_samples")));
 }
@@ -335,7 +345,8 @@ md_cases(FILE *f, json_t *runs)
     size_t i, j;
 
     fputs("## Per-case results\n", f);
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         long long n, passed;
 
         fputs("\n### ", f);
@@ -358,7 +369,8 @@ md_cases(FILE *f, json_t *runs)
         }
         fputs("| Case | Tokens | Time (s) | TTFT (ms) | Decode TPS | E2E TPS | Pass |\n", f);
         fputs("|------|-------:|---------:|----------:|-----------:|--------:|-----:|\n", f);
-        json_array_foreach(json_object_get(run, "cases"), j, c) {
+        json_array_foreach(json_object_get(run, "cases"), j, c)
+        {
             fputs("| ", f);
             md_cell(f, str(c, "case"));
             fputs(" | ", f);
@@ -371,7 +383,8 @@ md_cases(FILE *f, json_t *runs)
             md_num(f, 2, num(json_object_get(c, "decode_tps"), "mean"));
             fputs(" | ", f);
             md_num(f, 2, num(json_object_get(c, "e2e_tps"), "mean"));
-            fprintf(f, " | %lld/%lld |\n", (long long)json_integer_value(json_object_get(c, "passed")),
+            fprintf(f, " | %lld/%lld |\n",
+                    (long long)json_integer_value(json_object_get(c, "passed")),
                     (long long)json_integer_value(json_object_get(c, "n")));
         }
         run_counts(run, &n, &passed);
@@ -399,7 +412,8 @@ md_recommendation(FILE *f, json_t *runs, const json_t *rec)
         fputs("No model completed a measurement; see the failures below.\n\n", f);
         return;
     }
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         if (run != rec && !isnan(num(run, "avg_e2e_tps")) &&
             (next == NULL || num(run, "avg_e2e_tps") > num(next, "avg_e2e_tps")))
             next = run;
@@ -436,7 +450,8 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
     size_t i, shown = 0;
 
     fputs("## Failures\n\n", f);
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         if (str(run, "error_code") == NULL)
             continue;
         fputs("- **", f);
@@ -451,7 +466,8 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
         fputs("\n", f);
         shown++;
     }
-    json_array_foreach(fails, i, x) {
+    json_array_foreach(fails, i, x)
+    {
         if (i >= REPORT_FAILURES_MAX) {
             fprintf(f, "- ... and %zu more failed requests (see the CSV)\n",
                     json_array_size(fails) - i);
@@ -461,7 +477,8 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
         md_cell(f, str(x, "model"));
         fputs("** / ", f);
         md_cell(f, str(x, "case"));
-        fprintf(f, " (request %lld): `", (long long)json_integer_value(json_object_get(x, "seq")));
+        fprintf(f, " (request %lld): `",
+                (long long)json_integer_value(json_object_get(x, "seq")));
         md_cell(f, str(x, "error_code"));
         fputs("`", f);
         if (str(x, "error_detail") != NULL) {
@@ -483,12 +500,14 @@ render_md(FILE *f, json_t *job, json_t *runs, json_t *fails, const json_t *env)
     long long total = 0;
     size_t i;
 
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         long long n, passed;
         run_counts(run, &n, &passed);
         total += n;
     }
-    fprintf(f, "# Benchmark report: job %lld", (long long)json_integer_value(json_object_get(job, "id")));
+    fprintf(f, "# Benchmark report: job %lld",
+            (long long)json_integer_value(json_object_get(job, "id")));
     if (str(job, "name") != NULL && *str(job, "name") != '\0') {
         fputs(" (", f);
         md_cell(f, str(job, "name"));
@@ -569,12 +588,15 @@ render_csv(struct db *db, FILE *f, json_t *runs)
     for (k = 0; (col = csv_col(k)) != NULL; k++)
         fprintf(f, ",%s", col);
     fputs("\r\n", f);
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         if (samples_list(db, json_integer_value(json_object_get(run, "id")), -1,
                          SUMMARY_SAMPLES_MAX, &samples) == -1)
             return -1;
-        json_array_foreach(samples, j, s) {
-            fprintf(f, "%lld,%lld,", (long long)json_integer_value(json_object_get(run, "job_id")),
+        json_array_foreach(samples, j, s)
+        {
+            fprintf(f, "%lld,%lld,",
+                    (long long)json_integer_value(json_object_get(run, "job_id")),
                     (long long)json_integer_value(json_object_get(run, "id")));
             csv_text(f, str(run, "model"));
             for (k = 0; (col = csv_col(k)) != NULL; k++) {

@@ -41,7 +41,7 @@ struct plan_item {
     int case_idx;
     int repetition;
     int warmup;
-    int64_t sched_ns;       /* rate loads: when to send; 0 = as soon as a slot frees */
+    int64_t sched_ns; /* rate loads: when to send; 0 = as soon as a slot frees */
 };
 
 struct runner {
@@ -55,32 +55,32 @@ struct runner {
     int64_t run_id;
     const char *model;
     char served_id[BACKEND_KEY_MAX];
-    char **bodies;          /* one request body per case (no nonce) */
+    char **bodies; /* one request body per case (no nonce) */
     struct plan_item *plan;
     size_t nplan, next;
     size_t nplan_all; /* the plan's requests, warm-ups included (progress "total") */
     struct client *client;
     struct client_req *slots;
-    char **slot_body;       /* per-slot body when the case asks for a nonce */
+    char **slot_body; /* per-slot body when the case asks for a nonce */
     int nslots;
-    int mismatch;           /* the server answered as another model */
-    int scheduled;          /* requests were queued up front with send times (rate) */
+    int mismatch;  /* the server answered as another model */
+    int scheduled; /* requests were queued up front with send times (rate) */
     int storage_failed;
     int64_t n_requests, n_failed;
     uint64_t nonce_state;
     /* stability runs: cycles through the suite until the planned end */
     int stability;
-    int stab_measuring;     /* warm-ups done: slots send through stab_send */
-    int64_t stab_next_seq;  /* next seq to hand out (continues after a restart) */
-    int64_t stab_end_ns;    /* monotonic: no request starts at or after it */
-    int64_t stab_sent;      /* measured requests sent by this process */
-    int64_t stab_cycle;     /* interval pacing: cycles started */
+    int stab_measuring;      /* warm-ups done: slots send through stab_send */
+    int64_t stab_next_seq;   /* next seq to hand out (continues after a restart) */
+    int64_t stab_end_ns;     /* monotonic: no request starts at or after it */
+    int64_t stab_sent;       /* measured requests sent by this process */
+    int64_t stab_cycle;      /* interval pacing: cycles started */
     int64_t stab_cycle_left; /* requests of the current cycle not yet sent */
     int64_t stab_cycle_start_ns;
     int64_t stab_next_arrival_ns; /* rate pacing: the next Poisson arrival */
-    int64_t stab_event_ns;  /* next periodic "stability" event */
+    int64_t stab_event_ns;        /* next periodic "stability" event */
     int *slot_busy;
-    int stab_busy;          /* slots with a measured request in flight */
+    int stab_busy;                /* slots with a measured request in flight */
     struct stability_bg *stab_bg; /* periodic analyses, off this thread */
 };
 
@@ -115,7 +115,7 @@ static json_t *
 request_json(struct runner *r, const struct suite_case *sc, const char *nonce)
 {
     const struct suite_params *p = &sc->params;
-    static const char *roles[] = { "system", "user", "assistant" };
+    static const char *roles[] = {"system", "user", "assistant"};
     json_t *req = json_object(), *msgs = json_array(), *ov = r->spec->sampling;
     const char *key;
     json_t *v;
@@ -286,11 +286,11 @@ static void
 progress_event(struct runner *r, const struct client_req *q, const char *case_name)
 {
     const struct sample_rec *s = &q->rec;
-    json_t *d = json_pack("{s:I, s:s, s:s, s:I, s:i, s:b, s:b, s:I, s:I}", "run_id",
-                          (json_int_t)r->run_id, "model", r->model, "case", case_name, "seq",
-                          (json_int_t)s->seq, "repetition", s->repetition, "warmup", s->warmup,
-                          "ok", s->ok, "done", (json_int_t)r->next, "total",
-                          (json_int_t)r->nplan_all);
+    json_t *d =
+        json_pack("{s:I, s:s, s:s, s:I, s:i, s:b, s:b, s:I, s:I}", "run_id",
+                  (json_int_t)r->run_id, "model", r->model, "case", case_name, "seq",
+                  (json_int_t)s->seq, "repetition", s->repetition, "warmup", s->warmup, "ok",
+                  s->ok, "done", (json_int_t)r->next, "total", (json_int_t)r->nplan_all);
 
     if (d == NULL)
         return;
@@ -298,8 +298,8 @@ progress_event(struct runner *r, const struct client_req *q, const char *case_na
         json_object_set_new(d, "done", json_integer((json_int_t)r->stab_sent));
         json_object_set_new(d, "total", json_null());
     }
-#define SAMPLE_EVENT(name, type, flags)                                                      \
-    if ((flags) & SF_EVENT)                                                                  \
+#define SAMPLE_EVENT(name, type, flags)                                                        \
+    if ((flags)&SF_EVENT)                                                                      \
         event_figure_##type(d, #name, s->name);
     SAMPLE_FIGURES(SAMPLE_EVENT) /* storage/sample_fields.h */
 #undef SAMPLE_EVENT
@@ -356,11 +356,12 @@ on_done(void *arg, struct client_req *q)
     }
     if (q->rec.ok && suite_case_validates(sc)) {
         why[0] = '\0';
-        q->rec.passed = suite_validate_output(sc, q->text ? q->text : "",
-                                              q->rec.completion_tokens, q->rec.finish_reason,
-                                              why, sizeof(why));
+        q->rec.passed =
+            suite_validate_output(sc, q->text ? q->text : "", q->rec.completion_tokens,
+                                  q->rec.finish_reason, why, sizeof(why));
         if (!q->rec.passed)
-            snprintf(q->rec.error_detail, sizeof(q->rec.error_detail), "validation: %.400s", why);
+            snprintf(q->rec.error_detail, sizeof(q->rec.error_detail), "validation: %.400s",
+                     why);
     }
     if (!q->rec.warmup) {
         r->n_requests++;
@@ -592,8 +593,8 @@ host_json(char *buf, size_t len)
         memset(&u, 0, sizeof(u));
     if (sysmem_read(&m) == -1)
         memset(&m, 0, sizeof(m));
-    h = json_pack("{s:s, s:s, s:s, s:s, s:I}", "os", u.sysname, "release", u.release,
-                  "machine", u.machine, "hostname", u.nodename, "mem_total_bytes",
+    h = json_pack("{s:s, s:s, s:s, s:s, s:I}", "os", u.sysname, "release", u.release, "machine",
+                  u.machine, "hostname", u.nodename, "mem_total_bytes",
                   (json_int_t)m.total_bytes);
     s = h ? json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     snprintf(buf, len, "%s", s ? s : "{}");
@@ -647,7 +648,7 @@ run_halted(struct runner *r)
 static int
 run_prepare(struct runner *r, const char *base_url)
 {
-    struct client_opts co = { 0 };
+    struct client_opts co = {0};
     int nslots;
     size_t c;
 
@@ -816,9 +817,9 @@ backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct c
 
 /* ---- the job: a plan, then one step per model ---- */
 
-#define RUNNER_HOST_MAX 1024    /* the host facts, as compact JSON */
-#define RUNNER_PARAMS_MAX 2048  /* the run's parameters, as compact JSON */
-#define RUNNER_CODE_MAX 32      /* runner_run's code[] */
+#define RUNNER_HOST_MAX 1024   /* the host facts, as compact JSON */
+#define RUNNER_PARAMS_MAX 2048 /* the run's parameters, as compact JSON */
+#define RUNNER_CODE_MAX 32     /* runner_run's code[] */
 
 /* The job's plan: what runner_run resolves before the first model, the
  * per-run state reused model after model, and the job's verdict so far. */
@@ -828,11 +829,11 @@ struct job {
     struct backend_preflight pf;
     const char *base_url;
     char host[RUNNER_HOST_MAX];
-    char *suite_text;           /* an inline suite, as parsed */
+    char *suite_text; /* an inline suite, as parsed */
     int nfailed_runs;
     char failed[RUNNER_FAILED_MAX];
-    char *code;                 /* the caller's code[RUNNER_CODE_MAX] */
-    char *detail;               /* the caller's detail[detail_len] */
+    char *code;   /* the caller's code[RUNNER_CODE_MAX] */
+    char *detail; /* the caller's detail[detail_len] */
     size_t detail_len;
 };
 
@@ -894,7 +895,8 @@ job_resolve_suite(struct job *j)
         job_fail(j, "bad_suite", "suite: out of memory");
         return -1;
     }
-    if (suite_parse(j->suite_text, strlen(j->suite_text), &j->r.suite, err, sizeof(err)) == -1) {
+    if (suite_parse(j->suite_text, strlen(j->suite_text), &j->r.suite, err, sizeof(err)) ==
+        -1) {
         job_fail(j, "bad_suite", "suite: %s", err);
         return -1;
     }
@@ -919,11 +921,11 @@ job_preflight_failed(struct job *j)
 
         if (n > 0 && (size_t)n < j->detail_len - dl)
             dl += (size_t)n;
-        json_array_append_new(reasons, json_pack("{s:s, s:s}", "code", name, "detail",
-                                                 pf->reasons[i].detail));
+        json_array_append_new(
+            reasons, json_pack("{s:s, s:s}", "code", name, "detail", pf->reasons[i].detail));
     }
-    emit(&j->r, "preflight", json_pack("{s:b, s:o, s:s}", "ok", 0, "reasons", reasons, "notes",
-                                       pf->notes));
+    emit(&j->r, "preflight",
+         json_pack("{s:b, s:o, s:s}", "ok", 0, "reasons", reasons, "notes", pf->notes));
 }
 
 /* The backend, made and asked whether the whole job can run. Returns
@@ -951,8 +953,9 @@ job_preflight(struct job *j)
         job_preflight_failed(j);
         return RUNNER_FAILED;
     }
-    emit(&j->r, "preflight", json_pack("{s:b, s:s, s:s}", "ok", 1, "notes", j->pf.notes,
-                                       "backend_version", j->pf.version));
+    emit(&j->r, "preflight",
+         json_pack("{s:b, s:s, s:s}", "ok", 1, "notes", j->pf.notes, "backend_version",
+                   j->pf.version));
     host_json(j->host, sizeof(j->host));
     emit(&j->r, "environment", sysinfo_env_new()); /* the report's test environment */
     return RUNNER_SUCCEEDED;
@@ -983,13 +986,14 @@ model_open(struct job *j, int i, struct model_result *res)
     if (r->stability && stabdata_planned_end(r->db, r->run_id, &planned) == 0 && planned >= 0 &&
         clock_wall_ms() >= planned) {
         runs_finish(r->db, r->run_id, "succeeded", NULL, NULL);
-        emit(r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id,
-                                          "model", r->model, "state", "succeeded"));
+        emit(r, "run_finished",
+             json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model", r->model,
+                       "state", "succeeded"));
         return 1;
     }
-    emit(r, "run_started", json_pack("{s:I, s:s, s:i, s:i}", "run_id", (json_int_t)r->run_id,
-                                     "model", r->model, "index", i, "models",
-                                     r->spec->nmodels));
+    emit(r, "run_started",
+         json_pack("{s:I, s:s, s:i, s:i}", "run_id", (json_int_t)r->run_id, "model", r->model,
+                   "index", i, "models", r->spec->nmodels));
     return 0;
 }
 
@@ -1015,9 +1019,9 @@ model_load(struct job *j, struct backend_load *ld, struct model_result *res)
     }
     name = backend_code_name(e.code);
     runs_finish(r->db, r->run_id, "failed", name, e.detail);
-    emit(r, "run_finished", json_pack("{s:I, s:s, s:s, s:s, s:s}", "run_id", (json_int_t)r->run_id,
-                                      "model", r->model, "state", "failed", "error_code", name,
-                                      "error_detail", e.detail));
+    emit(r, "run_finished",
+         json_pack("{s:I, s:s, s:s, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model",
+                   r->model, "state", "failed", "error_code", name, "error_detail", e.detail));
     model_failed(res, name);
     if (e.code == BACKEND_SERVER_BUSY) {
         job_fail(j, "server_busy", "%s", e.detail);
@@ -1100,10 +1104,10 @@ model_record(struct job *j, int i, const struct backend_load *ld)
         job_fail(j, "storage_error", "%s", r->db->err);
         return -1;
     }
-    emit(r, "model_loaded", json_pack("{s:I, s:s, s:s, s:I, s:I}", "run_id", (json_int_t)r->run_id,
-                                      "model", r->model, "served_id", r->served_id, "load_ms",
-                                      (json_int_t)ld->load_ms, "load_ready_ms",
-                                      (json_int_t)ld->load_ready_ms));
+    emit(r, "model_loaded",
+         json_pack("{s:I, s:s, s:s, s:I, s:I}", "run_id", (json_int_t)r->run_id, "model",
+                   r->model, "served_id", r->served_id, "load_ms", (json_int_t)ld->load_ms,
+                   "load_ready_ms", (json_int_t)ld->load_ready_ms));
     return 0;
 }
 
@@ -1141,8 +1145,9 @@ model_finish(struct job *j, const struct model_result *res)
 
     if (res->end == MODEL_STOPPED)
         return;
-    emit(r, "run_finished", json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model",
-                                      r->model, "state", r->mismatch ? "failed" : "succeeded"));
+    emit(r, "run_finished",
+         json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model", r->model,
+                   "state", r->mismatch ? "failed" : "succeeded"));
     if (r->stability)
         stab_event(r, 1);
 }
@@ -1172,7 +1177,7 @@ model_cleanup(struct job *j, const struct model_result *res)
 static struct model_result
 model_step(struct job *j, int i)
 {
-    struct model_result res = { MODEL_DONE, "" };
+    struct model_result res = {MODEL_DONE, ""};
     struct backend_load ld;
     int rc = model_open(j, i, &res);
 
@@ -1211,7 +1216,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
            int64_t *n_requests, int64_t *n_failed)
 {
     struct job j;
-    struct model_result res = { MODEL_DONE, "" };
+    struct model_result res = {MODEL_DONE, ""};
     enum runner_outcome out;
     int i;
 

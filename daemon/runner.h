@@ -8,13 +8,13 @@
  * A stability job (kind "stability") cycles through the suite's cases on
  * each model's run (sequential: one slot, concurrent: N slots) until the
  * run's planned end: back to back, or with interval_s a cycle starts every
- * interval_s seconds, or with a rate load Poisson arrivals at rps. The planned end is fixed (stored) when measuring first
- * begins, after the load and the warm-ups: now + duration_s. A resumed run
- * warms up again with fresh seqs, continues its seqs after the highest
- * stored, and ends at the same planned time; a request in flight at the
- * planned end finishes and is kept. Events "stability_plan" (planned end)
- * and "stability" (stability.h's analysis, every stability_event_s and at
- * the end of each run) carry run_id, as do "run_started" and "run_finished".
+ * interval_s seconds, or with a rate load Poisson arrivals at rps. The planned end is fixed
+ * (stored) when measuring first begins, after the load and the warm-ups: now + duration_s. A
+ * resumed run warms up again with fresh seqs, continues its seqs after the highest stored, and
+ * ends at the same planned time; a request in flight at the planned end finishes and is kept.
+ * Events "stability_plan" (planned end) and "stability" (stability.h's analysis, every
+ * stability_event_s and at the end of each run) carry run_id, as do "run_started" and
+ * "run_finished".
  *
  * Calls suite, backend, client, stability, storage. Reports progress through hooks.
  */
@@ -31,7 +31,7 @@
 #include "storage/db.h"
 
 #define RUNNER_PLAN_MAX 1000000   /* requests planned for one run */
-#define RUNNER_FAILED_MAX 1024   /* the job's list of failed models in its detail */
+#define RUNNER_FAILED_MAX 1024    /* the job's list of failed models in its detail */
 #define RUNNER_STAB_RATE_SLOTS 64 /* stability rate loads: requests scheduled or in flight */
 
 struct runner_hooks {
@@ -47,9 +47,9 @@ struct runner_hooks {
 };
 
 enum runner_outcome {
-    RUNNER_SUCCEEDED,       /* every run finished (samples may have failed) */
-    RUNNER_FAILED,          /* the job could not run, or a run failed */
-    RUNNER_STOPPED,         /* should_stop asked: the caller decides cancel or resume */
+    RUNNER_SUCCEEDED, /* every run finished (samples may have failed) */
+    RUNNER_FAILED,    /* the job could not run, or a run failed */
+    RUNNER_STOPPED,   /* should_stop asked: the caller decides cancel or resume */
 };
 
 /*

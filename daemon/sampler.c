@@ -10,21 +10,21 @@
 #include <string.h>
 #include <time.h>
 
-#define SAMPLER_DRAIN_MAX 512   /* readings stored per transaction */
+#define SAMPLER_DRAIN_MAX 512 /* readings stored per transaction */
 
 struct sampler {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stopping;               /* under mu */
+    int stopping; /* under mu */
     struct sysinfo_target target;
     int interval_ms;
     int64_t job_id;
-    int64_t run_id;             /* under mu */
+    int64_t run_id; /* under mu */
     /* a ring of readings, under mu */
     struct system_rec *q;
     size_t head, n;
-    uint64_t first;             /* readings ever popped or dropped: the head's number */
+    uint64_t first; /* readings ever popped or dropped: the head's number */
     uint64_t dropped;
 };
 
@@ -101,7 +101,8 @@ sampler_start(const struct sysinfo_target *target, int interval_ms, int64_t job_
     }
     if (target != NULL)
         s->target = *target;
-    s->interval_ms = interval_ms < SAMPLER_INTERVAL_MIN_MS ? SAMPLER_INTERVAL_MIN_MS : interval_ms;
+    s->interval_ms =
+        interval_ms < SAMPLER_INTERVAL_MIN_MS ? SAMPLER_INTERVAL_MIN_MS : interval_ms;
     s->job_id = job_id;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->cv, NULL);

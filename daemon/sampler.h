@@ -17,7 +17,7 @@
 #include "daemon/sysinfo.h"
 #include "storage/db.h"
 
-#define SAMPLER_QUEUE_MAX 8192          /* readings waiting to be stored */
+#define SAMPLER_QUEUE_MAX 8192 /* readings waiting to be stored */
 #define SAMPLER_INTERVAL_MIN_MS 100
 
 struct sampler;

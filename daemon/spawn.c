@@ -33,14 +33,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPAWN_READ_CHUNK 16384   /* one read(2) from a pipe */
-#define SPAWN_REAP_WAIT_MS 1000  /* wait for a killed group to vanish */
+#define SPAWN_READ_CHUNK 16384  /* one read(2) from a pipe */
+#define SPAWN_REAP_WAIT_MS 1000 /* wait for a killed group to vanish */
 
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 #define SPAWN_HAVE_CLOSEFROM 1
 #endif
 
-static const char *spawn_env_keep[] = {"PATH", "HOME", "USER", "LANG", "TMPDIR", "LM_API_TOKEN"};
+static const char *spawn_env_keep[] = {"PATH", "HOME",   "USER",
+                                       "LANG", "TMPDIR", "LM_API_TOKEN"};
 
 /* ---- environment ---- */
 
@@ -660,11 +661,11 @@ spawn_prep_release(struct spawn_prep *p)
 struct spawn_wait {
     pid_t pid;
     int64_t t0;
-    int fd[2];              /* read ends of stdout, stderr; -1 at EOF */
-    size_t pos[2];          /* bytes fed into r->out, r->err */
-    int leader_done;        /* running (0) or draining (1) */
-    int64_t drain_until;    /* draining: stop reading at this moment */
-    int idle_ms;            /* both pipes at EOF: the next poll's wait */
+    int fd[2];           /* read ends of stdout, stderr; -1 at EOF */
+    size_t pos[2];       /* bytes fed into r->out, r->err */
+    int leader_done;     /* running (0) or draining (1) */
+    int64_t drain_until; /* draining: stop reading at this moment */
+    int idle_ms;         /* both pipes at EOF: the next poll's wait */
     struct spawn_stop stop;
 };
 
@@ -705,7 +706,7 @@ spawn_wait_poll(struct spawn_wait *w)
 static void
 spawn_wait_read(struct spawn_wait *w, struct spawn_result *r)
 {
-    struct spawn_capture *cap[2] = { &r->out, &r->err };
+    struct spawn_capture *cap[2] = {&r->out, &r->err};
     int i;
 
     for (i = 0; i < 2; i++)

@@ -26,14 +26,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define SPAWN_CAPTURE_MAX (64 * 1024) /* bytes kept per stream: head + tail */
+#define SPAWN_CAPTURE_MAX (64 * 1024)             /* bytes kept per stream: head + tail */
 #define SPAWN_CAPTURE_HARD_MAX (64 * 1024 * 1024) /* largest out_max accepted */
-#define SPAWN_GRACE_MS 2000           /* SIGTERM -> SIGKILL */
-#define SPAWN_ENV_MAX 32              /* variables in a spawn_env */
-#define SPAWN_ENV_VAR_MAX 8192        /* bytes of one NAME=value */
-#define SPAWN_PATH_MAX 1024           /* a resolved executable path */
-#define SPAWN_ERR_MAX 256             /* spawn_result.error */
-#define SPAWN_POLL_MS 100             /* cancel flag / deadline check period */
+#define SPAWN_GRACE_MS 2000                       /* SIGTERM -> SIGKILL */
+#define SPAWN_ENV_MAX 32                          /* variables in a spawn_env */
+#define SPAWN_ENV_VAR_MAX 8192                    /* bytes of one NAME=value */
+#define SPAWN_PATH_MAX 1024                       /* a resolved executable path */
+#define SPAWN_ERR_MAX 256                         /* spawn_result.error */
+#define SPAWN_POLL_MS 100                         /* cancel flag / deadline check period */
 
 /* An environment being built: vars is NULL-terminated, each entry malloc'd. */
 struct spawn_env {
@@ -49,24 +49,24 @@ struct spawn_env {
 struct spawn_capture {
     char *data;
     size_t len;
-    size_t cap;     /* the most bytes kept (SPAWN_CAPTURE_MAX or out_max) */
-    size_t alloc;   /* bytes allocated for data, NUL included */
+    size_t cap;   /* the most bytes kept (SPAWN_CAPTURE_MAX or out_max) */
+    size_t alloc; /* bytes allocated for data, NUL included */
     uint64_t dropped;
     uint64_t total; /* bytes the child wrote */
 };
 
 struct spawn_opts {
-    const char *path;      /* absolute path, or a bare name looked up in envp's PATH */
-    char *const *argv;     /* NULL-terminated; argv[0] is passed as is */
-    char *const *envp;     /* the child's whole environment; NULL = empty */
-    int timeout_ms;        /* deadline from start; <= 0: none */
-    int grace_ms;          /* between the stop signals; <= 0: SPAWN_GRACE_MS */
-    int first_signal;      /* sent first at the deadline or on cancel; 0 = SIGTERM.
-                            * When it is not SIGTERM, SIGTERM follows after
-                            * grace_ms, then SIGKILL after another grace_ms. */
-    size_t out_max;        /* bytes of stdout kept; 0 = SPAWN_CAPTURE_MAX; at most
-                            * SPAWN_CAPTURE_HARD_MAX (stderr keeps the default) */
-    atomic_int *cancel;    /* optional: nonzero aborts like a deadline */
+    const char *path;   /* absolute path, or a bare name looked up in envp's PATH */
+    char *const *argv;  /* NULL-terminated; argv[0] is passed as is */
+    char *const *envp;  /* the child's whole environment; NULL = empty */
+    int timeout_ms;     /* deadline from start; <= 0: none */
+    int grace_ms;       /* between the stop signals; <= 0: SPAWN_GRACE_MS */
+    int first_signal;   /* sent first at the deadline or on cancel; 0 = SIGTERM.
+                         * When it is not SIGTERM, SIGTERM follows after
+                         * grace_ms, then SIGKILL after another grace_ms. */
+    size_t out_max;     /* bytes of stdout kept; 0 = SPAWN_CAPTURE_MAX; at most
+                         * SPAWN_CAPTURE_HARD_MAX (stderr keeps the default) */
+    atomic_int *cancel; /* optional: nonzero aborts like a deadline */
     int (*cancel_fn)(void *cancel_arg); /* optional: returns nonzero to abort */
     void *cancel_arg;
 };
@@ -74,16 +74,16 @@ struct spawn_opts {
 enum spawn_how { SPAWN_EXITED = 1, SPAWN_SIGNALED = 2 };
 
 struct spawn_result {
-    enum spawn_how how;    /* how the leader ended */
-    int exit_code;         /* when SPAWN_EXITED */
-    int signo;             /* when SPAWN_SIGNALED */
-    int timed_out;         /* killed at the deadline */
-    int stop_signals[3];   /* the signals sent to the group to stop it, in order; 0 = none */
-    int cancelled;         /* killed because of cancel / cancel_fn */
-    int64_t elapsed_ms;    /* start -> leader reaped, monotonic */
-    pid_t pid;             /* the leader; also the process group id */
+    enum spawn_how how;  /* how the leader ended */
+    int exit_code;       /* when SPAWN_EXITED */
+    int signo;           /* when SPAWN_SIGNALED */
+    int timed_out;       /* killed at the deadline */
+    int stop_signals[3]; /* the signals sent to the group to stop it, in order; 0 = none */
+    int cancelled;       /* killed because of cancel / cancel_fn */
+    int64_t elapsed_ms;  /* start -> leader reaped, monotonic */
+    pid_t pid;           /* the leader; also the process group id */
     struct spawn_capture out, err;
-    int errnum;            /* on -1: the errno of the failure */
+    int errnum;                /* on -1: the errno of the failure */
     char error[SPAWN_ERR_MAX]; /* on -1: what could not be done */
 };
 

@@ -140,7 +140,7 @@ sse_line(struct sse_parser *p, const char *line, size_t n)
     if (sse_field_is(line, flen, "data")) {
         if (sse_buf_reserve(&p->data, p->data.len + vlen + 1, SSE_DATA_MAX + 1) == -1) {
             sse_poison(p, p->data.len + vlen + 1 > SSE_DATA_MAX + 1 ? SSE_ERR_EVENT_TOO_LONG
-                                                                     : SSE_ERR_NOMEM);
+                                                                    : SSE_ERR_NOMEM);
             return;
         }
         if (vlen > 0)
@@ -297,8 +297,8 @@ sse_finish(struct sse_parser *p)
     if (p->stopped) {
         p->err = SSE_ERR_STOPPED;
         rc = -1;
-    } else if (p->line.len > 0 || p->skipping || p->pending || p->poisoned ||
-               p->data.len > 0 || (!p->bom_done && p->bom_matched > 0)) {
+    } else if (p->line.len > 0 || p->skipping || p->pending || p->poisoned || p->data.len > 0 ||
+               (!p->bom_done && p->bom_matched > 0)) {
         p->err = SSE_ERR_TRUNCATED;
         rc = -1;
     }

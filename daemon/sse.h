@@ -21,18 +21,18 @@
 
 #include <stddef.h>
 
-#define SSE_LINE_MAX (1024 * 1024)       /* longest line, terminator excluded */
-#define SSE_DATA_MAX (4 * SSE_LINE_MAX)  /* largest data of one event */
-#define SSE_EVENT_NAME_MAX 128           /* longest event name + NUL */
-#define SSE_ID_MAX 256                   /* longest id + NUL */
+#define SSE_LINE_MAX (1024 * 1024)      /* longest line, terminator excluded */
+#define SSE_DATA_MAX (4 * SSE_LINE_MAX) /* largest data of one event */
+#define SSE_EVENT_NAME_MAX 128          /* longest event name + NUL */
+#define SSE_ID_MAX 256                  /* longest id + NUL */
 
 enum sse_err {
     SSE_OK = 0,
-    SSE_ERR_LINE_TOO_LONG,   /* a line exceeded SSE_LINE_MAX: its event dropped */
-    SSE_ERR_EVENT_TOO_LONG,  /* data or event name exceeded its cap: event dropped */
-    SSE_ERR_NOMEM,           /* a buffer could not grow: the event dropped */
-    SSE_ERR_STOPPED,         /* the callback returned non-zero */
-    SSE_ERR_TRUNCATED,       /* sse_finish: the stream ended inside an event */
+    SSE_ERR_LINE_TOO_LONG,  /* a line exceeded SSE_LINE_MAX: its event dropped */
+    SSE_ERR_EVENT_TOO_LONG, /* data or event name exceeded its cap: event dropped */
+    SSE_ERR_NOMEM,          /* a buffer could not grow: the event dropped */
+    SSE_ERR_STOPPED,        /* the callback returned non-zero */
+    SSE_ERR_TRUNCATED,      /* sse_finish: the stream ended inside an event */
 };
 
 /*

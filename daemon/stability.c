@@ -85,12 +85,11 @@ burst_close(struct reqs *q)
 {
     if (q->streak >= STABILITY_BURST_MIN) {
         if (q->nbursts < STABILITY_BURSTS_MAX)
-            json_array_append_new(q->bursts,
-                                  json_pack("{s:I, s:I, s:I, s:s}", "start_at",
-                                            (json_int_t)q->streak_start, "end_at",
-                                            (json_int_t)q->streak_end, "count",
-                                            (json_int_t)q->streak, "error_code",
-                                            q->streak_mixed ? "mixed" : q->streak_code));
+            json_array_append_new(
+                q->bursts,
+                json_pack("{s:I, s:I, s:I, s:s}", "start_at", (json_int_t)q->streak_start,
+                          "end_at", (json_int_t)q->streak_end, "count", (json_int_t)q->streak,
+                          "error_code", q->streak_mixed ? "mixed" : q->streak_code));
         q->nbursts++;
     }
     q->streak = 0;
@@ -132,8 +131,7 @@ on_sample(void *arg, const struct stabdata_sample *s)
         json_t *c = json_object_get(q->by_code, code);
 
         q->errors++;
-        json_object_set_new(q->by_code, code,
-                            json_integer(c ? json_integer_value(c) + 1 : 1));
+        json_object_set_new(q->by_code, code, json_integer(c ? json_integer_value(c) + 1 : 1));
         if (q->streak == 0) {
             q->streak_start = s->started_at;
             snprintf(q->streak_code, sizeof(q->streak_code), "%s", code);
@@ -222,8 +220,8 @@ mean_median(const double *values, size_t n, double *scratch, double *mean, doubl
 static int
 thermal_rank(const char *s)
 {
-    static const char *const order[] = { "nominal", "moderate", "passive", "heavy", "hot",
-                                         "trapping", "critical", "sleeping" };
+    static const char *const order[] = {"nominal", "moderate", "passive",  "heavy",
+                                        "hot",     "trapping", "critical", "sleeping"};
     size_t i;
 
     if (s == NULL || *s == '\0')
@@ -286,14 +284,12 @@ drift_json(const struct reqs *q, int fig, int64_t t0, int64_t t_last, struct wor
         if (q->v[i].at > t_last - (int64_t)span_ms)
             w->v[k++] = fig == 0 ? q->v[i].tps : q->v[i].ttft;
     mean_median(w->v, k, w->sel, &last_mean, &m, &nl);
-    json_object_set_new(o, "first_last",
-                        json_pack("{s:f, s:o, s:o, s:I, s:I, s:o}", "span_s", span_ms / 1000.0,
-                                  "first_mean", jnum(first_mean), "last_mean", jnum(last_mean),
-                                  "first_n", (json_int_t)nf, "last_n", (json_int_t)nl,
-                                  "change_pct",
-                                  jnum(first_mean > 0 ? 100.0 * (last_mean - first_mean) /
-                                                            first_mean
-                                                      : NAN)));
+    json_object_set_new(
+        o, "first_last",
+        json_pack("{s:f, s:o, s:o, s:I, s:I, s:o}", "span_s", span_ms / 1000.0, "first_mean",
+                  jnum(first_mean), "last_mean", jnum(last_mean), "first_n", (json_int_t)nf,
+                  "last_n", (json_int_t)nl, "change_pct",
+                  jnum(first_mean > 0 ? 100.0 * (last_mean - first_mean) / first_mean : NAN)));
     return o;
 }
 
@@ -461,11 +457,11 @@ system_facts(const struct sys *s, int64_t t0, json_t *run)
     if (in_ep) { /* still throttled at the last reading */
         throttled_ms += (double)(ep_last - ep_start);
         if (nep++ < STABILITY_EPISODES_MAX)
-            json_array_append_new(eps, json_pack("{s:I, s:I, s:f, s:s, s:b}", "start_at",
-                                                 (json_int_t)ep_start, "end_at",
-                                                 (json_int_t)ep_last, "duration_s",
-                                                 (double)(ep_last - ep_start) / 1000.0,
-                                                 "worst", ep_worst_name, "ongoing", 1));
+            json_array_append_new(eps,
+                                  json_pack("{s:I, s:I, s:f, s:s, s:b}", "start_at",
+                                            (json_int_t)ep_start, "end_at", (json_int_t)ep_last,
+                                            "duration_s", (double)(ep_last - ep_start) / 1000.0,
+                                            "worst", ep_worst_name, "ongoing", 1));
     }
     json_object_set_new(run, "swap",
                         json_pack("{s:o, s:o, s:o}", "max_mb", jnum(swap_max), "start_mb",
@@ -486,8 +482,8 @@ system_facts(const struct sys *s, int64_t t0, json_t *run)
  * after t_end (a request handed over just before a planned end, the last
  * readings) belongs to the last window. */
 static json_t *
-windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_end,
-             int64_t w_ms, struct work *w)
+windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_end, int64_t w_ms,
+             struct work *w)
 {
     json_t *arr = json_array();
     size_t i = 0, j = 0, k, nw;
@@ -753,7 +749,8 @@ run_head_json(const struct stabdata_run *run, const struct timeline *tl, int64_t
                     (double)(tl->t_end - tl->t0) / 1000.0);
     if (out == NULL)
         return NULL;
-    json_object_set_new(out, "planned_end_at", planned > 0 ? json_integer(planned) : json_null());
+    json_object_set_new(out, "planned_end_at",
+                        planned > 0 ? json_integer(planned) : json_null());
     json_object_set_new(out, "remaining_s",
                         planned > 0 && run->finished_at <= 0 && planned > now
                             ? json_real((double)(planned - now) / 1000.0)
@@ -774,7 +771,7 @@ run_json(struct db *db, int64_t job_id, const struct stabdata_run *run, double d
     struct reqs q;
     struct sys s;
     struct timeline tl;
-    struct work w = { NULL, NULL, NULL };
+    struct work w = {NULL, NULL, NULL};
     size_t cap;
     json_t *out = NULL;
     int leak = 0;
@@ -1160,7 +1157,8 @@ md_run(FILE *f, const json_t *run)
           "median | server RSS MB | thermal |\n",
           f);
     fputs("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n", f);
-    json_array_foreach(json_object_get(run, "windows"), i, w) {
+    json_array_foreach(json_object_get(run, "windows"), i, w)
+    {
         const char *t = json_string_value(json_object_get(w, "thermal"));
 
         if (i >= STABILITY_MD_WINDOWS_MAX) {
@@ -1202,10 +1200,11 @@ stability_report_md(struct db *db, int64_t job_id, FILE *f)
         return;
     }
     fputs("\n---\n\n## Stability\n\n", f);
-    fprintf(f, "Planned length %.1f min per model, windows of %d s. Server memory verdict: "
-               "\"leak\" when it grows at least %.0f MB/hour and %.0f MB in all with r² >= "
-               "%.1f, after a warm-up of %d s (at most a quarter of the run). An error burst "
-               "is %d or more failed requests in a row.\n\n",
+    fprintf(f,
+            "Planned length %.1f min per model, windows of %d s. Server memory verdict: "
+            "\"leak\" when it grows at least %.0f MB/hour and %.0f MB in all with r² >= "
+            "%.1f, after a warm-up of %d s (at most a quarter of the run). An error burst "
+            "is %d or more failed requests in a row.\n\n",
             getnum(a, "duration_s") / 60.0, o.window_s, o.leak_mb_per_hour,
             o.leak_min_growth_mb, STABILITY_LEAK_R2_MIN, o.warmup_s, STABILITY_BURST_MIN);
     json_array_foreach(json_object_get(a, "runs"), i, run) md_run(f, run);

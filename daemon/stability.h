@@ -41,27 +41,27 @@
 #include "daemon/config.h"
 #include "storage/db.h"
 
-#define STABILITY_BURST_MIN 3            /* failed requests in a row that make a burst */
-#define STABILITY_BURSTS_MAX 100         /* bursts listed */
-#define STABILITY_EPISODES_MAX 100       /* throttling episodes listed */
-#define STABILITY_WINDOWS_MAX 2000       /* windows per run; wider windows beyond */
-#define STABILITY_SERIES_MAX 2000        /* buckets of the system series */
-#define STABILITY_SERIES_AUTO 500        /* buckets when bucket_s is 0 */
-#define STABILITY_SAMPLES_MAX 4000000    /* requests analysed per run */
+#define STABILITY_BURST_MIN 3         /* failed requests in a row that make a burst */
+#define STABILITY_BURSTS_MAX 100      /* bursts listed */
+#define STABILITY_EPISODES_MAX 100    /* throttling episodes listed */
+#define STABILITY_WINDOWS_MAX 2000    /* windows per run; wider windows beyond */
+#define STABILITY_SERIES_MAX 2000     /* buckets of the system series */
+#define STABILITY_SERIES_AUTO 500     /* buckets when bucket_s is 0 */
+#define STABILITY_SAMPLES_MAX 4000000 /* requests analysed per run */
 #define STABILITY_LEAK_R2_MIN 0.5
 #define STABILITY_FIT_MIN_N 10
 #define STABILITY_FIT_MIN_S 30
-#define STABILITY_MD_WINDOWS_MAX 200     /* window rows in the Markdown report */
-#define STABILITY_TS_POINTS 1000         /* points of the Theil-Sen fit (thinned evenly) */
+#define STABILITY_MD_WINDOWS_MAX 200 /* window rows in the Markdown report */
+#define STABILITY_TS_POINTS 1000     /* points of the Theil-Sen fit (thinned evenly) */
 
 struct stability_opts {
-    int window_s;               /* window length (default 600) */
-    int warmup_s;               /* the memory fit skips this start (default 600) */
-    double leak_mb_per_hour;    /* default 50 */
-    double leak_min_growth_mb;  /* default 16 */
-    int bucket_s;               /* system series bucket; 0 = about STABILITY_SERIES_AUTO points */
-    int detail;                 /* include windows and the system series */
-    int64_t now_ms;             /* "now" for elapsed and remaining; 0 = the clock */
+    int window_s;              /* window length (default 600) */
+    int warmup_s;              /* the memory fit skips this start (default 600) */
+    double leak_mb_per_hour;   /* default 50 */
+    double leak_min_growth_mb; /* default 16 */
+    int bucket_s;   /* system series bucket; 0 = about STABILITY_SERIES_AUTO points */
+    int detail;     /* include windows and the system series */
+    int64_t now_ms; /* "now" for elapsed and remaining; 0 = the clock */
 };
 
 /* Options from a configuration (window, warm-up, leak thresholds; detail

@@ -27,7 +27,7 @@ static const struct {
 #define SUITE_NBUILTINS (sizeof(suite_builtins) / sizeof(suite_builtins[0]))
 
 #define SUITE_WHERE_MAX (SUITE_NAME_MAX + 16) /* `case "name": ` */
-#define SUITE_FIELD_MAX 64                     /* "messages[63].content" */
+#define SUITE_FIELD_MAX 64                    /* "messages[63].content" */
 
 enum suite_ptype { SUITE_PT_INT, SUITE_PT_REAL, SUITE_PT_BOOL };
 
@@ -40,8 +40,8 @@ static const struct suite_pdef {
     int bounded;
     double min, max;
 } suite_pdefs[] = {
-    {"max_tokens", SUITE_P_MAX_TOKENS, SUITE_PT_INT, offsetof(struct suite_params, max_tokens), 1,
-     1, SUITE_MAX_TOKENS_MAX},
+    {"max_tokens", SUITE_P_MAX_TOKENS, SUITE_PT_INT, offsetof(struct suite_params, max_tokens),
+     1, 1, SUITE_MAX_TOKENS_MAX},
     {"temperature", SUITE_P_TEMPERATURE, SUITE_PT_REAL,
      offsetof(struct suite_params, temperature), 1, 0, 2},
     {"top_p", SUITE_P_TOP_P, SUITE_PT_REAL, offsetof(struct suite_params, top_p), 1, 0, 1},
@@ -107,8 +107,8 @@ suite_name_ok(const char *s, size_t n)
     for (i = 0; i < n; i++) {
         char ch = s[i];
 
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-' || ch == '.'))
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+              (ch >= '0' && ch <= '9') || ch == '_' || ch == '-' || ch == '.'))
             return 0;
     }
     return 1;
@@ -188,7 +188,8 @@ suite_parse_defaults(struct suite_pctx *x, json_t *obj, struct suite_params *p)
 
     if (!json_is_object(obj))
         return suite_fail(x, "defaults", "must be an object");
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         const struct suite_pdef *d = suite_pdef_find(key);
 
         snprintf(field, sizeof(field), "defaults.%.40s", key);
@@ -221,12 +222,14 @@ suite_parse_messages(struct suite_pctx *x, json_t *arr, struct suite_case *c)
     if (c->messages == NULL)
         return suite_fail(x, "messages", "out of memory");
     c->n_messages = n;
-    json_array_foreach(arr, i, m) {
+    json_array_foreach(arr, i, m)
+    {
         if (!json_is_object(m)) {
             snprintf(field, sizeof(field), "messages[%zu]", i);
             return suite_fail(x, field, "must be an object");
         }
-        json_object_foreach(m, key, v) {
+        json_object_foreach(m, key, v)
+        {
             if (strcmp(key, "role") != 0 && strcmp(key, "content") != 0) {
                 snprintf(field, sizeof(field), "messages[%zu].%.32s", i, key);
                 return suite_fail(x, field, "unknown field");
@@ -300,12 +303,14 @@ suite_parse_validate(struct suite_pctx *x, json_t *obj, struct suite_case *c)
 
     if (!json_is_object(obj))
         return suite_fail(x, "validate", "must be an object");
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         snprintf(field, sizeof(field), "validate.%.40s", key);
         if (strcmp(key, "min_tokens") == 0) {
             if (!json_is_integer(v) || json_integer_value(v) < 0 ||
                 json_integer_value(v) > SUITE_MAX_TOKENS_MAX)
-                return suite_fail(x, field, "must be an integer in 0..%d", SUITE_MAX_TOKENS_MAX);
+                return suite_fail(x, field, "must be an integer in 0..%d",
+                                  SUITE_MAX_TOKENS_MAX);
             val->min_tokens = (int64_t)json_integer_value(v);
         } else if (strcmp(key, "must_match") == 0) {
             if (suite_regex(x, v, field, &val->must_match_re, &val->must_match) == -1)
@@ -318,7 +323,8 @@ suite_parse_validate(struct suite_pctx *x, json_t *obj, struct suite_case *c)
                 return suite_fail(x, field, "must be a non-empty array of strings");
             if (json_array_size(v) > SUITE_FINISH_MAX)
                 return suite_fail(x, field, "more than %d reasons", SUITE_FINISH_MAX);
-            json_array_foreach(v, i, r) {
+            json_array_foreach(v, i, r)
+            {
                 if (!json_is_string(r) || json_string_length(r) == 0)
                     return suite_fail(x, field, "must be a non-empty array of strings");
                 n = json_string_length(r);
@@ -364,7 +370,8 @@ suite_parse_case(struct suite_pctx *x, const struct suite *s, size_t idx, json_t
 
     memset(&own, 0, sizeof(own));
     c->validate.min_tokens = -1;
-    json_object_foreach(obj, key, v) {
+    json_object_foreach(obj, key, v)
+    {
         if (strcmp(key, "name") == 0 || strcmp(key, "messages") == 0)
             continue;
         if (strcmp(key, "validate") == 0) {
@@ -388,7 +395,7 @@ suite_parse_case(struct suite_pctx *x, const struct suite *s, size_t idx, json_t
         if (!(own.set & d->bit))
             continue;
         memcpy((char *)&c->params + d->off, (const char *)&own + d->off,
-               d->type == SUITE_PT_BOOL   ? sizeof(int)
+               d->type == SUITE_PT_BOOL  ? sizeof(int)
                : d->type == SUITE_PT_INT ? sizeof(int64_t)
                                          : sizeof(double));
         c->params.set |= d->bit;
@@ -432,7 +439,8 @@ suite_parse(const char *json, size_t len, struct suite **out, char *err, size_t 
         suite_fail(&x, "suite", "must be a JSON object");
         goto out;
     }
-    json_object_foreach(root, key, v) {
+    json_object_foreach(root, key, v)
+    {
         if (strcmp(key, "name") != 0 && strcmp(key, "description") != 0 &&
             strcmp(key, "defaults") != 0 && strcmp(key, "cases") != 0) {
             suite_fail(&x, key, "unknown field");
@@ -637,8 +645,10 @@ suite_load(const char *name, const char *suites_dir, struct suite **out, json_t 
     /* The owner's file: what is wrong with it goes to `why` (the daemon's
      * log), never to the client. */
     if (suite_parse_both(text, len, out, json, inner, sizeof(inner)) == -1) {
-        snprintf(err, errlen, "suite \"%s\" in suites_dir is not a valid suite (the daemon's "
-                 "log says why)", name);
+        snprintf(err, errlen,
+                 "suite \"%s\" in suites_dir is not a valid suite (the daemon's "
+                 "log says why)",
+                 name);
         if (why != NULL && whylen > 0)
             snprintf(why, whylen, "suite %s/%s: %s", suites_dir, name, inner);
         goto out;
@@ -731,7 +741,7 @@ suite_params_json(const struct suite_params *p, json_t *obj)
         if (d->type == SUITE_PT_BOOL)
             v = json_boolean(*(const int *)(const void *)(base + d->off));
         else if (d->type == SUITE_PT_INT)
-            v = json_integer((json_int_t)*(const int64_t *)(const void *)(base + d->off));
+            v = json_integer((json_int_t) * (const int64_t *)(const void *)(base + d->off));
         else
             v = json_real(*(const double *)(const void *)(base + d->off));
         if (json_object_set_new(obj, d->name, v) == -1)
@@ -810,7 +820,8 @@ suite_to_json(const struct suite *s)
     if (o == NULL)
         return NULL;
     defs = json_object();
-    if (json_object_set_new(o, "defaults", defs) == -1 || suite_params_json(&s->defaults, defs) == -1)
+    if (json_object_set_new(o, "defaults", defs) == -1 ||
+        suite_params_json(&s->defaults, defs) == -1)
         goto fail;
     cases = json_array();
     if (json_object_set_new(o, "cases", cases) == -1)

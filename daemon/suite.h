@@ -29,18 +29,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SUITE_BYTES_MAX (1024 * 1024)    /* largest suite JSON text */
-#define SUITE_CASES_MAX 256              /* cases in one suite */
-#define SUITE_MESSAGES_MAX 64            /* messages in one case */
-#define SUITE_NAME_MAX 64                /* suite and case names + NUL */
-#define SUITE_DESC_MAX 1024              /* description + NUL */
-#define SUITE_REGEX_MAX 1024             /* one regex source + NUL */
-#define SUITE_FINISH_MAX 8               /* allowed finish reasons of one case */
-#define SUITE_REASON_MAX 32              /* one finish reason + NUL */
+#define SUITE_BYTES_MAX (1024 * 1024) /* largest suite JSON text */
+#define SUITE_CASES_MAX 256           /* cases in one suite */
+#define SUITE_MESSAGES_MAX 64         /* messages in one case */
+#define SUITE_NAME_MAX 64             /* suite and case names + NUL */
+#define SUITE_DESC_MAX 1024           /* description + NUL */
+#define SUITE_REGEX_MAX 1024          /* one regex source + NUL */
+#define SUITE_FINISH_MAX 8            /* allowed finish reasons of one case */
+#define SUITE_REASON_MAX 32           /* one finish reason + NUL */
 #define SUITE_MAX_TOKENS_MAX 1000000
-#define SUITE_ERR_MAX 512                /* a good size for parse errors */
-#define SUITE_FILE_NAME_MAX 128          /* a suite file name in suites_dir + NUL */
-#define SUITE_PATH_MAX 2048              /* suites_dir/name + NUL */
+#define SUITE_ERR_MAX 512       /* a good size for parse errors */
+#define SUITE_FILE_NAME_MAX 128 /* a suite file name in suites_dir + NUL */
+#define SUITE_PATH_MAX 2048     /* suites_dir/name + NUL */
 
 /* Bits of suite_params.set: which fields were given. */
 enum {
@@ -75,33 +75,33 @@ enum suite_role { SUITE_ROLE_SYSTEM, SUITE_ROLE_USER, SUITE_ROLE_ASSISTANT };
 
 struct suite_message {
     enum suite_role role;
-    char *content;                       /* owned, NUL-terminated */
+    char *content; /* owned, NUL-terminated */
 };
 
 struct suite_validate {
-    int64_t min_tokens;                  /* -1: none */
-    char *must_match;                    /* owned source, NULL: none */
+    int64_t min_tokens; /* -1: none */
+    char *must_match;   /* owned source, NULL: none */
     char *must_not_match;
-    regex_t must_match_re;               /* compiled when the source is set */
+    regex_t must_match_re; /* compiled when the source is set */
     regex_t must_not_match_re;
     char finish_reasons[SUITE_FINISH_MAX][SUITE_REASON_MAX];
-    size_t n_finish_reasons;             /* 0: any */
+    size_t n_finish_reasons; /* 0: any */
 };
 
 struct suite_case {
     char name[SUITE_NAME_MAX];
-    struct suite_message *messages;      /* owned */
+    struct suite_message *messages; /* owned */
     size_t n_messages;
-    struct suite_params params;          /* resolved: the suite's defaults + the case's own */
+    struct suite_params params; /* resolved: the suite's defaults + the case's own */
     struct suite_validate validate;
 };
 
 struct suite {
     char name[SUITE_NAME_MAX];
     char description[SUITE_DESC_MAX];
-    int builtin;                         /* loaded from an embedded suite */
+    int builtin; /* loaded from an embedded suite */
     struct suite_params defaults;
-    struct suite_case *cases;            /* owned */
+    struct suite_case *cases; /* owned */
     size_t n_cases;
 };
 

@@ -27,7 +27,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static double
 num(const json_t *o, const char *k)
 {
@@ -118,13 +117,14 @@ case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double
 static void
 run_server_info(json_t *run, json_t *samples)
 {
-    static const char *const keys[][2] = { { "runtime", "server_runtime" },
-                                           { "model_info", "server_model_info" } };
+    static const char *const keys[][2] = {{"runtime", "server_runtime"},
+                                          {"model_info", "server_model_info"}};
     json_t *s, *v;
     size_t i, k;
 
     for (k = 0; k < 2; k++) {
-        json_array_foreach(samples, i, s) {
+        json_array_foreach(samples, i, s)
+        {
             v = json_object_get(json_object_get(s, "server_stats"), keys[k][0]);
             if (json_is_object(v)) {
                 json_object_set(run, keys[k][1], v);
@@ -203,7 +203,8 @@ run_json(struct db *db, json_t *run)
     j = 0;
     for (i = 0; i < n; i++) {
         json_t *s = json_array_get(samples, i);
-        if (!json_is_true(json_object_get(s, "warmup")) && json_is_true(json_object_get(s, "ok")))
+        if (!json_is_true(json_object_get(s, "warmup")) &&
+            json_is_true(json_object_get(s, "ok")))
             e2e[j++] = num(s, "e2e_tps");
     }
     stats_summarize(e2e, j, &range);
@@ -255,7 +256,8 @@ summary_job(struct db *db, int64_t job_id, json_t **out)
         json_array_append(sum, json_array_get(runs, i));
     json_decref(runs);
     runs = sum;
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         if (run_json(db, run) == -1) {
             json_decref(runs);
             return -1;
@@ -263,9 +265,11 @@ summary_job(struct db *db, int64_t job_id, json_t **out)
         if (num(run, "avg_e2e_tps") > best)
             best = num(run, "avg_e2e_tps");
     }
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         double v = num(run, "avg_e2e_tps");
-        json_object_set_new(run, "relative_speed", jnum(best > 0 && !isnan(v) ? v / best : NAN));
+        json_object_set_new(run, "relative_speed",
+                            jnum(best > 0 && !isnan(v) ? v / best : NAN));
     }
     *out = json_pack("{s:I, s:o}", "job_id", (json_int_t)job_id, "runs", runs);
     return *out ? 0 : -1;
@@ -297,7 +301,8 @@ print_server(const json_t *run, FILE *f)
     size_t j;
     int header = 0;
 
-    json_array_foreach(json_object_get(run, "cases"), j, c) {
+    json_array_foreach(json_object_get(run, "cases"), j, c)
+    {
         if (json_object_get(c, "server_samples") == NULL)
             continue;
         if (!header) {
@@ -322,7 +327,8 @@ summary_print_text(const json_t *summary, FILE *f)
     json_t *runs = json_object_get(summary, "runs"), *run, *c;
     size_t i, j;
 
-    json_array_foreach(runs, i, run) {
+    json_array_foreach(runs, i, run)
+    {
         const char *err = json_string_value(json_object_get(run, "error_code"));
         double size = num(run, "model_size_bytes");
 
@@ -339,7 +345,8 @@ summary_print_text(const json_t *summary, FILE *f)
         }
         fprintf(f, "  %-14s %5s %8s %8s %9s %10s %9s %6s\n", "case", "n", "tokens", "time(s)",
                 "TTFT(ms)", "decode/s", "e2e/s", "pass");
-        json_array_foreach(json_object_get(run, "cases"), j, c) {
+        json_array_foreach(json_object_get(run, "cases"), j, c)
+        {
             fprintf(f, "  %-14.14s %5lld", json_string_value(json_object_get(c, "case")),
                     (long long)json_integer_value(json_object_get(c, "n")));
             print_num(f, 8, 0, num(json_object_get(c, "completion_tokens"), "mean"));
@@ -347,13 +354,16 @@ summary_print_text(const json_t *summary, FILE *f)
             print_num(f, 9, 0, num(json_object_get(c, "ttft_ms"), "mean"));
             print_num(f, 10, 2, num(json_object_get(c, "decode_tps"), "mean"));
             print_num(f, 9, 2, num(json_object_get(c, "e2e_tps"), "mean"));
-            fprintf(f, " %3lld/%-3lld\n", (long long)json_integer_value(json_object_get(c, "passed")),
+            fprintf(f, " %3lld/%-3lld\n",
+                    (long long)json_integer_value(json_object_get(c, "passed")),
                     (long long)json_integer_value(json_object_get(c, "n")));
         }
         print_server(run, f);
-        fprintf(f, "  average e2e %.2f tok/s (range %.2f-%.2f), decode %.2f tok/s, pass rate %.0f%%",
-                num(run, "avg_e2e_tps"), num(run, "e2e_tps_min"), num(run, "e2e_tps_max"),
-                num(run, "avg_decode_tps"), 100.0 * num(run, "pass_rate"));
+        fprintf(
+            f,
+            "  average e2e %.2f tok/s (range %.2f-%.2f), decode %.2f tok/s, pass rate %.0f%%",
+            num(run, "avg_e2e_tps"), num(run, "e2e_tps_min"), num(run, "e2e_tps_max"),
+            num(run, "avg_decode_tps"), 100.0 * num(run, "pass_rate"));
         if (!isnan(num(run, "tps_per_gb")))
             fprintf(f, ", %.3f TPS/GB", num(run, "tps_per_gb"));
         if (json_array_size(runs) > 1 && !isnan(num(run, "relative_speed")))

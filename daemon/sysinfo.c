@@ -50,7 +50,8 @@ sysinfo_proc_rss(long pid)
     if (m.phys_footprint == 0) {
         memset(&ti, 0, sizeof(ti));
         /* proc_pidinfo returns the bytes filled; a short fill is a failure. */
-        if (proc_pidinfo((int)pid, PROC_PIDTASKINFO, 0, &ti, (int)sizeof(ti)) == (int)sizeof(ti)) {
+        if (proc_pidinfo((int)pid, PROC_PIDTASKINFO, 0, &ti, (int)sizeof(ti)) ==
+            (int)sizeof(ti)) {
             m.have_resident = 1;
             m.resident_size = ti.pti_resident_size;
         }
@@ -129,7 +130,7 @@ static struct {
     pthread_once_t once;
     int token;
     int ok;
-} thermal = { PTHREAD_ONCE_INIT, 0, 0 };
+} thermal = {PTHREAD_ONCE_INIT, 0, 0};
 
 static void
 thermal_init(void)
@@ -182,10 +183,10 @@ env_platform(struct sysinfo_env *e)
 #include <dirent.h>
 #include <fcntl.h>
 
-#define SYSINFO_FILE_MAX 4096       /* bytes read of one /proc or /sys file */
-#define SYSINFO_TRIPS_MAX 32        /* trip points looked at per thermal zone */
+#define SYSINFO_FILE_MAX 4096 /* bytes read of one /proc or /sys file */
+#define SYSINFO_TRIPS_MAX 32  /* trip points looked at per thermal zone */
 #define SYSINFO_PATH_MAX 320
-#define SYSINFO_COMM_LEN 15         /* /proc/PID/comm keeps 15 bytes of a name */
+#define SYSINFO_COMM_LEN 15 /* /proc/PID/comm keeps 15 bytes of a name */
 
 /* Read a small file into buf (NUL-terminated). Bytes read, or -1. */
 static ssize_t
@@ -347,7 +348,7 @@ trip_rank(const char *type)
 static void
 read_thermal(struct sysinfo_snap *s)
 {
-    static const char *const names[] = { "nominal", "passive", "hot", "critical" };
+    static const char *const names[] = {"nominal", "passive", "hot", "critical"};
     char path[SYSINFO_PATH_MAX], buf[64];
     struct dirent *de;
     long t, trip;
@@ -366,15 +367,15 @@ read_thermal(struct sysinfo_snap *s)
             s->temp_c = t / 1000.0;
         rank = 0;
         for (k = 0; k < SYSINFO_TRIPS_MAX; k++) {
-            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_type",
-                     de->d_name, k);
+            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_type", de->d_name,
+                     k);
             if (read_small(path, buf, sizeof(buf)) <= 0)
                 break;
             rk = trip_rank(buf);
             if (rk == 0)
                 continue;
-            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_temp",
-                     de->d_name, k);
+            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_temp", de->d_name,
+                     k);
             if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &trip) != 1)
                 continue;
             if (trip > 0 && t >= trip && rk > rank)
@@ -388,7 +389,7 @@ read_thermal(struct sysinfo_snap *s)
         snprintf(s->thermal, sizeof(s->thermal), "%s", names[worst]);
 }
 
-#define SYSINFO_CPUINFO_MAX 65536   /* bytes of /proc/cpuinfo read: the first cores */
+#define SYSINFO_CPUINFO_MAX 65536 /* bytes of /proc/cpuinfo read: the first cores */
 
 /* The first file of paths[] that reads, into buf; its length or -1. */
 static ssize_t
@@ -423,7 +424,7 @@ first_line(const char *path, char *out, size_t outlen)
 static void
 env_platform(struct sysinfo_env *e)
 {
-    static const char *const os_release[] = { "/etc/os-release", "/usr/lib/os-release" };
+    static const char *const os_release[] = {"/etc/os-release", "/usr/lib/os-release"};
     char *buf = malloc(SYSINFO_CPUINFO_MAX);
     struct sysmem m;
 

@@ -38,8 +38,8 @@
 #include <stdint.h>
 
 #define SYSINFO_THERMAL_MAX 16
-#define SYSINFO_PROCESS_MAX 1024    /* bytes of a process name (config string size) */
-#define SYSINFO_PIDS_MAX 65536      /* processes looked at in one scan */
+#define SYSINFO_PROCESS_MAX 1024 /* bytes of a process name (config string size) */
+#define SYSINFO_PIDS_MAX 65536   /* processes looked at in one scan */
 
 /* Whose resident memory to read: pid when > 0, else every process whose
  * name starts with `process` (when not ""), else nobody. */
@@ -50,16 +50,16 @@ struct sysinfo_target {
 
 /* One reading. Integers are -1 and doubles NAN when unknown. */
 struct sysinfo_snap {
-    int64_t at;                     /* wall clock ms */
+    int64_t at; /* wall clock ms */
     int64_t mem_total_bytes;
     int64_t mem_avail_bytes;
     int64_t swap_used_bytes;
     double mem_pressure;
-    int64_t server_rss_bytes;       /* -1: no target, or no such process */
-    int server_procs;               /* processes summed into server_rss_bytes */
+    int64_t server_rss_bytes; /* -1: no target, or no such process */
+    int server_procs;         /* processes summed into server_rss_bytes */
     int64_t self_rss_bytes;
     double cpu_load1;
-    double temp_c;                  /* Linux: the hottest zone */
+    double temp_c; /* Linux: the hottest zone */
     char thermal[SYSINFO_THERMAL_MAX];
 };
 

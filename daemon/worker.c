@@ -27,16 +27,18 @@
 #define WORKER_IDLE_MS 30000
 #define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
 #define WORKER_DETAIL_MAX 2048
-#define WORKER_RETRY_MS 1000        /* a refused write (final state, claim) is retried this often at first */
-#define WORKER_BACKOFF_MAX_MS 30000 /* a queue that cannot be claimed is retried at most this far apart */
+#define WORKER_RETRY_MS                                                                        \
+    1000 /* a refused write (final state, claim) is retried this often at first */
+#define WORKER_BACKOFF_MAX_MS                                                                  \
+    30000 /* a queue that cannot be claimed is retried at most this far apart */
 
 struct worker {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int wake;
-    atomic_int stopping;                /* shutdown: the running job resumes later */
-    atomic_int abort;                   /* stop the running job now (cancel or shutdown) */
+    atomic_int stopping; /* shutdown: the running job resumes later */
+    atomic_int abort;    /* stop the running job now (cancel or shutdown) */
     int64_t heartbeat_ns;
     long long current_job;
     int running;
@@ -76,7 +78,7 @@ struct job_ctx {
     struct worker *w;
     int64_t job_id;
     int64_t last_check_ns;
-    struct sampler *sampler;    /* system readings, stored from this thread */
+    struct sampler *sampler; /* system readings, stored from this thread */
     int sampler_warned;
 };
 
@@ -122,8 +124,8 @@ store_state(struct worker *w, int64_t id, const char *state, const char *code,
 
     while (jobs_set_state(w->db, id, state, code, detail) == -1) {
         if (tries++ == 0)
-            log_warnx("job=%lld state %s not stored: %s (retrying every %d ms)",
-                      (long long)id, state, w->db->err, WORKER_RETRY_MS);
+            log_warnx("job=%lld state %s not stored: %s (retrying every %d ms)", (long long)id,
+                      state, w->db->err, WORKER_RETRY_MS);
         heartbeat(w);
         pthread_mutex_lock(&w->mu);
         if (w->stopping) {
@@ -173,7 +175,8 @@ recover(struct worker *w)
 
     if (jobs_list(w->db, "running", 0, 1000, &list) == -1)
         return -1;
-    json_array_foreach(list, i, j) {
+    json_array_foreach(list, i, j)
+    {
         json_int_t id = json_integer_value(json_object_get(j, "id"));
         json_t *resume = json_object_get(json_object_get(j, "spec"), "resume");
         int again = !json_is_false(resume);
@@ -181,7 +184,8 @@ recover(struct worker *w)
         const char *state = cancel ? "cancelled" : again ? "queued" : "interrupted";
 
         if (jobs_set_state(w->db, id, state, again || cancel ? NULL : "interrupted",
-                           again || cancel ? NULL : "the daemon stopped while the job ran") == -1) {
+                           again || cancel ? NULL : "the daemon stopped while the job ran") ==
+            -1) {
             json_decref(list);
             return -1;
         }
@@ -214,10 +218,10 @@ static void
 run_job(struct worker *w, struct job_rec *job)
 {
     struct jobspec spec;
-    struct job_ctx ctx = { w, job->id, 0, NULL, 0 };
+    struct job_ctx ctx = {w, job->id, 0, NULL, 0};
     struct sysinfo_target target;
     int sample_ms;
-    struct runner_hooks hooks = { &ctx, &w->abort, job_should_stop, job_event };
+    struct runner_hooks hooks = {&ctx, &w->abort, job_should_stop, job_event};
     json_t *root;
     json_error_t je;
     char err[JOBSPEC_ERR_MAX], code[32], detail[WORKER_DETAIL_MAX];
@@ -316,8 +320,8 @@ claim_outcome(struct worker *w, int r, int *failing, int64_t *backoff_ms)
             w->db = again;
         }
     }
-    *backoff_ms = *backoff_ms * 2 < WORKER_BACKOFF_MAX_MS ? *backoff_ms * 2
-                                                           : WORKER_BACKOFF_MAX_MS;
+    *backoff_ms =
+        *backoff_ms * 2 < WORKER_BACKOFF_MAX_MS ? *backoff_ms * 2 : WORKER_BACKOFF_MAX_MS;
     return *backoff_ms;
 }
 

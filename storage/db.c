@@ -28,7 +28,8 @@ static struct {
     atomic_int write_state; /* enum db_write_state */
 } db_g;
 
-static void db_seterr(struct db *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void db_seterr(struct db *db, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 static void
 db_seterr(struct db *db, const char *fmt, ...)
@@ -135,10 +136,10 @@ note_code(int code)
         int code;
         enum db_write_state state;
     } map[] = {
-        { SQLITE_BUSY, DB_WRITE_LOCKED },      { SQLITE_LOCKED, DB_WRITE_LOCKED },
-        { SQLITE_READONLY, DB_WRITE_READ_ONLY }, { SQLITE_CANTOPEN, DB_WRITE_READ_ONLY },
-        { SQLITE_PERM, DB_WRITE_READ_ONLY },   { SQLITE_FULL, DB_WRITE_FAILED },
-        { SQLITE_IOERR, DB_WRITE_FAILED },
+        {SQLITE_BUSY, DB_WRITE_LOCKED},        {SQLITE_LOCKED, DB_WRITE_LOCKED},
+        {SQLITE_READONLY, DB_WRITE_READ_ONLY}, {SQLITE_CANTOPEN, DB_WRITE_READ_ONLY},
+        {SQLITE_PERM, DB_WRITE_READ_ONLY},     {SQLITE_FULL, DB_WRITE_FAILED},
+        {SQLITE_IOERR, DB_WRITE_FAILED},
     };
     size_t i;
 
@@ -230,8 +231,8 @@ exec_retry(struct db *db, const char *sql)
             break;
         backoff = backoff * 2 < DB_RETRY_MAX_MS ? backoff * 2 : DB_RETRY_MAX_MS;
     }
-    db_seterr(db, "database is locked by another connection (%d attempt%s over %lld ms)",
-              tries, tries == 1 ? "" : "s", (long long)(mono_ms() - t0));
+    db_seterr(db, "database is locked by another connection (%d attempt%s over %lld ms)", tries,
+              tries == 1 ? "" : "s", (long long)(mono_ms() - t0));
     return -1;
 }
 
@@ -746,8 +747,7 @@ db_row_json(sqlite3_stmt *st)
             break;
         case SQLITE_TEXT:
             if (is_json)
-                v = json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY,
-                               NULL);
+                v = json_loads((const char *)sqlite3_column_text(st, i), JSON_DECODE_ANY, NULL);
             if (v == NULL)
                 v = json_string((const char *)sqlite3_column_text(st, i));
             break;

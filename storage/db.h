@@ -28,7 +28,7 @@
 #define DB_BUSY_TIMEOUT_MS 5000
 #define DB_RETRY_FIRST_MS 100
 #define DB_RETRY_MAX_MS 2000
-#define DB_STOP_POLL_MS 100   /* waits check the stop function this often */
+#define DB_STOP_POLL_MS 100 /* waits check the stop function this often */
 
 struct db {
     sqlite3 *h;
@@ -45,9 +45,9 @@ struct db {
  * connection reports here): for /v1/healthz. */
 enum db_write_state {
     DB_WRITE_OK,
-    DB_WRITE_LOCKED,      /* a write is waiting for a lock another connection holds */
-    DB_WRITE_READ_ONLY,   /* refused: the file or its folder cannot be written */
-    DB_WRITE_FAILED,      /* refused: disk full, I/O error */
+    DB_WRITE_LOCKED,    /* a write is waiting for a lock another connection holds */
+    DB_WRITE_READ_ONLY, /* refused: the file or its folder cannot be written */
+    DB_WRITE_FAILED,    /* refused: disk full, I/O error */
 };
 
 /*

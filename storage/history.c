@@ -16,9 +16,9 @@
 #define HOUR_MS INT64_C(3600000)
 #define DAY_MS (24 * HOUR_MS)
 #define WEEK_MS (7 * DAY_MS)
-#define MONDAY_MS (4 * DAY_MS)     /* 1970-01-05, the first Monday */
+#define MONDAY_MS (4 * DAY_MS) /* 1970-01-05, the first Monday */
 
-static const char *const rollup_metrics[] = { "decode_tps", "e2e_tps", "ttft_ms", "prompt_tps" };
+static const char *const rollup_metrics[] = {"decode_tps", "e2e_tps", "ttft_ms", "prompt_tps"};
 #define NROLLUP (sizeof(rollup_metrics) / sizeof(rollup_metrics[0]))
 
 static void
@@ -71,7 +71,7 @@ history_metric_higher_better(const char *metric)
 int
 history_bucket_parse(const char *s, enum history_bucket *out)
 {
-    static const char *const names[] = { "run", "hour", "day", "week" };
+    static const char *const names[] = {"run", "hour", "day", "week"};
     size_t i;
 
     for (i = 0; s != NULL && i < sizeof(names) / sizeof(names[0]); i++) {
@@ -167,7 +167,10 @@ pct_final(sqlite3_context *ctx)
     } else if (p->oom) {
         sqlite3_result_error(ctx, "tpsd_pct: too many values", -1);
     } else {
-        sqlite3_result_double(ctx, stats_percentile_select(p->v, p->n, p->q < 0 ? 0 : p->q > 1 ? 1 : p->q));
+        sqlite3_result_double(ctx, stats_percentile_select(p->v, p->n,
+                                                           p->q < 0   ? 0
+                                                           : p->q > 1 ? 1
+                                                                      : p->q));
     }
     if (p != NULL)
         free(p->v);
@@ -256,7 +259,8 @@ history_sql_functions(sqlite3 *h)
 
     if (sqlite3_create_function(h, "tpsd_pct", 2, fl, NULL, NULL, pct_step, pct_final) !=
             SQLITE_OK ||
-        sqlite3_create_function(h, "tpsd_f64", 1, fl, NULL, f64_func, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_f64", 1, fl, NULL, f64_func, NULL, NULL) !=
+            SQLITE_OK ||
         sqlite3_create_function(h, "tpsd_cat", 2, fl, NULL, cat_func, NULL, NULL) != SQLITE_OK)
         return -1;
     return 0;
@@ -266,10 +270,10 @@ history_sql_functions(sqlite3 *h)
 struct acc {
     int64_t t, run_id;
     int64_t n, runs, req, passed;
-    double sum, m2, min, max, p50, p90;  /* m2: sum of squared deviations */
-    double *meds;                  /* per-run medians */
+    double sum, m2, min, max, p50, p90; /* m2: sum of squared deviations */
+    double *meds;                       /* per-run medians */
     size_t nmeds, cap;
-    char verdict[16];              /* bucket run: the run's stored verdict, or "" */
+    char verdict[16]; /* bucket run: the run's stored verdict, or "" */
 };
 
 static void
@@ -397,13 +401,13 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
 }
 
 /* The columns acc_add reads, of a run's load time. */
-#define LOAD_COLS                                                                            \
-    "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms, 0.0, load_ms,"  \
+#define LOAD_COLS                                                                              \
+    "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms, 0.0, load_ms,"    \
     " load_ms, load_ms, load_ms, 1, NULL FROM runs"
 
 /* The columns acc_add reads, of rollups of metric m (verdict: bucket run). */
-#define ROLLUP_COLS                                                                          \
-    "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max," \
+#define ROLLUP_COLS                                                                            \
+    "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max,"   \
     " %s_p50, %s_p90, 1, NULL%s FROM history_rollup h"
 #define ROLLUP_ARGS(m, verdict) m, m, m, m, m, m, m, verdict
 
@@ -468,23 +472,33 @@ static void
 trends_sql_load(struct sqlbuf *b, const char *filt, int daily, int edge1, int edge2)
 {
     if (!daily) {
-        sql_add(b, LOAD_COLS " INDEXED BY runs_load WHERE load_ms IS NOT NULL"
-                             " AND started_at >= :since AND started_at < :until%s"
-                             " ORDER BY model, started_at", filt);
+        sql_add(b,
+                LOAD_COLS " INDEXED BY runs_load WHERE load_ms IS NOT NULL"
+                          " AND started_at >= :since AND started_at < :until%s"
+                          " ORDER BY model, started_at",
+                filt);
         return;
     }
-    sql_add(b, "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
-               " load_m2, load_min, load_max, load_first, load_first, load_n,"
-               " load_vals FROM history_daily_load WHERE day >= :d0 AND day < :d1%s", filt);
-    sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
-               " WHERE state IN ('pending', 'running') AND load_ms IS NOT NULL"
-               " AND started_at >= :d0 AND started_at < :d1%s", filt);
+    sql_add(b,
+            "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
+            " load_m2, load_min, load_max, load_first, load_first, load_n,"
+            " load_vals FROM history_daily_load WHERE day >= :d0 AND day < :d1%s",
+            filt);
+    sql_add(b,
+            " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
+            " WHERE state IN ('pending', 'running') AND load_ms IS NOT NULL"
+            " AND started_at >= :d0 AND started_at < :d1%s",
+            filt);
     if (edge1)
-        sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
-                   " AND started_at >= :since AND started_at < :d0%s", filt);
+        sql_add(b,
+                " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
+                " AND started_at >= :since AND started_at < :d0%s",
+                filt);
     if (edge2)
-        sql_add(b, " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
-                   " AND started_at >= :d1 AND started_at < :until%s", filt);
+        sql_add(b,
+                " UNION ALL " LOAD_COLS " INDEXED BY runs_started WHERE load_ms IS NOT NULL"
+                " AND started_at >= :d1 AND started_at < :until%s",
+                filt);
     sql_add(b, " ORDER BY 1, 4");
 }
 
@@ -496,8 +510,9 @@ trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt, int per_run
                   int edge1, int edge2)
 {
     if (!daily) {
-        sql_add(b, ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
-                               " ORDER BY model, case_name, at",
+        sql_add(b,
+                ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
+                            " ORDER BY model, case_name, at",
                 ROLLUP_ARGS(m, per_run ? ", (SELECT verdict FROM history_verdicts v"
                                          " WHERE v.run_id = h.run_id AND v.case_name ="
                                          " h.case_name AND v.metric = :metric)"
@@ -505,18 +520,25 @@ trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt, int per_run
                 filt);
         return;
     }
-    sql_add(b, "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
-               " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
-               " WHERE day >= :d0 AND day < :d1%s",
+    sql_add(b,
+            "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
+            " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
+            " WHERE day >= :d0 AND day < :d1%s",
             m, m, m, m, m, m, m, m, filt);
-    sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
-               " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s", ROLLUP_ARGS(m, ""), filt);
+    sql_add(b,
+            " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
+            " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s",
+            ROLLUP_ARGS(m, ""), filt);
     if (edge1)
-        sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
-                   " WHERE at >= :since AND at < :d0%s", ROLLUP_ARGS(m, ""), filt);
+        sql_add(b,
+                " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                " WHERE at >= :since AND at < :d0%s",
+                ROLLUP_ARGS(m, ""), filt);
     if (edge2)
-        sql_add(b, " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
-                   " WHERE at >= :d1 AND at < :until%s", ROLLUP_ARGS(m, ""), filt);
+        sql_add(b,
+                " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
+                " WHERE at >= :d1 AND at < :until%s",
+                ROLLUP_ARGS(m, ""), filt);
     sql_add(b, " ORDER BY 1, 2, 4");
 }
 
@@ -546,7 +568,7 @@ trends_range(const struct history_query *q, struct trends_range *r)
 static sqlite3_stmt *
 trends_stmt(struct db *db, const struct history_query *q, const struct trends_range *r)
 {
-    struct sqlbuf b = { .len = 0, .full = 0 };
+    struct sqlbuf b = {.len = 0, .full = 0};
     int load = strcmp(q->metric, "load_ms") == 0;
     char filt[256];
     sqlite3_stmt *st;
@@ -644,7 +666,8 @@ trends_row(struct trends_out *o, sqlite3_stmt *st, enum history_bucket bucket)
     const char *mo = col_text(st, 0);
     const char *ca = sqlite3_column_type(st, 1) == SQLITE_NULL ? NULL : col_text(st, 1);
     int64_t t = bucket_start(bucket, sqlite3_column_int64(st, 3));
-    int same_series = o->cur && strcmp(mo, o->model) == 0 && strcmp(ca ? ca : "", o->cname) == 0;
+    int same_series =
+        o->cur && strcmp(mo, o->model) == 0 && strcmp(ca ? ca : "", o->cname) == 0;
 
     if (o->have && (!same_series || o->per_run || t != o->a.t) && trends_flush(o) == -1)
         return 1;
@@ -660,7 +683,7 @@ trends_row(struct trends_out *o, sqlite3_stmt *st, enum history_bucket bucket)
 int
 history_trends(struct db *db, const struct history_query *q, char **text, size_t *len)
 {
-    static const char *const bnames[] = { "run", "hour", "day", "week" };
+    static const char *const bnames[] = {"run", "hour", "day", "week"};
     struct trends_out o;
     struct trends_range r;
     sqlite3_stmt *st = NULL;
@@ -698,8 +721,8 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
     jt_lit(&o.b, o.cur ? "]}]" : "]");
     jt_lit(&o.b, o.truncated ? ",\"truncated\":true}" : ",\"truncated\":false}");
     if (o.b.full) {
-        snprintf(db->err, sizeof(db->err), "trends answer larger than %d bytes or out of memory",
-                 HISTORY_TEXT_MAX);
+        snprintf(db->err, sizeof(db->err),
+                 "trends answer larger than %d bytes or out of memory", HISTORY_TEXT_MAX);
         goto out;
     }
     *text = o.b.p;
@@ -762,9 +785,9 @@ model_cases(struct db *db, json_t *m, int64_t run_id, double *avg_e2e, double *a
                           ? json_null()
                           : json_integer(sqlite3_column_int64(st, 5)),
                       "pass_rate",
-                      jnum(sqlite3_column_int64(st, 6) ? sqlite3_column_double(st, 7) /
-                                                             sqlite3_column_double(st, 6)
-                                                       : NAN)));
+                      jnum(sqlite3_column_int64(st, 6)
+                               ? sqlite3_column_double(st, 7) / sqlite3_column_double(st, 6)
+                               : NAN)));
     }
     sqlite3_finalize(st);
     if (step != SQLITE_DONE) {
@@ -833,7 +856,8 @@ history_models(struct db *db, json_t **out)
                       jnum(col_num(st, 7)), "runs", (json_int_t)sqlite3_column_int64(st, 3),
                       "latest_run_id", (json_int_t)sqlite3_column_int64(st, 1), "latest_at",
                       (json_int_t)sqlite3_column_int64(st, 2));
-        if (m == NULL || model_cases(db, m, sqlite3_column_int64(st, 1), &e2e, &dec, &pass) == -1) {
+        if (m == NULL ||
+            model_cases(db, m, sqlite3_column_int64(st, 1), &e2e, &dec, &pass) == -1) {
             json_decref(m);
             goto out;
         }
@@ -988,7 +1012,8 @@ history_window(struct db *db, const struct history_point *p, const char *metric,
 
     *value = NAN;
     *n = 0;
-    if (!history_metric_ok(metric) || strcmp(metric, "load_ms") == 0 || w > HISTORY_WINDOW_MAX) {
+    if (!history_metric_ok(metric) || strcmp(metric, "load_ms") == 0 ||
+        w > HISTORY_WINDOW_MAX) {
         snprintf(db->err, sizeof(db->err), "no window for metric");
         return -1;
     }
@@ -1098,13 +1123,13 @@ history_verdicts_list(struct db *db, const char *model, int all, int64_t cursor,
              "SELECT id, run_id, series, model, case_name AS \"case\", metric, at, value,"
              " baseline, sigma, t, change, win AS window, verdict FROM history_verdicts"
              " WHERE id < :cursor%s%s ORDER BY id DESC LIMIT :lim",
-             all ? "" : " AND verdict = 'regression'",
-             model ? " AND model = :model" : "");
+             all ? "" : " AND verdict = 'regression'", model ? " AND model = :model" : "");
     st = db_prepare(db, sql);
     if (st == NULL)
         return -1;
     db_bind_int(st, ":cursor", cursor > 0 ? cursor : INT64_MAX);
-    db_bind_int(st, ":lim", limit > 0 && limit <= HISTORY_VERDICTS_MAX ? limit : HISTORY_VERDICTS_MAX);
+    db_bind_int(st, ":lim",
+                limit > 0 && limit <= HISTORY_VERDICTS_MAX ? limit : HISTORY_VERDICTS_MAX);
     if (model)
         db_bind_text(st, ":model", model);
     if (db_rows_json(db, st, &list) == -1)

@@ -16,29 +16,29 @@
 
 #include "storage/db.h"
 
-#define HISTORY_POINTS_MAX 100000  /* points in one trends answer, all series */
-#define HISTORY_MODELS_MAX 1000    /* models on the leaderboard */
-#define HISTORY_WINDOW_MAX 1000    /* values of one regression window */
-#define HISTORY_VERDICTS_MAX 1000  /* verdicts in one answer */
-#define HISTORY_KEY_MAX 512        /* bytes of a series key, model or case */
-#define HISTORY_PCT_MAX 10000000   /* values one tpsd_pct() call sorts */
+#define HISTORY_POINTS_MAX 100000      /* points in one trends answer, all series */
+#define HISTORY_MODELS_MAX 1000        /* models on the leaderboard */
+#define HISTORY_WINDOW_MAX 1000        /* values of one regression window */
+#define HISTORY_VERDICTS_MAX 1000      /* verdicts in one answer */
+#define HISTORY_KEY_MAX 512            /* bytes of a series key, model or case */
+#define HISTORY_PCT_MAX 10000000       /* values one tpsd_pct() call sorts */
 #define HISTORY_MEDS_MAX (1024 * 1024) /* bytes of one day's per-run medians (131072 runs) */
 #define HISTORY_TEXT_MAX (64 * 1024 * 1024) /* bytes of one trends answer */
 
 enum history_bucket {
-    HISTORY_BUCKET_RUN,            /* one point per run */
+    HISTORY_BUCKET_RUN, /* one point per run */
     HISTORY_BUCKET_HOUR,
     HISTORY_BUCKET_DAY,
-    HISTORY_BUCKET_WEEK,           /* weeks start Monday 00:00 UTC */
+    HISTORY_BUCKET_WEEK, /* weeks start Monday 00:00 UTC */
 };
 
 struct history_query {
-    const char *model;             /* NULL: every model */
-    const char *case_name;         /* NULL: every case */
-    const char *suite;             /* NULL: every suite */
-    const char *metric;            /* one of the figures above */
+    const char *model;     /* NULL: every model */
+    const char *case_name; /* NULL: every case */
+    const char *suite;     /* NULL: every suite */
+    const char *metric;    /* one of the figures above */
     enum history_bucket bucket;
-    int64_t since, until;          /* [since, until) in ms; 0: open */
+    int64_t since, until; /* [since, until) in ms; 0: open */
 };
 
 /*
@@ -126,7 +126,7 @@ struct history_verdict {
     const char *metric;
     double value, baseline, sigma, t, change;
     int win;
-    const char *verdict;           /* "regression", "improvement", "none" */
+    const char *verdict; /* "regression", "improvement", "none" */
 };
 
 /* Store verdicts (replacing those of the same run, case and metric) in one

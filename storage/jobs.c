@@ -23,8 +23,8 @@ jobs_state_is_final(const char *state)
            strcmp(state, "cancelled") == 0 || strcmp(state, "interrupted") == 0;
 }
 
-#define JOB_COLUMNS                                                                     \
-    "id, name, kind, spec, state, priority, attempts, cancel_requested, created_at,"    \
+#define JOB_COLUMNS                                                                            \
+    "id, name, kind, spec, state, priority, attempts, cancel_requested, created_at,"           \
     " coalesce(started_at, -1), coalesce(finished_at, -1), updated_at"
 
 static void
@@ -110,7 +110,8 @@ int
 jobs_get(struct db *db, int64_t id, struct job_rec *out)
 {
     int rc;
-    sqlite3_stmt *st = db_query_id(db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = :id", id, &rc);
+    sqlite3_stmt *st =
+        db_query_id(db, "SELECT " JOB_COLUMNS " FROM jobs WHERE id = :id", id, &rc);
 
     if (st == NULL)
         return rc;
@@ -124,15 +125,15 @@ jobs_get(struct db *db, int64_t id, struct job_rec *out)
  * warm-up), not from counting samples: a list of 50 jobs of 20 runs read
  * 114,000 sample index entries. The sums read only the covering index
  * history_rollup_run_n (run_id, n, n_ok), not the wide rollup rows. */
-#define JOB_JSON_SELECT                                                                  \
-    "SELECT j.id, j.name, j.kind, j.state, j.priority, j.attempts,"                      \
-    " j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.updated_at,"      \
-    " j.error_code, j.error_detail, j.spec AS spec_json,"                                \
-    " (SELECT count(*) FROM runs r WHERE r.job_id = j.id) AS runs,"                      \
-    " (SELECT coalesce(sum(h.n), 0) FROM runs r JOIN history_rollup h"                   \
-    "   ON h.run_id = r.id WHERE r.job_id = j.id) AS samples,"                           \
-    " (SELECT coalesce(sum(h.n - h.n_ok), 0) FROM runs r JOIN history_rollup h"          \
-    "   ON h.run_id = r.id WHERE r.job_id = j.id) AS errors"                             \
+#define JOB_JSON_SELECT                                                                        \
+    "SELECT j.id, j.name, j.kind, j.state, j.priority, j.attempts,"                            \
+    " j.cancel_requested, j.created_at, j.started_at, j.finished_at, j.updated_at,"            \
+    " j.error_code, j.error_detail, j.spec AS spec_json,"                                      \
+    " (SELECT count(*) FROM runs r WHERE r.job_id = j.id) AS runs,"                            \
+    " (SELECT coalesce(sum(h.n), 0) FROM runs r JOIN history_rollup h"                         \
+    "   ON h.run_id = r.id WHERE r.job_id = j.id) AS samples,"                                 \
+    " (SELECT coalesce(sum(h.n - h.n_ok), 0) FROM runs r JOIN history_rollup h"                \
+    "   ON h.run_id = r.id WHERE r.job_id = j.id) AS errors"                                   \
     " FROM jobs j"
 
 int
@@ -156,12 +157,11 @@ jobs_claim_next(struct db *db, struct job_rec *out)
 
     if (db_begin(db) == -1)
         return -1;
-    st = db_prepare(db,
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
-                    " started_at = coalesce(started_at, :t), updated_at = :t"
-                    " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
-                    "             ORDER BY priority DESC, id LIMIT 1)"
-                    " RETURNING " JOB_COLUMNS);
+    st = db_prepare(db, "UPDATE jobs SET state = 'running', attempts = attempts + 1,"
+                        " started_at = coalesce(started_at, :t), updated_at = :t"
+                        " WHERE id = (SELECT id FROM jobs WHERE state = 'queued'"
+                        "             ORDER BY priority DESC, id LIMIT 1)"
+                        " RETURNING " JOB_COLUMNS);
     if (st == NULL)
         goto out;
     db_bind_int(st, ":t", clock_wall_ms());
@@ -308,7 +308,8 @@ jobs_list(struct db *db, const char *state, int64_t before, int limit, json_t **
 
     /* A filter only when given (as in runs_list: an OR hides the index). */
     snprintf(sql, sizeof(sql), JOB_JSON_SELECT " WHERE 1%s%s ORDER BY j.id DESC LIMIT :limit",
-             state != NULL ? " AND j.state = :state" : "", before > 0 ? " AND j.id < :before" : "");
+             state != NULL ? " AND j.state = :state" : "",
+             before > 0 ? " AND j.id < :before" : "");
     st = db_prepare(db, sql);
     if (st == NULL)
         return -1;
@@ -323,8 +324,8 @@ jobs_list(struct db *db, const char *state, int64_t before, int limit, json_t **
 int
 jobs_count_by_state(struct db *db, json_t **out)
 {
-    static const char *states[] = { "queued", "running", "succeeded", "failed",
-                                    "cancelled", "interrupted" };
+    static const char *states[] = {"queued", "running",   "succeeded",
+                                   "failed", "cancelled", "interrupted"};
     sqlite3_stmt *st = db_prepare(db, "SELECT state, count(*) FROM jobs GROUP BY state");
     json_t *o = json_object();
     size_t i;

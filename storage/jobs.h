@@ -22,7 +22,7 @@ struct job_rec {
     int64_t id;
     char name[256];
     char kind[16];
-    char *spec;                 /* JSON text, owned */
+    char *spec; /* JSON text, owned */
     char state[JOB_STATE_MAX];
     int priority;
     int attempts;
@@ -85,8 +85,7 @@ int jobs_list(struct db *db, const char *state, int64_t before, int limit, json_
 int jobs_count_by_state(struct db *db, json_t **out);
 
 /* Append an event to a job's log (type, data: consumed). 0 or -1. */
-int events_append(struct db *db, int64_t job_id, const char *type, json_t *data,
-                  int64_t *id);
+int events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int64_t *id);
 
 /* Events of a job after event id `after`, oldest first, at most `limit`:
  * a JSON array of {id, at, type, data}. 0 or -1. */

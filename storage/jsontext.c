@@ -44,7 +44,7 @@ jt_str(struct jtext *b, const char *s)
     jt_put(b, "\"", 1);
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
-        char esc[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+        char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         jt_put(b, run, (size_t)(s - run));
@@ -100,7 +100,7 @@ jt_num(struct jtext *b, double v)
     if (fp != 0) {
         for (i = 0; i < dec; i++, fp /= 10) {
             if (q == e && fp % 10 == 0)
-                continue;          /* trailing zeros */
+                continue; /* trailing zeros */
             *--q = (char)('0' + fp % 10);
         }
         *--q = '.';

@@ -14,13 +14,16 @@
 #include <stdint.h>
 
 struct jtext {
-    char *p;                    /* the text; the caller frees it */
+    char *p; /* the text; the caller frees it */
     size_t len, cap;
-    size_t max;                 /* the most bytes it may hold */
-    int full;                   /* out of memory or past max */
+    size_t max; /* the most bytes it may hold */
+    int full;   /* out of memory or past max */
 };
 
-#define JTEXT_INIT(max) { NULL, 0, 0, (max), 0 }
+#define JTEXT_INIT(max)                                                                        \
+    {                                                                                          \
+        NULL, 0, 0, (max), 0                                                                   \
+    }
 
 void jt_put(struct jtext *b, const char *s, size_t n);
 void jt_lit(struct jtext *b, const char *s);

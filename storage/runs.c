@@ -145,16 +145,16 @@ runs_close_open(struct db *db, int64_t job_id, int *n)
 }
 
 /* Request counts from the history rollups, as in storage/jobs.c. */
-#define RUN_SELECT                                                                       \
-    "SELECT id, job_id, model_index, model, model_served, suite, state, backend,"        \
-    " backend_version, server_version, model_format, model_quant, model_size_bytes,"     \
-    " context_length, load_ms, load_ready_ms, host AS host_json, tpsd_version,"          \
-    " fingerprint, params AS params_json, started_at, finished_at, error_code,"          \
-    " error_detail,"                                                                     \
-    " (SELECT coalesce(sum(h.n), 0) FROM history_rollup h"                               \
-    "   WHERE h.run_id = runs.id) AS samples,"                                           \
-    " (SELECT coalesce(sum(h.n - h.n_ok), 0) FROM history_rollup h"                      \
-    "   WHERE h.run_id = runs.id) AS errors"                                             \
+#define RUN_SELECT                                                                             \
+    "SELECT id, job_id, model_index, model, model_served, suite, state, backend,"              \
+    " backend_version, server_version, model_format, model_quant, model_size_bytes,"           \
+    " context_length, load_ms, load_ready_ms, host AS host_json, tpsd_version,"                \
+    " fingerprint, params AS params_json, started_at, finished_at, error_code,"                \
+    " error_detail,"                                                                           \
+    " (SELECT coalesce(sum(h.n), 0) FROM history_rollup h"                                     \
+    "   WHERE h.run_id = runs.id) AS samples,"                                                 \
+    " (SELECT coalesce(sum(h.n - h.n_ok), 0) FROM history_rollup h"                            \
+    "   WHERE h.run_id = runs.id) AS errors"                                                   \
     " FROM runs"
 
 int
@@ -218,17 +218,20 @@ runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out
 #define SF_SELECT_I64(name) " " #name ","
 #define SF_SELECT_I64S(name) " " #name ","
 #define SF_SELECT_REAL(name) " " #name ","
-#define SF_SELECT_BOOL(name) " CASE " #name " WHEN 1 THEN 'true' ELSE 'false' END AS " #name "_json,"
+#define SF_SELECT_BOOL(name)                                                                   \
+    " CASE " #name " WHEN 1 THEN 'true' ELSE 'false' END AS " #name "_json,"
 #define SAMPLE_SELECT_COLUMN(name, type, flags) SF_SELECT_##type(name)
-#define SAMPLE_SELECT                                                                    \
-    "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"                     \
-    " CASE warmup WHEN 1 THEN 'true' ELSE 'false' END AS warmup_json, started_at,"        \
-    SAMPLE_FIGURES(SAMPLE_SELECT_COLUMN)                                                  \
-    " finish_reason,"                                                                     \
-    " CASE ok WHEN 1 THEN 'true' ELSE 'false' END AS ok_json,"                            \
-    " CASE passed WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS passed_json,"             \
-    " error_code, error_detail, server_stats AS server_stats_json"                        \
-    " FROM samples WHERE run_id = :run AND seq > :after ORDER BY seq LIMIT :limit"
+#define SAMPLE_SELECT                                                                          \
+    "SELECT id, run_id, seq, case_name AS \"case\", repetition, slot,"                         \
+    " CASE warmup WHEN 1 THEN 'true' ELSE 'false' END AS warmup_json, "                        \
+    "started_at," SAMPLE_FIGURES(                                                              \
+        SAMPLE_SELECT_COLUMN) " finish_reason,"                                                \
+                              " CASE ok WHEN 1 THEN 'true' ELSE 'false' END AS ok_json,"       \
+                              " CASE passed WHEN 1 THEN 'true' WHEN 0 THEN 'false' END AS "    \
+                              "passed_json,"                                                   \
+                              " error_code, error_detail, server_stats AS server_stats_json"   \
+                              " FROM samples WHERE run_id = :run AND seq > :after ORDER BY "   \
+                              "seq LIMIT :limit"
 
 static sqlite3_stmt *
 samples_stmt(struct db *db, int64_t run_id, int64_t after_seq, int limit)
@@ -283,8 +286,8 @@ samples_page_text(struct db *db, int64_t run_id, int64_t after_seq, int limit, c
         jt_lit(&b, "null");
     jt_put(&b, "}", 1);
     if (step == SQLITE_DONE && b.full)
-        snprintf(db->err, sizeof(db->err), "samples answer larger than %d bytes or out of memory",
-                 SAMPLES_TEXT_MAX);
+        snprintf(db->err, sizeof(db->err),
+                 "samples answer larger than %d bytes or out of memory", SAMPLES_TEXT_MAX);
     if (step != SQLITE_DONE || b.full) {
         free(b.p);
         return -1;

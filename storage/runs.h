@@ -22,10 +22,10 @@ struct run_facts {
     int64_t context_length;
     double load_ms;
     double load_ready_ms;
-    const char *host;           /* JSON text */
+    const char *host; /* JSON text */
     const char *tpsd_version;
     const char *fingerprint;
-    const char *params;         /* JSON text */
+    const char *params; /* JSON text */
 };
 
 /* Initialise every field of f to "unknown". */

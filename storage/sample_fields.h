@@ -34,35 +34,35 @@
 #define SF_CSV 2u   /* a column of the CSV report */
 #define SF_EVENT 4u /* sent on the job's event stream with each sample */
 
-#define SAMPLE_FIGURES(X)                                                    \
-    X(sched_delay_us, I64S, 0)                /* t_sent - scheduled send */ \
-    X(ttfb_us, I64, 0)                        /* first byte of the body */  \
-    X(ttfr_us, I64, 0)                        /* first role-only delta */   \
-    X(ttft_us, I64, 0)                        /* first generated text */    \
-    X(t_last_us, I64, 0)                      /* last generated text */     \
-    X(t_done_us, I64, 0)                      /* end of the stream */       \
-    X(ttft_ms, REAL, SF_SUM | SF_CSV | SF_EVENT)                            \
-    X(decode_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                         \
-    X(e2e_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                            \
-    X(prompt_tps, REAL, SF_SUM | SF_CSV)                                    \
-    X(tpot_ms, REAL, SF_SUM | SF_CSV)                                       \
-    X(e2e_ms, REAL, SF_SUM | SF_CSV | SF_EVENT)                             \
-    X(prompt_tokens, I64, SF_SUM | SF_CSV)                                  \
-    X(completion_tokens, I64, SF_SUM | SF_CSV | SF_EVENT)                   \
-    X(reasoning_tokens, I64, SF_CSV)                                        \
-    X(tokens_estimated, BOOL, SF_CSV)                                       \
-    X(n_events, I64, SF_CSV)                  /* content-bearing events */  \
-    X(itl_p50_ms, REAL, SF_SUM | SF_CSV)                                    \
-    X(itl_p90_ms, REAL, SF_CSV)                                             \
-    X(itl_p99_ms, REAL, SF_SUM | SF_CSV)                                    \
-    X(itl_max_ms, REAL, SF_CSV)                                             \
-    /* the server's own clock (daemon/server_timings.h) */                  \
-    X(server_prompt_tps, REAL, SF_SUM | SF_CSV)                             \
-    X(server_decode_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                  \
-    X(server_ttft_ms, REAL, SF_SUM | SF_CSV)                                \
-    X(server_cached_tokens, I64, SF_SUM | SF_CSV)                           \
-    X(server_decode_diff_pct, REAL, SF_SUM | SF_CSV) /* vs decode_tps */    \
-    X(server_clock_mismatch, BOOL, SF_CSV)    /* |diff| > 5% */
+#define SAMPLE_FIGURES(X)                                                                      \
+    X(sched_delay_us, I64S, 0) /* t_sent - scheduled send */                                   \
+    X(ttfb_us, I64, 0)         /* first byte of the body */                                    \
+    X(ttfr_us, I64, 0)         /* first role-only delta */                                     \
+    X(ttft_us, I64, 0)         /* first generated text */                                      \
+    X(t_last_us, I64, 0)       /* last generated text */                                       \
+    X(t_done_us, I64, 0)       /* end of the stream */                                         \
+    X(ttft_ms, REAL, SF_SUM | SF_CSV | SF_EVENT)                                               \
+    X(decode_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                                            \
+    X(e2e_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                                               \
+    X(prompt_tps, REAL, SF_SUM | SF_CSV)                                                       \
+    X(tpot_ms, REAL, SF_SUM | SF_CSV)                                                          \
+    X(e2e_ms, REAL, SF_SUM | SF_CSV | SF_EVENT)                                                \
+    X(prompt_tokens, I64, SF_SUM | SF_CSV)                                                     \
+    X(completion_tokens, I64, SF_SUM | SF_CSV | SF_EVENT)                                      \
+    X(reasoning_tokens, I64, SF_CSV)                                                           \
+    X(tokens_estimated, BOOL, SF_CSV)                                                          \
+    X(n_events, I64, SF_CSV) /* content-bearing events */                                      \
+    X(itl_p50_ms, REAL, SF_SUM | SF_CSV)                                                       \
+    X(itl_p90_ms, REAL, SF_CSV)                                                                \
+    X(itl_p99_ms, REAL, SF_SUM | SF_CSV)                                                       \
+    X(itl_max_ms, REAL, SF_CSV)                                                                \
+    /* the server's own clock (daemon/server_timings.h) */                                     \
+    X(server_prompt_tps, REAL, SF_SUM | SF_CSV)                                                \
+    X(server_decode_tps, REAL, SF_SUM | SF_CSV | SF_EVENT)                                     \
+    X(server_ttft_ms, REAL, SF_SUM | SF_CSV)                                                   \
+    X(server_cached_tokens, I64, SF_SUM | SF_CSV)                                              \
+    X(server_decode_diff_pct, REAL, SF_SUM | SF_CSV) /* vs decode_tps */                       \
+    X(server_clock_mismatch, BOOL, SF_CSV)           /* |diff| > 5% */
 
 /* The C type of each kind, for the struct members. */
 #define SF_CTYPE_I64 int64_t

@@ -14,8 +14,8 @@
 #include <string.h>
 
 /* The figures as a table at run time (storage/sample_fields.h). */
-#define SAMPLE_FIELD(name, type, flags) { #name, SF_##type, flags },
-const struct sample_field sample_fields[] = { SAMPLE_FIGURES(SAMPLE_FIELD) };
+#define SAMPLE_FIELD(name, type, flags) {#name, SF_##type, flags},
+const struct sample_field sample_fields[] = {SAMPLE_FIGURES(SAMPLE_FIELD)};
 #undef SAMPLE_FIELD
 const size_t sample_fields_n = sizeof(sample_fields) / sizeof(sample_fields[0]);
 
@@ -67,13 +67,15 @@ bind_i64s(sqlite3_stmt *st, const char *name, int64_t v)
 #define SAMPLE_COLUMN(name, type, flags) " " #name ","
 #define SAMPLE_PARAM(name, type, flags) " :" #name ","
 static const char insert_sql[] =
-    "INSERT INTO samples (run_id, seq, case_name, repetition, slot, warmup, started_at,"
-    SAMPLE_FIGURES(SAMPLE_COLUMN)
-    " finish_reason, ok, passed, error_code, error_detail, server_stats, event_us)"
-    " VALUES (:run_id, :seq, :case_name, :repetition, :slot, :warmup, :started_at,"
-    SAMPLE_FIGURES(SAMPLE_PARAM)
-    " :finish_reason, :ok, :passed, :error_code, :error_detail, :server_stats, :event_us)"
-    " ON CONFLICT (run_id, seq) DO NOTHING";
+    "INSERT INTO samples (run_id, seq, case_name, repetition, slot, warmup, "
+    "started_at," SAMPLE_FIGURES(
+        SAMPLE_COLUMN) " finish_reason, ok, passed, error_code, error_detail, server_stats, "
+                       "event_us)"
+                       " VALUES (:run_id, :seq, :case_name, :repetition, :slot, :warmup, "
+                       ":started_at," SAMPLE_FIGURES(
+                           SAMPLE_PARAM) " :finish_reason, :ok, :passed, :error_code, "
+                                         ":error_detail, :server_stats, :event_us)"
+                                         " ON CONFLICT (run_id, seq) DO NOTHING";
 #undef SAMPLE_COLUMN
 #undef SAMPLE_PARAM
 

@@ -24,24 +24,24 @@
 /* Integers are -1 and doubles NAN when unknown. Offsets are microseconds
  * from t_sent on the client's monotonic clock. */
 struct sample_rec {
-    int64_t id;                 /* set by samples_insert */
+    int64_t id; /* set by samples_insert */
     int64_t run_id;
-    int64_t seq;                /* place in the run's plan */
+    int64_t seq; /* place in the run's plan */
     char case_name[SAMPLE_CASE_MAX];
     int repetition;
     int slot;
     int warmup;
-    int64_t started_at;         /* wall clock ms of t_sent */
+    int64_t started_at; /* wall clock ms of t_sent */
 #define SAMPLE_MEMBER(name, type, flags) SF_CTYPE_##type name;
     SAMPLE_FIGURES(SAMPLE_MEMBER) /* storage/sample_fields.h */
 #undef SAMPLE_MEMBER
     char finish_reason[SAMPLE_REASON_MAX];
     int ok;
-    int passed;                 /* 1/0 from validators, -1 when none ran */
+    int passed; /* 1/0 from validators, -1 when none ran */
     char error_code[SAMPLE_CODE_MAX];
     char error_detail[SAMPLE_DETAIL_MAX];
-    char *server_stats;         /* JSON text, owned; NULL when none */
-    uint32_t *event_us;         /* offsets of every content-bearing event, owned */
+    char *server_stats; /* JSON text, owned; NULL when none */
+    uint32_t *event_us; /* offsets of every content-bearing event, owned */
     size_t n_event_us;
 };
 

@@ -32,8 +32,10 @@ int
 stabdata_planned_end(struct db *db, int64_t run_id, int64_t *planned_end_ms)
 {
     int rc;
-    sqlite3_stmt *st = db_query_id(db, "SELECT coalesce(planned_end_at, -1) FROM runs"
-                                       " WHERE id = :id", run_id, &rc);
+    sqlite3_stmt *st = db_query_id(db,
+                                   "SELECT coalesce(planned_end_at, -1) FROM runs"
+                                   " WHERE id = :id",
+                                   run_id, &rc);
 
     if (st == NULL) {
         if (rc == 1)
@@ -89,7 +91,7 @@ stabdata_runs(struct db *db, int64_t job_id, struct stabdata_run *out, size_t ca
     sqlite3_stmt *st = db_prepare(db, "SELECT id, model_index, model, state, started_at,"
                                       " finished_at, planned_end_at FROM runs"
                                       " WHERE job_id = :j ORDER BY model_index LIMIT :cap");
-    struct runs_fill f = { out, cap, n };
+    struct runs_fill f = {out, cap, n};
 
     *n = 0;
     if (st == NULL)
@@ -135,7 +137,7 @@ stabdata_samples_scan(struct db *db, int64_t run_id, stabdata_scan_fn fn, void *
                                       " t_done_us FROM samples"
                                       " WHERE run_id = :r AND warmup = 0"
                                       " ORDER BY started_at, seq");
-    struct sample_scan sc = { fn, arg };
+    struct sample_scan sc = {fn, arg};
 
     if (st == NULL)
         return -1;

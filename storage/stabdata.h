@@ -14,7 +14,7 @@
 
 #define STABDATA_CODE_MAX 32
 #define STABDATA_MODEL_MAX 256
-#define STABDATA_RUNS_MAX 64       /* runs of one job read back (one per model) */
+#define STABDATA_RUNS_MAX 64 /* runs of one job read back (one per model) */
 
 /*
  * Fix the planned end of run `run_id`: set it to now_ms + duration_ms when
@@ -47,7 +47,7 @@ int stabdata_runs(struct db *db, int64_t job_id, struct stabdata_run *out, size_
 /* One measured (non-warm-up) request. Integers -1 and doubles NAN when unknown. */
 struct stabdata_sample {
     int64_t seq;
-    int64_t started_at;         /* wall clock ms */
+    int64_t started_at; /* wall clock ms */
     int ok;
     char error_code[STABDATA_CODE_MAX];
     double decode_tps, ttft_ms, e2e_ms, itl_max_ms;

@@ -104,7 +104,7 @@ system_samples_scan(struct db *db, int64_t job_id, int64_t run_id, system_scan_f
         " cpu_load1, temp_c, thermal FROM system_samples WHERE run_id = :run AND job_id = :job"
         " ORDER BY at, id";
     sqlite3_stmt *st = db_prepare(db, run_id > 0 ? sql_run : sql_job);
-    struct system_scan sc = { fn, arg };
+    struct system_scan sc = {fn, arg};
 
     if (st == NULL)
         return -1;
@@ -117,7 +117,8 @@ system_samples_scan(struct db *db, int64_t job_id, int64_t run_id, system_scan_f
 int64_t
 system_samples_count(struct db *db, int64_t job_id)
 {
-    sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM system_samples WHERE job_id = :job");
+    sqlite3_stmt *st =
+        db_prepare(db, "SELECT count(*) FROM system_samples WHERE job_id = :job");
     int64_t n = -1;
 
     if (st == NULL)

@@ -18,14 +18,14 @@
 /* One reading. Integers are -1 and doubles NAN when unknown; ids are 0 when
  * the reading belongs to no job or run. */
 struct system_rec {
-    int64_t id;                 /* set when read back */
+    int64_t id; /* set when read back */
     int64_t job_id;
     int64_t run_id;
-    int64_t at;                 /* wall clock ms */
+    int64_t at; /* wall clock ms */
     int64_t mem_total_bytes;
     int64_t mem_avail_bytes;
     int64_t swap_used_bytes;
-    double mem_pressure;        /* 0..1 */
+    double mem_pressure; /* 0..1 */
     int64_t server_rss_bytes;
     int64_t self_rss_bytes;
     double cpu_load1;

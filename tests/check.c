@@ -66,7 +66,7 @@ child_running(pid_t pid)
 static void
 stop_children(void)
 {
-    struct timespec ts = { 0, 10 * 1000000L };
+    struct timespec ts = {0, 10 * 1000000L};
     unsigned i, n = children.n < CHECK_MAX_CHILDREN ? children.n : CHECK_MAX_CHILDREN;
     int sig, waited, left;
 
@@ -75,8 +75,8 @@ stop_children(void)
         for (i = 0; i < n; i++) {
             if (children.pid[i] <= 0 || !child_running(children.pid[i]))
                 continue;
-            fprintf(stderr, "check: stopping child %ld (signal %d)\n",
-                    (long)children.pid[i], sig);
+            fprintf(stderr, "check: stopping child %ld (signal %d)\n", (long)children.pid[i],
+                    sig);
             kill(children.group[i] ? -children.pid[i] : children.pid[i], sig);
             left++;
         }

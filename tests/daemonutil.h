@@ -84,7 +84,8 @@ char *du_spec(struct du_env *e, const char *const *models, int tokens, int repet
 long long du_must_submit(struct du_env *e, const char *spec);
 /* du_must_submit of the spec du_spec makes of the same arguments. */
 long long du_must_submit_job(struct du_env *e, const char *const *models, int tokens,
-                             int repetitions, int warmup, const char *backend, const char *extra);
+                             int repetitions, int warmup, const char *backend,
+                             const char *extra);
 /* GET /v1/jobs/{id} (NULL when not 200). Caller decrefs. */
 json_t *du_job(struct du_env *e, long long id);
 /* Poll the job (every 20 ms) until its state is final, up to timeout_ms.

@@ -55,7 +55,7 @@ req(const char *method, const char *path, const char *const *hdrs, const char *b
 
 /* One request whose answer must have status `want` (the body is dropped);
  * a failure names the caller's line. */
-#define EXPECT_STATUS(method, path, hdrs, body, chunked_len, want)                           \
+#define EXPECT_STATUS(method, path, hdrs, body, chunked_len, want)                             \
     expect_status(__LINE__, method, path, hdrs, body, chunked_len, want)
 
 static void
@@ -87,7 +87,7 @@ expect_status(int line, const char *method, const char *path, const char *const 
 
 /* One request whose answer must have status `want` and header `name` equal
  * to `value` (NULL: no such header); a failure names the caller's line. */
-#define EXPECT_HEADER(method, path, hdrs, want, name, value)                                 \
+#define EXPECT_HEADER(method, path, hdrs, want, name, value)                                   \
     expect_header(__LINE__, method, path, hdrs, want, name, value)
 
 static void
@@ -107,7 +107,8 @@ expect_header(int line, const char *method, const char *path, const char *const 
 
 /* The JSON answer (a new reference) of one request whose status must be
  * `want`; a failure names the caller's line. */
-#define REQ_JSON(method, path, hdrs, body, want) req_json(__LINE__, method, path, hdrs, body, want)
+#define REQ_JSON(method, path, hdrs, body, want)                                               \
+    req_json(__LINE__, method, path, hdrs, body, want)
 
 static json_t *
 req_json(int line, const char *method, const char *path, const char *const *hdrs,
@@ -122,7 +123,7 @@ req_json(int line, const char *method, const char *path, const char *const *hdrs
     return j;
 }
 
-static const char *json_hdrs[] = { "Content-Type: application/json", NULL };
+static const char *json_hdrs[] = {"Content-Type: application/json", NULL};
 
 static void
 start(const char *token_file, const char *origins)
@@ -147,7 +148,7 @@ finish(void)
 static int64_t
 post_job(const char *body, const char *key, long want)
 {
-    const char *hdrs[3] = { "Content-Type: application/json", NULL, NULL };
+    const char *hdrs[3] = {"Content-Type: application/json", NULL, NULL};
     char kh[300];
     struct hu_resp r;
     json_t *j;
@@ -221,7 +222,7 @@ TEST(list_and_cursor)
         CHECK(json_array_size(jobs) <= 2);
         for (i = 0; i < (int)json_array_size(jobs); i++) {
             id = json_integer_value(json_object_get(json_array_get(jobs, (size_t)i), "id"));
-            CHECK(id < prev);       /* newest first */
+            CHECK(id < prev); /* newest first */
             prev = id;
             seen++;
         }
@@ -265,7 +266,7 @@ TEST(cancel)
 
 TEST(idempotency)
 {
-    const char *hdrs[] = { "Content-Type: application/json", "Idempotency-Key: k1", NULL };
+    const char *hdrs[] = {"Content-Type: application/json", "Idempotency-Key: k1", NULL};
     char url[128];
     struct hu_resp r;
     json_t *j;
@@ -293,7 +294,7 @@ TEST(idempotency)
     /* A key over 255 bytes */
     {
         char longkey[400];
-        const char *h2[] = { "Content-Type: application/json", longkey, NULL };
+        const char *h2[] = {"Content-Type: application/json", longkey, NULL};
 
         memset(longkey, 'k', sizeof(longkey) - 1);
         longkey[sizeof(longkey) - 1] = '\0';
@@ -326,7 +327,7 @@ expect_post(const char *body, long want, const char *needle, int line)
 TEST(bad_bodies)
 {
     char *deep;
-    const char *text_hdrs[] = { "Content-Type: text/plain", NULL };
+    const char *text_hdrs[] = {"Content-Type: text/plain", NULL};
 
     start(NULL, NULL);
     expect_post("{\"models\": [", 400, "invalid JSON", __LINE__);
@@ -374,7 +375,7 @@ TEST(body_cap)
     memset(big, ' ', 1025);
     big[0] = '{';
     big[1023] = '}';
-    big[1024] = ' ';            /* cap + 1 bytes */
+    big[1024] = ' '; /* cap + 1 bytes */
     big[1025] = '\0';
     EXPECT_STATUS("POST", "/v1/jobs", json_hdrs, big, 0, 413);
     EXPECT_STATUS("POST", "/v1/jobs", json_hdrs, NULL, 1025, 413);
@@ -390,7 +391,7 @@ TEST(host_header)
 {
     struct hu_resp r;
     char good[64], wrong_port[64];
-    const char *h[2] = { NULL, NULL };
+    const char *h[2] = {NULL, NULL};
 
     start(NULL, NULL);
     h[0] = "Host: evil.example";
@@ -398,11 +399,11 @@ TEST(host_header)
     CHECK_INT(r.status, ==, 421);
     CHECK(strstr(r.body.p, "host_not_allowed") != NULL);
     hu_resp_free(&r);
-    h[0] = "Host;";                 /* curl: send an empty Host */
+    h[0] = "Host;"; /* curl: send an empty Host */
     req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
     CHECK(r.status == 421 || r.status == 400);
     hu_resp_free(&r);
-    h[0] = "Host:";                 /* curl: send no Host */
+    h[0] = "Host:"; /* curl: send no Host */
     req("GET", "/v1/healthz", h, NULL, 0, &r, 0);
     CHECK(r.status == 421 || r.status == 400);
     hu_resp_free(&r);
@@ -422,9 +423,9 @@ TEST(host_header)
 TEST(token)
 {
     char path[CONFIG_STR_MAX], err[API_ERR_MAX];
-    const char *none[] = { NULL };
-    const char *wrong[] = { "Authorization: Bearer nope", NULL };
-    const char *right[] = { "Authorization: Bearer s3cret-token", NULL };
+    const char *none[] = {NULL};
+    const char *wrong[] = {"Authorization: Bearer nope", NULL};
+    const char *right[] = {"Authorization: Bearer s3cret-token", NULL};
     struct api_opts o;
     struct hu_resp r;
 
@@ -457,10 +458,10 @@ TEST(token)
 
 TEST(bad_ids_and_methods)
 {
-    static const char *const paths[] = { "/v1/jobs/abc", "/v1/jobs/-1", "/v1/jobs/0",
-                                         "/v1/jobs/99999999999999999999", "/v1/jobs/1",
-                                         "/v1/runs/1", "/v1/runs/x/samples", "/nope",
-                                         "/v1/jobs/1/", "/v1//jobs" };
+    static const char *const paths[] = {
+        "/v1/jobs/abc", "/v1/jobs/-1", "/v1/jobs/0",         "/v1/jobs/99999999999999999999",
+        "/v1/jobs/1",   "/v1/runs/1",  "/v1/runs/x/samples", "/nope",
+        "/v1/jobs/1/",  "/v1//jobs"};
     struct hu_resp r;
     json_t *j;
     size_t i;
@@ -510,10 +511,10 @@ TEST(read_endpoints)
 
 TEST(cors)
 {
-    const char *good[] = { "Origin: http://dash.example:3000", NULL };
-    const char *bad[] = { "Origin: http://evil.example", NULL };
-    const char *pre[] = { "Origin: http://dash.example:3000",
-                          "Access-Control-Request-Method: POST", NULL };
+    const char *good[] = {"Origin: http://dash.example:3000", NULL};
+    const char *bad[] = {"Origin: http://evil.example", NULL};
+    const char *pre[] = {"Origin: http://dash.example:3000",
+                         "Access-Control-Request-Method: POST", NULL};
     struct hu_resp r;
 
     start(NULL, "http://dash.example:3000, http://other.example");
@@ -596,7 +597,7 @@ TEST(events)
     struct hu_resp r;
     int64_t job, ev[3];
     int i;
-    const char *resume[] = { NULL, NULL };
+    const char *resume[] = {NULL, NULL};
     char hdr[64];
 
     start(NULL, NULL);
@@ -604,7 +605,8 @@ TEST(events)
     db = db_open(dbpath, err, sizeof(err));
     CHECK(db != NULL);
     for (i = 0; i < 3; i++)
-        CHECK_INT(events_append(db, job, "progress", json_pack("{s:i}", "n", i), &ev[i]), ==, 0);
+        CHECK_INT(events_append(db, job, "progress", json_pack("{s:i}", "n", i), &ev[i]), ==,
+                  0);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/events", (long long)job);
     /* A live stream: read the three events, then hang up. */
     req("GET", path, NULL, NULL, 0, &r, 3);
@@ -614,7 +616,8 @@ TEST(events)
     hu_resp_free(&r);
     /* The job ends: the stream ends by itself after the last event. */
     CHECK_INT(jobs_request_cancel(db, job, state), ==, 0);
-    CHECK_INT(events_append(db, job, "state", json_pack("{s:s}", "state", "cancelled"), NULL), ==, 0);
+    CHECK_INT(events_append(db, job, "state", json_pack("{s:s}", "state", "cancelled"), NULL),
+              ==, 0);
     snprintf(hdr, sizeof(hdr), "Last-Event-ID: %lld", (long long)ev[1]);
     resume[0] = hdr;
     req("GET", path, resume, NULL, 0, &r, 0);
@@ -659,7 +662,7 @@ TEST(idle_sockets)
     /* They are timed out. */
     tu_sleep_ms(3500);
     for (i = 0; i < NIDLE; i++) {
-        struct timeval tv = { 2, 0 };
+        struct timeval tv = {2, 0};
 
         setsockopt(fds[i], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         if (read(fds[i], &c, 1) == 0)

@@ -34,9 +34,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define HOSTILE_WAIT_S 60           /* cap of any wait: a broken build fails, not hangs */
-#define HOSTILE_FDS 2048            /* open files the flood cases need */
-#define HOSTILE_RESP_MAX 8192       /* bytes of a raw response kept */
+#define HOSTILE_WAIT_S 60     /* cap of any wait: a broken build fails, not hangs */
+#define HOSTILE_FDS 2048      /* open files the flood cases need */
+#define HOSTILE_RESP_MAX 8192 /* bytes of a raw response kept */
 #define JOB "{\"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\"], \"suite\": \"standard\"}"
 
 static struct config cfg;
@@ -56,7 +56,7 @@ start_with(int timeout_s, size_t max_body, const char *token_file)
     snprintf(cfg.token_file, sizeof(cfg.token_file), "%s", token_file ? token_file : "");
     snprintf(dbpath, sizeof(dbpath), "%s/tpsd.db", tu_tmpdir());
     api = hu_api_start(&cfg, dbpath, 1, &port);
-    signal(SIGPIPE, SIG_IGN);       /* writes to connections the server cut */
+    signal(SIGPIPE, SIG_IGN); /* writes to connections the server cut */
 }
 
 /* Raise the soft limit of open files to HOSTILE_FDS (macOS starts at 256). */
@@ -125,20 +125,20 @@ raw_request(const char *text, char *resp, size_t cap, int *closed)
 /* Connections that trickle a never-ending header, one byte per socket per
  * period, from a thread of their own. */
 struct trickle {
-    const char *head;               /* sent first, then 'a' forever */
-    int head_at_once;               /* head in one write, not a byte a second */
+    const char *head; /* sent first, then 'a' forever */
+    int head_at_once; /* head in one write, not a byte a second */
     int *fds;
     int n;
     long period_ms;
     volatile int stop;
-    int closed;                     /* sockets the server ended, when stopped */
+    int closed; /* sockets the server ended, when stopped */
 };
 
 /* 1 when the server ended fd: a read gives the end of the stream or an error. */
 static int
 peer_closed(int fd)
 {
-    struct pollfd p = { fd, POLLIN, 0 };
+    struct pollfd p = {fd, POLLIN, 0};
     char buf[512];
     ssize_t n;
 
@@ -266,7 +266,8 @@ TEST(trickled_body_cannot_extend_the_deadline)
     start_with(3, 0, NULL);
     trickle_start(&t, &th, 3,
                   "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                  "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n", 1);
+                  "Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n",
+                  1);
     CHECK_INT(trickle_finish(&t, th), ==, 3);
     finish();
 }
@@ -282,7 +283,7 @@ TEST(slowloris_300_healthz_answers)
     raise_fd_limit();
     start_with(5, 0, NULL);
     trickle_start(&t, &th, 300, TRICKLE_HEADERS, 0);
-    tu_sleep_ms(1500);              /* a byte or two sent on each */
+    tu_sleep_ms(1500); /* a byte or two sent on each */
     CHECK_INT(get_status("/v1/healthz", NULL, NULL), ==, 200);
     CHECK_INT(get_status("/v1/jobs", NULL, NULL), ==, 200);
     CHECK_INT(trickle_finish(&t, th), ==, 300);
@@ -378,7 +379,8 @@ TEST(event_stream_flood_500)
     CHECK(db != NULL);
     CHECK_INT(jobs_create(db, "j", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
     db_close(db);
-    n = snprintf(req, sizeof(req), "GET /v1/jobs/%lld/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
+    n = snprintf(req, sizeof(req),
+                 "GET /v1/jobs/%lld/events HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n\r\n",
                  (long long)job, port);
     memset(s, 0, sizeof(s));
     for (i = 0; i < NSTREAMS; i++) {
@@ -411,9 +413,9 @@ TEST(event_stream_flood_500)
             check_failed(__FILE__, __LINE__, "client %d: status %d, connection left open", i,
                          s[i].status);
     }
-    fprintf(stderr, "500 event-stream clients: %d streams, %d refused and closed, %d cut\n",
-            ok, refused, cut);
-    CHECK_INT(ok, ==, 64);          /* API_SSE_MAX, a quarter of 256 */
+    fprintf(stderr, "500 event-stream clients: %d streams, %d refused and closed, %d cut\n", ok,
+            refused, cut);
+    CHECK_INT(ok, ==, 64); /* API_SSE_MAX, a quarter of 256 */
     CHECK_INT(ok + refused + cut, ==, NSTREAMS);
     CHECK_INT(refused, >, 0);
     for (i = 0; i < NSTREAMS; i++)
@@ -428,8 +430,8 @@ TEST(event_stream_flood_500)
 TEST(encoded_nul_is_400)
 {
     static const char *const paths[] = {
-        "/v1/jobs/1%00", "/assets/app.js%00.html", "/v1/jobs?limit=5%00",
-        "/v1/jobs?x%00=1", "/v1/jobs/1%00/events", "/%00",
+        "/v1/jobs/1%00",   "/assets/app.js%00.html", "/v1/jobs?limit=5%00",
+        "/v1/jobs?x%00=1", "/v1/jobs/1%00/events",   "/%00",
     };
     char req[512], resp[HOSTILE_RESP_MAX];
     size_t i;
@@ -466,17 +468,19 @@ TEST(conflicting_content_length_is_400)
     int closed, n = (int)strlen(JOB);
 
     start_with(0, 0, NULL);
-    snprintf(req, sizeof(req),
-             "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-             "Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s",
-             port, n, n + 10, JOB);
+    snprintf(
+        req, sizeof(req),
+        "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s",
+        port, n, n + 10, JOB);
     CHECK_INT(raw_request(req, resp, sizeof(resp), &closed), ==, 400);
     CHECK(strstr(resp, "conflicting Content-Length") != NULL);
     CHECK(closed);
-    snprintf(req, sizeof(req),
-             "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
-             "Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-             port, n, n, JOB);
+    snprintf(
+        req, sizeof(req),
+        "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
+        "Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+        port, n, n, JOB);
     CHECK_INT(raw_request(req, resp, sizeof(resp), &closed), ==, 201);
     /* No job was created by the refused request. */
     {
@@ -525,7 +529,8 @@ expect_post(const char *body, size_t len, long want, int line)
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
     tu_http("POST", url, copy, NULL, &status, &resp);
     if (status != want)
-        check_failed(__FILE__, line, "status %ld, want %ld: %s", status, want, resp ? resp : "");
+        check_failed(__FILE__, line, "status %ld, want %ld: %s", status, want,
+                     resp ? resp : "");
     if (want >= 400 && (resp == NULL || strstr(resp, "\"error\"") == NULL))
         check_failed(__FILE__, line, "no JSON error body: %s", resp ? resp : "(none)");
     free(resp);
@@ -550,9 +555,12 @@ TEST(deep_and_malformed_json)
     memcpy(deep, "{\"models\":", 10);
     memset(deep + 10, '[', DEPTH);
     expect_post(deep, DEPTH + 10, 400, __LINE__);
-    expect_post("{\"models\": [\"a\"]", strlen("{\"models\": [\"a\"]"), 400, __LINE__);        /* truncated */
-    expect_post("{\"models\": [\"\xff\xfe\"]}", strlen("{\"models\": [\"\xff\xfe\"]}"), 400, __LINE__); /* bad UTF-8 */
-    expect_post("{\"models\": [\"a\\u0000b\"]}", strlen("{\"models\": [\"a\\u0000b\"]}"), 400, __LINE__); /* NUL in a string */
+    expect_post("{\"models\": [\"a\"]", strlen("{\"models\": [\"a\"]"), 400,
+                __LINE__); /* truncated */
+    expect_post("{\"models\": [\"\xff\xfe\"]}", strlen("{\"models\": [\"\xff\xfe\"]}"), 400,
+                __LINE__); /* bad UTF-8 */
+    expect_post("{\"models\": [\"a\\u0000b\"]}", strlen("{\"models\": [\"a\\u0000b\"]}"), 400,
+                __LINE__); /* NUL in a string */
     expect_post("[]", strlen("[]"), 400, __LINE__);
     expect_post("null", strlen("null"), 400, __LINE__);
     free(deep);
@@ -564,16 +572,19 @@ TEST(deep_and_malformed_json)
 TEST(token_bypasses_refused)
 {
     static const char *const paths[] = {
-        "/v1/jobs?token=s3cret-token", "/v1/jobs?access_token=s3cret-token",
+        "/v1/jobs?token=s3cret-token",
+        "/v1/jobs?access_token=s3cret-token",
         "/v1/jobs?authorization=Bearer%20s3cret-token",
     };
-    const char *basic[] = { "Authorization: Basic dXNlcjpzM2NyZXQtdG9rZW4=", NULL }; /* user:s3cret-token */
-    const char *basic2[] = { "Authorization: Basic czNjcmV0LXRva2VuOg==", NULL };   /* s3cret-token: */
-    const char *cookie[] = { "Cookie: token=s3cret-token; tpsd_token=s3cret-token", NULL };
-    const char *xtoken[] = { "X-Auth-Token: s3cret-token", "X-Api-Key: s3cret-token", NULL };
-    const char *raw[] = { "Authorization: s3cret-token", NULL };
-    const char *right[] = { "Authorization: Bearer s3cret-token", NULL };
-    const char *const *hdrs[] = { basic, basic2, cookie, xtoken, raw };
+    const char *basic[] = {"Authorization: Basic dXNlcjpzM2NyZXQtdG9rZW4=",
+                           NULL}; /* user:s3cret-token */
+    const char *basic2[] = {"Authorization: Basic czNjcmV0LXRva2VuOg==",
+                            NULL}; /* s3cret-token: */
+    const char *cookie[] = {"Cookie: token=s3cret-token; tpsd_token=s3cret-token", NULL};
+    const char *xtoken[] = {"X-Auth-Token: s3cret-token", "X-Api-Key: s3cret-token", NULL};
+    const char *raw[] = {"Authorization: s3cret-token", NULL};
+    const char *right[] = {"Authorization: Bearer s3cret-token", NULL};
+    const char *const *hdrs[] = {basic, basic2, cookie, xtoken, raw};
     char path[CONFIG_STR_MAX];
     size_t i;
 
@@ -600,10 +611,15 @@ TEST(token_bypasses_refused)
 TEST(asset_path_traversal)
 {
     static const char *const paths[] = {
-        "/assets/../../../../etc/passwd", "/assets/..%2f..%2f..%2f..%2fetc%2fpasswd",
-        "/assets/%2e%2e/%2e%2e/etc/passwd", "/assets/....//....//etc/passwd",
-        "/assets/app.js/../../../etc/passwd", "/assets/%2fetc%2fpasswd",
-        "/assets//etc/passwd", "/assets/..\\..\\etc\\passwd", "/assets/app.js%2f..",
+        "/assets/../../../../etc/passwd",
+        "/assets/..%2f..%2f..%2f..%2fetc%2fpasswd",
+        "/assets/%2e%2e/%2e%2e/etc/passwd",
+        "/assets/....//....//etc/passwd",
+        "/assets/app.js/../../../etc/passwd",
+        "/assets/%2fetc%2fpasswd",
+        "/assets//etc/passwd",
+        "/assets/..\\..\\etc\\passwd",
+        "/assets/app.js%2f..",
         "/../../etc/passwd",
     };
     char req[512], resp[HOSTILE_RESP_MAX];

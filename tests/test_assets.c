@@ -32,7 +32,7 @@ static int port;
 static void
 req(const char *method, const char *path, const char *hdr, struct hu_resp *r)
 {
-    const char *hl[] = { hdr, NULL };
+    const char *hl[] = {hdr, NULL};
     struct hu_opts o;
     char url[512];
 
@@ -120,7 +120,8 @@ TEST(index_and_types)
     hu_resp_free(&r);
     /* The API keeps its own strict policy. */
     req("GET", "/v1/healthz", NULL, &r);
-    CHECK_STR(hu_header(&r, "Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'");
+    CHECK_STR(hu_header(&r, "Content-Security-Policy"),
+              "default-src 'none'; frame-ancestors 'none'");
     hu_resp_free(&r);
     finish();
 }
@@ -170,7 +171,8 @@ TEST(unknown_and_traversal)
         "/assets//app.js",
         "/index.html",
         "//",
-        "/assets/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        "/assets/"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
         NULL,
     };
     struct hu_resp r;

@@ -71,10 +71,10 @@ t_fake(void)
 static json_t *
 t_default_models(void)
 {
-    return json_pack("[{s:s,s:f,s:s,s:s,s:i},{s:s,s:f,s:s,s:s,s:i},{s:s,s:f,s:i}]", "key", KEY_A,
-                     "size_bytes", 4e9, "format", "gguf", "quant", "Q4_K_S", "load_ms", 0, "key",
-                     KEY_B, "size_bytes", 8e9, "format", "mlx", "quant", "8bit", "load_ms", 0,
-                     "key", KEY_EVIL, "size_bytes", 1e9, "load_ms", 0);
+    return json_pack("[{s:s,s:f,s:s,s:s,s:i},{s:s,s:f,s:s,s:s,s:i},{s:s,s:f,s:i}]", "key",
+                     KEY_A, "size_bytes", 4e9, "format", "gguf", "quant", "Q4_K_S", "load_ms",
+                     0, "key", KEY_B, "size_bytes", 8e9, "format", "mlx", "quant", "8bit",
+                     "load_ms", 0, "key", KEY_EVIL, "size_bytes", 1e9, "load_ms", 0);
 }
 
 /* Write the fake lms's config: the sim, the argv log, the load delay and
@@ -85,8 +85,8 @@ t_fake_cfg(const struct t_env *t, const char *fake_extra, long load_ms)
     char fake_cfg[T_BUF_MAX];
 
     snprintf(fake_cfg, sizeof(fake_cfg),
-             "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}", t->sim.base_url, t->log_path, load_ms, fake_extra ? "," : "",
-             fake_extra ? fake_extra : "");
+             "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}", t->sim.base_url,
+             t->log_path, load_ms, fake_extra ? "," : "", fake_extra ? fake_extra : "");
     CHECK_INT(tu_write_file(t->cfg_path, fake_cfg), ==, 0);
 }
 
@@ -169,7 +169,8 @@ t_log_has(const json_t *log, const char *verb)
     size_t i;
     json_t *line;
 
-    json_array_foreach(log, i, line) {
+    json_array_foreach(log, i, line)
+    {
         if (json_is_string(json_array_get(line, 0)) &&
             strcmp(json_string_value(json_array_get(line, 0)), verb) == 0)
             return 1;
@@ -184,12 +185,14 @@ t_log_has_real_load(const json_t *log)
     size_t i, j;
     json_t *line, *a;
 
-    json_array_foreach(log, i, line) {
+    json_array_foreach(log, i, line)
+    {
         int est = 0;
 
         if (strcmp(json_string_value(json_array_get(line, 0)), "load") != 0)
             continue;
-        json_array_foreach(line, j, a) {
+        json_array_foreach(line, j, a)
+        {
             if (strcmp(json_string_value(a), "--estimate-only") == 0)
                 est = 1;
         }
@@ -206,7 +209,8 @@ t_log_nth(const json_t *log, const char *verb, int n)
     size_t i;
     json_t *line;
 
-    json_array_foreach(log, i, line) {
+    json_array_foreach(log, i, line)
+    {
         if (json_is_string(json_array_get(line, 0)) &&
             strcmp(json_string_value(json_array_get(line, 0)), verb) == 0 && n-- == 0)
             return line;
@@ -224,7 +228,8 @@ t_served(const struct t_env *t, char *buf, size_t len)
 
     buf[0] = '\0';
     CHECK_INT(tu_sim_call(&t->sim, "GET", "/sim/state", NULL, &resp), ==, 200);
-    json_array_foreach(json_object_get(resp, "models"), i, v) {
+    json_array_foreach(json_object_get(resp, "models"), i, v)
+    {
         size_t l = strlen(buf);
 
         if (json_is_true(json_object_get(v, "loaded")))
@@ -242,7 +247,8 @@ t_line_has(const json_t *line, const char *a)
     size_t i;
     json_t *v;
 
-    json_array_foreach(line, i, v) {
+    json_array_foreach(line, i, v)
+    {
         if (strcmp(json_string_value(v), a) == 0)
             return 1;
     }
@@ -256,7 +262,8 @@ t_line_after(const json_t *line, const char *a)
     size_t i;
     json_t *v;
 
-    json_array_foreach(line, i, v) {
+    json_array_foreach(line, i, v)
+    {
         if (strcmp(json_string_value(v), a) == 0 && i + 1 < json_array_size(line))
             return json_string_value(json_array_get(line, i + 1));
     }
@@ -562,7 +569,8 @@ TEST(lms_preflight_ok)
     CHECK_INT(pf.models[1].size_bytes, ==, 8000000000LL);
     /* The fake's estimate: size + 4096 (its default context) * 131072 bytes
      * per token, printed in GiB with two decimals on stderr. */
-    CHECK_NEAR((double)pf.models[0].estimate_bytes, 4e9 + 4096.0 * 131072, 0.006 * 1073741824.0);
+    CHECK_NEAR((double)pf.models[0].estimate_bytes, 4e9 + 4096.0 * 131072,
+               0.006 * 1073741824.0);
     CHECK(pf.version[0] != '\0');
     backend_preflight_free(&pf);
     log = t_argv_log(&t);
@@ -747,7 +755,8 @@ TEST(command_backend)
     char lms[TU_PATH_MAX], body[T_BUF_MAX], argf[TU_PATH_MAX], url[TU_PATH_MAX];
     char *text = NULL;
     const char *dir;
-    const char *load_cmd[] = {NULL, "{model}", "--ctx={context_length}", "{identifier} x", NULL};
+    const char *load_cmd[] = {NULL, "{model}", "--ctx={context_length}", "{identifier} x",
+                              NULL};
     const char *unload_cmd[] = {NULL, "unload", NULL};
 
     t_setup();
@@ -885,20 +894,21 @@ TEST(lms_parse_recorded)
     CHECK_INT(lms_parse_estimate("Estimated Total Memory: 3 parsecs\n", &bytes), ==, -1);
     CHECK_INT(lms_parse_estimate("Estimated GPU Memory: 3.00 GiB\n", &bytes), ==, -1);
 
-    CHECK_INT(lms_parse_target("http://127.0.0.1:1234", host, sizeof(host), &port, &loopback), ==,
-              0);
+    CHECK_INT(lms_parse_target("http://127.0.0.1:1234", host, sizeof(host), &port, &loopback),
+              ==, 0);
     CHECK_STR(host, "127.0.0.1");
     CHECK_INT(port, ==, 1234);
     CHECK_INT(loopback, ==, 1);
-    CHECK_INT(lms_parse_target("http://studio.local:8080/v1", host, sizeof(host), &port,
-                               &loopback),
-              ==, 0);
+    CHECK_INT(
+        lms_parse_target("http://studio.local:8080/v1", host, sizeof(host), &port, &loopback),
+        ==, 0);
     CHECK_STR(host, "studio.local");
     CHECK_INT(port, ==, 8080);
     CHECK_INT(loopback, ==, 0);
     CHECK_INT(lms_parse_target("https://box", host, sizeof(host), &port, &loopback), ==, 0);
     CHECK_INT(port, ==, 443);
-    CHECK_INT(lms_parse_target("http://[::1]:1234/", host, sizeof(host), &port, &loopback), ==, 0);
+    CHECK_INT(lms_parse_target("http://[::1]:1234/", host, sizeof(host), &port, &loopback), ==,
+              0);
     CHECK_STR(host, "::1");
     CHECK_INT(loopback, ==, 1);
     CHECK_INT(lms_parse_target("127.0.0.1:1234", host, sizeof(host), &port, &loopback), ==, -1);
@@ -942,8 +952,8 @@ t_variant_models(void)
 {
     return json_pack("[{s:s,s:f,s:s,s:i},{s:s,s:f,s:s,s:i},{s:s,s:f,s:s,s:s,s:i}]", "key",
                      "org/m@q4_k_m", "size_bytes", 5e9, "quant", "Q4_K_M", "load_ms", 0, "key",
-                     "org/m@q8_0", "size_bytes", 9e9, "quant", "Q8_0", "load_ms", 0, "key", KEY_B,
-                     "size_bytes", 8e9, "format", "mlx", "quant", "8bit", "load_ms", 0);
+                     "org/m@q8_0", "size_bytes", 9e9, "quant", "Q8_0", "load_ms", 0, "key",
+                     KEY_B, "size_bytes", 8e9, "format", "mlx", "quant", "8bit", "load_ms", 0);
 }
 
 #define T_CATALOG "\"catalog\":{\"org/m\":{\"selected\":\"org/m@q4_k_m\"}}"
@@ -986,7 +996,8 @@ TEST(lms_variant_keys)
     CHECK_INT(backend_load(b, "org/m@q4_k_m", &ld, &err), ==, 0);
     CHECK_STR(ld.served_id, "org/m");
     CHECK_INT(tu_sim_call(&t.sim, "GET", "/sim/state", NULL, &st), ==, 200);
-    json_array_foreach(json_object_get(st, "models"), i, m) {
+    json_array_foreach(json_object_get(st, "models"), i, m)
+    {
         if (json_is_true(json_object_get(m, "loaded")))
             CHECK_STR(json_string_value(json_object_get(m, "key")), "org/m@q4_k_m");
     }
@@ -1080,7 +1091,8 @@ t_client_start(struct t_client *c, pthread_t *th)
     CHECK_INT(pthread_create(th, NULL, t_client_run, c), ==, 0);
     for (k = 0; k < 500 && !active; k++) {
         CHECK_INT(tu_sim_call(&c->t->sim, "GET", "/sim/state", NULL, &st), ==, 200);
-        json_array_foreach(json_object_get(st, "models"), i, m) {
+        json_array_foreach(json_object_get(st, "models"), i, m)
+        {
             if (json_integer_value(json_object_get(m, "active")) > 0)
                 active = 1;
         }
@@ -1100,7 +1112,8 @@ t_slow_b(struct t_env *t)
                           "\"quant\":\"8bit\",\"load_ms\":0,\"tps\":10,\"ttft_ms\":0}",
                           NULL),
               ==, 200);
-    CHECK_INT(tu_sim_call(&t->sim, "POST", "/sim/load", "{\"key\":\"" KEY_B "\"}", NULL), ==, 200);
+    CHECK_INT(tu_sim_call(&t->sim, "POST", "/sim/load", "{\"key\":\"" KEY_B "\"}", NULL), ==,
+              200);
 }
 
 /* Row 7: a busy server is waited for; nothing is unloaded under the other
@@ -1136,8 +1149,10 @@ TEST(lms_busy_server_waited_for)
      * came back: the unload waited for it. */
     slog = tu_sim_log(&t.sim);
     CHECK(slog != NULL);
-    json_array_foreach(json_object_get(slog, "requests"), i, req) {
-        json_array_foreach(json_object_get(req, "events"), j, ev) {
+    json_array_foreach(json_object_get(slog, "requests"), i, req)
+    {
+        json_array_foreach(json_object_get(req, "events"), j, ev)
+        {
             uint64_t tn = (uint64_t)json_integer_value(json_object_get(ev, "t_ns"));
 
             if (tn > t_done)
@@ -1148,7 +1163,8 @@ TEST(lms_busy_server_waited_for)
     CHECK(t_done > 0);
     CHECK_INT(t_back, >, t_done);
     log = t_argv_log(&t);
-    json_array_foreach(log, i, line) {
+    json_array_foreach(log, i, line)
+    {
         const char *verb = json_string_value(json_array_get(line, 0));
 
         if (strcmp(verb, "unload") == 0)
@@ -1285,8 +1301,10 @@ TEST(lms_load_deadline_sigint_first)
     backend_free(b);
 
     unlink(sigf);
-    snprintf(extra, sizeof(extra), "\"hang\":[\"load\"],\"ignore_sigint\":true,"
-             "\"signal_log\":\"%s\"", sigf);
+    snprintf(extra, sizeof(extra),
+             "\"hang\":[\"load\"],\"ignore_sigint\":true,"
+             "\"signal_log\":\"%s\"",
+             sigf);
     t_fake_cfg(&t, extra, 0);
     b = backend_new("lms", &t.cfg, &err);
     CHECK(b != NULL);
@@ -1427,7 +1445,8 @@ TEST(lms_port_from_base_url)
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, 0);
     CHECK_INT(backend_unload(b, ld.served_id, &err), ==, 0);
     log = t_argv_log(&t);
-    json_array_foreach(log, i, line) {
+    json_array_foreach(log, i, line)
+    {
         const char *verb = json_string_value(json_array_get(line, 0));
 
         CHECK(!t_line_has(line, "--host"));

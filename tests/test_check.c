@@ -22,9 +22,9 @@ t_exists(pid_t pid)
 
 TEST(failed_check_stops_children)
 {
-    char *plain[] = { "/bin/sleep", "60", NULL };
+    char *plain[] = {"/bin/sleep", "60", NULL};
     /* ignores SIGTERM: needs the SIGKILL after the grace period */
-    char *stubborn[] = { "/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done", NULL };
+    char *stubborn[] = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done", NULL};
     pid_t kids[2], child;
     int fd[2], st;
 
@@ -38,8 +38,8 @@ TEST(failed_check_stops_children)
             _exit(2);
         if (write(fd[1], kids, sizeof(kids)) != (ssize_t)sizeof(kids))
             _exit(2);
-        tu_sleep_ms(200);       /* the shell sets its trap */
-        CHECK_INT(1, ==, 2);    /* fails on purpose: stops both */
+        tu_sleep_ms(200);    /* the shell sets its trap */
+        CHECK_INT(1, ==, 2); /* fails on purpose: stops both */
         _exit(3);
     }
     close(fd[1]);
@@ -55,7 +55,7 @@ TEST(failed_check_stops_children)
 /* A child the test reaped itself is not signalled (its pid may be reused). */
 TEST(reaped_children_are_left_alone)
 {
-    char *quick[] = { "/bin/true", NULL };
+    char *quick[] = {"/bin/true", NULL};
     char log[1024], *text;
     size_t len;
     pid_t kid, child;

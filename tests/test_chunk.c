@@ -57,18 +57,20 @@ TEST(openai_stream)
     CHECK_STR(c.content, "Hello");
     chunk_release(&c);
 
-    CHECK_INT(decode(&c, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"),
-              ==, 0);
+    CHECK_INT(
+        decode(&c, "{\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"), ==,
+        0);
     CHECK_STR(c.finish_reason, "stop");
     CHECK(!chunk_has_text(&c));
     CHECK(!c.role_only);
     chunk_release(&c);
 
     /* The usage-only chunk of stream_options.include_usage. */
-    CHECK_INT(decode(&c, "{\"id\":\"chatcmpl-AB\",\"choices\":[],\"usage\":{\"prompt_tokens\":19,"
-                         "\"completion_tokens\":10,\"total_tokens\":29,"
-                         "\"prompt_tokens_details\":{\"cached_tokens\":0},"
-                         "\"completion_tokens_details\":{\"reasoning_tokens\":4}}}"),
+    CHECK_INT(decode(&c,
+                     "{\"id\":\"chatcmpl-AB\",\"choices\":[],\"usage\":{\"prompt_tokens\":19,"
+                     "\"completion_tokens\":10,\"total_tokens\":29,"
+                     "\"prompt_tokens_details\":{\"cached_tokens\":0},"
+                     "\"completion_tokens_details\":{\"reasoning_tokens\":4}}}"),
               ==, 0);
     CHECK(!c.has_choice);
     CHECK(c.has_usage);
@@ -83,12 +85,14 @@ TEST(lmstudio_reasoning)
 {
     struct chunk c;
 
-    CHECK_INT(decode(&c, "{\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\","
-                         "\"model\":\"qwen/qwen3-30b-a3b\",\"system_fingerprint\":\"qwen/qwen3-30b-a3b\","
-                         "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
-                         "\"reasoning_content\":\"Okay, the user\"},\"logprobs\":null,"
-                         "\"finish_reason\":null}]}"),
-              ==, 0);
+    CHECK_INT(
+        decode(&c,
+               "{\"id\":\"chatcmpl-x\",\"object\":\"chat.completion.chunk\","
+               "\"model\":\"qwen/qwen3-30b-a3b\",\"system_fingerprint\":\"qwen/qwen3-30b-a3b\","
+               "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+               "\"reasoning_content\":\"Okay, the user\"},\"logprobs\":null,"
+               "\"finish_reason\":null}]}"),
+        ==, 0);
     CHECK(chunk_has_text(&c));
     CHECK(!c.role_only);
     CHECK(c.content == NULL);
@@ -97,14 +101,18 @@ TEST(lmstudio_reasoning)
     chunk_release(&c);
 
     /* `reasoning` (Ollama, OpenRouter, newer LM Studio). */
-    CHECK_INT(decode(&c, "{\"choices\":[{\"delta\":{\"content\":\"\",\"reasoning\":\"Hmm\"}}]}"), ==, 0);
+    CHECK_INT(
+        decode(&c, "{\"choices\":[{\"delta\":{\"content\":\"\",\"reasoning\":\"Hmm\"}}]}"), ==,
+        0);
     CHECK_STR(c.reasoning, "Hmm");
     CHECK(chunk_has_text(&c));
     chunk_release(&c);
 
     /* An empty reasoning_content falls back to reasoning. */
-    CHECK_INT(decode(&c, "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":\"r\"}}]}"),
-              ==, 0);
+    CHECK_INT(
+        decode(&c,
+               "{\"choices\":[{\"delta\":{\"reasoning_content\":\"\",\"reasoning\":\"r\"}}]}"),
+        ==, 0);
     CHECK_STR(c.reasoning, "r");
     chunk_release(&c);
 
@@ -119,28 +127,31 @@ TEST(lmstudio_v0_stats)
     struct chunk c;
     json_t *st;
 
-    CHECK_INT(decode(&c, "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"m\","
-                         "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
-                         "\"content\":\"Hi there\"},\"finish_reason\":\"stop\"}],"
-                         "\"usage\":{\"prompt_tokens\":24,\"completion_tokens\":53,\"total_tokens\":77},"
-                         "\"stats\":{\"tokens_per_second\":51.43,\"time_to_first_token\":0.111,"
-                         "\"generation_time\":0.954,\"stop_reason\":\"eosFound\"},"
-                         "\"model_info\":{\"arch\":\"llama\",\"quant\":\"Q4_K_M\"}}"),
-              ==, 0);
+    CHECK_INT(
+        decode(&c,
+               "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion\",\"model\":\"m\","
+               "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+               "\"content\":\"Hi there\"},\"finish_reason\":\"stop\"}],"
+               "\"usage\":{\"prompt_tokens\":24,\"completion_tokens\":53,\"total_tokens\":77},"
+               "\"stats\":{\"tokens_per_second\":51.43,\"time_to_first_token\":0.111,"
+               "\"generation_time\":0.954,\"stop_reason\":\"eosFound\"},"
+               "\"model_info\":{\"arch\":\"llama\",\"quant\":\"Q4_K_M\"}}"),
+        ==, 0);
     CHECK_STR(c.content, "Hi there");
     CHECK_STR(c.finish_reason, "stop");
     CHECK_INT(c.completion_tokens, ==, 53);
     CHECK_INT(c.reasoning_tokens, ==, -1);
     CHECK(c.server_stats != NULL);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(c.server_stats, "stats"),
-                                                "stop_reason")),
+    CHECK_STR(json_string_value(
+                  json_object_get(json_object_get(c.server_stats, "stats"), "stop_reason")),
               "eosFound");
     st = chunk_take_stats(&c);
     CHECK(c.server_stats == NULL);
     chunk_release(&c);
     /* The taken object outlives the chunk. */
-    CHECK_NEAR(json_real_value(json_object_get(json_object_get(st, "stats"), "tokens_per_second")),
-               51.43, 1e-9);
+    CHECK_NEAR(
+        json_real_value(json_object_get(json_object_get(st, "stats"), "tokens_per_second")),
+        51.43, 1e-9);
     json_decref(st);
 }
 
@@ -149,14 +160,16 @@ TEST(llamacpp_timings)
     struct chunk c;
     json_t *t;
 
-    CHECK_INT(decode(&c, "{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{}}],"
-                         "\"created\":1,\"id\":\"x\",\"model\":\"gpt-3.5-turbo\","
-                         "\"object\":\"chat.completion.chunk\","
-                         "\"usage\":{\"completion_tokens\":12,\"prompt_tokens\":8,\"total_tokens\":20},"
-                         "\"timings\":{\"prompt_n\":8,\"prompt_ms\":30.5,\"prompt_per_token_ms\":3.8,"
-                         "\"prompt_per_second\":262.3,\"predicted_n\":12,\"predicted_ms\":240.1,"
-                         "\"predicted_per_token_ms\":20.0,\"predicted_per_second\":49.97}}"),
-              ==, 0);
+    CHECK_INT(
+        decode(&c,
+               "{\"choices\":[{\"finish_reason\":\"stop\",\"index\":0,\"delta\":{}}],"
+               "\"created\":1,\"id\":\"x\",\"model\":\"gpt-3.5-turbo\","
+               "\"object\":\"chat.completion.chunk\","
+               "\"usage\":{\"completion_tokens\":12,\"prompt_tokens\":8,\"total_tokens\":20},"
+               "\"timings\":{\"prompt_n\":8,\"prompt_ms\":30.5,\"prompt_per_token_ms\":3.8,"
+               "\"prompt_per_second\":262.3,\"predicted_n\":12,\"predicted_ms\":240.1,"
+               "\"predicted_per_token_ms\":20.0,\"predicted_per_second\":49.97}}"),
+        ==, 0);
     t = json_object_get(c.server_stats, "timings");
     CHECK(json_is_object(t));
     CHECK_INT(json_integer_value(json_object_get(t, "predicted_n")), ==, 12);
@@ -188,8 +201,9 @@ TEST(error_objects)
 {
     struct chunk c;
 
-    CHECK_INT(decode(&c, "{\"error\":{\"message\":\"Model unloaded.\",\"type\":\"server_error\","
-                         "\"param\":null,\"code\":\"model_not_found\"}}"),
+    CHECK_INT(decode(&c,
+                     "{\"error\":{\"message\":\"Model unloaded.\",\"type\":\"server_error\","
+                     "\"param\":null,\"code\":\"model_not_found\"}}"),
               ==, 0);
     CHECK(c.is_error);
     CHECK_STR(c.error_message, "Model unloaded.");

@@ -21,7 +21,7 @@ static struct tu_sim sim;
 struct collected {
     struct client_req *reqs;
     int n, done;
-    int pair_by_tokens;     /* request i asked for base + i tokens */
+    int pair_by_tokens; /* request i asked for base + i tokens */
 };
 
 static void
@@ -36,7 +36,7 @@ on_done(void *arg, struct client_req *r)
 static struct client *
 client_for(const char *base_url, int stall_ms)
 {
-    struct client_opts o = { 0 };
+    struct client_opts o = {0};
 
     o.base_url = base_url;
     o.api = "openai";
@@ -66,10 +66,11 @@ run_requests(const char *model, int max_tokens, int n, struct collected *c, int 
     c->done = 0;
     c->pair_by_tokens = 1;
     for (i = 0; i < n; i++) {
-        snprintf(bodies[i], sizeof(bodies[i]),
-                 "{\"model\":\"%s\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-                 "\"max_tokens\":%d,\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}",
-                 model, max_tokens + i);
+        snprintf(
+            bodies[i], sizeof(bodies[i]),
+            "{\"model\":\"%s\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+            "\"max_tokens\":%d,\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}",
+            model, max_tokens + i);
         sample_rec_init(&c->reqs[i].rec);
         c->reqs[i].body = bodies[i];
         c->reqs[i].rec.seq = i;
@@ -151,7 +152,8 @@ check_against_log(struct collected *c, int expect_tokens, int expect_estimated)
             json_t *ev = json_object_get(sims[i], "events"), *e;
             size_t k;
             int64_t t = 0;
-            json_array_foreach(ev, k, e) {
+            json_array_foreach(ev, k, e)
+            {
                 const char *kind = json_string_value(json_object_get(e, "kind"));
                 if (strcmp(kind, "content") == 0 || strcmp(kind, "reasoning") == 0)
                     t += json_integer_value(json_object_get(e, "tokens"));
@@ -178,7 +180,8 @@ check_against_log(struct collected *c, int expect_tokens, int expect_estimated)
             check_failed(__FILE__, __LINE__, "request %d failed: %s %s", i, s->error_code,
                          s->error_detail);
         recv = json_integer_value(json_object_get(sims[i], "t_recv_ns"));
-        json_array_foreach(ev, k, e) {
+        json_array_foreach(ev, k, e)
+        {
             const char *kind = json_string_value(json_object_get(e, "kind"));
             int64_t t = json_integer_value(json_object_get(e, "t_ns"));
             if (strcmp(kind, "content") == 0 || strcmp(kind, "reasoning") == 0) {
@@ -214,7 +217,8 @@ check_against_log(struct collected *c, int expect_tokens, int expect_estimated)
     }
     qsort(errs, (size_t)c->n, sizeof(*errs), by_double);
     p99 = errs[(size_t)((c->n - 1) * 99 / 100)];
-    fprintf(stderr, "n=%d ttft error: p99 %.3f ms, max %.3f ms; worst decode %.4f%%, e2e %.4f%%\n",
+    fprintf(stderr,
+            "n=%d ttft error: p99 %.3f ms, max %.3f ms; worst decode %.4f%%, e2e %.4f%%\n",
             c->n, p99, errs[c->n - 1], 100 * worst_dec, 100 * worst_e2e);
     /* Every TTFT within 2 ms. With hundreds of streams and the simulator
      * sharing this machine's two cores, a scheduling hiccup can delay a
@@ -236,15 +240,18 @@ TEST(sequential_matches_sim_log)
     int i;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":200,\"tps\":50}],"
-                           "\"loaded\":[\"m\"]}", &sim), ==, 0);
+                           "\"loaded\":[\"m\"]}",
+                           &sim),
+              ==, 0);
     /* One at a time: a client with one request per run. */
     c.reqs = calloc(3, sizeof(*c.reqs));
     c.n = 3;
     c.done = 0;
     c.pair_by_tokens = 0;
-    snprintf(body, sizeof(body),
-             "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
-             "\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}");
+    snprintf(
+        body, sizeof(body),
+        "{\"model\":\"m\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+        "\"max_tokens\":100,\"messages\":[{\"role\":\"user\",\"content\":\"hello there\"}]}");
     cl = client_for(sim.base_url, 5000);
     for (i = 0; i < 3; i++) {
         sample_rec_init(&c.reqs[i].rec);
@@ -276,7 +283,9 @@ TEST(concurrency_16)
     struct collected c;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":100,\"tps\":40}],"
-                           "\"loaded\":[\"m\"]}", &sim), ==, 0);
+                           "\"loaded\":[\"m\"]}",
+                           &sim),
+              ==, 0);
     run_requests("m", 60, 16, &c, 5000);
     check_against_log(&c, 60, 0);
     collected_free(&c);
@@ -287,8 +296,11 @@ TEST(concurrency_256)
 {
     struct collected c;
 
-    CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":300,\"tps\":20,\"jitter_ms\":10}],"
-                           "\"loaded\":[\"m\"]}", &sim), ==, 0);
+    CHECK_INT(tu_sim_start(
+                  "{\"models\":[{\"key\":\"m\",\"ttft_ms\":300,\"tps\":20,\"jitter_ms\":10}],"
+                  "\"loaded\":[\"m\"]}",
+                  &sim),
+              ==, 0);
     run_requests("m", 40, 256, &c, 10000);
     check_against_log(&c, 40, 0);
     collected_free(&c);
@@ -300,7 +312,9 @@ TEST(several_tokens_per_event)
     struct collected c;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":50,\"tps\":100,"
-                           "\"tokens_per_event\":4}],\"loaded\":[\"m\"]}", &sim), ==, 0);
+                           "\"tokens_per_event\":4}],\"loaded\":[\"m\"]}",
+                           &sim),
+              ==, 0);
     run_requests("m", 102, 2, &c, 5000);
     check_against_log(&c, 102, 0);
     CHECK_INT(c.reqs[0].rec.n_events, ==, 26); /* 25 of 4 tokens, one of 2 */
@@ -319,7 +333,9 @@ TEST(reasoning_tokens_count)
     int64_t first_reasoning = 0;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"think\",\"ttft_ms\":80,\"tps\":100,"
-                           "\"reasoning_tokens\":30}],\"loaded\":[\"think\"]}", &sim), ==, 0);
+                           "\"reasoning_tokens\":30}],\"loaded\":[\"think\"]}",
+                           &sim),
+              ==, 0);
     run_requests("think", 80, 1, &c, 5000);
     check_against_log(&c, 80, 0);
     CHECK_INT(c.reqs[0].rec.completion_tokens, ==, 80);
@@ -329,14 +345,16 @@ TEST(reasoning_tokens_count)
     /* TTFT is the first reasoning token. */
     log = tu_sim_log(&sim);
     ev = json_object_get(json_array_get(json_object_get(log, "requests"), 0), "events");
-    json_array_foreach(ev, k, e) {
+    json_array_foreach(ev, k, e)
+    {
         if (strcmp(json_string_value(json_object_get(e, "kind")), "reasoning") == 0) {
             first_reasoning = json_integer_value(json_object_get(e, "t_ns"));
             break;
         }
     }
     CHECK(first_reasoning > 0);
-    CHECK_NEAR((double)(c.reqs[0].t_sent_ns + c.reqs[0].rec.ttft_us * 1000 - first_reasoning) / 1e6,
+    CHECK_NEAR((double)(c.reqs[0].t_sent_ns + c.reqs[0].rec.ttft_us * 1000 - first_reasoning) /
+                   1e6,
                0, 2.0);
     json_decref(log);
     collected_free(&c);
@@ -348,7 +366,9 @@ TEST(usage_missing_marks_estimated)
     struct collected c;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":30,\"tps\":200,"
-                           "\"usage\":false}],\"loaded\":[\"m\"]}", &sim), ==, 0);
+                           "\"usage\":false}],\"loaded\":[\"m\"]}",
+                           &sim),
+              ==, 0);
     run_requests("m", 50, 2, &c, 5000);
     check_against_log(&c, 50, 1);
     CHECK_INT(c.reqs[0].rec.completion_tokens, ==, 50);
@@ -445,9 +465,12 @@ TEST(cancel_aborts_in_flight)
     int i;
 
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":10,\"tps\":5}],"
-                           "\"loaded\":[\"m\"]}", &sim), ==, 0);
-    snprintf(body, sizeof(body), "{\"model\":\"m\",\"stream\":true,\"max_tokens\":500,"
-                                 "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
+                           "\"loaded\":[\"m\"]}",
+                           &sim),
+              ==, 0);
+    snprintf(body, sizeof(body),
+             "{\"model\":\"m\",\"stream\":true,\"max_tokens\":500,"
+             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
     cl = client_for(sim.base_url, 5000);
     memset(r, 0, sizeof(r));
     c.n = 0;

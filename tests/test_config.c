@@ -39,11 +39,12 @@ TEST(defaults)
 TEST(precedence)
 {
     struct config c;
-    const char *file = write_tmp("c.json", "{\"listen_port\": 1111, \"base_url\": \"http://file\","
-                                           " \"log_level\": \"debug\", \"lms\": \"/file/lms\"}");
+    const char *file =
+        write_tmp("c.json", "{\"listen_port\": 1111, \"base_url\": \"http://file\","
+                            " \"log_level\": \"debug\", \"lms\": \"/file/lms\"}");
     char a0[] = "--listen-port", a1[] = "3333", a2[] = "--lms=/flag/lms", a3[] = "serve-arg";
     char a4[] = "--config";
-    char *argv[] = { a0, a1, a2, a3, a4, (char *)file };
+    char *argv[] = {a0, a1, a2, a3, a4, (char *)file};
     char *rest[6];
     int nrest;
 
@@ -51,11 +52,11 @@ TEST(precedence)
     setenv("TPSD_BASE_URL", "http://env", 1);
     setenv("TPSD_LMS", "/env/lms", 1);
     CHECK_INT(cmd_config(&c, 6, argv, rest, &nrest), ==, 0);
-    CHECK_INT(c.listen_port, ==, 3333);      /* flag beats env and file */
-    CHECK_STR(c.base_url, "http://env");     /* env beats file */
-    CHECK_STR(c.lms, "/flag/lms");           /* --name=value form */
-    CHECK_STR(c.log_level, "debug");         /* file beats default */
-    CHECK_INT(c.allow_server_start, ==, 0);  /* default */
+    CHECK_INT(c.listen_port, ==, 3333);     /* flag beats env and file */
+    CHECK_STR(c.base_url, "http://env");    /* env beats file */
+    CHECK_STR(c.lms, "/flag/lms");          /* --name=value form */
+    CHECK_STR(c.log_level, "debug");        /* file beats default */
+    CHECK_INT(c.allow_server_start, ==, 0); /* default */
     CHECK_INT(nrest, ==, 1);
     CHECK_STR(rest[0], "serve-arg");
     unsetenv("TPSD_LISTEN_PORT");
@@ -68,16 +69,24 @@ TEST(bad_file_input_is_an_error_naming_the_key)
     struct config c;
 
     config_defaults(&c);
-    CHECK_INT(config_load_file(&c, write_tmp("a.json", "{\"listen_port\": \"80\"}"), err, sizeof(err)), ==, -1);
+    CHECK_INT(config_load_file(&c, write_tmp("a.json", "{\"listen_port\": \"80\"}"), err,
+                               sizeof(err)),
+              ==, -1);
     CHECK(strstr(err, "listen_port") != NULL);
-    CHECK_INT(config_load_file(&c, write_tmp("b.json", "{\"no_such\": 1}"), err, sizeof(err)), ==, -1);
+    CHECK_INT(config_load_file(&c, write_tmp("b.json", "{\"no_such\": 1}"), err, sizeof(err)),
+              ==, -1);
     CHECK(strstr(err, "no_such") != NULL);
-    CHECK_INT(config_load_file(&c, write_tmp("c.json", "{\"listen_port\": 70000}"), err, sizeof(err)), ==, -1);
+    CHECK_INT(
+        config_load_file(&c, write_tmp("c.json", "{\"listen_port\": 70000}"), err, sizeof(err)),
+        ==, -1);
     CHECK(strstr(err, "1..65535") != NULL);
-    CHECK_INT(config_load_file(&c, write_tmp("d.json", "{\"listen_port\": 1,"), err, sizeof(err)), ==, -1);
+    CHECK_INT(
+        config_load_file(&c, write_tmp("d.json", "{\"listen_port\": 1,"), err, sizeof(err)), ==,
+        -1);
     CHECK(strstr(err, "d.json:") != NULL);
     CHECK_INT(config_load_file(&c, write_tmp("e.json", "[1,2]"), err, sizeof(err)), ==, -1);
-    CHECK_INT(config_load_file(&c, write_tmp("f.json", "{\"a\":1,\"a\":2}"), err, sizeof(err)), ==, -1);
+    CHECK_INT(config_load_file(&c, write_tmp("f.json", "{\"a\":1,\"a\":2}"), err, sizeof(err)),
+              ==, -1);
     CHECK_INT(config_load_file(&c, "/nonexistent/tpsd.json", err, sizeof(err)), ==, -1);
     {
         char big[CONFIG_STR_MAX + 64];
@@ -95,9 +104,9 @@ TEST(bad_env_and_flags)
 {
     struct config c;
     char a0[] = "--listen-port", a1[] = "12ab";
-    char *argv[] = { a0, a1 };
+    char *argv[] = {a0, a1};
     char b0[] = "--listen-port";
-    char *argv2[] = { b0 };
+    char *argv2[] = {b0};
     char *rest[2];
     int nrest, i = 0;
 

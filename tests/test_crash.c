@@ -194,7 +194,7 @@ TEST(sigkill_random_points)
     sim_preload(&e, two_models);
     du_must_start(&e, NULL);
     id = du_must_submit_job(&e, two_models, 8, 8, 1, "none",
-                   "\"load_pattern\":{\"type\":\"concurrent\",\"concurrency\":2}");
+                            "\"load_pattern\":{\"type\":\"concurrent\",\"concurrency\":2}");
     for (k = 0; k < T_KILLS; k++) {
         long ms = T_KILL_MIN_MS + (long)(rng_next() % (T_KILL_MAX_MS - T_KILL_MIN_MS));
 

@@ -204,7 +204,8 @@ e2e_check_event_figures(sqlite3 *db, json_t *all)
 
         if (strcmp(json_string_value(json_object_get(ev, "event")), "sample") != 0)
             continue;
-        snprintf(sql, sizeof(sql), "SELECT decode_tps FROM samples WHERE run_id=%lld AND seq=%lld",
+        snprintf(sql, sizeof(sql),
+                 "SELECT decode_tps FROM samples WHERE run_id=%lld AND seq=%lld",
                  (long long)json_integer_value(json_object_get(d, "run_id")),
                  (long long)json_integer_value(json_object_get(d, "seq")));
         CHECK_NEAR(json_number_value(json_object_get(d, "decode_tps")), du_q(db, sql), 1e-9);
@@ -665,33 +666,52 @@ struct verb_case {
 };
 
 static const struct verb_case verb_cases[] = {
-    { { "submit", "--model", "m1", "--suite", "@SUITE", "--repetitions", "2", "--warmup", "0",
-        "--base-url", "@SIM", "--name", "flags" },
-      0, 0, { "job 1 queued" }, NULL, 0 },
-    { { "watch", "1" }, 0, 0,
-      { "job started (attempt 1, 1 model(s))", "[m1] loaded as m1", "[m1] 2/2 greet #2: 10 tok",
-        "job succeeded: 2 request(s), 0 failed" }, NULL, 0 },
-    { { "jobs" }, 1, 0, { "STATE", "succeeded", "flags" }, NULL, 0 },
-    { { "jobs", "--state", "failed" }, 0, 0, { "(no jobs in state failed)" }, NULL, 0 },
-    { { "jobs", "--state", "bogus" }, 0, 2, { NULL }, "state: must be one of", 0 },
-    { { "job", "1" }, 0, 0,
-      { "job 1 \"flags\" (benchmark): succeeded", "2 sample(s), 0 error(s)", "DECODE tok/s",
-        "greet" }, NULL, 0 },
-    { { "job", "1", "--json" }, 0, 0, { NULL }, NULL, 1 },
-    { { "job", "99" }, 0, 1, { NULL }, "no job 99", 0 },
-    { { "cancel", "1" }, 0, 1, { NULL }, "already succeeded", 0 },
+    {{"submit", "--model", "m1", "--suite", "@SUITE", "--repetitions", "2", "--warmup", "0",
+      "--base-url", "@SIM", "--name", "flags"},
+     0,
+     0,
+     {"job 1 queued"},
+     NULL,
+     0},
+    {{"watch", "1"},
+     0,
+     0,
+     {"job started (attempt 1, 1 model(s))", "[m1] loaded as m1", "[m1] 2/2 greet #2: 10 tok",
+      "job succeeded: 2 request(s), 0 failed"},
+     NULL,
+     0},
+    {{"jobs"}, 1, 0, {"STATE", "succeeded", "flags"}, NULL, 0},
+    {{"jobs", "--state", "failed"}, 0, 0, {"(no jobs in state failed)"}, NULL, 0},
+    {{"jobs", "--state", "bogus"}, 0, 2, {NULL}, "state: must be one of", 0},
+    {{"job", "1"},
+     0,
+     0,
+     {"job 1 \"flags\" (benchmark): succeeded", "2 sample(s), 0 error(s)", "DECODE tok/s",
+      "greet"},
+     NULL,
+     0},
+    {{"job", "1", "--json"}, 0, 0, {NULL}, NULL, 1},
+    {{"job", "99"}, 0, 1, {NULL}, "no job 99", 0},
+    {{"cancel", "1"}, 0, 1, {NULL}, "already succeeded", 0},
     /* --file with an idempotency key: a retry gets the same job, another
      * body with the key is refused with the daemon's message. */
-    { { "submit", "--file", "@SPEC", "--idempotency-key", "k1", "--json" }, 0, 0, { NULL }, NULL,
-      2 },
-    { { "submit", "--file", "@SPEC", "--idempotency-key", "k1" }, 0, 0,
-      { "job 2 (already submitted with this idempotency key)" }, NULL, 0 },
-    { { "submit", "--file", "@OTHER", "--idempotency-key", "k1" }, 0, 2, { NULL },
-      "Idempotency-Key was used with a different body", 0 },
-    { { "submit", "--file", "@BAD" }, 0, 2, { NULL }, "bogus_field", 0 },
-    { { "submit", "--model", "m1", "--repetitions", "abc" }, 0, 2, { NULL }, "not a number", 0 },
-    { { "submit", "--file", "@SPEC", "--model", "m1" }, 0, 2, { NULL }, "not both", 0 },
-    { { "watch", "2" }, 0, 0, { NULL }, NULL, 0 },
+    {{"submit", "--file", "@SPEC", "--idempotency-key", "k1", "--json"}, 0, 0, {NULL}, NULL, 2},
+    {{"submit", "--file", "@SPEC", "--idempotency-key", "k1"},
+     0,
+     0,
+     {"job 2 (already submitted with this idempotency key)"},
+     NULL,
+     0},
+    {{"submit", "--file", "@OTHER", "--idempotency-key", "k1"},
+     0,
+     2,
+     {NULL},
+     "Idempotency-Key was used with a different body",
+     0},
+    {{"submit", "--file", "@BAD"}, 0, 2, {NULL}, "bogus_field", 0},
+    {{"submit", "--model", "m1", "--repetitions", "abc"}, 0, 2, {NULL}, "not a number", 0},
+    {{"submit", "--file", "@SPEC", "--model", "m1"}, 0, 2, {NULL}, "not both", 0},
+    {{"watch", "2"}, 0, 0, {NULL}, NULL, 0},
 };
 
 /* The files and URL a case's placeholders stand for. */
@@ -708,10 +728,10 @@ verb_arg(const struct verb_files *f, const char *a)
         const char *name;
         size_t off;
     } ph[] = {
-        { "@SUITE", offsetof(struct verb_files, suite) },
-        { "@SPEC", offsetof(struct verb_files, spec) },
-        { "@OTHER", offsetof(struct verb_files, other) },
-        { "@BAD", offsetof(struct verb_files, bad) },
+        {"@SUITE", offsetof(struct verb_files, suite)},
+        {"@SPEC", offsetof(struct verb_files, spec)},
+        {"@OTHER", offsetof(struct verb_files, other)},
+        {"@BAD", offsetof(struct verb_files, bad)},
     };
     size_t i;
 

@@ -97,9 +97,8 @@ count_in_file(const char *path, const char *needle)
  * missing file answers exactly as an existing one, and no job is queued. */
 TEST(suite_path_refused_at_post)
 {
-    static const char *const paths[] = { "\"/etc/passwd\"", "\"../../etc/passwd\"",
-                                         "\"/proc/self/environ\"", "\"/nonexistent/x\"",
-                                         NULL };
+    static const char *const paths[] = {"\"/etc/passwd\"", "\"../../etc/passwd\"",
+                                        "\"/proc/self/environ\"", "\"/nonexistent/x\"", NULL};
     struct du_env e;
     char msg[1024], first[1024], *spec;
     json_t *list = NULL;
@@ -136,9 +135,10 @@ TEST(suite_path_refused_at_post)
 TEST(suite_fifo_cannot_block_worker)
 {
     struct du_env e;
-    char suites[TU_PATH_MAX + 16], fifo[TU_PATH_MAX + 32], msg[1024], state[32], err[DB_ERR_MAX];
+    char suites[TU_PATH_MAX + 16], fifo[TU_PATH_MAX + 32], msg[1024], state[32],
+        err[DB_ERR_MAX];
     char old[2048], *spec, *slow;
-    const char *extra[] = { "--suites-dir", suites, NULL };
+    const char *extra[] = {"--suites-dir", suites, NULL};
     struct db *db;
     long long id, old_id;
     int64_t id64;
@@ -172,7 +172,7 @@ TEST(suite_fifo_cannot_block_worker)
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     free(spec);
     {
-        const char *const slow_model[] = { "s", NULL };
+        const char *const slow_model[] = {"s", NULL};
         slow = du_spec(&e, slow_model, 40, 5, 0, "lms", NULL);
     }
     id = du_must_submit(&e, slow);
@@ -325,7 +325,7 @@ hold_lock(const char *path, const char *sql, int hold_s)
 TEST(lock_held_15s_no_sample_lost)
 {
     struct du_env e;
-    const char *const slow_model[] = { "s", NULL };
+    const char *const slow_model[] = {"s", NULL};
     char state[32];
     json_t *r = NULL;
     sqlite3 *db;
@@ -367,8 +367,8 @@ TEST(lock_held_15s_no_sample_lost)
 TEST(lock_beyond_budget_fails_job)
 {
     struct du_env e;
-    const char *const slow_model[] = { "s", NULL };
-    const char *const extra[] = { "--storage-retry-s", "1", NULL };
+    const char *const slow_model[] = {"s", NULL};
+    const char *const extra[] = {"--storage-retry-s", "1", NULL};
     char state[32];
     json_t *j;
     long long id;
@@ -396,7 +396,7 @@ TEST(lock_beyond_budget_fails_job)
 TEST(lock_wait_yields_to_sigterm)
 {
     struct du_env e;
-    const char *const slow_model[] = { "s", NULL };
+    const char *const slow_model[] = {"s", NULL};
     char state[32], sql[256];
     sqlite3 *db;
     long long id;
@@ -606,10 +606,12 @@ TEST(db_repairs_open_runs)
     /* The same at this version (a run a crashed process left): `tpsd db`. */
     db = db_open(e.db, err, sizeof(err));
     CHECK(db != NULL);
-    CHECK_INT(jobs_create(db, "old2", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(jobs_create(db, "old2", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==,
+              0);
     CHECK_INT(runs_open(db, job, 0, "m1", "S", &run, state), ==, 0);
-    CHECK_INT(db_exec(db, "UPDATE jobs SET state = 'failed', finished_at = 3 WHERE name = 'old2'"),
-              ==, 0);
+    CHECK_INT(
+        db_exec(db, "UPDATE jobs SET state = 'failed', finished_at = 3 WHERE name = 'old2'"),
+        ==, 0);
     db_close(db);
     CHECK_INT(tpsd_db(&e, e.db, 0, &out), ==, 0);
     CHECK(strstr(out, "runs_closed=1") != NULL);
@@ -643,4 +645,3 @@ TEST(serve_refuses_newer_schema)
     sqlite3_close(q);
     du_teardown(&e);
 }
-

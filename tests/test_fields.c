@@ -43,7 +43,8 @@ job_and_run(struct db *db, int64_t *job, int64_t *run)
     char state[16];
     int existing;
 
-    CHECK_INT(jobs_create(db, "fields", "benchmark", "{}", 0, NULL, NULL, job, &existing), ==, 0);
+    CHECK_INT(jobs_create(db, "fields", "benchmark", "{}", 0, NULL, NULL, job, &existing), ==,
+              0);
     CHECK_INT(runs_open(db, *job, 0, "m/fields", "t", run, state), ==, 0);
 }
 
@@ -72,7 +73,8 @@ TEST(every_figure_is_a_schema_column)
 
     CHECK(sample_fields_n > 0);
     for (f = 0; f < sample_fields_n; f++) {
-        st = db_prepare(db, "SELECT count(*) FROM pragma_table_info('samples') WHERE name = :n");
+        st =
+            db_prepare(db, "SELECT count(*) FROM pragma_table_info('samples') WHERE name = :n");
         CHECK(st != NULL);
         db_bind_text(st, ":n", sample_fields[f].name);
         CHECK_INT(sqlite3_step(st), ==, SQLITE_ROW);
@@ -169,8 +171,8 @@ TEST(csv_columns_and_case_summary_follow_the_table)
     free(text);
 
     CHECK_INT(summary_job(db, job, &sum), ==, 0);
-    c = json_array_get(json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "cases"),
-                       0);
+    c = json_array_get(
+        json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "cases"), 0);
     CHECK(json_is_object(c));
     for (f = 0; f < sample_fields_n; f++) {
         json_t *v = json_object_get(c, sample_fields[f].name);

@@ -43,10 +43,10 @@ TEST(one_token_per_event)
     sample(&s, 200000, 1200000, 1250000, 50, 11, ev, 11);
     figures_compute(&s);
     CHECK_NEAR(s.ttft_ms, 200.0, TOL);
-    CHECK_NEAR(s.decode_tps, 10.0, TOL);   /* 10 tokens / 1.0 s */
+    CHECK_NEAR(s.decode_tps, 10.0, TOL); /* 10 tokens / 1.0 s */
     CHECK_NEAR(s.tpot_ms, 100.0, TOL);
-    CHECK_NEAR(s.e2e_tps, 8.8, TOL);       /* 11 / 1.25 s */
-    CHECK_NEAR(s.prompt_tps, 250.0, TOL);  /* 50 / 0.2 s */
+    CHECK_NEAR(s.e2e_tps, 8.8, TOL);      /* 11 / 1.25 s */
+    CHECK_NEAR(s.prompt_tps, 250.0, TOL); /* 50 / 0.2 s */
     CHECK_NEAR(s.e2e_ms, 1250.0, TOL);
     CHECK_NEAR(s.itl_p50_ms, 100.0, TOL);
     CHECK_NEAR(s.itl_p90_ms, 100.0, TOL);
@@ -63,13 +63,13 @@ TEST(several_tokens_per_event)
 
     sample(&s, 100000, 1100000, 1200000, 300, 20, ev, 5);
     figures_compute(&s);
-    CHECK_NEAR(s.decode_tps, 19.0, TOL);            /* 19 / 1.0 s */
+    CHECK_NEAR(s.decode_tps, 19.0, TOL); /* 19 / 1.0 s */
     CHECK_NEAR(s.tpot_ms, 1000.0 / 19.0, TOL);
     CHECK_NEAR(s.e2e_tps, 20.0 / 1.2, TOL);
-    CHECK_NEAR(s.prompt_tps, 3000.0, TOL);           /* 300 / 0.1 s */
-    CHECK_NEAR(s.itl_p50_ms, 125.0, TOL);            /* h = 1.5: 50 + .5 * 150 */
-    CHECK_NEAR(s.itl_p90_ms, 550.0, TOL);            /* h = 2.7: 200 + .7 * 500 */
-    CHECK_NEAR(s.itl_p99_ms, 685.0, TOL);            /* h = 2.97: 200 + .97 * 500 */
+    CHECK_NEAR(s.prompt_tps, 3000.0, TOL); /* 300 / 0.1 s */
+    CHECK_NEAR(s.itl_p50_ms, 125.0, TOL);  /* h = 1.5: 50 + .5 * 150 */
+    CHECK_NEAR(s.itl_p90_ms, 550.0, TOL);  /* h = 2.7: 200 + .7 * 500 */
+    CHECK_NEAR(s.itl_p99_ms, 685.0, TOL);  /* h = 2.97: 200 + .97 * 500 */
     CHECK_NEAR(s.itl_max_ms, 700.0, TOL);
     /* decode_tps and tpot_ms are inverses. */
     CHECK_NEAR(s.decode_tps * s.tpot_ms, 1000.0, 1e-6);
@@ -190,10 +190,10 @@ TEST(summary)
     CHECK_NEAR(s.stddev, sqrt(14.0 / 3.0), TOL);
     CHECK_NEAR(s.min, 1.0, TOL);
     CHECK_NEAR(s.max, 6.0, TOL);
-    CHECK_NEAR(s.p90, 5.1, TOL);      /* h = 2.7: 3 + .7 * 3 */
-    CHECK_NEAR(s.p95, 5.55, TOL);     /* h = 2.85 */
-    CHECK_NEAR(s.p99, 5.91, TOL);     /* h = 2.97 */
-    CHECK_NEAR(v[0], 3.0, TOL);       /* the input is not sorted in place */
+    CHECK_NEAR(s.p90, 5.1, TOL);  /* h = 2.7: 3 + .7 * 3 */
+    CHECK_NEAR(s.p95, 5.55, TOL); /* h = 2.85 */
+    CHECK_NEAR(s.p99, 5.91, TOL); /* h = 2.97 */
+    CHECK_NEAR(v[0], 3.0, TOL);   /* the input is not sorted in place */
 
     /* One value: no stddev. */
     CHECK_INT(stats_summarize(v, 1, &s), ==, 0);

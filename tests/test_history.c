@@ -28,11 +28,11 @@
 #include <strings.h>
 #include <time.h>
 
-#define H_SAMPLES_MAX 4096          /* samples one test stores */
+#define H_SAMPLES_MAX 4096 /* samples one test stores */
 #define H_RESP_MAX (8 * 1024 * 1024)
-#define H_TOL 1e-9                  /* relative tolerance of exact figures */
+#define H_TOL 1e-9 /* relative tolerance of exact figures */
 
-static const char *const metrics[] = { "decode_tps", "e2e_tps", "ttft_ms", "prompt_tps" };
+static const char *const metrics[] = {"decode_tps", "e2e_tps", "ttft_ms", "prompt_tps"};
 #define NMETRICS (sizeof(metrics) / sizeof(metrics[0]))
 
 /* ---- synthetic history ---- */
@@ -42,7 +42,7 @@ struct h_sample {
     const char *model;
     const char *case_name;
     int64_t at;
-    double v[NMETRICS];             /* decode, e2e, ttft, prompt */
+    double v[NMETRICS]; /* decode, e2e, ttft, prompt */
     int ok, passed, warmup;
 };
 
@@ -125,16 +125,17 @@ h_put_old(const struct sample_rec *s)
 {
     char sql[1024], a[32], b[32], c[32], d[32], pass[32];
 
-    snprintf(sql, sizeof(sql),
-             "INSERT INTO samples (run_id, seq, case_name, repetition, warmup, started_at, ok,"
-             " passed, error_code, decode_tps, e2e_tps, ttft_ms, prompt_tps) VALUES (%lld, %lld,"
-             " '%s', 0, %d, %lld, %d, %s, %s, %s, %s, %s, %s)",
-             (long long)s->run_id, (long long)s->seq, s->case_name, s->warmup,
-             (long long)s->started_at, s->ok,
-             h_real(pass, sizeof(pass), s->passed < 0 ? NAN : s->passed),
-             s->ok ? "NULL" : "'http_500'", h_real(a, sizeof(a), s->decode_tps),
-             h_real(b, sizeof(b), s->e2e_tps),
-             h_real(c, sizeof(c), s->ttft_ms), h_real(d, sizeof(d), s->prompt_tps));
+    snprintf(
+        sql, sizeof(sql),
+        "INSERT INTO samples (run_id, seq, case_name, repetition, warmup, started_at, ok,"
+        " passed, error_code, decode_tps, e2e_tps, ttft_ms, prompt_tps) VALUES (%lld, %lld,"
+        " '%s', 0, %d, %lld, %d, %s, %s, %s, %s, %s, %s)",
+        (long long)s->run_id, (long long)s->seq, s->case_name, s->warmup,
+        (long long)s->started_at, s->ok,
+        h_real(pass, sizeof(pass), s->passed < 0 ? NAN : s->passed),
+        s->ok ? "NULL" : "'http_500'", h_real(a, sizeof(a), s->decode_tps),
+        h_real(b, sizeof(b), s->e2e_tps), h_real(c, sizeof(c), s->ttft_ms),
+        h_real(d, sizeof(d), s->prompt_tps));
     h_exec(sql);
 }
 
@@ -290,8 +291,8 @@ check_close(const char *what, double got, double want, int64_t t)
     if (isnan(want) && isnan(got))
         return;
     if (isnan(want) || isnan(got) || fabs(got - want) > tol)
-        check_failed(__FILE__, __LINE__, "point t=%lld %s: got %.12g, want %.12g",
-                     (long long)t, what, got, want);
+        check_failed(__FILE__, __LINE__, "point t=%lld %s: got %.12g, want %.12g", (long long)t,
+                     what, got, want);
 }
 
 /* The run-case "at" (its first sample) of run r, case c. */
@@ -314,8 +315,8 @@ rollup_at(int64_t run, const char *cname)
  * max, stddev, pass_rate, p50 and p90; since/until on the run-case time.
  */
 static void
-check_series(json_t *series, const char *model, const char *cname, size_t m,
-             const char *bucket, int64_t since, int64_t until)
+check_series(json_t *series, const char *model, const char *cname, size_t m, const char *bucket,
+             int64_t since, int64_t until)
 {
     json_t *points = json_object_get(series, "points"), *p;
     int64_t runs[H_SAMPLES_MAX], buckets[H_SAMPLES_MAX];
@@ -358,7 +359,8 @@ check_series(json_t *series, const char *model, const char *cname, size_t m,
     if (json_array_size(points) != nb)
         check_failed(__FILE__, __LINE__, "%s/%s %s bucket %s: %zu points, want %zu", model,
                      cname, metrics[m], bucket, json_array_size(points), nb);
-    json_array_foreach(points, pi, p) {
+    json_array_foreach(points, pi, p)
+    {
         int64_t b = buckets[pi], req = 0, passed = 0, nr = 0, one_run = 0;
         size_t nv = 0, nmeds = 0;
         double sum = 0, ss = 0, mean, lo = INFINITY, hi = -INFINITY, sd = NAN, p50, p90;
@@ -443,7 +445,8 @@ trends(const char *model, const char *cname, const char *suite, const char *metr
     CHECK_INT(strlen(text), ==, len);
     out = json_loads(text, 0, &je);
     if (out == NULL)
-        check_failed(__FILE__, __LINE__, "trends answer is not JSON (%s): %.300s", je.text, text);
+        check_failed(__FILE__, __LINE__, "trends answer is not JSON (%s): %.300s", je.text,
+                     text);
     free(text);
     CHECK_STR(json_string_value(json_object_get(out, "metric")), metric);
     CHECK_STR(json_string_value(json_object_get(out, "bucket")), bucket);
@@ -460,12 +463,11 @@ boundary_history(const char *model, double scale)
         utc_ms(2024, 1, 7, 22, 30, 0, 0),    /* Sunday */
         utc_ms(2024, 1, 7, 23, 59, 59, 999), /* Sunday, last ms (stored second) */
         utc_ms(2024, 1, 8, 0, 0, 0, 0),      /* Monday, first ms */
-        utc_ms(2024, 1, 8, 0, 59, 59, 999),
-        utc_ms(2024, 1, 8, 1, 0, 0, 0),
-        utc_ms(2024, 1, 14, 23, 0, 0, 0),    /* Sunday: same week as Monday the 8th */
-        utc_ms(2024, 1, 15, 0, 0, 0, 0),     /* next Monday */
+        utc_ms(2024, 1, 8, 0, 59, 59, 999),  utc_ms(2024, 1, 8, 1, 0, 0, 0),
+        utc_ms(2024, 1, 14, 23, 0, 0, 0), /* Sunday: same week as Monday the 8th */
+        utc_ms(2024, 1, 15, 0, 0, 0, 0),  /* next Monday */
     };
-    const char *cases[] = { "short", "long" };
+    const char *cases[] = {"short", "long"};
     size_t r, c, k;
 
     for (r = 0; r < sizeof(starts) / sizeof(starts[0]); r++) {
@@ -477,7 +479,8 @@ boundary_history(const char *model, double scale)
                 double base = scale * (50.0 + 3.0 * (double)r + (double)c);
                 double dec = base * (1.0 + 0.05 * (rng_uniform() - 0.5));
                 int64_t at = t0 + (int64_t)k * 1000;
-                int ok = !(r == 3 && k == 1), passed = (r == 4 && k == 0) ? 0 : (k % 2 ? -1 : 1);
+                int ok = !(r == 3 && k == 1),
+                    passed = (r == 4 && k == 0) ? 0 : (k % 2 ? -1 : 1);
                 if (r == 1 && k == 0)
                     at = t0 + 500; /* stored first, but later than the next */
                 if (r == 1 && k == 1)
@@ -514,8 +517,8 @@ TEST(parse_and_metrics)
 /* Every bucket and metric of the boundary history, against the samples. */
 TEST(trends_buckets_match_samples)
 {
-    const char *buckets[] = { "run", "hour", "day", "week" };
-    const char *cases[] = { "long", "short" };
+    const char *buckets[] = {"run", "hour", "day", "week"};
+    const char *cases[] = {"long", "short"};
     size_t b, m, c;
 
     h_open();
@@ -539,13 +542,13 @@ TEST(trends_buckets_match_samples)
  * week of Monday 2024-01-01, Monday 00:00 starts a new one. */
 TEST(trends_week_starts_monday_utc)
 {
-    const int64_t want_week[] = { utc_ms(2024, 1, 1, 0, 0, 0, 0), utc_ms(2024, 1, 8, 0, 0, 0, 0),
-                                  utc_ms(2024, 1, 15, 0, 0, 0, 0) };
-    const int64_t want_runs[] = { 2, 4, 1 };
-    const int64_t want_hour[] = { utc_ms(2024, 1, 7, 22, 0, 0, 0), utc_ms(2024, 1, 7, 23, 0, 0, 0),
-                                  utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 8, 1, 0, 0, 0),
-                                  utc_ms(2024, 1, 14, 23, 0, 0, 0),
-                                  utc_ms(2024, 1, 15, 0, 0, 0, 0) };
+    const int64_t want_week[] = {utc_ms(2024, 1, 1, 0, 0, 0, 0), utc_ms(2024, 1, 8, 0, 0, 0, 0),
+                                 utc_ms(2024, 1, 15, 0, 0, 0, 0)};
+    const int64_t want_runs[] = {2, 4, 1};
+    const int64_t want_hour[] = {
+        utc_ms(2024, 1, 7, 22, 0, 0, 0),  utc_ms(2024, 1, 7, 23, 0, 0, 0),
+        utc_ms(2024, 1, 8, 0, 0, 0, 0),   utc_ms(2024, 1, 8, 1, 0, 0, 0),
+        utc_ms(2024, 1, 14, 23, 0, 0, 0), utc_ms(2024, 1, 15, 0, 0, 0, 0)};
     json_t *t, *pts;
     size_t i;
 
@@ -577,7 +580,7 @@ TEST(trends_week_starts_monday_utc)
 TEST(trends_since_until_half_open)
 {
     const int64_t mon = utc_ms(2024, 1, 8, 0, 0, 0, 0), mon1 = utc_ms(2024, 1, 8, 1, 0, 0, 0);
-    const char *buckets[] = { "run", "hour", "day", "week" };
+    const char *buckets[] = {"run", "hour", "day", "week"};
     json_t *t, *pts;
     size_t b;
 
@@ -611,13 +614,13 @@ TEST(trends_since_until_half_open)
  * of [since, until). */
 TEST(trends_daily_edges_and_running_runs)
 {
-    const char *buckets[] = { "day", "week", "hour", "run" };
+    const char *buckets[] = {"day", "week", "hour", "run"};
     const int64_t ranges[][2] = {
-        { 0, 0 },
-        { utc_ms(2024, 1, 7, 23, 0, 0, 0), utc_ms(2024, 1, 14, 23, 30, 0, 0) },
-        { utc_ms(2024, 1, 8, 0, 30, 0, 0), utc_ms(2024, 1, 8, 1, 0, 0, 1) }, /* within a day */
-        { utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 9, 0, 0, 0, 0) },     /* aligned */
-        { 1, utc_ms(2024, 1, 15, 0, 0, 0, 1) },
+        {0, 0},
+        {utc_ms(2024, 1, 7, 23, 0, 0, 0), utc_ms(2024, 1, 14, 23, 30, 0, 0)},
+        {utc_ms(2024, 1, 8, 0, 30, 0, 0), utc_ms(2024, 1, 8, 1, 0, 0, 1)}, /* within a day */
+        {utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 9, 0, 0, 0, 0)},  /* aligned */
+        {1, utc_ms(2024, 1, 15, 0, 0, 0, 1)},
     };
     json_t *t;
     int64_t run;
@@ -635,7 +638,8 @@ TEST(trends_daily_edges_and_running_runs)
     h_put(run, "bm", "short", utc_ms(2024, 1, 15, 0, 30, 0, 0), 33, 30, 250, 700, 1, 1, 0);
     for (b = 0; b < 4; b++) {
         for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
-            t = trends("bm", "short", NULL, "decode_tps", buckets[b], ranges[r][0], ranges[r][1]);
+            t = trends("bm", "short", NULL, "decode_tps", buckets[b], ranges[r][0],
+                       ranges[r][1]);
             CHECK_INT(json_array_size(json_object_get(t, "series")), ==, 1);
             check_series(json_array_get(json_object_get(t, "series"), 0), "bm", "short", 0,
                          buckets[b], ranges[r][0], ranges[r][1]);
@@ -680,8 +684,8 @@ TEST(percentiles_of_long_runs_exact_at_finish)
     CHECK_INT(stored, ==, 2600);
     h_finish(run, "succeeded");
     t = trends("long", "soak", NULL, "decode_tps", "run", 0, 0);
-    p = json_array_get(json_object_get(json_array_get(json_object_get(t, "series"), 0), "points"),
-                       0);
+    p = json_array_get(
+        json_object_get(json_array_get(json_object_get(t, "series"), 0), "points"), 0);
     CHECK_INT(json_integer_value(json_object_get(p, "n")), ==, 2600);
     check_close("p50", jnum(p, "p50"), pctl(v, 2600, 0.5), 0);
     check_close("p90", jnum(p, "p90"), pctl(v, 2600, 0.9), 0);
@@ -695,7 +699,7 @@ TEST(percentiles_of_long_runs_exact_at_finish)
 TEST(migration_from_step_3)
 {
     char err[DB_ERR_MAX];
-    const char *buckets[] = { "run", "day", "week" };
+    const char *buckets[] = {"run", "day", "week"};
     json_t *t;
     size_t b;
 
@@ -780,7 +784,7 @@ TEST(trends_several_models_and_filters)
 /* load_ms: one series per model, case null, a point per run by its start. */
 TEST(trends_load_ms)
 {
-    const double loads[] = { 1500, 2500, 2000 };
+    const double loads[] = {1500, 2500, 2000};
     const int64_t t0 = utc_ms(2024, 3, 4, 10, 0, 0, 0);
     json_t *t, *s, *p;
     int64_t run;
@@ -800,14 +804,15 @@ TEST(trends_load_ms)
     s = json_array_get(json_object_get(t, "series"), 0);
     CHECK(json_is_null(json_object_get(s, "case")));
     CHECK_INT(json_array_size(json_object_get(s, "points")), ==, 3);
-    json_array_foreach(json_object_get(s, "points"), i, p) {
+    json_array_foreach(json_object_get(s, "points"), i, p)
+    {
         CHECK_DBL(jnum(p, "mean"), ==, loads[i]);
         CHECK_INT(json_integer_value(json_object_get(p, "t")), ==, t0 + (int64_t)i * 3600000);
     }
     json_decref(t);
     t = trends("lm", NULL, NULL, "load_ms", "day", 0, 0);
-    p = json_array_get(json_object_get(json_array_get(json_object_get(t, "series"), 0), "points"),
-                       0);
+    p = json_array_get(
+        json_object_get(json_array_get(json_object_get(t, "series"), 0), "points"), 0);
     CHECK_INT(json_integer_value(json_object_get(p, "n")), ==, 3);
     CHECK_NEAR(jnum(p, "mean"), 2000, 1e-9);
     CHECK_NEAR(jnum(p, "p50"), 2000, 1e-9);
@@ -822,21 +827,26 @@ TEST(trends_load_ms)
  * runs and partial days read from runs; against the values stored. */
 TEST(trends_load_ms_buckets)
 {
-    struct { int64_t at; double load; int finish; const char *state; } rs[] = {
-        { utc_ms(2024, 1, 7, 23, 59, 59, 999), 1000, 1, "succeeded" },
-        { utc_ms(2024, 1, 8, 0, 0, 0, 0), 1500, 1, "failed" },
-        { utc_ms(2024, 1, 8, 13, 0, 0, 0), 2500, 1, "succeeded" },
-        { utc_ms(2024, 1, 8, 14, 0, 0, 0), 1800, 0, NULL }, /* still running */
-        { utc_ms(2024, 1, 14, 22, 0, 0, 0), 3000, 1, "succeeded" },
-        { utc_ms(2024, 1, 15, 1, 0, 0, 0), 900, 1, "succeeded" },
+    struct {
+        int64_t at;
+        double load;
+        int finish;
+        const char *state;
+    } rs[] = {
+        {utc_ms(2024, 1, 7, 23, 59, 59, 999), 1000, 1, "succeeded"},
+        {utc_ms(2024, 1, 8, 0, 0, 0, 0), 1500, 1, "failed"},
+        {utc_ms(2024, 1, 8, 13, 0, 0, 0), 2500, 1, "succeeded"},
+        {utc_ms(2024, 1, 8, 14, 0, 0, 0), 1800, 0, NULL}, /* still running */
+        {utc_ms(2024, 1, 14, 22, 0, 0, 0), 3000, 1, "succeeded"},
+        {utc_ms(2024, 1, 15, 1, 0, 0, 0), 900, 1, "succeeded"},
     };
     const int64_t ranges[][2] = {
-        { 0, 0 },
-        { utc_ms(2024, 1, 8, 0, 0, 0, 0), 0 },
-        { utc_ms(2024, 1, 7, 12, 0, 0, 0), utc_ms(2024, 1, 14, 23, 0, 0, 0) },
-        { utc_ms(2024, 1, 8, 0, 0, 0, 1), utc_ms(2024, 1, 8, 13, 0, 0, 1) },
+        {0, 0},
+        {utc_ms(2024, 1, 8, 0, 0, 0, 0), 0},
+        {utc_ms(2024, 1, 7, 12, 0, 0, 0), utc_ms(2024, 1, 14, 23, 0, 0, 0)},
+        {utc_ms(2024, 1, 8, 0, 0, 0, 1), utc_ms(2024, 1, 8, 13, 0, 0, 1)},
     };
-    const char *buckets[] = { "day", "week", "hour", "run" };
+    const char *buckets[] = {"day", "week", "hour", "run"};
     size_t nr = sizeof(rs) / sizeof(rs[0]), b, g, i, pi;
     char sql[256];
     json_t *t, *pts, *p;
@@ -856,7 +866,8 @@ TEST(trends_load_ms_buckets)
             int64_t since = ranges[g][0], until = ranges[g][1];
             t = trends("lm", NULL, NULL, "load_ms", buckets[b], since, until);
             pts = json_object_get(json_array_get(json_object_get(t, "series"), 0), "points");
-            json_array_foreach(pts, pi, p) {
+            json_array_foreach(pts, pi, p)
+            {
                 int64_t bt = json_integer_value(json_object_get(p, "t"));
                 double v[16], sum = 0, ss = 0, mean, lo = INFINITY, hi = -INFINITY;
                 size_t n = 0, ok = 0, k;
@@ -879,8 +890,8 @@ TEST(trends_load_ms_buckets)
                 check_close("load mean", jnum(p, "mean"), mean, bt);
                 check_close("load min", jnum(p, "min"), lo, bt);
                 check_close("load max", jnum(p, "max"), hi, bt);
-                check_close("load stddev", jnum(p, "stddev"), n > 1 ? sqrt(ss / (double)(n - 1)) : NAN,
-                            bt);
+                check_close("load stddev", jnum(p, "stddev"),
+                            n > 1 ? sqrt(ss / (double)(n - 1)) : NAN, bt);
                 check_close("load p50", jnum(p, "p50"), pctl(v, n, 0.5), bt);
                 check_close("load p90", jnum(p, "p90"), pctl(v, n, 0.9), bt);
                 check_close("load pass", jnum(p, "pass_rate"), (double)ok / (double)n, bt);
@@ -888,8 +899,8 @@ TEST(trends_load_ms_buckets)
             /* Every run in range is in some point. */
             {
                 int64_t total = 0, want = 0;
-                json_array_foreach(pts, pi, p)
-                    total += json_integer_value(json_object_get(p, "n"));
+                json_array_foreach(pts, pi, p) total +=
+                    json_integer_value(json_object_get(p, "n"));
                 for (i = 0; i < nr; i++)
                     want += rs[i].at >= since && (until == 0 || rs[i].at < until);
                 CHECK_INT(total, ==, want);
@@ -971,7 +982,7 @@ lb_run(const char *model, int64_t size, double load_ms, int64_t at, double speed
        const char *state, int fail_one)
 {
     int64_t run = h_run(model, "standard", NULL, size, load_ms);
-    const char *cases[] = { "short", "code" };
+    const char *cases[] = {"short", "code"};
     size_t c, k;
 
     for (c = 0; c < 2; c++)
@@ -993,8 +1004,8 @@ TEST(leaderboard_ranks_and_figures)
     int64_t a1, a2, b1, c1, d1;
     double avg[3], best_avg = 0;
     const char *names[3];
-    int64_t latest[3], sizes[3] = { 4000000000, 2000000000, -1 };
-    double loads[3] = { 7000, 3000, NAN };
+    int64_t latest[3], sizes[3] = {4000000000, 2000000000, -1};
+    double loads[3] = {7000, 3000, NAN};
     size_t i, j;
 
     h_open();
@@ -1021,10 +1032,14 @@ TEST(leaderboard_ranks_and_figures)
             best_avg = avg[i];
     }
     /* Ranks: b (50) > c (45) > a (40). */
-    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 0), "model")), "model-b");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 1), "model")), "model-c");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 2), "model")), "model-a");
-    json_array_foreach(models, j, m) {
+    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 0), "model")),
+              "model-b");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 1), "model")),
+              "model-c");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(models, 2), "model")),
+              "model-a");
+    json_array_foreach(models, j, m)
+    {
         int64_t req = 0, passed = 0;
         const char *name = json_string_value(json_object_get(m, "model"));
         for (i = 0; i < 3; i++)
@@ -1051,7 +1066,8 @@ TEST(leaderboard_ranks_and_figures)
             CHECK(json_is_null(json_object_get(m, "load_ms")));
         }
         CHECK_INT(json_array_size(json_object_get(m, "cases")), ==, 2);
-        json_array_foreach(json_object_get(m, "cases"), i, c) {
+        json_array_foreach(json_object_get(m, "cases"), i, c)
+        {
             const char *cn = json_string_value(json_object_get(c, "case"));
             int64_t cr = 0, cp = 0, best_run = latest[j == 2 ? 0 : 0];
             double best;
@@ -1082,8 +1098,8 @@ TEST(leaderboard_ranks_and_figures)
 /* ---- the regression statistic ---- */
 
 #define R_WINDOW 30
-#define R_SAMPLES 5     /* samples per run; the run's value is their median */
-#define R_NOISE 0.02    /* relative standard deviation of one sample */
+#define R_SAMPLES 5  /* samples per run; the run's value is their median */
+#define R_NOISE 0.02 /* relative standard deviation of one sample */
 
 /* A run's median of R_SAMPLES samples around `level` with R_NOISE noise. */
 static double
@@ -1120,7 +1136,8 @@ TEST(regress_noise_not_flagged)
         flagged += r.flagged != 0;
     }
     if (flagged != 0)
-        check_failed(__FILE__, __LINE__, "noise flagged %d times (max |T| %.2f)", flagged, tmax);
+        check_failed(__FILE__, __LINE__, "noise flagged %d times (max |T| %.2f)", flagged,
+                     tmax);
 }
 
 /* A 10% slowdown of decode_tps with the same noise: flagged as a
@@ -1182,7 +1199,7 @@ TEST(regress_statistic_by_hand)
     struct regress_opts o;
     struct regress_result r;
     /* diffs |x(i+1) - x(i)|: 2, 1, 3, 1 -> median 1.5 */
-    const double win[] = { 100, 102, 101, 104, 103 };
+    const double win[] = {100, 102, 101, 104, 103};
     double mean = 102, sigma = 1.4826 * 1.5 / sqrt(2.0);
 
     regress_opts_default(&o);
@@ -1195,7 +1212,7 @@ TEST(regress_statistic_by_hand)
     CHECK_INT(r.window, ==, 5);
     /* |T| above 5 but the change below 5%: not flagged. */
     {
-        const double calm[] = { 100, 100.1, 100, 100.1, 100 };
+        const double calm[] = {100, 100.1, 100, 100.1, 100};
         CHECK_INT(regress_test(&o, calm, 5, 97, 1, &r), ==, 0);
         CHECK_NEAR(r.sigma, 0.5 * 1.0004, 1e-12); /* the floor: 0.5% of the mean */
         CHECK_DBL(fabs(r.t), >=, 5);
@@ -1203,7 +1220,7 @@ TEST(regress_statistic_by_hand)
     }
     /* A flat window: sigma floored at 0.5% of the mean. */
     {
-        const double flat[] = { 50, 50, 50, 50, 50, 50 };
+        const double flat[] = {50, 50, 50, 50, 50, 50};
         CHECK_INT(regress_test(&o, flat, 6, 50.1, 1, &r), ==, 0);
         CHECK_NEAR(r.sigma, 0.25, 1e-12);
         CHECK_INT(r.flagged, ==, 0);
@@ -1314,7 +1331,8 @@ TEST(regress_scan_flags_injected_slowdown)
     v = verdicts(NULL, 0);
     CHECK(v != NULL);
     list = json_object_get(v, "regressions");
-    json_array_foreach(list, i, x) {
+    json_array_foreach(list, i, x)
+    {
         CHECK_STR(json_string_value(json_object_get(x, "verdict")), "regression");
         CHECK_STR(json_string_value(json_object_get(x, "model")), "slow");
         CHECK_INT(json_integer_value(json_object_get(x, "run_id")), ==, first + 35);
@@ -1383,7 +1401,8 @@ TEST(regress_verdicts_cursor_and_improvements)
         json_t *x;
         size_t i;
         int at19 = 0;
-        json_array_foreach(list, i, x) {
+        json_array_foreach(list, i, x)
+        {
             CHECK_STR(json_string_value(json_object_get(x, "verdict")), "improvement");
             at19 += json_integer_value(json_object_get(x, "window")) == 18;
         }
@@ -1415,7 +1434,8 @@ TEST(regress_one_alert_per_step)
     v = verdicts("step", 1);
     CHECK_INT(json_array_size(json_object_get(v, "regressions")), >=, 2);
     CHECK_INT(json_array_size(json_object_get(v, "regressions")), <=, 4);
-    json_array_foreach(json_object_get(v, "regressions"), i, x) {
+    json_array_foreach(json_object_get(v, "regressions"), i, x)
+    {
         int64_t r = json_integer_value(json_object_get(x, "run_id"));
         CHECK_STR(json_string_value(json_object_get(x, "verdict")), "regression");
         CHECK(r == first + 10 || r == first + 11);
@@ -1463,7 +1483,7 @@ static int port;
 static void
 h_get(const char *path, const char *inm, struct hu_resp *r)
 {
-    const char *hl[] = { NULL, NULL };
+    const char *hl[] = {NULL, NULL};
     struct hu_opts o;
     char url[1024], hdr[256];
 
@@ -1490,8 +1510,8 @@ api_up(void)
  * sample (and new verdicts) change it. */
 TEST(http_etag_and_304)
 {
-    const char *paths[] = { "/v1/trends?model=slow&metric=decode_tps&bucket=day", "/v1/models",
-                            "/v1/regressions" };
+    const char *paths[] = {"/v1/trends?model=slow&metric=decode_tps&bucket=day", "/v1/models",
+                           "/v1/regressions"};
     char etag[3][128];
     struct hu_resp r;
     json_t *j;
@@ -1566,7 +1586,8 @@ TEST(http_trends_mark_regressions)
     j = hu_body_json(&r);
     pts = json_object_get(json_array_get(json_object_get(j, "series"), 0), "points");
     CHECK_INT(json_array_size(pts), ==, 12);
-    json_array_foreach(pts, i, p) {
+    json_array_foreach(pts, i, p)
+    {
         json_t *v = json_object_get(p, "regression");
         if (i == 11) {
             CHECK_STR(json_string_value(v), "regression");
@@ -1582,7 +1603,8 @@ TEST(http_trends_mark_regressions)
     h_get("/v1/trends?model=slow&metric=e2e_tps&bucket=run", NULL, &r);
     j = hu_body_json(&r);
     pts = json_object_get(json_array_get(json_object_get(j, "series"), 0), "points");
-    json_array_foreach(pts, i, p) {
+    json_array_foreach(pts, i, p)
+    {
         json_t *v = json_object_get(p, "regression");
         CHECK(v == NULL || json_is_null(v));
     }
@@ -1595,20 +1617,13 @@ TEST(http_trends_mark_regressions)
 TEST(http_bad_params_400)
 {
     const char *bad[] = {
-        "/v1/trends?metric=tokens",
-        "/v1/trends?metric=decode_tps%3B%20DROP%20TABLE%20runs",
-        "/v1/trends?bucket=month",
-        "/v1/trends?bucket=",
-        "/v1/trends?since=abc",
-        "/v1/trends?since=-1",
-        "/v1/trends?until=1e9",
-        "/v1/trends?since=200&until=100",
-        "/v1/regressions?limit=0",
-        "/v1/regressions?limit=100000",
-        "/v1/regressions?limit=x",
-        "/v1/regressions?cursor=-5",
-        "/v1/regressions?all=3",
-        "/v1/jobs/1/report?format=pdf",
+        "/v1/trends?metric=tokens", "/v1/trends?metric=decode_tps%3B%20DROP%20TABLE%20runs",
+        "/v1/trends?bucket=month",  "/v1/trends?bucket=",
+        "/v1/trends?since=abc",     "/v1/trends?since=-1",
+        "/v1/trends?until=1e9",     "/v1/trends?since=200&until=100",
+        "/v1/regressions?limit=0",  "/v1/regressions?limit=100000",
+        "/v1/regressions?limit=x",  "/v1/regressions?cursor=-5",
+        "/v1/regressions?all=3",    "/v1/jobs/1/report?format=pdf",
     };
     struct hu_resp r;
     json_t *j;
@@ -1625,7 +1640,8 @@ TEST(http_bad_params_400)
         j = hu_body_json(&r);
         CHECK_STR(json_string_value(json_object_get(json_object_get(j, "error"), "code")),
                   "bad_request");
-        CHECK(json_string_value(json_object_get(json_object_get(j, "error"), "message")) != NULL);
+        CHECK(json_string_value(json_object_get(json_object_get(j, "error"), "message")) !=
+              NULL);
         json_decref(j);
         hu_resp_free(&r);
     }
@@ -1652,8 +1668,8 @@ TEST(http_bad_params_400)
 
 /* ---- through the daemon ---- */
 
-#define D_MODEL(tps)                                                                        \
-    "{\"key\":\"m\",\"ttft_ms\":5,\"tps\":" tps ",\"text\":\"hello world \","           \
+#define D_MODEL(tps)                                                                           \
+    "{\"key\":\"m\",\"ttft_ms\":5,\"tps\":" tps ",\"text\":\"hello world \","                  \
     "\"size_bytes\":1e9}"
 
 /* The worker tests each finished job: after six jobs at one speed and a
@@ -1664,7 +1680,7 @@ TEST(http_bad_params_400)
  * tested of the thresholds' plumbing. */
 TEST(daemon_scans_after_each_job)
 {
-    static const char *const one[] = { "m", NULL };
+    static const char *const one[] = {"m", NULL};
     struct du_env e;
     char state[32], path[256], *text = NULL;
     json_t *t, *pts, *last;
@@ -1701,8 +1717,10 @@ TEST(daemon_scans_after_each_job)
     if (du_q(h, path) != 2) { /* both cases of the inline suite */
         sqlite3_stmt *st;
         fprintf(stderr, "per-run medians (run, case, decode p50, ttft p50):\n");
-        sqlite3_prepare_v2(h, "SELECT run_id, case_name, decode_tps_p50, ttft_ms_p50"
-                              " FROM history_rollup ORDER BY case_name, at", -1, &st, NULL);
+        sqlite3_prepare_v2(h,
+                           "SELECT run_id, case_name, decode_tps_p50, ttft_ms_p50"
+                           " FROM history_rollup ORDER BY case_name, at",
+                           -1, &st, NULL);
         while (sqlite3_step(st) == SQLITE_ROW)
             fprintf(stderr, "  %lld %s %.1f %.1f\n", (long long)sqlite3_column_int64(st, 0),
                     sqlite3_column_text(st, 1), sqlite3_column_double(st, 2),
@@ -1713,14 +1731,16 @@ TEST(daemon_scans_after_each_job)
     }
     sqlite3_close(h);
     CHECK_INT(du_call_raw(&e, "GET", "/metrics", NULL, NULL, &text, NULL, NULL, 0), ==, 200);
-    if (strstr(text, "tpsd_regression_active{model=\"m\",case=\"greet\",metric=\"decode_tps\"} 1") ==
+    if (strstr(text,
+               "tpsd_regression_active{model=\"m\",case=\"greet\",metric=\"decode_tps\"} 1") ==
             NULL ||
-        strstr(text, "tpsd_regressions{model=\"m\",case=\"greet\",metric=\"decode_tps\"}") == NULL)
+        strstr(text, "tpsd_regressions{model=\"m\",case=\"greet\",metric=\"decode_tps\"}") ==
+            NULL)
         check_failed(__FILE__, __LINE__, "no regression gauges in /metrics:\n%s", text);
     free(text);
-    CHECK_INT(du_call(&e, "GET", "/v1/trends?model=m&metric=decode_tps&bucket=run", NULL, NULL,
-                      &t),
-              ==, 200);
+    CHECK_INT(
+        du_call(&e, "GET", "/v1/trends?model=m&metric=decode_tps&bucket=run", NULL, NULL, &t),
+        ==, 200);
     pts = json_object_get(json_array_get(json_object_get(t, "series"), 0), "points");
     CHECK_INT(json_array_size(pts), ==, 7);
     last = json_array_get(pts, 6);
@@ -1734,7 +1754,7 @@ TEST(daemon_scans_after_each_job)
  * the quantiles the rollups and trends use and at the ends. */
 TEST(pct_selection_matches_sorted_percentile)
 {
-    static const double qs[] = { 0, 0.1, 0.5, 0.9, 0.99, 1 };
+    static const double qs[] = {0, 0.1, 0.5, 0.9, 0.99, 1};
     sqlite3_stmt *ins, *q;
     double v[200], got, want;
     int n, i, k, trial;
@@ -1762,8 +1782,8 @@ TEST(pct_selection_matches_sorted_percentile)
             CHECK_INT(sqlite3_step(q), ==, SQLITE_ROW);
             got = sqlite3_column_double(q, 0);
             if (fabs(got - want) > 1e-9 * fmax(1, fabs(want)))
-                check_failed(__FILE__, __LINE__, "n=%d q=%g: %.17g, sorted %.17g", n, qs[k], got,
-                             want);
+                check_failed(__FILE__, __LINE__, "n=%d q=%g: %.17g, sorted %.17g", n, qs[k],
+                             got, want);
         }
     }
     sqlite3_finalize(ins);

@@ -67,17 +67,20 @@ TEST(full_spec)
 {
     struct jobspec s;
 
-    CHECK_INT(parse_text(
-        "{\"name\": \"minimax-vs-qwen\", \"kind\": \"benchmark\","
-        " \"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\", \"a key with spaces\"],"
-        " \"suite\": \"standard\", \"repetitions\": 5, \"warmup\": 0,"
-        " \"load_pattern\": {\"type\": \"concurrent\", \"concurrency\": 8},"
-        " \"sampling\": {\"temperature\": 1, \"top_p\": 0.9, \"repeat_penalty\": 1.1,"
-        "  \"max_tokens\": 100, \"seed\": -7},"
-        " \"backend\": {\"type\": \"lms\", \"context_length\": 131072, \"gpu\": \"max\","
-        "  \"identifier\": \"mm\", \"ttl_s\": 600, \"keep_loaded\": true},"
-        " \"server\": {\"base_url\": \"http://127.0.0.1:1234\", \"api\": \"lmstudio\"},"
-        " \"nonce\": true, \"resume\": false, \"priority\": -5}", &s), ==, 0);
+    CHECK_INT(
+        parse_text(
+            "{\"name\": \"minimax-vs-qwen\", \"kind\": \"benchmark\","
+            " \"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\", \"a key with spaces\"],"
+            " \"suite\": \"standard\", \"repetitions\": 5, \"warmup\": 0,"
+            " \"load_pattern\": {\"type\": \"concurrent\", \"concurrency\": 8},"
+            " \"sampling\": {\"temperature\": 1, \"top_p\": 0.9, \"repeat_penalty\": 1.1,"
+            "  \"max_tokens\": 100, \"seed\": -7},"
+            " \"backend\": {\"type\": \"lms\", \"context_length\": 131072, \"gpu\": \"max\","
+            "  \"identifier\": \"mm\", \"ttl_s\": 600, \"keep_loaded\": true},"
+            " \"server\": {\"base_url\": \"http://127.0.0.1:1234\", \"api\": \"lmstudio\"},"
+            " \"nonce\": true, \"resume\": false, \"priority\": -5}",
+            &s),
+        ==, 0);
     CHECK_STR(s.models[0], "unsloth/MiniMax-M2.1-GGUF@Q4_K_S");
     CHECK_STR(s.models[1], "a key with spaces");
     CHECK_INT(s.load, ==, LOAD_CONCURRENT);
@@ -101,7 +104,9 @@ TEST(load_patterns)
     CHECK_INT(s.load, ==, LOAD_SEQUENTIAL);
     jobspec_free(&s);
     CHECK_INT(parse_text("{\"models\": [\"m\"], \"load_pattern\":"
-                         " {\"type\": \"rate\", \"rps\": 2, \"duration_s\": 60}}", &s), ==, 0);
+                         " {\"type\": \"rate\", \"rps\": 2, \"duration_s\": 60}}",
+                         &s),
+              ==, 0);
     CHECK_INT(s.load, ==, LOAD_RATE);
     CHECK_DBL(s.rps, ==, 2.0);
     CHECK_DBL(s.duration_s, ==, 60.0);
@@ -110,15 +115,20 @@ TEST(load_patterns)
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\"}}",
                  "load_pattern.concurrency: required");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
-                 " \"concurrency\": 4097}}", "load_pattern.concurrency: must be");
+                 " \"concurrency\": 4097}}",
+                 "load_pattern.concurrency: must be");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
-                 " \"concurrency\": 2.5}}", "load_pattern.concurrency: must be");
+                 " \"concurrency\": 2.5}}",
+                 "load_pattern.concurrency: must be");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 0,"
-                 " \"duration_s\": 1}}", "load_pattern.rps:");
+                 " \"duration_s\": 1}}",
+                 "load_pattern.rps:");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 1,"
-                 " \"duration_s\": 2592001}}", "load_pattern.duration_s:");
+                 " \"duration_s\": 2592001}}",
+                 "load_pattern.duration_s:");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"sequential\","
-                 " \"concurrency\": 2}}", "load_pattern.concurrency: unknown field");
+                 " \"concurrency\": 2}}",
+                 "load_pattern.concurrency: unknown field");
     EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {}}", "load_pattern.type: required");
 }
 
@@ -127,7 +137,9 @@ TEST(stability)
     struct jobspec s;
 
     CHECK_INT(parse_text("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 86400,"
-                         " \"interval_s\": 30}", &s), ==, 0);
+                         " \"interval_s\": 30}",
+                         &s),
+              ==, 0);
     CHECK_DBL(s.duration_s, ==, 86400.0);
     CHECK_DBL(s.interval_s, ==, 30.0);
     CHECK_INT(s.repetitions, ==, 1);
@@ -136,7 +148,8 @@ TEST(stability)
     EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 0}",
                  "duration_s:");
     EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 10,"
-                 " \"interval_s\": -1}", "interval_s:");
+                 " \"interval_s\": -1}",
+                 "interval_s:");
     EXPECT_ERROR("{\"models\": [\"m\"], \"duration_s\": 10}", "duration_s: only for");
     EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"soak\"}", "kind: must be one of");
 }
@@ -146,46 +159,47 @@ TEST(errors_name_the_field)
     static const struct {
         const char *text, *prefix;
     } cases[] = {
-        { "[]", "(spec):" },
-        { "{}", "models: required" },
-        { "{\"models\": []}", "models:" },
-        { "{\"models\": \"m\"}", "models:" },
-        { "{\"models\": [\"a\", \"\"]}", "models[1]: must not be empty" },
-        { "{\"models\": [\"a\", 3]}", "models[1]: must be a string" },
-        { "{\"models\": [\"m\"], \"modles\": 1}", "modles: unknown field" },
-        { "{\"models\": [\"m\"], \"backend\": {\"contxt_length\": 1}}",
-          "backend.contxt_length: unknown field" },
-        { "{\"models\": [\"m\"], \"backend\": {\"context_length\": 0}}",
-          "backend.context_length:" },
-        { "{\"models\": [\"m\"], \"backend\": {\"context_length\": \"8k\"}}",
-          "backend.context_length:" },
-        { "{\"models\": [\"m\"], \"backend\": {\"type\": \"ollama\"}}", "backend.type:" },
-        { "{\"models\": [\"m\"], \"backend\": {\"ttl_s\": -1}}", "backend.ttl_s:" },
-        { "{\"models\": [\"m\"], \"backend\": {\"keep_loaded\": 1}}", "backend.keep_loaded:" },
-        { "{\"models\": [\"m\"], \"backend\": []}", "backend:" },
-        { "{\"models\": [\"m\"], \"server\": {\"base_url\": \"ftp://x\"}}", "server.base_url:" },
-        { "{\"models\": [\"m\"], \"server\": {\"base_url\": \"http://\"}}", "server.base_url:" },
-        { "{\"models\": [\"m\"], \"server\": {\"api\": \"grpc\"}}", "server.api:" },
-        { "{\"models\": [\"m\"], \"server\": {\"token\": \"x\"}}", "server.token: unknown" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"temperature\": 5.5}}", "sampling.temperature:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"top_p\": 0}}", "sampling.top_p:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"repeat_penalty\": 0}}",
-          "sampling.repeat_penalty:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"max_tokens\": 0}}", "sampling.max_tokens:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"seed\": 1.5}}", "sampling.seed:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"temperature\": \"hot\"}}",
-          "sampling.temperature:" },
-        { "{\"models\": [\"m\"], \"sampling\": {\"min_p\": 0.1}}", "sampling.min_p: unknown" },
-        { "{\"models\": [\"m\"], \"repetitions\": 0}", "repetitions:" },
-        { "{\"models\": [\"m\"], \"repetitions\": 10001}", "repetitions:" },
-        { "{\"models\": [\"m\"], \"repetitions\": \"3\"}", "repetitions:" },
-        { "{\"models\": [\"m\"], \"warmup\": 101}", "warmup:" },
-        { "{\"models\": [\"m\"], \"priority\": 101}", "priority:" },
-        { "{\"models\": [\"m\"], \"nonce\": \"yes\"}", "nonce:" },
-        { "{\"models\": [\"m\"], \"resume\": null}", "resume:" },
-        { "{\"models\": [\"m\"], \"suite\": 3}", "suite:" },
-        { "{\"models\": [\"m\"], \"suite\": \"\"}", "suite:" },
-        { "{\"models\": [\"m\"], \"name\": 3}", "name:" },
+        {"[]", "(spec):"},
+        {"{}", "models: required"},
+        {"{\"models\": []}", "models:"},
+        {"{\"models\": \"m\"}", "models:"},
+        {"{\"models\": [\"a\", \"\"]}", "models[1]: must not be empty"},
+        {"{\"models\": [\"a\", 3]}", "models[1]: must be a string"},
+        {"{\"models\": [\"m\"], \"modles\": 1}", "modles: unknown field"},
+        {"{\"models\": [\"m\"], \"backend\": {\"contxt_length\": 1}}",
+         "backend.contxt_length: unknown field"},
+        {"{\"models\": [\"m\"], \"backend\": {\"context_length\": 0}}",
+         "backend.context_length:"},
+        {"{\"models\": [\"m\"], \"backend\": {\"context_length\": \"8k\"}}",
+         "backend.context_length:"},
+        {"{\"models\": [\"m\"], \"backend\": {\"type\": \"ollama\"}}", "backend.type:"},
+        {"{\"models\": [\"m\"], \"backend\": {\"ttl_s\": -1}}", "backend.ttl_s:"},
+        {"{\"models\": [\"m\"], \"backend\": {\"keep_loaded\": 1}}", "backend.keep_loaded:"},
+        {"{\"models\": [\"m\"], \"backend\": []}", "backend:"},
+        {"{\"models\": [\"m\"], \"server\": {\"base_url\": \"ftp://x\"}}", "server.base_url:"},
+        {"{\"models\": [\"m\"], \"server\": {\"base_url\": \"http://\"}}", "server.base_url:"},
+        {"{\"models\": [\"m\"], \"server\": {\"api\": \"grpc\"}}", "server.api:"},
+        {"{\"models\": [\"m\"], \"server\": {\"token\": \"x\"}}", "server.token: unknown"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"temperature\": 5.5}}",
+         "sampling.temperature:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"top_p\": 0}}", "sampling.top_p:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"repeat_penalty\": 0}}",
+         "sampling.repeat_penalty:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"max_tokens\": 0}}", "sampling.max_tokens:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"seed\": 1.5}}", "sampling.seed:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"temperature\": \"hot\"}}",
+         "sampling.temperature:"},
+        {"{\"models\": [\"m\"], \"sampling\": {\"min_p\": 0.1}}", "sampling.min_p: unknown"},
+        {"{\"models\": [\"m\"], \"repetitions\": 0}", "repetitions:"},
+        {"{\"models\": [\"m\"], \"repetitions\": 10001}", "repetitions:"},
+        {"{\"models\": [\"m\"], \"repetitions\": \"3\"}", "repetitions:"},
+        {"{\"models\": [\"m\"], \"warmup\": 101}", "warmup:"},
+        {"{\"models\": [\"m\"], \"priority\": 101}", "priority:"},
+        {"{\"models\": [\"m\"], \"nonce\": \"yes\"}", "nonce:"},
+        {"{\"models\": [\"m\"], \"resume\": null}", "resume:"},
+        {"{\"models\": [\"m\"], \"suite\": 3}", "suite:"},
+        {"{\"models\": [\"m\"], \"suite\": \"\"}", "suite:"},
+        {"{\"models\": [\"m\"], \"name\": 3}", "name:"},
     };
     size_t i;
 
@@ -243,7 +257,9 @@ TEST(inline_suite)
     struct jobspec s;
 
     CHECK_INT(parse_text("{\"models\": [\"m\"], \"suite\": {\"name\": \"mine\", \"cases\":"
-                         " [{\"name\": \"c\", \"max_tokens\": 5}]}}", &s), ==, 0);
+                         " [{\"name\": \"c\", \"max_tokens\": 5}]}}",
+                         &s),
+              ==, 0);
     CHECK(json_is_object(s.suite));
     CHECK_STR(json_string_value(json_object_get(s.suite, "name")), "mine");
     jobspec_free(&s);
@@ -260,8 +276,8 @@ TEST(deep_nesting_rejected)
         json_array_append_new(cur, next);
         cur = next;
     }
-    spec = json_pack("{s:[s],s:{s:s,s:o}}", "models", "m", "suite", "name", "deep", "cases",
-                     root);
+    spec =
+        json_pack("{s:[s],s:{s:s,s:o}}", "models", "m", "suite", "name", "deep", "cases", root);
     CHECK(spec != NULL);
     CHECK_INT(jobspec_parse(spec, &s, err, sizeof(err)), ==, -1);
     CHECK(strncmp(err, "suite:", 6) == 0);
@@ -307,14 +323,15 @@ round_trip(const char *text)
 TEST(round_trip)
 {
     round_trip("{\"models\": [\"m\"]}");
-    round_trip("{\"name\": \"x\", \"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\", \"q w\"],"
-               " \"suite\": {\"name\": \"s\", \"cases\": []}, \"repetitions\": 7,"
-               " \"warmup\": 2, \"load_pattern\": {\"type\": \"rate\", \"rps\": 0.5,"
-               " \"duration_s\": 30}, \"sampling\": {\"temperature\": 0, \"seed\": 1},"
-               " \"backend\": {\"type\": \"command\", \"context_length\": 4096,"
-               " \"gpu\": \"0.5\", \"identifier\": \"id\", \"ttl_s\": 5, \"keep_loaded\": true},"
-               " \"server\": {\"base_url\": \"https://h:1/v\", \"api\": \"lmstudio\"},"
-               " \"nonce\": true, \"resume\": false, \"priority\": 100}");
+    round_trip(
+        "{\"name\": \"x\", \"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\", \"q w\"],"
+        " \"suite\": {\"name\": \"s\", \"cases\": []}, \"repetitions\": 7,"
+        " \"warmup\": 2, \"load_pattern\": {\"type\": \"rate\", \"rps\": 0.5,"
+        " \"duration_s\": 30}, \"sampling\": {\"temperature\": 0, \"seed\": 1},"
+        " \"backend\": {\"type\": \"command\", \"context_length\": 4096,"
+        " \"gpu\": \"0.5\", \"identifier\": \"id\", \"ttl_s\": 5, \"keep_loaded\": true},"
+        " \"server\": {\"base_url\": \"https://h:1/v\", \"api\": \"lmstudio\"},"
+        " \"nonce\": true, \"resume\": false, \"priority\": 100}");
     round_trip("{\"kind\": \"stability\", \"models\": [\"m\"], \"duration_s\": 86400,"
                " \"load_pattern\": {\"type\": \"concurrent\", \"concurrency\": 4}}");
 }

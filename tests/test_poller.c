@@ -33,7 +33,7 @@ TEST(readable_writable)
     fprintf(stderr, "poller: %s\n", poller_kind());
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
     CHECK_INT(poller_set(p, sv[0], POLLER_IN, 0), ==, 0);
-    CHECK_INT(poller_wait(p, ev, POLLER_BATCH, 0), ==, 0);      /* nothing to read */
+    CHECK_INT(poller_wait(p, ev, POLLER_BATCH, 0), ==, 0); /* nothing to read */
     CHECK_INT(write(sv[1], "x", 1), ==, 1);
     n = poller_wait(p, ev, POLLER_BATCH, 1000);
     CHECK_INT(n, ==, 1);
@@ -102,7 +102,7 @@ TEST(hangup_and_timeout)
     CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
     CHECK_INT(poller_set(p, sv[0], POLLER_IN, 0), ==, 0);
     CHECK_INT(poller_wait(p, ev, POLLER_BATCH, 30), ==, 0);
-    close(sv[1]);                       /* the peer hangs up: readable (EOF) */
+    close(sv[1]); /* the peer hangs up: readable (EOF) */
     n = poller_wait(p, ev, POLLER_BATCH, 1000);
     CHECK_INT(n, >=, 1);
     CHECK(find(ev, n, sv[0]) & (POLLER_IN | POLLER_ERR));

@@ -35,12 +35,13 @@
 #define R_FIELDS_MAX 64
 
 /* Passes every validator of the standard suite. */
-#define TEXT_GOOD "Title: Exercise 1. Heart 2. Mood 3. Sleep Summary: ok def f( Gradient ANSWER: Ben "
+#define TEXT_GOOD                                                                              \
+    "Title: Exercise 1. Heart 2. Mood 3. Sleep Summary: ok def f( Gradient ANSWER: Ben "
 
-static const char *const cases[] = { "short", "code", "long", "reasoning", "instruction" };
+static const char *const cases[] = {"short", "code", "long", "reasoning", "instruction"};
 #define NCASES 5
-static const char *const models[] = { "org/fast-model@Q4_K_M", "org/flaky-model@Q8_0",
-                                      "org/broken-model" };
+static const char *const models[] = {"org/fast-model@Q4_K_M", "org/flaky-model@Q8_0",
+                                     "org/broken-model"};
 #define NMODELS 3
 
 struct r_env {
@@ -78,8 +79,7 @@ r_db(void)
 
 /* The first column of the first row of sql (printf-style) as a double;
  * NAN for NULL or no row. */
-static double __attribute__((format(printf, 2, 3)))
-q_num(sqlite3 *h, const char *fmt, ...)
+static double __attribute__((format(printf, 2, 3))) q_num(sqlite3 *h, const char *fmt, ...)
 {
     char sql[2048];
     sqlite3_stmt *st = NULL;
@@ -146,8 +146,9 @@ expected(void)
         int ne = 0, nd = 0;
 
         memset(r, 0, sizeof(*r));
-        r->id = (int64_t)q_num(h, "SELECT id FROM runs WHERE job_id = %lld AND model_index = %zu",
-                               (long long)env.job_id, i);
+        r->id =
+            (int64_t)q_num(h, "SELECT id FROM runs WHERE job_id = %lld AND model_index = %zu",
+                           (long long)env.job_id, i);
         CHECK(r->id > 0);
         q_str(h, r->model, sizeof(r->model), "SELECT model FROM runs WHERE id = %lld",
               (long long)r->id);
@@ -158,19 +159,25 @@ expected(void)
               (long long)r->id);
         q_str(h, r->error, sizeof(r->error), "SELECT error_code FROM runs WHERE id = %lld",
               (long long)r->id);
-        r->size = q_num(h, "SELECT model_size_bytes FROM runs WHERE id = %lld", (long long)r->id);
+        r->size =
+            q_num(h, "SELECT model_size_bytes FROM runs WHERE id = %lld", (long long)r->id);
         r->load_ms = q_num(h, "SELECT load_ms FROM runs WHERE id = %lld", (long long)r->id);
         for (k = 0; k < NCASES; k++) {
 #define W "run_id = %lld AND case_name = '%s'"
 #define A (long long)r->id, cases[k]
-            r->c[k].n = (int64_t)q_num(h, "SELECT count(*) FROM samples WHERE warmup = 0 AND " W, A);
-            r->c[k].passed = (int64_t)q_num(h, "SELECT count(*) FROM samples WHERE " OKS
-                                               " AND coalesce(passed, 1) != 0 AND " W, A);
-            r->c[k].tokens = q_num(h, "SELECT avg(completion_tokens) FROM samples WHERE " OKS
-                                      " AND " W, A);
-            r->c[k].e2e_ms = q_num(h, "SELECT avg(e2e_ms) FROM samples WHERE " OKS " AND " W, A);
+            r->c[k].n =
+                (int64_t)q_num(h, "SELECT count(*) FROM samples WHERE warmup = 0 AND " W, A);
+            r->c[k].passed = (int64_t)q_num(h,
+                                            "SELECT count(*) FROM samples WHERE " OKS
+                                            " AND coalesce(passed, 1) != 0 AND " W,
+                                            A);
+            r->c[k].tokens =
+                q_num(h, "SELECT avg(completion_tokens) FROM samples WHERE " OKS " AND " W, A);
+            r->c[k].e2e_ms =
+                q_num(h, "SELECT avg(e2e_ms) FROM samples WHERE " OKS " AND " W, A);
             r->c[k].ttft = q_num(h, "SELECT avg(ttft_ms) FROM samples WHERE " OKS " AND " W, A);
-            r->c[k].dec = q_num(h, "SELECT avg(decode_tps) FROM samples WHERE " OKS " AND " W, A);
+            r->c[k].dec =
+                q_num(h, "SELECT avg(decode_tps) FROM samples WHERE " OKS " AND " W, A);
             r->c[k].e2e = q_num(h, "SELECT avg(e2e_tps) FROM samples WHERE " OKS " AND " W, A);
 #undef W
 #undef A
@@ -187,10 +194,12 @@ expected(void)
         }
         r->avg_e2e = ne ? sum_e2e / ne : NAN;
         r->avg_dec = nd ? sum_dec / nd : NAN;
-        r->e2e_min = q_num(h, "SELECT min(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
-                           (long long)r->id);
-        r->e2e_max = q_num(h, "SELECT max(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
-                           (long long)r->id);
+        r->e2e_min =
+            q_num(h, "SELECT min(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
+                  (long long)r->id);
+        r->e2e_max =
+            q_num(h, "SELECT max(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
+                  (long long)r->id);
         r->pass_rate = r->n ? (double)r->passed / (double)r->n : NAN;
         r->tps_gb = r->size > 0 && !isnan(r->avg_e2e) ? r->avg_e2e / (r->size / 1e9) : NAN;
         if (r->avg_e2e > best)
@@ -223,18 +232,18 @@ job(void)
     snprintf(env.db, sizeof(env.db), "%s/t.db", env.dir);
     snprintf(env.out, sizeof(env.out), "%s/stdout", env.dir);
     snprintf(env.err, sizeof(env.err), "%s/stderr", env.dir);
-    CHECK_INT(tu_sim_start(
-                  "{\"models\":["
-                  "{\"key\":\"org/fast-model@Q4_K_M\",\"ttft_ms\":15,\"tps\":4000,"
-                  "\"output_tokens\":120,\"text\":\"" TEXT_GOOD "\",\"size_bytes\":4e9,"
-                  "\"format\":\"gguf\",\"quant\":\"Q4_K_M\",\"load_ms\":30},"
-                  "{\"key\":\"org/flaky-model@Q8_0\",\"ttft_ms\":25,\"tps\":2500,"
-                  "\"output_tokens\":120,\"text\":\"hello world \",\"size_bytes\":8e9,"
-                  "\"format\":\"mlx\",\"quant\":\"8bit\","
-                  "\"fault\":{\"http_500\":true,\"every\":3}},"
-                  "{\"key\":\"org/broken-model\",\"tps\":1000,\"output_tokens\":20},"
-                  "{\"key\":\"org/other-model\",\"tps\":1000,\"output_tokens\":20}]}",
-                  &env.sim),
+    CHECK_INT(tu_sim_start("{\"models\":["
+                           "{\"key\":\"org/fast-model@Q4_K_M\",\"ttft_ms\":15,\"tps\":4000,"
+                           "\"output_tokens\":120,\"text\":\"" TEXT_GOOD
+                           "\",\"size_bytes\":4e9,"
+                           "\"format\":\"gguf\",\"quant\":\"Q4_K_M\",\"load_ms\":30},"
+                           "{\"key\":\"org/flaky-model@Q8_0\",\"ttft_ms\":25,\"tps\":2500,"
+                           "\"output_tokens\":120,\"text\":\"hello world \",\"size_bytes\":8e9,"
+                           "\"format\":\"mlx\",\"quant\":\"8bit\","
+                           "\"fault\":{\"http_500\":true,\"every\":3}},"
+                           "{\"key\":\"org/broken-model\",\"tps\":1000,\"output_tokens\":20},"
+                           "{\"key\":\"org/other-model\",\"tps\":1000,\"output_tokens\":20}]}",
+                           &env.sim),
               ==, 0);
     CHECK_INT(mkdir(env.home, 0700), ==, 0);
     snprintf(path, sizeof(path), "%s/.lmstudio", env.home);
@@ -295,7 +304,7 @@ report(const char *fmt)
 {
     const char *bin = getenv("TPSD_BIN");
     char id[32], path[TU_PATH_MAX + 16];
-    char *argv[] = { (char *)bin, "report", id, "--format", (char *)fmt, "--db", env.db, NULL };
+    char *argv[] = {(char *)bin, "report", id, "--format", (char *)fmt, "--db", env.db, NULL};
     int code = -1;
 
     snprintf(id, sizeof(id), "%lld", (long long)env.job_id);
@@ -374,8 +383,8 @@ static void
 check_cell(const char *what, const char *got, const char *want)
 {
     if (strcmp(got, want) != 0)
-        check_failed(__FILE__, __LINE__, "%s: report says \"%s\", the samples \"%s\"", what, got,
-                     want);
+        check_failed(__FILE__, __LINE__, "%s: report says \"%s\", the samples \"%s\"", what,
+                     got, want);
 }
 
 TEST(markdown_tables_match_samples)
@@ -480,8 +489,9 @@ TEST(markdown_tables_match_samples)
     }
     /* The failed model: no measurements, with its reason, in its section
      * and among the failures. */
-    CHECK(strstr(md, "### org/broken-model\n\nNo measurements: failed with `model_mismatch`.") !=
-          NULL);
+    CHECK(
+        strstr(md, "### org/broken-model\n\nNo measurements: failed with `model_mismatch`.") !=
+        NULL);
     CHECK(strstr(md, "- **org/broken-model**: run failed: `model_mismatch`") != NULL);
     free(md);
 }
@@ -538,7 +548,8 @@ check_num(const char *what, double got, double want)
 {
     if (isnan(got) && isnan(want))
         return;
-    if (isnan(got) || isnan(want) || fabs(got - want) > 1e-9 * (fabs(want) > 1 ? fabs(want) : 1))
+    if (isnan(got) || isnan(want) ||
+        fabs(got - want) > 1e-9 * (fabs(want) > 1 ? fabs(want) : 1))
         check_failed(__FILE__, __LINE__, "%s: report says %.12g, the samples %.12g", what, got,
                      want);
 }
@@ -563,7 +574,8 @@ TEST(json_matches_samples)
               models[0]);
     rs = json_object_get(j, "runs");
     CHECK_INT(json_array_size(rs), ==, NMODELS);
-    json_array_foreach(rs, i, r) {
+    json_array_foreach(rs, i, r)
+    {
         const struct r_run *e = &runs[i];
         CHECK_STR(json_string_value(json_object_get(r, "model")), e->model);
         check_num("avg_e2e_tps", jnum_of(r, "avg_e2e_tps"), e->avg_e2e);
@@ -581,19 +593,23 @@ TEST(json_matches_samples)
             continue;
         }
         CHECK_INT(json_array_size(json_object_get(r, "cases")), ==, NCASES);
-        json_array_foreach(json_object_get(r, "cases"), k, c) {
+        json_array_foreach(json_object_get(r, "cases"), k, c)
+        {
             CHECK_STR(json_string_value(json_object_get(c, "case")), cases[k]);
             CHECK_INT(json_integer_value(json_object_get(c, "n")), ==, e->c[k].n);
             CHECK_INT(json_integer_value(json_object_get(c, "passed")), ==, e->c[k].passed);
-            check_num("decode mean", jnum_of(json_object_get(c, "decode_tps"), "mean"), e->c[k].dec);
+            check_num("decode mean", jnum_of(json_object_get(c, "decode_tps"), "mean"),
+                      e->c[k].dec);
             check_num("e2e mean", jnum_of(json_object_get(c, "e2e_tps"), "mean"), e->c[k].e2e);
-            check_num("ttft mean", jnum_of(json_object_get(c, "ttft_ms"), "mean"), e->c[k].ttft);
+            check_num("ttft mean", jnum_of(json_object_get(c, "ttft_ms"), "mean"),
+                      e->c[k].ttft);
             check_num("tokens mean", jnum_of(json_object_get(c, "completion_tokens"), "mean"),
                       e->c[k].tokens);
         }
     }
     fails = json_object_get(j, "failures");
-    json_array_foreach(fails, i, f) {
+    json_array_foreach(fails, i, f)
+    {
         if (json_integer_value(json_object_get(f, "run_id")) == runs[2].id)
             found_broken = 1;
         else
@@ -688,8 +704,8 @@ col(const struct csv *hdr, const char *name)
 
 TEST(csv_one_row_per_sample)
 {
-    static const char *const nums[] = { "ttft_ms", "decode_tps", "e2e_tps", "prompt_tps",
-                                        "e2e_ms", "completion_tokens" };
+    static const char *const nums[] = {"ttft_ms",    "decode_tps", "e2e_tps",
+                                       "prompt_tps", "e2e_ms",     "completion_tokens"};
     struct csv hdr, row;
     sqlite3 *h;
     const char *p;
@@ -710,20 +726,21 @@ TEST(csv_one_row_per_sample)
         long long sq = strtoll(row.f[col(&hdr, "seq")], NULL, 10);
         CHECK_INT(row.n, ==, hdr.n);
         CHECK_INT(strtoll(row.f[0], NULL, 10), ==, env.job_id);
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples WHERE run_id = %lld AND seq = %lld",
-                 run, sq);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM samples WHERE run_id = %lld AND seq = %lld", run, sq);
         CHECK_DBL(q_num(h, "%s", sql), ==, 1);
         q_str(h, got_detail, sizeof(got_detail), "SELECT model FROM runs WHERE id = %lld", run);
         CHECK_STR(row.f[2], got_detail);
         q_str(h, got_detail, sizeof(got_detail),
               "SELECT case_name FROM samples WHERE run_id = %lld AND seq = %lld", run, sq);
         CHECK_STR(row.f[col(&hdr, "case")], got_detail);
-        CHECK_INT(strtoll(row.f[col(&hdr, "warmup")], NULL, 10), ==,
-                  (long long)q_num(h, "SELECT warmup FROM samples WHERE run_id = %lld AND seq = %lld",
-                                   run, sq));
+        CHECK_INT(
+            strtoll(row.f[col(&hdr, "warmup")], NULL, 10), ==,
+            (long long)q_num(h, "SELECT warmup FROM samples WHERE run_id = %lld AND seq = %lld",
+                             run, sq));
         CHECK_INT(strtoll(row.f[col(&hdr, "ok")], NULL, 10), ==,
-                  (long long)q_num(h, "SELECT ok FROM samples WHERE run_id = %lld AND seq = %lld",
-                                   run, sq));
+                  (long long)q_num(
+                      h, "SELECT ok FROM samples WHERE run_id = %lld AND seq = %lld", run, sq));
         for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
             const char *f = row.f[col(&hdr, nums[k])];
             double want = q_num(h, "SELECT %s FROM samples WHERE run_id = %lld AND seq = %lld",
@@ -737,9 +754,10 @@ TEST(csv_one_row_per_sample)
                                  nums[k], run, sq, f, want);
             }
         }
-        q_str(h, got_detail, sizeof(got_detail),
-              "SELECT coalesce(error_detail, '') FROM samples WHERE run_id = %lld AND seq = %lld",
-              run, sq);
+        q_str(
+            h, got_detail, sizeof(got_detail),
+            "SELECT coalesce(error_detail, '') FROM samples WHERE run_id = %lld AND seq = %lld",
+            run, sq);
         CHECK_STR(row.f[col(&hdr, "error_detail")], got_detail);
         if (strpbrk(got_detail, ",\"") != NULL)
             quoted++;
@@ -758,8 +776,8 @@ TEST(csv_one_row_per_sample)
 /* The HTTP route answers what `tpsd report` prints, with its type. */
 TEST(http_report_same_as_cli)
 {
-    static const char *const fmts[] = { "md", "json", "csv" };
-    static const char *const types[] = { "text/markdown", "application/json", "text/csv" };
+    static const char *const fmts[] = {"md", "json", "csv"};
+    static const char *const types[] = {"text/markdown", "application/json", "text/csv"};
     char err[API_ERR_MAX], url[256];
     struct config cfg;
     struct api_opts o;
@@ -819,8 +837,9 @@ TEST(escaping_of_hostile_names)
     snprintf(dbp, sizeof(dbp), "%s/h.db", tu_tmpdir());
     db = db_open(dbp, derr, sizeof(derr));
     CHECK(db != NULL);
-    CHECK_INT(jobs_create(db, "n|a,\"m\"", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing),
-              ==, 0);
+    CHECK_INT(
+        jobs_create(db, "n|a,\"m\"", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==,
+        0);
     CHECK_INT(runs_open(db, job_id, 0, model, "standard", &run, state), ==, 0);
     sample_rec_init(&s);
     s.run_id = run;
@@ -870,7 +889,8 @@ TEST(csv_formula_cells_neutralised)
     snprintf(dbp, sizeof(dbp), "%s/f.db", tu_tmpdir());
     db = db_open(dbp, derr, sizeof(derr));
     CHECK(db != NULL);
-    CHECK_INT(jobs_create(db, "f", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==, 0);
+    CHECK_INT(jobs_create(db, "f", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==,
+              0);
     CHECK_INT(runs_open(db, job_id, 0, model, "standard", &run, state), ==, 0);
     sample_rec_init(&s);
     s.run_id = run;
@@ -878,7 +898,7 @@ TEST(csv_formula_cells_neutralised)
     snprintf(s.case_name, sizeof(s.case_name), "+cmd|' /C calc'!A0");
     s.started_at = 1000;
     s.ok = 0;
-    s.ttft_ms = -1.5;               /* a numeric cell: stays a number */
+    s.ttft_ms = -1.5; /* a numeric cell: stays a number */
     s.repetition = -2;
     snprintf(s.finish_reason, sizeof(s.finish_reason), "\tstop");
     snprintf(s.error_code, sizeof(s.error_code), "@SUM(1+1)");

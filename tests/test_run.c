@@ -20,21 +20,21 @@
 
 #define T_ARGS_MAX 40
 #define T_TIMEOUT_MS 120000
-#define T_TPS 200.0         /* the sim's decode rate for model "m" */
+#define T_TPS 200.0 /* the sim's decode rate for model "m" */
 #define T_TTFT_MS 40.0
 
 /* Validators: case "hello" passes with the sim's text, "nope" fails. */
-#define SUITE_PASS                                                                          \
-    "{\"name\":\"t\",\"cases\":["                                                          \
-    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","              \
-    "\"content\":\"say hello\"}],\"validate\":{\"min_tokens\":5,\"must_match\":\"hello\"}}," \
-    "{\"name\":\"more\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","               \
+#define SUITE_PASS                                                                             \
+    "{\"name\":\"t\",\"cases\":["                                                              \
+    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","                  \
+    "\"content\":\"say hello\"}],\"validate\":{\"min_tokens\":5,\"must_match\":\"hello\"}},"   \
+    "{\"name\":\"more\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","                   \
     "\"content\":\"again\"}],\"validate\":{\"must_match\":\"world\"}}]}"
-#define SUITE_FAIL                                                                          \
-    "{\"name\":\"t\",\"cases\":["                                                          \
-    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","              \
-    "\"content\":\"say hello\"}],\"validate\":{\"must_match\":\"hello\"}},"                \
-    "{\"name\":\"nope\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","               \
+#define SUITE_FAIL                                                                             \
+    "{\"name\":\"t\",\"cases\":["                                                              \
+    "{\"name\":\"greet\",\"max_tokens\":30,\"messages\":[{\"role\":\"user\","                  \
+    "\"content\":\"say hello\"}],\"validate\":{\"must_match\":\"hello\"}},"                    \
+    "{\"name\":\"nope\",\"max_tokens\":20,\"messages\":[{\"role\":\"user\","                   \
     "\"content\":\"again\"}],\"validate\":{\"must_match\":\"goodbye\"}}]}"
 
 #define KEY_EVIL "evil key; $(touch PWNED) `touch PWNED2` \"q\""
@@ -194,8 +194,9 @@ t_case(json_t *sum, size_t run, const char *name)
     json_t *c;
     size_t i;
 
-    json_array_foreach(json_object_get(json_array_get(json_object_get(sum, "runs"), run), "cases"),
-                       i, c) {
+    json_array_foreach(
+        json_object_get(json_array_get(json_object_get(sum, "runs"), run), "cases"), i, c)
+    {
         if (strcmp(json_string_value(json_object_get(c, "case")), name) == 0)
             return c;
     }
@@ -213,7 +214,7 @@ fig(json_t *c, const char *figure, const char *stat)
 TEST(all_pass_exit_0)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "2", NULL};
     char *out;
 
     t_model_sim(&t, SUITE_PASS);
@@ -228,16 +229,18 @@ TEST(all_pass_exit_0)
 TEST(validation_failure_exit_1)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "2", NULL};
     sqlite3 *db;
 
     t_model_sim(&t, SUITE_FAIL);
     CHECK_INT(t_run(&t, args), ==, 1);
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='nope' AND warmup=0"
-                        " AND ok=1 AND passed=0"), ==, 2);
+                        " AND ok=1 AND passed=0"),
+              ==, 2);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='greet' AND warmup=0"
-                        " AND passed=1"), ==, 2);
+                        " AND passed=1"),
+              ==, 2);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
 }
@@ -245,7 +248,7 @@ TEST(validation_failure_exit_1)
 TEST(request_failure_exit_1)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "2", "--warmup", "0", NULL};
     sqlite3 *db;
 
     t_setup(&t,
@@ -266,9 +269,9 @@ TEST(request_failure_exit_1)
 TEST(json_matches_db_and_sim)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "3", "--warmup", "2", "--json",
-                           NULL };
-    const char *cases[] = { "greet", "more" };
+    const char *args[] = {"--model",  "m", "--repetitions", "3",
+                          "--warmup", "2", "--json",        NULL};
+    const char *cases[] = {"greet", "more"};
     json_t *sum, *c, *run;
     sqlite3 *db;
     char sql[512];
@@ -294,10 +297,12 @@ TEST(json_matches_db_and_sim)
                  cases[k]);
         CHECK_NEAR(fig(c, "decode_tps", "mean"), q_num(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
-                 "SELECT avg(ttft_ms) FROM samples WHERE warmup=0 AND case_name='%s'", cases[k]);
+                 "SELECT avg(ttft_ms) FROM samples WHERE warmup=0 AND case_name='%s'",
+                 cases[k]);
         CHECK_NEAR(fig(c, "ttft_ms", "mean"), q_num(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
-                 "SELECT max(e2e_tps) FROM samples WHERE warmup=0 AND case_name='%s'", cases[k]);
+                 "SELECT max(e2e_tps) FROM samples WHERE warmup=0 AND case_name='%s'",
+                 cases[k]);
         CHECK_NEAR(fig(c, "e2e_tps", "max"), q_num(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
                  "SELECT avg(completion_tokens) FROM samples WHERE warmup=0 AND case_name='%s'",
@@ -321,8 +326,8 @@ TEST(json_matches_db_and_sim)
 TEST(concurrency_8_slots)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "8", "--warmup", "1",
-                           "--concurrency", "8", NULL };
+    const char *args[] = {
+        "--model", "m", "--repetitions", "8", "--warmup", "1", "--concurrency", "8", NULL};
     sqlite3 *db;
 
     t_model_sim(&t, SUITE_PASS);
@@ -335,7 +340,8 @@ TEST(concurrency_8_slots)
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 17);
     /* Eight in flight at once: the first eight were sent together. */
     CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM (SELECT started_at"
-                        " FROM samples WHERE warmup=0 ORDER BY seq LIMIT 8)"), <, 1000);
+                        " FROM samples WHERE warmup=0 ORDER BY seq LIMIT 8)"),
+              <, 1000);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
 }
@@ -345,8 +351,8 @@ TEST(concurrency_8_slots)
 TEST(rate_poisson)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--rps", "20", "--duration", "2", "--warmup", "0",
-                           "--json", NULL };
+    const char *args[] = {"--model", "m",        "--rps", "20",     "--duration",
+                          "2",       "--warmup", "0",     "--json", NULL};
     json_t *sum;
     sqlite3 *db;
     double n;
@@ -359,7 +365,8 @@ TEST(rate_poisson)
     CHECK_DBL(n, >=, 15);
     CHECK_DBL(n, <=, 65);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE sched_delay_us < 0"
-                        " OR sched_delay_us IS NULL"), ==, 0);
+                        " OR sched_delay_us IS NULL"),
+              ==, 0);
     CHECK_DBL(q_num(db, "SELECT max(sched_delay_us) FROM samples"), <, 500000);
     /* Sent over the duration, not all at once. */
     CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM samples"), >, 1000);
@@ -368,8 +375,9 @@ TEST(rate_poisson)
     CHECK(strstr(params, "\"rate\"") != NULL);
     free(params);
     sum = t_json_out(&t);
-    CHECK_DBL(json_integer_value(json_object_get(json_array_get(json_object_get(sum, "runs"), 0),
-                                                 "requests")), ==, n);
+    CHECK_DBL(json_integer_value(
+                  json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "requests")),
+              ==, n);
     json_decref(sum);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
@@ -381,9 +389,9 @@ TEST(rate_poisson)
 TEST(nonce)
 {
     struct t_env t;
-    const char *plain[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", NULL };
-    const char *nonce[] = { "--model", "m", "--repetitions", "2", "--warmup", "0", "--nonce",
-                            NULL };
+    const char *plain[] = {"--model", "m", "--repetitions", "2", "--warmup", "0", NULL};
+    const char *nonce[] = {"--model",  "m", "--repetitions", "2",
+                           "--warmup", "0", "--nonce",       NULL};
     sqlite3 *db;
     char *p1, *p2;
 
@@ -397,9 +405,10 @@ TEST(nonce)
     CHECK(strstr(p2, "\"nonce\":true") != NULL);
     CHECK_DBL(q_num(db, "SELECT min(s.prompt_tokens) FROM samples s JOIN runs r"
                         " ON s.run_id=r.id WHERE r.job_id=2 AND s.case_name='greet'"),
-              >, q_num(db, "SELECT max(s.prompt_tokens) FROM samples s JOIN runs r"
-                           " ON s.run_id=r.id WHERE r.job_id=1 AND s.case_name='greet'") +
-                     3);
+              >,
+              q_num(db, "SELECT max(s.prompt_tokens) FROM samples s JOIN runs r"
+                        " ON s.run_id=r.id WHERE r.job_id=1 AND s.case_name='greet'") +
+                  3);
     free(p1);
     free(p2);
     sqlite3_close(db);
@@ -409,7 +418,7 @@ TEST(nonce)
 TEST(metachar_model_key)
 {
     struct t_env t;
-    const char *args[] = { "--model", KEY_EVIL, "--repetitions", "1", "--json", NULL };
+    const char *args[] = {"--model", KEY_EVIL, "--repetitions", "1", "--json", NULL};
     struct stat sb;
     json_t *sum;
     char *log, path[TU_PATH_MAX * 2];
@@ -424,15 +433,17 @@ TEST(metachar_model_key)
     CHECK_STR(json_string_value(
                   json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "model")),
               KEY_EVIL);
-    CHECK_INT(json_integer_value(json_object_get(json_array_get(json_object_get(sum, "runs"), 0),
-                                                 "requests")), ==, 2);
+    CHECK_INT(json_integer_value(
+                  json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "requests")),
+              ==, 2);
     snprintf(path, sizeof(path), "%s/PWNED", t.dir);
     CHECK_INT(stat(path, &sb), ==, -1);
     snprintf(path, sizeof(path), "%s/PWNED2", t.dir);
     CHECK_INT(stat(path, &sb), ==, -1);
     /* The key reached lms as one argument. */
     log = t_slurp(t.argv_log);
-    CHECK(strstr(log, "\"load\", \"evil key; $(touch PWNED) `touch PWNED2` \\\"q\\\"\"") != NULL);
+    CHECK(strstr(log, "\"load\", \"evil key; $(touch PWNED) `touch PWNED2` \\\"q\\\"\"") !=
+          NULL);
     free(log);
     json_decref(sum);
     tu_sim_stop(&t.sim);
@@ -441,7 +452,7 @@ TEST(metachar_model_key)
 TEST(missing_model_preflight)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--model", "no/such-model@Q4", NULL };
+    const char *args[] = {"--model", "m", "--model", "no/such-model@Q4", NULL};
     sqlite3 *db;
     char *err, *log, *state;
 
@@ -469,16 +480,18 @@ TEST(missing_model_preflight)
 TEST(variant_key_fails_alone)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--model", "org/v@q8_0", "--model", "m2", NULL };
+    const char *args[] = {"--model", "m", "--model", "org/v@q8_0", "--model", "m2", NULL};
     char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2];
     sqlite3 *db;
     char *s, *err;
 
     t_setup(&t,
-            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \",\"size_bytes\":2e9},"
+            "{\"key\":\"m\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world "
+            "\",\"size_bytes\":2e9},"
             "{\"key\":\"org/v@q4_k_m\",\"size_bytes\":2e9,\"quant\":\"Q4_K_M\"},"
             "{\"key\":\"org/v@q8_0\",\"size_bytes\":3e9,\"quant\":\"Q8_0\"},"
-            "{\"key\":\"m2\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world \",\"size_bytes\":2e9}",
+            "{\"key\":\"m2\",\"ttft_ms\":40,\"tps\":200,\"text\":\"hello world "
+            "\",\"size_bytes\":2e9}",
             SUITE_PASS);
     snprintf(path, sizeof(path), "%s/.lmstudio/fake-lms.json", t.home);
     snprintf(cfg, sizeof(cfg),
@@ -509,7 +522,7 @@ TEST(variant_key_fails_alone)
     CHECK(strstr(s, "My Models") != NULL);    /* how to select one in LM Studio */
     free(s);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id "
-                       "WHERE r.model = 'm2'"),
+                        "WHERE r.model = 'm2'"),
               >, 0);
     s = q_str(db, "SELECT state || ' ' || error_detail FROM jobs");
     CHECK(strstr(s, "failed 1 of 3 models failed: org/v@q8_0 (variant_not_loadable)") != NULL);
@@ -521,15 +534,15 @@ TEST(variant_key_fails_alone)
 TEST(bad_flags_exit_2)
 {
     static const char *const bad[][6] = {
-        { "--model", "m", "--repetitions", "abc", NULL },
-        { "--model", "m", "--bogus", "1", NULL },
-        { "--model", "m", "--concurrency", NULL },
-        { "--model", "m", "--repetitions", "0", NULL },
-        { "--model", "m", "--api", "grpc", NULL },
-        { "--repetitions", "2", NULL },
+        {"--model", "m", "--repetitions", "abc", NULL},
+        {"--model", "m", "--bogus", "1", NULL},
+        {"--model", "m", "--concurrency", NULL},
+        {"--model", "m", "--repetitions", "0", NULL},
+        {"--model", "m", "--api", "grpc", NULL},
+        {"--repetitions", "2", NULL},
     };
-    static const char *const says[] = { "abc", "--bogus", "--concurrency", "repetitions",
-                                        "api", "model" };
+    static const char *const says[] = {"abc",         "--bogus", "--concurrency",
+                                       "repetitions", "api",     "model"};
     struct t_env t;
     size_t i;
     char *err;
@@ -580,10 +593,9 @@ t_check_server_diff(sqlite3 *db, double tps, double clock_pct)
 TEST(api_lmstudio_server_stats)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", "--api", "lmstudio", "--json",
-                           NULL };
-    const char *text_args[] = { "--model", "m", "--repetitions", "1", "--api", "lmstudio",
-                                NULL };
+    const char *args[] = {"--model", "m",        "--repetitions", "2",
+                          "--api",   "lmstudio", "--json",        NULL};
+    const char *text_args[] = {"--model", "m", "--repetitions", "1", "--api", "lmstudio", NULL};
     json_t *sum, *c, *log, *req, *ev, *run;
     sqlite3 *db;
     size_t i, j;
@@ -595,8 +607,10 @@ TEST(api_lmstudio_server_stats)
     /* The sim wrote v0 stats for every request: only /api/v0 does. */
     log = tu_sim_log(&t.sim);
     CHECK(log != NULL);
-    json_array_foreach(json_object_get(log, "requests"), i, req) {
-        json_array_foreach(json_object_get(req, "events"), j, ev) {
+    json_array_foreach(json_object_get(log, "requests"), i, req)
+    {
+        json_array_foreach(json_object_get(req, "events"), j, ev)
+        {
             nstats += strcmp(json_string_value(json_object_get(ev, "kind")), "stats") == 0;
         }
     }
@@ -605,7 +619,8 @@ TEST(api_lmstudio_server_stats)
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_stats IS NULL"), ==, 0);
     CHECK_DBL(q_num(db, "SELECT min(json_extract(server_stats, '$.stats.tokens_per_second'))"
-                        " FROM samples"), >, 0);
+                        " FROM samples"),
+              >, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "greet");
     /* The sim's stats come from its schedule: 30 tokens over a 29/200 s
@@ -639,7 +654,7 @@ TEST(api_lmstudio_server_stats)
 TEST(openai_no_server_figures)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "1", "--json", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "1", "--json", NULL};
     json_t *sum, *c;
 
     t_model_sim(&t, SUITE_PASS);
@@ -658,7 +673,7 @@ TEST(openai_no_server_figures)
 TEST(llamacpp_server_timings)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", "--json", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "2", "--json", NULL};
     json_t *sum, *c;
     sqlite3 *db;
 
@@ -672,9 +687,11 @@ TEST(llamacpp_server_timings)
     CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 40)) FROM samples"), 0, 1e-6);
     /* predicted_n / predicted_ms: 30 tokens over 29/100 s; 20 over 19/100. */
     CHECK_NEAR(q_num(db, "SELECT max(abs(server_decode_tps - 100.0 * completion_tokens"
-                         " / (completion_tokens - 1))) FROM samples"), 0, 1e-6);
+                         " / (completion_tokens - 1))) FROM samples"),
+               0, 1e-6);
     CHECK_NEAR(q_num(db, "SELECT max(abs(server_prompt_tps - prompt_tokens / 0.040))"
-                         " FROM samples"), 0, 1e-6);
+                         " FROM samples"),
+               0, 1e-6);
     CHECK_DBL(q_num(db, "SELECT max(server_cached_tokens) FROM samples"), ==, 0);
     t_check_server_diff(db, 100, 0);
     sum = t_json_out(&t);
@@ -695,9 +712,9 @@ TEST(llamacpp_server_timings)
  * says how many, for both dialects. */
 TEST(server_clock_disagreement_flagged)
 {
-    static const char *const api[][2] = { { "--api", "openai" }, { "--api", "lmstudio" } };
+    static const char *const api[][2] = {{"--api", "openai"}, {"--api", "lmstudio"}};
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "2", NULL, NULL, NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "2", NULL, NULL, NULL};
     sqlite3 *db;
     char *md, *id;
     size_t i;
@@ -713,14 +730,15 @@ TEST(server_clock_disagreement_flagged)
         db = t_db(&t);
         CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), >=, 4);
         t_check_server_diff(db, 100, 50);
-        CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"),
-                  ==, 0);
+        CHECK_DBL(
+            q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"),
+            ==, 0);
         CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 60)) FROM samples"), 0, 1e-6);
         id = q_str(db, "SELECT id FROM jobs");
         sqlite3_close(db);
         /* The report counts them. */
         {
-            const char *rargs[] = { getenv("TPSD_BIN"), "report", id, "--db", t.db, NULL };
+            const char *rargs[] = {getenv("TPSD_BIN"), "report", id, "--db", t.db, NULL};
             int code = -1;
             CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
             CHECK_INT(code, ==, 0);
@@ -763,9 +781,9 @@ os_pretty_name(char *out, size_t len)
 TEST(report_environment)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--repetitions", "1", "--api", "lmstudio", NULL };
+    const char *args[] = {"--model", "m", "--repetitions", "1", "--api", "lmstudio", NULL};
     char *id, *md, osname[256];
-    const char *rargs[] = { getenv("TPSD_BIN"), "report", NULL, "--db", NULL, NULL, NULL, NULL };
+    const char *rargs[] = {getenv("TPSD_BIN"), "report", NULL, "--db", NULL, NULL, NULL, NULL};
     json_t *rep, *env, *m;
     sqlite3 *db;
     int code = -1;
@@ -786,7 +804,8 @@ TEST(report_environment)
     os_pretty_name(osname, sizeof(osname));
     if (strstr(md, "## Test environment") == NULL || strstr(md, "**Machine:**") == NULL ||
         strstr(md, "tpsd-sim 1.0.0") == NULL || strstr(md, "Q4_K_M") == NULL ||
-        strstr(md, "the server's defaults") == NULL || (osname[0] && strstr(md, osname) == NULL))
+        strstr(md, "the server's defaults") == NULL ||
+        (osname[0] && strstr(md, osname) == NULL))
         check_failed(__FILE__, __LINE__, "report's environment is incomplete (os %s): %.3000s",
                      osname, md);
     /* It comes before the summary. */
@@ -799,8 +818,8 @@ TEST(report_environment)
     rep = t_json_out(&t);
     env = json_object_get(rep, "environment");
     CHECK(json_is_object(json_object_get(env, "machine")));
-    CHECK(json_integer_value(json_object_get(json_object_get(env, "machine"),
-                                             "mem_total_bytes")) > 0);
+    CHECK(json_integer_value(
+              json_object_get(json_object_get(env, "machine"), "mem_total_bytes")) > 0);
     if (osname[0])
         CHECK_STR(json_string_value(json_object_get(json_object_get(env, "machine"), "os")),
                   osname);
@@ -823,9 +842,9 @@ TEST(report_environment)
 TEST(stability_flags)
 {
     struct t_env t;
-    const char *args[] = { "--model", "m", "--warmup", "0", "--stability", "3", "--interval",
-                           "1", NULL };
-    const char *bad[] = { "--model", "m", "--stability", "soon", NULL };
+    const char *args[] = {"--model", "m",          "--warmup", "0", "--stability",
+                          "3",       "--interval", "1",        NULL};
+    const char *bad[] = {"--model", "m", "--stability", "soon", NULL};
     sqlite3 *db;
     double n, span_ms;
 
@@ -852,8 +871,8 @@ TEST(stability_flags)
  * 0, without touching a database; an unknown command exits 2. */
 TEST(every_command_has_help)
 {
-    static const char *const cmds[] = { "serve", "run",  "db",    "report", "submit",
-                                        "jobs",  "job",  "watch", "cancel" };
+    static const char *const cmds[] = {"serve", "run", "db",    "report", "submit",
+                                       "jobs",  "job", "watch", "cancel"};
     const char *bin = getenv("TPSD_BIN");
     char out[600], err[600], db[600], *text;
     char *argv[6];

@@ -19,7 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MS 1000000.0            /* ns per ms */
+#define MS 1000000.0 /* ns per ms */
 #define RAW_EVENTS_MAX 4096
 #define RAW_BODY_MAX (4 * 1024 * 1024)
 #define REQ_MAX 4096
@@ -27,8 +27,8 @@
 /* ---- a raw HTTP/1.1 client that timestamps each SSE event ---- */
 
 struct raw_event {
-    uint64_t t_ns;              /* arrival of the read() completing it */
-    char *data;                 /* text after "data: " */
+    uint64_t t_ns; /* arrival of the read() completing it */
+    char *data;    /* text after "data: " */
 };
 
 struct raw {
@@ -36,7 +36,7 @@ struct raw {
     int chunked;
     struct raw_event ev[RAW_EVENTS_MAX];
     int nev;
-    char *body;                 /* de-chunked body */
+    char *body; /* de-chunked body */
     size_t blen;
     /* parser state */
     char head[8192];
@@ -46,7 +46,7 @@ struct raw {
     size_t ch_left;
     char szline[32];
     size_t szlen;
-    size_t ev_start;            /* body offset where the next event starts */
+    size_t ev_start; /* body offset where the next event starts */
 };
 
 static void
@@ -80,8 +80,7 @@ raw_body_byte(struct raw *r, char c, uint64_t t)
         CHECK(r->nev < RAW_EVENTS_MAX);
         CHECK(strncmp(r->body + r->ev_start, "data: ", 6) == 0);
         r->ev[r->nev].t_ns = t;
-        r->ev[r->nev].data = strndup(r->body + r->ev_start + 6,
-                                     r->blen - r->ev_start - 8);
+        r->ev[r->nev].data = strndup(r->body + r->ev_start + 6, r->blen - r->ev_start - 8);
         r->nev++;
         r->ev_start = r->blen;
     }
@@ -234,15 +233,14 @@ sse_split(const char *body)
 static json_t *
 delta_of(const json_t *chunk)
 {
-    return json_object_get(json_array_get(json_object_get(chunk, "choices"),
-                                          0), "delta");
+    return json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "delta");
 }
 
 static const char *
 finish_of(const json_t *chunk)
 {
-    return json_string_value(json_object_get(json_array_get(
-        json_object_get(chunk, "choices"), 0), "finish_reason"));
+    return json_string_value(
+        json_object_get(json_array_get(json_object_get(chunk, "choices"), 0), "finish_reason"));
 }
 
 static long
@@ -285,10 +283,10 @@ TEST(acceptance_500_tokens_at_50_tps)
     for (i = 0; i < r->nev; i++) {
         ev = json_array_get(evs, (size_t)i);
         d = (double)r->ev[i].t_ns - (double)ev_t(ev);
-        CHECK_DBL(d, >=, 0);            /* arrives after it was written */
-        CHECK_DBL(d / MS, <, 50);       /* ... and never far behind, */
-        if (d > 2 * MS)                 /* ... within 2 ms but for a few */
-            slow++;                     /* scheduling hiccups */
+        CHECK_DBL(d, >=, 0);      /* arrives after it was written */
+        CHECK_DBL(d / MS, <, 50); /* ... and never far behind, */
+        if (d > 2 * MS)           /* ... within 2 ms but for a few */
+            slow++;               /* scheduling hiccups */
         if (d > worst)
             worst = d;
         if (strcmp(ev_kind(ev), "content") != 0)
@@ -296,8 +294,8 @@ TEST(acceptance_500_tokens_at_50_tps)
         CHECK(strstr(r->ev[i].data, "\"content\":\"word \"") != NULL);
         /* the sim's own pacing: event j due at t_recv + 200 + 20 j ms */
         late = (double)ev_t(ev) - ((double)t_recv + 200 * MS + j * 20 * MS);
-        CHECK_DBL(late, >=, 0);         /* never early ... */
-        CHECK_DBL(late / MS, <, 50);    /* ... nor far behind on a busy box */
+        CHECK_DBL(late, >=, 0);      /* never early ... */
+        CHECK_DBL(late / MS, <, 50); /* ... nor far behind on a busy box */
         if (late > 2 * MS)
             slow_late++;
         if (late > worst_late)
@@ -311,10 +309,11 @@ TEST(acceptance_500_tokens_at_50_tps)
         j++;
     }
     CHECK_INT(j, ==, 500);
-    fprintf(stderr, "client-sim delta: worst %.3f ms, %d over 2 ms; "
-            "sim lateness: worst %.3f ms, %d over 2 ms\n", worst / MS, slow,
-            worst_late / MS, slow_late);
-    CHECK_INT(slow, <=, 25);            /* 5% of 503: a shared 2-core box */
+    fprintf(stderr,
+            "client-sim delta: worst %.3f ms, %d over 2 ms; "
+            "sim lateness: worst %.3f ms, %d over 2 ms\n",
+            worst / MS, slow, worst_late / MS, slow_late);
+    CHECK_INT(slow, <=, 25); /* 5% of 503: a shared 2-core box */
     CHECK_INT(slow_late, <=, 25);
     CHECK_NEAR((double)(t_first - t_recv) / MS, 200, 5);
     CHECK_NEAR((double)(c_first - t_sent) / MS, 200, 10);
@@ -337,8 +336,8 @@ TEST(chunks_reasoning_usage)
                       "\"stream\":true,\"stream_options\":"
                       "{\"include_usage\":true}}";
     static const long want_tok[] = {4, 2, 4, 4, 1};
-    static const char *const want_field[] = {"reasoning_content",
-        "reasoning_content", "content", "content", "content"};
+    static const char *const want_field[] = {"reasoning_content", "reasoning_content",
+                                             "content", "content", "content"};
     size_t i;
 
     sim_up("{\"models\":[{\"key\":\"think\",\"ttft_ms\":20,\"tps\":200,"
@@ -349,11 +348,11 @@ TEST(chunks_reasoning_usage)
     CHECK_INT(stream_post("/v1/chat/completions", req, &out), ==, 200);
     ev = sse_split(out);
     CHECK_INT(json_array_size(ev), ==, 8); /* role, 5 tokens, usage, done */
-    CHECK_STR(json_string_value(json_object_get(delta_of(json_array_get(ev,
-              0)), "role")), "assistant");
+    CHECK_STR(json_string_value(json_object_get(delta_of(json_array_get(ev, 0)), "role")),
+              "assistant");
     for (i = 0; i < 5; i++) {
-        const char *t = json_string_value(json_object_get(delta_of(
-            json_array_get(ev, i + 1)), want_field[i]));
+        const char *t = json_string_value(
+            json_object_get(delta_of(json_array_get(ev, i + 1)), want_field[i]));
 
         CHECK(t != NULL);
         CHECK_INT(strlen(t), ==, 3 * want_tok[i]);
@@ -361,28 +360,28 @@ TEST(chunks_reasoning_usage)
     }
     CHECK_STR(finish_of(json_array_get(ev, 5)), "length");
     u = json_object_get(json_array_get(ev, 6), "usage");
-    CHECK_INT(json_array_size(json_object_get(json_array_get(ev, 6),
-              "choices")), ==, 0);
+    CHECK_INT(json_array_size(json_object_get(json_array_get(ev, 6), "choices")), ==, 0);
     CHECK_INT(json_integer_value(json_object_get(u, "prompt_tokens")), ==, 4);
-    CHECK_INT(json_integer_value(json_object_get(u, "completion_tokens")), ==,
-              15);
+    CHECK_INT(json_integer_value(json_object_get(u, "completion_tokens")), ==, 15);
     CHECK_INT(json_integer_value(json_object_get(u, "total_tokens")), ==, 19);
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(u,
-              "completion_tokens_details"), "reasoning_tokens")), ==, 6);
+    CHECK_INT(json_integer_value(json_object_get(
+                  json_object_get(u, "completion_tokens_details"), "reasoning_tokens")),
+              ==, 6);
     CHECK_STR(json_string_value(json_array_get(ev, 7)), "[DONE]");
     json_decref(ev);
     free(out);
     o = last_request();
     ev = json_object_get(o, "events");
     CHECK_STR(ev_kind(json_array_get(ev, 1)), "reasoning");
-    CHECK_INT(json_integer_value(json_object_get(json_array_get(ev, 2),
-              "tokens")), ==, 2);
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(ev, 2), "tokens")), ==, 2);
     CHECK_STR(ev_kind(json_array_get(ev, 3)), "content");
     json_decref(o);
 
     /* output_tokens below max_tokens: "stop"; no usage unless asked. */
-    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"stop\","
-              "\"messages\":[],\"max_tokens\":100,\"stream\":true}", &out),
+    CHECK_INT(stream_post("/v1/chat/completions",
+                          "{\"model\":\"stop\","
+                          "\"messages\":[],\"max_tokens\":100,\"stream\":true}",
+                          &out),
               ==, 200);
     ev = sse_split(out);
     CHECK_INT(json_array_size(ev), ==, 7);
@@ -391,38 +390,40 @@ TEST(chunks_reasoning_usage)
     free(out);
 
     /* LM Studio v0: a stats chunk before [DONE]. */
-    CHECK_INT(stream_post("/api/v0/chat/completions", "{\"model\":\"stop\","
-              "\"messages\":[],\"stream\":true}", &out), ==, 200);
+    CHECK_INT(stream_post("/api/v0/chat/completions",
+                          "{\"model\":\"stop\","
+                          "\"messages\":[],\"stream\":true}",
+                          &out),
+              ==, 200);
     ev = sse_split(out);
     last = json_array_get(ev, json_array_size(ev) - 2);
     o = json_object_get(last, "stats");
     CHECK(o != NULL);
-    CHECK_STR(json_string_value(json_object_get(o, "stop_reason")),
-              "eosFound");
-    CHECK_NEAR(json_real_value(json_object_get(o, "time_to_first_token")),
-               0.010, 0.003);
-    CHECK_NEAR(json_real_value(json_object_get(o, "tokens_per_second")),
-               5.0 / 0.008, 60);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(last,
-              "model_info"), "quant")), "Q8_0");
+    CHECK_STR(json_string_value(json_object_get(o, "stop_reason")), "eosFound");
+    CHECK_NEAR(json_real_value(json_object_get(o, "time_to_first_token")), 0.010, 0.003);
+    CHECK_NEAR(json_real_value(json_object_get(o, "tokens_per_second")), 5.0 / 0.008, 60);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(last, "model_info"), "quant")),
+              "Q8_0");
     CHECK(json_object_get(last, "runtime") != NULL);
     json_decref(ev);
     free(out);
 
     /* Non-streaming: one chat.completion after the whole generation. */
-    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"think\","
-              "\"messages\":[],\"max_tokens\":7}", &out), ==, 200);
+    CHECK_INT(stream_post("/v1/chat/completions",
+                          "{\"model\":\"think\","
+                          "\"messages\":[],\"max_tokens\":7}",
+                          &out),
+              ==, 200);
     o = json_loads(out, 0, NULL);
     CHECK(o != NULL);
-    CHECK_STR(json_string_value(json_object_get(o, "object")),
-              "chat.completion");
-    last = json_object_get(json_array_get(json_object_get(o, "choices"), 0),
-                           "message");
+    CHECK_STR(json_string_value(json_object_get(o, "object")), "chat.completion");
+    last = json_object_get(json_array_get(json_object_get(o, "choices"), 0), "message");
     CHECK_STR(json_string_value(json_object_get(last, "content")), "ab ");
     CHECK_STR(json_string_value(json_object_get(last, "reasoning_content")),
               "ab ab ab ab ab ab ");
-    CHECK_INT(json_integer_value(json_object_get(json_object_get(o, "usage"),
-              "completion_tokens")), ==, 7);
+    CHECK_INT(
+        json_integer_value(json_object_get(json_object_get(o, "usage"), "completion_tokens")),
+        ==, 7);
     json_decref(o);
     free(out);
     tu_sim_stop(&sim);
@@ -453,13 +454,13 @@ TEST(faults)
            "{\"key\":\"slow\"," BASE ",\"fault\":{\"slow_accept_ms\":300}}],"
            "\"loaded\":[\"f500\",\"stall\",\"drop\",\"mal\",\"nodone\","
            "\"every\",\"slow\"]}");
-#define REQ(m) "{\"model\":\"" m "\",\"messages\":[],\"max_tokens\":10," \
-               "\"stream\":true}"
+#define REQ(m)                                                                                 \
+    "{\"model\":\"" m "\",\"messages\":[],\"max_tokens\":10,"                                  \
+    "\"stream\":true}"
 
     CHECK_INT(stream_post("/v1/chat/completions", REQ("f500"), &out), ==, 500);
     o = json_loads(out, 0, NULL);
-    CHECK(json_is_string(json_object_get(json_object_get(o, "error"),
-                                         "message")));
+    CHECK(json_is_string(json_object_get(json_object_get(o, "error"), "message")));
     json_decref(o);
     free(out);
     req = last_request();
@@ -468,8 +469,7 @@ TEST(faults)
     json_decref(req);
 
     /* stall: the gap before token event 5 is 300 ms longer. */
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("stall"), &out), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("stall"), &out), ==, 200);
     free(out);
     req = last_request();
     evs = json_object_get(req, "events");
@@ -496,18 +496,15 @@ TEST(faults)
     CHECK(strstr(out, "\n\ndata: {not json\n\n") != NULL);
     ev = sse_split(out);
     CHECK_STR(json_string_value(json_array_get(ev, 3)), "{not json");
-    CHECK_STR(json_string_value(json_array_get(ev, json_array_size(ev) - 1)),
-              "[DONE]");
+    CHECK_STR(json_string_value(json_array_get(ev, json_array_size(ev) - 1)), "[DONE]");
     json_decref(ev);
     free(out);
     req = last_request();
-    CHECK_STR(ev_kind(json_array_get(json_object_get(req, "events"), 3)),
-              "malformed");
+    CHECK_STR(ev_kind(json_array_get(json_object_get(req, "events"), 3)), "malformed");
     json_decref(req);
 
     /* no_done: neither [DONE] nor a finish_reason. */
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("nodone"), &out), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("nodone"), &out), ==, 200);
     ev = sse_split(out);
     for (i = 0; i < json_array_size(ev); i++) {
         o = json_array_get(ev, i);
@@ -522,27 +519,24 @@ TEST(faults)
     free(out);
 
     /* every: only every 2nd request fails. */
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==, 200);
     free(out);
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==,
-              500);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==, 500);
     free(out);
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("every"), &out), ==, 200);
     free(out);
 
     /* slow_accept: headers and everything after come 300 ms late. */
     t0 = tu_now_ns();
-    CHECK_INT(stream_post("/v1/chat/completions", REQ("slow"), &out), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions", REQ("slow"), &out), ==, 200);
     CHECK_DBL((double)(tu_now_ns() - t0) / MS, >=, 300 + 20 + 90);
     free(out);
     req = last_request();
     evs = json_object_get(req, "events");
     CHECK_DBL((double)(ev_t(json_array_get(evs, 0)) -
-              (uint64_t)json_integer_value(json_object_get(req,
-              "t_recv_ns"))) / MS, >=, 300);
+                       (uint64_t)json_integer_value(json_object_get(req, "t_recv_ns"))) /
+                  MS,
+              >=, 300);
     json_decref(req);
     tu_sim_stop(&sim);
 #undef REQ
@@ -609,27 +603,27 @@ TEST(concurrent_200_streams)
     CHECK_INT(json_array_size(reqs), ==, NS);
     late = calloc(NS * NT, sizeof(*late));
     CHECK(late != NULL);
-    json_array_foreach(reqs, i, r) {
+    json_array_foreach(reqs, i, r)
+    {
         CHECK_INT(json_integer_value(json_object_get(r, "status")), ==, 200);
-        t_recv = (uint64_t)json_integer_value(json_object_get(r,
-                                                              "t_recv_ns"));
+        t_recv = (uint64_t)json_integer_value(json_object_get(r, "t_recv_ns"));
         evs = json_object_get(r, "events");
         j = 0;
-        json_array_foreach(evs, k, ev) {
+        json_array_foreach(evs, k, ev)
+        {
             if (strcmp(ev_kind(ev), "content") != 0)
                 continue;
-            late[nl] = ((double)ev_t(ev) - (double)t_recv - 100 * MS -
-                        j * 50 * MS) / MS;
-            CHECK_DBL(late[nl], >=, 0);       /* never early */
-            CHECK_DBL(late[nl], <, 100);      /* never badly late */
+            late[nl] = ((double)ev_t(ev) - (double)t_recv - 100 * MS - j * 50 * MS) / MS;
+            CHECK_DBL(late[nl], >=, 0);  /* never early */
+            CHECK_DBL(late[nl], <, 100); /* never badly late */
             nl++;
             j++;
         }
         CHECK_INT(j, ==, NT);
     }
     qsort(late, nl, sizeof(*late), cmp_dbl);
-    fprintf(stderr, "lateness ms: p50 %.3f p99 %.3f max %.3f\n",
-            late[nl / 2], late[nl * 99 / 100], late[nl - 1]);
+    fprintf(stderr, "lateness ms: p50 %.3f p99 %.3f max %.3f\n", late[nl / 2],
+            late[nl * 99 / 100], late[nl - 1]);
     CHECK_DBL(late[nl / 2], <, 2.0);
     CHECK_DBL(late[nl * 99 / 100], <, 10.0);
     free(late);
@@ -642,7 +636,7 @@ TEST(concurrent_200_streams)
 struct bad_case {
     const char *method, *path, *body;
     long status;
-    const char *needle;         /* must appear in error.message */
+    const char *needle; /* must appear in error.message */
 };
 
 static const struct bad_case bad_cases[] = {
@@ -650,42 +644,39 @@ static const struct bad_case bad_cases[] = {
     {"POST", "/sim/models", "[1,2]", 400, "body"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"tps\":0}", 400, "tps"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"tps\":-5}", 400, "tps"},
-    {"POST", "/sim/models", "{\"key\":\"x\",\"ttft_ms\":\"fast\"}", 400,
-     "ttft_ms"},
+    {"POST", "/sim/models", "{\"key\":\"x\",\"ttft_ms\":\"fast\"}", 400, "ttft_ms"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"ttft_ms\":-1}", 400, "ttft_ms"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"tokens_per_event\":1e300}", 400,
      "tokens_per_event"},
-    {"POST", "/sim/models", "{\"key\":\"x\",\"output_tokens\":99999999999}",
-     400, "output_tokens"},
+    {"POST", "/sim/models", "{\"key\":\"x\",\"output_tokens\":99999999999}", 400,
+     "output_tokens"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"colour\":1}", 400, "colour"},
     {"POST", "/sim/models", "{\"tps\":5}", 400, "key"},
     {"POST", "/sim/models", "{\"key\":\"\"}", 400, "key"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"usage\":1}", 400, "usage"},
-    {"POST", "/sim/models", "{\"key\":\"x\",\"format\":\"onnx\"}", 400,
-     "format"},
-    {"POST", "/sim/models", "{\"key\":\"x\",\"fault\":{\"drop_at\":-2}}", 400,
-     "fault.drop_at"},
-    {"POST", "/sim/models", "{\"key\":\"x\",\"fault\":{\"boom\":true}}", 400,
-     "fault.boom"},
+    {"POST", "/sim/models", "{\"key\":\"x\",\"format\":\"onnx\"}", 400, "format"},
+    {"POST", "/sim/models", "{\"key\":\"x\",\"fault\":{\"drop_at\":-2}}", 400, "fault.drop_at"},
+    {"POST", "/sim/models", "{\"key\":\"x\",\"fault\":{\"boom\":true}}", 400, "fault.boom"},
     {"POST", "/sim/models", "{\"key\":\"x\",\"fault\":[]}", 400, "fault"},
     {"POST", "/sim/load", "{\"key\":\"nope\"}", 404, "key"},
     {"POST", "/sim/load", "{\"key\":5}", 400, "key"},
-    {"POST", "/sim/load", "{\"key\":\"m\",\"context_length\":-1}", 400,
-     "context_length"},
+    {"POST", "/sim/load", "{\"key\":\"m\",\"context_length\":-1}", 400, "context_length"},
     {"POST", "/sim/load", "{\"key\":\"m\",\"gpu\":1}", 400, "gpu"},
     {"POST", "/sim/unload", "{\"identifier\":\"nope\"}", 404, "identifier"},
     {"POST", "/sim/unload", "{\"all\":\"yes\"}", 400, "all"},
-    {"POST", "/sim/fault", "{\"key\":\"m\",\"fault\":{\"every\":0}}", 400,
-     "fault.every"},
+    {"POST", "/sim/fault", "{\"key\":\"m\",\"fault\":{\"every\":0}}", 400, "fault.every"},
     {"POST", "/sim/fault", "{\"key\":\"zz\",\"fault\":{}}", 404, "key"},
     {"POST", "/v1/chat/completions", "{", 400, "invalid JSON"},
-    {"POST", "/v1/chat/completions", "{\"model\":\"ghost\",\"messages\":[]}",
-     404, "ghost"},
+    {"POST", "/v1/chat/completions", "{\"model\":\"ghost\",\"messages\":[]}", 404, "ghost"},
     {"POST", "/v1/chat/completions", "{\"model\":\"m\"}", 400, "messages"},
-    {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[],"
-     "\"max_tokens\":\"lots\"}", 400, "max_tokens"},
-    {"POST", "/v1/chat/completions", "{\"model\":\"m\",\"messages\":[],"
-     "\"max_tokens\":0}", 400, "max_tokens"},
+    {"POST", "/v1/chat/completions",
+     "{\"model\":\"m\",\"messages\":[],"
+     "\"max_tokens\":\"lots\"}",
+     400, "max_tokens"},
+    {"POST", "/v1/chat/completions",
+     "{\"model\":\"m\",\"messages\":[],"
+     "\"max_tokens\":0}",
+     400, "max_tokens"},
     {"GET", "/nope", NULL, 404, "no route"},
     {"PUT", "/sim/log", NULL, 405, "method"},
     {"GET", "/sim/log?id=abc", NULL, 400, "id"},
@@ -705,11 +696,9 @@ TEST(bad_input_gets_4xx_json)
         const struct bad_case *c = &bad_cases[i];
 
         st = tu_sim_call(&sim, c->method, c->path, c->body, &o);
-        fprintf(stderr, "%s %s %s -> %ld\n", c->method, c->path,
-                c->body ? c->body : "", st);
+        fprintf(stderr, "%s %s %s -> %ld\n", c->method, c->path, c->body ? c->body : "", st);
         CHECK_INT(st, ==, c->status);
-        msg = json_string_value(json_object_get(json_object_get(o, "error"),
-                                                "message"));
+        msg = json_string_value(json_object_get(json_object_get(o, "error"), "message"));
         CHECK(msg != NULL);
         if (strstr(msg, c->needle) == NULL)
             CHECK_STR(msg, c->needle);
@@ -727,31 +716,41 @@ TEST(bad_input_gets_4xx_json)
 
     /* Still serving, and state reflects only the valid configuration. */
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(
-              json_object_get(o, "data"), 0), "id")), "m");
+    CHECK_STR(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "data"), 0), "id")),
+        "m");
     json_decref(o);
     CHECK_INT(tu_sim_call(&sim, "GET", "/sim/state", NULL, &o), ==, 200);
     CHECK_INT(json_array_size(json_object_get(o, "models")), ==, 1);
     json_decref(o);
-    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"m\","
-              "\"messages\":[],\"max_tokens\":3,\"stream\":true}", &big), ==,
-              200);
+    CHECK_INT(stream_post("/v1/chat/completions",
+                          "{\"model\":\"m\","
+                          "\"messages\":[],\"max_tokens\":3,\"stream\":true}",
+                          &big),
+              ==, 200);
     CHECK(strstr(big, "[DONE]") != NULL);
     free(big);
 
     /* Admin happy path: add, load under an identifier, unload. */
-    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/models", "{\"key\":\"n@Q4\","
-              "\"load_ms\":100}", NULL), ==, 200);
-    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/load", "{\"key\":\"n@Q4\","
-              "\"identifier\":\"n1\",\"context_length\":4096}", NULL), ==,
-              200);
-    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/load", "{\"key\":\"m\","
-              "\"identifier\":\"n1\"}", NULL), ==, 409);
+    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/models",
+                          "{\"key\":\"n@Q4\","
+                          "\"load_ms\":100}",
+                          NULL),
+              ==, 200);
+    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/load",
+                          "{\"key\":\"n@Q4\","
+                          "\"identifier\":\"n1\",\"context_length\":4096}",
+                          NULL),
+              ==, 200);
+    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/load",
+                          "{\"key\":\"m\","
+                          "\"identifier\":\"n1\"}",
+                          NULL),
+              ==, 409);
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
     CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 2);
     json_decref(o);
-    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/unload", "{\"all\":true}",
-                          NULL), ==, 200);
+    CHECK_INT(tu_sim_call(&sim, "POST", "/sim/unload", "{\"all\":true}", NULL), ==, 200);
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
     CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 0);
     json_decref(o);
@@ -770,20 +769,24 @@ lms_setup(const char *extra)
     snprintf(lms_dir, sizeof(lms_dir), "%s", tu_tmpdir());
     snprintf(lms_cfg, sizeof(lms_cfg), "%s/fake-lms.json", lms_dir);
     snprintf(lms_log, sizeof(lms_log), "%s/argv.log", lms_dir);
-    snprintf(text, sizeof(text), "{\"sim\":\"%s\",\"log\":\"%s\"%s}",
-             sim.base_url, lms_log, extra);
+    snprintf(text, sizeof(text), "{\"sim\":\"%s\",\"log\":\"%s\"%s}", sim.base_url, lms_log,
+             extra);
     CHECK_INT(tu_write_file(lms_cfg, text), ==, 0);
     CHECK_INT(setenv("FAKE_LMS_CONFIG", lms_cfg, 1), ==, 0);
 }
 
 /* Run the fake lms with args (NULL-terminated); stdout text in *out. */
 static int
-lms(char **out, const char *a1, const char *a2, const char *a3,
-    const char *a4, const char *a5)
+lms(char **out, const char *a1, const char *a2, const char *a3, const char *a4, const char *a5)
 {
     char outp[TU_PATH_MAX], errp[TU_PATH_MAX];
-    char *argv[7] = {(char *)tu_src("tests/fake-lms"), (char *)a1,
-                     (char *)a2, (char *)a3, (char *)a4, (char *)a5, NULL};
+    char *argv[7] = {(char *)tu_src("tests/fake-lms"),
+                     (char *)a1,
+                     (char *)a2,
+                     (char *)a3,
+                     (char *)a4,
+                     (char *)a5,
+                     NULL};
     int code = -1;
 
     snprintf(outp, sizeof(outp), "%s/out", lms_dir);
@@ -821,7 +824,8 @@ TEST(fake_lms_drives_sim)
 
     sim_up("{\"models\":[{\"key\":\"org/a-GGUF@Q4_K_S\",\"size_bytes\":"
            "4200000000,\"quant\":\"Q4_K_S\"},{\"key\":\"mlx/b\",\"format\":"
-           "\"mlx\"},{\"key\":\"" "org/we ird\\\"'; $(touch pwned) `id`@Q4_K_S"
+           "\"mlx\"},{\"key\":\""
+           "org/we ird\\\"'; $(touch pwned) `id`@Q4_K_S"
            "\"}]}");
     lms_setup("");
 
@@ -833,38 +837,34 @@ TEST(fake_lms_drives_sim)
     CHECK_INT(lms(&out, "ls", "--json", NULL, NULL, NULL), ==, 0);
     o = json_loads(out, 0, NULL);
     CHECK_INT(json_array_size(o), ==, 3);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
-              "modelKey")), "org/a-GGUF@Q4_K_S");
-    CHECK_INT(json_integer_value(json_object_get(json_array_get(o, 0),
-              "sizeBytes")), ==, 4200000000LL);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 1),
-              "format")), "mlx");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0), "modelKey")),
+              "org/a-GGUF@Q4_K_S");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(o, 0), "sizeBytes")), ==,
+              4200000000LL);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 1), "format")), "mlx");
     json_decref(o);
     free(out);
 
-    CHECK_INT(lms(NULL, "load", "org/a-GGUF@Q4_K_S", "-y", "--identifier",
-                  "bench-a"), ==, 0);
+    CHECK_INT(lms(NULL, "load", "org/a-GGUF@Q4_K_S", "-y", "--identifier", "bench-a"), ==, 0);
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(
-              json_object_get(o, "data"), 0), "id")), "bench-a");
+    CHECK_STR(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "data"), 0), "id")),
+        "bench-a");
     json_decref(o);
     CHECK_INT(lms(&out, "ps", "--json", NULL, NULL, NULL), ==, 0);
     o = json_loads(out, 0, NULL);
     CHECK_INT(json_array_size(o), ==, 1);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
-              "identifier")), "bench-a");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
-              "modelKey")), "org/a-GGUF@Q4_K_S");
-    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0),
-              "status")), "idle");
-    CHECK_INT(json_integer_value(json_object_get(json_array_get(o, 0),
-              "queued")), ==, 0);
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0), "identifier")),
+              "bench-a");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0), "modelKey")),
+              "org/a-GGUF@Q4_K_S");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(o, 0), "status")), "idle");
+    CHECK_INT(json_integer_value(json_object_get(json_array_get(o, 0), "queued")), ==, 0);
     json_decref(o);
     free(out);
     /* The estimate goes through lms's logger: stderr, nothing on stdout
      * (lms src/logLevel.ts, load.ts printEstimatedResourceUsage). */
-    CHECK_INT(lms(&out, "load", "--estimate-only", "org/a-GGUF@Q4_K_S", "-y",
-                  NULL), ==, 0);
+    CHECK_INT(lms(&out, "load", "--estimate-only", "org/a-GGUF@Q4_K_S", "-y", NULL), ==, 0);
     CHECK_STR(out, "");
     free(out);
     snprintf(errp, sizeof(errp), "%s/err", lms_dir);
@@ -890,16 +890,16 @@ TEST(fake_lms_drives_sim)
     free(err);
 
     /* A hostile key arrives as one argv element and loads as itself. */
-    CHECK_INT(lms(NULL, "load", WEIRD, "--yes", "--context-length", "8192"),
-              ==, 0);
+    CHECK_INT(lms(NULL, "load", WEIRD, "--yes", "--context-length", "8192"), ==, 0);
     a = lms_last_argv();
     CHECK_INT(json_array_size(a), ==, 6);
     CHECK_STR(json_string_value(json_array_get(a, 1)), "load");
     CHECK_STR(json_string_value(json_array_get(a, 2)), WEIRD);
     json_decref(a);
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
-    CHECK_STR(json_string_value(json_object_get(json_array_get(
-              json_object_get(o, "data"), 0), "id")), WEIRD);
+    CHECK_STR(
+        json_string_value(json_object_get(json_array_get(json_object_get(o, "data"), 0), "id")),
+        WEIRD);
     json_decref(o);
     CHECK(access("pwned", F_OK) != 0);
     CHECK_INT(lms(NULL, "unload", "--all", NULL, NULL, NULL), ==, 0);
@@ -927,10 +927,10 @@ TEST(fake_lms_fail_hang_mismatch)
     lms_setup(",\"mismatch\":{\"a\":\"b\"}");
     CHECK_INT(lms(NULL, "load", "a", "-y", NULL, NULL), ==, 0);
     CHECK_INT(tu_sim_call(&sim, "GET", "/sim/state", NULL, &o), ==, 200);
-    CHECK(json_is_false(json_object_get(json_array_get(json_object_get(o,
-          "models"), 0), "loaded")));
-    CHECK(json_is_true(json_object_get(json_array_get(json_object_get(o,
-          "models"), 1), "loaded")));
+    CHECK(json_is_false(
+        json_object_get(json_array_get(json_object_get(o, "models"), 0), "loaded")));
+    CHECK(json_is_true(
+        json_object_get(json_array_get(json_object_get(o, "models"), 1), "loaded")));
     json_decref(o);
 
     /* hang: never exits; killing its process group ends it and its child. */
@@ -973,12 +973,16 @@ TEST(jit_lists_all_and_loads_on_request)
     CHECK_INT(tu_sim_call(&sim, "GET", "/lmstudio-greeting", NULL, &o), ==, 200);
     CHECK(json_is_true(json_object_get(o, "lmstudio")));
     json_decref(o);
-    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"b\",\"messages\":[],"
-              "\"max_tokens\":3,\"stream\":true}", &out), ==, 200);
+    CHECK_INT(stream_post("/v1/chat/completions",
+                          "{\"model\":\"b\",\"messages\":[],"
+                          "\"max_tokens\":3,\"stream\":true}",
+                          &out),
+              ==, 200);
     CHECK(strstr(out, "[DONE]") != NULL);
     free(out);
     CHECK_INT(tu_sim_call(&sim, "GET", "/sim/state", NULL, &o), ==, 200);
-    json_array_foreach(json_object_get(o, "models"), i, m) {
+    json_array_foreach(json_object_get(o, "models"), i, m)
+    {
         loaded += json_is_true(json_object_get(m, "loaded"));
         CHECK_INT(json_integer_value(json_object_get(m, "active")), ==, 0);
     }
@@ -990,8 +994,11 @@ TEST(jit_lists_all_and_loads_on_request)
     CHECK_INT(tu_sim_call(&sim, "GET", "/v1/models", NULL, &o), ==, 200);
     CHECK_INT(json_array_size(json_object_get(o, "data")), ==, 1);
     json_decref(o);
-    CHECK_INT(stream_post("/v1/chat/completions", "{\"model\":\"b\",\"messages\":[],"
-              "\"max_tokens\":3,\"stream\":true}", &out), ==, 404);
+    CHECK_INT(stream_post("/v1/chat/completions",
+                          "{\"model\":\"b\",\"messages\":[],"
+                          "\"max_tokens\":3,\"stream\":true}",
+                          &out),
+              ==, 404);
     free(out);
     tu_sim_stop(&sim);
 }

@@ -191,7 +191,8 @@ TEST(hang_killed_with_group)
 
     t_subreaper();
     snprintf(pidfile, sizeof(pidfile), "%s/gpid", tu_tmpdir());
-    snprintf(script, sizeof(script), "sleep 1000 & echo $! > '%s'; echo started; wait", pidfile);
+    snprintf(script, sizeof(script), "sleep 1000 & echo $! > '%s'; echo started; wait",
+             pidfile);
     t0 = clock_mono_ns();
     CHECK_INT(t_sh(script, 300, 0, &r), ==, 0);
     CHECK_INT(r.timed_out, ==, 1);
@@ -389,8 +390,8 @@ TEST(stdin_devnull)
 
 TEST(env_exact)
 {
-    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/nonexistent home", "X=a=b;$(c)", "EMPTY=",
-                    NULL};
+    char *envp[] = {"PATH=/usr/bin:/bin", "HOME=/nonexistent home", "X=a=b;$(c)",
+                    "EMPTY=", NULL};
     char *argv[] = {"env", NULL};
     struct spawn_opts o;
     struct spawn_result r;
@@ -487,8 +488,9 @@ static void *
 t_worker(void *arg)
 {
     struct spawn_result *r = arg;
-    char *argv[] = {"sh", "-c", "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; "
-                                "sleep 0.2; echo done >&2",
+    char *argv[] = {"sh", "-c",
+                    "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; "
+                    "sleep 0.2; echo done >&2",
                     NULL};
     char *envp[] = {"PATH=/usr/bin:/bin", NULL};
     struct spawn_opts o;
@@ -601,8 +603,8 @@ TEST(capture_out_max)
     o.timeout_ms = 30000;
     o.out_max = cap;
     /* Under the cap: all of it, exactly. */
-    snprintf(script, sizeof(script), "head -c %zu '%s'; head -c %zu '%s' >&2", small, path, small,
-             path);
+    snprintf(script, sizeof(script), "head -c %zu '%s'; head -c %zu '%s' >&2", small, path,
+             small, path);
     CHECK_INT(spawn_run(&o, &r), ==, 0);
     CHECK_INT(r.out.len, ==, small);
     CHECK_INT(r.out.dropped, ==, 0);

@@ -139,7 +139,8 @@ TEST(comments)
 
 TEST(multiline_data)
 {
-    expect("data: line1\ndata: line2\ndata:\ndata: line4\n\n", "message|line1\nline2\n\nline4\n");
+    expect("data: line1\ndata: line2\ndata:\ndata: line4\n\n",
+           "message|line1\nline2\n\nline4\n");
     expect("data: YHOO\ndata: +2\ndata: 10\n\n", "message|YHOO\n+2\n10\n");
 }
 
@@ -148,11 +149,17 @@ TEST(bom)
     struct log *l;
     struct sse_parser *p;
 
-    expect("\xEF\xBB\xBF" "data: a\n\n", "message|a\n");
+    expect("\xEF\xBB\xBF"
+           "data: a\n\n",
+           "message|a\n");
     /* Only at the start: a second BOM is part of the field name. */
-    expect("\xEF\xBB\xBF\xEF\xBB\xBF" "data: a\n\ndata: b\n\n", "message|b\n");
+    expect("\xEF\xBB\xBF\xEF\xBB\xBF"
+           "data: a\n\ndata: b\n\n",
+           "message|b\n");
     /* A partial BOM is ordinary text. */
-    expect("\xEF\xBB" "data: a\n\ndata: b\n\n", "message|b\n");
+    expect("\xEF\xBB"
+           "data: a\n\ndata: b\n\n",
+           "message|b\n");
 
     /* Split byte by byte. */
     l = log_new();
@@ -164,7 +171,9 @@ TEST(bom)
     CHECK_STR(l->buf, "message|a\n");
     /* After sse_finish a new stream may start with a BOM again. */
     CHECK_INT(sse_finish(p), ==, 0);
-    CHECK_INT(FEED(p, "\xEF\xBB\xBF" "data: b\n\n"), ==, 0);
+    CHECK_INT(FEED(p, "\xEF\xBB\xBF"
+                      "data: b\n\n"),
+              ==, 0);
     CHECK_STR(l->buf, "message|a\nmessage|b\n");
     sse_free(p);
     free(l);
@@ -187,7 +196,8 @@ TEST(last_id)
 /* A recorded stream: LM Studio-like, with every kind of line end. */
 static const char recorded[] =
     ": ping\r\n"
-    "data: {\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
+    "data: "
+    "{\"id\":\"chatcmpl-1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,"
     "\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
     "data: {\"choices\":[{\"delta\":{\"reasoning_content\":\"Let me\"}}]}\r\n\r\n"
     "data: {\"choices\":[{\"delta\":{\"content\":\"Hello\"}}]}\r\r"

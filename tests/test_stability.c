@@ -49,8 +49,8 @@
 #define T_DRIFT_PCT_PER_MIN 5.0
 #define T_RSS_MB_PER_MIN 20.0
 
-#define T_SUITE                                                                              \
-    "{\"name\":\"stab\",\"cases\":[{\"name\":\"c\",\"max_tokens\":50,\"messages\":"         \
+#define T_SUITE                                                                                \
+    "{\"name\":\"stab\",\"cases\":[{\"name\":\"c\",\"max_tokens\":50,\"messages\":"            \
     "[{\"role\":\"user\",\"content\":\"hello\"}]}]}"
 
 /* The member at a dotted path ("a.b.c") of o, or NULL. */
@@ -88,8 +88,8 @@ jstr(const json_t *o, const char *path)
 /* ---- the analysis on synthetic data ---- */
 
 #define SYN_DURATION_S 7200
-#define SYN_SAMPLE_S 10             /* a request every 10 s: 720 */
-#define SYN_READING_S 30            /* a system reading every 30 s: 240 */
+#define SYN_SAMPLE_S 10  /* a request every 10 s: 720 */
+#define SYN_READING_S 30 /* a system reading every 30 s: 240 */
 
 /* A stability job with one run whose measuring began at t0, samples with
  * decode TPS 100 - 5/h, TTFT 50 + 10/h, a burst of 5 http_500 at 100..104,
@@ -206,48 +206,48 @@ struct syn_expect {
 };
 
 static const struct syn_expect syn_run_expect[] = {
-    { "measure_start_at", 0, 0, 1 },
-    { "planned_end_at", SYN_DURATION_S * 1000.0, 0, 1 },
-    { "elapsed_s", SYN_DURATION_S, 1e-9, 0 },
-    { "remaining_s", 0, 0, 0 },
-    { "requests", 720, 0, 0 }, /* the warm-up is not counted */
-    { "errors", 6, 0, 0 },
-    { "error_rate", 6.0 / 720.0, 1e-12, 0 },
+    {"measure_start_at", 0, 0, 1},
+    {"planned_end_at", SYN_DURATION_S * 1000.0, 0, 1},
+    {"elapsed_s", SYN_DURATION_S, 1e-9, 0},
+    {"remaining_s", 0, 0, 0},
+    {"requests", 720, 0, 0}, /* the warm-up is not counted */
+    {"errors", 6, 0, 0},
+    {"error_rate", 6.0 / 720.0, 1e-12, 0},
     /* drift: exact lines, so OLS and Theil-Sen agree to rounding */
-    { "drift.decode_tps.slope_per_hour", -5.0, 1e-6, 0 },
-    { "drift.decode_tps.intercept", 100.0, 1e-6, 0 },
-    { "drift.decode_tps.slope_pct_per_hour", -5.0, 1e-6, 0 },
-    { "drift.decode_tps.robust_slope_per_hour", -5.0, 1e-6, 0 },
-    { "drift.decode_tps.robust_slope_pct_per_hour", -5.0, 1e-6, 0 },
-    { "drift.decode_tps.r2", 1.0, 1e-9, 0 },
-    { "drift.ttft_ms.slope_per_hour", 10.0, 1e-6, 0 },
-    { "drift.ttft_ms.slope_pct_per_hour", 20.0, 1e-6, 0 },
+    {"drift.decode_tps.slope_per_hour", -5.0, 1e-6, 0},
+    {"drift.decode_tps.intercept", 100.0, 1e-6, 0},
+    {"drift.decode_tps.slope_pct_per_hour", -5.0, 1e-6, 0},
+    {"drift.decode_tps.robust_slope_per_hour", -5.0, 1e-6, 0},
+    {"drift.decode_tps.robust_slope_pct_per_hour", -5.0, 1e-6, 0},
+    {"drift.decode_tps.r2", 1.0, 1e-9, 0},
+    {"drift.ttft_ms.slope_per_hour", 10.0, 1e-6, 0},
+    {"drift.ttft_ms.slope_pct_per_hour", 20.0, 1e-6, 0},
     /* first vs last quarter (up to the last request at 7190 s): means near
      * 0.25 h and 1.75 h, 98.76 -> 91.26, a change of -7.3 to -7.9 % */
-    { "drift.decode_tps.first_last.span_s", 1797.5, 1e-6, 0 },
-    { "drift.decode_tps.first_last.change_pct", -7.6, 0.3, 0 },
+    {"drift.decode_tps.first_last.span_s", 1797.5, 1e-6, 0},
+    {"drift.decode_tps.first_last.change_pct", -7.6, 0.3, 0},
     /* memory: +100 MB/h after the 600 s warm-up is a leak */
-    { "memory.server.growth_mb_per_hour", 100.0, 1e-6, 0 },
-    { "memory.server.r2", 1.0, 1e-9, 0 },
-    { "memory.server.fit_from_at", 600000, 0, 1 },
-    { "memory.server.fit_n", 240 - 20, 0, 0 },
-    { "memory.server.start_mb", 1000.0, 1e-6, 0 },
-    { "memory.tpsd.growth_mb_per_hour", 0.0, 1e-9, 0 },
+    {"memory.server.growth_mb_per_hour", 100.0, 1e-6, 0},
+    {"memory.server.r2", 1.0, 1e-9, 0},
+    {"memory.server.fit_from_at", 600000, 0, 1},
+    {"memory.server.fit_n", 240 - 20, 0, 0},
+    {"memory.server.start_mb", 1000.0, 1e-6, 0},
+    {"memory.tpsd.growth_mb_per_hour", 0.0, 1e-9, 0},
     /* errors, bursts, stalls */
-    { "error_detail.bursts_count", 1, 0, 0 },
-    { "error_detail.max_consecutive", 5, 0, 0 },
-    { "error_detail.by_code.http_500", 5, 0, 0 },
-    { "error_detail.by_code.stall", 1, 0, 0 },
-    { "stall.longest_ms", 2500.0, 1e-9, 0 },
-    { "stall.seq", 301, 0, 0 },
-    { "stall.stall_errors", 1, 0, 0 },
+    {"error_detail.bursts_count", 1, 0, 0},
+    {"error_detail.max_consecutive", 5, 0, 0},
+    {"error_detail.by_code.http_500", 5, 0, 0},
+    {"error_detail.by_code.stall", 1, 0, 0},
+    {"stall.longest_ms", 2500.0, 1e-9, 0},
+    {"stall.seq", 301, 0, 0},
+    {"stall.stall_errors", 1, 0, 0},
     /* swap, thermal, pressure, load */
-    { "swap.max_mb", 512.0, 1e-9, 0 },
-    { "swap.start_mb", 0.0, 1e-9, 0 },
-    { "thermal.episodes_count", 2, 0, 0 },
-    { "thermal.throttled_s", 10 * 30 + 3 * 30, 1e-9, 0 },
-    { "memory.pressure_max", 0.25, 1e-12, 0 },
-    { "cpu_load1.mean", 2.0, 1e-12, 0 },
+    {"swap.max_mb", 512.0, 1e-9, 0},
+    {"swap.start_mb", 0.0, 1e-9, 0},
+    {"thermal.episodes_count", 2, 0, 0},
+    {"thermal.throttled_s", 10 * 30 + 3 * 30, 1e-9, 0},
+    {"memory.pressure_max", 0.25, 1e-12, 0},
+    {"cpu_load1.mean", 2.0, 1e-12, 0},
 };
 
 static void
@@ -625,7 +625,7 @@ t_teardown(struct t_env *t)
 static json_t *
 t_call(struct t_env *t, const char *method, const char *path, const char *body, long want)
 {
-    static const char *const hdrs[] = { "Content-Type: application/json", NULL };
+    static const char *const hdrs[] = {"Content-Type: application/json", NULL};
     char url[T_URL_MAX + 256], *text = NULL;
     long status = 0;
     json_t *j;
@@ -809,7 +809,8 @@ TEST(drift_and_leak_detected)
     /* stability events on the job's stream; the job ended on time */
     db = t_db(&t);
     CHECK(q_int(db, "SELECT count(*) FROM job_events WHERE type = 'stability'") >= 8);
-    CHECK_INT(q_int(db, "SELECT count(*) FROM job_events WHERE type = 'stability_plan'"), ==, 1);
+    CHECK_INT(q_int(db, "SELECT count(*) FROM job_events WHERE type = 'stability_plan'"), ==,
+              1);
     CHECK(q_int(db, "SELECT count(*) FROM system_samples WHERE job_id = 1 AND run_id = 1"
                     " AND server_rss_bytes > 0") >= 110);
     finished = q_int(db, "SELECT finished_at FROM jobs WHERE id = 1");
@@ -824,7 +825,7 @@ TEST(drift_and_leak_detected)
 TEST(steady_no_leak_faults_reported)
 {
     struct t_env t;
-    const char *flags[] = { "--stall-timeout-ms", "300", NULL };
+    const char *flags[] = {"--stall-timeout-ms", "300", NULL};
     json_t *job, *a, *run;
     int64_t id;
 
@@ -853,11 +854,11 @@ TEST(steady_no_leak_faults_reported)
             "steady: requests=%.0f errors=%.0f http_500=%.0f stall=%.0f bursts=%.0f max "
             "in a row=%.0f longest stall=%.0f ms; RSS growth=%.2f MB/h (r2 %.3f) verdict=%s; "
             "drift robust=%.3f %%/min\n",
-            jnum(run, "requests"), jnum(run, "errors"), jnum(run, "error_detail.by_code.http_500"),
-            jnum(run, "error_detail.by_code.stall"), jnum(run, "error_detail.bursts_count"),
-            jnum(run, "error_detail.max_consecutive"), jnum(run, "stall.longest_ms"),
-            jnum(run, "memory.server.growth_mb_per_hour"), jnum(run, "memory.server.r2"),
-            jstr(run, "memory.server.verdict"),
+            jnum(run, "requests"), jnum(run, "errors"),
+            jnum(run, "error_detail.by_code.http_500"), jnum(run, "error_detail.by_code.stall"),
+            jnum(run, "error_detail.bursts_count"), jnum(run, "error_detail.max_consecutive"),
+            jnum(run, "stall.longest_ms"), jnum(run, "memory.server.growth_mb_per_hour"),
+            jnum(run, "memory.server.r2"), jstr(run, "memory.server.verdict"),
             jnum(run, "drift.decode_tps.robust_slope_pct_per_hour") / 60.0);
     CHECK_STR(jstr(run, "memory.server.verdict"), "none");
     CHECK(json_is_false(json_object_get(run, "leak")));
@@ -867,7 +868,8 @@ TEST(steady_no_leak_faults_reported)
     CHECK(jnum(run, "error_detail.bursts_count") >= 1);
     CHECK(jnum(run, "error_detail.max_consecutive") >= 3);
     CHECK_DBL(jnum(run, "errors"), ==,
-              jnum(run, "error_detail.by_code.http_500") + jnum(run, "error_detail.by_code.stall"));
+              jnum(run, "error_detail.by_code.http_500") +
+                  jnum(run, "error_detail.by_code.stall"));
     CHECK(jnum(run, "stall.stall_errors") >= 5);
     /* a stalled request is aborted 300 ms after its last event */
     CHECK(jnum(run, "stall.longest_ms") >= 290);
@@ -919,8 +921,9 @@ TEST(kill_restart_keeps_samples_and_end)
     sqlite3_finalize(st);
     CHECK_INT(q_int(db, "SELECT count(*) FROM jobs WHERE state = 'running'"), ==, 1);
     sqlite3_close(db);
-    fprintf(stderr, "kill: %lld samples stored (max seq %lld), %lld system samples, planned "
-                    "end in %.1f s\n",
+    fprintf(stderr,
+            "kill: %lld samples stored (max seq %lld), %lld system samples, planned "
+            "end in %.1f s\n",
             (long long)n_before, (long long)max_seq_before, (long long)sys_before,
             (double)(planned - clock_wall_ms()) / 1000.0);
     tu_sleep_ms(2000);
@@ -943,7 +946,8 @@ TEST(kill_restart_keeps_samples_and_end)
      * continue after them */
     for (i = 0; i < n; i++) {
         char sql[128];
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM samples WHERE run_id = 1 AND seq = %lld",
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM samples WHERE run_id = 1 AND seq = %lld",
                  (long long)seqs[i]);
         CHECK_INT(q_int(db, sql), ==, 1);
     }
@@ -973,12 +977,14 @@ TEST(kill_restart_keeps_samples_and_end)
      * kill cut off (at most the two in flight). */
     log = tu_sim_log(&t.sim);
     CHECK(log != NULL);
-    json_array_foreach(json_object_get(log, "requests"), i, r) {
+    json_array_foreach(json_object_get(log, "requests"), i, r)
+    {
         json_t *ev;
         size_t k;
         int done = 0;
 
-        json_array_foreach(json_object_get(r, "events"), k, ev) {
+        json_array_foreach(json_object_get(r, "events"), k, ev)
+        {
             done |= strcmp(json_string_value(json_object_get(ev, "kind")), "done") == 0;
         }
         completed += jnum(r, "status") == 200 && done;
@@ -1013,8 +1019,9 @@ TEST(cancel_stops_stability_job)
     n = q_int(db, "SELECT count(*) FROM samples WHERE warmup = 0");
     CHECK(n >= 3);
     /* interval pacing: one request a second (each takes about 0.5 s) */
-    CHECK(q_int(db, "SELECT (max(started_at) - min(started_at)) FROM samples WHERE warmup = 0")
-          >= (n - 1) * 900);
+    CHECK(
+        q_int(db, "SELECT (max(started_at) - min(started_at)) FROM samples WHERE warmup = 0") >=
+        (n - 1) * 900);
     sqlite3_close(db);
     t_teardown(&t);
 }
@@ -1036,8 +1043,9 @@ TEST(rate_paced_stability_job)
     json_decref(job);
     db = t_db(&t);
     n = q_int(db, "SELECT count(*) FROM samples WHERE warmup = 0 AND ok = 1");
-    fprintf(stderr, "rate: %lld requests in 20 s at 4/s, %lld slots used, max sched delay "
-                    "%lld us\n",
+    fprintf(stderr,
+            "rate: %lld requests in 20 s at 4/s, %lld slots used, max sched delay "
+            "%lld us\n",
             (long long)n, (long long)q_int(db, "SELECT count(DISTINCT slot) FROM samples"),
             (long long)q_int(db, "SELECT max(sched_delay_us) FROM samples WHERE warmup = 0"));
     /* Poisson: 80 expected, 3 sigma is about 27 */
@@ -1106,7 +1114,8 @@ TEST(restart_after_planned_end_no_reload)
     json_decref(job);
     db = t_db(&t);
     CHECK_INT(q_int(db, "SELECT count(*) FROM samples WHERE run_id = 1"), ==, n_before);
-    CHECK_INT(q_int(db, "SELECT count(*) FROM runs WHERE id = 1 AND state = 'succeeded'"), ==, 1);
+    CHECK_INT(q_int(db, "SELECT count(*) FROM runs WHERE id = 1 AND state = 'succeeded'"), ==,
+              1);
     sqlite3_close(db);
     loads_after = real_loads(logf);
     CHECK_INT(loads_after, ==, loads_before);

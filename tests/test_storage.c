@@ -47,7 +47,8 @@ TEST(open_creates_newest_schema)
 
     CHECK_INT(db_schema_version(), >=, 2);
     CHECK_INT(db_user_version(db), ==, db_schema_version());
-    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"),
+              ==, 1);
     CHECK_INT(db_integrity_check(db), ==, 0);
     db_close(db);
 }
@@ -62,14 +63,16 @@ TEST(older_schema_is_upgraded_keeping_data)
     db = db_open_version(path, 1, err, sizeof(err));
     CHECK(db != NULL);
     CHECK_INT(db_user_version(db), ==, 1);
-    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"),
+              ==, 0);
     CHECK_INT(jobs_create(db, "old", "benchmark", "{}", 0, NULL, NULL, &id, &existing), ==, 0);
     db_close(db);
 
     db = db_open(path, err, sizeof(err));
     CHECK(db != NULL);
     CHECK_INT(db_user_version(db), ==, db_schema_version());
-    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"), ==, 1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'system_samples'"),
+              ==, 1);
     CHECK_INT(scalar(db, "SELECT count(*) FROM jobs WHERE name = 'old'"), ==, 1);
     CHECK_INT(db_integrity_check(db), ==, 0);
     db_close(db);
@@ -92,7 +95,8 @@ TEST(failed_migration_step_leaves_old_version)
     db = db_open_version(path, 1, err, sizeof(err));
     CHECK(db != NULL);
     CHECK_INT(db_user_version(db), ==, 1);
-    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'samples_trend'"), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'samples_trend'"), ==,
+              0);
     db_close(db);
 }
 
@@ -107,7 +111,9 @@ TEST(newer_database_is_refused_and_untouched)
 
     snprintf(path, sizeof(path), "%s/new.db", tu_tmpdir());
     CHECK_INT(sqlite3_open(path, &h), ==, SQLITE_OK);
-    CHECK_INT(sqlite3_exec(h, "CREATE TABLE future (x); PRAGMA user_version = 999;", NULL, NULL, NULL), ==, SQLITE_OK);
+    CHECK_INT(sqlite3_exec(h, "CREATE TABLE future (x); PRAGMA user_version = 999;", NULL, NULL,
+                           NULL),
+              ==, SQLITE_OK);
     sqlite3_close(h);
     CHECK_INT(stat(path, &before), ==, 0);
     f = fopen(path, "rb");
@@ -158,7 +164,8 @@ TEST(wal_and_foreign_keys)
         sqlite3_finalize(st);
     }
     /* A run for a job that does not exist is refused. */
-    CHECK_INT(db_exec(db, "INSERT INTO runs (job_id, model_index, model) VALUES (42, 0, 'm')"), ==, -1);
+    CHECK_INT(db_exec(db, "INSERT INTO runs (job_id, model_index, model) VALUES (42, 0, 'm')"),
+              ==, -1);
     db_close(db);
 }
 
@@ -171,7 +178,9 @@ TEST(job_lifecycle)
     char state[JOB_STATE_MAX];
     json_t *list, *counts;
 
-    CHECK_INT(jobs_create(db, "a", "benchmark", "{\"models\":[\"x\"]}", 0, NULL, NULL, &a, &existing), ==, 0);
+    CHECK_INT(
+        jobs_create(db, "a", "benchmark", "{\"models\":[\"x\"]}", 0, NULL, NULL, &a, &existing),
+        ==, 0);
     CHECK_INT(jobs_create(db, "b", "benchmark", "{}", 5, NULL, NULL, &b, &existing), ==, 0);
     CHECK_INT(jobs_create(db, "c", "stability", "{}", 0, NULL, NULL, &c, &existing), ==, 0);
 
@@ -270,12 +279,16 @@ TEST(runs_and_samples_round_trip)
     struct run_facts f;
     struct sample_rec s;
     json_t *js, *one, *runj;
-    uint32_t ev[3] = { 1000, 2000, 70000 };
+    uint32_t ev[3] = {1000, 2000, 70000};
 
     CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
-    CHECK_INT(runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run, state), ==, 0);
+    CHECK_INT(
+        runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run, state), ==,
+        0);
     CHECK_STR(state, "pending");
-    CHECK_INT(runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run2, state), ==, 0);
+    CHECK_INT(
+        runs_open(db, job, 0, "unsloth/MiniMax-M2.1-GGUF@Q4_K_S", "standard", &run2, state), ==,
+        0);
     CHECK_INT(run, ==, run2);
 
     run_facts_init(&f);
@@ -307,7 +320,8 @@ TEST(runs_and_samples_round_trip)
     CHECK_INT(samples_have_seq(db, run, 3), ==, 1);
     CHECK_INT(samples_have_seq(db, run, 4), ==, 0);
     CHECK_INT(scalar(db, "SELECT length(event_us) FROM samples"), ==, 12);
-    CHECK_INT(scalar(db, "SELECT unicode(substr(event_us, 9, 1)) FROM samples"), ==, 70000 & 0xff);
+    CHECK_INT(scalar(db, "SELECT unicode(substr(event_us, 9, 1)) FROM samples"), ==,
+              70000 & 0xff);
     sample_rec_free(&s);
 
     CHECK_INT(samples_list(db, run, -1, 10, &js), ==, 0);
@@ -318,14 +332,18 @@ TEST(runs_and_samples_round_trip)
     CHECK(json_is_true(json_object_get(one, "ok")));
     CHECK(json_is_false(json_object_get(one, "warmup")));
     CHECK(json_is_null(json_object_get(one, "e2e_tps")));
-    CHECK_NEAR(json_real_value(json_object_get(json_object_get(one, "server_stats"), "tokens_per_second")), 49.9, 1e-9);
+    CHECK_NEAR(json_real_value(
+                   json_object_get(json_object_get(one, "server_stats"), "tokens_per_second")),
+               49.9, 1e-9);
     json_decref(js);
 
     CHECK_INT(runs_finish(db, run, "succeeded", NULL, NULL), ==, 0);
     CHECK_INT(runs_get_json(db, run, 1, &runj), ==, 0);
     CHECK_STR(json_string_value(json_object_get(runj, "state")), "succeeded");
-    CHECK_INT(json_integer_value(json_object_get(runj, "model_size_bytes")), ==, 130000000000LL);
-    CHECK_STR(json_string_value(json_object_get(json_object_get(runj, "host"), "os")), "Darwin");
+    CHECK_INT(json_integer_value(json_object_get(runj, "model_size_bytes")), ==,
+              130000000000LL);
+    CHECK_STR(json_string_value(json_object_get(json_object_get(runj, "host"), "os")),
+              "Darwin");
     CHECK_INT(json_array_size(json_object_get(runj, "cases")), ==, 1);
     json_decref(runj);
     CHECK_INT(runs_get_json(db, 999, 0, &runj), ==, 1);
@@ -340,12 +358,16 @@ TEST(events_resume_after_id)
     json_t *arr;
 
     CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
-    CHECK_INT(events_append(db, job, "run_started", json_pack("{s:s}", "model", "m"), &e1), ==, 0);
-    CHECK_INT(events_append(db, job, "sample", json_pack("{s:f}", "decode_tps", 40.5), &e2), ==, 0);
+    CHECK_INT(events_append(db, job, "run_started", json_pack("{s:s}", "model", "m"), &e1), ==,
+              0);
+    CHECK_INT(events_append(db, job, "sample", json_pack("{s:f}", "decode_tps", 40.5), &e2), ==,
+              0);
     CHECK_INT(events_since(db, job, e1, 100, &arr), ==, 0);
     CHECK_INT(json_array_size(arr), ==, 1);
     CHECK_STR(json_string_value(json_object_get(json_array_get(arr, 0), "type")), "sample");
-    CHECK_NEAR(json_real_value(json_object_get(json_object_get(json_array_get(arr, 0), "data"), "decode_tps")), 40.5, 1e-9);
+    CHECK_NEAR(json_real_value(json_object_get(json_object_get(json_array_get(arr, 0), "data"),
+                                               "decode_tps")),
+               40.5, 1e-9);
     json_decref(arr);
     db_close(db);
 }
@@ -403,11 +425,12 @@ TEST(row_text_equals_row_json)
     struct db *db = fresh();
     struct jtext b = JTEXT_INIT(1 << 20);
     sqlite3_stmt *st = db_prepare(
-        db, "SELECT x'00ff' AS blob, 'a\"b\\c' || char(1) || char(31) || 'é/' AS s,"
-            " -9223372036854775807 - 1 AS imin, 9223372036854775807 AS imax, 0 AS zero,"
-            " -0.5 AS neg, 1e-7 AS tiny, -1e300 AS big, 123.456789012 AS mid, 0.001 AS edge,"
-            " 999999999.5 AS edge2, 'not json{' AS bad_json, '{\"k\":[1,2.5,\"x\"]}' AS good_json,"
-            " 'true' AS t_json, 'false' AS f_json, NULL AS n, x'01' AS blob2");
+        db,
+        "SELECT x'00ff' AS blob, 'a\"b\\c' || char(1) || char(31) || 'é/' AS s,"
+        " -9223372036854775807 - 1 AS imin, 9223372036854775807 AS imax, 0 AS zero,"
+        " -0.5 AS neg, 1e-7 AS tiny, -1e300 AS big, 123.456789012 AS mid, 0.001 AS edge,"
+        " 999999999.5 AS edge2, 'not json{' AS bad_json, '{\"k\":[1,2.5,\"x\"]}' AS good_json,"
+        " 'true' AS t_json, 'false' AS f_json, NULL AS n, x'01' AS blob2");
     json_t *want, *got;
     json_error_t jerr;
 

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 /* A one-case suite with `extra` members appended to the case object. */
-#define ONE_CASE(extra)                                                                   \
-    "{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":10,"                        \
+#define ONE_CASE(extra)                                                                        \
+    "{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":10,"                            \
     "\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]" extra "}]}"
 
 static struct suite *
@@ -46,7 +46,10 @@ TEST(standard_loads)
     static const struct {
         const char *name;
         int64_t max_tokens;
-    } want[] = {{"short", 100}, {"code", 500}, {"long", 2000}, {"reasoning", 500},
+    } want[] = {{"short", 100},
+                {"code", 500},
+                {"long", 2000},
+                {"reasoning", 500},
                 {"instruction", 400}};
     char err[SUITE_ERR_MAX];
     struct suite *s = NULL;
@@ -89,7 +92,8 @@ TEST(standard_validators)
     CHECK_INT(suite_load("standard", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, 0);
 
     c = suite_find_case(s, "short");
-    CHECK_INT(suite_validate_output(c, "An LLM is a model.", 40, "stop", why, sizeof(why)), ==, 1);
+    CHECK_INT(suite_validate_output(c, "An LLM is a model.", 40, "stop", why, sizeof(why)), ==,
+              1);
     CHECK_STR(why, "");
     CHECK_INT(suite_validate_output(c, "A", 3, "stop", why, sizeof(why)), ==, 0);
     CHECK_STR(why, "min_tokens: 3 < 5");
@@ -102,19 +106,20 @@ TEST(standard_validators)
     CHECK_STR(why, "min_tokens: token count unknown");
 
     c = suite_find_case(s, "code");
-    CHECK_INT(suite_validate_output(c,
-                                    "```python\ndef quicksort(items):\n    \"\"\"Sort.\"\"\"\n"
-                                    "    if len(items) <= 1:\n        return list(items)\n```\n",
-                                    120, "stop", why, sizeof(why)),
-              ==, 1);
-    CHECK_INT(suite_validate_output(c, "Sure! Quicksort is a divide and conquer algorithm.", 120,
-                                    "length", why, sizeof(why)),
+    CHECK_INT(
+        suite_validate_output(c,
+                              "```python\ndef quicksort(items):\n    \"\"\"Sort.\"\"\"\n"
+                              "    if len(items) <= 1:\n        return list(items)\n```\n",
+                              120, "stop", why, sizeof(why)),
+        ==, 1);
+    CHECK_INT(suite_validate_output(c, "Sure! Quicksort is a divide and conquer algorithm.",
+                                    120, "length", why, sizeof(why)),
               ==, 0);
     CHECK(strncmp(why, "must_match: no match for /def", 29) == 0);
 
     c = suite_find_case(s, "long");
-    CHECK_INT(suite_validate_output(c, "Backpropagation computes the gradient of the loss.", 1999,
-                                    "length", why, sizeof(why)),
+    CHECK_INT(suite_validate_output(c, "Backpropagation computes the gradient of the loss.",
+                                    1999, "length", why, sizeof(why)),
               ==, 1);
     CHECK_INT(suite_validate_output(c, "", 1999, "length", why, sizeof(why)), ==, 0);
 
@@ -122,25 +127,28 @@ TEST(standard_validators)
     CHECK_INT(suite_validate_output(c, "Dev is first, Cleo second, Ana third.\nANSWER: Ben", 60,
                                     "stop", why, sizeof(why)),
               ==, 1);
-    CHECK_INT(suite_validate_output(c, "So the last is Ben.\n\n**ANSWER: Ben**\n", 60, "stop", why,
-                                    sizeof(why)),
+    CHECK_INT(suite_validate_output(c, "So the last is Ben.\n\n**ANSWER: Ben**\n", 60, "stop",
+                                    why, sizeof(why)),
               ==, 1);
     CHECK_INT(suite_validate_output(c, "ANSWER: Ana", 60, "stop", why, sizeof(why)), ==, 0);
-    CHECK_INT(suite_validate_output(c, "ANSWER: Benjamin", 60, "stop", why, sizeof(why)), ==, 0);
-    CHECK_INT(suite_validate_output(c, "ANSWER: Ben\nANSWER: Dev", 60, "stop", why, sizeof(why)),
-              ==, 0);
+    CHECK_INT(suite_validate_output(c, "ANSWER: Benjamin", 60, "stop", why, sizeof(why)), ==,
+              0);
+    CHECK_INT(
+        suite_validate_output(c, "ANSWER: Ben\nANSWER: Dev", 60, "stop", why, sizeof(why)), ==,
+        0);
     CHECK(strncmp(why, "must_not_match: matched /", 25) == 0);
     CHECK_INT(suite_validate_output(c, NULL, 60, "stop", why, sizeof(why)), ==, 0);
 
     c = suite_find_case(s, "instruction");
-    CHECK_INT(suite_validate_output(c,
-                                    "**Title:** Move More\n\n1. Better sleep.\n2. Stronger heart.\n"
-                                    "3. Better mood.\n\nSummary: Exercise helps body and mind.",
-                                    70, "stop", why, sizeof(why)),
-              ==, 1);
-    CHECK_INT(suite_validate_output(c, "Title: x\n1. a\n2. b\n3. c\n", 70, "stop", why,
-                                    sizeof(why)),
-              ==, 0);
+    CHECK_INT(
+        suite_validate_output(c,
+                              "**Title:** Move More\n\n1. Better sleep.\n2. Stronger heart.\n"
+                              "3. Better mood.\n\nSummary: Exercise helps body and mind.",
+                              70, "stop", why, sizeof(why)),
+        ==, 1);
+    CHECK_INT(
+        suite_validate_output(c, "Title: x\n1. a\n2. b\n3. c\n", 70, "stop", why, sizeof(why)),
+        ==, 0);
     /* `why` may be NULL. */
     CHECK_INT(suite_validate_output(c, "", 70, "stop", NULL, 0), ==, 0);
     suite_free(s);
@@ -151,14 +159,15 @@ TEST(params_and_defaults)
     struct suite *s;
     const struct suite_case *c;
 
-    s = parse_ok("{\"name\":\"p\",\"description\":\"d\",\"defaults\":{\"temperature\":0.2,"
-                 "\"max_tokens\":64,\"seed\":-1,\"top_k\":40,\"nonce\":false},"
-                 "\"cases\":[{\"name\":\"a\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
-                 "{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"},"
-                 "{\"role\":\"user\",\"content\":\"u2\"}]},"
-                 "{\"name\":\"b\",\"max_tokens\":1000000,\"temperature\":0,\"nonce\":true,"
-                 "\"min_p\":0.05,\"presence_penalty\":-2,\"frequency_penalty\":1.5,\"top_p\":1,"
-                 "\"messages\":[{\"content\":\"x\",\"role\":\"user\"}]}]}");
+    s = parse_ok(
+        "{\"name\":\"p\",\"description\":\"d\",\"defaults\":{\"temperature\":0.2,"
+        "\"max_tokens\":64,\"seed\":-1,\"top_k\":40,\"nonce\":false},"
+        "\"cases\":[{\"name\":\"a\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+        "{\"role\":\"user\",\"content\":\"u\"},{\"role\":\"assistant\",\"content\":\"a\"},"
+        "{\"role\":\"user\",\"content\":\"u2\"}]},"
+        "{\"name\":\"b\",\"max_tokens\":1000000,\"temperature\":0,\"nonce\":true,"
+        "\"min_p\":0.05,\"presence_penalty\":-2,\"frequency_penalty\":1.5,\"top_p\":1,"
+        "\"messages\":[{\"content\":\"x\",\"role\":\"user\"}]}]}");
     CHECK_INT(s->n_cases, ==, 2);
     c = &s->cases[0];
     CHECK_INT(c->params.max_tokens, ==, 64);
@@ -219,8 +228,9 @@ TEST(bad_fields)
     FAILS(ONE_CASE(",\"max_tokens\":0"), "invalid JSON"); /* duplicate key */
     FAILS("{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":0,\"messages\":[]}]}",
           "case \"c\": max_tokens: 0 is outside 1..1000000");
-    FAILS("{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":1000001,\"messages\":[]}]}",
-          "case \"c\": max_tokens: 1000001 is outside 1..1000000");
+    FAILS(
+        "{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":1000001,\"messages\":[]}]}",
+        "case \"c\": max_tokens: 1000001 is outside 1..1000000");
     FAILS("{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":\"5\",\"messages\":[]}]}",
           "case \"c\": max_tokens: must be an integer");
     FAILS("{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"messages\":[{\"role\":\"user\","
@@ -279,7 +289,8 @@ TEST(bad_fields)
 
     /* Duplicate case names. */
     FAILS("{\"name\":\"t\",\"cases\":[{\"name\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":"
-          "\"user\",\"content\":\"a\"}]},{\"name\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":"
+          "\"user\",\"content\":\"a\"}]},{\"name\":\"c\",\"max_tokens\":5,\"messages\":[{"
+          "\"role\":"
           "\"user\",\"content\":\"a\"}]}]}",
           "case \"c\": name: duplicate case name");
 }
@@ -460,8 +471,8 @@ TEST(files)
  * /etc/passwd exists, and nothing of a file reaches the message. */
 TEST(suites_dir_refuses_paths_links_fifos)
 {
-    static const char *const bad_names[] = { "/etc/passwd", "../../etc/passwd", "a/b",
-                                             ".hidden", "..", "", "x\ny", NULL };
+    static const char *const bad_names[] = {
+        "/etc/passwd", "../../etc/passwd", "a/b", ".hidden", "..", "", "x\ny", NULL};
     char err[SUITE_ERR_MAX], err2[SUITE_ERR_MAX], path[1024], target[1024];
     struct suite *s = NULL;
     const char *dir = tu_tmpdir();

@@ -130,8 +130,8 @@ out:
 }
 
 int
-tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path,
-         int new_pgrp, pid_t *pid)
+tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path, int new_pgrp,
+         pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
@@ -140,11 +140,11 @@ tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path,
     posix_spawn_file_actions_init(&fa);
     posix_spawnattr_init(&at);
     if (stdout_path != NULL)
-        posix_spawn_file_actions_addopen(&fa, 1, stdout_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 1, stdout_path, O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
     if (stderr_path != NULL)
-        posix_spawn_file_actions_addopen(&fa, 2, stderr_path,
-                                         O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        posix_spawn_file_actions_addopen(&fa, 2, stderr_path, O_WRONLY | O_CREAT | O_TRUNC,
+                                         0644);
     if (new_pgrp) {
         posix_spawnattr_setflags(&at, POSIX_SPAWN_SETPGROUP);
         posix_spawnattr_setpgroup(&at, 0);
@@ -184,8 +184,8 @@ tu_wait_pid_exit(pid_t pid, long timeout_ms, int *status)
 }
 
 int
-tu_run(char *const argv[], const char *stdout_path, const char *stderr_path,
-       long timeout_ms, int *exit_code)
+tu_run(char *const argv[], const char *stdout_path, const char *stderr_path, long timeout_ms,
+       int *exit_code)
 {
     pid_t pid;
     int st;
@@ -202,8 +202,8 @@ tu_run(char *const argv[], const char *stdout_path, const char *stderr_path,
 }
 
 int
-tu_http(const char *method, const char *url, const char *body,
-        const char *const *headers, long *status, char **resp_body)
+tu_http(const char *method, const char *url, const char *body, const char *const *headers,
+        long *status, char **resp_body)
 {
     struct hu_opts o;
     struct hu_resp r;
@@ -268,8 +268,8 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
             port = strtol(text, &end, 10);
             if (end != text && port > 0 && port < 65536) {
                 out->port = (int)port;
-                snprintf(out->base_url, sizeof(out->base_url),
-                         "http://127.0.0.1:%d", out->port);
+                snprintf(out->base_url, sizeof(out->base_url), "http://127.0.0.1:%d",
+                         out->port);
             }
             free(text);
             text = NULL;
@@ -298,8 +298,8 @@ tu_sim_stop(struct tu_sim *sim)
 }
 
 long
-tu_sim_call(const struct tu_sim *sim, const char *method, const char *path,
-            const char *body, json_t **resp)
+tu_sim_call(const struct tu_sim *sim, const char *method, const char *path, const char *body,
+            json_t **resp)
 {
     char url[TU_URL_MAX + TU_PATH_MAX];
     char *text = NULL;
@@ -357,7 +357,7 @@ tu_race_post(const char *url, const char *body, const char *key, int n)
     struct tu_racer x[TU_RACE_MAX];
     pthread_t t[TU_RACE_MAX];
     char kh[256];
-    const char *hdrs[] = { kh, NULL }; /* tu_http adds the type */
+    const char *hdrs[] = {kh, NULL}; /* tu_http adds the type */
     int i, created = 0;
 
     CHECK(n > 0 && n <= TU_RACE_MAX);

@@ -40,8 +40,8 @@ int tu_read_file(const char *path, char **out, size_t *len);
 /* Start argv[0] (a path) with argv via posix_spawn, in its own process group
  * when new_pgrp. stdout/stderr go to the given files (NULL: inherited).
  * The child inherits this process's environment. */
-int tu_spawn(char *const argv[], const char *stdout_path,
-             const char *stderr_path, int new_pgrp, pid_t *pid);
+int tu_spawn(char *const argv[], const char *stdout_path, const char *stderr_path, int new_pgrp,
+             pid_t *pid);
 /* Wait up to timeout_ms for pid to exit; *status gets the waitpid status
  * (may be NULL). 0 when it exited, -1 on timeout (the child is left
  * running). */
@@ -52,22 +52,22 @@ void tu_stop_pid(pid_t pid, long grace_ms);
 /* Run argv to completion (tu_spawn + wait up to timeout_ms, killing its
  * process group on timeout). *exit_code gets the exit status, or 128+signal.
  * Returns -1 on spawn failure or timeout. */
-int tu_run(char *const argv[], const char *stdout_path,
-           const char *stderr_path, long timeout_ms, int *exit_code);
+int tu_run(char *const argv[], const char *stdout_path, const char *stderr_path,
+           long timeout_ms, int *exit_code);
 
 /* HTTP request with libcurl (60 s timeout). headers: NULL-terminated list
  * of "Name: value" or NULL; body NULL for none. *status gets the HTTP status
  * (0 when none arrived); *resp_body (may be NULL) gets the body received,
  * even partial, NUL-terminated; caller frees. -1 on a transport error. */
-int tu_http(const char *method, const char *url, const char *body,
-            const char *const *headers, long *status, char **resp_body);
+int tu_http(const char *method, const char *url, const char *body, const char *const *headers,
+            long *status, char **resp_body);
 
 /* A running tpsd-sim. */
 struct tu_sim {
     pid_t pid;
     int port;
-    char base_url[TU_URL_MAX];      /* "http://127.0.0.1:PORT" */
-    char dir[512];                  /* config, port file, stdout, stderr */
+    char base_url[TU_URL_MAX]; /* "http://127.0.0.1:PORT" */
+    char dir[512];             /* config, port file, stdout, stderr */
 };
 
 /* Start $TPSD_SIM on a free port with config_json (NULL: no models) and wait
@@ -79,8 +79,8 @@ int tu_sim_start(const char *config_json, struct tu_sim *out);
 void tu_sim_stop(struct tu_sim *sim);
 /* method + sim base URL + path; *resp gets the parsed JSON body (NULL when
  * not JSON; may be NULL). Returns the HTTP status, or -1. */
-long tu_sim_call(const struct tu_sim *sim, const char *method,
-                 const char *path, const char *body, json_t **resp);
+long tu_sim_call(const struct tu_sim *sim, const char *method, const char *path,
+                 const char *body, json_t **resp);
 /* GET /sim/log parsed; NULL on failure. Caller decrefs. */
 json_t *tu_sim_log(const struct tu_sim *sim);
 

@@ -14,8 +14,8 @@
 #define EXIT_WORK_FAILED 1
 #define EXIT_USAGE 2
 #define EXIT_UNAVAILABLE 3
-#define EXIT_CANCELLED 4    /* tpsd watch: the job was cancelled */
-#define EXIT_INTERRUPTED 5  /* tpsd watch: the job was interrupted (not resumed) */
+#define EXIT_CANCELLED 4   /* tpsd watch: the job was cancelled */
+#define EXIT_INTERRUPTED 5 /* tpsd watch: the job was interrupted (not resumed) */
 
 /*
  * Load the config (defaults < file < environment < flags) from the flags in
@@ -62,9 +62,9 @@ const char *cmd_fmt_ms(const json_t *v, char *buf, size_t len);
 /* The string value of v, or dflt when v is not a string. Borrowed. */
 const char *cmd_str(const json_t *v, const char *dflt);
 
-int cmd_db(int argc, char **argv); /* tpsd db: show the database's path and version */
-int cmd_serve(int argc, char **argv); /* tpsd serve: the daemon (REST API and job worker) */
-int cmd_run(int argc, char **argv); /* tpsd run: benchmark now, in the foreground */
+int cmd_db(int argc, char **argv);     /* tpsd db: show the database's path and version */
+int cmd_serve(int argc, char **argv);  /* tpsd serve: the daemon (REST API and job worker) */
+int cmd_run(int argc, char **argv);    /* tpsd run: benchmark now, in the foreground */
 int cmd_report(int argc, char **argv); /* tpsd report: a job's report from the database */
 /* The daemon's client verbs, over its REST API (rest.h). */
 int cmd_submit(int argc, char **argv); /* cmd_submit.c: tpsd submit: queue a job */
@@ -72,6 +72,7 @@ int cmd_jobs(int argc, char **argv);   /* cmd_jobs.c: tpsd jobs: list jobs */
 int cmd_job(int argc, char **argv);    /* cmd_jobs.c: tpsd job ID: one job and its runs */
 int cmd_cancel(int argc, char **argv); /* cmd_jobs.c: tpsd cancel ID: cancel a job */
 int cmd_watch(int argc, char **argv);  /* cmd_watch.c: tpsd watch ID: follow a job */
-int cmd_compare(int argc, char **argv); /* cmd_compare.c: tpsd compare A B: A/B with confidence */
+int cmd_compare(int argc,
+                char **argv); /* cmd_compare.c: tpsd compare A B: A/B with confidence */
 
 #endif

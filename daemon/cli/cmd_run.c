@@ -60,10 +60,12 @@ run_event(void *arg, const char *type, json_t *d)
             fprintf(stderr, "%s: %s\n", json_string_value(json_object_get(d, "error_code")),
                     json_string_value(json_object_get(d, "error_detail")));
     } else if (c->tty && strcmp(type, "model_loaded") == 0) {
-        fprintf(stderr, "loaded %s in %lld ms\n", json_string_value(json_object_get(d, "model")),
+        fprintf(stderr, "loaded %s in %lld ms\n",
+                json_string_value(json_object_get(d, "model")),
                 (long long)json_integer_value(json_object_get(d, "load_ms")));
     } else if (strcmp(type, "run_finished") == 0 && json_object_get(d, "error_code")) {
-        fprintf(stderr, "tpsd: %s failed: %s: %s\n", json_string_value(json_object_get(d, "model")),
+        fprintf(stderr, "tpsd: %s failed: %s: %s\n",
+                json_string_value(json_object_get(d, "model")),
                 json_string_value(json_object_get(d, "error_code")),
                 json_string_value(json_object_get(d, "error_detail")));
     }
@@ -121,10 +123,10 @@ cmd_run(int argc, char **argv)
     json_t *js = NULL, *server, *sum = NULL;
     int nrest, as_json = 0, help = 0, rc = EXIT_USAGE, existing;
     const struct cmd_flag own[] = {
-        { "--json", NULL, &as_json },
-        { "--help", NULL, &help },
-        { "-h", NULL, &help },
-        { NULL, NULL, NULL },
+        {"--json", NULL, &as_json},
+        {"--help", NULL, &help},
+        {"-h", NULL, &help},
+        {NULL, NULL, NULL},
     };
     int64_t nreq = 0, nfail = 0;
     enum runner_outcome oc;
@@ -154,7 +156,8 @@ cmd_run(int argc, char **argv)
     if (inline_suite_file(js) == -1)
         goto out;
     if (jobspec_parse(js, &spec, err, sizeof(err)) == -1 ||
-        jobspec_resolve_suite(&spec, cfg.suites_dir, err, sizeof(err), why, sizeof(why)) == -1) {
+        jobspec_resolve_suite(&spec, cfg.suites_dir, err, sizeof(err), why, sizeof(why)) ==
+            -1) {
         fprintf(stderr, "tpsd run: %s%s%s\n", err, why[0] ? ": " : "", why);
         goto out;
     }
@@ -166,8 +169,9 @@ cmd_run(int argc, char **argv)
     json_decref(js);
     js = jobspec_to_json(&spec);
     text = json_dumps(js, JSON_COMPACT);
-    if (text == NULL || jobs_create(db, spec.name, spec.kind, text, spec.priority, NULL, NULL,
-                                    &ctx.job_id, &existing) == -1 ||
+    if (text == NULL ||
+        jobs_create(db, spec.name, spec.kind, text, spec.priority, NULL, NULL, &ctx.job_id,
+                    &existing) == -1 ||
         jobs_set_state(db, ctx.job_id, "running", NULL, NULL) == -1) {
         fprintf(stderr, "tpsd run: cannot store the job: %s\n", db->err);
         rc = EXIT_UNAVAILABLE;
@@ -195,9 +199,10 @@ cmd_run(int argc, char **argv)
                    code[0] ? code : NULL, code[0] ? detail : NULL);
     if (summary_job(db, ctx.job_id, &sum) == 0) {
         if (as_json) {
-            json_object_set_new(sum, "state", json_string(oc == RUNNER_SUCCEEDED ? "succeeded"
-                                                          : oc == RUNNER_STOPPED ? "cancelled"
-                                                                                 : "failed"));
+            json_object_set_new(sum, "state",
+                                json_string(oc == RUNNER_SUCCEEDED ? "succeeded"
+                                            : oc == RUNNER_STOPPED ? "cancelled"
+                                                                   : "failed"));
             json_object_set_new(sum, "spec", json_incref(js));
             json_dumpf(sum, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
             fputc('\n', stdout);

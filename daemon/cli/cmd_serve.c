@@ -23,7 +23,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#define SERVE_STOP_GRACE_MS 5000    /* worker_stop: abort the in-flight request within */
+#define SERVE_STOP_GRACE_MS 5000 /* worker_stop: abort the in-flight request within */
 #define SERVE_SIDE_MAX (CONFIG_STR_MAX + 16) /* "<db>.lock", "<db>.children" */
 
 /*

@@ -47,15 +47,16 @@ static const struct spec_flag spec_flags[] = {
 void
 cmd_spec_usage(FILE *f)
 {
-    fprintf(f, "  job spec flags: --model KEY [--model KEY ...] [--suite standard|FILE]\n"
-               "                  [--repetitions N] [--warmup N] [--concurrency N | --rps R "
-               "--duration S]\n"
-               "                  [--backend %s] [--context-length N] [--gpu G]\n"
-               "                  [--identifier ID] [--api openai|lmstudio] [--nonce] "
-               "[--keep-loaded]\n"
-               "                  [--name NAME]\n"
-               "                  [--stability S [--interval S]]  a stability job: the suite"
-               " in cycles for S seconds\n",
+    fprintf(f,
+            "  job spec flags: --model KEY [--model KEY ...] [--suite standard|FILE]\n"
+            "                  [--repetitions N] [--warmup N] [--concurrency N | --rps R "
+            "--duration S]\n"
+            "                  [--backend %s] [--context-length N] [--gpu G]\n"
+            "                  [--identifier ID] [--api openai|lmstudio] [--nonce] "
+            "[--keep-loaded]\n"
+            "                  [--name NAME]\n"
+            "                  [--stability S [--interval S]]  a stability job: the suite"
+            " in cycles for S seconds\n",
             BACKEND_TYPES_BAR);
 }
 

@@ -21,16 +21,16 @@ struct command {
 };
 
 static const struct command commands[] = {
-    { "serve", cmd_serve, "run the daemon: REST API and job worker" },
-    { "run", cmd_run, "benchmark models now, in the foreground (no daemon needed)" },
-    { "db", cmd_db, "check the database and print its path and schema version" },
-    { "report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]" },
-    { "submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)" },
-    { "jobs", cmd_jobs, "list the daemon's jobs [--state S]" },
-    { "job", cmd_job, "one job: state, progress, per-model runs" },
-    { "watch", cmd_watch, "follow a job's progress; exit status = its final state" },
-    { "cancel", cmd_cancel, "cancel a queued or running job" },
-    { "compare", cmd_compare, "A/B: tpsd compare job:12 job:13 [--format md|json]" },
+    {"serve", cmd_serve, "run the daemon: REST API and job worker"},
+    {"run", cmd_run, "benchmark models now, in the foreground (no daemon needed)"},
+    {"db", cmd_db, "check the database and print its path and schema version"},
+    {"report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]"},
+    {"submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)"},
+    {"jobs", cmd_jobs, "list the daemon's jobs [--state S]"},
+    {"job", cmd_job, "one job: state, progress, per-model runs"},
+    {"watch", cmd_watch, "follow a job's progress; exit status = its final state"},
+    {"cancel", cmd_cancel, "cancel a queued or running job"},
+    {"compare", cmd_compare, "A/B: tpsd compare job:12 job:13 [--format md|json]"},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -66,7 +66,8 @@ usage(void)
     fprintf(stderr, "usage: tpsd <command> [options]\n\ncommands:\n");
     for (i = 0; i < NCOMMANDS; i++)
         fprintf(stderr, "  %-10s %s\n", commands[i].name, commands[i].usage);
-    fprintf(stderr, "\noptions (also TPSD_<NAME> in the environment, or keys of --config FILE):\n");
+    fprintf(stderr,
+            "\noptions (also TPSD_<NAME> in the environment, or keys of --config FILE):\n");
     config_usage();
     fprintf(stderr, "\n  tpsd --version    print the version\n");
 }

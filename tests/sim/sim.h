@@ -16,25 +16,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SIM_KEY_MAX 512          /* model key, identifier */
-#define SIM_TEXT_MAX 256         /* one token's text */
-#define SIM_SHORT_MAX 64         /* format, quant, arch */
-#define SIM_MODELS_MAX 512       /* registry size: a library of hundreds of models */
-#define SIM_EVENT_TEXT_MAX 65536 /* tokens_per_event * strlen(text) */
-#define SIM_TOKENS_MAX 1000000   /* max_tokens, output_tokens ... */
+#define SIM_KEY_MAX 512            /* model key, identifier */
+#define SIM_TEXT_MAX 256           /* one token's text */
+#define SIM_SHORT_MAX 64           /* format, quant, arch */
+#define SIM_MODELS_MAX 512         /* registry size: a library of hundreds of models */
+#define SIM_EVENT_TEXT_MAX 65536   /* tokens_per_event * strlen(text) */
+#define SIM_TOKENS_MAX 1000000     /* max_tokens, output_tokens ... */
 #define SIM_BODY_MAX (1024 * 1024) /* request body cap: 413 above */
-#define SIM_LOG_MAX 100000       /* requests kept in the log */
-#define SIM_ERR_MAX 256          /* validation error messages */
+#define SIM_LOG_MAX 100000         /* requests kept in the log */
+#define SIM_ERR_MAX 256            /* validation error messages */
 
 struct sim_fault {
     int http_500;
     long stall_ms;
-    long stall_at;       /* -1: none */
-    long drop_at;        /* -1: none */
-    long malformed_at;   /* -1: none */
+    long stall_at;     /* -1: none */
+    long drop_at;      /* -1: none */
+    long malformed_at; /* -1: none */
     int no_done;
     long slow_accept_ms;
-    long every;          /* apply to every M-th request of the model */
+    long every; /* apply to every M-th request of the model */
 };
 
 /* A model's configuration plus its loaded state (a snapshot when copied). */
@@ -45,7 +45,7 @@ struct sim_model {
     double jitter_ms;
     long tokens_per_event;
     long reasoning_tokens;
-    long output_tokens;  /* -1: null (generate max_tokens, "length") */
+    long output_tokens; /* -1: null (generate max_tokens, "length") */
     int usage;
     char text[SIM_TEXT_MAX];
     double size_bytes;
@@ -71,7 +71,7 @@ struct sim_model {
     long context_length;
     uint64_t loaded_ns;
     long nrequests;
-    long active;         /* requests being answered now (lms ps: status, queued) */
+    long active; /* requests being answered now (lms ps: status, queued) */
 };
 
 /* sim_main.c */
@@ -97,8 +97,7 @@ void sim_model_shutdown(void);
  * field in err. Does not steal obj. */
 int sim_model_put(const json_t *obj, char *err, size_t errlen);
 /* Replace the fault object of model key. 0, or -1 with err. */
-int sim_model_set_fault(const char *key, const json_t *fault, char *err,
-                        size_t errlen);
+int sim_model_set_fault(const char *key, const json_t *fault, char *err, size_t errlen);
 /* Load key under identifier (NULL: the key) after its load_ms. Returns 0,
  * -1 unknown key (404), -2 identifier taken by another model (409),
  * -3 stopping. */
@@ -124,8 +123,16 @@ double sim_model_uptime(void);
 void sim_model_tick(void);
 
 /* sim_log.c */
-enum sim_ev { SIM_EV_ROLE, SIM_EV_REASONING, SIM_EV_CONTENT, SIM_EV_USAGE,
-              SIM_EV_DONE, SIM_EV_MALFORMED, SIM_EV_STATS, SIM_EV_BODY };
+enum sim_ev {
+    SIM_EV_ROLE,
+    SIM_EV_REASONING,
+    SIM_EV_CONTENT,
+    SIM_EV_USAGE,
+    SIM_EV_DONE,
+    SIM_EV_MALFORMED,
+    SIM_EV_STATS,
+    SIM_EV_BODY
+};
 /* Initialise the log. Can't fail. */
 void sim_log_init(void);
 /* Free the whole log. */
@@ -144,20 +151,17 @@ void sim_log_clear(void);
 /* sim_chat.c */
 /* Answer a chat completion request (body complete at t_recv); v0 selects LM
  * Studio's native /api/v0 stream with stats. Returns MHD's queue result. */
-enum MHD_Result sim_chat(struct MHD_Connection *con, const char *body,
-                         size_t len, uint64_t t_recv, int v0);
+enum MHD_Result sim_chat(struct MHD_Connection *con, const char *body, size_t len,
+                         uint64_t t_recv, int v0);
 
 /* sim_http.c */
 /* Queue a JSON response with status; consumes obj. */
-enum MHD_Result sim_reply_json(struct MHD_Connection *con, unsigned status,
-                               json_t *obj);
+enum MHD_Result sim_reply_json(struct MHD_Connection *con, unsigned status, json_t *obj);
 /* Queue {"error":{"message":msg,"type":type}} with status. */
-enum MHD_Result sim_reply_error(struct MHD_Connection *con, unsigned status,
-                                const char *type, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+enum MHD_Result sim_reply_error(struct MHD_Connection *con, unsigned status, const char *type,
+                                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* Start the HTTP server on bind_addr:port; *port_out gets the bound port.
  * Returns the daemon or NULL. */
-struct MHD_Daemon *sim_http_start(const char *bind_addr, int port,
-                                  int *port_out);
+struct MHD_Daemon *sim_http_start(const char *bind_addr, int port, int *port_out);
 
 #endif

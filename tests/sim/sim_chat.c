@@ -26,32 +26,31 @@ enum phase { PH_ROLE, PH_TOKENS, PH_USAGE, PH_STATS, PH_DONE, PH_END };
 
 struct stream {
     struct sim_model m;
-    int acquired;        /* m counts this request as active */
+    int acquired; /* m counts this request as active */
     uint64_t id;
     int v0, include_usage, faulty;
     long n_total, n_reason, prompt_tokens;
-    long n_revents, n_events;   /* reasoning events, all token events */
-    const char *finish;         /* "stop" or "length" */
+    long n_revents, n_events; /* reasoning events, all token events */
+    const char *finish;       /* "stop" or "length" */
     enum phase ph;
-    long j;                     /* next token event */
-    double sched;               /* its unjittered due time, ns */
+    long j;                         /* next token event */
+    double sched;                   /* its unjittered due time, ns */
     double sched_first, sched_last; /* due times of the first, last token event */
     int stalled, malformed_sent;
     uint64_t t_recv, t_first, t_last, rng;
     long long created;
     char cid[SIM_CID_MAX];
-    char *buf;                  /* the event being written */
+    char *buf; /* the event being written */
     size_t len, off;
 };
 
 static double
-rng_unit(uint64_t *s)   /* xorshift64*, uniform in [-1, 1) */
+rng_unit(uint64_t *s) /* xorshift64*, uniform in [-1, 1) */
 {
     *s ^= *s >> 12;
     *s ^= *s << 25;
     *s ^= *s >> 27;
-    return (double)((*s * 2685821657736338717ULL) >> 11) / 9007199254740992.0
-               * 2.0 - 1.0;
+    return (double)((*s * 2685821657736338717ULL) >> 11) / 9007199254740992.0 * 2.0 - 1.0;
 }
 
 /* Does the request's fault field apply (fault set and every-th request)? */
@@ -95,26 +94,23 @@ repeat_text(const char *text, long n)
 static json_t *
 chunk_new(const struct stream *s, json_t *choices)
 {
-    return json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->cid, "object",
-                     "chat.completion.chunk", "created",
-                     (json_int_t)s->created, "model", s->m.identifier,
-                     "choices", choices);
+    return json_pack("{s:s,s:s,s:I,s:s,s:o}", "id", s->cid, "object", "chat.completion.chunk",
+                     "created", (json_int_t)s->created, "model", s->m.identifier, "choices",
+                     choices);
 }
 
 static json_t *
 choice_new(json_t *delta, const char *finish)
 {
-    return json_pack("{s:i,s:o,s:o}", "index", 0, "delta", delta,
-                     "finish_reason", finish ? json_string(finish)
-                                             : json_null());
+    return json_pack("{s:i,s:o,s:o}", "index", 0, "delta", delta, "finish_reason",
+                     finish ? json_string(finish) : json_null());
 }
 
 /* Serialise obj (consumed) as one SSE event into s->buf. */
 static int
 stream_set(struct stream *s, json_t *obj)
 {
-    char *js = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(12))
-                   : NULL;
+    char *js = obj ? json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     size_t n;
     int rc = -1;
 
@@ -148,12 +144,10 @@ stream_set_raw(struct stream *s, const char *text)
 static json_t *
 usage_new(const struct stream *s, long completion)
 {
-    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens",
-                     (json_int_t)s->prompt_tokens, "completion_tokens",
-                     (json_int_t)completion, "total_tokens",
-                     (json_int_t)(s->prompt_tokens + completion),
-                     "completion_tokens_details", "reasoning_tokens",
-                     (json_int_t)s->n_reason);
+    return json_pack("{s:I,s:I,s:I,s:{s:I}}", "prompt_tokens", (json_int_t)s->prompt_tokens,
+                     "completion_tokens", (json_int_t)completion, "total_tokens",
+                     (json_int_t)(s->prompt_tokens + completion), "completion_tokens_details",
+                     "reasoning_tokens", (json_int_t)s->n_reason);
 }
 
 /* A duration of the schedule (ns) in seconds as the server's clock,
@@ -175,17 +169,19 @@ stats_add(const struct stream *s, json_t *obj)
     double gen = server_seconds(s, s->sched_last - s->sched_first);
     double tps = gen > 0 ? (double)s->n_total / gen : s->m.tps;
 
-    json_object_set_new(obj, "stats", json_pack("{s:f,s:f,s:f,s:s}",
-        "tokens_per_second", tps, "time_to_first_token",
-        server_seconds(s, s->sched_first - (double)s->t_recv), "generation_time", gen,
-        "stop_reason", strcmp(s->finish, "stop") == 0
-                           ? "eosFound" : "maxPredictedTokensReached"));
-    json_object_set_new(obj, "model_info", json_pack("{s:s,s:s,s:s,s:I}",
-        "arch", s->m.arch, "quant", s->m.quant, "format", s->m.format,
-        "context_length", (json_int_t)s->m.context_length));
-    json_object_set_new(obj, "runtime", json_pack("{s:s,s:s,s:[s]}",
-        "name", "tpsd-sim", "version", "1.0.0", "supported_formats",
-        s->m.format));
+    json_object_set_new(
+        obj, "stats",
+        json_pack("{s:f,s:f,s:f,s:s}", "tokens_per_second", tps, "time_to_first_token",
+                  server_seconds(s, s->sched_first - (double)s->t_recv), "generation_time", gen,
+                  "stop_reason",
+                  strcmp(s->finish, "stop") == 0 ? "eosFound" : "maxPredictedTokensReached"));
+    json_object_set_new(obj, "model_info",
+                        json_pack("{s:s,s:s,s:s,s:I}", "arch", s->m.arch, "quant", s->m.quant,
+                                  "format", s->m.format, "context_length",
+                                  (json_int_t)s->m.context_length));
+    json_object_set_new(obj, "runtime",
+                        json_pack("{s:s,s:s,s:[s]}", "name", "tpsd-sim", "version", "1.0.0",
+                                  "supported_formats", s->m.format));
 }
 
 /*
@@ -203,14 +199,17 @@ timings_add(const struct stream *s, json_t *obj)
     double prompt_ms = server_seconds(s, s->sched_first - (double)s->t_recv) * 1e3;
     double pred_ms = server_seconds(s, s->sched_last - s->sched_first) * 1e3;
 
-    json_object_set_new(obj, "timings", json_pack(
-        "{s:i,s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:f}", "cache_n", 0,
-        "prompt_n", (json_int_t)s->prompt_tokens, "prompt_ms", prompt_ms,
-        "prompt_per_token_ms", s->prompt_tokens > 0 ? prompt_ms / (double)s->prompt_tokens : 0.0,
-        "prompt_per_second", prompt_ms > 0 ? (double)s->prompt_tokens * 1e3 / prompt_ms : 0.0,
-        "predicted_n", (json_int_t)s->n_total, "predicted_ms", pred_ms,
-        "predicted_per_token_ms", s->n_total > 0 ? pred_ms / (double)s->n_total : 0.0,
-        "predicted_per_second", pred_ms > 0 ? (double)s->n_total * 1e3 / pred_ms : 0.0));
+    json_object_set_new(
+        obj, "timings",
+        json_pack("{s:i,s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:f}", "cache_n", 0, "prompt_n",
+                  (json_int_t)s->prompt_tokens, "prompt_ms", prompt_ms, "prompt_per_token_ms",
+                  s->prompt_tokens > 0 ? prompt_ms / (double)s->prompt_tokens : 0.0,
+                  "prompt_per_second",
+                  prompt_ms > 0 ? (double)s->prompt_tokens * 1e3 / prompt_ms : 0.0,
+                  "predicted_n", (json_int_t)s->n_total, "predicted_ms", pred_ms,
+                  "predicted_per_token_ms", s->n_total > 0 ? pred_ms / (double)s->n_total : 0.0,
+                  "predicted_per_second",
+                  pred_ms > 0 ? (double)s->n_total * 1e3 / pred_ms : 0.0));
 }
 
 /* Does this stream carry llama.cpp's timings (not on LM Studio's v0)? */
@@ -231,14 +230,12 @@ usage_follows(const struct stream *s)
 static void
 sched_advance(struct stream *s, long tokens)
 {
-    s->sched += (double)tokens * 1e9 /
-                sim_model_tps_at(&s->m, (uint64_t)s->sched);
+    s->sched += (double)tokens * 1e9 / sim_model_tps_at(&s->m, (uint64_t)s->sched);
 }
 
 /* Build the next token event; its due time in *when. */
 static int
-stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
-                   long *tokens)
+stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind, long *tokens)
 {
     const struct sim_fault *f = &s->m.fault;
     json_t *delta, *o;
@@ -246,8 +243,7 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
     double t;
     int last;
 
-    if (fault_has(s, f->stall_at) && f->stall_ms > 0 && s->j == f->stall_at &&
-        !s->stalled) {
+    if (fault_has(s, f->stall_at) && f->stall_ms > 0 && s->j == f->stall_at && !s->stalled) {
         s->sched += (double)f->stall_ms * 1e6;
         s->stalled = 1;
     }
@@ -260,8 +256,7 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
     if (s->m.jitter_ms > 0)
         t += rng_unit(&s->rng) * s->m.jitter_ms * 1e6;
     *when = t > 0 ? (uint64_t)t : 0;
-    if (fault_has(s, f->malformed_at) && s->j == f->malformed_at &&
-        !s->malformed_sent) {
+    if (fault_has(s, f->malformed_at) && s->j == f->malformed_at && !s->malformed_sent) {
         s->malformed_sent = 1;
         *kind = SIM_EV_MALFORMED;
         *tokens = 0;
@@ -272,13 +267,14 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
     text = repeat_text(s->m.text, *tokens);
     if (text == NULL)
         return -1;
-    delta = json_pack("{s:s}", *kind == SIM_EV_REASONING ? "reasoning_content"
-                                                         : "content", text);
+    delta =
+        json_pack("{s:s}", *kind == SIM_EV_REASONING ? "reasoning_content" : "content", text);
     free(text);
     sched_advance(s, *tokens);
     s->j++;
-    o = chunk_new(s, json_pack("[o]", choice_new(delta,
-        last && !(s->faulty && f->no_done) ? s->finish : NULL)));
+    o = chunk_new(
+        s, json_pack("[o]",
+                     choice_new(delta, last && !(s->faulty && f->no_done) ? s->finish : NULL)));
     if (last && llamacpp_timings(s) && !usage_follows(s))
         timings_add(s, o);
     return stream_set(s, o);
@@ -287,8 +283,7 @@ stream_token_event(struct stream *s, uint64_t *when, enum sim_ev *kind,
 /* Build the next event of s into s->buf. Returns 0 (due at *when), 1 at the
  * end of the stream, -1 to drop the connection. */
 static int
-stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind,
-            long *tokens)
+stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind, long *tokens)
 {
     int no_done = s->faulty && s->m.fault.no_done;
     json_t *o;
@@ -300,12 +295,13 @@ stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind,
         case PH_ROLE:
             s->ph = PH_TOKENS;
             *kind = SIM_EV_ROLE;
-            return stream_set(s, chunk_new(s, json_pack("[o]",
-                choice_new(json_pack("{s:s}", "role", "assistant"), NULL))));
+            return stream_set(
+                s, chunk_new(
+                       s, json_pack("[o]", choice_new(json_pack("{s:s}", "role", "assistant"),
+                                                      NULL))));
         case PH_TOKENS:
             if (s->j < s->n_events ||
-                (s->faulty && s->m.fault.malformed_at == s->j &&
-                 !s->malformed_sent))
+                (s->faulty && s->m.fault.malformed_at == s->j && !s->malformed_sent))
                 return stream_token_event(s, when, kind, tokens);
             s->ph = PH_USAGE;
             break;
@@ -393,12 +389,13 @@ prompt_tokens(const json_t *messages)
     const json_t *msg, *c, *part;
     size_t i, k, bytes = 0;
 
-    json_array_foreach(messages, i, msg) {
+    json_array_foreach(messages, i, msg)
+    {
         c = json_object_get(msg, "content");
         if (json_is_string(c))
             bytes += json_string_length(c);
-        json_array_foreach(c, k, part)
-            bytes += json_string_length(json_object_get(part, "text"));
+        json_array_foreach(c, k, part) bytes +=
+            json_string_length(json_object_get(part, "text"));
     }
     return bytes / 4 > 0 ? (long)(bytes / 4) : 1;
 }
@@ -412,9 +409,9 @@ fault_describe(const struct stream *s, char *buf, size_t len)
     buf[0] = '\0';
     if (!s->faulty)
         return;
-#define ADD(cond, name) \
-    if ((cond) && n < len) \
-        n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name)
+#define ADD(cond, name)                                                                        \
+    if ((cond) && n < len)                                                                     \
+    n += (size_t)snprintf(buf + n, len - n, "%s%s", n ? "," : "", name)
     ADD(f->http_500, "http_500");
     ADD(f->slow_accept_ms > 0, "slow_accept");
     ADD(f->stall_ms > 0 && f->stall_at >= 0, "stall");
@@ -426,8 +423,8 @@ fault_describe(const struct stream *s, char *buf, size_t len)
 
 /* Parse the request into s; 0, or -1 with a message in err. */
 static int
-request_parse(const json_t *req, struct stream *s, int *streaming,
-              const char **model, char *err, size_t errlen)
+request_parse(const json_t *req, struct stream *s, int *streaming, const char **model,
+              char *err, size_t errlen)
 {
     const json_t *v, *so;
     json_int_t max = -1;
@@ -457,16 +454,14 @@ request_parse(const json_t *req, struct stream *s, int *streaming,
     if (v == NULL)
         v = json_object_get(req, "max_completion_tokens");
     if (v != NULL && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) == 0 ||
-            json_integer_value(v) < -1 ||
+        if (!json_is_integer(v) || json_integer_value(v) == 0 || json_integer_value(v) < -1 ||
             json_integer_value(v) > SIM_TOKENS_MAX) {
-            snprintf(err, errlen, "max_tokens: must be -1 or 1..%d",
-                     SIM_TOKENS_MAX);
+            snprintf(err, errlen, "max_tokens: must be -1 or 1..%d", SIM_TOKENS_MAX);
             return -1;
         }
         max = json_integer_value(v);
     }
-    s->n_total = max;   /* resolved once the model is known */
+    s->n_total = max; /* resolved once the model is known */
     so = json_object_get(req, "stream_options");
     s->include_usage = json_is_true(json_object_get(so, "include_usage"));
     return 0;
@@ -480,14 +475,12 @@ stream_plan(struct stream *s, uint64_t t_recv)
 
     if (s->m.output_tokens >= 0) {
         s->finish = max < 0 || s->m.output_tokens <= max ? "stop" : "length";
-        s->n_total = max < 0 || s->m.output_tokens <= max
-                         ? s->m.output_tokens : max;
+        s->n_total = max < 0 || s->m.output_tokens <= max ? s->m.output_tokens : max;
     } else {
         s->finish = "length";
         s->n_total = max < 0 ? SIM_DEFAULT_MAX_TOKENS : max;
     }
-    s->n_reason = s->m.reasoning_tokens < s->n_total ? s->m.reasoning_tokens
-                                                     : s->n_total;
+    s->n_reason = s->m.reasoning_tokens < s->n_total ? s->m.reasoning_tokens : s->n_total;
     s->n_revents = (s->n_reason + tpe - 1) / tpe;
     s->n_events = s->n_revents + (s->n_total - s->n_reason + tpe - 1) / tpe;
     s->t_recv = t_recv;
@@ -496,8 +489,7 @@ stream_plan(struct stream *s, uint64_t t_recv)
         s->sched += (double)s->m.fault.slow_accept_ms * 1e6;
     s->rng = s->id * 0x9E3779B97F4A7C15ULL + 1;
     s->created = (long long)time(NULL);
-    snprintf(s->cid, sizeof(s->cid), "chatcmpl-sim-%llu",
-             (unsigned long long)s->id);
+    snprintf(s->cid, sizeof(s->cid), "chatcmpl-sim-%llu", (unsigned long long)s->id);
 }
 
 /* Non-streaming: wait for the whole generation, then one JSON answer. */
@@ -516,7 +508,7 @@ chat_once(struct MHD_Connection *con, struct stream *s)
             s->sched += (double)f->stall_ms * 1e6;
         if (fault_has(s, f->drop_at) && j == f->drop_at) {
             sim_sleep_until((uint64_t)s->sched);
-            return MHD_NO;  /* closes the connection */
+            return MHD_NO; /* closes the connection */
         }
         if (j == 0) {
             s->t_first = (uint64_t)s->sched;
@@ -532,30 +524,27 @@ chat_once(struct MHD_Connection *con, struct stream *s)
     if (fault_has(s, f->malformed_at))
         return sim_reply_json(con, 200, json_string("{not json"));
     text = repeat_text(s->m.text, s->n_total - s->n_reason);
-    msg = json_pack("{s:s,s:s}", "role", "assistant", "content",
-                    text ? text : "");
+    msg = json_pack("{s:s,s:s}", "role", "assistant", "content", text ? text : "");
     free(text);
     if (s->n_reason > 0) {
         text = repeat_text(s->m.text, s->n_reason);
-        json_object_set_new(msg, "reasoning_content",
-                            json_string(text ? text : ""));
+        json_object_set_new(msg, "reasoning_content", json_string(text ? text : ""));
         free(text);
     }
-    o = json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}]}", "id", s->cid,
-                  "object", "chat.completion", "created",
-                  (json_int_t)s->created, "model", s->m.identifier, "choices",
-                  "index", 0, "message", msg, "finish_reason", s->finish);
+    o = json_pack("{s:s,s:s,s:I,s:s,s:[{s:i,s:o,s:s}]}", "id", s->cid, "object",
+                  "chat.completion", "created", (json_int_t)s->created, "model",
+                  s->m.identifier, "choices", "index", 0, "message", msg, "finish_reason",
+                  s->finish);
     json_object_set_new(o, "usage", usage_new(s, s->n_total));
     if (s->v0)
         stats_add(s, o);
     if (llamacpp_timings(s))
-        timings_add(s, o);  /* to_json_oaicompat_chat: the answer's `timings` */
+        timings_add(s, o); /* to_json_oaicompat_chat: the answer's `timings` */
     return sim_reply_json(con, 200, o);
 }
 
 enum MHD_Result
-sim_chat(struct MHD_Connection *con, const char *body, size_t len,
-         uint64_t t_recv, int v0)
+sim_chat(struct MHD_Connection *con, const char *body, size_t len, uint64_t t_recv, int v0)
 {
     struct MHD_Response *resp;
     struct stream *s = calloc(1, sizeof(*s));
@@ -574,8 +563,7 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
     if (req == NULL) {
         s->id = sim_log_begin(NULL, t_recv);
         sim_log_status(s->id, 400, NULL);
-        ret = sim_reply_error(con, 400, "invalid_request_error",
-                              "invalid JSON: %s", jerr.text);
+        ret = sim_reply_error(con, 400, "invalid_request_error", "invalid JSON: %s", jerr.text);
         goto out;
     }
     if (request_parse(req, s, &streaming, &model, err, sizeof(err)) == -1) {
@@ -593,8 +581,8 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
     if (!s->acquired) {
         s->id = sim_log_begin(model, t_recv);
         sim_log_status(s->id, 404, NULL);
-        ret = sim_reply_error(con, 404, "invalid_request_error",
-                              "model %.300s not loaded", model);
+        ret = sim_reply_error(con, 404, "invalid_request_error", "model %.300s not loaded",
+                              model);
         goto out;
     }
     s->id = sim_log_begin(s->m.identifier, t_recv);
@@ -603,14 +591,12 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
     fault_describe(s, faults, sizeof(faults));
     if (s->faulty && s->m.fault.http_500) {
         sim_log_status(s->id, 500, faults);
-        ret = sim_reply_error(con, 500, "server_error",
-                              "simulated internal error");
+        ret = sim_reply_error(con, 500, "server_error", "simulated internal error");
         goto out;
     }
     sim_log_status(s->id, 200, faults[0] ? faults : NULL);
     if (s->faulty && s->m.fault.slow_accept_ms > 0 &&
-        sim_sleep_until(t_recv + (uint64_t)s->m.fault.slow_accept_ms *
-                                     1000000) == -1) {
+        sim_sleep_until(t_recv + (uint64_t)s->m.fault.slow_accept_ms * 1000000) == -1) {
         ret = MHD_NO;
         goto out;
     }
@@ -618,13 +604,13 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len,
         ret = chat_once(con, s);
         goto out;
     }
-    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SIM_BLOCK,
-                                             stream_read, s, stream_free);
+    resp = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, SIM_BLOCK, stream_read, s,
+                                             stream_free);
     if (resp == NULL) {
         ret = MHD_NO;
         goto out;
     }
-    s = NULL;   /* owned by the response now */
+    s = NULL; /* owned by the response now */
     MHD_add_response_header(resp, "Content-Type", "text/event-stream");
     MHD_add_response_header(resp, "Cache-Control", "no-cache");
     ret = MHD_queue_response(con, 200, resp);

@@ -16,17 +16,16 @@ struct sim_event {
 
 struct sim_req_log {
     uint64_t id;
-    char *model;        /* NULL: unknown */
+    char *model; /* NULL: unknown */
     uint64_t t_recv_ns;
     int status;
-    char *fault;        /* NULL: none */
+    char *fault; /* NULL: none */
     struct sim_event *ev;
     size_t n, cap;
 };
 
 static const char *const ev_names[] = {
-    "role", "reasoning", "content", "usage", "done", "malformed", "stats",
-    "body",
+    "role", "reasoning", "content", "usage", "done", "malformed", "stats", "body",
 };
 
 static struct {
@@ -88,7 +87,7 @@ sim_log_begin(const char *model, uint64_t t_recv_ns)
         r->t_recv_ns = t_recv_ns;
         r->status = 200;
         i = (id - 1) % SIM_LOG_MAX;
-        req_free(lg.slot[i]);   /* drop the oldest */
+        req_free(lg.slot[i]); /* drop the oldest */
         lg.slot[i] = r;
         r = NULL;
     }
@@ -146,15 +145,13 @@ req_json(const struct sim_req_log *r)
     size_t i;
 
     for (i = 0; i < r->n; i++)
-        json_array_append_new(evs, json_pack("{s:I,s:s,s:I}", "t_ns",
-            (json_int_t)r->ev[i].t_ns, "kind", ev_names[r->ev[i].kind],
-            "tokens", (json_int_t)r->ev[i].tokens));
+        json_array_append_new(evs, json_pack("{s:I,s:s,s:I}", "t_ns", (json_int_t)r->ev[i].t_ns,
+                                             "kind", ev_names[r->ev[i].kind], "tokens",
+                                             (json_int_t)r->ev[i].tokens));
     o = json_pack("{s:I,s:I,s:i}", "id", (json_int_t)r->id, "t_recv_ns",
                   (json_int_t)r->t_recv_ns, "status", r->status);
-    json_object_set_new(o, "model", r->model ? json_string(r->model)
-                                             : json_null());
-    json_object_set_new(o, "fault", r->fault ? json_string(r->fault)
-                                             : json_null());
+    json_object_set_new(o, "model", r->model ? json_string(r->model) : json_null());
+    json_object_set_new(o, "fault", r->fault ? json_string(r->fault) : json_null());
     json_object_set_new(o, "events", evs);
     return o;
 }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define SIM_PATH_MAX 1024
-#define SIM_TICK_NS 100000000ULL   /* main loop period */
+#define SIM_TICK_NS 100000000ULL       /* main loop period */
 #define SIM_SLEEP_SLICE_NS 50000000ULL /* sleeps notice a stop this fast */
 
 atomic_int sim_stopping;
@@ -85,7 +85,8 @@ config_load(const char *path)
         fprintf(stderr, "tpsd-sim: %s:%d: %s\n", path, jerr.line, jerr.text);
         return -1;
     }
-    json_object_foreach(cfg, name, v) {
+    json_object_foreach(cfg, name, v)
+    {
         if (strcmp(name, "jit") == 0 && json_is_boolean(v)) {
             sim_jit = json_is_true(v);
             continue;
@@ -95,17 +96,17 @@ config_load(const char *path)
             goto out;
         }
     }
-    json_array_foreach(json_object_get(cfg, "models"), i, v) {
+    json_array_foreach(json_object_get(cfg, "models"), i, v)
+    {
         if (sim_model_put(v, err, sizeof(err)) == -1) {
             fprintf(stderr, "tpsd-sim: %s: models[%zu].%s\n", path, i, err);
             goto out;
         }
     }
-    json_array_foreach(json_object_get(cfg, "loaded"), i, v) {
-        if (!json_is_string(v) ||
-            sim_model_load(json_string_value(v), NULL, 0) != 0) {
-            fprintf(stderr, "tpsd-sim: %s: loaded[%zu]: unknown model\n",
-                    path, i);
+    json_array_foreach(json_object_get(cfg, "loaded"), i, v)
+    {
+        if (!json_is_string(v) || sim_model_load(json_string_value(v), NULL, 0) != 0) {
+            fprintf(stderr, "tpsd-sim: %s: loaded[%zu]: unknown model\n", path, i);
             goto out;
         }
     }
@@ -193,13 +194,11 @@ main(int argc, char **argv)
         return 1;
     d = sim_http_start(bind_addr, (int)port, &bound);
     if (d == NULL) {
-        fprintf(stderr, "tpsd-sim: cannot listen on %s:%ld\n", bind_addr,
-                port);
+        fprintf(stderr, "tpsd-sim: cannot listen on %s:%ld\n", bind_addr, port);
         return 1;
     }
     if (port_file != NULL && port_file_write(port_file, bound) == -1) {
-        fprintf(stderr, "tpsd-sim: cannot write %s: %s\n", port_file,
-                strerror(errno));
+        fprintf(stderr, "tpsd-sim: cannot write %s: %s\n", port_file, strerror(errno));
         MHD_stop_daemon(d);
         return 1;
     }
@@ -210,7 +209,7 @@ main(int argc, char **argv)
         nanosleep(&ts, NULL);
         sim_model_tick();
         if (parent != 0 && getppid() != parent)
-            break;      /* the test that started us is gone */
+            break; /* the test that started us is gone */
     }
     sim_stopping = 1;
     MHD_stop_daemon(d);

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #define SIM_RSS_CHUNK (1024 * 1024)
-#define SIM_RSS_MAX_MB 8192     /* never grow the ballast beyond this */
-#define SIM_DRIFT_FLOOR 0.01    /* decode rate never drifts below 1% */
+#define SIM_RSS_MAX_MB 8192  /* never grow the ballast beyond this */
+#define SIM_DRIFT_FLOOR 0.01 /* decode rate never drifts below 1% */
 
 enum ftype { F_STR, F_NUM, F_INT, F_BOOL };
 
@@ -21,9 +21,9 @@ struct field {
     const char *name;
     enum ftype type;
     size_t off;
-    size_t size;        /* F_STR: buffer size */
+    size_t size; /* F_STR: buffer size */
     double min, max;
-    int nullable;       /* F_INT: null stores -1 */
+    int nullable; /* F_INT: null stores -1 */
 };
 
 #define M(f) offsetof(struct sim_model, f)
@@ -123,8 +123,8 @@ field_find(const struct field *t, size_t n, const char *name)
 
 /* Store one JSON value into base per f; -1 with err naming the field. */
 static int
-field_set(const struct field *f, const char *where, void *base,
-          const json_t *v, char *err, size_t errlen)
+field_set(const struct field *f, const char *where, void *base, const json_t *v, char *err,
+          size_t errlen)
 {
     char *p = (char *)base + f->off;
     double d = 0;
@@ -138,10 +138,9 @@ field_set(const struct field *f, const char *where, void *base,
     case F_STR:
         if (!json_is_string(v))
             goto bad_type;
-        if (json_string_length(v) >= f->size ||
-            json_string_length(v) < (size_t)f->min) {
-            snprintf(err, errlen, "%s%s: length must be %.0f..%zu bytes",
-                     where, f->name, f->min, f->size - 1);
+        if (json_string_length(v) >= f->size || json_string_length(v) < (size_t)f->min) {
+            snprintf(err, errlen, "%s%s: length must be %.0f..%zu bytes", where, f->name,
+                     f->min, f->size - 1);
             return -1;
         }
         if (strlen(json_string_value(v)) != json_string_length(v)) {
@@ -166,8 +165,7 @@ field_set(const struct field *f, const char *where, void *base,
         break;
     }
     if (!(d >= f->min && d <= f->max)) {
-        snprintf(err, errlen, "%s%s: must be in [%g, %g]", where, f->name,
-                 f->min, f->max);
+        snprintf(err, errlen, "%s%s: must be in [%g, %g]", where, f->name, f->min, f->max);
         return -1;
     }
     if (f->type == F_INT)
@@ -186,19 +184,19 @@ bad_type:
 }
 
 static int
-fields_parse(const struct field *t, size_t n, const char *where, void *base,
-             const json_t *obj, char *err, size_t errlen)
+fields_parse(const struct field *t, size_t n, const char *where, void *base, const json_t *obj,
+             char *err, size_t errlen)
 {
     const char *name;
     const json_t *v;
     const struct field *f;
 
     if (!json_is_object(obj)) {
-        snprintf(err, errlen, "%s: must be an object",
-                 *where ? where : "model");
+        snprintf(err, errlen, "%s: must be an object", *where ? where : "model");
         return -1;
     }
-    json_object_foreach((json_t *)obj, name, v) {
+    json_object_foreach((json_t *)obj, name, v)
+    {
         if (strcmp(name, "fault") == 0 && t == model_fields)
             continue;
         f = field_find(t, n, name);
@@ -222,8 +220,7 @@ fields_dump(const struct field *t, size_t n, const void *base, json_t *out)
         p = (const char *)base + t[i].off;
         switch (t[i].type) {
         case F_BOOL:
-            json_object_set_new(out, t[i].name,
-                                json_boolean(*(const int *)(const void *)p));
+            json_object_set_new(out, t[i].name, json_boolean(*(const int *)(const void *)p));
             break;
         case F_STR:
             json_object_set_new(out, t[i].name, json_string(p));
@@ -233,11 +230,10 @@ fields_dump(const struct field *t, size_t n, const void *base, json_t *out)
                 json_object_set_new(out, t[i].name, json_null());
             else
                 json_object_set_new(out, t[i].name,
-                    json_integer(*(const long *)(const void *)p));
+                                    json_integer(*(const long *)(const void *)p));
             break;
         case F_NUM:
-            json_object_set_new(out, t[i].name,
-                                json_real(*(const double *)(const void *)p));
+            json_object_set_new(out, t[i].name, json_real(*(const double *)(const void *)p));
             break;
         }
     }
@@ -248,8 +244,8 @@ fault_parse(struct sim_fault *fl, const json_t *obj, char *err, size_t errlen)
 {
     struct sim_fault tmp = {0, 0, -1, -1, -1, 0, 0, 1};
 
-    if (fields_parse(fault_fields, NFIELDS(fault_fields), "fault.", &tmp, obj,
-                     err, errlen) == -1)
+    if (fields_parse(fault_fields, NFIELDS(fault_fields), "fault.", &tmp, obj, err, errlen) ==
+        -1)
         return -1;
     if (tmp.stall_ms > 0 && tmp.stall_at < 0)
         tmp.stall_at = 0;
@@ -312,8 +308,7 @@ sim_model_put(const json_t *obj, char *err, size_t errlen)
     int i, rc = -1;
 
     model_defaults(&m);
-    if (fields_parse(model_fields, NFIELDS(model_fields), "", &m, obj, err,
-                     errlen) == -1)
+    if (fields_parse(model_fields, NFIELDS(model_fields), "", &m, obj, err, errlen) == -1)
         return -1;
     if (json_object_get(obj, "key") == NULL) {
         snprintf(err, errlen, "key: missing");
@@ -360,8 +355,7 @@ out:
 }
 
 int
-sim_model_set_fault(const char *key, const json_t *fault, char *err,
-                    size_t errlen)
+sim_model_set_fault(const char *key, const json_t *fault, char *err, size_t errlen)
 {
     struct sim_fault fl;
     int i, rc = -1;
@@ -416,8 +410,7 @@ sim_model_load(const char *key, const char *identifier, long ctx_len)
     }
     reg.m[i].loaded = 1;
     snprintf(reg.m[i].identifier, SIM_KEY_MAX, "%s", identifier);
-    reg.m[i].context_length = ctx_len > 0 ? ctx_len
-                                          : reg.m[i].max_context_length;
+    reg.m[i].context_length = ctx_len > 0 ? ctx_len : reg.m[i].max_context_length;
     rc = 0;
 out:
     pthread_mutex_unlock(&reg.mu);
@@ -431,8 +424,7 @@ sim_model_unload(const char *ident)
 
     pthread_mutex_lock(&reg.mu);
     for (i = 0; i < reg.n; i++) {
-        if (!reg.m[i].loaded ||
-            (ident != NULL && strcmp(reg.m[i].identifier, ident) != 0))
+        if (!reg.m[i].loaded || (ident != NULL && strcmp(reg.m[i].identifier, ident) != 0))
             continue;
         reg.m[i].loaded = 0;
         reg.m[i].identifier[0] = '\0';
@@ -506,8 +498,8 @@ sim_model_list(int openai)
             if (!m->loaded && !sim_jit)
                 continue;
             json_array_append_new(arr, json_pack("{s:s,s:s,s:s}", "id",
-                m->loaded ? m->identifier : m->key, "object", "model",
-                "owned_by", "tpsd-sim"));
+                                                 m->loaded ? m->identifier : m->key, "object",
+                                                 "model", "owned_by", "tpsd-sim"));
             continue;
         }
         o = json_object();
@@ -517,15 +509,13 @@ sim_model_list(int openai)
                     json_object_get(o, "fault"));
         json_object_set_new(o, "loaded", json_boolean(m->loaded));
         json_object_set_new(o, "identifier",
-                            m->loaded ? json_string(m->identifier)
-                                      : json_null());
+                            m->loaded ? json_string(m->identifier) : json_null());
         json_object_set_new(o, "context_length",
-                            m->loaded ? json_integer(m->context_length)
-                                      : json_null());
+                            m->loaded ? json_integer(m->context_length) : json_null());
         json_object_set_new(o, "requests", json_integer(m->nrequests));
         json_object_set_new(o, "active", json_integer(m->active));
         json_object_set_new(o, "rss_ballast_bytes",
-            json_integer((json_int_t)(reg.rss[i].n * SIM_RSS_CHUNK)));
+                            json_integer((json_int_t)(reg.rss[i].n * SIM_RSS_CHUNK)));
         json_array_append_new(arr, o);
     }
     pthread_mutex_unlock(&reg.mu);
@@ -556,14 +546,12 @@ sim_model_tick(void)
         if (!reg.m[i].loaded || reg.m[i].rss_mb_per_min <= 0)
             continue;
         b = &reg.rss[i];
-        want = reg.m[i].rss_mb_per_min *
-               (double)(now - reg.m[i].loaded_ns) / 60e9;
+        want = reg.m[i].rss_mb_per_min * (double)(now - reg.m[i].loaded_ns) / 60e9;
         if (want > SIM_RSS_MAX_MB)
             want = SIM_RSS_MAX_MB;
         while ((double)b->n + 1 <= want) {
             if (b->n == b->cap) {
-                nc = realloc(b->chunk, (b->cap ? b->cap * 2 : 16) *
-                                           sizeof(*nc));
+                nc = realloc(b->chunk, (b->cap ? b->cap * 2 : 16) * sizeof(*nc));
                 if (nc == NULL)
                     break;
                 b->chunk = nc;
