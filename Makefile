@@ -80,4 +80,5 @@ clean:
 	rm -rf $(BUILD) $(TEST_BUILD) build-tsan build-fuzz
 
 format:
-	clang-format -i daemon/*.[ch] api/*.[ch] storage/*.[ch] tests/*.[ch] tests/sim/*.[ch]
+	clang-format -i $$(find common daemon api storage tests bench fuzz \( -name build -o -name node_modules \) -prune \
+		-o \( -name '*.c' -o -name '*.h' \) -type f -print)

@@ -20,6 +20,7 @@ have_all() {
 have_test() {
     command -v wrk >/dev/null && command -v node >/dev/null && command -v npm >/dev/null &&
         command -v prometheus >/dev/null && command -v promtool >/dev/null &&
+        command -v clang-format >/dev/null &&
         { python3 -c 'import aiohttp' || /usr/bin/python3 -c 'import aiohttp'; } 2>/dev/null &&
         { [ "$(uname -s)" != Linux ] || [ -x /usr/bin/chromium ]; }
 }
@@ -77,7 +78,7 @@ Linux)
     extra=""
     if [ "${1:-}" = "--test" ]; then
         # python3-aiohttp: bench/bench_vs_python.py's reference client.
-        extra="chromium prometheus python3-aiohttp"
+        extra="chromium prometheus python3-aiohttp clang-format"
         command -v node >/dev/null || extra="$extra nodejs"
         command -v npm >/dev/null || extra="$extra npm"
     fi
