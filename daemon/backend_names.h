@@ -25,7 +25,7 @@
 #define BACKEND_NAME_STR(name, ops) #name,
 #define BACKEND_NAME_BAR(name, ops) "|" #name
 #define BACKEND_NAME_COMMA(name, ops) ", " #name
-#define BACKEND_TYPES_BAR (BACKEND_TYPES(BACKEND_NAME_BAR) + 1)     /* "lms|none|command" */
-#define BACKEND_TYPES_COMMA (BACKEND_TYPES(BACKEND_NAME_COMMA) + 2) /* "lms, none, command" */
+#define BACKEND_TYPES_BAR (&BACKEND_TYPES(BACKEND_NAME_BAR)[1])     /* "lms|none|command" */
+#define BACKEND_TYPES_COMMA (&BACKEND_TYPES(BACKEND_NAME_COMMA)[2]) /* "lms, none, command" */
 
 #endif
