@@ -90,24 +90,6 @@ str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-/* Text for a Markdown table cell: '|' escaped, newlines as spaces. */
-static void
-md_cell(FILE *f, const char *s)
-{
-    if (s == NULL || *s == '\0') {
-        fputs("-", f);
-        return;
-    }
-    for (; *s != '\0'; s++) {
-        if (*s == '|')
-            fputs("\\|", f);
-        else if (*s == '\n' || *s == '\r')
-            fputc(' ', f);
-        else
-            fputc(*s, f);
-    }
-}
-
 static void
 md_num(FILE *f, int prec, double v)
 {
@@ -242,11 +224,11 @@ md_comparison(FILE *f, json_t *runs, const json_t *rec)
 
         run_counts(run, &n, &passed);
         fputs(run == rec ? "| **" : "| ", f);
-        md_cell(f, str(run, "model"));
+        report_md_cell(f, str(run, "model"));
         fputs(run == rec ? "** | " : " | ", f);
-        md_cell(f, str(run, "model_format"));
+        report_md_cell(f, str(run, "model_format"));
         fputs(" | ", f);
-        md_cell(f, str(run, "model_quant"));
+        report_md_cell(f, str(run, "model_quant"));
         fputs(" | ", f);
         md_size(f, num(run, "model_size_bytes"));
         fputs(" | ", f);
@@ -308,7 +290,7 @@ md_server(FILE *f, const json_t *run)
             header = 1;
         }
         fputs("| ", f);
-        md_cell(f, str(c, "case"));
+        report_md_cell(f, str(c, "case"));
         fputs(" | ", f);
         md_num(f, 2, num(json_object_get(c, "server_decode_tps"), "mean"));
         fputs(" | ", f);
@@ -350,7 +332,7 @@ md_cases(FILE *f, json_t *runs)
         long long n, passed;
 
         fputs("\n### ", f);
-        md_cell(f, str(run, "model"));
+        report_md_cell(f, str(run, "model"));
         if (num(run, "model_size_bytes") > 0) {
             fputs(" (", f);
             md_size(f, num(run, "model_size_bytes"));
@@ -361,7 +343,7 @@ md_cases(FILE *f, json_t *runs)
             fputs("No measurements", f);
             if (str(run, "error_code") != NULL) {
                 fputs(": failed with `", f);
-                md_cell(f, str(run, "error_code"));
+                report_md_cell(f, str(run, "error_code"));
                 fputs("`", f);
             }
             fputs(".\n", f);
@@ -372,7 +354,7 @@ md_cases(FILE *f, json_t *runs)
         json_array_foreach(json_object_get(run, "cases"), j, c)
         {
             fputs("| ", f);
-            md_cell(f, str(c, "case"));
+            report_md_cell(f, str(c, "case"));
             fputs(" | ", f);
             md_num(f, 0, num(json_object_get(c, "completion_tokens"), "mean"));
             fputs(" | ", f);
@@ -420,7 +402,7 @@ md_recommendation(FILE *f, json_t *runs, const json_t *rec)
     }
     run_counts(rec, &n, &passed);
     fputs("**", f);
-    md_cell(f, str(rec, "model"));
+    report_md_cell(f, str(rec, "model"));
     fputs("** is the best choice of this job.\n\n", f);
     fprintf(f, "- Average speed: %.2f TPS (e2e; decode %.2f TPS)\n", num(rec, "avg_e2e_tps"),
             num(rec, "avg_decode_tps"));
@@ -428,7 +410,7 @@ md_recommendation(FILE *f, json_t *runs, const json_t *rec)
     if (next != NULL && num(next, "avg_e2e_tps") > 0) {
         double d = num(rec, "avg_e2e_tps") / num(next, "avg_e2e_tps") - 1.0;
         fprintf(f, "- %.0f%% %s than ", 100.0 * fabs(d), d >= 0 ? "faster" : "slower");
-        md_cell(f, str(next, "model"));
+        report_md_cell(f, str(next, "model"));
         fputs("\n", f);
     }
     if (num(rec, "model_size_bytes") > 0) {
@@ -455,13 +437,13 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
         if (str(run, "error_code") == NULL)
             continue;
         fputs("- **", f);
-        md_cell(f, str(run, "model"));
+        report_md_cell(f, str(run, "model"));
         fputs("**: run failed: `", f);
-        md_cell(f, str(run, "error_code"));
+        report_md_cell(f, str(run, "error_code"));
         fputs("`", f);
         if (str(run, "error_detail") != NULL) {
             fputs(": ", f);
-            md_cell(f, str(run, "error_detail"));
+            report_md_cell(f, str(run, "error_detail"));
         }
         fputs("\n", f);
         shown++;
@@ -474,16 +456,16 @@ md_failures(FILE *f, json_t *runs, json_t *fails)
             break;
         }
         fputs("- **", f);
-        md_cell(f, str(x, "model"));
+        report_md_cell(f, str(x, "model"));
         fputs("** / ", f);
-        md_cell(f, str(x, "case"));
+        report_md_cell(f, str(x, "case"));
         fprintf(f, " (request %lld): `",
                 (long long)json_integer_value(json_object_get(x, "seq")));
-        md_cell(f, str(x, "error_code"));
+        report_md_cell(f, str(x, "error_code"));
         fputs("`", f);
         if (str(x, "error_detail") != NULL) {
             fputs(": ", f);
-            md_cell(f, str(x, "error_detail"));
+            report_md_cell(f, str(x, "error_detail"));
         }
         fputs("\n", f);
         shown++;
@@ -510,7 +492,7 @@ render_md(FILE *f, json_t *job, json_t *runs, json_t *fails, const json_t *env)
             (long long)json_integer_value(json_object_get(job, "id")));
     if (str(job, "name") != NULL && *str(job, "name") != '\0') {
         fputs(" (", f);
-        md_cell(f, str(job, "name"));
+        report_md_cell(f, str(job, "name"));
         fputs(")", f);
     }
     fputs("\n\n**Date:** ", f);

@@ -89,9 +89,8 @@ out:
     return rc;
 }
 
-/* A cell's text: '|' escaped, newlines as spaces, "-" when empty. */
-static void
-env_cell(FILE *f, const char *s)
+void
+report_md_cell(FILE *f, const char *s)
 {
     if (s == NULL || *s == '\0') {
         fputs("-", f);
@@ -129,9 +128,9 @@ env_sampling(FILE *f, const json_t *sampling)
     {
         char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
         fputs(first ? "" : ", ", f);
-        env_cell(f, k);
+        report_md_cell(f, k);
         fputc(' ', f);
-        env_cell(f, s);
+        report_md_cell(f, s);
         free(s);
         first = 0;
     }
@@ -143,17 +142,17 @@ env_machine(FILE *f, const json_t *mach)
     double mem = json_number_value(json_object_get(mach, "mem_total_bytes"));
 
     fputs("**Machine:** ", f);
-    env_cell(f, str(mach, "machine"));
+    report_md_cell(f, str(mach, "machine"));
     fputs(", ", f);
-    env_cell(f, str(mach, "chip"));
+    report_md_cell(f, str(mach, "chip"));
     if (mem > 0)
         fprintf(f, ", %.0f GB memory", mem / (1024.0 * 1024.0 * 1024.0));
     fputs("  \n**OS:** ", f);
-    env_cell(f, str(mach, "os"));
+    report_md_cell(f, str(mach, "os"));
     fputs(" (", f);
-    env_cell(f, str(mach, "kernel"));
+    report_md_cell(f, str(mach, "kernel"));
     fputs(", ", f);
-    env_cell(f, str(mach, "arch"));
+    report_md_cell(f, str(mach, "arch"));
     fputs(")  \n", f);
 }
 
@@ -171,13 +170,13 @@ report_env_md(FILE *f, const json_t *env)
     first = json_array_get(json_object_get(env, "models"), 0);
     if (first != NULL) {
         fputs("**Server:** ", f);
-        env_cell(f, str(first, "server"));
+        report_md_cell(f, str(first, "server"));
         fputs(" ", f);
-        env_cell(f, str(first, "server_version"));
+        report_md_cell(f, str(first, "server_version"));
         fputs(", API ", f);
-        env_cell(f, str(first, "api"));
+        report_md_cell(f, str(first, "api"));
         fputs("  \n**Suite:** ", f);
-        env_cell(f, str(first, "suite"));
+        report_md_cell(f, str(first, "suite"));
         fputs("  \n**Sampling:** ", f);
         env_sampling(f, json_object_get(first, "sampling"));
         fputs("\n\n| Model | Format | Quant | Size | Loaded context | Runtime |\n"
@@ -190,11 +189,11 @@ report_env_md(FILE *f, const json_t *env)
         json_t *ctx = json_object_get(m, "context_length");
 
         fputs("| ", f);
-        env_cell(f, str(m, "model"));
+        report_md_cell(f, str(m, "model"));
         fputs(" | ", f);
-        env_cell(f, str(m, "format"));
+        report_md_cell(f, str(m, "format"));
         fputs(" | ", f);
-        env_cell(f, str(m, "quant"));
+        report_md_cell(f, str(m, "quant"));
         fputs(" | ", f);
         if (size > 0)
             fprintf(f, "%.1f GB", size / 1e9);
@@ -204,10 +203,10 @@ report_env_md(FILE *f, const json_t *env)
             fprintf(f, " | %lld | ", (long long)json_integer_value(ctx));
         else
             fputs(" | server default | ", f);
-        env_cell(f, str(m, "runtime"));
+        report_md_cell(f, str(m, "runtime"));
         if (str(m, "runtime_version") != NULL) {
             fputc(' ', f);
-            env_cell(f, str(m, "runtime_version"));
+            report_md_cell(f, str(m, "runtime_version"));
         }
         fputs(" |\n", f);
     }

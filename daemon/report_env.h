@@ -38,4 +38,8 @@ int report_env_json(struct db *db, int64_t job_id, const json_t *runs, json_t **
 /* The environment as the report's Markdown section "Test environment". */
 void report_env_md(FILE *f, const json_t *env);
 
+/* Text for a Markdown table cell: '|' escaped, newlines as spaces, "-"
+ * when NULL or empty. Both report.c and the environment section use it. */
+void report_md_cell(FILE *f, const char *s);
+
 #endif
