@@ -17,78 +17,19 @@
 # endpoint answered any 5xx/non-2xx or the job failed. Needs curl, python3.
 set -euo pipefail
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=""
-DURATION=10
-CONNECTIONS=200
-THREADS=2
-OUT=""
-
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    --duration) DURATION=$2; shift 2 ;;
-    --connections) CONNECTIONS=$2; shift 2 ;;
-    --threads) THREADS=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench_api_load: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-command -v wrk > /dev/null || {
-    echo "bench_api_load: wrk is not installed (scripts/deps.sh --test installs it)" >&2
-    exit 2
-}
-[ -n "$BUILD" ] || { echo "bench_api_load: --build DIR is required" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-TPSD=$BUILD/tpsd
-SIM=$BUILD/tests/tpsd-sim
-if [ ! -x "$TPSD" ] || [ ! -x "$SIM" ]; then
-    echo "bench_api_load: no tpsd or tpsd-sim in $BUILD" >&2
-    exit 2
-fi
-OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/tpsd-apiload.XXXXXX")}
-mkdir -p "$OUT/home/.lmstudio"
-OUT=$(cd "$OUT" && pwd)
-
-SIM_PID=""
-SERVE_PID=""
-cleanup() {
-    if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; fi
-    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null || true; fi
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH=bench_api_load
+. "$(dirname "$0")/lib.sh"
+BUILD="" DURATION=10 CONNECTIONS=200 THREADS=2 OUT=""
+bench_args 19 --build --duration --connections --threads --out -- "$@"
+command -v wrk > /dev/null || bench_die "wrk is not installed (scripts/deps.sh --test installs it)"
+bench_bins 1
+bench_outdir apiload
 now_ms() { python3 -c 'import time; print(int(time.time() * 1000))'; }
 
 # 64 tokens at 100 tok/s after 20 ms: a request takes about 0.65 s.
-cat > "$OUT/sim.json" <<EOF
-{"models": [{"key": "bench", "ttft_ms": 20, "tps": 100, "text": "tok ", "size_bytes": 1e9}]}
-EOF
-rm -f "$OUT/sim.port" "$OUT"/bench.db*
-"$SIM" --port 0 --port-file "$OUT/sim.port" --config "$OUT/sim.json" \
-    > "$OUT/sim.out" 2> "$OUT/sim.err" &
-SIM_PID=$!
-for _ in $(seq 100); do [ -s "$OUT/sim.port" ] && break; sleep 0.1; done
-SIM_URL="http://127.0.0.1:$(cat "$OUT/sim.port")"
-for _ in $(seq 100); do curl -fsS "$SIM_URL/v1/models" > /dev/null 2>&1 && break; sleep 0.1; done
-printf '{"sim": "%s"}\n' "$SIM_URL" > "$OUT/home/.lmstudio/fake-lms.json"
-
-PORT=$(free_port)
-API="http://127.0.0.1:$PORT"
-HOME="$OUT/home" "$TPSD" serve --db "$OUT/bench.db" --listen-port "$PORT" \
-    --lms "$SRC/tests/fake-lms" --base-url "$SIM_URL" --log-level warn \
-    --max-connections $(( CONNECTIONS + 56 )) > "$OUT/serve.out" 2> "$OUT/serve.err" &
-SERVE_PID=$!
-for _ in $(seq 600); do
-    curl -fsS "$API/v1/healthz" > /dev/null 2>&1 && break
-    kill -0 "$SERVE_PID" 2>/dev/null || { echo "bench_api_load: tpsd serve exited; see $OUT/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
+rm -f "$OUT"/bench.db*
+bench_sim '{"models": [{"key": "bench", "ttft_ms": 20, "tps": 100, "text": "tok ", "size_bytes": 1e9}]}'
+bench_serve -- --db "$OUT/bench.db" --base-url "$SIM_URL" --max-connections $(( CONNECTIONS + 56 ))
 
 # Long enough to outlast every phase; cancelled at the end.
 SUITE='{"name":"load","cases":[{"name":"a","max_tokens":64,"messages":[{"role":"user","content":"go"}]}]}'

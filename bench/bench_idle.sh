@@ -15,49 +15,16 @@
 # Linux (needs /proc); exit 2 elsewhere. Needs curl and python3.
 set -euo pipefail
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=""
-DB=""
-BURST=20
-IDLE=15
-WINDOW=60
-OUT=""
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    --db) DB=$2; shift 2 ;;
-    --burst) BURST=$2; shift 2 ;;
-    --idle) IDLE=$2; shift 2 ;;
-    --window) WINDOW=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "bench_idle: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-[ -d /proc/self/task ] || { echo "bench_idle: needs Linux /proc" >&2; exit 2; }
-[ -n "$BUILD" ] && [ -n "$DB" ] || { echo "bench_idle: --build DIR and --db FILE are required" >&2; exit 2; }
-TPSD=$(cd "$BUILD" && pwd)/tpsd
-[ -x "$TPSD" ] || { echo "bench_idle: no tpsd in $BUILD" >&2; exit 2; }
-OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/tpsd-idle.XXXXXX")}
-mkdir -p "$OUT/home"
+BENCH=bench_idle
+. "$(dirname "$0")/lib.sh"
+BUILD="" DB="" BURST=20 IDLE=15 WINDOW=60 OUT=""
+bench_args 16 --build --db --burst --idle --window --out -- "$@"
+[ -d /proc/self/task ] || bench_die "needs Linux /proc"
+[ -n "$DB" ] || bench_die "--build DIR and --db FILE are required"
+bench_bins 0
+bench_outdir idle
 cp "$DB" "$OUT/idle.db"
-
-SERVE_PID=""
-cleanup() {
-    if [ -n "$SERVE_PID" ]; then kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; fi
-}
-trap cleanup EXIT
-
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-API="http://127.0.0.1:$PORT"
-HOME="$OUT/home" "$TPSD" serve --db "$OUT/idle.db" --listen-port "$PORT" --lms "$SRC/tests/fake-lms" \
-    --log-level warn > "$OUT/serve.out" 2> "$OUT/serve.err" &
-SERVE_PID=$!
-for _ in $(seq 600); do
-    curl -fsS "$API/v1/healthz" > /dev/null 2>&1 && break
-    kill -0 "$SERVE_PID" 2>/dev/null || { echo "bench_idle: tpsd serve exited; see $OUT/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
+bench_serve -- --db "$OUT/idle.db"
 
 # VmRSS, and of it the anonymous memory (heap, stacks: the daemon's own;
 # the rest is shared libraries' pages)

@@ -19,86 +19,26 @@
 # Linux only (reads /proc). Needs curl and python3 (the fake lms).
 set -euo pipefail
 
-SRC=$(cd "$(dirname "$0")/.." && pwd)
-BUILD=""
-DURATION=600
-PERIOD=10
-CONCURRENCY=4
-MAX_TOKENS=16
-OUT=""
-LEAK=none
-
-while [ $# -gt 0 ]; do
-    case "$1" in
-    --build) BUILD=$2; shift 2 ;;
-    --duration) DURATION=$2; shift 2 ;;
-    --period) PERIOD=$2; shift 2 ;;
-    --concurrency) CONCURRENCY=$2; shift 2 ;;
-    --max-tokens) MAX_TOKENS=$2; shift 2 ;;
-    --out) OUT=$2; shift 2 ;;
-    --leak-check) LEAK=$2; shift 2 ;;
-    *) echo "bench_soak: unknown argument $1" >&2; exit 2 ;;
-    esac
-done
-[ -n "$BUILD" ] || { echo "bench_soak: --build DIR is required" >&2; exit 2; }
-BUILD=$(cd "$BUILD" && pwd)
-TPSD=$BUILD/tpsd
-SIM=$BUILD/tests/tpsd-sim
-[ -x "$TPSD" ] && [ -x "$SIM" ] || { echo "bench_soak: no tpsd or tpsd-sim in $BUILD" >&2; exit 2; }
-case "$LEAK" in none|lsan|valgrind) ;; *) echo "bench_soak: --leak-check none|lsan|valgrind" >&2; exit 2 ;; esac
-OUT=${OUT:-$(mktemp -d "${TMPDIR:-/tmp}/tpsd-soak.XXXXXX")}
-mkdir -p "$OUT/home/.lmstudio"
-OUT=$(cd "$OUT" && pwd)
-
-SIM_PID=""
-SERVE_PID=""
-cleanup() {
-    [ -n "$SERVE_PID" ] && kill "$SERVE_PID" 2>/dev/null || true
-    [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
-}
-trap cleanup EXIT
-
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+BENCH=bench_soak
+. "$(dirname "$0")/lib.sh"
+BUILD="" DURATION=600 PERIOD=10 CONCURRENCY=4 MAX_TOKENS=16 OUT="" LEAK_CHECK=none
+bench_args 19 --build --duration --period --concurrency --max-tokens --out --leak-check -- "$@"
+LEAK=$LEAK_CHECK
+bench_bins 1
+case "$LEAK" in none|lsan|valgrind) ;; *) bench_die "--leak-check none|lsan|valgrind" ;; esac
+bench_outdir soak
 
 # A fast model: 1 ms to the first token, 4000 tokens/s.
-cat > "$OUT/sim.json" <<EOF
-{"models": [{"key": "soak", "ttft_ms": 1, "tps": 4000, "text": "tok "}]}
-EOF
-"$SIM" --port 0 --port-file "$OUT/sim.port" --config "$OUT/sim.json" \
-    > "$OUT/sim.out" 2> "$OUT/sim.err" &
-SIM_PID=$!
-for _ in $(seq 100); do [ -s "$OUT/sim.port" ] && break; sleep 0.1; done
-SIM_URL="http://127.0.0.1:$(cat "$OUT/sim.port")"
-printf '{"sim": "%s"}\n' "$SIM_URL" > "$OUT/home/.lmstudio/fake-lms.json"
-
-PORT=$(free_port)
-API="http://127.0.0.1:$PORT"
-SERVE=("$TPSD" serve --db "$OUT/soak.db" --listen-port "$PORT" --lms "$SRC/tests/fake-lms"
-       --base-url "$SIM_URL" --server-pid "$SIM_PID" --stability-sample-interval-ms 2000
-       --stability-event-s 30 --log-level warn)
+bench_sim '{"models": [{"key": "soak", "ttft_ms": 1, "tps": 4000, "text": "tok "}]}'
+PRE=()
 case "$LEAK" in
 valgrind)
-    HOME="$OUT/home" valgrind --leak-check=full --show-leak-kinds=definite,indirect \
-        --errors-for-leak-kinds=definite,indirect --error-exitcode=99 \
-        --log-file="$OUT/valgrind.log" "${SERVE[@]}" > "$OUT/serve.out" 2> "$OUT/serve.err" &
-    ;;
-lsan)
-    HOME="$OUT/home" ASAN_OPTIONS="detect_leaks=1:exitcode=99" "${SERVE[@]}" \
-        > "$OUT/serve.out" 2> "$OUT/serve.err" &
-    ;;
-*)
-    HOME="$OUT/home" "${SERVE[@]}" > "$OUT/serve.out" 2> "$OUT/serve.err" &
-    ;;
+    PRE=(valgrind --leak-check=full --show-leak-kinds=definite,indirect
+         --errors-for-leak-kinds=definite,indirect --error-exitcode=99 --log-file="$OUT/valgrind.log") ;;
+lsan) PRE=(ASAN_OPTIONS="detect_leaks=1:exitcode=99") ;;
 esac
-SERVE_PID=$!
-for _ in $(seq 600); do
-    curl -fsS "$API/v1/healthz" > /dev/null 2>&1 && break
-    kill -0 "$SERVE_PID" 2>/dev/null || { echo "bench_soak: tpsd serve exited; see $OUT/serve.err" >&2; exit 1; }
-    sleep 0.1
-done
+bench_serve ${PRE[@]+"${PRE[@]}"} -- --db "$OUT/soak.db" --base-url "$SIM_URL" --server-pid "$SIM_PID" \
+    --stability-sample-interval-ms 2000 --stability-event-s 30
 
 SUITE='{"name":"soak","cases":[{"name":"a","max_tokens":'"$MAX_TOKENS"',"messages":[{"role":"user","content":"go"}]},{"name":"b","max_tokens":'"$MAX_TOKENS"',"messages":[{"role":"user","content":"again"}]}]}'
 SPEC='{"kind":"stability","name":"soak","models":["soak"],"duration_s":'"$DURATION"',"load_pattern":{"type":"concurrent","concurrency":'"$CONCURRENCY"'},"suite":'"$SUITE"'}'
@@ -152,7 +92,7 @@ if [ "$LEAK" != none ]; then
     wait "$SERVE_PID"
     RC=$?
     set -e
-    SERVE_PID=""
+    bench_forget "$SERVE_PID"
     if [ "$LEAK" = lsan ]; then
         if grep -q "LeakSanitizer" "$OUT/serve.err"; then
             echo "soak: LeakSanitizer reported leaks (exit $RC):"; grep -A20 "LeakSanitizer" "$OUT/serve.err" | head -60
