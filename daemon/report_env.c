@@ -112,6 +112,34 @@ str(const json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* One stretch of a Markdown line: literal text, then the cell of the
+ * object's string field key (none when key is NULL). A list of them ends
+ * with text NULL. */
+struct md_piece {
+    const char *text, *key;
+};
+
+static const struct md_piece md_machine[] = {
+    {"**Machine:** ", "machine"}, {", ", "chip"}, {NULL, NULL}};
+static const struct md_piece md_os[] = {
+    {"  \n**OS:** ", "os"}, {" (", "kernel"}, {", ", "arch"}, {")  \n", NULL}, {NULL, NULL}};
+static const struct md_piece md_server[] = {
+    {"**Server:** ", "server"},   {" ", "server_version"},      {", API ", "api"},
+    {"  \n**Suite:** ", "suite"}, {"  \n**Sampling:** ", NULL}, {NULL, NULL}};
+static const struct md_piece md_model[] = {
+    {"| ", "model"}, {" | ", "format"}, {" | ", "quant"}, {" | ", NULL}, {NULL, NULL}};
+
+/* The pieces in order, their cells from o. */
+static void
+md_pieces(FILE *f, const json_t *o, const struct md_piece *p)
+{
+    for (; p->text != NULL; p++) {
+        fputs(p->text, f);
+        if (p->key != NULL)
+            report_md_cell(f, str(o, p->key));
+    }
+}
+
 /* "temperature 0.7, top_p 0.9", or what stands when the job set none. */
 static void
 env_sampling(FILE *f, const json_t *sampling)
@@ -141,19 +169,10 @@ env_machine(FILE *f, const json_t *mach)
 {
     double mem = json_number_value(json_object_get(mach, "mem_total_bytes"));
 
-    fputs("**Machine:** ", f);
-    report_md_cell(f, str(mach, "machine"));
-    fputs(", ", f);
-    report_md_cell(f, str(mach, "chip"));
+    md_pieces(f, mach, md_machine);
     if (mem > 0)
         fprintf(f, ", %.0f GB memory", mem / (1024.0 * 1024.0 * 1024.0));
-    fputs("  \n**OS:** ", f);
-    report_md_cell(f, str(mach, "os"));
-    fputs(" (", f);
-    report_md_cell(f, str(mach, "kernel"));
-    fputs(", ", f);
-    report_md_cell(f, str(mach, "arch"));
-    fputs(")  \n", f);
+    md_pieces(f, mach, md_os);
 }
 
 void
@@ -169,15 +188,7 @@ report_env_md(FILE *f, const json_t *env)
         fputs("**Machine:** not recorded (a job from before tpsd recorded it)  \n", f);
     first = json_array_get(json_object_get(env, "models"), 0);
     if (first != NULL) {
-        fputs("**Server:** ", f);
-        report_md_cell(f, str(first, "server"));
-        fputs(" ", f);
-        report_md_cell(f, str(first, "server_version"));
-        fputs(", API ", f);
-        report_md_cell(f, str(first, "api"));
-        fputs("  \n**Suite:** ", f);
-        report_md_cell(f, str(first, "suite"));
-        fputs("  \n**Sampling:** ", f);
+        md_pieces(f, first, md_server);
         env_sampling(f, json_object_get(first, "sampling"));
         fputs("\n\n| Model | Format | Quant | Size | Loaded context | Runtime |\n"
               "|-------|--------|-------|-----:|---------------:|---------|\n",
@@ -188,13 +199,7 @@ report_env_md(FILE *f, const json_t *env)
         double size = json_number_value(json_object_get(m, "size_bytes"));
         json_t *ctx = json_object_get(m, "context_length");
 
-        fputs("| ", f);
-        report_md_cell(f, str(m, "model"));
-        fputs(" | ", f);
-        report_md_cell(f, str(m, "format"));
-        fputs(" | ", f);
-        report_md_cell(f, str(m, "quant"));
-        fputs(" | ", f);
+        md_pieces(f, m, md_model);
         if (size > 0)
             fprintf(f, "%.1f GB", size / 1e9);
         else
