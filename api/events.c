@@ -253,17 +253,7 @@ ticker(void *arg)
 int
 api_sse_init(struct api *a)
 {
-    pthread_attr_t attr;
-    int rc;
-
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, API_SMALL_STACK);
-    rc = pthread_create(&a->ticker, &attr, ticker, a);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        return -1;
-    a->ticker_started = 1;
-    return 0;
+    return api_thread_start(&a->ticker, &a->ticker_started, API_SMALL_STACK, ticker, a);
 }
 
 void
@@ -300,10 +290,8 @@ api_h_events(struct api_req *r)
     if (db == NULL)
         return api_reply_db_error(r, NULL);
     rc = jobs_get(db, r->ids[0], &job);
-    if (rc == -1)
-        return api_reply_db_error(r, db);
-    if (rc == 1)
-        return api_reply_error(r, 404, "not_found", "no job %lld", (long long)r->ids[0]);
+    if (rc != 0)
+        return api_reply_lookup(r, db, rc, "job");
     job_rec_free(&job);
     pthread_mutex_lock(&a->sse_mu);
     full = a->stopping || a->nstreams >= a->sse_max;

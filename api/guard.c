@@ -181,28 +181,33 @@ api_guard_deadline(struct api *a, struct MHD_Connection *conn)
     return d;
 }
 
-void
-api_guard_answering(struct api *a, struct MHD_Connection *conn)
+/* The connection's record, if it has one, off the guard's lists, or back
+ * on them as fresh: under guard_mu. */
+static void
+relist(struct api *a, struct MHD_Connection *conn, int fresh)
 {
     struct api_conn *c = record_of(conn);
 
     if (c == NULL)
         return;
     pthread_mutex_lock(&a->guard_mu);
-    unlist(a, c);
+    if (fresh)
+        list_fresh(a, c);
+    else
+        unlist(a, c);
     pthread_mutex_unlock(&a->guard_mu);
+}
+
+void
+api_guard_answering(struct api *a, struct MHD_Connection *conn)
+{
+    relist(a, conn, 0);
 }
 
 void
 api_guard_next_request(struct api *a, struct MHD_Connection *conn)
 {
-    struct api_conn *c = record_of(conn);
-
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&a->guard_mu);
-    list_fresh(a, c);
-    pthread_mutex_unlock(&a->guard_mu);
+    relist(a, conn, 1);
 }
 
 /* Wait on guard_cv until `deadline_ns` (CLOCK_MONOTONIC) or a signal. */
@@ -214,13 +219,7 @@ wait_until(struct api *a, int64_t deadline_ns)
 
     if (rel <= 0)
         return;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(rel / 1000000000);
-    until.tv_nsec += (long)(rel % 1000000000);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_realtime_in(rel, &until);
     pthread_cond_timedwait(&a->guard_cv, &a->guard_mu, &until);
 }
 
@@ -273,20 +272,10 @@ sweeper(void *arg)
 int
 api_guard_init(struct api *a, unsigned recv_max, unsigned timeout_s)
 {
-    pthread_attr_t attr;
-    int rc;
-
     a->recv_max = recv_max > 0 ? recv_max : 1;
     a->request_ns = (int64_t)timeout_s * 1000000000;
     a->sweep_at_ns = INT64_MAX; /* not asleep yet: any join wakes it */
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, API_SMALL_STACK);
-    rc = pthread_create(&a->sweeper, &attr, sweeper, a);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        return -1;
-    a->sweeper_started = 1;
-    return 0;
+    return api_thread_start(&a->sweeper, &a->sweeper_started, API_SMALL_STACK, sweeper, a);
 }
 
 void

@@ -175,6 +175,9 @@ enum MHD_Result api_reply_error_close(struct api_req *r, unsigned status, const 
 /* 503 or 500 after a storage call failed on `db` (503 for full disk, I/O
  * errors, busy or locked; the thread's connection is then reopened). */
 enum MHD_Result api_reply_db_error(struct api_req *r, struct db *db);
+/* After a storage lookup of r->ids[0] answered rc (-1 failed on db, 1 not
+ * found): api_reply_db_error, or 404 not_found "no WHAT ID". */
+enum MHD_Result api_reply_lookup(struct api_req *r, struct db *db, int rc, const char *what);
 /* Queue `resp` (consumed) with `status` and the common headers; on a
  * request handed to a lane, keep it for libmicrohttpd's thread to queue.
  * Returns libmicrohttpd's result (MHD_NO when resp is NULL). */
@@ -192,6 +195,9 @@ int api_parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out);
 /* Route handlers (routes.c, events.c, prometheus.c): answer the request. */
 typedef enum MHD_Result (*api_handler)(struct api_req *r);
 enum MHD_Result api_dispatch(struct api_req *r);
+/* server.c: start fn(arg) on a thread with a stack of `stack` bytes and
+ * set *started. 0, or -1 (no thread). */
+int api_thread_start(pthread_t *t, int *started, size_t stack, void *(*fn)(void *), void *arg);
 /* The lane that answers r (routes.c's table: history reads heavy, the
  * other reads and writes light; the page, its files, preflights and
  * errors inline). */

@@ -161,13 +161,7 @@ wait_until(struct api *a, pthread_cond_t *cv, int64_t deadline_ns)
 
     if (rel <= 0)
         return ETIMEDOUT;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += (time_t)(rel / 1000000000);
-    until.tv_nsec += (long)(rel % 1000000000);
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
+    clock_realtime_in(rel, &until);
     return pthread_cond_timedwait(cv, &a->pool_mu, &until);
 }
 

@@ -231,10 +231,8 @@ h_job_get(struct api_req *r)
     if (db == NULL)
         return api_reply_db_error(r, NULL);
     rc = jobs_get_json(db, r->ids[0], &job);
-    if (rc == -1)
-        return api_reply_db_error(r, db);
-    if (rc == 1)
-        return api_reply_error(r, 404, "not_found", "no job %lld", (long long)r->ids[0]);
+    if (rc != 0)
+        return api_reply_lookup(r, db, rc, "job");
     if (runs_list(db, r->ids[0], 0, API_JOB_RUNS_MAX, &runs) == -1) {
         json_decref(job);
         return api_reply_db_error(r, db);
@@ -257,10 +255,8 @@ h_job_cancel(struct api_req *r)
     if (db == NULL)
         return api_reply_db_error(r, NULL);
     rc = jobs_request_cancel(db, r->ids[0], state);
-    if (rc == -1)
-        return api_reply_db_error(r, db);
-    if (rc == 1)
-        return api_reply_error(r, 404, "not_found", "no job %lld", (long long)r->ids[0]);
+    if (rc == -1 || rc == 1)
+        return api_reply_lookup(r, db, rc, "job");
     if (rc == 2)
         return api_reply_error(r, 409, "already_final", "job %lld already %s",
                                (long long)r->ids[0], state);
@@ -304,10 +300,8 @@ h_run_get(struct api_req *r)
     if (db == NULL)
         return api_reply_db_error(r, NULL);
     rc = runs_get_json(db, r->ids[0], 1, &run);
-    if (rc == -1)
-        return api_reply_db_error(r, db);
-    if (rc == 1)
-        return api_reply_error(r, 404, "not_found", "no run %lld", (long long)r->ids[0]);
+    if (rc != 0)
+        return api_reply_lookup(r, db, rc, "run");
     return api_reply_json(r, 200, run);
 }
 
@@ -331,10 +325,8 @@ h_run_samples(struct api_req *r)
     if (db == NULL)
         return api_reply_db_error(r, NULL);
     got = runs_get_json(db, r->ids[0], 0, &run);
-    if (got == -1)
-        return api_reply_db_error(r, db);
-    if (got == 1)
-        return api_reply_error(r, 404, "not_found", "no run %lld", (long long)r->ids[0]);
+    if (got != 0)
+        return api_reply_lookup(r, db, got, "run");
     json_decref(run);
     if (samples_page_text(db, r->ids[0], after, (int)limit, &text, &len) == -1)
         return api_reply_db_error(r, db);

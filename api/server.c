@@ -284,6 +284,14 @@ api_reply_error_close(struct api_req *r, unsigned status, const char *code,
 }
 
 enum MHD_Result
+api_reply_lookup(struct api_req *r, struct db *db, int rc, const char *what)
+{
+    if (rc == -1)
+        return api_reply_db_error(r, db);
+    return api_reply_error(r, 404, "not_found", "no %s %lld", what, (long long)r->ids[0]);
+}
+
+enum MHD_Result
 api_reply_db_error(struct api_req *r, struct db *db)
 {
     static const char *const retry[] = {"Retry-After", "5", NULL};
@@ -851,6 +859,22 @@ int
 api_port(const struct api *a)
 {
     return a->port;
+}
+
+int
+api_thread_start(pthread_t *t, int *started, size_t stack, void *(*fn)(void *), void *arg)
+{
+    pthread_attr_t attr;
+    int rc;
+
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, stack);
+    rc = pthread_create(t, &attr, fn, arg);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return -1;
+    *started = 1;
+    return 0;
 }
 
 void

@@ -41,3 +41,15 @@ clock_sleep_until(int64_t deadline_ns)
             return;
     }
 }
+
+void
+clock_realtime_in(int64_t rel_ns, struct timespec *out)
+{
+    clock_gettime(CLOCK_REALTIME, out);
+    out->tv_sec += (time_t)(rel_ns / 1000000000);
+    out->tv_nsec += (long)(rel_ns % 1000000000);
+    if (out->tv_nsec >= 1000000000L) {
+        out->tv_sec++;
+        out->tv_nsec -= 1000000000L;
+    }
+}
