@@ -2,6 +2,7 @@
 #include "daemon/backend.h"
 
 #include "common/clock.h"
+#include "daemon/httpbody.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/sysmem.h"
@@ -338,38 +339,11 @@ backend_run(struct backend *b, const char *path, char *const *argv, int timeout_
 
 /* ---- the server's /v1/models ---- */
 
-struct backend_body {
-    char *data;
-    size_t len;
-    int overflow;
-};
-
-static size_t
-backend_body_write(char *p, size_t size, size_t nmemb, void *arg)
-{
-    struct backend_body *body = arg;
-    size_t n = size * nmemb;
-    char *d;
-
-    if (body->len + n > BACKEND_HTTP_MAX) {
-        body->overflow = 1;
-        return 0;
-    }
-    d = realloc(body->data, body->len + n + 1);
-    if (d == NULL)
-        return 0;
-    body->data = d;
-    memcpy(body->data + body->len, p, n);
-    body->len += n;
-    body->data[body->len] = '\0';
-    return n;
-}
-
 int
 backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
 {
     char url[BACKEND_STR_MAX + 32], auth[BACKEND_AUTH_MAX];
-    struct backend_body body = {NULL, 0, 0};
+    struct httpbody body = {NULL, 0, BACKEND_HTTP_MAX, 0};
     struct curl_slist *hdrs = NULL;
     json_t *root = NULL, *data, *out = NULL, *item;
     json_error_t jerr;
@@ -406,8 +380,7 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)BACKEND_HTTP_CONNECT_MS);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)BACKEND_HTTP_TOTAL_MS);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, backend_body_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+    httpbody_collect(c, &body);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
@@ -451,6 +424,13 @@ out:
         curl_easy_cleanup(c);
     free(body.data);
     return result;
+}
+
+int
+backend_prepare_nothing(struct backend *b, struct backend_err *err)
+{
+    b->prepared = 1;
+    return 0;
 }
 
 int

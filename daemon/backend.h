@@ -275,6 +275,10 @@ int backend_server_models(struct backend *b, json_t **ids, struct backend_err *e
 int backend_server_list_loaded(struct backend *b, struct backend_loaded *out,
                                struct backend_err *err);
 
+/* prepare for backends with nothing to resolve (none, command): marks b
+ * prepared. Returns 0. */
+int backend_prepare_nothing(struct backend *b, struct backend_err *err);
+
 /* 1 when the JSON array of strings `ids` holds `id`, else 0. */
 int backend_ids_have(const json_t *ids, const char *id);
 

@@ -108,13 +108,6 @@ out:
     return result;
 }
 
-static int
-command_prepare(struct backend *b, struct backend_err *err)
-{
-    b->prepared = 1;
-    return 0;
-}
-
 /* The templates' programs exist and the server answers. */
 static int
 command_preflight(struct backend *b, const char *const *models, int nmodels,
@@ -184,7 +177,7 @@ command_free(struct backend *b)
 const struct backend_ops backend_command_ops = {
     "command",
     BACKEND_CAN_UNLOAD | BACKEND_NEEDS_LOAD_CMD,
-    command_prepare,
+    backend_prepare_nothing,
     command_preflight,
     command_load,
     command_unload,

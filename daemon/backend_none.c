@@ -7,13 +7,6 @@
 #include <stdio.h>
 #include <string.h>
 
-static int
-none_prepare(struct backend *b, struct backend_err *err)
-{
-    b->prepared = 1;
-    return 0;
-}
-
 /* The server answers and lists every model. */
 static int
 none_preflight(struct backend *b, const char *const *models, int nmodels,
@@ -73,13 +66,7 @@ none_free(struct backend *b)
 }
 
 const struct backend_ops backend_none_ops = {
-    "none",
-    0,
-    none_prepare,
-    none_preflight,
-    none_load,
-    none_unload,
-    backend_server_list_loaded,
-    none_describe,
+    "none",    0,           backend_prepare_nothing,    none_preflight,
+    none_load, none_unload, backend_server_list_loaded, none_describe,
     none_free,
 };

@@ -14,6 +14,7 @@
 
 #include "api/api.h"
 #include "daemon/config.h"
+#include "daemon/httpbody.h"
 #include "storage/db.h"
 
 #include <curl/curl.h>
@@ -44,19 +45,12 @@ static size_t
 hu_on_data(char *p, size_t sz, size_t n, void *arg)
 {
     struct hu_buf *b = arg;
-    size_t k = sz * n;
-    char *q;
+    struct httpbody body = {b->p, b->len, b->max, 0};
+    size_t k = httpbody_write(p, sz, n, &body);
 
-    if (b->len + k > b->max)
-        return 0;
-    q = realloc(b->p, b->len + k + 1);
-    if (q == NULL)
-        return 0;
-    b->p = q;
-    memcpy(b->p + b->len, p, k);
-    b->len += k;
-    b->p[b->len] = '\0';
-    if (b->stop_after_events > 0 && hu_events(b) >= b->stop_after_events)
+    b->p = body.data;
+    b->len = body.len;
+    if (k == 0 || (b->stop_after_events > 0 && hu_events(b) >= b->stop_after_events))
         return 0;
     return k;
 }

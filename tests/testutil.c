@@ -5,14 +5,17 @@
 #include "tests/httputil.h"
 
 #include "common/clock.h"
+#include "common/slurp.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,40 +96,40 @@ int
 tu_read_file(const char *path, char **out, size_t *len)
 {
     FILE *f = fopen(path, "rb");
-    char *buf = NULL, *nb;
-    size_t n = 0, cap = 0, got;
-    int rc = -1;
+    int rc;
 
     *out = NULL;
     if (f == NULL)
         return -1;
-    for (;;) {
-        if (cap - n < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > TU_FILE_MAX + 1)
-                goto out;
-            nb = realloc(buf, cap);
-            if (nb == NULL)
-                goto out;
-            buf = nb;
-        }
-        got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f))
-        goto out;
-    buf[n] = '\0';
-    *out = buf;
-    buf = NULL;
-    if (len != NULL)
-        *len = n;
-    rc = 0;
-out:
-    free(buf);
+    rc = slurp_stream(f, TU_FILE_MAX, out, len);
     fclose(f);
-    return rc;
+    return rc == 0 ? 0 : -1;
+}
+
+char *
+tu_slurp(const char *path)
+{
+    char *s = NULL;
+
+    CHECK_INT(tu_read_file(path, &s, NULL), ==, 0);
+    return s;
+}
+
+int
+tu_argv(char **argv, int n, int max, ...)
+{
+    va_list ap;
+    char *a;
+
+    va_start(ap, max);
+    while ((a = va_arg(ap, char *)) != NULL) {
+        if (n >= max - 1)
+            check_failed(__FILE__, __LINE__, "tu_argv: more than %d arguments", max - 1);
+        argv[n++] = a;
+    }
+    va_end(ap);
+    argv[n] = NULL;
+    return n;
 }
 
 int
@@ -246,15 +249,8 @@ tu_sim_start(const char *config_json, struct tu_sim *out)
     snprintf(errf, sizeof(errf), "%s/stderr", out->dir);
     if (tu_write_file(cfg, config_json ? config_json : "{}") == -1)
         return -1;
-    argv[0] = (char *)bin;
-    argv[1] = "--port";
-    argv[2] = "0";
-    argv[3] = "--port-file";
-    argv[4] = portf;
-    argv[5] = "--config";
-    argv[6] = cfg;
-    argv[7] = "--exit-with-parent";
-    argv[8] = NULL;
+    (void)TU_ARGV(argv, 0, (char *)bin, "--port", "0", "--port-file", portf, "--config", cfg,
+                  "--exit-with-parent");
     if (tu_spawn(argv, outf, errf, 0, &out->pid) == -1)
         return -1;
     deadline = tu_now_ns() + TU_SIM_START_MS * 1000000ULL;
@@ -449,4 +445,17 @@ tu_stop_pid(pid_t pid, long grace_ms)
         kill(pid, SIGKILL);
         waitpid(pid, NULL, 0);
     }
+}
+
+int
+tu_peer_closed(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    char buf[512];
+    ssize_t n;
+
+    if (poll(&p, 1, 0) <= 0)
+        return 0;
+    n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+    return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
 }

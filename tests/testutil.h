@@ -15,6 +15,8 @@
 
 #define TU_PATH_MAX 1024
 #define TU_URL_MAX 128
+/* A job spec the API accepts: one model, the standard suite. */
+#define TU_JOB "{\"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\"], \"suite\": \"standard\"}"
 #define TU_FILE_MAX (64 * 1024 * 1024) /* tu_read_file refuses bigger */
 
 /* A fresh empty folder under $TMPDIR (or /tmp); static buffer, valid until
@@ -33,9 +35,19 @@ void tu_sleep_ms(long ms);
 
 /* Write text to path (create or truncate). */
 int tu_write_file(const char *path, const char *text);
+/* The whole file at path, NUL-terminated (caller frees); a file that
+ * cannot be read fails the test. */
+char *tu_slurp(const char *path);
 /* Read a whole file into *out (NUL-terminated, caller frees); *len may be
  * NULL. -1 when missing, unreadable or larger than TU_FILE_MAX. */
 int tu_read_file(const char *path, char **out, size_t *len);
+
+/* argv (room for max pointers) with the arguments after max, up to a NULL,
+ * put in from index n on and a NULL after them; returns the index of that
+ * NULL. More than fits fails the test. TU_ARGV(argv, n, ...) on an array. */
+int tu_argv(char **argv, int n, int max, ...);
+#define TU_ARGV(argv, n, ...)                                                                  \
+    tu_argv((argv), (n), (int)(sizeof(argv) / sizeof((argv)[0])), __VA_ARGS__, (char *)NULL)
 
 /* Start argv[0] (a path) with argv via posix_spawn, in its own process group
  * when new_pgrp. stdout/stderr go to the given files (NULL: inherited).
@@ -94,6 +106,9 @@ int64_t tu_race_post(const char *url, const char *body, const char *key, int n);
 
 /* A socket connected to 127.0.0.1:port; fails the test when it cannot. */
 int tu_dial(int port);
+/* 1 when the peer ended the socket fd (a read, without waiting, gives the
+ * end of the stream or an error), 0 while it is open or has sent data. */
+int tu_peer_closed(int fd);
 /* A free loopback port (bound, read, released), or -1. */
 int tu_free_port(void);
 

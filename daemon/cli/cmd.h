@@ -51,6 +51,15 @@ struct cmd_flag {
  */
 int cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *own,
                    json_t **spec_out);
+/*
+ * The command line of a verb that takes job spec flags (run, submit): the
+ * config flags into *cfg, then cmd_spec_flags into *spec_out. 0 to go on;
+ * 1 when *help was set by an own flag (usage printed on stdout); -1 on a
+ * bad flag (printed, with usage on stderr).
+ */
+int cmd_spec_args(const char *verb, int argc, char **argv, const struct cmd_flag *own,
+                  const int *help, void (*usage)(FILE *), struct config *cfg,
+                  json_t **spec_out);
 /* Print the job-spec flags (for a command's usage). */
 void cmd_spec_usage(FILE *f);
 

@@ -63,23 +63,16 @@ build_path(CURL *c, const char *a, const char *b, const struct opt *opts, size_t
     return 0;
 }
 
-/* A median as text ("-" when null). */
+/* A median as text, or with pct a change as "+4.9%"; "-" when null. */
 static const char *
-num_text(const json_t *v, char *buf, size_t len)
+num_text(const json_t *v, int pct, char *buf, size_t len)
 {
     if (!json_is_number(v))
         return "-";
-    snprintf(buf, len, "%.2f", json_number_value(v));
-    return buf;
-}
-
-/* "+4.9%" ("-" when null). */
-static const char *
-pct_text(const json_t *v, char *buf, size_t len)
-{
-    if (!json_is_number(v))
-        return "-";
-    snprintf(buf, len, "%+.1f%%", json_number_value(v));
+    if (pct)
+        snprintf(buf, len, "%+.1f%%", json_number_value(v));
+    else
+        snprintf(buf, len, "%.2f", json_number_value(v));
     return buf;
 }
 
@@ -174,9 +167,9 @@ print_table(const json_t *j)
             snprintf(cs, sizeof(cs), "%s", cmd_str(json_object_get(row, "case"), "?"));
         printf("%-24s %-16s %-11s %10s %10s %8s  %-18s %s\n", cs,
                cmd_str(json_object_get(row, "figure"), "?"), n,
-               num_text(json_object_get(row, "median_a"), c1, sizeof(c1)),
-               num_text(json_object_get(row, "median_b"), c2, sizeof(c2)),
-               pct_text(json_object_get(row, "diff_pct"), c3, sizeof(c3)),
+               num_text(json_object_get(row, "median_a"), 0, c1, sizeof(c1)),
+               num_text(json_object_get(row, "median_b"), 0, c2, sizeof(c2)),
+               num_text(json_object_get(row, "diff_pct"), 1, c3, sizeof(c3)),
                ci_text(row, "[", ", ", "]", c4, sizeof(c4)), verdict_text(row));
     }
     json_array_foreach(json_object_get(j, "unmatched"), i, u) printf(
@@ -221,9 +214,9 @@ print_md(const json_t *j)
                f >= 0 ? compare_figures[f].label : cmd_str(json_object_get(row, "figure"), "?"),
                (long long)json_integer_value(json_object_get(row, "n_a")),
                (long long)json_integer_value(json_object_get(row, "n_b")),
-               num_text(json_object_get(row, "median_a"), c1, sizeof(c1)),
-               num_text(json_object_get(row, "median_b"), c2, sizeof(c2)), sig ? "**" : "",
-               pct_text(json_object_get(row, "diff_pct"), c3, sizeof(c3)), sig ? "**" : "",
+               num_text(json_object_get(row, "median_a"), 0, c1, sizeof(c1)),
+               num_text(json_object_get(row, "median_b"), 0, c2, sizeof(c2)), sig ? "**" : "",
+               num_text(json_object_get(row, "diff_pct"), 1, c3, sizeof(c3)), sig ? "**" : "",
                ci_text(row, "", " to ", "", c4, sizeof(c4)), sig ? "**" : "", v,
                sig ? "**" : "");
     }
@@ -258,10 +251,11 @@ cmd_compare(int argc, char **argv)
     struct rest_args a;
     struct rest cl;
     struct rest_reply r;
-    char path[CMP_QUERY_MAX];
-    int rc = EXIT_USAGE, got = 0;
     CURL *c = NULL;
+    char path[CMP_QUERY_MAX];
+    int rc = EXIT_USAGE;
 
+    memset(&r, 0, sizeof(r));
     if (rest_args_parse("compare", argc, argv, own, &a) == -1)
         goto out;
     if (a.help) {
@@ -290,15 +284,9 @@ cmd_compare(int argc, char **argv)
         fprintf(stderr, "tpsd compare: the selectors are too long\n");
         goto out;
     }
-    if (rest_call(&cl, "GET", path, NULL, NULL, &r) == -1) {
-        rc = EXIT_UNAVAILABLE;
+    rc = rest_get_json(&cl, path, &r);
+    if (rc != 0)
         goto out;
-    }
-    got = 1;
-    if (r.status != 200 || r.json == NULL) {
-        rc = rest_reply_error(&cl, &r);
-        goto out;
-    }
     if (a.json)
         cmd_print_json(r.json);
     else if (format != NULL && strcmp(format, "md") == 0)
@@ -307,10 +295,9 @@ cmd_compare(int argc, char **argv)
         print_table(r.json);
     rc = 0;
 out:
+    rest_reply_free(&r);
     if (c != NULL)
         curl_easy_cleanup(c);
-    if (got)
-        rest_reply_free(&r);
     rest_args_free(&a);
     return rc;
 }

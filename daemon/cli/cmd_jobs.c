@@ -47,9 +47,10 @@ cmd_jobs(int argc, char **argv)
     char *es = NULL;
     json_t *job;
     size_t i, used;
-    int rc = EXIT_USAGE, got = 0;
+    int rc = EXIT_USAGE;
     CURL *c = NULL;
 
+    memset(&r, 0, sizeof(r));
     if (rest_args_parse("jobs", argc, argv, own, &a) == -1)
         goto out;
     if (a.help) {
@@ -78,15 +79,9 @@ cmd_jobs(int argc, char **argv)
         snprintf(path + used, sizeof(path) - used, "&state=%s", es ? es : "");
         curl_free(es);
     }
-    if (rest_call(&cl, "GET", path, NULL, NULL, &r) == -1) {
-        rc = EXIT_UNAVAILABLE;
+    rc = rest_get_json(&cl, path, &r);
+    if (rc != 0)
         goto out;
-    }
-    got = 1;
-    if (r.status != 200) {
-        rc = rest_reply_error(&cl, &r);
-        goto out;
-    }
     if (a.json) {
         cmd_print_json(r.json);
     } else {
@@ -110,8 +105,7 @@ cmd_jobs(int argc, char **argv)
 out:
     if (c != NULL)
         curl_easy_cleanup(c);
-    if (got)
-        rest_reply_free(&r);
+    rest_reply_free(&r);
     rest_args_free(&a);
     return rc;
 }

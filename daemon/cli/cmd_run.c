@@ -117,11 +117,10 @@ cmd_run(int argc, char **argv)
     struct runner_hooks hooks;
     struct run_ctx ctx;
     struct sigaction sa;
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
     char err[JOBSPEC_ERR_MAX], code[32], detail[2048], *text = NULL;
     char why[SUITE_ERR_MAX + SUITE_PATH_MAX] = "";
     json_t *js = NULL, *server, *sum = NULL;
-    int nrest, as_json = 0, help = 0, rc = EXIT_USAGE, existing;
+    int as_json = 0, help = 0, rc = EXIT_USAGE, existing, args;
     const struct cmd_flag own[] = {
         {"--json", NULL, &as_json},
         {"--help", NULL, &help},
@@ -134,15 +133,9 @@ cmd_run(int argc, char **argv)
 
     memset(&spec, 0, sizeof(spec));
     memset(&ctx, 0, sizeof(ctx));
-    if (rest == NULL || cmd_config(&cfg, argc, argv, rest, &nrest) == -1)
-        goto out;
-    if (cmd_spec_flags("run", nrest, rest, own, &js) == -1) {
-        usage(stderr);
-        goto out;
-    }
-    if (help) {
-        usage(stdout);
-        rc = 0;
+    args = cmd_spec_args("run", argc, argv, own, &help, usage, &cfg, &js);
+    if (args != 0) {
+        rc = args == 1 ? 0 : EXIT_USAGE;
         goto out;
     }
     if (json_object_get(js, "models") == NULL)
@@ -220,6 +213,5 @@ out:
     jobspec_free(&spec);
     db_close(db);
     free(text);
-    free(rest);
     return rc;
 }

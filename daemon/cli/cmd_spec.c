@@ -182,3 +182,26 @@ out:
     json_decref(js);
     return rc;
 }
+
+int
+cmd_spec_args(const char *verb, int argc, char **argv, const struct cmd_flag *own,
+              const int *help, void (*usage)(FILE *), struct config *cfg, json_t **spec_out)
+{
+    char **rest = calloc((size_t)argc + 1, sizeof(char *));
+    int nrest, rc = -1;
+
+    if (rest == NULL || cmd_config(cfg, argc, argv, rest, &nrest) == -1)
+        goto out;
+    if (cmd_spec_flags(verb, nrest, rest, own, spec_out) == -1) {
+        usage(stderr);
+        goto out;
+    }
+    rc = 0;
+    if (*help) {
+        usage(stdout);
+        rc = 1;
+    }
+out:
+    free(rest);
+    return rc;
+}

@@ -11,6 +11,8 @@
  */
 #include "daemon/cli/cmd.h"
 
+#include "common/slurp.h"
+
 #include "daemon/cli/rest.h"
 #include "daemon/cli/watch.h"
 
@@ -28,44 +30,21 @@ static char *
 read_text(const char *verb, const char *path)
 {
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
-    char *buf = NULL, *p;
-    size_t n = 0, cap = 0, got;
+    char *buf = NULL;
+    int rc;
 
     if (f == NULL) {
         fprintf(stderr, "tpsd %s: %s: %s\n", verb, path, strerror(errno));
         return NULL;
     }
-    for (;;) {
-        if (cap - n < 4096) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > SUBMIT_FILE_MAX + 1) {
-                fprintf(stderr, "tpsd %s: %s: larger than %d bytes\n", verb, path,
-                        SUBMIT_FILE_MAX);
-                goto fail;
-            }
-            p = realloc(buf, cap);
-            if (p == NULL)
-                goto fail;
-            buf = p;
-        }
-        got = fread(buf + n, 1, cap - n - 1, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    if (ferror(f)) {
+    rc = slurp_stream(f, SUBMIT_FILE_MAX, &buf, NULL);
+    if (rc == SLURP_TOO_BIG)
+        fprintf(stderr, "tpsd %s: %s: larger than %d bytes\n", verb, path, SUBMIT_FILE_MAX);
+    else if (rc != 0)
         fprintf(stderr, "tpsd %s: %s: read error\n", verb, path);
-        goto fail;
-    }
-    buf[n] = '\0';
     if (f != stdin)
         fclose(f);
     return buf;
-fail:
-    free(buf);
-    if (f != stdin)
-        fclose(f);
-    return NULL;
 }
 
 /* --suite FILE: the daemon may not see the file (other folder, other user):
@@ -129,10 +108,9 @@ cmd_submit(int argc, char **argv)
     struct config cfg;
     struct rest cl;
     struct rest_reply r;
-    char **rest = calloc((size_t)argc + 1, sizeof(char *));
     char hdr[300], *body = NULL;
     const char *file = NULL, *key = NULL, *url = NULL, *token = NULL;
-    int nrest, as_json = 0, help = 0, watch = 0, rc = EXIT_USAGE, got = 0;
+    int as_json = 0, help = 0, watch = 0, rc = EXIT_USAGE, got = 0, args;
     const struct cmd_flag own[] = {
         {"--file", &file, NULL},    {"--idempotency-key", &key, NULL},
         {"--url", &url, NULL},      {"--token", &token, NULL},
@@ -144,15 +122,9 @@ cmd_submit(int argc, char **argv)
     long long id;
 
     memset(&r, 0, sizeof(r));
-    if (rest == NULL || cmd_config(&cfg, argc, argv, rest, &nrest) == -1)
-        goto out;
-    if (cmd_spec_flags("submit", nrest, rest, own, &spec) == -1) {
-        submit_usage(stderr);
-        goto out;
-    }
-    if (help) {
-        submit_usage(stdout);
-        rc = 0;
+    args = cmd_spec_args("submit", argc, argv, own, &help, submit_usage, &cfg, &spec);
+    if (args != 0) {
+        rc = args == 1 ? 0 : EXIT_USAGE;
         goto out;
     }
     if (key != NULL && (strlen(key) == 0 || strlen(key) > 255 || strpbrk(key, "\r\n"))) {
@@ -216,6 +188,5 @@ out:
         rest_reply_free(&r);
     json_decref(spec);
     free(body);
-    free(rest);
     return rc;
 }

@@ -12,6 +12,8 @@
  */
 #include "daemon/cli/rest.h"
 
+#include "daemon/httpbody.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -115,20 +117,12 @@ static size_t
 on_body(char *data, size_t size, size_t nmemb, void *arg)
 {
     struct rest_reply *r = arg;
-    size_t n = size * nmemb;
-    char *p;
+    struct httpbody b = {r->body, r->len, REST_BODY_MAX, 0};
+    size_t n = httpbody_write(data, size, nmemb, &b);
 
-    if (r->len + n > REST_BODY_MAX) {
-        r->too_big = 1;
-        return 0;
-    }
-    p = realloc(r->body, r->len + n + 1);
-    if (p == NULL)
-        return 0;
-    memcpy(p + r->len, data, n);
-    r->body = p;
-    r->len += n;
-    r->body[r->len] = '\0';
+    r->body = b.data;
+    r->len = b.len;
+    r->too_big |= b.overflow;
     return n;
 }
 
@@ -206,6 +200,16 @@ rest_call(const struct rest *cl, const char *method, const char *path, const cha
     if (r->body == NULL)
         r->body = calloc(1, 1);
     r->json = r->body != NULL ? json_loads(r->body, 0, NULL) : NULL;
+    return 0;
+}
+
+int
+rest_get_json(const struct rest *cl, const char *path, struct rest_reply *r)
+{
+    if (rest_call(cl, "GET", path, NULL, NULL, r) == -1)
+        return EXIT_UNAVAILABLE;
+    if (r->status != 200 || r->json == NULL)
+        return rest_reply_error(cl, r);
     return 0;
 }
 

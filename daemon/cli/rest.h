@@ -87,6 +87,10 @@ int rest_call(const struct rest *cl, const char *method, const char *path, const
 
 /* Free what *r holds and empty it; an empty reply is fine. */
 void rest_reply_free(struct rest_reply *r);
+/* GET path. 0 when the daemon answered 200 with a JSON body (in *r), else
+ * the verb's exit code, printed: EXIT_UNAVAILABLE when the daemon cannot be
+ * reached, rest_reply_error's for an error answer. Free *r either way. */
+int rest_get_json(const struct rest *cl, const char *path, struct rest_reply *r);
 
 /*
  * Print the daemon's error answer and return the exit status it maps to:
