@@ -134,20 +134,6 @@ healthz_figure(const char *what, int n, long gap_ms)
            v[n - 1], failed, n);
 }
 
-/* 1 when the server ended fd. */
-static int
-ended(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    char buf[512];
-    ssize_t r;
-
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    r = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    return r == 0 || (r == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
 /* Trickle one byte a second on fds[0..n) (the main thread: healthz samples
  * are taken between rounds) until all are ended; seconds until the last. */
 static double
@@ -165,7 +151,7 @@ trickle(int *fds, int n, int samples)
             if (fds[i] < 0)
                 continue;
             c = pos < sizeof(req) - 1 ? req[pos] : 'a';
-            if (send(fds[i], &c, 1, MSG_DONTWAIT) != 1 || ended(fds[i])) {
+            if (send(fds[i], &c, 1, MSG_DONTWAIT) != 1 || tu_peer_closed(fds[i])) {
                 close(fds[i]);
                 fds[i] = -1;
                 continue;

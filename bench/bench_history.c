@@ -24,11 +24,13 @@
  * with synchronous=OFF: it measures the queries, not fsync.
  */
 #include "tests/check.h"
+#include "tests/daemonutil.h"
 #include "tests/httputil.h"
 #include "tests/testutil.h"
 
 #include "api/api.h"
 #include "common/clock.h"
+#include "common/rng.h"
 #include "common/stats.h"
 #include "daemon/config.h"
 #include "daemon/regress.h"
@@ -100,26 +102,30 @@ cpu_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* xorshift64* and Box-Muller: the same data on every run. */
-static uint64_t rng = 0x9E3779B97F4A7C15ULL;
+/* common/rng.h from a fixed seed: the same data on every run. */
+static struct rng b_rng;
+static int b_rng_ready;
+
+static struct rng *
+b_rng_get(void)
+{
+    if (!b_rng_ready) {
+        rng_seed(&b_rng, 0x9E3779B97F4A7C15ULL);
+        b_rng_ready = 1;
+    }
+    return &b_rng;
+}
 
 static double
 uni(void)
 {
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (double)((rng * 2685821657736338717ULL) >> 11) / 9007199254740992.0;
+    return rng_unit(b_rng_get());
 }
 
 static double
 gauss(void)
 {
-    double u = uni(), v = uni();
-
-    if (u < 1e-300)
-        u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(2.0 * M_PI * v);
+    return rng_normal(b_rng_get());
 }
 
 static void
@@ -131,12 +137,7 @@ model_name(long m, char *out, size_t len)
 static struct db *
 b_open(void)
 {
-    char err[DB_ERR_MAX];
-    struct db *db = db_open(b_path, err, sizeof(err));
-
-    if (db == NULL)
-        check_failed(__FILE__, __LINE__, "db_open: %s", err);
-    return db;
+    return du_db_open(b_path);
 }
 
 static void

@@ -4,6 +4,8 @@
 #include "tests/check.h"
 #include "tests/httputil.h"
 
+#include "storage/db.h"
+
 #include <arpa/inet.h>
 #include <curl/curl.h>
 #include <dirent.h>
@@ -12,6 +14,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +44,25 @@ du_must_lms_config(struct du_env *e, const char *lms_extra)
 }
 
 void
-du_must_setup(struct du_env *e, const char *models_json, const char *lms_extra)
+du_sim_and_home(struct tu_sim *sim, const char *sim_extra, const char *models_json,
+                const char *home)
 {
     char path[TU_PATH_MAX * 2], *simcfg;
-    size_t n = strlen(models_json) + 64;
+    size_t n = strlen(models_json) + strlen(sim_extra) + 64;
+
+    simcfg = malloc(n);
+    CHECK(simcfg != NULL);
+    snprintf(simcfg, n, "{%s\"models\":[%s]}", sim_extra, models_json);
+    CHECK_INT(tu_sim_start(simcfg, sim), ==, 0);
+    free(simcfg);
+    CHECK_INT(mkdir(home, 0700), ==, 0);
+    snprintf(path, sizeof(path), "%s/.lmstudio", home);
+    CHECK_INT(mkdir(path, 0700), ==, 0);
+}
+
+void
+du_must_setup(struct du_env *e, const char *models_json, const char *lms_extra)
+{
 
     memset(e, 0, sizeof(*e));
     e->pid = -1;
@@ -55,14 +73,7 @@ du_must_setup(struct du_env *e, const char *models_json, const char *lms_extra)
     snprintf(e->db, sizeof(e->db), "%s/tpsd.db", e->dir);
     snprintf(e->argv_log, sizeof(e->argv_log), "%s/lms-argv.log", e->dir);
     snprintf(e->log, sizeof(e->log), "%s/tpsd.log", e->dir);
-    simcfg = malloc(n);
-    CHECK(simcfg != NULL);
-    snprintf(simcfg, n, "{\"models\":[%s]}", models_json);
-    CHECK_INT(tu_sim_start(simcfg, &e->sim), ==, 0);
-    free(simcfg);
-    CHECK_INT(mkdir(e->home, 0700), ==, 0);
-    snprintf(path, sizeof(path), "%s/.lmstudio", e->home);
-    CHECK_INT(mkdir(path, 0700), ==, 0);
+    du_sim_and_home(&e->sim, "", models_json, e->home);
     snprintf(e->lms_cfg, sizeof(e->lms_cfg), "%s/.lmstudio/fake-lms.json", e->home);
     du_must_lms_config(e, lms_extra);
     CHECK_INT(setenv("HOME", e->home, 1), ==, 0);
@@ -92,16 +103,8 @@ spawn_daemon(struct du_env *e, const char *const *extra)
         return -1;
     }
     snprintf(port, sizeof(port), "%d", e->port);
-    argv[n++] = (char *)bin;
-    argv[n++] = "serve";
-    argv[n++] = "--db";
-    argv[n++] = e->db;
-    argv[n++] = "--listen-port";
-    argv[n++] = port;
-    argv[n++] = "--lms";
-    argv[n++] = (char *)tu_src("tests/fake-lms");
-    argv[n++] = "--base-url";
-    argv[n++] = e->sim.base_url;
+    n = TU_ARGV(argv, n, (char *)bin, "serve", "--db", e->db, "--listen-port", port, "--lms",
+                (char *)tu_src("tests/fake-lms"), "--base-url", e->sim.base_url);
     for (i = 0; extra != NULL && extra[i] != NULL && n < DU_ARGS_MAX - 1; i++)
         argv[n++] = (char *)extra[i];
     argv[n] = NULL;
@@ -489,28 +492,87 @@ du_sse(struct du_env *e, const char *path, long long last_id, int max_events, lo
 
 /* ---- database ---- */
 
+struct db *
+du_db_open(const char *path)
+{
+    char err[DB_ERR_MAX];
+    struct db *db = db_open(path, err, sizeof(err));
+
+    if (db == NULL)
+        check_failed(__FILE__, __LINE__, "db_open %s: %s", path, err);
+    return db;
+}
+
 sqlite3 *
-du_must_db(struct du_env *e)
+du_open_ro(const char *path)
 {
     sqlite3 *db = NULL;
 
-    CHECK_INT(sqlite3_open_v2(e->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
+    CHECK_INT(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
     sqlite3_busy_timeout(db, 5000);
     return db;
+}
+
+sqlite3 *
+du_must_db(struct du_env *e)
+{
+    return du_open_ro(e->db);
 }
 
 double
 du_q(sqlite3 *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    double v = NAN;
+    return du_qf(db, "%s", sql);
+}
 
+/* The statement fmt makes, stepped once: a row is there when
+ * sqlite3_column_type(st, 0) answers; a bad statement fails the test. */
+static sqlite3_stmt *
+du_step_v(sqlite3 *db, const char *fmt, va_list ap)
+{
+    char sql[DU_SQL_MAX];
+    sqlite3_stmt *st = NULL;
+
+    vsnprintf(sql, sizeof(sql), fmt, ap);
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
         check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_finalize(st);
+        st = NULL;
+    }
+    return st;
+}
+
+double
+du_qf(sqlite3 *db, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    double v = NAN;
+    va_list ap;
+
+    va_start(ap, fmt);
+    st = du_step_v(db, fmt, ap);
+    va_end(ap);
+    if (st != NULL && sqlite3_column_type(st, 0) != SQLITE_NULL)
         v = sqlite3_column_double(st, 0);
     sqlite3_finalize(st);
     return v;
+}
+
+void
+du_qs(sqlite3 *db, char *out, size_t len, const char *fmt, ...)
+{
+    sqlite3_stmt *st;
+    const unsigned char *s = NULL;
+    va_list ap;
+
+    va_start(ap, fmt);
+    st = du_step_v(db, fmt, ap);
+    va_end(ap);
+    if (st != NULL)
+        s = sqlite3_column_text(st, 0);
+    snprintf(out, len, "%s", s ? (const char *)s : "");
+    sqlite3_finalize(st);
 }
 
 /* ---- processes ---- */

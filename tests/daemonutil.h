@@ -17,6 +17,14 @@
 
 #include "tests/testutil.h"
 
+struct db;
+
+/* A tpsd-sim model entry (JSON object text): key, 20 ms to the first token,
+ * then tps (a literal number) tokens/s of "hello world ", 1 GB on disk. */
+#define DU_MODEL(key, tps)                                                                     \
+    "{\"key\":\"" key "\",\"ttft_ms\":20,\"tps\":" #tps                                        \
+    ",\"text\":\"hello world \",\"size_bytes\":1e9}"
+
 #define DU_ARGS_MAX 32
 #define DU_PIDS_MAX 64
 #define DU_START_MS 20000 /* tpsd serve up and answering healthz */
@@ -106,11 +114,30 @@ int du_wait_samples(struct du_env *e, long long id, int n, long timeout_ms);
 int du_sse(struct du_env *e, const char *path, long long last_id, int max_events,
            long timeout_ms, json_t **out);
 
+/* storage's db_open of path (created and migrated when new); a failure
+ * fails the test. */
+struct db *du_db_open(const char *path);
+/* The database at path, read-only, waiting up to 5 s on a lock (a new
+ * connection each call). CHECKs. */
+sqlite3 *du_open_ro(const char *path);
+/* tpsd-sim started with {sim_extra "models":[models_json]} (sim_extra: ""
+ * or members, each followed by a comma), and the folders home and
+ * home/.lmstudio made. CHECKs. */
+void du_sim_and_home(struct tu_sim *sim, const char *sim_extra, const char *models_json,
+                     const char *home);
 /* Open the database read-only (a new connection each call). CHECKs. */
 sqlite3 *du_must_db(struct du_env *e);
 /* First column of the first row as a number (NAN when NULL or no row).
  * A bad statement fails the test. */
 double du_q(sqlite3 *db, const char *sql);
+/* du_q on the statement printf-style fmt makes (at most DU_SQL_MAX - 1
+ * bytes). */
+#define DU_SQL_MAX 2048
+double du_qf(sqlite3 *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The first column of the first row of the statement fmt makes, as text
+ * into out ("" when NULL or no row). A bad statement fails the test. */
+void du_qs(sqlite3 *db, char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 /*
  * Linux: pids of the processes (other than the daemon, the sim and this

@@ -26,7 +26,6 @@
 #include <unistd.h>
 
 #define RESP_MAX (4 * 1024 * 1024)
-#define JOB "{\"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\"], \"suite\": \"standard\"}"
 
 static struct config cfg;
 static struct api *api;
@@ -177,7 +176,7 @@ TEST(post_job)
     int64_t id;
 
     start(NULL, NULL);
-    req("POST", "/v1/jobs", json_hdrs, JOB, 0, &r, 0);
+    req("POST", "/v1/jobs", json_hdrs, TU_JOB, 0, &r, 0);
     CHECK_INT(r.status, ==, 201);
     j = hu_body_json(&r);
     id = json_integer_value(json_object_get(j, "id"));
@@ -209,7 +208,7 @@ TEST(list_and_cursor)
 
     start(NULL, NULL);
     for (i = 0; i < 5; i++)
-        post_job(JOB, NULL, 201);
+        post_job(TU_JOB, NULL, 201);
     for (;;) {
         if (cursor > 0)
             snprintf(path, sizeof(path), "/v1/jobs?limit=2&cursor=%lld", (long long)cursor);
@@ -254,7 +253,7 @@ TEST(cancel)
     int64_t id;
 
     start(NULL, NULL);
-    id = post_job(JOB, NULL, 201);
+    id = post_job(TU_JOB, NULL, 201);
     snprintf(path, sizeof(path), "/v1/jobs/%lld/cancel", (long long)id);
     j = REQ_JSON("POST", path, NULL, NULL, 200);
     CHECK_STR(json_string_value(json_object_get(j, "state")), "cancelled");
@@ -273,8 +272,8 @@ TEST(idempotency)
     int64_t a, b;
 
     start(NULL, NULL);
-    a = post_job(JOB, "k1", 201);
-    req("POST", "/v1/jobs", hdrs, JOB, 0, &r, 0);
+    a = post_job(TU_JOB, "k1", 201);
+    req("POST", "/v1/jobs", hdrs, TU_JOB, 0, &r, 0);
     CHECK_INT(r.status, ==, 200);
     CHECK_STR(hu_header(&r, "Idempotency-Replayed"), "true");
     j = hu_body_json(&r);
@@ -285,7 +284,7 @@ TEST(idempotency)
     EXPECT_STATUS("POST", "/v1/jobs", hdrs, "{\"models\": [\"other\"]}", 0, 422);
     /* 8 threads, one key: one job. */
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
-    tu_race_post(url, JOB, "race-1", 8);
+    tu_race_post(url, TU_JOB, "race-1", 8);
     req("GET", "/v1/jobs?limit=100", NULL, NULL, 0, &r, 0);
     j = hu_body_json(&r);
     CHECK_INT(json_array_size(json_object_get(j, "jobs")), ==, 2);
@@ -299,7 +298,7 @@ TEST(idempotency)
         memset(longkey, 'k', sizeof(longkey) - 1);
         longkey[sizeof(longkey) - 1] = '\0';
         memcpy(longkey, "Idempotency-Key: ", 17);
-        EXPECT_STATUS("POST", "/v1/jobs", h2, JOB, 0, 400);
+        EXPECT_STATUS("POST", "/v1/jobs", h2, TU_JOB, 0, 400);
     }
     finish();
 }
@@ -344,7 +343,7 @@ TEST(bad_bodies)
     deep[1000] = '\0';
     expect_post(deep, 400, NULL, __LINE__);
     free(deep);
-    EXPECT_STATUS("POST", "/v1/jobs", text_hdrs, JOB, 0, 415);
+    EXPECT_STATUS("POST", "/v1/jobs", text_hdrs, TU_JOB, 0, 415);
     finish();
 }
 
@@ -555,7 +554,7 @@ TEST(metrics)
     int samples = 0, jobs = 0, errors = 0;
 
     start(NULL, NULL);
-    post_job(JOB, NULL, 201);
+    post_job(TU_JOB, NULL, 201);
     req("GET", "/nope", NULL, NULL, 0, &r, 0);
     hu_resp_free(&r);
     req("GET", "/metrics", NULL, NULL, 0, &r, 0);
@@ -601,7 +600,7 @@ TEST(events)
     char hdr[64];
 
     start(NULL, NULL);
-    job = post_job(JOB, NULL, 201);
+    job = post_job(TU_JOB, NULL, 201);
     db = db_open(dbpath, err, sizeof(err));
     CHECK(db != NULL);
     for (i = 0; i < 3; i++)

@@ -37,7 +37,6 @@
 #define HOSTILE_WAIT_S 60     /* cap of any wait: a broken build fails, not hangs */
 #define HOSTILE_FDS 2048      /* open files the flood cases need */
 #define HOSTILE_RESP_MAX 8192 /* bytes of a raw response kept */
-#define JOB "{\"models\": [\"unsloth/MiniMax-M2.1-GGUF@Q4_K_S\"], \"suite\": \"standard\"}"
 
 static struct config cfg;
 static struct api *api;
@@ -134,20 +133,6 @@ struct trickle {
     int closed; /* sockets the server ended, when stopped */
 };
 
-/* 1 when the server ended fd: a read gives the end of the stream or an error. */
-static int
-peer_closed(int fd)
-{
-    struct pollfd p = {fd, POLLIN, 0};
-    char buf[512];
-    ssize_t n;
-
-    if (poll(&p, 1, 0) <= 0)
-        return 0;
-    n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-    return n == 0 || (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK);
-}
-
 static void *
 trickler(void *arg)
 {
@@ -164,7 +149,7 @@ trickler(void *arg)
             c = pos < head && !t->head_at_once ? t->head[pos] : 'a';
             if ((pos == 0 && t->head_at_once &&
                  send(t->fds[i], t->head, head, MSG_DONTWAIT) != (ssize_t)head) ||
-                send(t->fds[i], &c, 1, MSG_DONTWAIT) != 1 || peer_closed(t->fds[i])) {
+                send(t->fds[i], &c, 1, MSG_DONTWAIT) != 1 || tu_peer_closed(t->fds[i])) {
                 close(t->fds[i]);
                 t->fds[i] = -1;
                 t->closed++;
@@ -310,7 +295,7 @@ TEST(silent_connections_over_the_limit)
     until = tu_now_ns() + (uint64_t)HOSTILE_WAIT_S * 1000000000u;
     while (closed < NSILENT - 128 && tu_now_ns() < until) {
         for (i = 0; i < NSILENT; i++) {
-            if (fds[i] >= 0 && peer_closed(fds[i])) {
+            if (fds[i] >= 0 && tu_peer_closed(fds[i])) {
                 close(fds[i]);
                 fds[i] = -1;
                 closed++;
@@ -443,7 +428,7 @@ TEST(encoded_nul_is_400)
         long status = 0;
 
         snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
-        CHECK_INT(tu_http("POST", url, JOB, NULL, &status, NULL), ==, 0);
+        CHECK_INT(tu_http("POST", url, TU_JOB, NULL, &status, NULL), ==, 0);
         CHECK_INT(status, ==, 201);
     }
     CHECK_INT(get_status("/v1/jobs/1", NULL, NULL), ==, 200);
@@ -465,14 +450,14 @@ TEST(encoded_nul_is_400)
 TEST(conflicting_content_length_is_400)
 {
     char req[1024], resp[HOSTILE_RESP_MAX];
-    int closed, n = (int)strlen(JOB);
+    int closed, n = (int)strlen(TU_JOB);
 
     start_with(0, 0, NULL);
     snprintf(
         req, sizeof(req),
         "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
         "Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s",
-        port, n, n + 10, JOB);
+        port, n, n + 10, TU_JOB);
     CHECK_INT(raw_request(req, resp, sizeof(resp), &closed), ==, 400);
     CHECK(strstr(resp, "conflicting Content-Length") != NULL);
     CHECK(closed);
@@ -480,7 +465,7 @@ TEST(conflicting_content_length_is_400)
         req, sizeof(req),
         "POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\n"
         "Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
-        port, n, n, JOB);
+        port, n, n, TU_JOB);
     CHECK_INT(raw_request(req, resp, sizeof(resp), &closed), ==, 201);
     /* No job was created by the refused request. */
     {
@@ -507,7 +492,7 @@ TEST(idempotent_posts_race_20)
 
     start_with(0, 0, NULL);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/jobs", port);
-    tu_race_post(url, JOB, "race-20", 20);
+    tu_race_post(url, TU_JOB, "race-20", 20);
     CHECK_INT(get_status("/v1/jobs?limit=100", NULL, &body), ==, 200);
     j = json_loads(body, 0, NULL);
     CHECK_INT(json_array_size(json_object_get(j, "jobs")), ==, 1);

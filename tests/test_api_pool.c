@@ -10,6 +10,7 @@
  * the test lets go.
  */
 #include "tests/check.h"
+#include "tests/daemonutil.h"
 #include "tests/testutil.h"
 
 #include "api/api.h"
@@ -111,11 +112,8 @@ status_of(int fd)
 static struct db *
 lock_database(void)
 {
-    char err[API_ERR_MAX];
-    struct db *db = db_open(dbpath, err, sizeof(err));
+    struct db *db = du_db_open(dbpath);
 
-    if (db == NULL)
-        check_failed(__FILE__, __LINE__, "db_open: %s", err);
     CHECK_INT(db_exec(db, "PRAGMA locking_mode = EXCLUSIVE"), ==, 0);
     CHECK_INT(db_exec(db, "BEGIN EXCLUSIVE"), ==, 0);
     CHECK_INT(db_exec(db, "UPDATE jobs SET state = state WHERE 0"), ==, 0);

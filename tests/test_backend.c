@@ -240,21 +240,6 @@ t_served(const struct t_env *t, char *buf, size_t len)
     return buf;
 }
 
-/* 1 when the logged argv `line` holds the element `a`. */
-static int
-t_line_has(const json_t *line, const char *a)
-{
-    size_t i;
-    json_t *v;
-
-    json_array_foreach(line, i, v)
-    {
-        if (strcmp(json_string_value(v), a) == 0)
-            return 1;
-    }
-    return 0;
-}
-
 /* The element after `a` in the logged argv `line`, or "". */
 static const char *
 t_line_after(const json_t *line, const char *a)
@@ -296,6 +281,41 @@ t_script(char *path, size_t len, const char *dir, const char *body)
     CHECK_INT(chmod(path, 0755), ==, 0);
 }
 
+/* The lms backend on t's configuration (as it stands now). */
+static struct backend *
+t_lms(const struct t_env *t)
+{
+    struct backend_err err;
+    struct backend *b = backend_new("lms", &t->cfg, &err);
+
+    CHECK(b != NULL);
+    return b;
+}
+
+/* An lms backend whose lms is the script `body` (written as dir/lms): *cfg
+ * becomes a copy of base (all zero when NULL) with that lms and, unless
+ * NULL, base_url. */
+static struct backend *
+t_lms_script(struct backend_cfg *cfg, const struct backend_cfg *base, const char *dir,
+             const char *body, const char *base_url)
+{
+    char lms[TU_PATH_MAX];
+    struct backend_err err;
+    struct backend *b;
+
+    t_script(lms, sizeof(lms), dir, body);
+    if (base == NULL)
+        memset(cfg, 0, sizeof(*cfg));
+    else if (base != cfg)
+        *cfg = *base;
+    snprintf(cfg->lms.path, sizeof(cfg->lms.path), "%s", lms);
+    if (base_url != NULL)
+        snprintf(cfg->base_url, sizeof(cfg->base_url), "%s", base_url);
+    b = backend_new("lms", cfg, &err);
+    CHECK(b != NULL);
+    return b;
+}
+
 static void
 t_stop(struct t_env *t)
 {
@@ -327,8 +347,7 @@ TEST(lms_two_model_sequence)
     t_start(&t, NULL, 0);
     t.cfg.context_length = 131072;
     snprintf(t.cfg.lms.gpu, sizeof(t.cfg.lms.gpu), "max");
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     /* Round 0 without delay measures the fake's own cost (python start-up,
      * its HTTP calls: ~250 ms, noisy on a busy machine; the faster of two
      * loads); round 1 adds the delay: the measured load time holds the
@@ -384,8 +403,7 @@ TEST(lms_identifier_ttl)
     t_start(&t, NULL, 0);
     snprintf(t.cfg.identifier, sizeof(t.cfg.identifier), "bench-model");
     t.cfg.lms.ttl_s = 3600;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, 0);
     CHECK_STR(ld.served_id, "bench-model");
     CHECK_STR(t_served(&t, served, sizeof(served)), "bench-model");
@@ -419,8 +437,7 @@ TEST(lms_key_metachars_one_argument)
     int i;
 
     t_start(&t, NULL, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_EVIL, &ld, &err), ==, 0);
     CHECK_STR(ld.served_id, KEY_EVIL);
     CHECK_STR(t_served(&t, served, sizeof(served)), KEY_EVIL);
@@ -451,8 +468,7 @@ TEST(lms_hang_load_timeout)
 
     t_start(&t, "\"hang\":[\"load\"]", 0);
     t.cfg.load_timeout_ms = 1000;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     t0 = clock_mono_ns();
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "load_timeout");
@@ -464,7 +480,7 @@ TEST(lms_hang_load_timeout)
 
 TEST(lms_hang_group_killed)
 {
-    char lms[TU_PATH_MAX], body[T_BUF_MAX], pidf[TU_PATH_MAX], gpidf[TU_PATH_MAX];
+    char body[T_BUF_MAX], pidf[TU_PATH_MAX], gpidf[TU_PATH_MAX];
     const char *dir;
     struct backend_cfg cfg;
     struct backend *b;
@@ -486,13 +502,9 @@ TEST(lms_hang_group_killed)
              "(trap '' TERM INT; exec sleep 1000) & echo $! > '%s'\n"
              "echo 'loading...' >&2\nwait\n",
              KEY_A, pidf, gpidf);
-    t_script(lms, sizeof(lms), dir, body);
     memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
-    snprintf(cfg.base_url, sizeof(cfg.base_url), "http://127.0.0.1:9");
     cfg.load_timeout_ms = 500;
-    b = backend_new("lms", &cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms_script(&cfg, &cfg, dir, body, "http://127.0.0.1:9");
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "load_timeout");
     CHECK(strstr(err.detail, "loading...") != NULL);
@@ -519,8 +531,7 @@ TEST(lms_load_failed)
     struct backend_load ld;
 
     t_start(&t, "\"fail\":[\"load\"]", 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "lms_failed");
     CHECK(strstr(err.detail, "exit status") != NULL);
@@ -538,8 +549,7 @@ TEST(lms_mismatch)
 
     snprintf(extra, sizeof(extra), "\"mismatch\":{\"%s\":\"%s\"}", KEY_A, KEY_B);
     t_start(&t, extra, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "model_mismatch");
     CHECK(strstr(err.detail, KEY_B) != NULL); /* read from lms ps, no waiting */
@@ -551,14 +561,12 @@ TEST(lms_preflight_ok)
 {
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {KEY_A, KEY_B};
     json_t *log;
 
     t_start(&t, NULL, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 2, &pf), ==, 0);
     CHECK_INT(pf.nreasons, ==, 0);
     CHECK_INT(pf.nmodels, ==, 2);
@@ -587,7 +595,6 @@ TEST(lms_preflight_all_reasons)
 {
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {KEY_A, "nobody/missing-model@Q8_0", KEY_B};
     json_t *log;
@@ -596,8 +603,7 @@ TEST(lms_preflight_all_reasons)
     /* 6 GB free of 10 GB, 10% headroom: 5 GB usable: A (4 GB) fits, B (8 GB) not. */
     t.cfg.mem_total_bytes = 10000000000ULL;
     t.cfg.mem_available_bytes = 6000000000ULL;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 3, &pf), ==, -1);
     CHECK_INT(pf.nreasons, ==, 2);
     CHECK(t_has_reason(&pf, BACKEND_MODEL_NOT_FOUND, "nobody/missing-model@Q8_0"));
@@ -640,7 +646,6 @@ TEST(lms_preflight_no_lms_no_server)
 
 TEST(lms_bad_json)
 {
-    char lms[TU_PATH_MAX];
     struct tu_sim sim;
     struct backend_cfg cfg;
     struct backend *b;
@@ -650,18 +655,14 @@ TEST(lms_bad_json)
     const char *models[] = {KEY_A};
 
     t_setup();
-    t_script(lms, sizeof(lms), tu_tmpdir(),
-             "case \"$1\" in\n"
-             "version) echo 'lms - LM Studio CLI - v0.0.99';;\n"
-             "ls) echo '[{\"modelKey\": \"x\", \"sizeBytes\": 12'; echo 'garbage{';;\n"
-             "ps) echo '[{\"identifier\": 42}]';;\n"
-             "*) exit 0;;\nesac");
     CHECK_INT(tu_sim_start(NULL, &sim), ==, 0);
-    memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
-    snprintf(cfg.base_url, sizeof(cfg.base_url), "%s", sim.base_url);
-    b = backend_new("lms", &cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms_script(&cfg, NULL, tu_tmpdir(),
+                     "case \"$1\" in\n"
+                     "version) echo 'lms - LM Studio CLI - v0.0.99';;\n"
+                     "ls) echo '[{\"modelKey\": \"x\", \"sizeBytes\": 12'; echo 'garbage{';;\n"
+                     "ps) echo '[{\"identifier\": 42}]';;\n"
+                     "*) exit 0;;\nesac",
+                     sim.base_url);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
     CHECK(t_has_reason(&pf, BACKEND_LMS_BAD_JSON, "lms ls --json"));
     CHECK_STR(pf.version, "v0.0.99"); /* the version token, not the line */
@@ -676,22 +677,17 @@ TEST(lms_bad_json)
 
 TEST(lms_unload_failed)
 {
-    char lms[TU_PATH_MAX];
     struct backend_cfg cfg;
     struct backend *b;
     struct backend_err err;
     struct backend_load ld;
 
     t_setup();
-    t_script(lms, sizeof(lms), tu_tmpdir(),
-             "case \"$1\" in ps) echo '[]'; exit 0;;\n"
-             "ls) echo '[{\"modelKey\": \"" KEY_A "\"}]'; exit 0;; esac\n"
-             "echo \"Error: cannot unload: LM Studio is not running\" >&2; exit 1");
-    memset(&cfg, 0, sizeof(cfg));
-    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
-    snprintf(cfg.base_url, sizeof(cfg.base_url), "http://127.0.0.1:9");
-    b = backend_new("lms", &cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms_script(&cfg, NULL, tu_tmpdir(),
+                     "case \"$1\" in ps) echo '[]'; exit 0;;\n"
+                     "ls) echo '[{\"modelKey\": \"" KEY_A "\"}]'; exit 0;; esac\n"
+                     "echo \"Error: cannot unload: LM Studio is not running\" >&2; exit 1",
+                     "http://127.0.0.1:9");
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "unload_failed");
     CHECK(strstr(err.detail, "LM Studio is not running") != NULL);
@@ -821,7 +817,6 @@ TEST(lms_preflight_server_start)
 {
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {KEY_A};
     json_t *log, *line;
@@ -832,8 +827,7 @@ TEST(lms_preflight_server_start)
      * at the same port, cannot list the models either. */
     snprintf(t.cfg.base_url, sizeof(t.cfg.base_url), "http://127.0.0.1:9");
     t.cfg.lms.allow_server_start = 1;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
     CHECK(strstr(pf.notes, "lms server start") != NULL);
     CHECK(t_has_reason(&pf, BACKEND_SERVER_UNREACHABLE, "after lms server start"));
@@ -920,14 +914,12 @@ TEST(lms_version_is_cli_commit)
 {
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {KEY_A};
     json_t *d;
 
     t_start(&t, "\"commit\":\"9f8e7d6\"", 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, 0);
     CHECK_STR(pf.version, "9f8e7d6");
     backend_preflight_free(&pf);
@@ -937,8 +929,7 @@ TEST(lms_version_is_cli_commit)
     backend_free(b);
     /* lms before 2026-01: "(v0.3.30)" at the end of the utility line. */
     t_fake_cfg(&t, "\"legacy_version\":\"0.3.30\"", 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, 0);
     CHECK_STR(pf.version, "v0.3.30");
     backend_preflight_free(&pf);
@@ -973,8 +964,7 @@ TEST(lms_variant_keys)
     size_t i;
 
     t_start_models(&t, t_variant_models(), T_CATALOG, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 3, &pf), ==, 0); /* not a job failure */
     CHECK_INT(pf.models[0].not_loadable, ==, 1);
     CHECK_INT(pf.models[1].not_loadable, ==, 0);
@@ -1004,12 +994,12 @@ TEST(lms_variant_keys)
     json_decref(st);
     log = t_argv_log(&t);
     for (i = 0; (line = t_log_nth(log, "load", (int)i)) != NULL; i++) {
-        if (!t_line_has(line, "--estimate-only") &&
+        if (!backend_ids_have(line, "--estimate-only") &&
             strcmp(json_string_value(json_array_get(line, 1)), "org/m") == 0)
             break;
     }
     CHECK(line != NULL); /* lms load org/m: the base key loads the selected variant */
-    CHECK(!t_line_has(line, "org/m@q4_k_m"));
+    CHECK(!backend_ids_have(line, "org/m@q4_k_m"));
     json_decref(log);
     backend_free(b);
     t_stop(&t);
@@ -1024,13 +1014,12 @@ TEST(lms_jit_listing_is_no_proof)
     struct backend_err err;
     struct backend_load ld;
     struct backend_cfg cfg;
-    char extra[T_BUF_MAX], lms[TU_PATH_MAX], body[T_BUF_MAX];
+    char extra[T_BUF_MAX], body[T_BUF_MAX];
     json_t *ids = NULL;
 
     snprintf(extra, sizeof(extra), "\"mismatch\":{\"%s\":\"%s\"}", KEY_A, KEY_B);
     t_start(&t, extra, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_server_models(b, &ids, &err), ==, 0);
     CHECK(backend_ids_have(ids, KEY_A)); /* listed, yet nothing is loaded */
     json_decref(ids);
@@ -1045,11 +1034,7 @@ TEST(lms_jit_listing_is_no_proof)
              "case \"$1\" in ps) echo '[]';; ls) echo '[{\"modelKey\": \"%s\"}]';; esac\n"
              "exit 0",
              KEY_A);
-    t_script(lms, sizeof(lms), t.dir, body);
-    cfg = t.cfg;
-    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
-    b = backend_new("lms", &cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms_script(&cfg, &t.cfg, t.dir, body, NULL);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "lms_failed");
     CHECK(strstr(err.detail, "lists no loaded model") != NULL);
@@ -1134,8 +1119,7 @@ TEST(lms_busy_server_waited_for)
     t_start(&t, NULL, 0);
     t_slow_b(&t);
     t.cfg.lms.busy_wait_ms = 120000;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     c.t = &t;
     c.key = KEY_B;
     c.tokens = 60; /* 6 s at 10 tokens/s */
@@ -1195,8 +1179,7 @@ TEST(lms_busy_server_never_idle)
     t_start(&t, NULL, 0);
     t_slow_b(&t);
     t.cfg.lms.busy_wait_ms = 1500;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     c.t = &t;
     c.key = KEY_B;
     c.tokens = 3000; /* 300 s: longer than the test */
@@ -1223,7 +1206,6 @@ TEST(lms_ls_300_models)
 {
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {"lib/model-000", "lib/model-299"};
     char key[64], outp[TU_PATH_MAX], errp[TU_PATH_MAX];
@@ -1248,8 +1230,7 @@ TEST(lms_ls_300_models)
     CHECK_INT(tu_read_file(outp, &text, &len), ==, 0);
     free(text);
     CHECK_INT(len, >, 64 * 1024); /* over the old capture cap */
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 2, &pf), ==, 0);
     CHECK_INT(pf.models[0].size_bytes, ==, 1000000000LL);
     CHECK_INT(pf.models[1].size_bytes, ==, 1000000299LL);
@@ -1291,8 +1272,7 @@ TEST(lms_load_deadline_sigint_first)
     /* Long enough for the fake (python) to reach its load on a busy machine:
      * lms listens for SIGINT only around the load itself. */
     t.cfg.load_timeout_ms = 4000;
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "load_timeout");
     CHECK(strstr(err.detail, "Load cancelled") != NULL); /* lms's own words */
@@ -1306,8 +1286,7 @@ TEST(lms_load_deadline_sigint_first)
              "\"signal_log\":\"%s\"",
              sigf);
     t_fake_cfg(&t, extra, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "load_timeout");
     t_signals(sigf, got, sizeof(got));
@@ -1325,7 +1304,6 @@ TEST(lms_estimate_stderr_units_context)
     const double want = 4e9 + 131072.0 * 131072.0; /* size + context x bytes per token */
     struct t_env t;
     struct backend *b;
-    struct backend_err err;
     struct backend_preflight pf;
     const char *models[] = {KEY_A};
     json_t *log, *line;
@@ -1336,8 +1314,7 @@ TEST(lms_estimate_stderr_units_context)
     t.cfg.mem_available_bytes = 20000000000ULL; /* the model fits, its context not */
     for (u = 0; u < 2; u++) {
         t_fake_cfg(&t, units[u], 0);
-        b = backend_new("lms", &t.cfg, &err);
-        CHECK(b != NULL);
+        b = t_lms(&t);
         CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
         CHECK_NEAR((double)pf.models[0].estimate_bytes, want, 0.006 * unit[u]);
         CHECK_INT(pf.nreasons, ==, 1);
@@ -1348,8 +1325,8 @@ TEST(lms_estimate_stderr_units_context)
     log = t_argv_log(&t);
     line = t_log_nth(log, "load", 0);
     CHECK(line != NULL);
-    CHECK(t_line_has(line, "--estimate-only"));
-    CHECK(t_line_has(line, "-y"));
+    CHECK(backend_ids_have(line, "--estimate-only"));
+    CHECK(backend_ids_have(line, "-y"));
     CHECK_STR(t_line_after(line, "--context-length"), "131072");
     CHECK(!t_log_has(log, "#picker"));
     json_decref(log);
@@ -1370,8 +1347,7 @@ TEST(lms_exact_path)
     json_t *log, *line;
 
     t_start(&t, NULL, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, 0);
     CHECK_STR(pf.models[0].quant, "Q4_K_S");
     backend_preflight_free(&pf);
@@ -1396,11 +1372,10 @@ TEST(lms_unload_verified)
     struct backend *b;
     struct backend_err err;
     struct backend_cfg cfg;
-    char lms[TU_PATH_MAX], body[T_BUF_MAX];
+    char body[T_BUF_MAX];
 
     t_start(&t, NULL, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_unload(b, "nobody-loaded-this", &err), ==, 0); /* not loaded: done */
     backend_free(b);
     /* An lms whose unload exits 0 but leaves the model loaded. */
@@ -1409,11 +1384,7 @@ TEST(lms_unload_verified)
              "\"status\": \"idle\", \"queued\": 0}]';;\n"
              "unload) echo 'Error: Model Not Found.' >&2;; esac\nexit 0",
              KEY_A);
-    t_script(lms, sizeof(lms), t.dir, body);
-    cfg = t.cfg;
-    snprintf(cfg.lms.path, sizeof(cfg.lms.path), "%s", lms);
-    b = backend_new("lms", &cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms_script(&cfg, &t.cfg, t.dir, body, NULL);
     CHECK_INT(backend_unload(b, "x", &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "unload_failed");
     CHECK(strstr(err.detail, "still lists \"x\"") != NULL);
@@ -1438,8 +1409,7 @@ TEST(lms_port_from_base_url)
 
     /* The LM Studio the fake would find by itself is not there. */
     t_start(&t, "\"sim\":\"http://127.0.0.1:9\"", 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, 0);
     backend_preflight_free(&pf);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, 0);
@@ -1449,9 +1419,9 @@ TEST(lms_port_from_base_url)
     {
         const char *verb = json_string_value(json_array_get(line, 0));
 
-        CHECK(!t_line_has(line, "--host"));
+        CHECK(!backend_ids_have(line, "--host"));
         if (strcmp(verb, "version") == 0)
-            CHECK(!t_line_has(line, "--port")); /* version.ts takes no client options */
+            CHECK(!backend_ids_have(line, "--port")); /* version.ts takes no client options */
         else
             CHECK_STR(t_line_after(line, "--port"), t.port);
     }
@@ -1479,8 +1449,7 @@ TEST(lms_exact_key_no_picker)
                    json_pack("[{s:s,s:i},{s:s,s:i}]", "key", "qwen/qwen3-coder", "load_ms", 0,
                              "key", "qwen/qwen3", "load_ms", 0),
                    NULL, 0);
-    b = backend_new("lms", &t.cfg, &err);
-    CHECK(b != NULL);
+    b = t_lms(&t);
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, 0);
     backend_preflight_free(&pf);
     CHECK_INT(backend_load(b, "qwen/qwen3", &ld, &err), ==, 0);

@@ -47,6 +47,21 @@ scan_declines(const char *s, int rc)
     chunk_release(&c);
 }
 
+/* A text chunk_scan declines and what chunk_decode then answers. */
+struct t_decline {
+    const char *s;
+    int rc;
+};
+
+static void
+scan_declines_all(const struct t_decline *t, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        scan_declines(t[i].s, t[i].rc);
+}
+
 TEST(common_shape)
 {
     struct chunk c;
@@ -105,6 +120,18 @@ TEST(escapes)
 
 TEST(surrogate_pairs)
 {
+    static const struct t_decline bad_text[] = {
+        /* Lone or reversed surrogates, bad UTF-8: jansson rejects, so must we. */
+        {"{\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\\ude00\\ud83d\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\\ud83dx\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\xc0\xaf\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\xed\xa0\x80\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\xf4\x90\x80\x80\"}}]}", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"\xe2\x82\"}}]}", -1},
+        /* \u0000 is left to jansson (JSON_ALLOW_NUL: text with a NUL). */
+        {"{\"choices\":[{\"delta\":{\"content\":\"a\\u0000b\"}}]}", 0},
+    };
     struct chunk c;
 
     /* U+1F600 as a pair, and as raw UTF-8: the same bytes. */
@@ -113,16 +140,7 @@ TEST(surrogate_pairs)
     scan_ok_str(&c,
                 "{\"choices\":[{\"delta\":{\"content\":\"\xf0\x9f\x98\x80 caf\xc3\xa9\"}}]}");
     CHECK_STR(c.content, "\xf0\x9f\x98\x80 caf\xc3\xa9");
-    /* Lone or reversed surrogates, bad UTF-8: jansson rejects, so must we. */
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\\ud83d\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\\ude00\\ud83d\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\\ud83dx\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\xc0\xaf\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\xed\xa0\x80\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\xf4\x90\x80\x80\"}}]}", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"\xe2\x82\"}}]}", -1);
-    /* \u0000 is left to jansson (JSON_ALLOW_NUL: text with a NUL). */
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"a\\u0000b\"}}]}", 0);
+    scan_declines_all(bad_text, sizeof(bad_text) / sizeof(bad_text[0]));
 }
 
 TEST(whitespace_and_order)
@@ -188,35 +206,36 @@ TEST(reasoning_priority)
 
 TEST(declines_the_unusual)
 {
-    /* The last chunk of a stream, errors, statistics, tools: jansson's. */
-    scan_declines("{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}",
-                  0);
-    scan_declines(
-        "{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"timings\":{\"predicted_n\":1}}", 0);
-    scan_declines("{\"error\":{\"message\":\"boom\"}}", 0);
-    scan_declines("{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}", 0);
-    scan_declines("{\"choices\":[{\"text\":\"legacy\"}]}", 0);
-    scan_declines("{\"choices\":[{\"delta\":null,\"message\":{\"content\":\"x\"}}]}", 0);
-    scan_declines("{\"choices\":[{\"delta\":{}},{\"delta\":{}}]}", 0);
-    scan_declines("{\"eval_count\":3}", 0);
-    /* Duplicate keys: jansson keeps the last; the scanner leaves it to it. */
-    scan_declines("{\"model\":\"a\",\"model\":\"b\"}", 0);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}", 0);
-    /* Wrong types (chunk.c counts them), escaped keys, reals, big numbers. */
-    scan_declines("{\"model\":5}", 0);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":7}}]}", 0);
-    scan_declines("{\"mod\\u0065l\":\"m\"}", 0);
-    scan_declines("{\"created\":1.5}", 0);
-    scan_declines("{\"created\":1e3}", 0);
-    scan_declines("{\"created\":1234567890123456789012}", -1);
-    /* Not JSON, not an object, [DONE]: the tree path's answer. */
-    scan_declines("[DONE]", 0);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"x\"}}]", -1);
-    scan_declines("{\"choices\":[{\"delta\":{\"content\":\"x\"}}]} x", -1);
-    scan_declines("{\"id\":\"a\tb\"}", -1);
-    scan_declines("{\"created\":01}", -1);
-    scan_declines("[1]", -1);
-    scan_declines("", -1);
+    static const struct t_decline unusual[] = {
+        /* The last chunk of a stream, errors, statistics, tools: jansson's. */
+        {"{\"choices\":[],\"usage\":{\"prompt_tokens\":1,\"completion_tokens\":2}}", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":\"x\"}}],\"timings\":{\"predicted_n\":1}}", 0},
+        {"{\"error\":{\"message\":\"boom\"}}", 0},
+        {"{\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0}]}}]}", 0},
+        {"{\"choices\":[{\"text\":\"legacy\"}]}", 0},
+        {"{\"choices\":[{\"delta\":null,\"message\":{\"content\":\"x\"}}]}", 0},
+        {"{\"choices\":[{\"delta\":{}},{\"delta\":{}}]}", 0},
+        {"{\"eval_count\":3}", 0},
+        /* Duplicate keys: jansson keeps the last; the scanner leaves it to it. */
+        {"{\"model\":\"a\",\"model\":\"b\"}", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":\"a\",\"content\":\"b\"}}]}", 0},
+        /* Wrong types (chunk.c counts them), escaped keys, reals, big numbers. */
+        {"{\"model\":5}", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":7}}]}", 0},
+        {"{\"mod\\u0065l\":\"m\"}", 0},
+        {"{\"created\":1.5}", 0},
+        {"{\"created\":1e3}", 0},
+        {"{\"created\":1234567890123456789012}", -1},
+        /* Not JSON, not an object, [DONE]: the tree path's answer. */
+        {"[DONE]", 0},
+        {"{\"choices\":[{\"delta\":{\"content\":\"x\"}}]", -1},
+        {"{\"choices\":[{\"delta\":{\"content\":\"x\"}}]} x", -1},
+        {"{\"id\":\"a\tb\"}", -1},
+        {"{\"created\":01}", -1},
+        {"[1]", -1},
+        {"", -1},
+    };
+    scan_declines_all(unusual, sizeof(unusual) / sizeof(unusual[0]));
 }
 
 TEST(scratch_limit)

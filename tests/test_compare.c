@@ -51,14 +51,19 @@ static const struct t_cfg base_cfg = {50.0, 40.0, 300.0, 900.0};
 static struct db *
 t_open(const char *path)
 {
-    char err[DB_ERR_MAX];
-    struct db *db = db_open(path, err, sizeof(err));
+    struct db *db = du_db_open(path);
 
-    if (db == NULL)
-        check_failed(__FILE__, __LINE__, "db_open %s: %s", path, err);
     /* Thousands of small transactions: no fsync each (a scratch file). */
     CHECK_INT(db_exec(db, "PRAGMA synchronous=OFF"), ==, 0);
     return db;
+}
+
+/* A new scratch database, c.db in a fresh folder (its path into path). */
+static struct db *
+t_scratch(char *path, size_t len)
+{
+    snprintf(path, len, "%s/c.db", tu_tmpdir());
+    return t_open(path);
 }
 
 /* A job with one run per model, each with `n` ok requests per case of
@@ -294,8 +299,7 @@ TEST(five_percent_apart)
     struct rng r;
     int seed, covered = 0;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     fast.decode *= 1.05;
     fast.ttft *= 1.10;
     for (seed = 1; seed <= T_SEEDS; seed++) {
@@ -353,8 +357,7 @@ TEST(identical_no_difference)
     struct rng r;
     int seed, same = 0, other = 0;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     for (seed = 1; seed <= T_SEEDS; seed++) {
         json_t *ans, *row;
         const char *v;
@@ -398,8 +401,7 @@ TEST(reproducible)
     struct db *db;
     struct rng r;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     rng_seed(&r, 7);
     fast.decode *= 1.03;
     snprintf(a, sizeof(a), "job:%lld",
@@ -450,8 +452,7 @@ TEST(insufficient_data)
     struct rng r;
     json_t *ans, *row;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     rng_seed(&r, 3);
     snprintf(a, sizeof(a), "job:%lld",
              (long long)t_job(db, one_model, two_cases, COMPARE_N_MIN - 1, &base_cfg, &r, T_T0,
@@ -484,8 +485,7 @@ TEST(match_by_model)
     json_t *ans, *row, *u;
     size_t i;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     rng_seed(&r, 5);
     fast.decode *= 1.2;
     snprintf(a, sizeof(a), "job:%lld",
@@ -524,8 +524,7 @@ TEST(model_time_ranges)
     json_t *ans, *row;
     int i;
 
-    snprintf(path, sizeof(path), "%s/c.db", tu_tmpdir());
-    db = t_open(path);
+    db = t_scratch(path, sizeof(path));
     rng_seed(&r, 11);
     fast.decode *= 1.08;
     for (i = 0; i < 3; i++) {
@@ -701,9 +700,22 @@ TEST(cli_compare)
     static const char *const badfig[] = {"job:1", "job:2", "--figure", "tps", NULL};
     static const char *const one[] = {"job:1", NULL};
     static const char *const badfmt[] = {"job:1", "job:2", "--format", "csv", NULL};
+    /* Selectors that find nothing (exit 4), bad arguments (exit 2). */
+    static const struct {
+        const char *const *args;
+        int code;
+    } refused[] = {
+        {notfound, EXIT_WORK_FAILED_T},
+        {nosamples, EXIT_WORK_FAILED_T},
+        {badsel, EXIT_USAGE_T},
+        {badfig, EXIT_USAGE_T},
+        {one, EXIT_USAGE_T},
+        {badfmt, EXIT_USAGE_T},
+    };
     struct du_env e;
     json_t *j;
     char *out = NULL;
+    size_t i;
 
     t_daemon(&e);
     CHECK_INT(t_cli(&e, table, &out), ==, 0);
@@ -727,18 +739,10 @@ TEST(cli_compare)
     CHECK_INT(json_array_size(json_object_get(j, "rows")), ==, 2 * COMPARE_NFIG);
     json_decref(j);
     free(out);
-    CHECK_INT(t_cli(&e, notfound, &out), ==, EXIT_WORK_FAILED_T);
-    free(out);
-    CHECK_INT(t_cli(&e, nosamples, &out), ==, EXIT_WORK_FAILED_T);
-    free(out);
-    CHECK_INT(t_cli(&e, badsel, &out), ==, EXIT_USAGE_T);
-    free(out);
-    CHECK_INT(t_cli(&e, badfig, &out), ==, EXIT_USAGE_T);
-    free(out);
-    CHECK_INT(t_cli(&e, one, &out), ==, EXIT_USAGE_T);
-    free(out);
-    CHECK_INT(t_cli(&e, badfmt, &out), ==, EXIT_USAGE_T);
-    free(out);
+    for (i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        CHECK_INT(t_cli(&e, refused[i].args, &out), ==, refused[i].code);
+        free(out);
+    }
     du_teardown(&e);
     /* Nobody listening: 3. */
     CHECK_INT(t_cli(&e, table, &out), ==, EXIT_UNAVAILABLE_T);

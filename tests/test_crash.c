@@ -9,6 +9,7 @@
  *
  * The seed is printed; TPSD_CRASH_SEED=N repeats a run.
  */
+#include "common/rng.h"
 #include "tests/check.h"
 #include "tests/daemonutil.h"
 #include "tests/testutil.h"
@@ -29,27 +30,16 @@
 #define T_SAMPLES_MAX 256
 
 /* 8 tokens at 50 tok/s after 20 ms: about 0.18 s a request. */
-#define MODEL(key)                                                                             \
-    "{\"key\":\"" key                                                                          \
-    "\",\"ttft_ms\":20,\"tps\":50,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL(key) DU_MODEL(key, 50)
 
 static const char *const two_models[] = {"m1", "m2", NULL};
 static const char *const one_model[] = {"m1", NULL};
 
-/* xorshift64*: the same kill points for the same seed, on every libc. */
-static uint64_t rng_state;
-
-static uint64_t
-rng_next(void)
-{
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 2685821657736338717ULL;
-}
+/* common/rng.h: the same kill points for the same seed, on every libc. */
+static struct rng crash_rng;
 
 static void
-rng_seed(void)
+crash_seed(void)
 {
     const char *s = getenv("TPSD_CRASH_SEED");
     uint64_t seed =
@@ -59,7 +49,7 @@ rng_seed(void)
         seed = 1;
     fprintf(stderr, "crash seed: %llu (TPSD_CRASH_SEED=%llu repeats it)\n",
             (unsigned long long)seed, (unsigned long long)seed);
-    rng_state = seed;
+    rng_seed(&crash_rng, seed);
 }
 
 /* One stored sample: where it sits in the plan and when it was sent. */
@@ -189,14 +179,15 @@ TEST(sigkill_random_points)
     long long id;
     int k, nprev = 0, kills = 0, per_run = 1 + 2 * 8;
 
-    rng_seed();
+    crash_seed();
     du_must_setup(&e, MODEL("m1") "," MODEL("m2"), NULL);
     sim_preload(&e, two_models);
     du_must_start(&e, NULL);
     id = du_must_submit_job(&e, two_models, 8, 8, 1, "none",
                             "\"load_pattern\":{\"type\":\"concurrent\",\"concurrency\":2}");
     for (k = 0; k < T_KILLS; k++) {
-        long ms = T_KILL_MIN_MS + (long)(rng_next() % (T_KILL_MAX_MS - T_KILL_MIN_MS));
+        long ms =
+            T_KILL_MIN_MS + (long)(rng_next(&crash_rng) % (T_KILL_MAX_MS - T_KILL_MIN_MS));
 
         tu_sleep_ms(ms);
         du_kill(&e);

@@ -37,13 +37,9 @@
 #define T_CANCEL_MS 2000 /* cancel: state cancelled within */
 #define T_STOP_MS 8000   /* SIGTERM: exit within (serve's grace is 5 s) */
 
-#define MODEL_FAST(key)                                                                        \
-    "{\"key\":\"" key                                                                          \
-    "\",\"ttft_ms\":20,\"tps\":400,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_FAST(key) DU_MODEL(key, 400)
 /* 40 tokens at 20 tok/s: a request takes about 2 s. */
-#define MODEL_SLOW(key)                                                                        \
-    "{\"key\":\"" key                                                                          \
-    "\",\"ttft_ms\":20,\"tps\":20,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_SLOW(key) DU_MODEL(key, 20)
 
 static const char *const two_models[] = {"m1", "m2", NULL};
 static const char *const one_model[] = {"m1", NULL};
@@ -584,15 +580,8 @@ TEST(second_serve_refused)
     CHECK_INT(du_wait_samples(&e, id, 1, T_JOB_MS), ==, 0);
     snprintf(port, sizeof(port), "%d", e.port + 1);
     snprintf(errf, sizeof(errf), "%s/second.err", e.dir);
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "serve";
-    argv[2] = "--db";
-    argv[3] = e.db;
-    argv[4] = "--listen-port";
-    argv[5] = port;
-    argv[6] = "--lms";
-    argv[7] = (char *)tu_src("tests/fake-lms");
-    argv[8] = NULL;
+    (void)TU_ARGV(argv, 0, getenv("TPSD_BIN"), "serve", "--db", e.db, "--listen-port", port,
+                  "--lms", (char *)tu_src("tests/fake-lms"));
     CHECK_INT(tu_run(argv, NULL, errf, 10000, &code), ==, 0);
     CHECK_INT(code, ==, 3);
     CHECK_INT(tu_read_file(errf, &err, NULL), ==, 0);
@@ -923,14 +912,8 @@ TEST(client_watch_cancelled)
     CHECK_INT(tu_write_file(specf, spec), ==, 0);
     free(spec);
     snprintf(outf, sizeof(outf), "%s/watch.out", e.dir);
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "submit";
-    argv[2] = "--file";
-    argv[3] = specf;
-    argv[4] = "--watch";
-    argv[5] = "--url";
-    argv[6] = e.url;
-    argv[7] = NULL;
+    (void)TU_ARGV(argv, 0, getenv("TPSD_BIN"), "submit", "--file", specf, "--watch", "--url",
+                  e.url);
     CHECK_INT(tu_spawn(argv, outf, NULL, 1, &pid), ==, 0);
     CHECK_INT(du_wait_samples(&e, 1, 1, T_JOB_MS), ==, 0);
     {
@@ -954,12 +937,7 @@ TEST(client_watch_cancelled)
 static void
 t_watch_argv(struct du_env *e, char **argv)
 {
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "watch";
-    argv[2] = "1";
-    argv[3] = "--url";
-    argv[4] = e->url;
-    argv[5] = NULL;
+    (void)tu_argv(argv, 0, 6, getenv("TPSD_BIN"), "watch", "1", "--url", e->url, (char *)NULL);
 }
 
 /* Run argv on a pseudo-terminal of `cols` columns (TERM=xterm) until it

@@ -24,58 +24,71 @@ static const char cpuinfo_pi[] =
     "Hardware\t: BCM2835\nRevision\t: c03111\nSerial\t\t: 10000000abcdef\n"
     "Model\t\t: Raspberry Pi 4 Model B Rev 1.1\n";
 
+/* One call of a key lookup (sysinfo_cpuinfo_value, sysinfo_os_release_value)
+ * and its answer (out: what the value reads, "" when rc is -1). */
+struct t_lookup {
+    const char *text, *key;
+    size_t outlen;
+    int rc;
+    const char *out;
+};
+
+/* Every row through fn, out filled with junk first. */
+static void
+t_lookups(int (*fn)(const char *, const char *, char *, size_t), const struct t_lookup *t,
+          size_t n)
+{
+    char out[SYSINFO_ENV_TEXT_MAX];
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        memset(out, 'x', sizeof(out));
+        CHECK_INT(fn(t[i].text, t[i].key, out, t[i].outlen), ==, t[i].rc);
+        CHECK_STR(out, t[i].out);
+    }
+}
+
 TEST(cpuinfo_values)
 {
-    char out[SYSINFO_ENV_TEXT_MAX], small[8];
+    static const struct t_lookup rows[] = {
+        {cpuinfo_x86, "model name", SYSINFO_ENV_TEXT_MAX, 0, "AMD EPYC 7763 64-Core Processor"},
+        /* "model" is its own key, not a prefix match of "model name". */
+        {cpuinfo_x86, "model", SYSINFO_ENV_TEXT_MAX, 0, "1"},
+        {cpuinfo_pi, "model name", SYSINFO_ENV_TEXT_MAX, -1, ""},
+        {cpuinfo_pi, "Hardware", SYSINFO_ENV_TEXT_MAX, 0, "BCM2835"},
+        {cpuinfo_pi, "Model", SYSINFO_ENV_TEXT_MAX, 0, "Raspberry Pi 4 Model B Rev 1.1"},
+        /* Too long for out, empty values, empty text: unknown. */
+        {cpuinfo_x86, "model name", 8, -1, ""},
+        {"model name\t:   \n", "model name", SYSINFO_ENV_TEXT_MAX, -1, ""},
+        {"", "model name", SYSINFO_ENV_TEXT_MAX, -1, ""},
+        {"no colon here\n", "no colon here", SYSINFO_ENV_TEXT_MAX, -1, ""},
+    };
 
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_x86, "model name", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "AMD EPYC 7763 64-Core Processor");
-    /* "model" is its own key, not a prefix match of "model name". */
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_x86, "model", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "1");
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_pi, "model name", out, sizeof(out)), ==, -1);
-    CHECK_STR(out, "");
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_pi, "Hardware", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "BCM2835");
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_pi, "Model", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "Raspberry Pi 4 Model B Rev 1.1");
-    /* Too long for out, empty values, empty text: unknown. */
-    CHECK_INT(sysinfo_cpuinfo_value(cpuinfo_x86, "model name", small, sizeof(small)), ==, -1);
-    CHECK_STR(small, "");
-    CHECK_INT(sysinfo_cpuinfo_value("model name\t:   \n", "model name", out, sizeof(out)), ==,
-              -1);
-    CHECK_INT(sysinfo_cpuinfo_value("", "model name", out, sizeof(out)), ==, -1);
-    CHECK_INT(sysinfo_cpuinfo_value("no colon here\n", "no colon here", out, sizeof(out)), ==,
-              -1);
+    t_lookups(sysinfo_cpuinfo_value, rows, sizeof(rows) / sizeof(rows[0]));
 }
+
+/* Debian 12's /etc/os-release, then quoting os-release(5) allows. */
+static const char os_deb[] =
+    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
+    "VERSION_ID=\"12\"\nID=debian\n";
+static const char os_odd[] = "NAME_PREFIX=x\nPRETTY_NAME='Single quoted'\n"
+                             "NAME=\"Say \\\"hi\\\" \\$HOME \\\\ now\"\nID=plain\nEMPTY=\"\"\n";
 
 TEST(os_release_values)
 {
-    char out[SYSINFO_ENV_TEXT_MAX], small[6];
-    /* Debian 12's /etc/os-release, then quoting os-release(5) allows. */
-    const char *deb =
-        "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\n"
-        "VERSION_ID=\"12\"\nID=debian\n";
-    const char *odd = "NAME_PREFIX=x\nPRETTY_NAME='Single quoted'\n"
-                      "NAME=\"Say \\\"hi\\\" \\$HOME \\\\ now\"\nID=plain\nEMPTY=\"\"\n";
+    static const struct t_lookup rows[] = {
+        {os_deb, "PRETTY_NAME", SYSINFO_ENV_TEXT_MAX, 0, "Debian GNU/Linux 12 (bookworm)"},
+        {os_deb, "VERSION_ID", SYSINFO_ENV_TEXT_MAX, 0, "12"},
+        {os_deb, "ID", SYSINFO_ENV_TEXT_MAX, 0, "debian"},
+        {os_odd, "PRETTY_NAME", SYSINFO_ENV_TEXT_MAX, 0, "Single quoted"},
+        {os_odd, "NAME", SYSINFO_ENV_TEXT_MAX, 0, "Say \"hi\" $HOME \\ now"},
+        {os_odd, "ID", SYSINFO_ENV_TEXT_MAX, 0, "plain"},
+        {os_odd, "EMPTY", SYSINFO_ENV_TEXT_MAX, -1, ""},
+        {os_odd, "VERSION", SYSINFO_ENV_TEXT_MAX, -1, ""},
+        {os_deb, "PRETTY_NAME", 6, -1, ""},
+    };
 
-    CHECK_INT(sysinfo_os_release_value(deb, "PRETTY_NAME", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "Debian GNU/Linux 12 (bookworm)");
-    CHECK_INT(sysinfo_os_release_value(deb, "VERSION_ID", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "12");
-    CHECK_INT(sysinfo_os_release_value(deb, "ID", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "debian");
-    CHECK_INT(sysinfo_os_release_value(odd, "PRETTY_NAME", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "Single quoted");
-    CHECK_INT(sysinfo_os_release_value(odd, "NAME", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "Say \"hi\" $HOME \\ now");
-    CHECK_INT(sysinfo_os_release_value(odd, "ID", out, sizeof(out)), ==, 0);
-    CHECK_STR(out, "plain");
-    CHECK_INT(sysinfo_os_release_value(odd, "EMPTY", out, sizeof(out)), ==, -1);
-    CHECK_INT(sysinfo_os_release_value(odd, "VERSION", out, sizeof(out)), ==, -1);
-    CHECK_STR(out, "");
-    CHECK_INT(sysinfo_os_release_value(deb, "PRETTY_NAME", small, sizeof(small)), ==, -1);
-    CHECK_STR(small, "");
+    t_lookups(sysinfo_os_release_value, rows, sizeof(rows) / sizeof(rows[0]));
 }
 
 TEST(darwin_sysctl_strings)

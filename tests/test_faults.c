@@ -42,13 +42,9 @@
 #define T_LOCK_S 15      /* the issue's lock: longer than SQLite's 5 s busy timeout */
 #define T_OTHER_UID 65534
 
-#define MODEL_FAST(key)                                                                        \
-    "{\"key\":\"" key                                                                          \
-    "\",\"ttft_ms\":20,\"tps\":400,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_FAST(key) DU_MODEL(key, 400)
 /* 20 tokens at 20 tok/s: a request takes about 1 s. */
-#define MODEL_SLOW(key)                                                                        \
-    "{\"key\":\"" key                                                                          \
-    "\",\"ttft_ms\":20,\"tps\":20,\"text\":\"hello world \",\"size_bytes\":1e9}"
+#define MODEL_SLOW(key) DU_MODEL(key, 20)
 
 static const char *const one_model[] = {"m1", NULL};
 
@@ -251,15 +247,8 @@ TEST(readonly_db_healthz_503_post_503)
     db_close(db);
     CHECK_INT(chmod(dbp, 0444), ==, 0);
     snprintf(port, sizeof(port), "%d", e.port);
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "serve";
-    argv[2] = "--db";
-    argv[3] = dbp;
-    argv[4] = "--listen-port";
-    argv[5] = port;
-    argv[6] = "--sample-interval-ms";
-    argv[7] = "0";
-    argv[8] = NULL;
+    (void)TU_ARGV(argv, 0, getenv("TPSD_BIN"), "serve", "--db", dbp, "--listen-port", port,
+                  "--sample-interval-ms", "0");
     pid = spawn_as_other(argv, log);
     /* Its first answer already says so. */
     for (i = 0; i < 2000; i++) {
@@ -332,7 +321,6 @@ TEST(lock_held_15s_no_sample_lost)
     long long id;
     pid_t holder;
     int status, saw_locked = 0, i;
-    char sql[256];
 
     du_must_setup(&e, MODEL_SLOW("s"), NULL);
     du_must_start(&e, NULL);
@@ -351,11 +339,11 @@ TEST(lock_held_15s_no_sample_lost)
     CHECK_INT(tu_wait_pid_exit(holder, (T_LOCK_S + 10) * 1000L, &status), ==, 0);
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     db = du_must_db(&e);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
-             " WHERE r.job_id = %lld AND s.ok = 1",
-             id);
-    CHECK_INT((int)du_q(db, sql), ==, 12);
+    CHECK_INT((int)du_qf(db,
+                         "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
+                         " WHERE r.job_id = %lld AND s.ok = 1",
+                         id),
+              ==, 12);
     sqlite3_close(db);
     CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, NULL), ==, 200);
     du_teardown(&e);
@@ -397,7 +385,7 @@ TEST(lock_wait_yields_to_sigterm)
 {
     struct du_env e;
     const char *const slow_model[] = {"s", NULL};
-    char state[32], sql[256];
+    char state[32];
     sqlite3 *db;
     long long id;
     pid_t holder;
@@ -416,16 +404,16 @@ TEST(lock_wait_yields_to_sigterm)
     du_must_start(&e, NULL);
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     db = du_must_db(&e);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(*), count(DISTINCT s.seq) FROM samples s JOIN runs r"
-             " ON s.run_id = r.id WHERE r.job_id = %lld AND s.ok = 1",
-             id);
-    CHECK_INT((int)du_q(db, sql), ==, 6);
-    snprintf(sql, sizeof(sql),
-             "SELECT count(DISTINCT s.seq) FROM samples s JOIN runs r"
-             " ON s.run_id = r.id WHERE r.job_id = %lld",
-             id);
-    CHECK_INT((int)du_q(db, sql), ==, 6);
+    CHECK_INT((int)du_qf(db,
+                         "SELECT count(*), count(DISTINCT s.seq) FROM samples s JOIN runs r"
+                         " ON s.run_id = r.id WHERE r.job_id = %lld AND s.ok = 1",
+                         id),
+              ==, 6);
+    CHECK_INT((int)du_qf(db,
+                         "SELECT count(DISTINCT s.seq) FROM samples s JOIN runs r"
+                         " ON s.run_id = r.id WHERE r.job_id = %lld",
+                         id),
+              ==, 6);
     sqlite3_close(db);
     du_teardown(&e);
 }
@@ -441,11 +429,7 @@ tpsd_db(struct du_env *e, const char *path, int other, char **out)
     pid_t pid;
 
     snprintf(log, sizeof(log), "%s/db-%d.out", e->dir, e->starts++);
-    argv[0] = getenv("TPSD_BIN");
-    argv[1] = "db";
-    argv[2] = "--db";
-    argv[3] = (char *)path;
-    argv[4] = NULL;
+    (void)TU_ARGV(argv, 0, getenv("TPSD_BIN"), "db", "--db", (char *)path);
     if (other) {
         pid = spawn_as_other(argv, log);
         CHECK_INT(tu_wait_pid_exit(pid, 60000, &status), ==, 0);
@@ -535,20 +519,10 @@ TEST(foreground_run_signal_closes_run)
           f);
     fclose(f);
     snprintf(log, sizeof(log), "%s/run.log", e.dir);
-    argv[n++] = getenv("TPSD_BIN");
-    argv[n++] = "run";
-    argv[n++] = "--lms"; /* (--backend none finds nothing loaded in the sim) */
-    argv[n++] = (char *)tu_src("tests/fake-lms");
-    argv[n++] = "--base-url";
-    argv[n++] = e.sim.base_url;
-    argv[n++] = "--model";
-    argv[n++] = "m1";
-    argv[n++] = "--suite";
-    argv[n++] = suite;
-    argv[n++] = "--repetitions";
-    argv[n++] = "10";
-    argv[n++] = "--db";
-    argv[n++] = e.db;
+    /* (--backend none finds nothing loaded in the sim) */
+    n = TU_ARGV(argv, n, getenv("TPSD_BIN"), "run", "--lms", (char *)tu_src("tests/fake-lms"),
+                "--base-url", e.sim.base_url, "--model", "m1", "--suite", suite,
+                "--repetitions", "10", "--db", e.db);
     argv[n] = NULL;
     CHECK_INT(tu_spawn(argv, log, log, 0, &pid), ==, 0);
     /* Its first sample is stored, then the signal comes. */

@@ -70,6 +70,7 @@ TEST(every_figure_is_a_schema_column)
     struct db *db = fresh("cols.db");
     sqlite3_stmt *st;
     size_t f;
+    int n;
 
     CHECK(sample_fields_n > 0);
     for (f = 0; f < sample_fields_n; f++) {
@@ -78,10 +79,11 @@ TEST(every_figure_is_a_schema_column)
         CHECK(st != NULL);
         db_bind_text(st, ":n", sample_fields[f].name);
         CHECK_INT(sqlite3_step(st), ==, SQLITE_ROW);
-        if (sqlite3_column_int(st, 0) != 1)
+        n = sqlite3_column_int(st, 0);
+        sqlite3_finalize(st);
+        if (n != 1)
             check_failed(__FILE__, __LINE__, "figure %s is not a column of samples",
                          sample_fields[f].name);
-        sqlite3_finalize(st);
     }
     db_close(db);
 }

@@ -1113,6 +1113,17 @@ noisy_run(double level)
     return pctl(v, R_SAMPLES, 0.5);
 }
 
+/* win[] = R_WINDOW runs at level 50, the generator seeded with seed first. */
+static void
+noisy_window(double *win, uint64_t seed)
+{
+    size_t i;
+
+    rng_seed(seed);
+    for (i = 0; i < R_WINDOW; i++)
+        win[i] = noisy_run(50.0);
+}
+
 /* Normal 2% noise over 2000 seeds: never flagged, in either direction. */
 TEST(regress_noise_not_flagged)
 {
@@ -1120,13 +1131,10 @@ TEST(regress_noise_not_flagged)
     struct regress_result r;
     double win[R_WINDOW], x, tmax = 0;
     int seed, flagged = 0;
-    size_t i;
 
     regress_opts_default(&o);
     for (seed = 0; seed < 2000; seed++) {
-        rng_seed((uint64_t)seed + 1000);
-        for (i = 0; i < R_WINDOW; i++)
-            win[i] = noisy_run(50.0);
+        noisy_window(win, (uint64_t)seed + 1000);
         x = noisy_run(50.0);
         CHECK_INT(regress_test(&o, win, R_WINDOW, x, 1, &r), ==, 0);
         flagged += r.flagged != 0;
@@ -1148,13 +1156,10 @@ TEST(regress_slowdown_flagged)
     struct regress_result r;
     double win[R_WINDOW];
     int seed, missed = 0, wrong = 0;
-    size_t i;
 
     regress_opts_default(&o);
     for (seed = 0; seed < 2000; seed++) {
-        rng_seed((uint64_t)seed + 5000);
-        for (i = 0; i < R_WINDOW; i++)
-            win[i] = noisy_run(50.0);
+        noisy_window(win, (uint64_t)seed + 5000);
         CHECK_INT(regress_test(&o, win, R_WINDOW, noisy_run(45.0), 1, &r), ==, 0);
         missed += r.flagged == 0;
         wrong += r.flagged > 0;
@@ -1229,42 +1234,53 @@ TEST(regress_statistic_by_hand)
     }
 }
 
+/* The regress_opts variables, in the order regress_env_set takes values. */
+static const char *const regress_env[] = {"TPSD_REGRESS_WINDOW", "TPSD_REGRESS_WINDOW_MIN",
+                                          "TPSD_REGRESS_T", "TPSD_REGRESS_CHANGE",
+                                          "TPSD_REGRESS_SIGMA_FLOOR"};
+#define REGRESS_ENV_N (sizeof(regress_env) / sizeof(regress_env[0]))
+
+/* Set every variable of regress_env to its value in v (NULL: unset), then
+ * read them into *o. */
+static void
+regress_env_set(const char *const v[REGRESS_ENV_N], struct regress_opts *o)
+{
+    size_t i;
+
+    for (i = 0; i < REGRESS_ENV_N; i++) {
+        if (v[i] != NULL)
+            setenv(regress_env[i], v[i], 1);
+        else
+            unsetenv(regress_env[i]);
+    }
+    regress_opts_env(o);
+}
+
 TEST(regress_opts_from_env)
 {
+    static const char *const good[] = {"12", "3", "4.5", "0.1", "0.01"};
+    static const char *const bad[] = {"abc", "1", "-1", "5%", ""};
+    static const char *const fraction[] = {"7.5", NULL, NULL, NULL, NULL};
+    static const char *const none[] = {NULL, NULL, NULL, NULL, NULL};
     struct regress_opts o;
 
-    setenv("TPSD_REGRESS_WINDOW", "12", 1);
-    setenv("TPSD_REGRESS_WINDOW_MIN", "3", 1);
-    setenv("TPSD_REGRESS_T", "4.5", 1);
-    setenv("TPSD_REGRESS_CHANGE", "0.1", 1);
-    setenv("TPSD_REGRESS_SIGMA_FLOOR", "0.01", 1);
-    regress_opts_env(&o);
+    regress_env_set(good, &o);
     CHECK_INT(o.window, ==, 12);
     CHECK_INT(o.window_min, ==, 3);
     CHECK_DBL(o.t_min, ==, 4.5);
     CHECK_DBL(o.change_min, ==, 0.1);
     CHECK_DBL(o.sigma_floor, ==, 0.01);
     /* Invalid values are ignored. */
-    setenv("TPSD_REGRESS_WINDOW", "abc", 1);
-    setenv("TPSD_REGRESS_WINDOW_MIN", "1", 1);
-    setenv("TPSD_REGRESS_T", "-1", 1);
-    setenv("TPSD_REGRESS_CHANGE", "5%", 1);
-    setenv("TPSD_REGRESS_SIGMA_FLOOR", "", 1);
-    regress_opts_env(&o);
+    regress_env_set(bad, &o);
     CHECK_INT(o.window, ==, REGRESS_WINDOW_DEFAULT);
     CHECK_INT(o.window_min, ==, REGRESS_WINDOW_MIN_DEFAULT);
     CHECK_DBL(o.t_min, ==, REGRESS_T_DEFAULT);
     CHECK_DBL(o.change_min, ==, REGRESS_CHANGE_DEFAULT);
     CHECK_DBL(o.sigma_floor, ==, REGRESS_SIGMA_FLOOR_DEFAULT);
     /* A fractional window is not a window. */
-    setenv("TPSD_REGRESS_WINDOW", "7.5", 1);
-    regress_opts_env(&o);
+    regress_env_set(fraction, &o);
     CHECK_INT(o.window, ==, REGRESS_WINDOW_DEFAULT);
-    unsetenv("TPSD_REGRESS_WINDOW");
-    unsetenv("TPSD_REGRESS_WINDOW_MIN");
-    unsetenv("TPSD_REGRESS_T");
-    unsetenv("TPSD_REGRESS_CHANGE");
-    unsetenv("TPSD_REGRESS_SIGMA_FLOOR");
+    regress_env_set(none, &o);
 }
 
 /* nruns finished runs of `model`, one a day from t0, case "short", with

@@ -38,6 +38,22 @@ expect_error(const char *text, const char *prefix, int line)
 }
 #define EXPECT_ERROR(text, prefix) expect_error(text, prefix, __LINE__)
 
+/* A spec that must be refused, and the start of the error. */
+struct t_bad {
+    const char *text, *prefix;
+};
+
+/* expect_error on every row (line: the caller's). */
+static void
+expect_errors(const struct t_bad *t, size_t n, int line)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        expect_error(t[i].text, t[i].prefix, line);
+}
+#define EXPECT_ERRORS(rows) expect_errors(rows, sizeof(rows) / sizeof(rows[0]), __LINE__)
+
 TEST(defaults)
 {
     struct jobspec s;
@@ -98,6 +114,27 @@ TEST(full_spec)
 
 TEST(load_patterns)
 {
+    static const struct t_bad bad[] = {
+        {"{\"models\": [\"m\"], \"load_pattern\": \"parallel\"}", "load_pattern:"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\"}}",
+         "load_pattern.concurrency: required"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
+         " \"concurrency\": 4097}}",
+         "load_pattern.concurrency: must be"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
+         " \"concurrency\": 2.5}}",
+         "load_pattern.concurrency: must be"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 0,"
+         " \"duration_s\": 1}}",
+         "load_pattern.rps:"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 1,"
+         " \"duration_s\": 2592001}}",
+         "load_pattern.duration_s:"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"sequential\","
+         " \"concurrency\": 2}}",
+         "load_pattern.concurrency: unknown field"},
+        {"{\"models\": [\"m\"], \"load_pattern\": {}}", "load_pattern.type: required"},
+    };
     struct jobspec s;
 
     CHECK_INT(parse_text("{\"models\": [\"m\"], \"load_pattern\": \"sequential\"}", &s), ==, 0);
@@ -111,29 +148,20 @@ TEST(load_patterns)
     CHECK_DBL(s.rps, ==, 2.0);
     CHECK_DBL(s.duration_s, ==, 60.0);
     jobspec_free(&s);
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": \"parallel\"}", "load_pattern:");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\"}}",
-                 "load_pattern.concurrency: required");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
-                 " \"concurrency\": 4097}}",
-                 "load_pattern.concurrency: must be");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"concurrent\","
-                 " \"concurrency\": 2.5}}",
-                 "load_pattern.concurrency: must be");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 0,"
-                 " \"duration_s\": 1}}",
-                 "load_pattern.rps:");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"rate\", \"rps\": 1,"
-                 " \"duration_s\": 2592001}}",
-                 "load_pattern.duration_s:");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {\"type\": \"sequential\","
-                 " \"concurrency\": 2}}",
-                 "load_pattern.concurrency: unknown field");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"load_pattern\": {}}", "load_pattern.type: required");
+    EXPECT_ERRORS(bad);
 }
 
 TEST(stability)
 {
+    static const struct t_bad bad[] = {
+        {"{\"models\": [\"m\"], \"kind\": \"stability\"}", "duration_s: required"},
+        {"{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 0}", "duration_s:"},
+        {"{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 10,"
+         " \"interval_s\": -1}",
+         "interval_s:"},
+        {"{\"models\": [\"m\"], \"duration_s\": 10}", "duration_s: only for"},
+        {"{\"models\": [\"m\"], \"kind\": \"soak\"}", "kind: must be one of"},
+    };
     struct jobspec s;
 
     CHECK_INT(parse_text("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 86400,"
@@ -144,14 +172,7 @@ TEST(stability)
     CHECK_DBL(s.interval_s, ==, 30.0);
     CHECK_INT(s.repetitions, ==, 1);
     jobspec_free(&s);
-    EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"stability\"}", "duration_s: required");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 0}",
-                 "duration_s:");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"stability\", \"duration_s\": 10,"
-                 " \"interval_s\": -1}",
-                 "interval_s:");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"duration_s\": 10}", "duration_s: only for");
-    EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"soak\"}", "kind: must be one of");
+    EXPECT_ERRORS(bad);
 }
 
 TEST(errors_name_the_field)

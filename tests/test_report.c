@@ -9,6 +9,7 @@
  * aggregated here; the failed model appears with its reason.
  */
 #include "tests/check.h"
+#include "tests/daemonutil.h"
 #include "tests/testutil.h"
 
 #include "api/api.h"
@@ -57,63 +58,12 @@ struct r_env {
 static struct r_env env;
 static int env_ready;
 
-static char *
-slurp(const char *path)
-{
-    char *s = NULL;
-
-    CHECK_INT(tu_read_file(path, &s, NULL), ==, 0);
-    return s;
-}
-
 /* ---- the database, read back ---- */
 
 static sqlite3 *
 r_db(void)
 {
-    sqlite3 *h = NULL;
-
-    CHECK_INT(sqlite3_open_v2(env.db, &h, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-    return h;
-}
-
-/* The first column of the first row of sql (printf-style) as a double;
- * NAN for NULL or no row. */
-static double __attribute__((format(printf, 2, 3))) q_num(sqlite3 *h, const char *fmt, ...)
-{
-    char sql[2048];
-    sqlite3_stmt *st = NULL;
-    double v = NAN;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(h));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
-static void __attribute__((format(printf, 4, 5)))
-q_str(sqlite3 *h, char *out, size_t len, const char *fmt, ...)
-{
-    char sql[2048];
-    sqlite3_stmt *st = NULL;
-    const unsigned char *s = NULL;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    if (sqlite3_prepare_v2(h, sql, -1, &st, NULL) != SQLITE_OK)
-        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(h));
-    if (sqlite3_step(st) == SQLITE_ROW)
-        s = sqlite3_column_text(st, 0);
-    snprintf(out, len, "%s", s ? (const char *)s : "");
-    sqlite3_finalize(st);
+    return du_open_ro(env.db);
 }
 
 /* What the report must say about one run, aggregated from its samples. */
@@ -147,38 +97,38 @@ expected(void)
 
         memset(r, 0, sizeof(*r));
         r->id =
-            (int64_t)q_num(h, "SELECT id FROM runs WHERE job_id = %lld AND model_index = %zu",
+            (int64_t)du_qf(h, "SELECT id FROM runs WHERE job_id = %lld AND model_index = %zu",
                            (long long)env.job_id, i);
         CHECK(r->id > 0);
-        q_str(h, r->model, sizeof(r->model), "SELECT model FROM runs WHERE id = %lld",
+        du_qs(h, r->model, sizeof(r->model), "SELECT model FROM runs WHERE id = %lld",
               (long long)r->id);
         CHECK_STR(r->model, models[i]);
-        q_str(h, r->format, sizeof(r->format), "SELECT model_format FROM runs WHERE id = %lld",
+        du_qs(h, r->format, sizeof(r->format), "SELECT model_format FROM runs WHERE id = %lld",
               (long long)r->id);
-        q_str(h, r->quant, sizeof(r->quant), "SELECT model_quant FROM runs WHERE id = %lld",
+        du_qs(h, r->quant, sizeof(r->quant), "SELECT model_quant FROM runs WHERE id = %lld",
               (long long)r->id);
-        q_str(h, r->error, sizeof(r->error), "SELECT error_code FROM runs WHERE id = %lld",
+        du_qs(h, r->error, sizeof(r->error), "SELECT error_code FROM runs WHERE id = %lld",
               (long long)r->id);
         r->size =
-            q_num(h, "SELECT model_size_bytes FROM runs WHERE id = %lld", (long long)r->id);
-        r->load_ms = q_num(h, "SELECT load_ms FROM runs WHERE id = %lld", (long long)r->id);
+            du_qf(h, "SELECT model_size_bytes FROM runs WHERE id = %lld", (long long)r->id);
+        r->load_ms = du_qf(h, "SELECT load_ms FROM runs WHERE id = %lld", (long long)r->id);
         for (k = 0; k < NCASES; k++) {
 #define W "run_id = %lld AND case_name = '%s'"
 #define A (long long)r->id, cases[k]
             r->c[k].n =
-                (int64_t)q_num(h, "SELECT count(*) FROM samples WHERE warmup = 0 AND " W, A);
-            r->c[k].passed = (int64_t)q_num(h,
+                (int64_t)du_qf(h, "SELECT count(*) FROM samples WHERE warmup = 0 AND " W, A);
+            r->c[k].passed = (int64_t)du_qf(h,
                                             "SELECT count(*) FROM samples WHERE " OKS
                                             " AND coalesce(passed, 1) != 0 AND " W,
                                             A);
             r->c[k].tokens =
-                q_num(h, "SELECT avg(completion_tokens) FROM samples WHERE " OKS " AND " W, A);
+                du_qf(h, "SELECT avg(completion_tokens) FROM samples WHERE " OKS " AND " W, A);
             r->c[k].e2e_ms =
-                q_num(h, "SELECT avg(e2e_ms) FROM samples WHERE " OKS " AND " W, A);
-            r->c[k].ttft = q_num(h, "SELECT avg(ttft_ms) FROM samples WHERE " OKS " AND " W, A);
+                du_qf(h, "SELECT avg(e2e_ms) FROM samples WHERE " OKS " AND " W, A);
+            r->c[k].ttft = du_qf(h, "SELECT avg(ttft_ms) FROM samples WHERE " OKS " AND " W, A);
             r->c[k].dec =
-                q_num(h, "SELECT avg(decode_tps) FROM samples WHERE " OKS " AND " W, A);
-            r->c[k].e2e = q_num(h, "SELECT avg(e2e_tps) FROM samples WHERE " OKS " AND " W, A);
+                du_qf(h, "SELECT avg(decode_tps) FROM samples WHERE " OKS " AND " W, A);
+            r->c[k].e2e = du_qf(h, "SELECT avg(e2e_tps) FROM samples WHERE " OKS " AND " W, A);
 #undef W
 #undef A
             r->n += r->c[k].n;
@@ -195,10 +145,10 @@ expected(void)
         r->avg_e2e = ne ? sum_e2e / ne : NAN;
         r->avg_dec = nd ? sum_dec / nd : NAN;
         r->e2e_min =
-            q_num(h, "SELECT min(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
+            du_qf(h, "SELECT min(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
                   (long long)r->id);
         r->e2e_max =
-            q_num(h, "SELECT max(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
+            du_qf(h, "SELECT max(e2e_tps) FROM samples WHERE " OKS " AND run_id = %lld",
                   (long long)r->id);
         r->pass_rate = r->n ? (double)r->passed / (double)r->n : NAN;
         r->tps_gb = r->size > 0 && !isnan(r->avg_e2e) ? r->avg_e2e / (r->size / 1e9) : NAN;
@@ -257,22 +207,9 @@ job(void)
     unsetenv("FAKE_LMS_CONFIG");
     unsetenv("TPSD_CONFIG");
     unsetenv("TPSD_DB");
-    argv[n++] = (char *)bin;
-    argv[n++] = "run";
-    argv[n++] = "--lms";
-    argv[n++] = (char *)tu_src("tests/fake-lms");
-    argv[n++] = "--base-url";
-    argv[n++] = env.sim.base_url;
-    argv[n++] = "--db";
-    argv[n++] = env.db;
-    argv[n++] = "--suite";
-    argv[n++] = "standard";
-    argv[n++] = "--name";
-    argv[n++] = "three models";
-    argv[n++] = "--repetitions";
-    argv[n++] = "3";
-    argv[n++] = "--warmup";
-    argv[n++] = "1";
+    n = TU_ARGV(argv, n, (char *)bin, "run", "--lms", (char *)tu_src("tests/fake-lms"),
+                "--base-url", env.sim.base_url, "--db", env.db, "--suite", "standard", "--name",
+                "three models", "--repetitions", "3", "--warmup", "1");
     for (i = 0; i < NMODELS; i++) {
         argv[n++] = "--model";
         argv[n++] = (char *)models[i];
@@ -280,12 +217,12 @@ job(void)
     argv[n] = NULL;
     CHECK_INT(tu_run(argv, env.out, env.err, R_TIMEOUT_MS, &code), ==, 0);
     if (code != 1) {
-        char *e = slurp(env.err);
+        char *e = tu_slurp(env.err);
         check_failed(__FILE__, __LINE__, "tpsd run exited %d, want 1: %s", code, e);
     }
     h = r_db();
-    env.job_id = (int64_t)q_num(h, "SELECT max(id) FROM jobs");
-    CHECK_DBL(q_num(h, "SELECT count(*) FROM runs"), ==, NMODELS);
+    env.job_id = (int64_t)du_qf(h, "SELECT max(id) FROM jobs");
+    CHECK_DBL(du_qf(h, "SELECT count(*) FROM runs"), ==, NMODELS);
     sqlite3_close(h);
     expected();
     /* The data the checks rely on. */
@@ -311,8 +248,8 @@ report(const char *fmt)
     snprintf(path, sizeof(path), "%s/report.%s", env.dir, fmt);
     CHECK_INT(tu_run(argv, path, env.err, 60000, &code), ==, 0);
     if (code != 0)
-        check_failed(__FILE__, __LINE__, "tpsd report exited %d: %s", code, slurp(env.err));
-    return slurp(path);
+        check_failed(__FILE__, __LINE__, "tpsd report exited %d: %s", code, tu_slurp(env.err));
+    return tu_slurp(path);
 }
 
 /* ---- Markdown ---- */
@@ -728,22 +665,22 @@ TEST(csv_one_row_per_sample)
         CHECK_INT(strtoll(row.f[0], NULL, 10), ==, env.job_id);
         snprintf(sql, sizeof(sql),
                  "SELECT count(*) FROM samples WHERE run_id = %lld AND seq = %lld", run, sq);
-        CHECK_DBL(q_num(h, "%s", sql), ==, 1);
-        q_str(h, got_detail, sizeof(got_detail), "SELECT model FROM runs WHERE id = %lld", run);
+        CHECK_DBL(du_qf(h, "%s", sql), ==, 1);
+        du_qs(h, got_detail, sizeof(got_detail), "SELECT model FROM runs WHERE id = %lld", run);
         CHECK_STR(row.f[2], got_detail);
-        q_str(h, got_detail, sizeof(got_detail),
+        du_qs(h, got_detail, sizeof(got_detail),
               "SELECT case_name FROM samples WHERE run_id = %lld AND seq = %lld", run, sq);
         CHECK_STR(row.f[col(&hdr, "case")], got_detail);
         CHECK_INT(
             strtoll(row.f[col(&hdr, "warmup")], NULL, 10), ==,
-            (long long)q_num(h, "SELECT warmup FROM samples WHERE run_id = %lld AND seq = %lld",
+            (long long)du_qf(h, "SELECT warmup FROM samples WHERE run_id = %lld AND seq = %lld",
                              run, sq));
         CHECK_INT(strtoll(row.f[col(&hdr, "ok")], NULL, 10), ==,
-                  (long long)q_num(
+                  (long long)du_qf(
                       h, "SELECT ok FROM samples WHERE run_id = %lld AND seq = %lld", run, sq));
         for (k = 0; k < sizeof(nums) / sizeof(nums[0]); k++) {
             const char *f = row.f[col(&hdr, nums[k])];
-            double want = q_num(h, "SELECT %s FROM samples WHERE run_id = %lld AND seq = %lld",
+            double want = du_qf(h, "SELECT %s FROM samples WHERE run_id = %lld AND seq = %lld",
                                 nums[k], run, sq);
             if (isnan(want)) {
                 CHECK_STR(f, "");
@@ -754,7 +691,7 @@ TEST(csv_one_row_per_sample)
                                  nums[k], run, sq, f, want);
             }
         }
-        q_str(
+        du_qs(
             h, got_detail, sizeof(got_detail),
             "SELECT coalesce(error_detail, '') FROM samples WHERE run_id = %lld AND seq = %lld",
             run, sq);
@@ -765,7 +702,7 @@ TEST(csv_one_row_per_sample)
         rows++;
     }
     /* Every sample of the job, warm-ups included: 2 models x (15 + 1). */
-    CHECK_DBL(rows, ==, q_num(h, "SELECT count(*) FROM samples"));
+    CHECK_DBL(rows, ==, du_qf(h, "SELECT count(*) FROM samples"));
     CHECK_INT(rows, ==, 32);
     (void)quoted; /* escaping_of_hostile_names checks quoting field by field */
     csv_free(&hdr);
@@ -821,36 +758,48 @@ TEST(http_report_same_as_cli)
 
 /* ---- hostile names, through storage ---- */
 
+/* A fresh database (file in a new temporary folder) with one job named
+ * job_name and one run of model; *s is set up as that run's first sample,
+ * failed (seq 0, sent at 1000), for the caller to fill and insert. */
+static struct db *
+one_run_db(const char *file, const char *job_name, const char *model, int64_t *job_id,
+           struct sample_rec *s)
+{
+    char dbp[TU_PATH_MAX], state[16];
+    struct db *db;
+    int64_t run;
+    int existing;
+
+    snprintf(dbp, sizeof(dbp), "%s/%s", tu_tmpdir(), file);
+    db = du_db_open(dbp);
+    CHECK_INT(jobs_create(db, job_name, "benchmark", "{}", 0, NULL, NULL, job_id, &existing),
+              ==, 0);
+    CHECK_INT(runs_open(db, *job_id, 0, model, "standard", &run, state), ==, 0);
+    sample_rec_init(s);
+    s->run_id = run;
+    s->seq = 0;
+    s->started_at = 1000;
+    s->ok = 0;
+    return db;
+}
+
 /* A model key with every character the formats must escape. */
 TEST(escaping_of_hostile_names)
 {
     const char *model = "evil|model,\"quoted\"\nnewline";
-    char dbp[TU_PATH_MAX], derr[DB_ERR_MAX], state[16], *text = NULL;
+    char *text = NULL;
     struct sample_rec s;
-    struct db *db;
-    int64_t job_id, run;
+    int64_t job_id;
+    struct db *db = one_run_db("h.db", "n|a,\"m\"", model, &job_id, &s);
     size_t len = 0;
-    int existing;
     const char *p;
     struct csv hdr, row;
 
-    snprintf(dbp, sizeof(dbp), "%s/h.db", tu_tmpdir());
-    db = db_open(dbp, derr, sizeof(derr));
-    CHECK(db != NULL);
-    CHECK_INT(
-        jobs_create(db, "n|a,\"m\"", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==,
-        0);
-    CHECK_INT(runs_open(db, job_id, 0, model, "standard", &run, state), ==, 0);
-    sample_rec_init(&s);
-    s.run_id = run;
-    s.seq = 0;
     snprintf(s.case_name, sizeof(s.case_name), "c,|\"x\"");
-    s.started_at = 1000;
-    s.ok = 0;
     snprintf(s.error_code, sizeof(s.error_code), "http_500");
     snprintf(s.error_detail, sizeof(s.error_detail), "line1\r\nline2, \"q\" | pipe");
     CHECK_INT(samples_insert(db, &s), ==, 0);
-    CHECK_INT(runs_finish(db, run, "failed", "load_failed", "bad | thing"), ==, 0);
+    CHECK_INT(runs_finish(db, s.run_id, "failed", "load_failed", "bad | thing"), ==, 0);
     CHECK_INT(report_render(db, job_id, REPORT_MD, &text, &len), ==, 0);
     CHECK(strlen(text) == len);
     CHECK(strstr(text, "evil\\|model,\"quoted\" newline") != NULL);
@@ -876,28 +825,15 @@ TEST(escaping_of_hostile_names)
  * numeric cells (a negative number included) are left alone. */
 TEST(csv_formula_cells_neutralised)
 {
-    const char *model = "=HYPERLINK(\"http://evil/\")";
-    char dbp[TU_PATH_MAX], derr[DB_ERR_MAX], state[16], *text = NULL;
-    struct sample_rec s;
-    struct db *db;
-    int64_t job_id, run;
-    size_t len = 0;
-    int existing;
-    const char *p;
+    const char *model = "=HYPERLINK(\"http://evil/\")", *p;
     struct csv hdr, row;
+    struct sample_rec s;
+    int64_t job_id;
+    struct db *db = one_run_db("f.db", "f", model, &job_id, &s);
+    char *text = NULL;
+    size_t len = 0;
 
-    snprintf(dbp, sizeof(dbp), "%s/f.db", tu_tmpdir());
-    db = db_open(dbp, derr, sizeof(derr));
-    CHECK(db != NULL);
-    CHECK_INT(jobs_create(db, "f", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing), ==,
-              0);
-    CHECK_INT(runs_open(db, job_id, 0, model, "standard", &run, state), ==, 0);
-    sample_rec_init(&s);
-    s.run_id = run;
-    s.seq = 0;
     snprintf(s.case_name, sizeof(s.case_name), "+cmd|' /C calc'!A0");
-    s.started_at = 1000;
-    s.ok = 0;
     s.ttft_ms = -1.5; /* a numeric cell: stays a number */
     s.repetition = -2;
     snprintf(s.finish_reason, sizeof(s.finish_reason), "\tstop");

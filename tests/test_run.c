@@ -7,6 +7,7 @@
  * server-reported stats beside the client's figures.
  */
 #include "tests/check.h"
+#include "tests/daemonutil.h"
 #include "tests/testutil.h"
 
 #include <jansson.h>
@@ -55,8 +56,7 @@ struct t_env {
 static void
 t_setup(struct t_env *t, const char *models_json, const char *suite)
 {
-    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2], *simcfg;
-    size_t n = strlen(models_json) + 64;
+    char path[TU_PATH_MAX * 2], cfg[TU_PATH_MAX * 2];
 
     memset(t, 0, sizeof(*t));
     snprintf(t->dir, sizeof(t->dir), "%s", tu_tmpdir());
@@ -66,16 +66,9 @@ t_setup(struct t_env *t, const char *models_json, const char *suite)
     snprintf(t->argv_log, sizeof(t->argv_log), "%s/argv.log", t->dir);
     snprintf(t->out, sizeof(t->out), "%s/stdout", t->dir);
     snprintf(t->err, sizeof(t->err), "%s/stderr", t->dir);
-    simcfg = malloc(n);
-    CHECK(simcfg != NULL);
     /* JIT loading on: LM Studio's default (its docs, "Run LM Studio as a
      * service (headless)"); tpsd checks loads with lms ps, not /v1/models. */
-    snprintf(simcfg, n, "{\"jit\":true,\"models\":[%s]}", models_json);
-    CHECK_INT(tu_sim_start(simcfg, &t->sim), ==, 0);
-    free(simcfg);
-    CHECK_INT(mkdir(t->home, 0700), ==, 0);
-    snprintf(path, sizeof(path), "%s/.lmstudio", t->home);
-    CHECK_INT(mkdir(path, 0700), ==, 0);
+    du_sim_and_home(&t->sim, "\"jit\":true,", models_json, t->home);
     snprintf(path, sizeof(path), "%s/.lmstudio/fake-lms.json", t->home);
     snprintf(cfg, sizeof(cfg), "{\"sim\":\"%s\",\"log\":\"%s\"}", t->sim.base_url, t->argv_log);
     CHECK_INT(tu_write_file(path, cfg), ==, 0);
@@ -105,16 +98,8 @@ t_run(struct t_env *t, const char *const *extra)
     int n = 0, i, code = -1;
 
     CHECK(bin != NULL);
-    argv[n++] = (char *)bin;
-    argv[n++] = "run";
-    argv[n++] = "--lms";
-    argv[n++] = (char *)tu_src("tests/fake-lms");
-    argv[n++] = "--base-url";
-    argv[n++] = t->sim.base_url;
-    argv[n++] = "--db";
-    argv[n++] = t->db;
-    argv[n++] = "--suite";
-    argv[n++] = t->suite;
+    n = TU_ARGV(argv, n, (char *)bin, "run", "--lms", (char *)tu_src("tests/fake-lms"),
+                "--base-url", t->sim.base_url, "--db", t->db, "--suite", t->suite);
     for (i = 0; extra[i] != NULL; i++) {
         CHECK(n < T_ARGS_MAX - 1);
         argv[n++] = (char *)extra[i];
@@ -124,20 +109,11 @@ t_run(struct t_env *t, const char *const *extra)
     return code;
 }
 
-static char *
-t_slurp(const char *path)
-{
-    char *s = NULL;
-
-    CHECK_INT(tu_read_file(path, &s, NULL), ==, 0);
-    return s;
-}
-
 /* stdout parsed as JSON (it must be). */
 static json_t *
 t_json_out(struct t_env *t)
 {
-    char *s = t_slurp(t->out);
+    char *s = tu_slurp(t->out);
     json_error_t je;
     json_t *j = json_loads(s, 0, &je);
 
@@ -150,25 +126,7 @@ t_json_out(struct t_env *t)
 static sqlite3 *
 t_db(struct t_env *t)
 {
-    sqlite3 *db = NULL;
-
-    CHECK_INT(sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-    return db;
-}
-
-/* The first column of the first row of sql as a double (NAN when NULL). */
-static double
-q_num(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    double v = NAN;
-
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_double(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return du_open_ro(t->db);
 }
 
 /* The first column of the first row as a new string ("" when NULL). */
@@ -219,7 +177,7 @@ TEST(all_pass_exit_0)
 
     t_model_sim(&t, SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 0);
-    out = t_slurp(t.out);
+    out = tu_slurp(t.out);
     CHECK(strstr(out, "greet") != NULL);
     CHECK(strstr(out, "2/2") != NULL);
     free(out);
@@ -235,11 +193,11 @@ TEST(validation_failure_exit_1)
     t_model_sim(&t, SUITE_FAIL);
     CHECK_INT(t_run(&t, args), ==, 1);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='nope' AND warmup=0"
-                        " AND ok=1 AND passed=0"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE case_name='nope' AND warmup=0"
+                       " AND ok=1 AND passed=0"),
               ==, 2);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name='greet' AND warmup=0"
-                        " AND passed=1"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE case_name='greet' AND warmup=0"
+                       " AND passed=1"),
               ==, 2);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
@@ -257,9 +215,9 @@ TEST(request_failure_exit_1)
             SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 1);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=0 AND error_code='http_500'"),
-              ==, 2);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 2);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE ok=0 AND error_code='http_500'"), ==,
+              2);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 2);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
 }
@@ -286,8 +244,8 @@ TEST(json_matches_db_and_sim)
     run = json_array_get(json_object_get(sum, "runs"), 0);
     CHECK_STR(json_string_value(json_object_get(run, "model")), "m");
     CHECK_INT(json_integer_value(json_object_get(run, "requests")), ==, 6);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=1"), ==, 2);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 6);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE warmup=1"), ==, 2);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 6);
     for (k = 0; k < 2; k++) {
         c = t_case(sum, 0, cases[k]);
         CHECK_INT(json_integer_value(json_object_get(c, "n")), ==, 3);
@@ -295,29 +253,29 @@ TEST(json_matches_db_and_sim)
         snprintf(sql, sizeof(sql),
                  "SELECT avg(decode_tps) FROM samples WHERE warmup=0 AND case_name='%s'",
                  cases[k]);
-        CHECK_NEAR(fig(c, "decode_tps", "mean"), q_num(db, sql), 1e-6);
+        CHECK_NEAR(fig(c, "decode_tps", "mean"), du_q(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
                  "SELECT avg(ttft_ms) FROM samples WHERE warmup=0 AND case_name='%s'",
                  cases[k]);
-        CHECK_NEAR(fig(c, "ttft_ms", "mean"), q_num(db, sql), 1e-6);
+        CHECK_NEAR(fig(c, "ttft_ms", "mean"), du_q(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
                  "SELECT max(e2e_tps) FROM samples WHERE warmup=0 AND case_name='%s'",
                  cases[k]);
-        CHECK_NEAR(fig(c, "e2e_tps", "max"), q_num(db, sql), 1e-6);
+        CHECK_NEAR(fig(c, "e2e_tps", "max"), du_q(db, sql), 1e-6);
         snprintf(sql, sizeof(sql),
                  "SELECT avg(completion_tokens) FROM samples WHERE warmup=0 AND case_name='%s'",
                  cases[k]);
-        CHECK_NEAR(fig(c, "completion_tokens", "mean"), q_num(db, sql), 1e-9);
+        CHECK_NEAR(fig(c, "completion_tokens", "mean"), du_q(db, sql), 1e-9);
         /* The sim's pacing: decode within 1%, TTFT at least the configured. */
         CHECK_NEAR(fig(c, "decode_tps", "mean"), T_TPS, T_TPS * 0.01);
         CHECK_DBL(fig(c, "ttft_ms", "min"), >=, T_TTFT_MS - 1);
         CHECK_DBL(fig(c, "ttft_ms", "mean"), <, T_TTFT_MS + 50);
     }
     CHECK_NEAR(json_number_value(json_object_get(run, "avg_decode_tps")),
-               q_num(db, "SELECT avg(decode_tps) FROM samples WHERE warmup=0"), 1e-6);
+               du_q(db, "SELECT avg(decode_tps) FROM samples WHERE warmup=0"), 1e-6);
     /* The warm-ups are the plan's head and carry case 0. */
-    CHECK_DBL(q_num(db, "SELECT max(seq) FROM samples WHERE warmup=1"), <,
-              q_num(db, "SELECT min(seq) FROM samples WHERE warmup=0"));
+    CHECK_DBL(du_q(db, "SELECT max(seq) FROM samples WHERE warmup=1"), <,
+              du_q(db, "SELECT min(seq) FROM samples WHERE warmup=0"));
     sqlite3_close(db);
     json_decref(sum);
     tu_sim_stop(&t.sim);
@@ -333,14 +291,14 @@ TEST(concurrency_8_slots)
     t_model_sim(&t, SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 16);
-    CHECK_DBL(q_num(db, "SELECT count(DISTINCT slot) FROM samples WHERE warmup=0"), ==, 8);
-    CHECK_DBL(q_num(db, "SELECT min(slot) FROM samples WHERE warmup=0"), ==, 0);
-    CHECK_DBL(q_num(db, "SELECT max(slot) FROM samples WHERE warmup=0"), ==, 7);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 17);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE warmup=0"), ==, 16);
+    CHECK_DBL(du_q(db, "SELECT count(DISTINCT slot) FROM samples WHERE warmup=0"), ==, 8);
+    CHECK_DBL(du_q(db, "SELECT min(slot) FROM samples WHERE warmup=0"), ==, 0);
+    CHECK_DBL(du_q(db, "SELECT max(slot) FROM samples WHERE warmup=0"), ==, 7);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE ok=1"), ==, 17);
     /* Eight in flight at once: the first eight were sent together. */
-    CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM (SELECT started_at"
-                        " FROM samples WHERE warmup=0 ORDER BY seq LIMIT 8)"),
+    CHECK_DBL(du_q(db, "SELECT max(started_at) - min(started_at) FROM (SELECT started_at"
+                       " FROM samples WHERE warmup=0 ORDER BY seq LIMIT 8)"),
               <, 1000);
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
@@ -361,16 +319,16 @@ TEST(rate_poisson)
     t_model_sim(&t, SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
-    n = q_num(db, "SELECT count(*) FROM samples WHERE warmup=0");
+    n = du_q(db, "SELECT count(*) FROM samples WHERE warmup=0");
     CHECK_DBL(n, >=, 15);
     CHECK_DBL(n, <=, 65);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE sched_delay_us < 0"
-                        " OR sched_delay_us IS NULL"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE sched_delay_us < 0"
+                       " OR sched_delay_us IS NULL"),
               ==, 0);
-    CHECK_DBL(q_num(db, "SELECT max(sched_delay_us) FROM samples"), <, 500000);
+    CHECK_DBL(du_q(db, "SELECT max(sched_delay_us) FROM samples"), <, 500000);
     /* Sent over the duration, not all at once. */
-    CHECK_DBL(q_num(db, "SELECT max(started_at) - min(started_at) FROM samples"), >, 1000);
-    CHECK_DBL(q_num(db, "SELECT count(DISTINCT case_name) FROM samples"), ==, 2);
+    CHECK_DBL(du_q(db, "SELECT max(started_at) - min(started_at) FROM samples"), >, 1000);
+    CHECK_DBL(du_q(db, "SELECT count(DISTINCT case_name) FROM samples"), ==, 2);
     params = q_str(db, "SELECT params FROM runs");
     CHECK(strstr(params, "\"rate\"") != NULL);
     free(params);
@@ -403,11 +361,11 @@ TEST(nonce)
     p2 = q_str(db, "SELECT params FROM runs WHERE job_id=2");
     CHECK(strstr(p1, "\"nonce\":false") != NULL);
     CHECK(strstr(p2, "\"nonce\":true") != NULL);
-    CHECK_DBL(q_num(db, "SELECT min(s.prompt_tokens) FROM samples s JOIN runs r"
-                        " ON s.run_id=r.id WHERE r.job_id=2 AND s.case_name='greet'"),
+    CHECK_DBL(du_q(db, "SELECT min(s.prompt_tokens) FROM samples s JOIN runs r"
+                       " ON s.run_id=r.id WHERE r.job_id=2 AND s.case_name='greet'"),
               >,
-              q_num(db, "SELECT max(s.prompt_tokens) FROM samples s JOIN runs r"
-                        " ON s.run_id=r.id WHERE r.job_id=1 AND s.case_name='greet'") +
+              du_q(db, "SELECT max(s.prompt_tokens) FROM samples s JOIN runs r"
+                       " ON s.run_id=r.id WHERE r.job_id=1 AND s.case_name='greet'") +
                   3);
     free(p1);
     free(p2);
@@ -441,7 +399,7 @@ TEST(metachar_model_key)
     snprintf(path, sizeof(path), "%s/PWNED2", t.dir);
     CHECK_INT(stat(path, &sb), ==, -1);
     /* The key reached lms as one argument. */
-    log = t_slurp(t.argv_log);
+    log = tu_slurp(t.argv_log);
     CHECK(strstr(log, "\"load\", \"evil key; $(touch PWNED) `touch PWNED2` \\\"q\\\"\"") !=
           NULL);
     free(log);
@@ -458,13 +416,13 @@ TEST(missing_model_preflight)
 
     t_model_sim(&t, SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 1);
-    err = t_slurp(t.err);
+    err = tu_slurp(t.err);
     CHECK(strstr(err, "no/such-model@Q4") != NULL);
-    log = t_slurp(t.argv_log);
+    log = tu_slurp(t.argv_log);
     CHECK(strstr(log, "\"unload\"") == NULL);
     CHECK(strstr(log, "\"load\", \"m\", \"-y\"") == NULL); /* only its --estimate-only ran */
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples"), ==, 0);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples"), ==, 0);
     state = q_str(db, "SELECT state FROM jobs");
     CHECK_STR(state, "failed");
     sqlite3_close(db);
@@ -500,7 +458,7 @@ TEST(variant_key_fails_alone)
              t.sim.base_url, t.argv_log);
     CHECK_INT(tu_write_file(path, cfg), ==, 0);
     CHECK_INT(t_run(&t, args), ==, 1);
-    err = t_slurp(t.err);
+    err = tu_slurp(t.err);
     CHECK(strstr(err, "org/v@q8_0 (variant_not_loadable)") != NULL);
     free(err);
     db = t_db(&t);
@@ -521,8 +479,8 @@ TEST(variant_key_fails_alone)
     CHECK(strstr(s, "org/v@q4_k_m") != NULL); /* the variants found, the selected one */
     CHECK(strstr(s, "My Models") != NULL);    /* how to select one in LM Studio */
     free(s);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id "
-                        "WHERE r.model = 'm2'"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id "
+                       "WHERE r.model = 'm2'"),
               >, 0);
     s = q_str(db, "SELECT state || ' ' || error_detail FROM jobs");
     CHECK(strstr(s, "failed 1 of 3 models failed: org/v@q8_0 (variant_not_loadable)") != NULL);
@@ -550,7 +508,7 @@ TEST(bad_flags_exit_2)
     t_model_sim(&t, SUITE_PASS);
     for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         CHECK_INT(t_run(&t, bad[i]), ==, 2);
-        err = t_slurp(t.err);
+        err = tu_slurp(t.err);
         if (strstr(err, says[i]) == NULL)
             check_failed(__FILE__, __LINE__, "case %zu: stderr lacks \"%s\": %s", i, says[i],
                          err);
@@ -578,13 +536,13 @@ t_check_server_diff(sqlite3 *db, double tps, double clock_pct)
              "SELECT max(abs(server_decode_tps * (completion_tokens - 1) / completion_tokens"
              " - %.17g)) FROM samples WHERE ok=1",
              tps / (1 + clock_pct / 100));
-    CHECK_NEAR(q_num(db, sql), 0, 1e-6);
-    CHECK_NEAR(q_num(db, "SELECT max(abs(server_decode_diff_pct - (server_decode_tps"
-                         " * (completion_tokens - 1) / completion_tokens - decode_tps)"
-                         " / decode_tps * 100)) FROM samples WHERE ok=1"),
+    CHECK_NEAR(du_q(db, sql), 0, 1e-6);
+    CHECK_NEAR(du_q(db, "SELECT max(abs(server_decode_diff_pct - (server_decode_tps"
+                        " * (completion_tokens - 1) / completion_tokens - decode_tps)"
+                        " / decode_tps * 100)) FROM samples WHERE ok=1"),
                0, 1e-6);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch"
-                        " != (abs(server_decode_diff_pct) > 5)"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch"
+                       " != (abs(server_decode_diff_pct) > 5)"),
               ==, 0);
 }
 
@@ -617,9 +575,9 @@ TEST(api_lmstudio_server_stats)
     CHECK_INT(nstats, ==, (int)json_array_size(json_object_get(log, "requests")));
     json_decref(log);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_stats IS NULL"), ==, 0);
-    CHECK_DBL(q_num(db, "SELECT min(json_extract(server_stats, '$.stats.tokens_per_second'))"
-                        " FROM samples"),
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE server_stats IS NULL"), ==, 0);
+    CHECK_DBL(du_q(db, "SELECT min(json_extract(server_stats, '$.stats.tokens_per_second'))"
+                       " FROM samples"),
               >, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "greet");
@@ -628,23 +586,23 @@ TEST(api_lmstudio_server_stats)
     CHECK_NEAR(fig(c, "server_decode_tps", "mean"), T_TPS * 30.0 / 29.0, 1e-6);
     CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 1e-6);
     CHECK_NEAR(fig(c, "server_decode_tps", "mean"),
-               q_num(db, "SELECT avg(json_extract(server_stats, '$.stats.tokens_per_second'))"
-                         " FROM samples WHERE warmup=0 AND ok=1 AND case_name='greet'"),
+               du_q(db, "SELECT avg(json_extract(server_stats, '$.stats.tokens_per_second'))"
+                        " FROM samples WHERE warmup=0 AND ok=1 AND case_name='greet'"),
                1e-6);
     /* On the client's basis (29 tokens over the span) the server says 200. */
     t_check_server_diff(db, T_TPS, 0);
     CHECK_INT((int)json_integer_value(json_object_get(c, "server_samples")), ==, 2);
     CHECK_DBL(json_number_value(json_object_get(c, "server_clock_mismatches")), ==,
-              q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
-                        " AND case_name='greet' AND server_clock_mismatch=1"));
-    CHECK(isnan(q_num(db, "SELECT max(server_cached_tokens) FROM samples")));
+              du_q(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
+                       " AND case_name='greet' AND server_clock_mismatch=1"));
+    CHECK(isnan(du_q(db, "SELECT max(server_cached_tokens) FROM samples")));
     run = json_array_get(json_object_get(sum, "runs"), 0);
     CHECK(json_is_number(json_object_get(run, "avg_server_decode_tps")));
     json_decref(sum);
     sqlite3_close(db);
     /* The table shows them. */
     CHECK_INT(t_run(&t, text_args), ==, 0);
-    out = t_slurp(t.out);
+    out = tu_slurp(t.out);
     CHECK(strstr(out, "server") != NULL);
     free(out);
     tu_sim_stop(&t.sim);
@@ -683,24 +641,24 @@ TEST(llamacpp_server_timings)
             SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE server_decode_tps IS NULL"), ==, 0);
-    CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 40)) FROM samples"), 0, 1e-6);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE server_decode_tps IS NULL"), ==, 0);
+    CHECK_NEAR(du_q(db, "SELECT max(abs(server_ttft_ms - 40)) FROM samples"), 0, 1e-6);
     /* predicted_n / predicted_ms: 30 tokens over 29/100 s; 20 over 19/100. */
-    CHECK_NEAR(q_num(db, "SELECT max(abs(server_decode_tps - 100.0 * completion_tokens"
-                         " / (completion_tokens - 1))) FROM samples"),
+    CHECK_NEAR(du_q(db, "SELECT max(abs(server_decode_tps - 100.0 * completion_tokens"
+                        " / (completion_tokens - 1))) FROM samples"),
                0, 1e-6);
-    CHECK_NEAR(q_num(db, "SELECT max(abs(server_prompt_tps - prompt_tokens / 0.040))"
-                         " FROM samples"),
+    CHECK_NEAR(du_q(db, "SELECT max(abs(server_prompt_tps - prompt_tokens / 0.040))"
+                        " FROM samples"),
                0, 1e-6);
-    CHECK_DBL(q_num(db, "SELECT max(server_cached_tokens) FROM samples"), ==, 0);
+    CHECK_DBL(du_q(db, "SELECT max(server_cached_tokens) FROM samples"), ==, 0);
     t_check_server_diff(db, 100, 0);
     sum = t_json_out(&t);
     c = t_case(sum, 0, "more");
     CHECK_NEAR(fig(c, "server_decode_tps", "mean"), 100.0 * 20.0 / 19.0, 1e-6);
     CHECK_NEAR(fig(c, "server_ttft_ms", "mean"), T_TTFT_MS, 1e-6);
     CHECK_DBL(json_number_value(json_object_get(c, "server_clock_mismatches")), ==,
-              q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
-                        " AND case_name='more' AND server_clock_mismatch=1"));
+              du_q(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1"
+                       " AND case_name='more' AND server_clock_mismatch=1"));
     sqlite3_close(db);
     json_decref(sum);
     tu_sim_stop(&t.sim);
@@ -728,12 +686,12 @@ TEST(server_clock_disagreement_flagged)
         args[5] = api[i][1];
         CHECK_INT(t_run(&t, args), ==, 0);
         db = t_db(&t);
-        CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE ok=1"), >=, 4);
+        CHECK_DBL(du_q(db, "SELECT count(*) FROM samples WHERE ok=1"), >=, 4);
         t_check_server_diff(db, 100, 50);
         CHECK_DBL(
-            q_num(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"),
-            ==, 0);
-        CHECK_NEAR(q_num(db, "SELECT max(abs(server_ttft_ms - 60)) FROM samples"), 0, 1e-6);
+            du_q(db, "SELECT count(*) FROM samples WHERE ok=1 AND server_clock_mismatch=0"), ==,
+            0);
+        CHECK_NEAR(du_q(db, "SELECT max(abs(server_ttft_ms - 60)) FROM samples"), 0, 1e-6);
         id = q_str(db, "SELECT id FROM jobs");
         sqlite3_close(db);
         /* The report counts them. */
@@ -744,7 +702,7 @@ TEST(server_clock_disagreement_flagged)
             CHECK_INT(code, ==, 0);
         }
         free(id);
-        md = t_slurp(t.out);
+        md = tu_slurp(t.out);
         if (strstr(md, "more than 5% apart") == NULL || strstr(md, "Server decode TPS") == NULL)
             check_failed(__FILE__, __LINE__, "report lacks the server clock: %.2000s", md);
         free(md);
@@ -800,7 +758,7 @@ TEST(report_environment)
     rargs[4] = t.db;
     CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
     CHECK_INT(code, ==, 0);
-    md = t_slurp(t.out);
+    md = tu_slurp(t.out);
     os_pretty_name(osname, sizeof(osname));
     if (strstr(md, "## Test environment") == NULL || strstr(md, "**Machine:**") == NULL ||
         strstr(md, "tpsd-sim 1.0.0") == NULL || strstr(md, "Q4_K_M") == NULL ||
@@ -851,16 +809,16 @@ TEST(stability_flags)
     t_model_sim(&t, SUITE_PASS);
     CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM jobs WHERE kind='stability'"), ==, 1);
-    CHECK_DBL(q_num(db, "SELECT json_extract(spec, '$.duration_s') FROM jobs"), ==, 3);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM jobs WHERE kind='stability'"), ==, 1);
+    CHECK_DBL(du_q(db, "SELECT json_extract(spec, '$.duration_s') FROM jobs"), ==, 3);
     /* Each cycle sends both cases; a cycle starts every 1 s (after the
      * previous one ends) and none after the planned end: 2 or 3 cycles. */
-    n = q_num(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1");
+    n = du_q(db, "SELECT count(*) FROM samples WHERE warmup=0 AND ok=1");
     CHECK(n == 4 || n == 6);
-    span_ms = q_num(db, "SELECT max(started_at) - min(started_at) FROM samples");
+    span_ms = du_q(db, "SELECT max(started_at) - min(started_at) FROM samples");
     CHECK_DBL(span_ms, <, 3000);
     CHECK_DBL(span_ms, >=, 1000);
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM runs WHERE planned_end_at IS NOT NULL"), ==, 1);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM runs WHERE planned_end_at IS NOT NULL"), ==, 1);
     sqlite3_close(db);
     /* A bad number is a usage error naming the flag. */
     CHECK_INT(t_run(&t, bad), ==, 2);
@@ -886,14 +844,10 @@ TEST(every_command_has_help)
     snprintf(db, sizeof(db), "%s/help.db", tu_tmpdir());
     for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
         for (h = 0; h < 2; h++) {
-            argv[0] = (char *)bin;
-            argv[1] = (char *)cmds[i];
-            argv[2] = (char *)(h ? "-h" : "--help");
-            argv[3] = "--db";
-            argv[4] = db;
-            argv[5] = NULL;
+            (void)TU_ARGV(argv, 0, (char *)bin, (char *)cmds[i], (char *)(h ? "-h" : "--help"),
+                          "--db", db);
             CHECK_INT(tu_run(argv, out, err, T_TIMEOUT_MS, &code), ==, 0);
-            text = t_slurp(out);
+            text = tu_slurp(out);
             if (code != 0 || strncmp(text, "usage: tpsd ", 12) != 0)
                 check_failed(__FILE__, __LINE__, "tpsd %s %s: exit %d, stdout: %s", cmds[i],
                              argv[2], code, text);
@@ -905,7 +859,7 @@ TEST(every_command_has_help)
     argv[2] = NULL;
     CHECK_INT(tu_run(argv, out, err, T_TIMEOUT_MS, &code), ==, 0);
     CHECK_INT(code, ==, 2);
-    text = t_slurp(err);
+    text = tu_slurp(err);
     CHECK(strstr(text, "frobnicate") != NULL);
     free(text);
 }

@@ -935,11 +935,7 @@ TEST(fake_lms_fail_hang_mismatch)
 
     /* hang: never exits; killing its process group ends it and its child. */
     lms_setup(",\"hang\":[\"load\"]");
-    argv[0] = (char *)tu_src("tests/fake-lms");
-    argv[1] = "load";
-    argv[2] = "a";
-    argv[3] = "-y";
-    argv[4] = NULL;
+    (void)TU_ARGV(argv, 0, (char *)tu_src("tests/fake-lms"), "load", "a", "-y");
     CHECK_INT(tu_spawn(argv, NULL, NULL, 1, &pid), ==, 0);
     CHECK_INT(tu_wait_pid_exit(pid, 1500, NULL), ==, -1);
     CHECK_INT(kill(-pid, 0), ==, 0);

@@ -49,6 +49,18 @@ t_sh(const char *script, int timeout_ms, int grace_ms, struct spawn_result *r)
     return spawn_run(&o, r);
 }
 
+/* r: the command timed out and ended on signal signo after min_ms to
+ * max_ms. */
+static void
+t_check_timed_out(const struct spawn_result *r, int signo, long min_ms, long max_ms)
+{
+    CHECK_INT(r->timed_out, ==, 1);
+    CHECK_INT(r->how, ==, SPAWN_SIGNALED);
+    CHECK_INT(r->signo, ==, signo);
+    CHECK_INT(r->elapsed_ms, >=, min_ms);
+    CHECK_INT(r->elapsed_ms, <, max_ms);
+}
+
 static void
 t_write_file(const char *path, const char *data, size_t len)
 {
@@ -195,11 +207,7 @@ TEST(hang_killed_with_group)
              pidfile);
     t0 = clock_mono_ns();
     CHECK_INT(t_sh(script, 300, 0, &r), ==, 0);
-    CHECK_INT(r.timed_out, ==, 1);
-    CHECK_INT(r.how, ==, SPAWN_SIGNALED);
-    CHECK_INT(r.signo, ==, SIGTERM);
-    CHECK_INT(r.elapsed_ms, >=, 300);
-    CHECK_INT(r.elapsed_ms, <, 1500);
+    t_check_timed_out(&r, SIGTERM, 300, 1500);
     CHECK_INT((clock_mono_ns() - t0) / 1000000, <, 2500);
     CHECK_STR(r.out.data, "started\n");
     gpid = t_read_pid(pidfile);
@@ -222,11 +230,7 @@ TEST(term_ignored_then_killed)
     snprintf(script, sizeof(script), "trap '' TERM; sleep 1000 & echo $! > '%s'; wait; wait",
              pidfile);
     CHECK_INT(t_sh(script, 200, 300, &r), ==, 0);
-    CHECK_INT(r.timed_out, ==, 1);
-    CHECK_INT(r.how, ==, SPAWN_SIGNALED);
-    CHECK_INT(r.signo, ==, SIGKILL);
-    CHECK_INT(r.elapsed_ms, >=, 500);
-    CHECK_INT(r.elapsed_ms, <, 2000);
+    t_check_timed_out(&r, SIGKILL, 500, 2000);
     errno = 0;
     CHECK_INT(kill(-r.pid, 0), ==, -1);
     CHECK_INT(errno, ==, ESRCH);
@@ -309,16 +313,8 @@ TEST(metachars_literal)
     snprintf(a2, sizeof(a2), "x; touch %s/pwned2; `touch %s/pwned3`", dir, dir);
     snprintf(a3, sizeof(a3), "unsloth/MiniMax-M2.1-GGUF@Q4_K_S | touch %s/pwned4 &", dir);
     CHECK_INT(spawn_which("printf", envp, pf, sizeof(pf)), ==, 0);
-    argv[0] = "printf";
-    argv[1] = "[%s]\\n";
-    argv[2] = "with spaces  and\ttabs";
-    argv[3] = "quotes \"double\" 'single' \\back";
-    argv[4] = a1;
-    argv[5] = a2;
-    argv[6] = "line1\nline2";
-    argv[7] = a3;
-    argv[8] = "*";
-    argv[9] = NULL;
+    (void)TU_ARGV(argv, 0, "printf", "[%s]\\n", "with spaces  and\ttabs",
+                  "quotes \"double\" 'single' \\back", a1, a2, "line1\nline2", a3, "*");
     memset(&o, 0, sizeof(o));
     o.path = pf;
     o.argv = argv;
@@ -488,19 +484,10 @@ static void *
 t_worker(void *arg)
 {
     struct spawn_result *r = arg;
-    char *argv[] = {"sh", "-c",
-                    "i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; "
-                    "sleep 0.2; echo done >&2",
-                    NULL};
-    char *envp[] = {"PATH=/usr/bin:/bin", NULL};
-    struct spawn_opts o;
 
-    memset(&o, 0, sizeof(o));
-    o.path = "/bin/sh";
-    o.argv = argv;
-    o.envp = envp;
-    o.timeout_ms = 10000;
-    if (spawn_run(&o, r) == -1)
+    if (t_sh("i=0; while [ $i -lt 200 ]; do echo line$i; i=$((i+1)); done; "
+             "sleep 0.2; echo done >&2",
+             10000, 0, r) == -1)
         r->exit_code = -100;
     return NULL;
 }

@@ -9,6 +9,7 @@
  * ends at its planned time; a cancel stops a stability job.
  */
 #include "tests/check.h"
+#include "tests/daemonutil.h"
 #include "tests/testutil.h"
 
 #include "common/clock.h"
@@ -566,26 +567,10 @@ t_serve(struct t_env *t, const char *const *extra)
     CHECK(bin != NULL);
     snprintf(port, sizeof(port), "%d", t->port);
     snprintf(pid, sizeof(pid), "%ld", (long)t->sim.pid);
-    argv[n++] = (char *)bin;
-    argv[n++] = "serve";
-    argv[n++] = "--db";
-    argv[n++] = t->db;
-    argv[n++] = "--listen-port";
-    argv[n++] = port;
-    argv[n++] = "--lms";
-    argv[n++] = (char *)tu_src("tests/fake-lms");
-    argv[n++] = "--base-url";
-    argv[n++] = t->sim.base_url;
-    argv[n++] = "--server-pid";
-    argv[n++] = pid;
-    argv[n++] = "--stability-sample-interval-ms";
-    argv[n++] = "1000";
-    argv[n++] = "--stability-event-s";
-    argv[n++] = "10";
-    argv[n++] = "--stability-warmup-s";
-    argv[n++] = "10";
-    argv[n++] = "--stability-window-s";
-    argv[n++] = "20";
+    n = TU_ARGV(argv, n, (char *)bin, "serve", "--db", t->db, "--listen-port", port, "--lms",
+                (char *)tu_src("tests/fake-lms"), "--base-url", t->sim.base_url, "--server-pid",
+                pid, "--stability-sample-interval-ms", "1000", "--stability-event-s", "10",
+                "--stability-warmup-s", "10", "--stability-window-s", "20");
     for (i = 0; extra != NULL && extra[i] != NULL; i++) {
         CHECK(n < T_ARGS_MAX - 1);
         argv[n++] = (char *)extra[i];
@@ -689,25 +674,16 @@ t_wait_final(struct t_env *t, int64_t id, long timeout_ms)
 static sqlite3 *
 t_db(struct t_env *t)
 {
-    sqlite3 *db = NULL;
-
-    CHECK_INT(sqlite3_open_v2(t->db, &db, SQLITE_OPEN_READONLY, NULL), ==, SQLITE_OK);
-    sqlite3_busy_timeout(db, 5000);
-    return db;
+    return du_open_ro(t->db);
 }
 
+/* The first column of the first row as a whole number (-1 when NULL). */
 static int64_t
 q_int(sqlite3 *db, const char *sql)
 {
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
+    double v = du_q(db, sql);
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-        check_failed(__FILE__, __LINE__, "%s: %s", sql, sqlite3_errmsg(db));
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    return isnan(v) ? -1 : (int64_t)v;
 }
 
 /* Wait until the run has measured samples (measuring has begun). */

@@ -83,72 +83,68 @@ TEST(standard_loads)
     suite_free(s);
 }
 
+/* One suite_validate_output call on a case of the standard suite and what
+ * it must answer: the verdict and, unless why is NULL, the reason (all of
+ * it, or its start when prefix is 1). */
+struct t_out {
+    const char *case_name, *text;
+    int tokens;
+    const char *finish;
+    int want;
+    const char *why;
+    int prefix;
+};
+
+static const struct t_out t_outs[] = {
+    {"short", "An LLM is a model.", 40, "stop", 1, "", 0},
+    {"short", "A", 3, "stop", 0, "min_tokens: 3 < 5", 0},
+    {"short", "x", 100, "length", 1, NULL, 0},
+    {"short", "x", 100, "content_filter", 0,
+     "finish_reason: \"content_filter\" not in [stop, length]", 0},
+    {"short", "x", 100, NULL, 0, "finish_reason: none, want [stop, length]", 0},
+    {"short", "x", -1, "stop", 0, "min_tokens: token count unknown", 0},
+    {"code",
+     "```python\ndef quicksort(items):\n    \"\"\"Sort.\"\"\"\n"
+     "    if len(items) <= 1:\n        return list(items)\n```\n",
+     120, "stop", 1, NULL, 0},
+    {"code", "Sure! Quicksort is a divide and conquer algorithm.", 120, "length", 0,
+     "must_match: no match for /def", 1},
+    {"long", "Backpropagation computes the gradient of the loss.", 1999, "length", 1, NULL, 0},
+    {"long", "", 1999, "length", 0, NULL, 0},
+    {"reasoning", "Dev is first, Cleo second, Ana third.\nANSWER: Ben", 60, "stop", 1, NULL, 0},
+    {"reasoning", "So the last is Ben.\n\n**ANSWER: Ben**\n", 60, "stop", 1, NULL, 0},
+    {"reasoning", "ANSWER: Ana", 60, "stop", 0, NULL, 0},
+    {"reasoning", "ANSWER: Benjamin", 60, "stop", 0, NULL, 0},
+    {"reasoning", "ANSWER: Ben\nANSWER: Dev", 60, "stop", 0, "must_not_match: matched /", 1},
+    {"reasoning", NULL, 60, "stop", 0, NULL, 0},
+    {"instruction",
+     "**Title:** Move More\n\n1. Better sleep.\n2. Stronger heart.\n"
+     "3. Better mood.\n\nSummary: Exercise helps body and mind.",
+     70, "stop", 1, NULL, 0},
+    {"instruction", "Title: x\n1. a\n2. b\n3. c\n", 70, "stop", 0, NULL, 0},
+};
+
 TEST(standard_validators)
 {
     char err[SUITE_ERR_MAX], why[256];
     struct suite *s = NULL;
     const struct suite_case *c;
+    size_t i;
 
     CHECK_INT(suite_load("standard", NULL, &s, NULL, err, sizeof(err), NULL, 0), ==, 0);
+    for (i = 0; i < sizeof(t_outs) / sizeof(t_outs[0]); i++) {
+        const struct t_out *t = &t_outs[i];
+        size_t wl = t->why != NULL ? strlen(t->why) : 0;
+        int got;
 
-    c = suite_find_case(s, "short");
-    CHECK_INT(suite_validate_output(c, "An LLM is a model.", 40, "stop", why, sizeof(why)), ==,
-              1);
-    CHECK_STR(why, "");
-    CHECK_INT(suite_validate_output(c, "A", 3, "stop", why, sizeof(why)), ==, 0);
-    CHECK_STR(why, "min_tokens: 3 < 5");
-    CHECK_INT(suite_validate_output(c, "x", 100, "length", why, sizeof(why)), ==, 1);
-    CHECK_INT(suite_validate_output(c, "x", 100, "content_filter", why, sizeof(why)), ==, 0);
-    CHECK_STR(why, "finish_reason: \"content_filter\" not in [stop, length]");
-    CHECK_INT(suite_validate_output(c, "x", 100, NULL, why, sizeof(why)), ==, 0);
-    CHECK_STR(why, "finish_reason: none, want [stop, length]");
-    CHECK_INT(suite_validate_output(c, "x", -1, "stop", why, sizeof(why)), ==, 0);
-    CHECK_STR(why, "min_tokens: token count unknown");
-
-    c = suite_find_case(s, "code");
-    CHECK_INT(
-        suite_validate_output(c,
-                              "```python\ndef quicksort(items):\n    \"\"\"Sort.\"\"\"\n"
-                              "    if len(items) <= 1:\n        return list(items)\n```\n",
-                              120, "stop", why, sizeof(why)),
-        ==, 1);
-    CHECK_INT(suite_validate_output(c, "Sure! Quicksort is a divide and conquer algorithm.",
-                                    120, "length", why, sizeof(why)),
-              ==, 0);
-    CHECK(strncmp(why, "must_match: no match for /def", 29) == 0);
-
-    c = suite_find_case(s, "long");
-    CHECK_INT(suite_validate_output(c, "Backpropagation computes the gradient of the loss.",
-                                    1999, "length", why, sizeof(why)),
-              ==, 1);
-    CHECK_INT(suite_validate_output(c, "", 1999, "length", why, sizeof(why)), ==, 0);
-
-    c = suite_find_case(s, "reasoning");
-    CHECK_INT(suite_validate_output(c, "Dev is first, Cleo second, Ana third.\nANSWER: Ben", 60,
-                                    "stop", why, sizeof(why)),
-              ==, 1);
-    CHECK_INT(suite_validate_output(c, "So the last is Ben.\n\n**ANSWER: Ben**\n", 60, "stop",
-                                    why, sizeof(why)),
-              ==, 1);
-    CHECK_INT(suite_validate_output(c, "ANSWER: Ana", 60, "stop", why, sizeof(why)), ==, 0);
-    CHECK_INT(suite_validate_output(c, "ANSWER: Benjamin", 60, "stop", why, sizeof(why)), ==,
-              0);
-    CHECK_INT(
-        suite_validate_output(c, "ANSWER: Ben\nANSWER: Dev", 60, "stop", why, sizeof(why)), ==,
-        0);
-    CHECK(strncmp(why, "must_not_match: matched /", 25) == 0);
-    CHECK_INT(suite_validate_output(c, NULL, 60, "stop", why, sizeof(why)), ==, 0);
-
-    c = suite_find_case(s, "instruction");
-    CHECK_INT(
-        suite_validate_output(c,
-                              "**Title:** Move More\n\n1. Better sleep.\n2. Stronger heart.\n"
-                              "3. Better mood.\n\nSummary: Exercise helps body and mind.",
-                              70, "stop", why, sizeof(why)),
-        ==, 1);
-    CHECK_INT(
-        suite_validate_output(c, "Title: x\n1. a\n2. b\n3. c\n", 70, "stop", why, sizeof(why)),
-        ==, 0);
+        c = suite_find_case(s, t->case_name);
+        CHECK(c != NULL);
+        got = suite_validate_output(c, t->text, t->tokens, t->finish, why, sizeof(why));
+        if (got != t->want ||
+            (t->why != NULL && (strncmp(why, t->why, wl) != 0 || (!t->prefix && why[wl]))))
+            check_failed(__FILE__, __LINE__, "row %zu (%s): got %d \"%s\", want %d \"%s\"", i,
+                         t->case_name, got, why, t->want, t->why != NULL ? t->why : "");
+    }
     /* `why` may be NULL. */
     CHECK_INT(suite_validate_output(c, "", 70, "stop", NULL, 0), ==, 0);
     suite_free(s);
