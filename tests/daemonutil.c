@@ -520,6 +520,16 @@ du_must_db(struct du_env *e)
 }
 
 double
+du_env_q(struct du_env *e, const char *sql)
+{
+    sqlite3 *db = du_must_db(e);
+    double v = du_q(db, sql);
+
+    sqlite3_close(db);
+    return v;
+}
+
+double
 du_q(sqlite3 *db, const char *sql)
 {
     return du_qf(db, "%s", sql);

@@ -130,6 +130,8 @@ sqlite3 *du_must_db(struct du_env *e);
 /* First column of the first row as a number (NAN when NULL or no row).
  * A bad statement fails the test. */
 double du_q(sqlite3 *db, const char *sql);
+/* du_q on a connection of its own to e's database, closed after. */
+double du_env_q(struct du_env *e, const char *sql);
 /* du_q on the statement printf-style fmt makes (at most DU_SQL_MAX - 1
  * bytes). */
 #define DU_SQL_MAX 2048

@@ -281,6 +281,15 @@ t_script(char *path, size_t len, const char *dir, const char *body)
     CHECK_INT(chmod(path, 0755), ==, 0);
 }
 
+/* err holds code and a detail that mentions `needle`. */
+static void
+t_check_err(const struct backend_err *err, const char *code, const char *needle)
+{
+    CHECK_STR(backend_code_name(err->code), code);
+    if (strstr(err->detail, needle) == NULL)
+        check_failed(__FILE__, __LINE__, "detail \"%s\" lacks \"%s\"", err->detail, needle);
+}
+
 /* The lms backend on t's configuration (as it stands now). */
 static struct backend *
 t_lms(const struct t_env *t)
@@ -471,8 +480,7 @@ TEST(lms_hang_load_timeout)
     b = t_lms(&t);
     t0 = clock_mono_ns();
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "load_timeout");
-    CHECK(strstr(err.detail, "stopped after 1000 ms") != NULL);
+    t_check_err(&err, "load_timeout", "stopped after 1000 ms");
     CHECK((clock_mono_ns() - t0) / 1000000 >= 1000);
     backend_free(b);
     t_stop(&t);
@@ -506,8 +514,7 @@ TEST(lms_hang_group_killed)
     cfg.load_timeout_ms = 500;
     b = t_lms_script(&cfg, &cfg, dir, body, "http://127.0.0.1:9");
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "load_timeout");
-    CHECK(strstr(err.detail, "loading...") != NULL);
+    t_check_err(&err, "load_timeout", "loading...");
     CHECK_INT(tu_read_file(pidf, &text, NULL), ==, 0);
     pid = strtol(text, NULL, 10);
     free(text);
@@ -533,8 +540,7 @@ TEST(lms_load_failed)
     t_start(&t, "\"fail\":[\"load\"]", 0);
     b = t_lms(&t);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "lms_failed");
-    CHECK(strstr(err.detail, "exit status") != NULL);
+    t_check_err(&err, "lms_failed", "exit status");
     backend_free(b);
     t_stop(&t);
 }
@@ -669,8 +675,7 @@ TEST(lms_bad_json)
     backend_preflight_free(&pf);
     /* Right shape, wrong type: strict. */
     CHECK_INT(backend_list_loaded(b, &loaded, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "lms_bad_json");
-    CHECK(strstr(err.detail, "identifier") != NULL);
+    t_check_err(&err, "lms_bad_json", "identifier");
     backend_free(b);
     tu_sim_stop(&sim);
 }
@@ -689,8 +694,7 @@ TEST(lms_unload_failed)
                      "echo \"Error: cannot unload: LM Studio is not running\" >&2; exit 1",
                      "http://127.0.0.1:9");
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "unload_failed");
-    CHECK(strstr(err.detail, "LM Studio is not running") != NULL);
+    t_check_err(&err, "unload_failed", "LM Studio is not running");
     backend_free(b);
 }
 
@@ -727,8 +731,7 @@ TEST(none_backend)
     CHECK_STR(ld.served_id, "m1");
     CHECK_INT(ld.load_ms, ==, 0);
     CHECK_INT(backend_load(b, "m2", &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "model_mismatch");
-    CHECK(strstr(err.detail, "m1") != NULL);
+    t_check_err(&err, "model_mismatch", "m1");
     backend_free(b);
     tu_sim_stop(&sim);
 
@@ -974,8 +977,7 @@ TEST(lms_variant_keys)
 
     CHECK_INT(backend_load(b, KEY_B, &ld, &err), ==, 0);
     CHECK_INT(backend_load(b, "org/m@q8_0", &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "variant_not_loadable");
-    CHECK(strstr(err.detail, "org/m@q4_k_m") != NULL);
+    t_check_err(&err, "variant_not_loadable", "org/m@q4_k_m");
     CHECK(strstr(err.detail, "org/m@q8_0") != NULL);
     CHECK(strstr(err.detail, "My Models") != NULL);
     CHECK_STR(t_served(&t, served, sizeof(served)), KEY_B); /* nothing unloaded */
@@ -1024,8 +1026,7 @@ TEST(lms_jit_listing_is_no_proof)
     CHECK(backend_ids_have(ids, KEY_A)); /* listed, yet nothing is loaded */
     json_decref(ids);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "model_mismatch");
-    CHECK(strstr(err.detail, KEY_B) != NULL);
+    t_check_err(&err, "model_mismatch", KEY_B);
     backend_free(b);
 
     /* lms load exits 0 but nothing is loaded: lms ps is empty, while the
@@ -1036,8 +1037,7 @@ TEST(lms_jit_listing_is_no_proof)
              KEY_A);
     b = t_lms_script(&cfg, &t.cfg, t.dir, body, NULL);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "lms_failed");
-    CHECK(strstr(err.detail, "lists no loaded model") != NULL);
+    t_check_err(&err, "lms_failed", "lists no loaded model");
     backend_free(b);
     t_stop(&t);
 }
@@ -1101,6 +1101,26 @@ t_slow_b(struct t_env *t)
               200);
 }
 
+/* A started t whose sim has model B generating for another client (c, on
+ * thread th, `tokens` tokens) while the lms backend returned waits up to
+ * busy_wait_ms for a busy server. */
+static struct backend *
+t_busy(struct t_env *t, long busy_wait_ms, int tokens, struct t_client *c, pthread_t *th)
+{
+    struct backend *b;
+
+    t_start(t, NULL, 0);
+    t_slow_b(t);
+    t->cfg.lms.busy_wait_ms = busy_wait_ms;
+    b = t_lms(t);
+    c->t = t;
+    c->key = KEY_B;
+    c->tokens = tokens;
+    c->status = 0;
+    t_client_start(c, th);
+    return b;
+}
+
 /* Row 7: a busy server is waited for; nothing is unloaded under the other
  * client: the load returns after that client's request ended. */
 TEST(lms_busy_server_waited_for)
@@ -1116,15 +1136,7 @@ TEST(lms_busy_server_waited_for)
     size_t i, j;
     int nps = 0;
 
-    t_start(&t, NULL, 0);
-    t_slow_b(&t);
-    t.cfg.lms.busy_wait_ms = 120000;
-    b = t_lms(&t);
-    c.t = &t;
-    c.key = KEY_B;
-    c.tokens = 60; /* 6 s at 10 tokens/s */
-    c.status = 0;
-    t_client_start(&c, &th);
+    b = t_busy(&t, 120000, 60, &c, &th); /* 6 s at 10 tokens/s */
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, 0);
     t_back = tu_now_ns();
     CHECK_INT(pthread_join(th, NULL), ==, 0);
@@ -1176,21 +1188,12 @@ TEST(lms_busy_server_never_idle)
     pthread_t th;
     json_t *log;
 
-    t_start(&t, NULL, 0);
-    t_slow_b(&t);
-    t.cfg.lms.busy_wait_ms = 1500;
-    b = t_lms(&t);
-    c.t = &t;
-    c.key = KEY_B;
-    c.tokens = 3000; /* 300 s: longer than the test */
-    c.status = 0;
-    t_client_start(&c, &th);
+    b = t_busy(&t, 1500, 3000, &c, &th); /* 300 s: longer than the test */
     CHECK_INT(backend_preflight(b, models, 1, &pf), ==, -1);
     CHECK(t_has_reason(&pf, BACKEND_SERVER_BUSY, "generating"));
     backend_preflight_free(&pf);
     CHECK_INT(backend_load(b, KEY_A, &ld, &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "server_busy");
-    CHECK(strstr(err.detail, KEY_B) != NULL);
+    t_check_err(&err, "server_busy", KEY_B);
     CHECK(strstr(err.detail, "busy_wait_s") != NULL);
     CHECK_STR(t_served(&t, served, sizeof(served)), KEY_B);
     log = t_argv_log(&t);
@@ -1386,8 +1389,7 @@ TEST(lms_unload_verified)
              KEY_A);
     b = t_lms_script(&cfg, &t.cfg, t.dir, body, NULL);
     CHECK_INT(backend_unload(b, "x", &err), ==, -1);
-    CHECK_STR(backend_code_name(err.code), "unload_failed");
-    CHECK(strstr(err.detail, "still lists \"x\"") != NULL);
+    t_check_err(&err, "unload_failed", "still lists \"x\"");
     CHECK_INT(backend_unload(b, NULL, &err), ==, -1);
     CHECK_STR(backend_code_name(err.code), "unload_failed");
     backend_free(b);
@@ -1398,12 +1400,12 @@ TEST(lms_unload_verified)
  * the local client: no --host), not left to find some LM Studio itself. */
 TEST(lms_port_from_base_url)
 {
+    const char *models[] = {KEY_A};
     struct t_env t;
     struct backend *b;
     struct backend_err err;
     struct backend_load ld;
     struct backend_preflight pf;
-    const char *models[] = {KEY_A};
     json_t *log, *line;
     size_t i;
 

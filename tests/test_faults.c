@@ -48,6 +48,16 @@
 
 static const char *const one_model[] = {"m1", NULL};
 
+/* How many ok samples the runs of job id hold. */
+static int
+t_ok_samples(sqlite3 *db, long long id)
+{
+    return (int)du_qf(db,
+                      "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
+                      " WHERE r.job_id = %lld AND s.ok = 1",
+                      id);
+}
+
 /* POST a spec; the status, and the error message into msg. */
 static long
 post_spec(struct du_env *e, const char *spec, char *msg, size_t len)
@@ -339,11 +349,7 @@ TEST(lock_held_15s_no_sample_lost)
     CHECK_INT(tu_wait_pid_exit(holder, (T_LOCK_S + 10) * 1000L, &status), ==, 0);
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     db = du_must_db(&e);
-    CHECK_INT((int)du_qf(db,
-                         "SELECT count(*) FROM samples s JOIN runs r ON s.run_id = r.id"
-                         " WHERE r.job_id = %lld AND s.ok = 1",
-                         id),
-              ==, 12);
+    CHECK_INT(t_ok_samples(db, id), ==, 12);
     sqlite3_close(db);
     CHECK_INT(du_call(&e, "GET", "/v1/healthz", NULL, NULL, NULL), ==, 200);
     du_teardown(&e);
@@ -404,11 +410,7 @@ TEST(lock_wait_yields_to_sigterm)
     du_must_start(&e, NULL);
     CHECK_STR(du_wait_final(&e, id, T_JOB_MS, state, sizeof(state)), "succeeded");
     db = du_must_db(&e);
-    CHECK_INT((int)du_qf(db,
-                         "SELECT count(*), count(DISTINCT s.seq) FROM samples s JOIN runs r"
-                         " ON s.run_id = r.id WHERE r.job_id = %lld AND s.ok = 1",
-                         id),
-              ==, 6);
+    CHECK_INT(t_ok_samples(db, id), ==, 6);
     CHECK_INT((int)du_qf(db,
                          "SELECT count(DISTINCT s.seq) FROM samples s JOIN runs r"
                          " ON s.run_id = r.id WHERE r.job_id = %lld",
@@ -557,7 +559,6 @@ TEST(db_repairs_open_runs)
     struct du_env e;
     char err[DB_ERR_MAX], *out = NULL, state[16];
     struct db *db;
-    sqlite3 *q;
     int64_t job, run;
     int existing;
 
@@ -572,11 +573,9 @@ TEST(db_repairs_open_runs)
     db_close(db);
     CHECK_INT(tpsd_db(&e, e.db, 0, &out), ==, 0);
     free(out);
-    q = du_must_db(&e);
-    CHECK_INT((int)du_q(q, "SELECT count(*) FROM runs WHERE state = 'cancelled'"
-                           " AND finished_at = 2"),
+    CHECK_INT((int)du_env_q(&e, "SELECT count(*) FROM runs WHERE state = 'cancelled'"
+                                " AND finished_at = 2"),
               ==, 1);
-    sqlite3_close(q);
     /* The same at this version (a run a crashed process left): `tpsd db`. */
     db = db_open(e.db, err, sizeof(err));
     CHECK(db != NULL);
@@ -590,11 +589,9 @@ TEST(db_repairs_open_runs)
     CHECK_INT(tpsd_db(&e, e.db, 0, &out), ==, 0);
     CHECK(strstr(out, "runs_closed=1") != NULL);
     free(out);
-    q = du_must_db(&e);
-    CHECK_INT((int)du_q(q, "SELECT count(*) FROM runs WHERE state = 'interrupted'"
-                           " AND finished_at = 3 AND error_code = 'interrupted'"),
+    CHECK_INT((int)du_env_q(&e, "SELECT count(*) FROM runs WHERE state = 'interrupted'"
+                                " AND finished_at = 3 AND error_code = 'interrupted'"),
               ==, 1);
-    sqlite3_close(q);
     du_teardown(&e);
 }
 
@@ -605,7 +602,6 @@ TEST(serve_refuses_newer_schema)
     struct du_env e;
     char err[DB_ERR_MAX];
     struct db *db;
-    sqlite3 *q;
 
     du_must_setup(&e, MODEL_FAST("m1"), NULL);
     db = db_open(e.db, err, sizeof(err));
@@ -614,8 +610,6 @@ TEST(serve_refuses_newer_schema)
     db_close(db);
     CHECK_INT(du_start(&e, NULL), ==, -1);
     CHECK(strstr(du_log_tail(&e), "newer than this tpsd") != NULL);
-    q = du_must_db(&e);
-    CHECK_INT((int)du_q(q, "PRAGMA user_version"), ==, 999);
-    sqlite3_close(q);
+    CHECK_INT((int)du_env_q(&e, "PRAGMA user_version"), ==, 999);
     du_teardown(&e);
 }

@@ -59,18 +59,18 @@ static const json_t *
 jwalk(const json_t *o, const char *path)
 {
     char key[64];
-    const char *dot;
     size_t n;
 
-    while ((dot = strchr(path, '.')) != NULL) {
-        n = (size_t)(dot - path);
+    for (;;) {
+        n = strcspn(path, ".");
         CHECK(n < sizeof(key));
         memcpy(key, path, n);
         key[n] = '\0';
         o = json_object_get(o, key);
-        path = dot + 1;
+        if (path[n] == '\0')
+            return o;
+        path += n + 1;
     }
-    return json_object_get(o, path);
 }
 
 static double
