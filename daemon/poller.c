@@ -31,6 +31,7 @@
 struct poller {
     int fd;
 };
+#define POLLER_FD 1
 
 #if defined(POLLER_EPOLL)
 #define POLLER_KIND "epoll"
@@ -38,6 +39,18 @@ struct poller {
 #else
 #define POLLER_KIND "kqueue"
 #define POLLER_OPEN() kqueue()
+#endif
+
+#else /* poll(2): the interest set is ours, passed in whole to each wait. */
+
+struct poller {
+    struct pollfd *fds;
+    size_t n, cap;
+    size_t next; /* where the next wait starts reporting */
+};
+#define POLLER_FD 0
+#define POLLER_KIND "poll"
+
 #endif
 
 const char *
@@ -49,15 +62,14 @@ poller_kind(void)
 struct poller *
 poller_new(void)
 {
-    struct poller *p = malloc(sizeof(*p));
+    struct poller *p = calloc(1, sizeof(*p));
 
-    if (p == NULL)
-        return NULL;
-    p->fd = POLLER_OPEN();
-    if (p->fd == -1) {
+#if POLLER_FD
+    if (p != NULL && (p->fd = POLLER_OPEN()) == -1) {
         free(p);
         return NULL;
     }
+#endif
     return p;
 }
 
@@ -66,11 +78,13 @@ poller_free(struct poller *p)
 {
     if (p == NULL)
         return;
+#if POLLER_FD
     close(p->fd);
+#else
+    free(p->fds);
+#endif
     free(p);
 }
-
-#endif
 
 #if defined(POLLER_EPOLL)
 
@@ -173,33 +187,6 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
 }
 
 #else /* poll(2) */
-
-struct poller {
-    struct pollfd *fds;
-    size_t n, cap;
-    size_t next; /* where the next wait starts reporting */
-};
-
-const char *
-poller_kind(void)
-{
-    return "poll";
-}
-
-struct poller *
-poller_new(void)
-{
-    return calloc(1, sizeof(struct poller));
-}
-
-void
-poller_free(struct poller *p)
-{
-    if (p == NULL)
-        return;
-    free(p->fds);
-    free(p);
-}
 
 int
 poller_set(struct poller *p, int fd, int want, int known)
