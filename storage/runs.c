@@ -6,6 +6,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,6 +48,26 @@ runs_open(struct db *db, int64_t job_id, int model_index, const char *model, con
     return db_end_stmt(db, st, rc);
 }
 
+/* A text fact of a run: the statement's parameter and where the string
+ * that fills it sits in struct run_facts (NULL: keep what the run has). */
+struct fact_text {
+    const char *param;
+    size_t off;
+};
+
+static const struct fact_text fact_texts[] = {
+    {":model_served", offsetof(struct run_facts, model_served)},
+    {":backend", offsetof(struct run_facts, backend)},
+    {":backend_version", offsetof(struct run_facts, backend_version)},
+    {":server_version", offsetof(struct run_facts, server_version)},
+    {":model_format", offsetof(struct run_facts, model_format)},
+    {":model_quant", offsetof(struct run_facts, model_quant)},
+    {":host", offsetof(struct run_facts, host)},
+    {":tpsd_version", offsetof(struct run_facts, tpsd_version)},
+    {":fingerprint", offsetof(struct run_facts, fingerprint)},
+    {":params", offsetof(struct run_facts, params)},
+};
+
 int
 runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
 {
@@ -67,24 +88,18 @@ runs_set_facts(struct db *db, int64_t run_id, const struct run_facts *f)
         " params = coalesce(:params, params)"
         " WHERE id = :id";
     sqlite3_stmt *st = db_begin_prepare(db, sql);
+    size_t i;
 
     if (st == NULL)
         return -1;
     db_bind_int(st, ":t", clock_wall_ms());
-    db_bind_text(st, ":model_served", f->model_served);
-    db_bind_text(st, ":backend", f->backend);
-    db_bind_text(st, ":backend_version", f->backend_version);
-    db_bind_text(st, ":server_version", f->server_version);
-    db_bind_text(st, ":model_format", f->model_format);
-    db_bind_text(st, ":model_quant", f->model_quant);
+    for (i = 0; i < sizeof(fact_texts) / sizeof(fact_texts[0]); i++)
+        db_bind_text(st, fact_texts[i].param,
+                     *(const char *const *)((const char *)f + fact_texts[i].off));
     db_bind_int_or_null(st, ":model_size_bytes", f->model_size_bytes, f->model_size_bytes >= 0);
     db_bind_int_or_null(st, ":context_length", f->context_length, f->context_length >= 0);
     db_bind_real_or_null(st, ":load_ms", f->load_ms);
     db_bind_real_or_null(st, ":load_ready_ms", f->load_ready_ms);
-    db_bind_text(st, ":host", f->host);
-    db_bind_text(st, ":tpsd_version", f->tpsd_version);
-    db_bind_text(st, ":fingerprint", f->fingerprint);
-    db_bind_text(st, ":params", f->params);
     db_bind_int(st, ":id", run_id);
     return db_end_stmt(db, st, db_step_done(db, st));
 }

@@ -2,6 +2,7 @@
 #include "storage/system.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -14,11 +15,63 @@ system_rec_init(struct system_rec *r)
     r->mem_pressure = r->cpu_load1 = r->temp_c = NAN;
 }
 
-/* A figure this host could not read is -1: stored as NULL. */
+/* The figures of a reading, in the column order of the INSERT and the
+ * SELECTs after id, job_id, run_id and at: the statement's parameter, where
+ * the value sits in struct system_rec, and whether it is a double (unknown:
+ * NAN) or an int64_t (unknown: -1). Unknown is stored as NULL. */
+struct sys_figure {
+    const char *param;
+    size_t off;
+    int real;
+};
+
+static const struct sys_figure sys_figures[] = {
+    {":mem_total_bytes", offsetof(struct system_rec, mem_total_bytes), 0},
+    {":mem_avail_bytes", offsetof(struct system_rec, mem_avail_bytes), 0},
+    {":swap_used_bytes", offsetof(struct system_rec, swap_used_bytes), 0},
+    {":mem_pressure", offsetof(struct system_rec, mem_pressure), 1},
+    {":server_rss_bytes", offsetof(struct system_rec, server_rss_bytes), 0},
+    {":self_rss_bytes", offsetof(struct system_rec, self_rss_bytes), 0},
+    {":cpu_load1", offsetof(struct system_rec, cpu_load1), 1},
+    {":temp_c", offsetof(struct system_rec, temp_c), 1},
+};
+#define SYS_NFIGURES (sizeof(sys_figures) / sizeof(sys_figures[0]))
+#define SYS_FIRST_COL 4 /* the first figure's column in the SELECTs */
+
+/* Bind every figure of r. */
 static void
-bind_opt(sqlite3_stmt *st, const char *name, int64_t v)
+bind_figures(sqlite3_stmt *st, const struct system_rec *r)
 {
-    db_bind_int_or_null(st, name, v, v >= 0);
+    const char *base = (const char *)r;
+    size_t i;
+    int64_t v;
+
+    for (i = 0; i < SYS_NFIGURES; i++) {
+        if (sys_figures[i].real) {
+            db_bind_real_or_null(st, sys_figures[i].param,
+                                 *(const double *)(base + sys_figures[i].off));
+        } else {
+            v = *(const int64_t *)(base + sys_figures[i].off);
+            db_bind_int_or_null(st, sys_figures[i].param, v, v >= 0);
+        }
+    }
+}
+
+/* Read every figure of the row into r. */
+static void
+read_figures(sqlite3_stmt *st, struct system_rec *r)
+{
+    char *base = (char *)r;
+    size_t i;
+    int col;
+
+    for (i = 0; i < SYS_NFIGURES; i++) {
+        col = SYS_FIRST_COL + (int)i;
+        if (sys_figures[i].real)
+            *(double *)(base + sys_figures[i].off) = db_col_real_or_nan(st, col);
+        else
+            *(int64_t *)(base + sys_figures[i].off) = db_col_int_or(st, col, -1);
+    }
 }
 
 int
@@ -46,14 +99,7 @@ system_samples_insert(struct db *db, const struct system_rec *recs, size_t n)
         db_bind_int_or_null(st, ":job_id", r->job_id, r->job_id > 0);
         db_bind_int_or_null(st, ":run_id", r->run_id, r->run_id > 0);
         db_bind_int(st, ":at", r->at);
-        bind_opt(st, ":mem_total_bytes", r->mem_total_bytes);
-        bind_opt(st, ":mem_avail_bytes", r->mem_avail_bytes);
-        bind_opt(st, ":swap_used_bytes", r->swap_used_bytes);
-        db_bind_real_or_null(st, ":mem_pressure", r->mem_pressure);
-        bind_opt(st, ":server_rss_bytes", r->server_rss_bytes);
-        bind_opt(st, ":self_rss_bytes", r->self_rss_bytes);
-        db_bind_real_or_null(st, ":cpu_load1", r->cpu_load1);
-        db_bind_real_or_null(st, ":temp_c", r->temp_c);
+        bind_figures(st, r);
         db_bind_text(st, ":thermal", r->thermal[0] ? r->thermal : NULL);
         rc = db_step_done(db, st);
     }
@@ -78,14 +124,7 @@ system_from_row(void *arg, sqlite3_stmt *st)
     r.job_id = sqlite3_column_int64(st, 1);
     r.run_id = sqlite3_column_int64(st, 2);
     r.at = sqlite3_column_int64(st, 3);
-    r.mem_total_bytes = db_col_int_or(st, 4, -1);
-    r.mem_avail_bytes = db_col_int_or(st, 5, -1);
-    r.swap_used_bytes = db_col_int_or(st, 6, -1);
-    r.mem_pressure = db_col_real_or_nan(st, 7);
-    r.server_rss_bytes = db_col_int_or(st, 8, -1);
-    r.self_rss_bytes = db_col_int_or(st, 9, -1);
-    r.cpu_load1 = db_col_real_or_nan(st, 10);
-    r.temp_c = db_col_real_or_nan(st, 11);
+    read_figures(st, &r);
     snprintf(r.thermal, sizeof(r.thermal), "%s", th ? (const char *)th : "");
     return sc->fn(sc->arg, &r);
 }
