@@ -849,6 +849,9 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
             close(fd);
         goto fail;
     }
+    /* Start-up (migrations, the schema parsed) freed what an idle daemon
+     * never uses again: hand it back now, not after the first burst. */
+    api_trim();
     return a;
 fail:
     api_stop(a);

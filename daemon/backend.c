@@ -2,6 +2,7 @@
 #include "daemon/backend.h"
 
 #include "common/clock.h"
+#include "daemon/client.h"
 #include "daemon/httpbody.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
@@ -362,7 +363,7 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
         goto out;
     }
     snprintf(url, sizeof(url), "%.*s/v1/models", (int)base_len, b->cfg.base_url);
-    c = curl_easy_init();
+    c = client_curl_init() == 0 ? curl_easy_init() : NULL;
     if (c == NULL) {
         backend_fail(err, BACKEND_INTERNAL, "curl_easy_init failed");
         goto out;

@@ -9,6 +9,7 @@
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -93,6 +94,23 @@ on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static CURLcode curl_init_rc = CURLE_FAILED_INIT;
+
+static void
+curl_init_once(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+int
+client_curl_init(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+    pthread_once(&once, curl_init_once);
+    return curl_init_rc == CURLE_OK ? 0 : -1;
+}
+
 struct client *
 client_new(const struct client_opts *opts)
 {
@@ -114,7 +132,7 @@ client_new(const struct client_opts *opts)
     c->o.token = NULL;
     c->o.api = NULL;
     c->timer_at = -1;
-    c->multi = curl_multi_init();
+    c->multi = client_curl_init() == 0 ? curl_multi_init() : NULL;
     c->poll = poller_new();
     if (c->multi == NULL || c->poll == NULL) {
         if (c->multi != NULL)

@@ -59,6 +59,16 @@ struct client *client_new(const struct client_opts *opts);
 void client_free(struct client *c);
 
 /*
+ * libcurl's global state (curl_global_init), set up once on the first call
+ * from any thread (pthread_once) and kept until exit. Every libcurl user of
+ * the daemon calls it before its first curl_*_init: `tpsd serve` sets
+ * libcurl up only when a job or a backend first needs it, since that setup
+ * (OpenSSL's) maps ~2.3 MB that an idle daemon would carry. 0, or -1 when
+ * libcurl could not be set up.
+ */
+int client_curl_init(void);
+
+/*
  * Queue `req` (not owned; must stay valid until its done callback). It is
  * sent at req->sched_ns (or at once). Its rec is reset except the caller's
  * identity fields (run_id, seq, case_name, repetition, slot, warmup).

@@ -480,6 +480,8 @@ db_close(struct db *db)
 {
     if (db == NULL)
         return;
+    while (db->n_cache > 0)
+        sqlite3_finalize(db->cache[--db->n_cache].st);
     sqlite3_exec(db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close_v2(db->h);
     free(db);
@@ -502,6 +504,40 @@ db_prepare(struct db *db, const char *sql)
         return NULL;
     }
     return st;
+}
+
+sqlite3_stmt *
+db_prepare_cached(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    size_t i;
+
+    for (i = 0; i < db->n_cache; i++) {
+        if (db->cache[i].sql == sql)
+            return db->cache[i].st;
+    }
+    if (db->n_cache == DB_STMT_CACHE_MAX) {
+        fprintf(stderr, "tpsd: bug: more than DB_STMT_CACHE_MAX cached statements\n");
+        abort();
+    }
+    if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
+        db_seterr(db, "%s", sqlite3_errmsg(db->h));
+        sqlite3_finalize(st);
+        return NULL;
+    }
+    db->cache[db->n_cache].sql = sql;
+    db->cache[db->n_cache].st = st;
+    db->n_cache++;
+    return st;
+}
+
+void
+db_cached_release(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
 }
 
 static int

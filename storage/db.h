@@ -30,6 +30,11 @@
 #define DB_RETRY_MAX_MS 2000
 #define DB_STOP_POLL_MS 100 /* waits check the stop function this often */
 
+/* Statements a connection keeps prepared (db_prepare_cached): the writes
+ * made once per sample or request, whose preparing (parsing the SQL and
+ * compiling the triggers it fires) cost more than running them. */
+#define DB_STMT_CACHE_MAX 8
+
 struct db {
     sqlite3 *h;
     char path[1024];
@@ -39,6 +44,11 @@ struct db {
     int (*stop)(void *);  /* NULL, or 1 when a wait should give up now */
     void *stop_arg;
     int64_t busy_since_ms; /* the busy handler's current wait began (monotonic) */
+    struct {
+        const char *sql; /* the key: the address of a static string */
+        sqlite3_stmt *st;
+    } cache[DB_STMT_CACHE_MAX];
+    size_t n_cache;
 };
 
 /* What the process last learnt of the database's writability (every
@@ -120,6 +130,19 @@ int db_check_writable(struct db *db);
 
 /* Prepare `sql`; NULL on error (message in db->err). Finalize with sqlite3_finalize. */
 sqlite3_stmt *db_prepare(struct db *db, const char *sql);
+/*
+ * The statement for `sql`, prepared once on this connection
+ * (SQLITE_PREPARE_PERSISTENT) and kept until db_close: `sql` must be a
+ * string of static storage, its address is the key. It comes reset with no
+ * bindings; the caller binds and steps it, then hands it back with
+ * db_cached_release and never finalizes it. A schema change re-prepares it
+ * inside sqlite3_step, as for any statement. NULL on error (db->err); more
+ * than DB_STMT_CACHE_MAX distinct statements is a programming error (fatal).
+ */
+sqlite3_stmt *db_prepare_cached(struct db *db, const char *sql);
+/* Reset a db_prepare_cached statement and clear its bindings (their
+ * copies of text are freed, its read of the database ends). NULL is fine. */
+void db_cached_release(sqlite3_stmt *st);
 /* Execute SQL with no results. 0 or -1. */
 int db_exec(struct db *db, const char *sql);
 

@@ -349,6 +349,8 @@ jobs_count_by_state(struct db *db, json_t **out)
 int
 events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int64_t *id)
 {
+    static const char insert_sql[] = "INSERT INTO job_events (job_id, at, type, data)"
+                                     " VALUES (:job, :at, :type, :data)";
     sqlite3_stmt *st = NULL;
     char *text = json_dumps(data, JSON_COMPACT);
     int rc = -1;
@@ -356,8 +358,9 @@ events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int
     json_decref(data);
     if (text == NULL)
         return -1;
-    st = db_begin_prepare(db, "INSERT INTO job_events (job_id, at, type, data)"
-                              " VALUES (:job, :at, :type, :data)");
+    if (db_begin(db) == -1)
+        goto out;
+    st = db_prepare_cached(db, insert_sql); /* one event per sample */
     if (st != NULL) {
         db_bind_int(st, ":job", job_id);
         db_bind_int(st, ":at", clock_wall_ms());
@@ -366,8 +369,11 @@ events_append(struct db *db, int64_t job_id, const char *type, json_t *data, int
         rc = db_step_done(db, st);
         if (rc == 0 && id != NULL)
             *id = sqlite3_last_insert_rowid(db->h);
-        rc = db_end_stmt(db, st, rc);
+        db_cached_release(st);
     }
+    if (db_end(db, rc == 0) == -1)
+        rc = -1;
+out:
     free(text);
     return rc;
 }

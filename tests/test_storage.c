@@ -350,6 +350,131 @@ TEST(runs_and_samples_round_trip)
     db_close(db);
 }
 
+/* No statement of the connection is mid-step (holding a read open). */
+static int
+busy_statements(struct db *db)
+{
+    sqlite3_stmt *st = NULL;
+    int n = 0;
+
+    while ((st = sqlite3_next_stmt(db->h, st)) != NULL)
+        n += sqlite3_stmt_busy(st) != 0;
+    return n;
+}
+
+/* The insert and the seq probe are prepared once per connection
+ * (db_prepare_cached): they must see a schema changed by another
+ * connection, carry no binding of one sample into the next, survive a
+ * failed insert, and leave no read open between calls. */
+TEST(cached_statements_survive_schema_change_and_errors)
+{
+    struct db *db = fresh(), *other;
+    int64_t job, run;
+    int existing;
+    char state[16];
+    struct sample_rec s;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "m", "standard", &run, state), ==, 0);
+    sample_rec_init(&s);
+    s.run_id = run;
+    s.seq = 1;
+    s.ok = 1;
+    s.server_stats = strdup("{\"tokens_per_second\":1}");
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    sample_rec_free(&s);
+    CHECK_INT(samples_have_seq(db, run, 1), ==, 1);
+    CHECK_INT(busy_statements(db), ==, 0);
+
+    other = db_open(path, err, sizeof(err));
+    CHECK(other != NULL);
+    CHECK_INT(db_exec(other, "CREATE INDEX t_cached ON samples (ok, seq)"), ==, 0);
+    db_close(other);
+
+    sample_rec_init(&s); /* no server stats: NULL, not the last sample's */
+    s.run_id = run;
+    s.seq = 2;
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    s.run_id = run + 1000; /* no such run: the foreign key refuses it */
+    s.seq = 3;
+    CHECK_INT(samples_insert(db, &s), ==, -1);
+    s.run_id = run;
+    CHECK_INT(samples_insert(db, &s), ==, 0);
+    CHECK_INT(samples_have_seq(db, run, 3), ==, 1);
+    CHECK_INT(samples_have_seq(db, run, 4), ==, 0);
+    CHECK_INT(busy_statements(db), ==, 0);
+    CHECK_INT(samples_count(db, run), ==, 3);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM samples WHERE server_stats IS NULL"), ==, 2);
+    CHECK_INT(events_append(db, job, "sample", json_pack("{s:i}", "seq", 2), NULL), ==, 0);
+    CHECK_INT(events_append(db, job, "sample", json_pack("{s:i}", "seq", 3), NULL), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM job_events WHERE type = 'sample'"), ==, 2);
+    sample_rec_free(&s);
+    db_close(db);
+}
+
+/* Two runs of two cases, samples in an order that moves the percentiles,
+ * with failures, warm-ups and missing figures; the runs stay open (their
+ * end would recompute the percentiles exactly and hide the trigger's). */
+static void
+fill_rollups(struct db *db)
+{
+    int64_t job, run[2];
+    int existing, i;
+    char state[16];
+    struct sample_rec s;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "m1", "standard", &run[0], state), ==, 0);
+    CHECK_INT(runs_open(db, job, 1, "m2", "standard", &run[1], state), ==, 0);
+    for (i = 0; i < 90; i++) {
+        sample_rec_init(&s);
+        s.run_id = run[i % 2];
+        s.seq = i;
+        snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
+        s.started_at = 1700000000000LL + i * 1000;
+        s.warmup = i < 4;
+        s.ok = i % 7 != 3;
+        s.passed = i % 11 == 5 ? 0 : 1;
+        s.decode_tps = 40.0 + (double)(i * 37 % 23) * 0.5;
+        s.e2e_tps = i % 5 ? 30.0 + (double)(i * 13 % 11) : NAN;
+        s.ttft_ms = 100.0 + (double)(i * 29 % 31) * 1.25;
+        s.prompt_tps = i % 4 ? 500.0 + (double)(i * 17 % 19) : NAN;
+        CHECK_INT(samples_insert(db, &s), ==, 0);
+        sample_rec_free(&s);
+    }
+}
+
+/* Schema step 12 computes the ingest trigger's live percentiles in one
+ * scan: every rollup column equals what step 11's eight scans gave. */
+TEST(rollup_trigger_one_scan_equals_eight)
+{
+    char old_path[600], sql[700];
+    struct db *old, *db;
+
+    snprintf(old_path, sizeof(old_path), "%s/v11.db", tu_tmpdir());
+    old = db_open_version(old_path, 11, err, sizeof(err));
+    CHECK(old != NULL);
+    fill_rollups(old);
+    db_close(old);
+    db = fresh();
+    CHECK_INT(db_user_version(db), >=, 12);
+    fill_rollups(db);
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS v11", old_path);
+    CHECK_INT(db_exec(db, sql), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup"), ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM v11.history_rollup"), ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup WHERE decode_tps_p50 IS NOT NULL"
+                         " AND e2e_tps_p90 IS NOT NULL AND prompt_tps_p50 IS NOT NULL"),
+              ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM history_rollup"
+                         " EXCEPT SELECT * FROM v11.history_rollup)"),
+              ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM v11.history_rollup"
+                         " EXCEPT SELECT * FROM history_rollup)"),
+              ==, 0);
+    db_close(db);
+}
+
 TEST(events_resume_after_id)
 {
     struct db *db = fresh();

@@ -3,6 +3,7 @@
  * that ties daemon/, api/ and storage/ together.
  */
 #include "daemon/cli/cmd.h"
+#include "daemon/client.h"
 
 #include <curl/curl.h>
 #include <signal.h>
@@ -90,7 +91,7 @@ main(int argc, char **argv)
         usage();
         return 0;
     }
-    /* Before any thread exists: libcurl's global state, and no SIGPIPE. */
+    /* Before any thread exists: no SIGPIPE (libcurl is set up below). */
     signal(SIGPIPE, SIG_IGN);
     /* A file size limit (RLIMIT_FSIZE) fails the write with EFBIG, which
      * SQLite reports and the API answers 503, instead of killing us. */
@@ -100,7 +101,10 @@ main(int argc, char **argv)
     /* Reap the grandchildren a killed `lms` leaves, as launchd does on macOS. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #endif
-    curl_global_init(CURL_GLOBAL_DEFAULT);
+    /* `serve` sets libcurl up when a job first needs it (client_curl_init),
+     * so that an idle daemon does not carry OpenSSL's pages. */
+    if (strcmp(argv[1], "serve") != 0)
+        client_curl_init();
     for (i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             int rc = commands[i].fn(argc - 2, argv + 2);
