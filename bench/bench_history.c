@@ -360,22 +360,25 @@ struct b_query {
     const char *case_name;
     const char *metric;
     const char *bucket;
-    int days; /* trends: the last `days` days, 0 = the whole year */
+    int days;      /* trends: the last `days` days, 0 = the whole year */
+    int days_only; /* week buckets from the days, not history_weekly (in process only) */
 };
 
 static const struct b_query queries[] = {
-    {"trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0},
-    {"trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30},
-    {"trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7},
-    {"trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30},
-    {"trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0},
-    {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0},
-    {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0},
-    {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0},
-    {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0},
-    {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0},
-    {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0},
-    {"regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0},
+    {"trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0, 0},
+    {"trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30, 0},
+    {"trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7, 0},
+    {"trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30, 0},
+    {"trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0, 0},
+    {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0, 0},
+    {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0, 0},
+    {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0, 0},
+    {"  the same from the days (before step 13)", B_TRENDS, 0, NULL, "decode_tps", "week", 0,
+     1},
+    {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0, 0},
+    {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0, 0},
+    {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0, 0},
+    {"regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0, 0},
 };
 #define B_NQUERIES (sizeof(queries) / sizeof(queries[0]))
 
@@ -417,6 +420,7 @@ b_run(struct db *db, const struct b_query *q)
             hq.metric = q->metric;
             history_bucket_parse(q->bucket, &hq.bucket);
             hq.since = b_since(q);
+            hq.days_only = q->days_only;
             if (history_trends(db, &hq, &text, &len) == -1)
                 check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
             bytes += len;
@@ -429,6 +433,29 @@ b_run(struct db *db, const struct b_query *q)
     free(text);
     json_decref(out);
     return bytes;
+}
+
+/* The week trends of every series over the year, read from history_weekly
+ * and from the days: the same text, or the bench fails. */
+static void
+b_weekly_same(struct db *db)
+{
+    struct history_query q = {.metric = "decode_tps", .bucket = HISTORY_BUCKET_WEEK};
+    char *weekly = NULL, *days = NULL;
+    size_t lw = 0, ld = 0;
+
+    if (history_trends(db, &q, &weekly, &lw) == -1)
+        check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    q.days_only = 1;
+    if (history_trends(db, &q, &days, &ld) == -1)
+        check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    if (lw != ld || memcmp(weekly, days, lw) != 0)
+        check_failed(__FILE__, __LINE__, "weekly and daily answers differ");
+    printf("week trends of every series: history_weekly and the days give the same %zu"
+           " bytes\n",
+           lw);
+    free(weekly);
+    free(days);
 }
 
 /* ---- over HTTP ---- */
@@ -519,6 +546,7 @@ b_query(void)
            (long long)scalar(db, "SELECT count(*) FROM runs"),
            (long long)scalar(db, "SELECT count(*) FROM history_rollup"),
            (long long)scalar(db, "SELECT count(*) FROM history_verdicts"));
+    b_weekly_same(db);
     db_close(db);
     /* HTTP first: its numbers do not depend on this process's caches. */
     config_defaults(&cfg);
@@ -527,7 +555,7 @@ b_query(void)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     for (qi = 0; qi < B_NQUERIES; qi++) {
         for (i = 0; i < b_calls; i++)
-            times[i] = b_http(c, port, &queries[qi]);
+            times[i] = queries[qi].days_only ? NAN : b_http(c, port, &queries[qi]);
         hmed[qi] = stats_percentile_select(times, (size_t)b_calls, 0.5);
         hp99[qi] = stats_percentile_select(times, (size_t)b_calls, 0.99);
     }
@@ -611,6 +639,7 @@ static const struct {
     {"*", "history_rollup"},
     {"*", "history_daily"},
     {"*", "history_daily_load"},
+    {"*", "history_weekly"},
 };
 
 /* The rows of table i in schema `a` (not in schema `b` when b is set). */
