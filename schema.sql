@@ -1269,3 +1269,53 @@ BEGIN
       AND NEW.ok = 1 AND (n <= 2000 OR n % 1000 = 0);
     UPDATE history_version SET v = v + 1 WHERE id = 1;
 END;
+
+-- migrate: 13
+-- Weekly trends of every series over a year read one row per (model,
+-- case, week) instead of seven of history_daily: history_weekly holds, per
+-- metric, the fold of that week's days in history_daily's key order (day,
+-- then suite) as storage/history.c's point accumulator makes it
+-- (tpsd_fold: n, sum, Welford M2 merged by Chan's formula, min, max, the
+-- last day's p50/p90, every run's median), so a week read whole gives the
+-- same figures, bit for bit, as its days. Kept by a trigger on every
+-- update of history_daily (a new row updates itself to fire it; a run's
+-- finish merges its rollups there); suites are folded together, so a query naming a suite reads the
+-- days. A week still holding rollups not merged into history_daily is
+-- read from its days and rollups (storage/history.c).
+CREATE TABLE history_weekly (
+    model TEXT NOT NULL,
+    case_name TEXT NOT NULL,
+    week INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    n_passed INTEGER NOT NULL,
+    decode_tps BLOB,
+    e2e_tps BLOB,
+    ttft_ms BLOB,
+    prompt_tps BLOB,
+    PRIMARY KEY (model, case_name, week)
+) WITHOUT ROWID;
+CREATE TRIGGER history_weekly_ins AFTER INSERT ON history_daily
+BEGIN
+    UPDATE history_daily SET runs = runs WHERE model = NEW.model AND case_name = NEW.case_name
+        AND day = NEW.day AND suite = NEW.suite;
+END;
+CREATE TRIGGER history_weekly_upd AFTER UPDATE ON history_daily
+BEGIN
+    INSERT INTO history_weekly (model, case_name, week, runs, n, n_passed, decode_tps, e2e_tps, ttft_ms, prompt_tps)
+    SELECT NEW.model, NEW.case_name, w.week, sum(d.runs), sum(d.n), sum(d.n_passed),
+           tpsd_fold(decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, decode_tps_meds),
+           tpsd_fold(e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, e2e_tps_meds),
+           tpsd_fold(ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, ttft_ms_meds),
+           tpsd_fold(prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, prompt_tps_meds)
+    FROM (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w
+    JOIN history_daily d
+      ON d.model = NEW.model AND d.case_name = NEW.case_name
+     AND d.day >= w.week AND d.day < w.week + 604800000
+    WHERE true
+    ON CONFLICT (model, case_name, week) DO UPDATE SET runs = excluded.runs, n = excluded.n,
+        n_passed = excluded.n_passed, decode_tps = excluded.decode_tps,
+        e2e_tps = excluded.e2e_tps, ttft_ms = excluded.ttft_ms, prompt_tps = excluded.prompt_tps;
+END;
+-- Backfill: each day's row refolds its week (seven times per week; once).
+UPDATE history_daily SET runs = runs;

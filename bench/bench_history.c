@@ -11,9 +11,17 @@
  *   bench_history fill       fill a new database (the old file is removed), unless
  *                            it already holds the whole history and BENCH_REFILL is unset
  *   bench_history query      time the queries on an existing database
+ *   bench_history same       fill a small history both ways (BENCH_FAST unset
+ *                            and set) and check that runs, samples and every
+ *                            rollup table hold the same rows
  *
  * Environment: BENCH_DB (default /tmp/tpsd-bench-history.db), BENCH_MODELS
- * (20), BENCH_HOURS (8760), BENCH_CALLS (50).
+ * (20), BENCH_HOURS (8760), BENCH_CALLS (50), BENCH_FAST (unset: each
+ * storage write commits on its own, as in the daemon; set: the same
+ * storage calls, a day of history per transaction through db_batch_begin,
+ * so the triggers build the same rows without a commit per write),
+ * BENCH_STRIDE (1: a run of every model every hour; k: every k-th hour,
+ * the same year with k times fewer runs a day).
  *
  * The data: model m decodes at 20 + 5m tokens/s with 2% gaussian noise per
  * request, TTFT 300 + 20m ms with 5%; 1% of requests fail, 3% fail
@@ -57,6 +65,8 @@
 #define B_CALLS_MAX 1000
 #define B_NAME_MAX 64
 #define B_URL_MAX 512
+#define B_RNG_SEED 0x9E3779B97F4A7C15ULL
+#define B_BATCH_HOURS 24
 
 static const struct {
     const char *name;
@@ -70,7 +80,7 @@ static const struct {
 #define B_NCASES (sizeof(b_cases) / sizeof(b_cases[0]))
 
 static char b_path[TU_PATH_MAX];
-static long b_models, b_hours, b_calls;
+static long b_models, b_hours, b_calls, b_stride;
 
 static void
 b_config(void)
@@ -81,6 +91,9 @@ b_config(void)
     b_models = tu_env_long("BENCH_MODELS", 20);
     b_hours = tu_env_long("BENCH_HOURS", 8760);
     b_calls = tu_env_long("BENCH_CALLS", 50);
+    b_stride = tu_env_long("BENCH_STRIDE", 1);
+    if (b_stride < 1)
+        b_stride = 1;
     if (b_calls > B_CALLS_MAX)
         b_calls = B_CALLS_MAX;
 }
@@ -110,7 +123,7 @@ static struct rng *
 b_rng_get(void)
 {
     if (!b_rng_ready) {
-        rng_seed(&b_rng, 0x9E3779B97F4A7C15ULL);
+        rng_seed(&b_rng, B_RNG_SEED);
         b_rng_ready = 1;
     }
     return &b_rng;
@@ -275,41 +288,65 @@ b_scan(struct db *db)
            total_tested, now_s() - t0);
 }
 
+/* Open (or, at the end, commit) the batch of hours holding hour h when
+ * `fast`; no-op otherwise. */
 static void
-b_fill(void)
+b_batch(struct db *db, int fast, long h, int end)
+{
+    int last = h % B_BATCH_HOURS == B_BATCH_HOURS - 1 || h == b_hours - 1;
+
+    if (!fast || (end ? !last : h % B_BATCH_HOURS != 0))
+        return;
+    if ((end ? db_batch_end(db, 1) : db_batch_begin(db)) == -1)
+        check_failed(__FILE__, __LINE__, "batch: %s", db->err);
+}
+
+/* Fill b_path with the history; `fast`: a day of history per transaction. */
+static void
+b_fill(int fast)
 {
     struct sample_rec recs[B_RUN_SAMPLES];
     struct db *db;
     char wal[TU_PATH_MAX + 8];
-    double t0 = now_s(), t1;
+    double t0 = now_s(), c0 = cpu_s(), t1;
     int existing;
-    long h, m;
+    long h, m, nruns;
     int64_t job;
 
     unlink(b_path);
     snprintf(wal, sizeof(wal), "%s-wal", b_path);
     unlink(wal);
+    b_rng_ready = 0; /* the same data again */
     db = b_open();
     b_exec(db, "PRAGMA synchronous = OFF");
+    if (fast) /* one copy of each page (no WAL then checkpoint), kept in memory */
+        b_exec(db, "PRAGMA journal_mode = MEMORY; PRAGMA cache_size = -131072");
     for (h = 0; h < b_hours; h++) {
+        b_batch(db, fast, h, 0);
         if (jobs_create(db, "bench", "benchmark", "{}", 0, NULL, NULL, &job, &existing) == -1 ||
             jobs_set_state(db, job, "running", NULL, NULL) == -1)
             check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
-        for (m = 0; m < b_models; m++)
+        for (m = 0; m < b_models && h % b_stride == 0; m++)
             fill_run(db, job, m, h, recs);
         if (jobs_set_state(db, job, "succeeded", NULL, NULL) == -1)
             check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
+        b_batch(db, fast, h, 1);
         if (h % 500 == 499) {
             double el = now_s() - t0;
             fprintf(stderr, "  %ld/%ld hours, %.0f s, %.0f samples/s\n", h + 1, b_hours, el,
-                    (double)(h + 1) * (double)b_models * B_RUN_SAMPLES / el);
+                    (double)(h / b_stride + 1) * (double)b_models * B_RUN_SAMPLES / el);
         }
     }
+    if (fast)
+        b_exec(db, "PRAGMA journal_mode = WAL");
     t1 = now_s();
-    printf("fill: %ld models x %ld hours: %lld samples in %.0f s (%.0f samples/s, one"
-           " transaction per run, the rollup trigger on)\n",
-           b_models, b_hours, (long long)b_models * b_hours * B_RUN_SAMPLES, t1 - t0,
-           (double)b_models * (double)b_hours * B_RUN_SAMPLES / (t1 - t0));
+    nruns = b_models * ((b_hours + b_stride - 1) / b_stride);
+    printf(
+        "fill: %ld models x %ld hours (a run every %ld h): %lld samples in %.0f s, %.1f s CPU"
+        " (%.0f runs/s, %s, the rollup trigger on)\n",
+        b_models, b_hours, b_stride, (long long)nruns * B_RUN_SAMPLES, t1 - t0, cpu_s() - c0,
+        (double)nruns / (t1 - t0),
+        fast ? "a day of history per transaction" : "one transaction per storage write");
     db_close(db);
 }
 
@@ -324,22 +361,25 @@ struct b_query {
     const char *case_name;
     const char *metric;
     const char *bucket;
-    int days; /* trends: the last `days` days, 0 = the whole year */
+    int days;      /* trends: the last `days` days, 0 = the whole year */
+    int days_only; /* week buckets from the days, not history_weekly (in process only) */
 };
 
 static const struct b_query queries[] = {
-    {"trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0},
-    {"trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30},
-    {"trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7},
-    {"trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30},
-    {"trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0},
-    {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0},
-    {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0},
-    {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0},
-    {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0},
-    {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0},
-    {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0},
-    {"regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0},
+    {"trends run, 1 model x 1 case, year", B_TRENDS, 1, "code", "decode_tps", "run", 0, 0},
+    {"trends run, 1 model x 5 cases, 30 days", B_TRENDS, 1, NULL, "decode_tps", "run", 30, 0},
+    {"trends run, 5 models x 5 cases, 7 days", B_TRENDS, 5, NULL, "e2e_tps", "run", 7, 0},
+    {"trends hour, 1 model x 1 case, 30 days", B_TRENDS, 1, "short", "ttft_ms", "hour", 30, 0},
+    {"trends day, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "day", 0, 0},
+    {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0, 0},
+    {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0, 0},
+    {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0, 0},
+    {"  the same from the days (before step 13)", B_TRENDS, 0, NULL, "decode_tps", "week", 0,
+     1},
+    {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0, 0},
+    {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0, 0},
+    {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0, 0},
+    {"regressions all=1, 1 model", B_REGRESSIONS, 1, NULL, NULL, NULL, 0, 0},
 };
 #define B_NQUERIES (sizeof(queries) / sizeof(queries[0]))
 
@@ -381,6 +421,7 @@ b_run(struct db *db, const struct b_query *q)
             hq.metric = q->metric;
             history_bucket_parse(q->bucket, &hq.bucket);
             hq.since = b_since(q);
+            hq.days_only = q->days_only;
             if (history_trends(db, &hq, &text, &len) == -1)
                 check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
             bytes += len;
@@ -393,6 +434,29 @@ b_run(struct db *db, const struct b_query *q)
     free(text);
     json_decref(out);
     return bytes;
+}
+
+/* The week trends of every series over the year, read from history_weekly
+ * and from the days: the same text, or the bench fails. */
+static void
+b_weekly_same(struct db *db)
+{
+    struct history_query q = {.metric = "decode_tps", .bucket = HISTORY_BUCKET_WEEK};
+    char *weekly = NULL, *days = NULL;
+    size_t lw = 0, ld = 0;
+
+    if (history_trends(db, &q, &weekly, &lw) == -1)
+        check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    q.days_only = 1;
+    if (history_trends(db, &q, &days, &ld) == -1)
+        check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    if (lw != ld || memcmp(weekly, days, lw) != 0)
+        check_failed(__FILE__, __LINE__, "weekly and daily answers differ");
+    printf("week trends of every series: history_weekly and the days give the same %zu"
+           " bytes\n",
+           lw);
+    free(weekly);
+    free(days);
 }
 
 /* ---- over HTTP ---- */
@@ -483,6 +547,7 @@ b_query(void)
            (long long)scalar(db, "SELECT count(*) FROM runs"),
            (long long)scalar(db, "SELECT count(*) FROM history_rollup"),
            (long long)scalar(db, "SELECT count(*) FROM history_verdicts"));
+    b_weekly_same(db);
     db_close(db);
     /* HTTP first: its numbers do not depend on this process's caches. */
     config_defaults(&cfg);
@@ -491,7 +556,7 @@ b_query(void)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     for (qi = 0; qi < B_NQUERIES; qi++) {
         for (i = 0; i < b_calls; i++)
-            times[i] = b_http(c, port, &queries[qi]);
+            times[i] = queries[qi].days_only ? NAN : b_http(c, port, &queries[qi]);
         hmed[qi] = stats_percentile_select(times, (size_t)b_calls, 0.5);
         hp99[qi] = stats_percentile_select(times, (size_t)b_calls, 0.99);
     }
@@ -539,7 +604,7 @@ b_complete(void)
     db = b_open();
     n = scalar(db, "SELECT count(*) FROM runs WHERE state = 'succeeded'");
     db_close(db);
-    return n == (int64_t)b_models * b_hours;
+    return n == (int64_t)b_models * ((b_hours + b_stride - 1) / b_stride);
 }
 
 TEST(fill)
@@ -548,7 +613,7 @@ TEST(fill)
 
     b_config();
     if (getenv("BENCH_REFILL") != NULL || !b_complete())
-        b_fill();
+        b_fill(getenv("BENCH_FAST") != NULL);
     else
         printf("fill: %s already holds %ld models x %ld hours (BENCH_REFILL=1 to redo)\n",
                b_path, b_models, b_hours);
@@ -563,4 +628,60 @@ TEST(query)
 {
     b_config();
     b_query();
+}
+
+/* The tables both fills must hold alike: every column but the wall-clock
+ * times of the writes themselves (jobs, runs.finished_at). */
+static const struct {
+    const char *cols, *table;
+} b_same_tables[] = {
+    {"id, job_id, model_index, model, suite, state, started_at, load_ms, fingerprint", "runs"},
+    {"*", "samples"},
+    {"*", "history_rollup"},
+    {"*", "history_daily"},
+    {"*", "history_daily_load"},
+    {"*", "history_weekly"},
+};
+
+/* The rows of table i in schema `a` (not in schema `b` when b is set). */
+static int64_t
+b_rows(struct db *db, size_t i, const char *a, const char *b)
+{
+    const char *c = b_same_tables[i].cols, *t = b_same_tables[i].table;
+    char sql[B_URL_MAX];
+    int n =
+        b ? snprintf(sql, sizeof(sql),
+                     "SELECT count(*) FROM (SELECT %s FROM %s.%s EXCEPT SELECT %s FROM %s.%s)",
+                     c, a, t, c, b, t)
+          : snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.%s", a, t);
+
+    if (n < 0 || (size_t)n >= sizeof(sql))
+        check_failed(__FILE__, __LINE__, "query too long");
+    return scalar(db, sql);
+}
+
+TEST(same)
+{
+    char slow[TU_PATH_MAX], sql[TU_PATH_MAX + 32];
+    struct db *db;
+    size_t i;
+
+    b_config();
+    snprintf(slow, sizeof(slow), "%.*s.slow", TU_PATH_MAX - 8, b_path);
+    snprintf(b_path, sizeof(b_path), "%s", slow);
+    b_fill(0);
+    snprintf(b_path, sizeof(b_path), "%.*s.fast", TU_PATH_MAX - 16, slow);
+    b_fill(1);
+    db = b_open();
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS slow", slow);
+    b_exec(db, sql);
+    for (i = 0; i < sizeof(b_same_tables) / sizeof(b_same_tables[0]); i++) {
+        int64_t n = b_rows(db, i, "main", NULL);
+        CHECK_INT(n, >, 0);
+        CHECK_INT(b_rows(db, i, "slow", NULL), ==, n);
+        CHECK_INT(b_rows(db, i, "main", "slow"), ==, 0);
+        CHECK_INT(b_rows(db, i, "slow", "main"), ==, 0);
+        printf("same: %s, %lld rows alike\n", b_same_tables[i].table, (long long)n);
+    }
+    db_close(db);
 }

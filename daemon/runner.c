@@ -332,7 +332,7 @@ on_done(void *arg, struct client_req *q)
 {
     struct runner *r = arg;
     const struct suite_case *sc = &r->suite->cases[0];
-    int slot = (int)(q - r->slots);
+    int slot = (int)(q - r->slots), batch;
     size_t c;
     char why[SAMPLE_DETAIL_MAX];
 
@@ -368,12 +368,15 @@ on_done(void *arg, struct client_req *q)
         if (!q->rec.ok || q->rec.passed == 0)
             r->n_failed++;
     }
+    batch = db_batch_begin(r->db) == 0; /* the sample and its event: one commit */
     if (samples_insert(r->db, &q->rec) == -1) {
         log_warnx("sample not stored run=%lld seq=%lld: %s", (long long)r->run_id,
                   (long long)q->rec.seq, r->db->err);
         r->storage_failed = 1;
     }
     progress_event(r, q, sc->name);
+    if (batch && db_batch_end(r->db, 1) == -1)
+        r->storage_failed = 1;
 next:
     free(q->text);
     free(q->reasoning);

@@ -240,7 +240,17 @@ int
 db_begin(struct db *db)
 {
     db->errcode = 0;
-    return exec_retry(db, "BEGIN IMMEDIATE");
+    return exec_retry(db, db->batch ? "SAVEPOINT tpsd_batch" : "BEGIN IMMEDIATE");
+}
+
+/* End a db_begin inside a batch: RELEASE, or ROLLBACK TO and RELEASE. */
+static int
+savepoint_end(struct db *db, int commit)
+{
+    if (commit && exec_retry(db, "RELEASE tpsd_batch") == 0)
+        return 0;
+    sqlite3_exec(db->h, "ROLLBACK TO tpsd_batch; RELEASE tpsd_batch", NULL, NULL, NULL);
+    return commit ? -1 : 0;
 }
 
 int
@@ -250,6 +260,8 @@ db_end(struct db *db, int commit)
 
     if (sqlite3_get_autocommit(db->h))
         return commit ? -1 : 0; /* nothing open: a failed BEGIN, or SQLite rolled back */
+    if (db->batch)
+        return savepoint_end(db, commit);
     if (!commit) {
         /* Keep why the transaction failed: the ROLLBACK clears SQLite's code. */
         code = sqlite3_errcode(db->h) & 0xff;
@@ -267,6 +279,22 @@ db_end(struct db *db, int commit)
     if (!sqlite3_get_autocommit(db->h))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
     return -1;
+}
+
+int
+db_batch_begin(struct db *db)
+{
+    if (db_begin(db) == -1)
+        return -1;
+    db->batch = 1;
+    return 0;
+}
+
+int
+db_batch_end(struct db *db, int commit)
+{
+    db->batch = 0;
+    return db_end(db, commit);
 }
 
 int

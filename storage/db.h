@@ -49,6 +49,7 @@ struct db {
         sqlite3_stmt *st;
     } cache[DB_STMT_CACHE_MAX];
     size_t n_cache;
+    int batch; /* inside db_batch_begin: db_begin/db_end are savepoints */
 };
 
 /* What the process last learnt of the database's writability (every
@@ -98,6 +99,15 @@ int db_begin(struct db *db);
  *     if (db_end(db, rc == 0) == -1) rc = -1;
  */
 int db_end(struct db *db, int commit);
+/*
+ * One outer transaction around many storage writes: between
+ * db_batch_begin (BEGIN IMMEDIATE) and db_batch_end (COMMIT when `commit`
+ * is true, else ROLLBACK), every db_begin/db_end pair is a SAVEPOINT and
+ * its RELEASE (ROLLBACK TO on failure), so each write keeps its own
+ * all-or-nothing while the whole batch commits once. 0, or -1 (db->err).
+ */
+int db_batch_begin(struct db *db);
+int db_batch_end(struct db *db, int commit);
 /* COMMIT (db_end(db, 1)); ROLLBACK when a transaction is open. */
 int db_commit(struct db *db);
 void db_rollback(struct db *db);

@@ -252,20 +252,6 @@ cat_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_blob(ctx, p, na + nb, sqlite3_free);
 }
 
-int
-history_sql_functions(sqlite3 *h)
-{
-    const int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
-
-    if (sqlite3_create_function(h, "tpsd_pct", 2, fl, NULL, NULL, pct_step, pct_final) !=
-            SQLITE_OK ||
-        sqlite3_create_function(h, "tpsd_f64", 1, fl, NULL, f64_func, NULL, NULL) !=
-            SQLITE_OK ||
-        sqlite3_create_function(h, "tpsd_cat", 2, fl, NULL, cat_func, NULL, NULL) != SQLITE_OK)
-        return -1;
-    return 0;
-}
-
 /* One point being accumulated. */
 struct acc {
     int64_t t, run_id;
@@ -303,6 +289,49 @@ acc_med(struct acc *a, double med)
     return 0;
 }
 
+/* The figures of one part of a point (a run's rollup, a day of
+ * history_daily, a week of history_weekly) for acc_merge. */
+struct acc_part {
+    int64_t mn;                       /* values of the metric */
+    double sum, m2, lo, hi, p50, p90; /* p50/p90: of the part's one run */
+    const unsigned char *meds;        /* per-run medians, float64 LE, or NULL */
+    int meds_bytes, has_meds;         /* has_meds: a blob (else p50 is the one median) */
+};
+
+/* Merge a part's figures into a: Chan et al.'s (n, mean, M2), min, max,
+ * the part's p50/p90, its per-run medians. 0, or -1 out of memory. */
+static int
+acc_merge(struct acc *a, const struct acc_part *p)
+{
+    int i;
+
+    if (p->mn > 0) {
+        double m2 = isnan(p->m2) ? 0 : p->m2;
+        if (a->n > 0)
+            a->m2 = stats_chan_m2((double)a->n, a->sum / (double)a->n, a->m2, (double)p->mn,
+                                  p->sum / (double)p->mn, m2);
+        else
+            a->m2 = m2;
+        a->n += p->mn;
+        a->sum += p->sum;
+        if (isnan(a->min) || p->lo < a->min)
+            a->min = p->lo;
+        if (isnan(a->max) || p->hi > a->max)
+            a->max = p->hi;
+        a->p50 = p->p50;
+        a->p90 = p->p90;
+    }
+    if (p->has_meds) {
+        for (i = 0; i < p->meds_bytes / 8; i++) {
+            if (acc_med(a, f64_get(p->meds + 8 * i)) == -1)
+                return -1;
+        }
+    } else if (!isnan(p->p50) && acc_med(a, p->p50) == -1) {
+        return -1;
+    }
+    return 0;
+}
+
 /*
  * Add one part of a point: a run's rollup or a day of history_daily.
  * Columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n, 7 sum,
@@ -313,46 +342,133 @@ acc_med(struct acc *a, double med)
 static int
 acc_add(struct acc *a, sqlite3_stmt *st)
 {
-    int64_t mn = sqlite3_column_int64(st, 6), runs = sqlite3_column_int64(st, 13);
-    double med = col_num(st, 11);
+    struct acc_part p = {
+        .mn = sqlite3_column_int64(st, 6),
+        .sum = col_num(st, 7),
+        .m2 = col_num(st, 8),
+        .lo = col_num(st, 9),
+        .hi = col_num(st, 10),
+        .p50 = col_num(st, 11),
+        .p90 = col_num(st, 12),
+        .has_meds = sqlite3_column_type(st, 14) == SQLITE_BLOB,
+    };
 
     a->run_id = sqlite3_column_int64(st, 2);
     if (sqlite3_column_count(st) > 15 && sqlite3_column_type(st, 15) != SQLITE_NULL)
         snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 15));
-    a->runs += runs;
+    a->runs += sqlite3_column_int64(st, 13);
     a->req += sqlite3_column_int64(st, 4);
     a->passed += sqlite3_column_int64(st, 5);
-    if (mn > 0) {
-        double lo = col_num(st, 9), hi = col_num(st, 10);
-        double sum = col_num(st, 7), m2 = col_num(st, 8);
-        if (isnan(m2))
-            m2 = 0;
-        /* Chan et al.: merge (n, mean, M2) of two disjoint sets. */
-        if (a->n > 0)
-            a->m2 = stats_chan_m2((double)a->n, a->sum / (double)a->n, a->m2, (double)mn,
-                                  sum / (double)mn, m2);
-        else
-            a->m2 = m2;
-        a->n += mn;
-        a->sum += sum;
-        if (isnan(a->min) || lo < a->min)
-            a->min = lo;
-        if (isnan(a->max) || hi > a->max)
-            a->max = hi;
-        a->p50 = med;
-        a->p90 = col_num(st, 12);
+    if (p.has_meds) {
+        p.meds = sqlite3_column_blob(st, 14);
+        p.meds_bytes = sqlite3_column_bytes(st, 14);
     }
-    if (sqlite3_column_type(st, 14) == SQLITE_BLOB) {
-        const unsigned char *b = sqlite3_column_blob(st, 14);
-        int i, nb = sqlite3_column_bytes(st, 14) / 8;
-        for (i = 0; i < nb; i++) {
-            if (acc_med(a, f64_get(b + 8 * i)) == -1)
-                return -1;
-        }
-    } else if (!isnan(med) && acc_med(a, med) == -1) {
-        return -1;
+    return acc_merge(a, &p);
+}
+
+/* ---- tpsd_fold(n, sum, m2, min, max, p50, p90, meds), tpsd_st(s, i) ---- */
+
+#define FOLD_HEAD 7 /* n, sum, m2, min, max, p50, p90 */
+
+/* A value of a fold's state as SQL: NULL for NaN, as col_num reads it. */
+static void
+result_num(sqlite3_context *ctx, double v)
+{
+    if (isnan(v))
+        sqlite3_result_null(ctx);
+    else
+        sqlite3_result_double(ctx, v);
+}
+
+/* Step: acc_merge of one day's figures of a metric, rows in day order. */
+static void
+fold_step(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct acc *a = sqlite3_aggregate_context(ctx, sizeof(*a));
+    struct acc_part p;
+    int i;
+    double v[FOLD_HEAD];
+
+    (void)argc;
+    if (a == NULL) {
+        sqlite3_result_error_nomem(ctx);
+        return;
     }
-    return 0;
+    if (a->t == 0) {
+        acc_reset(a, 1);
+    }
+    for (i = 1; i < FOLD_HEAD; i++)
+        v[i] = sqlite3_value_type(argv[i]) == SQLITE_NULL ? NAN : sqlite3_value_double(argv[i]);
+    p = (struct acc_part){.mn = sqlite3_value_int64(argv[0]),
+                          .sum = v[1],
+                          .m2 = v[2],
+                          .lo = v[3],
+                          .hi = v[4],
+                          .p50 = v[5],
+                          .p90 = v[6],
+                          .has_meds = sqlite3_value_type(argv[7]) == SQLITE_BLOB};
+    if (p.has_meds) {
+        p.meds = sqlite3_value_blob(argv[7]);
+        p.meds_bytes = sqlite3_value_bytes(argv[7]);
+    }
+    if (acc_merge(a, &p) == -1)
+        a->verdict[0] = 'x'; /* out of memory: reported at the end */
+}
+
+/* Final: the state as a blob: FOLD_HEAD float64 LE, then the medians. */
+static void
+fold_final(sqlite3_context *ctx)
+{
+    struct acc *a = sqlite3_aggregate_context(ctx, 0);
+    double head[FOLD_HEAD];
+    unsigned char *b;
+    size_t i, len;
+
+    if (a == NULL || a->t == 0) {
+        sqlite3_result_null(ctx);
+        return;
+    }
+    head[0] = (double)a->n;
+    head[1] = a->sum;
+    head[2] = a->m2;
+    head[3] = a->min;
+    head[4] = a->max;
+    head[5] = a->p50;
+    head[6] = a->p90;
+    len = 8 * (FOLD_HEAD + a->nmeds);
+    b = a->verdict[0] == '\0' ? sqlite3_malloc64(len) : NULL;
+    if (b == NULL) {
+        free(a->meds);
+        sqlite3_result_error_nomem(ctx);
+        return;
+    }
+    for (i = 0; i < FOLD_HEAD; i++)
+        f64_put(b + 8 * i, head[i]);
+    for (i = 0; i < a->nmeds; i++)
+        f64_put(b + 8 * (FOLD_HEAD + i), a->meds[i]);
+    free(a->meds);
+    sqlite3_result_blob64(ctx, b, len, sqlite3_free);
+}
+
+/* tpsd_st(s, i): field i of a fold state s (0 n, 1 sum, 2 m2, 3 min,
+ * 4 max, 5 p50, 6 p90; 7 the medians as a blob, NULL when none). */
+static void
+st_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    const unsigned char *b = sqlite3_value_blob(argv[0]);
+    int len = sqlite3_value_bytes(argv[0]), i = sqlite3_value_int(argv[1]);
+
+    (void)argc;
+    if (b == NULL || len < 8 * FOLD_HEAD || i < 0 || i > FOLD_HEAD)
+        sqlite3_result_null(ctx);
+    else if (i == 0)
+        sqlite3_result_int64(ctx, (sqlite3_int64)f64_get(b));
+    else if (i < FOLD_HEAD)
+        result_num(ctx, f64_get(b + 8 * i));
+    else if (len > 8 * FOLD_HEAD)
+        sqlite3_result_blob(ctx, b + 8 * FOLD_HEAD, len - 8 * FOLD_HEAD, SQLITE_TRANSIENT);
+    else
+        sqlite3_result_null(ctx);
 }
 
 static void
@@ -400,6 +516,24 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
     jt_lit(b, "}");
 }
 
+int
+history_sql_functions(sqlite3 *h)
+{
+    const int fl = SQLITE_UTF8 | SQLITE_DETERMINISTIC;
+
+    if (sqlite3_create_function(h, "tpsd_pct", 2, fl, NULL, NULL, pct_step, pct_final) !=
+            SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_f64", 1, fl, NULL, f64_func, NULL, NULL) !=
+            SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_cat", 2, fl, NULL, cat_func, NULL, NULL) !=
+            SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_fold", 8, fl, NULL, NULL, fold_step, fold_final) !=
+            SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_st", 2, fl, NULL, st_func, NULL, NULL) != SQLITE_OK)
+        return -1;
+    return 0;
+}
+
 /* The columns acc_add reads, of a run's load time. */
 #define LOAD_COLS                                                                              \
     "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms, 0.0, load_ms,"    \
@@ -410,6 +544,11 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
     "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max,"   \
     " %s_p50, %s_p90, 1, NULL%s FROM history_rollup h"
 #define ROLLUP_ARGS(m, verdict) m, m, m, m, m, m, m, verdict
+
+/* The columns acc_add reads, of days of history_daily (ROLLUP_ARGS(m, m)). */
+#define DAILY_COLS                                                                             \
+    "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max,"       \
+    " %s_p50, %s_p90, runs, %s_meds FROM history_daily"
 
 /*
  * The trends query is a UNION ALL of parts, each a SELECT of the columns
@@ -466,6 +605,15 @@ trends_filter(const struct history_query *q, int load, char *filt, size_t n)
                  q->suite ? " AND suite = :suite" : "");
 }
 
+/* The range of a trends query: until (INT64_MAX when open), the whole days
+ * [d0, d1) inside [since, until), and which edges hold partial days. */
+struct trends_range {
+    int daily, per_run, weekly;
+    int64_t until, d0, d1;
+    int64_t w0, w1; /* weekly: the whole weeks read from history_weekly */
+    int edge1, edge2;
+};
+
 /* load_ms: the runs of [since, until), or history_daily_load's whole days,
  * the unfinished runs and the edges. */
 static void
@@ -506,49 +654,48 @@ trends_sql_load(struct sqlbuf *b, const char *filt, int daily, int edge1, int ed
  * when per run, or history_daily's whole days, the rollups not merged yet
  * and the edges. */
 static void
-trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt, int per_run, int daily,
-                  int edge1, int edge2)
+trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt,
+                  const struct trends_range *r)
 {
-    if (!daily) {
+    if (!r->daily) {
         sql_add(b,
                 ROLLUP_COLS " WHERE at >= :since AND at < :until%s"
                             " ORDER BY model, case_name, at",
-                ROLLUP_ARGS(m, per_run ? ", (SELECT verdict FROM history_verdicts v"
-                                         " WHERE v.run_id = h.run_id AND v.case_name ="
-                                         " h.case_name AND v.metric = :metric)"
-                                       : ""),
+                ROLLUP_ARGS(m, r->per_run ? ", (SELECT verdict FROM history_verdicts v"
+                                            " WHERE v.run_id = h.run_id AND v.case_name ="
+                                            " h.case_name AND v.metric = :metric)"
+                                          : ""),
                 filt);
         return;
     }
-    sql_add(b,
-            "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2,"
-            " %s_min, %s_max, %s_p50, %s_p90, runs, %s_meds FROM history_daily"
-            " WHERE day >= :d0 AND day < :d1%s",
-            m, m, m, m, m, m, m, m, filt);
+    if (r->weekly) {
+        sql_add(b,
+                "SELECT model, case_name, 0, week, n, n_passed, tpsd_st(%s, 0), tpsd_st(%s, 1),"
+                " tpsd_st(%s, 2), tpsd_st(%s, 3), tpsd_st(%s, 4), tpsd_st(%s, 5),"
+                " tpsd_st(%s, 6), runs, tpsd_st(%s, 7) FROM history_weekly"
+                " WHERE week >= :w0 AND week < :w1%s UNION ALL ",
+                m, m, m, m, m, m, m, m, filt);
+        sql_add(b, DAILY_COLS " WHERE day >= :d0 AND day < :w0%s UNION ALL ", ROLLUP_ARGS(m, m),
+                filt);
+    }
+    sql_add(b, DAILY_COLS " WHERE day >= :%s AND day < :d1%s", ROLLUP_ARGS(m, m),
+            r->weekly ? "w1" : "d0", filt);
     sql_add(b,
             " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
             " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s",
             ROLLUP_ARGS(m, ""), filt);
-    if (edge1)
+    if (r->edge1)
         sql_add(b,
                 " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
                 " WHERE at >= :since AND at < :d0%s",
                 ROLLUP_ARGS(m, ""), filt);
-    if (edge2)
+    if (r->edge2)
         sql_add(b,
                 " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_at"
                 " WHERE at >= :d1 AND at < :until%s",
                 ROLLUP_ARGS(m, ""), filt);
     sql_add(b, " ORDER BY 1, 2, 4");
 }
-
-/* The range of a trends query: until (INT64_MAX when open), the whole days
- * [d0, d1) inside [since, until), and which edges hold partial days. */
-struct trends_range {
-    int daily, per_run;
-    int64_t until, d0, d1;
-    int edge1, edge2;
-};
 
 static void
 trends_range(const struct history_query *q, struct trends_range *r)
@@ -564,6 +711,32 @@ trends_range(const struct history_query *q, struct trends_range *r)
     r->edge2 = r->d1 < r->until;
 }
 
+/* Week buckets of a rollup metric with no suite named: the whole weeks of
+ * [d0, d1) before the first rollup not merged into history_daily yet are
+ * read whole from history_weekly (schema step 13). 0, or -1 (db->err). */
+static int
+trends_weeks(struct db *db, const struct history_query *q, struct trends_range *r)
+{
+    sqlite3_stmt *st;
+    int64_t first = INT64_MAX;
+
+    r->weekly = 0;
+    if (q->bucket != HISTORY_BUCKET_WEEK || q->suite != NULL || q->days_only ||
+        strcmp(q->metric, "load_ms") == 0 || r->d0 > INT64_MAX - WEEK_MS)
+        return 0;
+    st = db_prepare(db, "SELECT min(at) FROM history_rollup INDEXED BY history_rollup_undaily"
+                        " WHERE in_daily = 0");
+    if (st == NULL)
+        return -1;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+        first = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    r->w0 = bucket_start(HISTORY_BUCKET_WEEK, r->d0 + WEEK_MS - 1);
+    r->w1 = bucket_start(HISTORY_BUCKET_WEEK, r->d1 < first ? r->d1 : first);
+    r->weekly = r->w0 < r->w1;
+    return 0;
+}
+
 /* The prepared trends query with its parameters bound, or NULL (db->err). */
 static sqlite3_stmt *
 trends_stmt(struct db *db, const struct history_query *q, const struct trends_range *r)
@@ -577,7 +750,7 @@ trends_stmt(struct db *db, const struct history_query *q, const struct trends_ra
     if (load)
         trends_sql_load(&b, filt, r->daily, r->edge1, r->edge2);
     else
-        trends_sql_rollup(&b, q->metric, filt, r->per_run, r->daily, r->edge1, r->edge2);
+        trends_sql_rollup(&b, q->metric, filt, r);
     if (b.full) {
         snprintf(db->err, sizeof(db->err), "trends query too long");
         return NULL;
@@ -592,6 +765,10 @@ trends_stmt(struct db *db, const struct history_query *q, const struct trends_ra
     if (r->daily) {
         db_bind_int(st, ":d0", r->d0);
         db_bind_int(st, ":d1", r->d1);
+    }
+    if (r->weekly) {
+        db_bind_int(st, ":w0", r->w0);
+        db_bind_int(st, ":w1", r->w1);
     }
     if (q->model)
         db_bind_text(st, ":model", q->model);
@@ -699,6 +876,8 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
     }
     trends_range(q, &r);
     o.per_run = r.per_run;
+    if (trends_weeks(db, q, &r) == -1)
+        goto out;
     st = trends_stmt(db, q, &r);
     if (st == NULL)
         goto out;

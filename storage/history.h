@@ -39,6 +39,9 @@ struct history_query {
     const char *metric;    /* one of the figures above */
     enum history_bucket bucket;
     int64_t since, until; /* [since, until) in ms; 0: open */
+    int days_only;        /* 1: week buckets from the days, never history_weekly
+                             (the same answer, slower: for the comparisons in
+                             tests/ and bench/) */
 };
 
 /*

@@ -100,7 +100,8 @@ h_run(const char *model, const char *suite, const char *fp, int64_t size, double
 static void
 h_finish(int64_t run, const char *state)
 {
-    CHECK_INT(runs_finish(db, run, state, NULL, NULL), ==, 0);
+    if (runs_finish(db, run, state, NULL, NULL) == -1)
+        check_failed(__FILE__, __LINE__, "runs_finish: %s", db->err);
 }
 
 /* Set while the database is at an old schema version: samples_insert
@@ -1804,5 +1805,107 @@ TEST(pct_selection_matches_sorted_percentile)
     }
     sqlite3_finalize(ins);
     sqlite3_finalize(q);
+    db_close(db);
+}
+
+/* history_trends' JSON text for q (the caller frees it). */
+static char *
+trends_text(const struct history_query *q)
+{
+    char *text = NULL;
+    size_t len = 0;
+
+    if (history_trends(db, q, &text, &len) == -1)
+        check_failed(__FILE__, __LINE__, "history_trends: %s", db->err);
+    return text;
+}
+
+/* Every week trends query the fixture allows gives the same text read from
+ * history_weekly (schema step 13) as from the days. 0 when they differ. */
+static int
+weekly_equals_days(void)
+{
+    const char *models[] = {NULL, "a-model"}, *cases[] = {NULL, "short"};
+    const int64_t ranges[][2] = {
+        {0, 0},
+        {utc_ms(2024, 1, 3, 12, 0, 0, 0), 0},
+        {0, utc_ms(2024, 1, 30, 6, 0, 0, 0)},
+        {utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 29, 0, 0, 0, 0)},
+    };
+    size_t m, i, c, r;
+    int same = 1;
+
+    for (m = 0; m < 4; m++)
+        for (i = 0; i < 2; i++)
+            for (c = 0; c < 2; c++)
+                for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
+                    struct history_query q = {.model = models[i],
+                                              .case_name = cases[c],
+                                              .metric = metrics[m],
+                                              .bucket = HISTORY_BUCKET_WEEK,
+                                              .since = ranges[r][0],
+                                              .until = ranges[r][1]};
+                    char *weekly = trends_text(&q), *days;
+                    q.days_only = 1;
+                    days = trends_text(&q);
+                    CHECK(strstr(days, "\"points\":[{") != NULL);
+                    if (strcmp(weekly, days) != 0)
+                        same = 0;
+                    free(weekly);
+                    free(days);
+                }
+    return same;
+}
+
+static int64_t
+weekly_rows(void)
+{
+    sqlite3_stmt *st = db_prepare(db, "SELECT count(*) FROM history_weekly");
+    int64_t n = -1;
+
+    CHECK(st != NULL);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Week buckets read from history_weekly: the same JSON text, byte for
+ * byte, as the days they fold (several models, suites folded together,
+ * partial weeks at the edges, a run still measuring); and the table is
+ * really what is read (altering it alters the answer). */
+TEST(trends_week_from_weekly_equals_days)
+{
+    int64_t run;
+    int w, k;
+
+    h_open();
+    rng_seed(6);
+    boundary_history("b-model", 1.0);
+    boundary_history("a-model", 2.0);
+    for (w = 0; w < 4; w++) { /* four more weeks, two runs a day on three days */
+        for (k = 0; k < 6; k++) {
+            int64_t t0 = utc_ms(2024, 1, 15, 9, 0, 0, 0) + (int64_t)w * 7 * 86400000 +
+                         (int64_t)(k / 2) * 86400000 + (int64_t)(k % 2) * 3600000;
+            run = h_run("a-model", k == 5 ? "other-suite" : "standard", NULL, -1, 900.0 + k);
+            h_put(run, "a-model", "short", t0, 40 + rng_uniform(), 30 + rng_uniform(),
+                  200 + 10 * rng_uniform(), 800 + rng_uniform(), 1, k % 3 ? 1 : 0, 0);
+            h_put(run, "a-model", "short", t0 + 1000, 41 + rng_uniform(), 31, 210, 810, 1, 1,
+                  0);
+            h_put(run, "a-model", "long", t0 + 2000, 20 + rng_uniform(), NAN, 400, 600, k != 3,
+                  1, 0);
+            h_finish(run, "succeeded");
+        }
+    }
+    CHECK_INT(weekly_rows(), >=, 10);
+    CHECK(weekly_equals_days());
+    /* A run still measuring in the third week: that week on is read from days. */
+    run = h_run("a-model", "standard", NULL, -1, NAN);
+    h_put(run, "a-model", "short", utc_ms(2024, 1, 31, 12, 0, 0, 0), 99, 90, 150, 800, 1, 1, 0);
+    CHECK(weekly_equals_days());
+    h_finish(run, "succeeded");
+    CHECK(weekly_equals_days());
+    h_exec("UPDATE history_weekly SET n = n + 1000");
+    CHECK(!weekly_equals_days());
     db_close(db);
 }

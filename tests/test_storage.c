@@ -654,3 +654,37 @@ TEST(samples_page_text_pages)
     free(text);
     db_close(db);
 }
+
+/* db_batch_begin: the writes inside commit once at db_batch_end; a write
+ * that fails inside is undone alone (its savepoint), the others stay; a
+ * batch ended with rollback leaves nothing. Seen from a second connection. */
+TEST(batch_commits_once_and_undoes_a_failed_write_alone)
+{
+    struct db *db = fresh(), *other;
+    int64_t job, run, job2;
+    int existing;
+    char state[16];
+
+    other = db_open(path, err, sizeof(err));
+    CHECK(other != NULL);
+    CHECK_INT(db_batch_begin(db), ==, 0);
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "m", "standard", &run, state), ==, 0);
+    /* No such job: the foreign key refuses the run; only this write is undone. */
+    CHECK_INT(runs_open(db, job + 100, 0, "m", "standard", &run, state), ==, -1);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM runs"), ==, 1);
+    CHECK_INT(scalar(other, "SELECT count(*) FROM jobs"), ==, 0); /* not committed yet */
+    CHECK_INT(db_batch_end(db, 1), ==, 0);
+    CHECK_INT(scalar(other, "SELECT count(*) FROM jobs"), ==, 1);
+    CHECK_INT(scalar(other, "SELECT count(*) FROM runs"), ==, 1);
+
+    CHECK_INT(db_batch_begin(db), ==, 0);
+    CHECK_INT(jobs_create(db, "b", "benchmark", "{}", 0, NULL, NULL, &job2, &existing), ==, 0);
+    CHECK_INT(db_batch_end(db, 0), ==, 0);
+    CHECK_INT(scalar(other, "SELECT count(*) FROM jobs"), ==, 1);
+    /* Outside a batch each write commits on its own again. */
+    CHECK_INT(jobs_create(db, "c", "benchmark", "{}", 0, NULL, NULL, &job2, &existing), ==, 0);
+    CHECK_INT(scalar(other, "SELECT count(*) FROM jobs"), ==, 2);
+    db_close(other);
+    db_close(db);
+}
