@@ -239,6 +239,8 @@ run_job(struct worker *w, struct job_rec *job)
     json_decref(root);
     memset(&target, 0, sizeof(target));
     target.pid = w->cfg->server_pid;
+    snprintf(target.thermal_source, sizeof(target.thermal_source), "%s",
+             w->cfg->thermal_source);
     snprintf(target.process, sizeof(target.process), "%s", w->cfg->server_process);
     sample_ms = strcmp(spec.kind, "stability") == 0 ? w->cfg->stability_sample_interval_ms
                                                     : w->cfg->sample_interval_ms;
