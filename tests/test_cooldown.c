@@ -661,3 +661,75 @@ TEST(sigterm_interrupts_gate)
     sqlite3_close(db);
     du_teardown(&e);
 }
+
+/* `tpsd run` in the foreground: the job's cool-down from its flags
+ * (--pause-models, --pause-cases, --thermal-gate), the thermal source and
+ * the gate's poll from the daemon's settings as flags. Two models, two
+ * cases: a gate that times out before each model ("serious" throughout),
+ * a pause before the second model and before each run's second case. */
+TEST(run_flags)
+{
+    static const char suite[] =
+        "{\"name\":\"t\",\"cases\":[{\"name\":\"greet\",\"max_tokens\":4,\"messages\":"
+        "[{\"role\":\"user\",\"content\":\"say hello\"}]},{\"name\":\"more\",\"max_tokens\":4,"
+        "\"messages\":[{\"role\":\"user\",\"content\":\"again\"}]}]}";
+    struct du_env e;
+    char level[TU_PATH_MAX + 16], suite_path[TU_PATH_MAX + 16];
+    char out[TU_PATH_MAX + 16], err[TU_PATH_MAX + 16];
+    sqlite3 *db;
+    int code = -1;
+
+    du_must_setup(&e, m1_m2_sim, NULL);
+    snprintf(level, sizeof(level), "%s/level", e.dir);
+    snprintf(suite_path, sizeof(suite_path), "%s/suite.json", e.dir);
+    snprintf(out, sizeof(out), "%s/run.out", e.dir);
+    snprintf(err, sizeof(err), "%s/run.err", e.dir);
+    CHECK_INT(tu_write_file(level, "serious"), ==, 0);
+    CHECK_INT(tu_write_file(suite_path, suite), ==, 0);
+    {
+        const char *argv[] = {getenv("TPSD_BIN"),
+                              "run",
+                              "--lms",
+                              tu_src("tests/fake-lms"),
+                              "--base-url",
+                              e.sim.base_url,
+                              "--db",
+                              e.db,
+                              "--suite",
+                              suite_path,
+                              "--model",
+                              "m1",
+                              "--model",
+                              "m2",
+                              "--repetitions",
+                              "1",
+                              "--warmup",
+                              "0",
+                              "--pause-models",
+                              "100",
+                              "--pause-cases",
+                              "100",
+                              "--thermal-gate",
+                              "200",
+                              "--thermal-source",
+                              level,
+                              "--thermal-gate-poll-ms",
+                              T_POLL,
+                              NULL};
+        CHECK_INT(tu_run((char **)argv, out, err, T_JOB_MS, &code), ==, 0);
+    }
+    CHECK_INT(code, ==, 0);
+    db = du_must_db(&e);
+    CHECK_DBL(n_waits(db, 1), ==, 4);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM run_waits WHERE kind = 'model' AND timed_out = 1"
+                       " AND gate_wait_ms >= 200 AND thermal_end = 'serious'"),
+              ==, 2);
+    CHECK_DBL(du_q(db, "SELECT w.paused_ms >= 100 FROM run_waits w JOIN runs r"
+                       " ON r.id = w.run_id WHERE w.kind = 'model' AND r.model_index = 1"),
+              ==, 1);
+    CHECK_DBL(du_q(db, "SELECT count(*) FROM run_waits WHERE kind = 'case'"
+                       " AND case_name = 'more' AND paused_ms >= 100"),
+              ==, 2);
+    sqlite3_close(db);
+    du_teardown(&e);
+}
