@@ -148,19 +148,15 @@ sysinfo_proc_rss(long pid)
     return darwin_proc_memory(&m);
 }
 
-int64_t
-sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+/* Every process: fn(arg, pid, its name) (proc_name: up to 2 * MAXCOMLEN
+ * bytes), at most SYSINFO_PIDS_MAX. -1 when the list cannot be read. */
+static int
+each_process(void (*fn)(void *arg, long pid, const char *pname), void *arg)
 {
     char pname[2 * MAXCOMLEN + 1];
     pid_t *pids = NULL;
-    int64_t sum = -1, v;
-    int n, cap, i, found = 0;
-    size_t len = strlen(name);
+    int n, cap, i;
 
-    if (nprocs != NULL)
-        *nprocs = 0;
-    if (len == 0)
-        return -1;
     n = proc_listallpids(NULL, 0);
     if (n <= 0)
         return -1;
@@ -175,21 +171,15 @@ sysinfo_proc_rss_by_name(const char *name, int *nprocs)
         if (pids[i] <= 0)
             continue;
         memset(pname, 0, sizeof(pname));
-        if (proc_name(pids[i], pname, sizeof(pname)) <= 0)
-            continue;
-        if (strncmp(pname, name, len) != 0)
-            continue;
-        v = sysinfo_proc_rss(pids[i]);
-        if (v < 0)
-            continue;
-        sum = (sum < 0 ? 0 : sum) + v;
-        found++;
+        if (proc_name(pids[i], pname, sizeof(pname)) > 0)
+            fn(arg, (long)pids[i], pname);
     }
     free(pids);
-    if (nprocs != NULL)
-        *nprocs = found;
-    return sum;
+    return 0;
 }
+
+/* The bytes of a process name compared: proc_name gives the whole name. */
+static const size_t name_cmp_max = SIZE_MAX;
 
 static void
 read_swap(struct sysinfo_snap *s)
@@ -314,23 +304,16 @@ all_digits(const char *s)
     return 1;
 }
 
-int64_t
-sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+/* Every process of /proc: fn(arg, pid, its comm), at most
+ * SYSINFO_PIDS_MAX. -1 when /proc cannot be read. */
+static int
+each_process(void (*fn)(void *arg, long pid, const char *pname), void *arg)
 {
     char path[SYSINFO_PATH_MAX], comm[64], *nl;
     struct dirent *de;
-    int64_t sum = -1, v;
-    size_t len = strlen(name);
-    int found = 0, seen = 0;
-    DIR *d;
+    int seen = 0;
+    DIR *d = opendir("/proc");
 
-    if (nprocs != NULL)
-        *nprocs = 0;
-    if (len == 0)
-        return -1;
-    if (len > SYSINFO_COMM_LEN)
-        len = SYSINFO_COMM_LEN;
-    d = opendir("/proc");
     if (d == NULL)
         return -1;
     while ((de = readdir(d)) != NULL && seen < SYSINFO_PIDS_MAX) {
@@ -343,20 +326,14 @@ sysinfo_proc_rss_by_name(const char *name, int *nprocs)
         nl = strchr(comm, '\n');
         if (nl != NULL)
             *nl = '\0';
-        if (strncmp(comm, name, len) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/statm", de->d_name);
-        v = statm_rss(path);
-        if (v < 0)
-            continue;
-        sum = (sum < 0 ? 0 : sum) + v;
-        found++;
+        fn(arg, strtol(de->d_name, NULL, 10), comm);
     }
     closedir(d);
-    if (nprocs != NULL)
-        *nprocs = found;
-    return sum;
+    return 0;
 }
+
+/* The bytes of a process name compared: what comm keeps of it. */
+static const size_t name_cmp_max = SYSINFO_COMM_LEN;
 
 static void
 read_swap(struct sysinfo_snap *s)
@@ -458,6 +435,47 @@ env_platform(struct sysinfo_env *e)
 }
 
 #endif
+
+/* sysinfo_proc_rss_by_name's tally over each_process. */
+struct by_name {
+    const char *name;
+    size_t len; /* of name, at most what the OS keeps of a process name */
+    int64_t sum;
+    int found;
+};
+
+static void
+by_name_add(void *arg, long pid, const char *pname)
+{
+    struct by_name *b = arg;
+    int64_t v;
+
+    if (strncmp(pname, b->name, b->len) != 0)
+        return;
+    v = sysinfo_proc_rss(pid);
+    if (v < 0)
+        return;
+    b->sum = (b->sum < 0 ? 0 : b->sum) + v;
+    b->found++;
+}
+
+int64_t
+sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+{
+    struct by_name b = {name, strlen(name), -1, 0};
+
+    if (nprocs != NULL)
+        *nprocs = 0;
+    if (b.len == 0)
+        return -1;
+    if (b.len > name_cmp_max)
+        b.len = name_cmp_max;
+    if (each_process(by_name_add, &b) == -1)
+        return -1;
+    if (nprocs != NULL)
+        *nprocs = b.found;
+    return b.sum;
+}
 
 /* The level names a thermal source file may hold: sysinfo.h's names of
  * both OSes, and NSProcessInfo.thermalState's "fair" and "serious". */
