@@ -4,7 +4,7 @@
  * How it works. runner_run makes a plan (struct job): the suite resolved
  * (by name or inline), the backend made and its preflight passed, the host
  * facts read. Then each model is one model_step, in named steps: open its
- * run (skipped when finished before a restart), load it through the
+ * run (skipped when finished before a restart), cool down (cooldown.h), load it through the
  * backend, record the run's facts and fingerprint, measure (run_plan:
  * prepare the bodies, plan and client slots; warm up one at a time; send
  * the measured requests), finish (events, a stability run's last
