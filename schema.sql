@@ -1319,3 +1319,30 @@ BEGIN
 END;
 -- Backfill: each day's row refolds its week (seven times per week; once).
 UPDATE history_daily SET runs = runs;
+
+-- migrate: 14
+-- Cool-down and thermal gating (daemon/cooldown.h): every wait the runner
+-- made for a run, one row each. kind 'model': before the model was loaded,
+-- the pause since the previous model (pause_ms asked, paused_ms waited) and
+-- then the thermal gate (gate_max_ms its bound, 0 = off; gate_wait_ms
+-- waited; timed_out when it gave up at its bound with the machine still
+-- hot). kind 'case': the pause before case_name. thermal_start/_end: the
+-- thermal state read when the wait began and ended (NULL unknown);
+-- interrupted: cut short by a cancel or a shutdown. Times: Unix ms.
+CREATE TABLE run_waits (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    kind            TEXT    NOT NULL CHECK (kind IN ('model', 'case')),
+    case_name       TEXT,
+    started_at      INTEGER NOT NULL,
+    ended_at        INTEGER NOT NULL,
+    pause_ms        INTEGER NOT NULL DEFAULT 0,
+    paused_ms       INTEGER NOT NULL DEFAULT 0,
+    gate_max_ms     INTEGER NOT NULL DEFAULT 0,
+    gate_wait_ms    INTEGER NOT NULL DEFAULT 0,
+    thermal_start   TEXT,
+    thermal_end     TEXT,
+    timed_out       INTEGER NOT NULL DEFAULT 0,
+    interrupted     INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX run_waits_run ON run_waits (run_id, id);

@@ -68,6 +68,14 @@ static const struct opt opts[] = {
     I(leak_min_growth_mb, 0, 1000000, "leak verdict: and at least this growth in MB"),
     S(suites_dir, "folder of the owner's suite files, named by jobs (default: none)"),
     I(storage_retry_s, 0, 86400, "a job's write waits this long for a database lock"),
+    I(pause_between_models_ms, 0, 3600000, "cool-down pause before each model but the first"),
+    I(pause_between_cases_ms, 0, 3600000,
+      "cool-down pause before each case but the first (sequential, concurrent loads)"),
+    I(thermal_gate_max_wait_ms, 0, 21600000,
+      "before each model, wait up to this long for a nominal thermal state (0: no gate)"),
+    I(thermal_gate_poll_ms, 10, 60000, "the thermal gate reads the state this often"),
+    S(thermal_source,
+      "read the thermal state from this file or thermal-zone folder, not the OS (tests, ops)"),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -101,6 +109,7 @@ config_defaults(struct config *c)
     c->leak_mb_per_hour = 50;
     c->leak_min_growth_mb = 16;
     c->storage_retry_s = 120;
+    c->thermal_gate_poll_ms = 1000;
 }
 
 static const struct opt *

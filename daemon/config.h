@@ -49,6 +49,13 @@ struct config {
     /* Storage and suites (storage/db.h, daemon/suite.h). */
     char suites_dir[CONFIG_STR_MAX]; /* the owner's suite files, by name; "" = none */
     int storage_retry_s;             /* a write waits this long for a lock before failing */
+    /* Cool-down and thermal gating (cooldown.h); a job's "cooldown" overrides the first three.
+     */
+    int pause_between_models_ms;         /* before each model but the job's first */
+    int pause_between_cases_ms;          /* before each case but a run's first */
+    int thermal_gate_max_wait_ms;        /* before each model: wait for nominal; 0 = no gate */
+    int thermal_gate_poll_ms;            /* the gate reads the thermal state this often */
+    char thermal_source[CONFIG_STR_MAX]; /* "" = the OS; else a test/ops hook (sysinfo.h) */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */

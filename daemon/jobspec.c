@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,8 @@
 #define JOBSPEC_CONTEXT_MAX 10000000L
 #define JOBSPEC_MAX_TOKENS_MAX 1000000
 #define JOBSPEC_PRIORITY_MAX 100
+#define JOBSPEC_PAUSE_MAX 3600000 /* ms of one cool-down pause (an hour) */
+#define JOBSPEC_GATE_MAX 21600000 /* ms the thermal gate may wait (six hours) */
 
 /* Format an error "path: message" into err. Always returns -1. */
 static int __attribute__((format(printf, 4, 5)))
@@ -467,13 +470,63 @@ parse_server(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     return 0;
 }
 
+/* The fields of "cooldown", each an int of struct jobspec (-1: not set). */
+static const struct cooldown_field {
+    const char *key, *path;
+    size_t off;
+    long long max;
+} cooldown_fields[] = {
+    {"pause_between_models_ms", "cooldown.pause_between_models_ms",
+     offsetof(struct jobspec, pause_between_models_ms), JOBSPEC_PAUSE_MAX},
+    {"pause_between_cases_ms", "cooldown.pause_between_cases_ms",
+     offsetof(struct jobspec, pause_between_cases_ms), JOBSPEC_PAUSE_MAX},
+    {"thermal_gate_max_wait_ms", "cooldown.thermal_gate_max_wait_ms",
+     offsetof(struct jobspec, thermal_gate_max_wait_ms), JOBSPEC_GATE_MAX},
+};
+#define NCOOLDOWN_FIELDS (sizeof(cooldown_fields) / sizeof(cooldown_fields[0]))
+
+/* "cooldown": {"pause_between_models_ms", "pause_between_cases_ms",
+ * "thermal_gate_max_wait_ms"}, each optional (absent: the daemon's
+ * setting). A pause between cases needs cases sent in order: not for rate
+ * loads nor stability runs. Parsed after the kind and the load. */
+static int
+parse_cooldown(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
+{
+    static const char *const keys[] = {"pause_between_models_ms", "pause_between_cases_ms",
+                                       "thermal_gate_max_wait_ms", NULL};
+    const struct cooldown_field *f;
+    json_t *cd = json_object_get(spec, "cooldown");
+    long long n = 0;
+    size_t i;
+    int r = cd == NULL            ? 1
+            : !json_is_object(cd) ? fail(err, errlen, "cooldown", "must be an object")
+                                  : check_keys(cd, "cooldown", keys, err, errlen);
+
+    if (r != 0)
+        return r == 1 ? 0 : -1;
+    for (i = 0; i < NCOOLDOWN_FIELDS; i++) {
+        f = &cooldown_fields[i];
+        r = get_int(cd, f->key, f->path, 0, f->max, &n, err, errlen);
+        if (r == -1)
+            return -1;
+        if (r == 0)
+            *(int *)((char *)s + f->off) = (int)n;
+    }
+    if (s->pause_between_cases_ms > 0 &&
+        (s->load == LOAD_RATE || strcmp(s->kind, "stability") == 0))
+        return fail(err, errlen, "cooldown.pause_between_cases_ms",
+                    "only for sequential and concurrent loads of kind \"benchmark\" (a rate "
+                    "load and a stability run interleave their cases)");
+    return 0;
+}
+
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name",        "kind",   "models",       "suite",
-                                       "repetitions", "warmup", "load_pattern", "sampling",
-                                       "backend",     "server", "duration_s",   "interval_s",
-                                       "nonce",       "resume", "priority",     NULL};
+    static const char *const keys[] = {
+        "name",         "kind",     "models",   "suite",    "repetitions", "warmup",
+        "load_pattern", "sampling", "backend",  "server",   "duration_s",  "interval_s",
+        "nonce",        "resume",   "priority", "cooldown", NULL};
     static const char *const kinds[] = {"benchmark", "stability", NULL};
     int stability, r;
     long long n = 0;
@@ -502,7 +555,8 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     if (r == 0)
         s->warmup = (int)n;
     if (parse_load(spec, s, err, errlen) == -1 || parse_sampling(spec, s, err, errlen) == -1 ||
-        parse_backend(spec, s, err, errlen) == -1 || parse_server(spec, s, err, errlen) == -1)
+        parse_backend(spec, s, err, errlen) == -1 || parse_server(spec, s, err, errlen) == -1 ||
+        parse_cooldown(spec, s, err, errlen) == -1)
         return -1;
     if (stability) {
         /* duration_s is the run length; a rate load runs for it too. */
@@ -540,6 +594,8 @@ jobspec_parse(const json_t *spec, struct jobspec *out, char *err, size_t errlen)
     snprintf(out->kind, sizeof(out->kind), "benchmark");
     out->warmup = 1;
     out->resume = 1;
+    out->pause_between_models_ms = out->pause_between_cases_ms = -1;
+    out->thermal_gate_max_wait_ms = -1;
     if (spec == NULL) {
         snprintf(err, errlen, "(spec): missing");
         return -1;
@@ -549,6 +605,25 @@ jobspec_parse(const json_t *spec, struct jobspec *out, char *err, size_t errlen)
         return -1;
     }
     return 0;
+}
+
+/* "cooldown" with the fields the job set (none set: left out). */
+static void
+jobspec_cooldown_json(json_t *o, const struct jobspec *s)
+{
+    json_t *cd = json_object();
+    size_t i;
+    int v;
+
+    for (i = 0; i < NCOOLDOWN_FIELDS; i++) {
+        v = *(const int *)((const char *)s + cooldown_fields[i].off);
+        if (v >= 0)
+            json_object_set_new(cd, cooldown_fields[i].key, json_integer(v));
+    }
+    if (json_object_size(cd) > 0)
+        json_object_set_new(o, "cooldown", cd);
+    else
+        json_decref(cd);
 }
 
 json_t *
@@ -611,6 +686,7 @@ jobspec_to_json(const struct jobspec *s)
     json_object_set_new(o, "nonce", json_boolean(s->nonce));
     json_object_set_new(o, "resume", json_boolean(s->resume));
     json_object_set_new(o, "priority", json_integer(s->priority));
+    jobspec_cooldown_json(o, s);
     return o;
 }
 

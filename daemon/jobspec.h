@@ -43,6 +43,10 @@ struct jobspec {
     int nonce;            /* prefix a per-request nonce (prompt-cache busting) */
     int resume;           /* default 1: a job interrupted by a crash resumes */
     int priority;         /* default 0 */
+    /* "cooldown" (cooldown.h): each -1 when the job leaves it to the daemon's setting */
+    int pause_between_models_ms;
+    int pause_between_cases_ms; /* sequential and concurrent benchmarks only */
+    int thermal_gate_max_wait_ms;
 };
 
 /*

@@ -47,7 +47,8 @@ env_model(const json_t *run)
 
     if (!json_is_integer(ctx))
         ctx = json_object_get(mi, "context_length");
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}", "model",
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "cooldown", or_null(json_object_get(run, "cooldown")), "model",
                      or_null(json_object_get(run, "model")), "server",
                      or_null(json_object_get(run, "backend")), "server_version",
                      or_null(json_object_get(run, "backend_version")), "runtime",
@@ -175,6 +176,72 @@ env_machine(FILE *f, const json_t *mach)
     md_pieces(f, mach, md_os);
 }
 
+/* A thermal state for the report ("unknown" when the OS did not tell). */
+static const char *
+thermal_or_unknown(const json_t *o, const char *k)
+{
+    const char *v = str(o, k);
+
+    return v != NULL ? v : "unknown";
+}
+
+/* One model's line of the cool-down list: the pause before it, the gate
+ * (what it waited, the state at the start and the end, timed out), the
+ * pauses between its cases, a wait cut short. */
+static void
+env_cooldown_line(FILE *f, const json_t *m, const json_t *cd)
+{
+    double gate_max = json_number_value(json_object_get(cd, "gate_max_ms"));
+    json_int_t ncase = json_integer_value(json_object_get(cd, "case_pauses"));
+
+    double pause = json_number_value(json_object_get(cd, "pause_ms"));
+
+    fputs("- ", f);
+    report_md_cell(f, str(m, "model"));
+    fputs(": ", f);
+    if (pause > 0)
+        fprintf(f, "paused %.1f s; ", pause / 1000.0);
+    if (gate_max > 0)
+        fprintf(f, "thermal gate %s %.1f s (%s to %s%s)",
+                json_is_true(json_object_get(cd, "gate_timed_out")) ? "timed out after"
+                                                                    : "waited",
+                json_number_value(json_object_get(cd, "gate_wait_ms")) / 1000.0,
+                thermal_or_unknown(cd, "thermal_start"), thermal_or_unknown(cd, "thermal_end"),
+                json_is_true(json_object_get(cd, "gate_timed_out")) ? ", measured anyway" : "");
+    else
+        fprintf(f, "thermal %s to %s", thermal_or_unknown(cd, "thermal_start"),
+                thermal_or_unknown(cd, "thermal_end"));
+    if (ncase > 0)
+        fprintf(f, "; %lld pause%s between cases, %.1f s in all", (long long)ncase,
+                ncase == 1 ? "" : "s",
+                json_number_value(json_object_get(cd, "case_pause_ms")) / 1000.0);
+    if (json_is_true(json_object_get(cd, "interrupted")))
+        fputs("; cut short by a cancel or a shutdown", f);
+    fputs("\n", f);
+}
+
+/* "Cool-down": a line per model that waited (nothing when none did). */
+static void
+env_cooldown(FILE *f, const json_t *env)
+{
+    json_t *m, *cd;
+    size_t i;
+    int head = 0;
+
+    json_array_foreach(json_object_get(env, "models"), i, m)
+    {
+        cd = json_object_get(m, "cooldown");
+        if (!json_is_object(cd))
+            continue;
+        if (!head)
+            fputs("**Cool-down** (before each model's load, and between its cases):\n\n", f);
+        head = 1;
+        env_cooldown_line(f, m, cd);
+    }
+    if (head)
+        fputs("\n", f);
+}
+
 void
 report_env_md(FILE *f, const json_t *env)
 {
@@ -216,4 +283,5 @@ report_env_md(FILE *f, const json_t *env)
         fputs(" |\n", f);
     }
     fputs("\n", f);
+    env_cooldown(f, env);
 }

@@ -30,12 +30,14 @@
  * The environment of job_id as a new object {"machine": {machine, chip,
  * mem_total_bytes, os, kernel, arch} or null, "models": [{model, server,
  * server_version, runtime, runtime_version, format, quant, size_bytes,
- * context_length, api, sampling, suite}]} from its events and `runs` (the
- * summary's runs). 0, or -1 on a storage error (db->err) or out of memory.
+ * context_length, api, sampling, suite, cooldown}]} from its events and
+ * `runs` (the summary's runs; cooldown is the run's, storage/waits.h). 0, or -1 on a storage
+ * error (db->err) or out of memory.
  */
 int report_env_json(struct db *db, int64_t job_id, const json_t *runs, json_t **out);
 
-/* The environment as the report's Markdown section "Test environment". */
+/* The environment as the report's Markdown section "Test environment",
+ * with a "Cool-down" line per model that waited before it was measured. */
 void report_env_md(FILE *f, const json_t *env);
 
 /* Text for a Markdown table cell: '|' escaped, newlines as spaces, "-"

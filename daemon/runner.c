@@ -4,7 +4,7 @@
  * How it works. runner_run makes a plan (struct job): the suite resolved
  * (by name or inline), the backend made and its preflight passed, the host
  * facts read. Then each model is one model_step, in named steps: open its
- * run (skipped when finished before a restart), load it through the
+ * run (skipped when finished before a restart), cool down (cooldown.h), load it through the
  * backend, record the run's facts and fingerprint, measure (run_plan:
  * prepare the bodies, plan and client slots; warm up one at a time; send
  * the measured requests), finish (events, a stability run's last
@@ -19,6 +19,7 @@
 
 #include "daemon/backend.h"
 #include "daemon/client.h"
+#include "daemon/cooldown.h"
 #include "common/clock.h"
 #include "daemon/log.h"
 #include "daemon/stability.h"
@@ -82,6 +83,7 @@ struct runner {
     int *slot_busy;
     int stab_busy;                /* slots with a measured request in flight */
     struct stability_bg *stab_bg; /* periodic analyses, off this thread */
+    struct cooldown cool;         /* pauses and the thermal gate (cooldown.h) */
 };
 
 static void
@@ -704,6 +706,37 @@ run_warmup(struct runner *r)
     return run_halted(r) ? -1 : 0;
 }
 
+/* Sequential and concurrent loads with a pause between cases: the plan
+ * lists the cases in order, and each case's requests are sent and drained
+ * before the pause that comes ahead of the next case (cooldown_case; none
+ * after a case that sent nothing, measured before a restart). 0, or -1
+ * when the run halted or the pause was cut short. */
+static int
+run_measure_by_case(struct runner *r)
+{
+    size_t end = r->nplan, seg;
+    int64_t before;
+    int i, sent = 0;
+
+    while (r->next < end && !run_halted(r)) {
+        int c = r->plan[r->next].case_idx;
+
+        for (seg = r->next; seg < end && r->plan[seg].case_idx == c; seg++)
+            ;
+        if (sent && cooldown_case(&r->cool, r->run_id, r->suite->cases[c].name) == -1)
+            break;
+        r->nplan = seg;
+        before = r->n_requests;
+        for (i = 0; i < r->nslots; i++)
+            if (!slot_send(r, i))
+                break;
+        client_run(r->client, on_done, should_stop, r);
+        r->nplan = end;
+        sent = r->n_requests > before;
+    }
+    return run_halted(r) ? -1 : 0;
+}
+
 /* The measured requests. A stability run cycles until its planned end
  * (stab_begin fixes it); a rate load gets every send time shifted to now
  * and queues them all up front; sequential and concurrent loads fill their
@@ -725,6 +758,8 @@ run_measure(struct runner *r)
             r->scheduled = 1;
             for (k = r->next; k < r->nplan; k++)
                 r->plan[k].sched_ns += t0;
+        } else if (r->cool.cases_ms > 0) {
+            return run_measure_by_case(r);
         }
         for (i = 0; i < r->nslots; i++)
             if (!slot_send(r, i))
@@ -1189,6 +1224,10 @@ model_step(struct job *j, int i)
             res.end = MODEL_JOB_FAILED;
         return res;
     }
+    if (cooldown_model(&j->r.cool, j->r.run_id, j->r.model, i) == -1) {
+        res.end = MODEL_STOPPED; /* cancelled or shutting down during the wait */
+        return res;
+    }
     if (model_load(j, &ld, &res) == -1)
         return res;
     if (model_record(j, i, &ld) == -1) {
@@ -1203,6 +1242,21 @@ model_step(struct job *j, int i)
     model_finish(j, &res);
     model_cleanup(j, &res);
     return res;
+}
+
+/* The cool-down settings and the runner's hooks for it. */
+static void
+cool_init(struct runner *r)
+{
+    cooldown_init(&r->cool, r->spec, r->cfg);
+    r->cool.db = r->db;
+    r->cool.stop = should_stop;
+    r->cool.stop_arg = r;
+    if (r->h != NULL) {
+        r->cool.abort = r->h->abort;
+        r->cool.event = r->h->event;
+        r->cool.event_arg = r->h->arg;
+    }
 }
 
 /*
@@ -1231,6 +1285,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     j.r.h = hooks;
     j.r.nonce_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)job_id ^ (uint64_t)clock_mono_ns();
     j.r.stability = strcmp(spec->kind, "stability") == 0;
+    cool_init(&j.r);
     j.base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
     j.code = code;
     j.detail = detail;

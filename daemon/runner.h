@@ -16,7 +16,9 @@
  * stability_event_s and at the end of each run) carry run_id, as do "run_started" and
  * "run_finished".
  *
- * Calls suite, backend, client, stability, storage. Reports progress through hooks.
+ * Before each model's load and between cases it waits as the job's cool-down asks
+ * (cooldown.h). Calls suite, backend, client, stability, cooldown, storage. Reports progress
+ * through hooks.
  */
 #ifndef TPSD_RUNNER_H
 #define TPSD_RUNNER_H

@@ -2,6 +2,7 @@
 #include "daemon/sampler.h"
 
 #include "daemon/log.h"
+#include "daemon/thread.h"
 #include "storage/system.h"
 
 #include <pthread.h>
@@ -16,7 +17,7 @@ struct sampler {
     pthread_t th;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int stopping; /* under mu */
+    atomic_int stopping; /* set under mu */
     struct sysinfo_target target;
     int interval_ms;
     int64_t job_id;
@@ -24,8 +25,8 @@ struct sampler {
     /* a ring of readings, under mu */
     struct system_rec *q;
     size_t head, n;
-    uint64_t first; /* readings ever popped or dropped: the head's number */
-    uint64_t dropped;
+    uint64_t first;           /* readings ever popped or dropped: the head's number */
+    _Atomic uint64_t dropped; /* added to under mu; read without it */
 };
 
 static void
@@ -104,12 +105,8 @@ sampler_start(const struct sysinfo_target *target, int interval_ms, int64_t job_
     s->interval_ms =
         interval_ms < SAMPLER_INTERVAL_MIN_MS ? SAMPLER_INTERVAL_MIN_MS : interval_ms;
     s->job_id = job_id;
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->cv, NULL);
-    if (pthread_create(&s->th, NULL, sampler_main, s) != 0) {
+    if (thread_start(&s->th, &s->mu, &s->cv, sampler_main, s) == -1) {
         log_warnx("sampler: cannot start the thread job=%lld", (long long)job_id);
-        pthread_mutex_destroy(&s->mu);
-        pthread_cond_destroy(&s->cv);
         free(s->q);
         free(s);
         return NULL;
@@ -168,14 +165,7 @@ sampler_drain(struct sampler *s, struct db *db)
 uint64_t
 sampler_dropped(struct sampler *s)
 {
-    uint64_t d;
-
-    if (s == NULL)
-        return 0;
-    pthread_mutex_lock(&s->mu);
-    d = s->dropped;
-    pthread_mutex_unlock(&s->mu);
-    return d;
+    return s != NULL ? atomic_load(&s->dropped) : 0;
 }
 
 void
@@ -183,18 +173,13 @@ sampler_stop(struct sampler *s, struct db *db)
 {
     if (s == NULL)
         return;
-    pthread_mutex_lock(&s->mu);
-    s->stopping = 1;
-    pthread_cond_signal(&s->cv);
-    pthread_mutex_unlock(&s->mu);
-    pthread_join(s->th, NULL);
+    thread_stop(s->th, &s->mu, &s->cv, &s->stopping);
     if (db != NULL && sampler_drain(s, db) == -1)
         log_warnx("sampler: readings not stored job=%lld: %s", (long long)s->job_id, db->err);
     if (s->dropped > 0)
         log_warnx("sampler: %llu readings dropped job=%lld (queue full)",
-                  (unsigned long long)s->dropped, (long long)s->job_id);
-    pthread_mutex_destroy(&s->mu);
-    pthread_cond_destroy(&s->cv);
+                  (unsigned long long)atomic_load(&s->dropped), (long long)s->job_id);
+    thread_sync_destroy(&s->mu, &s->cv);
     free(s->q);
     free(s);
 }

@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "daemon/log.h"
+#include "daemon/thread.h"
 #include "common/stats.h"
 #include "storage/jobs.h"
 #include "storage/stabdata.h"
@@ -80,6 +81,31 @@ struct reqs {
     int oom;
 };
 
+/* Room for one more element in an array of n of `elem` bytes with *cap
+ * slots (first: the first capacity; it doubles, up to
+ * STABILITY_SAMPLES_MAX). *nv gets the array (moved or not). 0, 1 when it
+ * holds STABILITY_SAMPLES_MAX already, -1 out of memory (*nv the old one). */
+static int
+grow(void *v, size_t n, size_t *cap, size_t first, size_t elem, void **nv)
+{
+    size_t c = *cap ? *cap * 2 : first;
+    void *p;
+
+    *nv = v;
+    if (n < *cap)
+        return 0;
+    if (n >= STABILITY_SAMPLES_MAX)
+        return 1;
+    if (c > STABILITY_SAMPLES_MAX)
+        c = STABILITY_SAMPLES_MAX;
+    p = realloc(v, c * elem);
+    if (p == NULL)
+        return -1; /* *nv is still v */
+    *nv = p;
+    *cap = c;
+    return 0;
+}
+
 static void
 burst_close(struct reqs *q)
 {
@@ -101,25 +127,14 @@ on_sample(void *arg, const struct stabdata_sample *s)
     struct reqs *q = arg;
     struct req *r;
     double gap = s->itl_max_ms;
+    void *nv;
+    int room = grow(q->v, q->n, &q->cap, 1024, sizeof(*q->v), &nv);
 
-    if (q->n == q->cap) {
-        size_t cap = q->cap ? q->cap * 2 : 1024;
-        struct req *nv;
-
-        if (q->n >= STABILITY_SAMPLES_MAX) {
-            q->truncated = 1;
-            return 1;
-        }
-        if (cap > STABILITY_SAMPLES_MAX)
-            cap = STABILITY_SAMPLES_MAX;
-        nv = realloc(q->v, cap * sizeof(*nv));
-        if (nv == NULL) {
-            q->oom = 1;
-            return 1;
-        }
-        q->v = nv;
-        q->cap = cap;
-    }
+    q->v = nv;
+    q->truncated |= room == 1;
+    q->oom |= room == -1;
+    if (room != 0)
+        return 1;
     r = &q->v[q->n++];
     r->at = s->started_at;
     r->seq = s->seq;
@@ -173,21 +188,13 @@ static int
 on_system(void *arg, const struct system_rec *r)
 {
     struct sys *s = arg;
+    void *nv;
+    int g = grow(s->v, s->n, &s->cap, 256, sizeof(*s->v), &nv);
 
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 256;
-        struct system_rec *nv;
-
-        if (s->n >= STABILITY_SAMPLES_MAX)
-            return 1;
-        nv = realloc(s->v, cap * sizeof(*nv));
-        if (nv == NULL) {
-            s->oom = 1;
-            return 1;
-        }
-        s->v = nv;
-        s->cap = cap;
-    }
+    s->v = nv;
+    s->oom |= g == -1;
+    if (g != 0)
+        return 1;
     s->v[s->n++] = *r;
     return 0;
 }
@@ -230,6 +237,73 @@ thermal_rank(const char *s)
         if (strcmp(s, order[i]) == 0)
             return (int)i;
     return 1;
+}
+
+/* Figures over a span of system readings, as a window and a series point
+ * report them: sums and counts for the means, NAN-started extremes, the
+ * worst thermal state. Megabytes for memory. */
+struct sys_acc {
+    double rss_sum, rss_max, self_sum, self_max, avail_min, swap_max, press_max, load_sum;
+    double temp_max;
+    size_t nrss, nself, nload;
+    int worst;
+    const char *worst_name;
+};
+
+static void
+sys_acc_init(struct sys_acc *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->rss_max = a->self_max = a->avail_min = a->swap_max = a->press_max = a->temp_max = NAN;
+    a->worst = -1;
+}
+
+/* *m becomes v when v is larger (smaller with `lower`), or *m is NAN. */
+static void
+acc_extreme(double *m, double v, int lower)
+{
+    if (isnan(*m) || (lower ? v < *m : v > *m))
+        *m = v;
+}
+
+static double
+acc_mean(double sum, size_t n)
+{
+    return n ? sum / (double)n : NAN;
+}
+
+/* Add one reading (its unknowns, -1 or NAN, left out). */
+static void
+sys_acc_add(struct sys_acc *a, const struct system_rec *r)
+{
+    int rk = thermal_rank(r->thermal);
+
+    if (r->server_rss_bytes >= 0) {
+        a->rss_sum += (double)r->server_rss_bytes / MB;
+        a->nrss++;
+        acc_extreme(&a->rss_max, (double)r->server_rss_bytes / MB, 0);
+    }
+    if (r->self_rss_bytes >= 0) {
+        a->self_sum += (double)r->self_rss_bytes / MB;
+        a->nself++;
+        acc_extreme(&a->self_max, (double)r->self_rss_bytes / MB, 0);
+    }
+    if (r->mem_avail_bytes >= 0)
+        acc_extreme(&a->avail_min, (double)r->mem_avail_bytes / MB, 1);
+    if (r->swap_used_bytes >= 0)
+        acc_extreme(&a->swap_max, (double)r->swap_used_bytes / MB, 0);
+    if (!isnan(r->mem_pressure))
+        acc_extreme(&a->press_max, r->mem_pressure, 0);
+    if (!isnan(r->cpu_load1)) {
+        a->load_sum += r->cpu_load1;
+        a->nload++;
+    }
+    if (!isnan(r->temp_c))
+        acc_extreme(&a->temp_max, r->temp_c, 0);
+    if (rk > a->worst) {
+        a->worst = rk;
+        a->worst_name = r->thermal;
+    }
 }
 
 /* ---- the pieces of one run's analysis ---- */
@@ -497,11 +571,9 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
     while (i < q->n && q->v[i].at < t0)
         i++;
     for (k = 0; k < nw; k++) {
-        double tm, tmed, fm, fmed, rss_sum = 0, rss_max = NAN, self_max = NAN;
-        double swap_max = NAN, avail_min = NAN, load_sum = 0;
-        size_t n = 0, nok = 0, nerr = 0, ntps, nttft, c, nrss = 0, nload = 0;
-        int worst = -1;
-        const char *worst_name = NULL;
+        double tm, tmed, fm, fmed;
+        size_t n = 0, nok = 0, nerr = 0, ntps, nttft, c;
+        struct sys_acc a;
         json_t *o;
 
         start = t0 + (int64_t)k * w_ms;
@@ -517,35 +589,9 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
             w->v[c] = q->v[i + c].ttft;
         mean_median(w->v, n, w->sel, &fm, &fmed, &nttft);
         i += n;
-        for (; j < s->n && s->v[j].at < lim; j++) {
-            const struct system_rec *r = &s->v[j];
-            int rk = thermal_rank(r->thermal);
-
-            if (r->server_rss_bytes >= 0) {
-                double mb = (double)r->server_rss_bytes / MB;
-                rss_sum += mb;
-                nrss++;
-                if (isnan(rss_max) || mb > rss_max)
-                    rss_max = mb;
-            }
-            if (r->self_rss_bytes >= 0 &&
-                (isnan(self_max) || (double)r->self_rss_bytes / MB > self_max))
-                self_max = (double)r->self_rss_bytes / MB;
-            if (r->swap_used_bytes >= 0 &&
-                (isnan(swap_max) || (double)r->swap_used_bytes / MB > swap_max))
-                swap_max = (double)r->swap_used_bytes / MB;
-            if (r->mem_avail_bytes >= 0 &&
-                (isnan(avail_min) || (double)r->mem_avail_bytes / MB < avail_min))
-                avail_min = (double)r->mem_avail_bytes / MB;
-            if (!isnan(r->cpu_load1)) {
-                load_sum += r->cpu_load1;
-                nload++;
-            }
-            if (rk > worst) {
-                worst = rk;
-                worst_name = r->thermal;
-            }
-        }
+        sys_acc_init(&a);
+        for (; j < s->n && s->v[j].at < lim; j++)
+            sys_acc_add(&a, &s->v[j]);
         o = json_pack("{s:I, s:I, s:I, s:I, s:I}", "index", (json_int_t)k, "start_at",
                       (json_int_t)start, "requests", (json_int_t)n, "ok", (json_int_t)nok,
                       "errors", (json_int_t)nerr);
@@ -557,14 +603,14 @@ windows_json(const struct reqs *q, const struct sys *s, int64_t t0, int64_t t_en
                             json_pack("{s:I, s:o, s:o}", "n", (json_int_t)nttft, "mean",
                                       jnum(fm), "median", jnum(fmed)));
         json_object_set_new(o, "server_rss_mb",
-                            json_pack("{s:o, s:o}", "mean",
-                                      jnum(nrss ? rss_sum / (double)nrss : NAN), "max",
-                                      jnum(rss_max)));
-        json_object_set_new(o, "tpsd_rss_max_mb", jnum(self_max));
-        json_object_set_new(o, "swap_max_mb", jnum(swap_max));
-        json_object_set_new(o, "mem_avail_min_mb", jnum(avail_min));
-        json_object_set_new(o, "cpu_load1_mean", jnum(nload ? load_sum / (double)nload : NAN));
-        json_object_set_new(o, "thermal", worst_name ? json_string(worst_name) : json_null());
+                            json_pack("{s:o, s:o}", "mean", jnum(acc_mean(a.rss_sum, a.nrss)),
+                                      "max", jnum(a.rss_max)));
+        json_object_set_new(o, "tpsd_rss_max_mb", jnum(a.self_max));
+        json_object_set_new(o, "swap_max_mb", jnum(a.swap_max));
+        json_object_set_new(o, "mem_avail_min_mb", jnum(a.avail_min));
+        json_object_set_new(o, "cpu_load1_mean", jnum(acc_mean(a.load_sum, a.nload)));
+        json_object_set_new(o, "thermal",
+                            a.worst_name ? json_string(a.worst_name) : json_null());
         json_array_append_new(arr, o);
     }
     return arr;
@@ -579,57 +625,24 @@ series_json(const struct sys *s, int64_t bucket_ms)
 
     while (i < s->n) {
         int64_t start = s->v[i].at - (s->v[i].at - s->v[0].at) % bucket_ms;
-        double rss_sum = 0, rss_max = NAN, self_sum = 0, avail_min = NAN, swap_max = NAN;
-        double press_max = NAN, load_sum = 0, temp_max = NAN;
-        size_t n = 0, nrss = 0, nself = 0, nload = 0;
-        int worst = -1;
-        const char *worst_name = NULL;
+        size_t n = 0;
+        struct sys_acc a;
         json_t *o;
 
-        for (; i < s->n && s->v[i].at < start + bucket_ms; i++, n++) {
-            const struct system_rec *r = &s->v[i];
-            int rk = thermal_rank(r->thermal);
-
-            if (r->server_rss_bytes >= 0) {
-                double mb = (double)r->server_rss_bytes / MB;
-                rss_sum += mb;
-                nrss++;
-                if (isnan(rss_max) || mb > rss_max)
-                    rss_max = mb;
-            }
-            if (r->self_rss_bytes >= 0) {
-                self_sum += (double)r->self_rss_bytes / MB;
-                nself++;
-            }
-            if (r->mem_avail_bytes >= 0 &&
-                (isnan(avail_min) || (double)r->mem_avail_bytes / MB < avail_min))
-                avail_min = (double)r->mem_avail_bytes / MB;
-            if (r->swap_used_bytes >= 0 &&
-                (isnan(swap_max) || (double)r->swap_used_bytes / MB > swap_max))
-                swap_max = (double)r->swap_used_bytes / MB;
-            if (!isnan(r->mem_pressure) && (isnan(press_max) || r->mem_pressure > press_max))
-                press_max = r->mem_pressure;
-            if (!isnan(r->cpu_load1)) {
-                load_sum += r->cpu_load1;
-                nload++;
-            }
-            if (!isnan(r->temp_c) && (isnan(temp_max) || r->temp_c > temp_max))
-                temp_max = r->temp_c;
-            if (rk > worst) {
-                worst = rk;
-                worst_name = r->thermal;
-            }
-        }
+        sys_acc_init(&a);
+        for (; i < s->n && s->v[i].at < start + bucket_ms; i++, n++)
+            sys_acc_add(&a, &s->v[i]);
         o = json_pack("{s:I, s:I}", "at", (json_int_t)start, "n", (json_int_t)n);
-        json_object_set_new(o, "server_rss_mb", jnum(nrss ? rss_sum / (double)nrss : NAN));
-        json_object_set_new(o, "server_rss_max_mb", jnum(rss_max));
-        json_object_set_new(o, "tpsd_rss_mb", jnum(nself ? self_sum / (double)nself : NAN));
-        json_object_set_new(o, "mem_avail_min_mb", jnum(avail_min));
-        json_object_set_new(o, "swap_max_mb", jnum(swap_max));
-        json_object_set_new(o, "mem_pressure_max", jnum(press_max));
-        json_object_set_new(o, "cpu_load1", jnum(nload ? load_sum / (double)nload : NAN));
-        json_object_set_new(o, "temp_max_c", jnum(temp_max));
-        json_object_set_new(o, "thermal", worst_name ? json_string(worst_name) : json_null());
+        json_object_set_new(o, "server_rss_mb", jnum(acc_mean(a.rss_sum, a.nrss)));
+        json_object_set_new(o, "server_rss_max_mb", jnum(a.rss_max));
+        json_object_set_new(o, "tpsd_rss_mb", jnum(acc_mean(a.self_sum, a.nself)));
+        json_object_set_new(o, "mem_avail_min_mb", jnum(a.avail_min));
+        json_object_set_new(o, "swap_max_mb", jnum(a.swap_max));
+        json_object_set_new(o, "mem_pressure_max", jnum(a.press_max));
+        json_object_set_new(o, "cpu_load1", jnum(acc_mean(a.load_sum, a.nload)));
+        json_object_set_new(o, "temp_max_c", jnum(a.temp_max));
+        json_object_set_new(o, "thermal",
+                            a.worst_name ? json_string(a.worst_name) : json_null());
         json_array_append_new(arr, o);
     }
     return arr;
@@ -899,8 +912,9 @@ struct stability_bg {
     char path[1024];
     int64_t job_id;
     struct stability_opts o;
-    int wanted, busy, stopping; /* under mu */
-    json_t *result;             /* under mu */
+    int wanted, busy;    /* under mu */
+    atomic_int stopping; /* set under mu */
+    json_t *result;      /* under mu */
 };
 
 static void *
@@ -958,11 +972,7 @@ stability_bg_start(const char *db_path, int64_t job_id, const struct stability_o
     memcpy(bg->path, db_path, strlen(db_path) + 1);
     bg->job_id = job_id;
     bg->o = *o;
-    pthread_mutex_init(&bg->mu, NULL);
-    pthread_cond_init(&bg->cv, NULL);
-    if (pthread_create(&bg->th, NULL, bg_main, bg) != 0) {
-        pthread_mutex_destroy(&bg->mu);
-        pthread_cond_destroy(&bg->cv);
+    if (thread_start(&bg->th, &bg->mu, &bg->cv, bg_main, bg) == -1) {
         free(bg);
         return NULL;
     }
@@ -1001,14 +1011,9 @@ stability_bg_stop(struct stability_bg *bg)
 {
     if (bg == NULL)
         return;
-    pthread_mutex_lock(&bg->mu);
-    bg->stopping = 1;
-    pthread_cond_signal(&bg->cv);
-    pthread_mutex_unlock(&bg->mu);
-    pthread_join(bg->th, NULL);
+    thread_stop(bg->th, &bg->mu, &bg->cv, &bg->stopping);
     json_decref(bg->result);
-    pthread_mutex_destroy(&bg->mu);
-    pthread_cond_destroy(&bg->cv);
+    thread_sync_destroy(&bg->mu, &bg->cv);
     free(bg);
 }
 

@@ -5,7 +5,10 @@
 #include "daemon/darwin.h"
 #include "daemon/sysmem.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +16,92 @@
 #include <string.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+/* ---- on every OS: small files, thermal zones, the thermal source ---- */
+
+#define SYSINFO_FILE_MAX 4096 /* bytes read of one /proc or /sys file */
+#define SYSINFO_TRIPS_MAX 32  /* trip points looked at per thermal zone */
+#define SYSINFO_ZONE_PATH_MAX (SYSINFO_SOURCE_MAX + 64)
+
+/* Read a small file into buf (NUL-terminated). Bytes read, or -1. */
+static ssize_t
+read_small(const char *path, char *buf, size_t len)
+{
+    ssize_t n, got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd == -1)
+        return -1;
+    while ((size_t)got < len - 1) {
+        n = read(fd, buf + got, len - 1 - (size_t)got);
+        if (n == -1 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return got;
+}
+
+/* Rank of a trip-point type: the kernel throttles from "passive" on. */
+static int
+trip_rank(const char *type)
+{
+    if (strncmp(type, "critical", 8) == 0)
+        return 3;
+    if (strncmp(type, "hot", 3) == 0)
+        return 2;
+    if (strncmp(type, "passive", 7) == 0)
+        return 1;
+    return 0;
+}
+
+/* The thermal zones under root (laid out as /sys/class/thermal): the
+ * hottest zone's temperature, and "nominal" or the worst trip point a zone
+ * has reached (sysinfo.h). Nothing set when root has no readable zone. */
+static void
+thermal_zones(const char *root, struct sysinfo_snap *s)
+{
+    static const char *const names[] = {"nominal", "passive", "hot", "critical"};
+    char path[SYSINFO_ZONE_PATH_MAX], buf[64];
+    struct dirent *de;
+    long t, trip;
+    int k, rank, worst = -1, rk;
+    DIR *d = opendir(root);
+
+    if (d == NULL)
+        return;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, "thermal_zone", 12) != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s/temp", root, de->d_name);
+        if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &t) != 1)
+            continue;
+        if (isnan(s->temp_c) || t / 1000.0 > s->temp_c)
+            s->temp_c = t / 1000.0;
+        rank = 0;
+        for (k = 0; k < SYSINFO_TRIPS_MAX; k++) {
+            snprintf(path, sizeof(path), "%s/%s/trip_point_%d_type", root, de->d_name, k);
+            if (read_small(path, buf, sizeof(buf)) <= 0)
+                break;
+            rk = trip_rank(buf);
+            if (rk == 0)
+                continue;
+            snprintf(path, sizeof(path), "%s/%s/trip_point_%d_temp", root, de->d_name, k);
+            if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &trip) != 1)
+                continue;
+            if (trip > 0 && t >= trip && rk > rank)
+                rank = rk;
+        }
+        if (rank > worst)
+            worst = rank;
+    }
+    closedir(d);
+    if (worst >= 0)
+        snprintf(s->thermal, sizeof(s->thermal), "%s", names[worst]);
+}
 
 #ifdef __APPLE__
 
@@ -59,19 +148,15 @@ sysinfo_proc_rss(long pid)
     return darwin_proc_memory(&m);
 }
 
-int64_t
-sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+/* Every process: fn(arg, pid, its name) (proc_name: up to 2 * MAXCOMLEN
+ * bytes), at most SYSINFO_PIDS_MAX. -1 when the list cannot be read. */
+static int
+each_process(void (*fn)(void *arg, long pid, const char *pname), void *arg)
 {
     char pname[2 * MAXCOMLEN + 1];
     pid_t *pids = NULL;
-    int64_t sum = -1, v;
-    int n, cap, i, found = 0;
-    size_t len = strlen(name);
+    int n, cap, i;
 
-    if (nprocs != NULL)
-        *nprocs = 0;
-    if (len == 0)
-        return -1;
     n = proc_listallpids(NULL, 0);
     if (n <= 0)
         return -1;
@@ -86,21 +171,15 @@ sysinfo_proc_rss_by_name(const char *name, int *nprocs)
         if (pids[i] <= 0)
             continue;
         memset(pname, 0, sizeof(pname));
-        if (proc_name(pids[i], pname, sizeof(pname)) <= 0)
-            continue;
-        if (strncmp(pname, name, len) != 0)
-            continue;
-        v = sysinfo_proc_rss(pids[i]);
-        if (v < 0)
-            continue;
-        sum = (sum < 0 ? 0 : sum) + v;
-        found++;
+        if (proc_name(pids[i], pname, sizeof(pname)) > 0)
+            fn(arg, (long)pids[i], pname);
     }
     free(pids);
-    if (nprocs != NULL)
-        *nprocs = found;
-    return sum;
+    return 0;
 }
+
+/* The bytes of a process name compared: proc_name gives the whole name. */
+static const size_t name_cmp_max = SIZE_MAX;
 
 static void
 read_swap(struct sysinfo_snap *s)
@@ -140,7 +219,7 @@ thermal_init(void)
 }
 
 static void
-read_thermal(struct sysinfo_snap *s)
+read_thermal_os(struct sysinfo_snap *s)
 {
     uint64_t state = 0;
 
@@ -180,35 +259,8 @@ env_platform(struct sysinfo_env *e)
 
 #else /* Linux */
 
-#include <dirent.h>
-#include <fcntl.h>
-
-#define SYSINFO_FILE_MAX 4096 /* bytes read of one /proc or /sys file */
-#define SYSINFO_TRIPS_MAX 32  /* trip points looked at per thermal zone */
 #define SYSINFO_PATH_MAX 320
 #define SYSINFO_COMM_LEN 15 /* /proc/PID/comm keeps 15 bytes of a name */
-
-/* Read a small file into buf (NUL-terminated). Bytes read, or -1. */
-static ssize_t
-read_small(const char *path, char *buf, size_t len)
-{
-    ssize_t n, got = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-    if (fd == -1)
-        return -1;
-    while ((size_t)got < len - 1) {
-        n = read(fd, buf + got, len - 1 - (size_t)got);
-        if (n == -1 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += n;
-    }
-    close(fd);
-    buf[got] = '\0';
-    return got;
-}
 
 const char *
 sysinfo_default_process(void)
@@ -252,23 +304,16 @@ all_digits(const char *s)
     return 1;
 }
 
-int64_t
-sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+/* Every process of /proc: fn(arg, pid, its comm), at most
+ * SYSINFO_PIDS_MAX. -1 when /proc cannot be read. */
+static int
+each_process(void (*fn)(void *arg, long pid, const char *pname), void *arg)
 {
     char path[SYSINFO_PATH_MAX], comm[64], *nl;
     struct dirent *de;
-    int64_t sum = -1, v;
-    size_t len = strlen(name);
-    int found = 0, seen = 0;
-    DIR *d;
+    int seen = 0;
+    DIR *d = opendir("/proc");
 
-    if (nprocs != NULL)
-        *nprocs = 0;
-    if (len == 0)
-        return -1;
-    if (len > SYSINFO_COMM_LEN)
-        len = SYSINFO_COMM_LEN;
-    d = opendir("/proc");
     if (d == NULL)
         return -1;
     while ((de = readdir(d)) != NULL && seen < SYSINFO_PIDS_MAX) {
@@ -281,20 +326,14 @@ sysinfo_proc_rss_by_name(const char *name, int *nprocs)
         nl = strchr(comm, '\n');
         if (nl != NULL)
             *nl = '\0';
-        if (strncmp(comm, name, len) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/proc/%s/statm", de->d_name);
-        v = statm_rss(path);
-        if (v < 0)
-            continue;
-        sum = (sum < 0 ? 0 : sum) + v;
-        found++;
+        fn(arg, strtol(de->d_name, NULL, 10), comm);
     }
     closedir(d);
-    if (nprocs != NULL)
-        *nprocs = found;
-    return sum;
+    return 0;
 }
+
+/* The bytes of a process name compared: what comm keeps of it. */
+static const size_t name_cmp_max = SYSINFO_COMM_LEN;
 
 static void
 read_swap(struct sysinfo_snap *s)
@@ -332,61 +371,10 @@ read_pressure(struct sysinfo_snap *s)
         s->mem_pressure = avg10 / 100.0;
 }
 
-/* Rank of a trip-point type: the kernel throttles from "passive" on. */
-static int
-trip_rank(const char *type)
-{
-    if (strncmp(type, "critical", 8) == 0)
-        return 3;
-    if (strncmp(type, "hot", 3) == 0)
-        return 2;
-    if (strncmp(type, "passive", 7) == 0)
-        return 1;
-    return 0;
-}
-
 static void
-read_thermal(struct sysinfo_snap *s)
+read_thermal_os(struct sysinfo_snap *s)
 {
-    static const char *const names[] = {"nominal", "passive", "hot", "critical"};
-    char path[SYSINFO_PATH_MAX], buf[64];
-    struct dirent *de;
-    long t, trip;
-    int k, rank, worst = -1, rk;
-    DIR *d = opendir("/sys/class/thermal");
-
-    if (d == NULL)
-        return;
-    while ((de = readdir(d)) != NULL) {
-        if (strncmp(de->d_name, "thermal_zone", 12) != 0)
-            continue;
-        snprintf(path, sizeof(path), "/sys/class/thermal/%s/temp", de->d_name);
-        if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &t) != 1)
-            continue;
-        if (isnan(s->temp_c) || t / 1000.0 > s->temp_c)
-            s->temp_c = t / 1000.0;
-        rank = 0;
-        for (k = 0; k < SYSINFO_TRIPS_MAX; k++) {
-            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_type", de->d_name,
-                     k);
-            if (read_small(path, buf, sizeof(buf)) <= 0)
-                break;
-            rk = trip_rank(buf);
-            if (rk == 0)
-                continue;
-            snprintf(path, sizeof(path), "/sys/class/thermal/%s/trip_point_%d_temp", de->d_name,
-                     k);
-            if (read_small(path, buf, sizeof(buf)) <= 0 || sscanf(buf, "%ld", &trip) != 1)
-                continue;
-            if (trip > 0 && t >= trip && rk > rank)
-                rank = rk;
-        }
-        if (rank > worst)
-            worst = rank;
-    }
-    closedir(d);
-    if (worst >= 0)
-        snprintf(s->thermal, sizeof(s->thermal), "%s", names[worst]);
+    thermal_zones("/sys/class/thermal", s);
 }
 
 #define SYSINFO_CPUINFO_MAX 65536 /* bytes of /proc/cpuinfo read: the first cores */
@@ -448,6 +436,105 @@ env_platform(struct sysinfo_env *e)
 
 #endif
 
+/* sysinfo_proc_rss_by_name's tally over each_process. */
+struct by_name {
+    const char *name;
+    size_t len; /* of name, at most what the OS keeps of a process name */
+    int64_t sum;
+    int found;
+};
+
+static void
+by_name_add(void *arg, long pid, const char *pname)
+{
+    struct by_name *b = arg;
+    int64_t v;
+
+    if (strncmp(pname, b->name, b->len) != 0)
+        return;
+    v = sysinfo_proc_rss(pid);
+    if (v < 0)
+        return;
+    b->sum = (b->sum < 0 ? 0 : b->sum) + v;
+    b->found++;
+}
+
+int64_t
+sysinfo_proc_rss_by_name(const char *name, int *nprocs)
+{
+    struct by_name b = {name, strlen(name), -1, 0};
+
+    if (nprocs != NULL)
+        *nprocs = 0;
+    if (b.len == 0)
+        return -1;
+    if (b.len > name_cmp_max)
+        b.len = name_cmp_max;
+    if (each_process(by_name_add, &b) == -1)
+        return -1;
+    if (nprocs != NULL)
+        *nprocs = b.found;
+    return b.sum;
+}
+
+/* The level names a thermal source file may hold: sysinfo.h's names of
+ * both OSes, and NSProcessInfo.thermalState's "fair" and "serious". */
+static const char *const thermal_levels[] = {"nominal",  "moderate", "heavy", "trapping",
+                                             "sleeping", "passive",  "hot",   "critical",
+                                             "fair",     "serious"};
+
+/* A thermal source file's text: a macOS OSThermalPressureLevel number
+ * (named as the notify(3) state is), or one of thermal_levels; blanks
+ * around it ignored. Anything else leaves the state unknown. */
+static void
+thermal_level_text(char *text, struct sysinfo_snap *s)
+{
+    char *p = text + strspn(text, " \t\r\n"), *end;
+    size_t i, n = strcspn(p, " \t\r\n");
+    unsigned long long v;
+
+    p[n] = '\0';
+    if (n > 0 && strspn(p, "0123456789") == n) {
+        errno = 0;
+        v = strtoull(p, &end, 10);
+        if (errno == 0)
+            darwin_thermal_name(v, s->thermal, sizeof(s->thermal));
+        return;
+    }
+    for (i = 0; i < sizeof(thermal_levels) / sizeof(thermal_levels[0]); i++)
+        if (strcmp(p, thermal_levels[i]) == 0)
+            snprintf(s->thermal, sizeof(s->thermal), "%s", thermal_levels[i]);
+}
+
+/* The thermal state from `source` when set (a directory of thermal zones,
+ * else a file holding a level), else from the OS. */
+static void
+read_thermal(const char *source, struct sysinfo_snap *s)
+{
+    char buf[64];
+    struct stat sb;
+
+    if (source == NULL || *source == '\0') {
+        read_thermal_os(s);
+        return;
+    }
+    if (stat(source, &sb) == 0 && S_ISDIR(sb.st_mode))
+        thermal_zones(source, s);
+    else if (read_small(source, buf, sizeof(buf)) > 0)
+        thermal_level_text(buf, s);
+}
+
+void
+sysinfo_thermal(const char *source, char *out, size_t outlen)
+{
+    struct sysinfo_snap s;
+
+    memset(&s, 0, sizeof(s));
+    s.temp_c = NAN;
+    read_thermal(source, &s);
+    snprintf(out, outlen, "%s", s.thermal);
+}
+
 void
 sysinfo_read(const struct sysinfo_target *t, struct sysinfo_snap *out)
 {
@@ -474,7 +561,7 @@ sysinfo_read(const struct sysinfo_target *t, struct sysinfo_snap *out)
     out->self_rss_bytes = sysinfo_proc_rss((long)getpid());
     if (getloadavg(load, 1) == 1)
         out->cpu_load1 = load[0];
-    read_thermal(out);
+    read_thermal(t != NULL ? t->thermal_source : NULL, out);
 }
 
 /* Copy s[0..n) into out, blanks around trimmed; 0, or -1 (out "") when

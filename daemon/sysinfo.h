@@ -27,6 +27,14 @@
  *               /sys/class/thermal zone: "nominal", or the worst trip point
  *               it has reached: "passive" (the kernel throttles), "hot",
  *               "critical". "" when the OS does not tell.
+ *               A thermal source (the setting thermal_source: a test and
+ *               ops hook) replaces the OS's word: a directory laid out as
+ *               /sys/class/thermal (thermal_zoneN/temp, trip_point_K_type,
+ *               trip_point_K_temp) is read as Linux's zones are, on every
+ *               OS; a file holds a level: a number (a macOS
+ *               OSThermalPressureLevel, named as notify(3)'s state is) or a
+ *               name (the names above, or NSProcessInfo's "fair",
+ *               "serious"); anything else, or no such file, is unknown.
  *
  * Calls sysmem. Thread-safe.
  */
@@ -40,12 +48,15 @@
 #define SYSINFO_THERMAL_MAX 16
 #define SYSINFO_PROCESS_MAX 1024 /* bytes of a process name (config string size) */
 #define SYSINFO_PIDS_MAX 65536   /* processes looked at in one scan */
+#define SYSINFO_SOURCE_MAX 1024  /* bytes of a thermal source path (config string size) */
 
 /* Whose resident memory to read: pid when > 0, else every process whose
- * name starts with `process` (when not ""), else nobody. */
+ * name starts with `process` (when not ""), else nobody; and where the
+ * thermal state comes from ("": the OS). */
 struct sysinfo_target {
     long pid;
     char process[SYSINFO_PROCESS_MAX];
+    char thermal_source[SYSINFO_SOURCE_MAX];
 };
 
 /* One reading. Integers are -1 and doubles NAN when unknown. */
@@ -69,6 +80,11 @@ const char *sysinfo_default_process(void);
 
 /* Take one reading (every figure it can). Can't fail: unknowns stay unknown. */
 void sysinfo_read(const struct sysinfo_target *t, struct sysinfo_snap *out);
+
+/* The thermal state alone, now, into out (outlen >= SYSINFO_THERMAL_MAX):
+ * from `source` when it is not NULL or "" (the thermal source above), else
+ * from the OS, as sysinfo_read reads it; "" when unknown. */
+void sysinfo_thermal(const char *source, char *out, size_t outlen);
 
 /* Resident bytes of process pid (the footprint on macOS), or -1 when it
  * cannot be read (no such process, no permission). */

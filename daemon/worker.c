@@ -8,6 +8,7 @@
 #include "daemon/runner.h"
 #include "daemon/sampler.h"
 #include "daemon/stability.h"
+#include "daemon/thread.h"
 #include "storage/db.h"
 #include "storage/jobs.h"
 #include "storage/runs.h"
@@ -239,6 +240,8 @@ run_job(struct worker *w, struct job_rec *job)
     json_decref(root);
     memset(&target, 0, sizeof(target));
     target.pid = w->cfg->server_pid;
+    snprintf(target.thermal_source, sizeof(target.thermal_source), "%s",
+             w->cfg->thermal_source);
     snprintf(target.process, sizeof(target.process), "%s", w->cfg->server_process);
     sample_ms = strcmp(spec.kind, "stability") == 0 ? w->cfg->stability_sample_interval_ms
                                                     : w->cfg->sample_interval_ms;
@@ -410,8 +413,7 @@ worker_start(const struct config *cfg, const char *db_path, char *err, size_t er
     return w;
 fail:
     db_close(w->db);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    thread_sync_destroy(&w->mu, &w->cv);
     free(w);
     return NULL;
 }
@@ -419,12 +421,8 @@ fail:
 void
 worker_notify(struct worker *w)
 {
-    if (w == NULL)
-        return;
-    pthread_mutex_lock(&w->mu);
-    w->wake = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
+    if (w != NULL)
+        thread_wake(&w->mu, &w->cv, &w->wake);
 }
 
 void
@@ -459,14 +457,11 @@ worker_stop(struct worker *w, int grace_ms)
     if (w == NULL)
         return;
     (void)grace_ms; /* the client aborts within its 100 ms poll; spawn within its grace */
-    pthread_mutex_lock(&w->mu);
+    /* stopping before abort: a job the abort stops sees the shutdown, and
+     * stays queued rather than cancelled. */
     w->stopping = 1;
-    w->abort = 1;
-    pthread_cond_signal(&w->cv);
-    pthread_mutex_unlock(&w->mu);
-    pthread_join(w->th, NULL);
+    thread_stop(w->th, &w->mu, &w->cv, &w->abort);
     db_close(w->db);
-    pthread_mutex_destroy(&w->mu);
-    pthread_cond_destroy(&w->cv);
+    thread_sync_destroy(&w->mu, &w->cv);
     free(w);
 }

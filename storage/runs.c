@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "storage/sample_fields.h"
+#include "storage/waits.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -185,6 +186,10 @@ runs_get_json(struct db *db, int64_t run_id, int with_cases, json_t **out)
     sqlite3_finalize(st);
     if (run == NULL)
         return -1;
+    if (waits_attach(db, run) == -1) {
+        json_decref(run);
+        return -1;
+    }
     if (with_cases) {
         st = db_prepare(db, "SELECT case_name AS \"case\", count(*) AS n, sum(ok) AS ok,"
                             " sum(coalesce(passed, ok)) AS passed,"
@@ -226,7 +231,14 @@ runs_list(struct db *db, int64_t job_id, int64_t before, int limit, json_t **out
     if (before > 0)
         db_bind_int(st, ":before", before);
     db_bind_int(st, ":limit", limit);
-    return db_rows_json(db, st, out);
+    if (db_rows_json(db, st, out) == -1)
+        return -1;
+    if (waits_attach(db, *out) == -1) {
+        json_decref(*out);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* The figures' columns (sample_fields.h); a flag as a JSON boolean. */

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD };
+enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD, AT_COOLDOWN, AT_N };
 enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY };
 
 struct spec_flag {
@@ -41,7 +41,13 @@ static const struct spec_flag spec_flags[] = {
     {"--duration", NULL, "duration_s", AT_LOAD, V_NUMBER},
     {"--stability", NULL, "duration_s", AT_TOP, V_STABILITY}, /* kind stability, for S */
     {"--interval", NULL, "interval_s", AT_TOP, V_NUMBER},
+    {"--pause-models", NULL, "pause_between_models_ms", AT_COOLDOWN, V_NUMBER},
+    {"--pause-cases", NULL, "pause_between_cases_ms", AT_COOLDOWN, V_NUMBER},
+    {"--thermal-gate", NULL, "thermal_gate_max_wait_ms", AT_COOLDOWN, V_NUMBER},
 };
+/* The spec's objects the flags of each spec_where fill (AT_TOP: the spec,
+ * AT_LOAD: load_pattern, given its type below). */
+static const char *const spec_parts[AT_N] = {NULL, "backend", "server", NULL, "cooldown"};
 #define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
 
 void
@@ -56,7 +62,9 @@ cmd_spec_usage(FILE *f)
             "[--keep-loaded]\n"
             "                  [--name NAME]\n"
             "                  [--stability S [--interval S]]  a stability job: the suite"
-            " in cycles for S seconds\n",
+            " in cycles for S seconds\n"
+            "                  [--pause-models MS] [--pause-cases MS] [--thermal-gate MS]"
+            "  cool-down\n",
             BACKEND_TYPES_BAR);
 }
 
@@ -104,12 +112,12 @@ int
 cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *own,
                json_t **spec_out)
 {
-    json_t *js = json_object(), *parts[4], *v = NULL;
+    json_t *js = json_object(), *parts[AT_N], *v = NULL;
     int i, rc = -1;
     size_t k;
 
     *spec_out = NULL;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < AT_N; k++)
         parts[k] = k == AT_TOP ? json_incref(js) : json_object();
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -169,15 +177,14 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             json_string(json_object_get(parts[AT_LOAD], "rps") ? "rate" : "concurrent"));
         json_object_set(js, "load_pattern", parts[AT_LOAD]);
     }
-    if (json_object_size(parts[AT_BACKEND]) > 0)
-        json_object_set(js, "backend", parts[AT_BACKEND]);
-    if (json_object_size(parts[AT_SERVER]) > 0)
-        json_object_set(js, "server", parts[AT_SERVER]);
+    for (k = 0; k < AT_N; k++)
+        if (spec_parts[k] != NULL && json_object_size(parts[k]) > 0)
+            json_object_set(js, spec_parts[k], parts[k]);
     *spec_out = js;
     js = NULL;
     rc = 0;
 out:
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < AT_N; k++)
         json_decref(parts[k]);
     json_decref(js);
     return rc;
