@@ -68,6 +68,12 @@ static const struct opt opts[] = {
     I(leak_min_growth_mb, 0, 1000000, "leak verdict: and at least this growth in MB"),
     S(suites_dir, "folder of the owner's suite files, named by jobs (default: none)"),
     I(storage_retry_s, 0, 86400, "a job's write waits this long for a database lock"),
+    I(capacity_step_requests, 1, 1000000, "capacity search: requests of each step at least"),
+    I(capacity_step_s, 0, 86400, "capacity search: seconds of each step at least"),
+    I(capacity_max_concurrency, 1, 4096,
+      "capacity search: highest concurrency (rate: times the first rate)"),
+    I(capacity_rate_resolution_pct, 1, 100,
+      "capacity rate search: ends when the bracket is this % wide"),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -101,6 +107,10 @@ config_defaults(struct config *c)
     c->leak_mb_per_hour = 50;
     c->leak_min_growth_mb = 16;
     c->storage_retry_s = 120;
+    c->capacity_step_requests = 30;
+    c->capacity_step_s = 20;
+    c->capacity_max_concurrency = 64;
+    c->capacity_rate_resolution_pct = 10;
 }
 
 static const struct opt *

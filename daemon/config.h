@@ -49,6 +49,11 @@ struct config {
     /* Storage and suites (storage/db.h, daemon/suite.h). */
     char suites_dir[CONFIG_STR_MAX]; /* the owner's suite files, by name; "" = none */
     int storage_retry_s;             /* a write waits this long for a lock before failing */
+    /* Capacity search (daemon/capacity.h). */
+    int capacity_step_requests;       /* each step: at least this many requests */
+    int capacity_step_s;              /* ... and at least this many seconds */
+    int capacity_max_concurrency;     /* highest concurrency tried (rate: x first rate) */
+    int capacity_rate_resolution_pct; /* a rate search's bracket at the end */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */

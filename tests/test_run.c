@@ -909,3 +909,216 @@ TEST(every_command_has_help)
     CHECK(strstr(text, "frobnicate") != NULL);
     free(text);
 }
+
+/*
+ * Capacity search against tpsd-sim's concurrency model (sim_batch.c). The
+ * model decodes at tps 100 per stream under a shared budget of 400 tok/s,
+ * so c streams get min(100, 400 / c) each; every answer is 20 tokens
+ * after a 50 ms TTFT (both suite cases allow at least 20).
+ */
+#define CAP_TPS 100.0
+#define CAP_BUDGET 400.0
+#define CAP_TOKENS 20
+#define CAP_MODEL(extra)                                                                       \
+    "{\"key\":\"m\",\"ttft_ms\":50,\"tps\":100,\"output_tokens\":20,"                          \
+    "\"text\":\"hello world \"," extra "}"
+
+/* The capacity steps of the job's only run, in the order run. */
+static json_t *
+cap_steps(struct t_env *t)
+{
+    sqlite3 *db = t_db(t);
+    sqlite3_stmt *st = NULL;
+    json_t *a = json_array();
+
+    CHECK_INT(sqlite3_prepare_v2(db,
+                                 "SELECT concurrency, passed, saturated, decode_p50_tps,"
+                                 " goodput_rps, n, n_good, duration_s, total_tps"
+                                 " FROM capacity_steps ORDER BY step",
+                                 -1, &st, NULL),
+              ==, SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack(
+                   "{s:I,s:b,s:b,s:f,s:f,s:I,s:I,s:f,s:f}", "c",
+                   (json_int_t)sqlite3_column_int64(st, 0), "passed", sqlite3_column_int(st, 1),
+                   "saturated", sqlite3_column_int(st, 2), "decode_p50",
+                   sqlite3_column_double(st, 3), "goodput", sqlite3_column_double(st, 4), "n",
+                   (json_int_t)sqlite3_column_int64(st, 5), "n_good",
+                   (json_int_t)sqlite3_column_int64(st, 6), "duration",
+                   sqlite3_column_double(st, 7), "total_tps", sqlite3_column_double(st, 8)));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return a;
+}
+
+static long
+cap_step_int(json_t *steps, size_t i, const char *k)
+{
+    return (long)json_integer_value(json_object_get(json_array_get(steps, i), k));
+}
+
+static double
+cap_step_num(json_t *steps, size_t i, const char *k)
+{
+    return json_number_value(json_object_get(json_array_get(steps, i), k));
+}
+
+/* Level decode p5 >= 60 tok/s: c users get min(100, 400 / c), so the
+ * highest c within it is floor(400 / 60) = 6. The search doubles 1, 2, 4,
+ * misses at 8, bisects 6 (pass) and 7 (miss): exactly 6. */
+TEST(capacity_exact_boundary)
+{
+    struct t_env t;
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--decode-tps-p5",
+                          "60",
+                          "--capacity-step-requests",
+                          "8",
+                          "--capacity-step-s",
+                          "0",
+                          NULL};
+    static const long want_c[] = {1, 2, 4, 8, 6, 7};
+    static const int want_pass[] = {1, 1, 1, 0, 1, 0};
+    long expect = (long)floor(CAP_BUDGET / 60.0);
+    json_t *steps;
+    sqlite3 *db;
+    char *why;
+    size_t i;
+
+    t_setup(&t, CAP_MODEL("\"budget_tps\":400"), SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
+    why = q_str(db, "SELECT stop_reason FROM capacity_results");
+    CHECK_STR(why, "bisected");
+    free(why);
+    why = q_str(db, "SELECT kind FROM jobs");
+    CHECK_STR(why, "capacity");
+    free(why);
+    sqlite3_close(db);
+    steps = cap_steps(&t);
+    CHECK_INT(json_array_size(steps), ==, 6);
+    for (i = 0; i < 6; i++) {
+        CHECK_INT(cap_step_int(steps, i, "c"), ==, want_c[i]);
+        CHECK_INT(json_is_true(json_object_get(json_array_get(steps, i), "passed")), ==,
+                  want_pass[i]);
+        /* The per-user speed is the budget's share, as the sim schedules it. */
+        CHECK_NEAR(cap_step_num(steps, i, "decode_p50"),
+                   fmin(CAP_TPS, CAP_BUDGET / (double)want_c[i]), 0.1 * CAP_TPS);
+    }
+    json_decref(steps);
+    tu_sim_stop(&t.sim);
+}
+
+/* Two slots and no budget: past 2 users requests queue, TTFT grows by a
+ * whole answer while total tok/s stays flat. The level (decode p5 >= 50)
+ * is never missed, so only saturation stops the search: at 4, after three
+ * steps instead of the seven up to capacity_max_concurrency 64. */
+TEST(capacity_saturation_stop)
+{
+    struct t_env t;
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--decode-tps-p5",
+                          "50",
+                          "--capacity-step-requests",
+                          "8",
+                          "--capacity-step-s",
+                          "0",
+                          "--json",
+                          NULL};
+    json_t *steps, *out;
+    sqlite3 *db;
+    char *why;
+
+    t_setup(&t, CAP_MODEL("\"slots\":2"), SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 2);
+    why = q_str(db, "SELECT stop_reason FROM capacity_results");
+    CHECK_STR(why, "saturated");
+    free(why);
+    sqlite3_close(db);
+    steps = cap_steps(&t);
+    CHECK_INT(json_array_size(steps), ==, 3);
+    CHECK_INT(cap_step_int(steps, 2, "c"), ==, 4);
+    CHECK(json_is_true(json_object_get(json_array_get(steps, 2), "saturated")));
+    CHECK(json_is_false(json_object_get(json_array_get(steps, 1), "saturated")));
+    json_decref(steps);
+    /* --json carries the search too. */
+    out = t_json_out(&t);
+    CHECK_DBL(json_number_value(json_object_get(
+                  json_array_get(json_object_get(out, "capacity"), 0), "capacity")),
+              ==, 2);
+    json_decref(out);
+    tu_sim_stop(&t.sim);
+}
+
+/* Goodput against the sim's schedule: the sim logs when it received each
+ * request and when it sent each event; a step's requests are the next n in
+ * its log (after the warm-up), and every one meets the level here (decode
+ * 100 tok/s at c <= 4), so goodput must be n over the span from the first
+ * receipt to the last event, and total tok/s that times the tokens.
+ * capacity_max_concurrency 4 ends the search after 1, 2, 4. */
+TEST(capacity_goodput_schedule)
+{
+    struct t_env t;
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--decode-tps-p5",
+                          "60",
+                          "--capacity-step-requests",
+                          "8",
+                          "--capacity-step-s",
+                          "0",
+                          "--capacity-max-concurrency",
+                          "4",
+                          NULL};
+    json_t *steps, *log, *reqs, *req, *evs;
+    double t0, t1, want;
+    size_t i, k, next = 1; /* request 0 is the warm-up */
+    sqlite3 *db;
+    char *why;
+
+    t_setup(&t, CAP_MODEL("\"budget_tps\":400"), SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    steps = cap_steps(&t);
+    log = tu_sim_log(&t.sim);
+    CHECK(log != NULL);
+    reqs = json_object_get(log, "requests");
+    CHECK_INT(json_array_size(steps), ==, 3);
+    for (i = 0; i < 3; i++) {
+        t0 = INFINITY;
+        t1 = 0;
+        CHECK_INT(cap_step_int(steps, i, "n_good"), ==, cap_step_int(steps, i, "n"));
+        for (k = 0; k < (size_t)cap_step_int(steps, i, "n"); k++, next++) {
+            req = json_array_get(reqs, next);
+            CHECK(req != NULL);
+            evs = json_object_get(req, "events");
+            t0 = fmin(t0, (double)json_integer_value(json_object_get(req, "t_recv_ns")));
+            t1 = fmax(t1, (double)json_integer_value(json_object_get(
+                              json_array_get(evs, json_array_size(evs) - 1), "t_ns")));
+        }
+        want = (double)cap_step_int(steps, i, "n") / ((t1 - t0) / 1e9);
+        CHECK_NEAR(cap_step_num(steps, i, "goodput"), want, 0.05 * want);
+        CHECK_NEAR(cap_step_num(steps, i, "total_tps"), want * CAP_TOKENS,
+                   0.05 * want * CAP_TOKENS);
+    }
+    CHECK_INT(json_array_size(reqs), ==, next);
+    json_decref(log);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 4);
+    why = q_str(db, "SELECT stop_reason FROM capacity_results");
+    CHECK_STR(why, "max_reached");
+    free(why);
+    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
+              cap_step_num(steps, 2, "goodput"));
+    sqlite3_close(db);
+    json_decref(steps);
+    tu_sim_stop(&t.sim);
+}

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD };
-enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY };
+enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD, AT_LEVEL, AT_NWHERE };
+enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY, V_KIND };
 
 struct spec_flag {
     const char *flag;
@@ -41,7 +41,14 @@ static const struct spec_flag spec_flags[] = {
     {"--duration", NULL, "duration_s", AT_LOAD, V_NUMBER},
     {"--stability", NULL, "duration_s", AT_TOP, V_STABILITY}, /* kind stability, for S */
     {"--interval", NULL, "interval_s", AT_TOP, V_NUMBER},
+    {"--find-capacity", NULL, "capacity", AT_TOP, V_KIND}, /* kind capacity */
+    {"--ttft-p95-ms", NULL, "ttft_p95_ms", AT_LEVEL, V_NUMBER},
+    {"--decode-tps-p5", NULL, "decode_tps_p5", AT_LEVEL, V_NUMBER},
+    {"--error-rate", NULL, "error_rate", AT_LEVEL, V_NUMBER},
 };
+/* The spec field each object but the top one becomes. */
+static const char *const where_keys[AT_NWHERE] = {NULL, "backend", "server", "load_pattern",
+                                                  "service_level"};
 #define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
 
 void
@@ -56,7 +63,10 @@ cmd_spec_usage(FILE *f)
             "[--keep-loaded]\n"
             "                  [--name NAME]\n"
             "                  [--stability S [--interval S]]  a stability job: the suite"
-            " in cycles for S seconds\n",
+            " in cycles for S seconds\n"
+            "                  [--find-capacity [--ttft-p95-ms MS] [--decode-tps-p5 TPS]\n"
+            "                   [--error-rate R]]  a capacity job: the highest concurrency\n"
+            "                   (with --rps R: request rate from R) within that level\n",
             BACKEND_TYPES_BAR);
 }
 
@@ -104,12 +114,12 @@ int
 cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *own,
                json_t **spec_out)
 {
-    json_t *js = json_object(), *parts[4], *v = NULL;
+    json_t *js = json_object(), *parts[AT_NWHERE], *v = NULL;
     int i, rc = -1;
     size_t k;
 
     *spec_out = NULL;
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < AT_NWHERE; k++)
         parts[k] = k == AT_TOP ? json_incref(js) : json_object();
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
@@ -136,8 +146,9 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             goto out;
         }
         obj = parts[sf->where];
-        if (sf->type == V_TRUE) {
-            json_object_set_new(obj, sf->key, json_true());
+        if (sf->type == V_TRUE || sf->type == V_KIND) {
+            json_object_set_new(obj, sf->type == V_KIND ? "kind" : sf->key,
+                                sf->type == V_KIND ? json_string(sf->key) : json_true());
             continue;
         }
         if (val == NULL) {
@@ -169,15 +180,14 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             json_string(json_object_get(parts[AT_LOAD], "rps") ? "rate" : "concurrent"));
         json_object_set(js, "load_pattern", parts[AT_LOAD]);
     }
-    if (json_object_size(parts[AT_BACKEND]) > 0)
-        json_object_set(js, "backend", parts[AT_BACKEND]);
-    if (json_object_size(parts[AT_SERVER]) > 0)
-        json_object_set(js, "server", parts[AT_SERVER]);
+    for (k = AT_BACKEND; k < AT_NWHERE; k++)
+        if (k != AT_LOAD && json_object_size(parts[k]) > 0)
+            json_object_set(js, where_keys[k], parts[k]);
     *spec_out = js;
     js = NULL;
     rc = 0;
 out:
-    for (k = 0; k < 4; k++)
+    for (k = 0; k < AT_NWHERE; k++)
         json_decref(parts[k]);
     json_decref(js);
     return rc;
