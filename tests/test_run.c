@@ -964,40 +964,64 @@ cap_step_num(json_t *steps, size_t i, const char *k)
     return json_number_value(json_object_get(json_array_get(steps, i), k));
 }
 
+/* The text of the first row of sql must be want. */
+static void
+cap_q_is(sqlite3 *db, const char *sql, const char *want)
+{
+    char *got = q_str(db, sql);
+
+    CHECK_STR(got, want);
+    free(got);
+}
+
+/* `tpsd run --find-capacity` on model m with level decode p5 >= p5, steps of
+ * 8 requests (two per user past 4) and no minimum time, up to max_conc
+ * users ("" for the default), --json when json. The exit code. */
+static int
+cap_run(struct t_env *t, const char *p5, const char *max_conc, int json)
+{
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--decode-tps-p5",
+                          p5,
+                          "--capacity-step-requests",
+                          "8",
+                          "--capacity-step-s",
+                          "0",
+                          NULL,
+                          NULL,
+                          NULL};
+    int n = 9;
+
+    if (max_conc[0] != '\0') {
+        args[n++] = "--capacity-max-concurrency";
+        args[n++] = max_conc;
+    }
+    if (json)
+        args[n++] = "--json";
+    return t_run(t, args);
+}
+
 /* Level decode p5 >= 60 tok/s: c users get min(100, 400 / c), so the
  * highest c within it is floor(400 / 60) = 6. The search doubles 1, 2, 4,
  * misses at 8, bisects 6 (pass) and 7 (miss): exactly 6. */
 TEST(capacity_exact_boundary)
 {
     struct t_env t;
-    const char *args[] = {"--model",
-                          "m",
-                          "--find-capacity",
-                          "--decode-tps-p5",
-                          "60",
-                          "--capacity-step-requests",
-                          "8",
-                          "--capacity-step-s",
-                          "0",
-                          NULL};
     static const long want_c[] = {1, 2, 4, 8, 6, 7};
     static const int want_pass[] = {1, 1, 1, 0, 1, 0};
     long expect = (long)floor(CAP_BUDGET / 60.0);
     json_t *steps;
     sqlite3 *db;
-    char *why;
     size_t i;
 
     t_setup(&t, CAP_MODEL("\"budget_tps\":400"), SUITE_PASS);
-    CHECK_INT(t_run(&t, args), ==, 0);
+    CHECK_INT(cap_run(&t, "60", "", 0), ==, 0);
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
-    why = q_str(db, "SELECT stop_reason FROM capacity_results");
-    CHECK_STR(why, "bisected");
-    free(why);
-    why = q_str(db, "SELECT kind FROM jobs");
-    CHECK_STR(why, "capacity");
-    free(why);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
+    cap_q_is(db, "SELECT kind FROM jobs", "capacity");
     sqlite3_close(db);
     steps = cap_steps(&t);
     CHECK_INT(json_array_size(steps), ==, 6);
@@ -1020,28 +1044,14 @@ TEST(capacity_exact_boundary)
 TEST(capacity_saturation_stop)
 {
     struct t_env t;
-    const char *args[] = {"--model",
-                          "m",
-                          "--find-capacity",
-                          "--decode-tps-p5",
-                          "50",
-                          "--capacity-step-requests",
-                          "8",
-                          "--capacity-step-s",
-                          "0",
-                          "--json",
-                          NULL};
     json_t *steps, *out;
     sqlite3 *db;
-    char *why;
 
     t_setup(&t, CAP_MODEL("\"slots\":2"), SUITE_PASS);
-    CHECK_INT(t_run(&t, args), ==, 0);
+    CHECK_INT(cap_run(&t, "50", "", 1), ==, 0);
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 2);
-    why = q_str(db, "SELECT stop_reason FROM capacity_results");
-    CHECK_STR(why, "saturated");
-    free(why);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "saturated");
     sqlite3_close(db);
     steps = cap_steps(&t);
     CHECK_INT(json_array_size(steps), ==, 3);
@@ -1067,26 +1077,13 @@ TEST(capacity_saturation_stop)
 TEST(capacity_goodput_schedule)
 {
     struct t_env t;
-    const char *args[] = {"--model",
-                          "m",
-                          "--find-capacity",
-                          "--decode-tps-p5",
-                          "60",
-                          "--capacity-step-requests",
-                          "8",
-                          "--capacity-step-s",
-                          "0",
-                          "--capacity-max-concurrency",
-                          "4",
-                          NULL};
     json_t *steps, *log, *reqs, *req, *evs;
     double t0, t1, want;
     size_t i, k, next = 1; /* request 0 is the warm-up */
     sqlite3 *db;
-    char *why;
 
     t_setup(&t, CAP_MODEL("\"budget_tps\":400"), SUITE_PASS);
-    CHECK_INT(t_run(&t, args), ==, 0);
+    CHECK_INT(cap_run(&t, "60", "4", 0), ==, 0);
     steps = cap_steps(&t);
     log = tu_sim_log(&t.sim);
     CHECK(log != NULL);
@@ -1113,9 +1110,7 @@ TEST(capacity_goodput_schedule)
     json_decref(log);
     db = t_db(&t);
     CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 4);
-    why = q_str(db, "SELECT stop_reason FROM capacity_results");
-    CHECK_STR(why, "max_reached");
-    free(why);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "max_reached");
     CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
               cap_step_num(steps, 2, "goodput"));
     sqlite3_close(db);
