@@ -1120,3 +1120,53 @@ TEST(capacity_goodput_schedule)
     json_decref(steps);
     tu_sim_stop(&t.sim);
 }
+
+/* The rate variant: one slot serving each answer in 50 ms + 19 / 100 s
+ * (0.24 s, so at most 1 / 0.24 = 4.2 requests/s), Poisson arrivals from 2
+ * requests/s doubling, TTFT counted from the scheduled send (queueing
+ * shows). At 8/s the queue grows by half an answer per arrival, so the
+ * step misses TTFT p95 <= 1000 ms; the search then bisects requests/s until
+ * the bracket is within capacity_rate_resolution_pct (10%). */
+TEST(capacity_rate_search)
+{
+    struct t_env t;
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--ttft-p95-ms",
+                          "1000",
+                          "--rps",
+                          "2",
+                          "--capacity-step-requests",
+                          "12",
+                          "--capacity-step-s",
+                          "0",
+                          NULL};
+    double cap, lo_miss;
+    sqlite3 *db;
+
+    t_setup(&t, CAP_MODEL("\"slots\":1"), SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    cap_q_is(db, "SELECT mode FROM capacity_results", "rate");
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
+    cap = q_num(db, "SELECT capacity FROM capacity_results");
+    /* The loads are requests/s: no concurrency, the first three doubled. */
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM capacity_steps WHERE concurrency IS NOT NULL"),
+              ==, 0);
+    CHECK_DBL(q_num(db, "SELECT rps FROM capacity_steps WHERE step = 0"), ==, 2);
+    CHECK_DBL(q_num(db, "SELECT min(n) FROM capacity_steps"), >=, 12);
+    CHECK_DBL(q_num(db, "SELECT passed FROM capacity_steps WHERE rps = 8"), ==, 0);
+    /* The answer is the highest rate that passed, the bracket within 10%,
+     * and no passing rate above a missing one. */
+    CHECK_DBL(cap, ==, q_num(db, "SELECT max(rps) FROM capacity_steps WHERE passed = 1"));
+    lo_miss = q_num(db, "SELECT min(rps) FROM capacity_steps WHERE passed = 0");
+    CHECK_DBL(cap, <, lo_miss);
+    CHECK_DBL(lo_miss, <=, cap * 1.1);
+    CHECK_DBL(cap, >=, 2);
+    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
+              q_num(db, "SELECT goodput_rps FROM capacity_steps WHERE passed = 1"
+                        " ORDER BY rps DESC LIMIT 1"));
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
