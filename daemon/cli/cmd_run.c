@@ -65,6 +65,19 @@ run_event(void *arg, const char *type, json_t *d)
         fprintf(stderr, "loaded %s in %lld ms\n",
                 json_string_value(json_object_get(d, "model")),
                 (long long)json_integer_value(json_object_get(d, "load_ms")));
+    } else if (c->tty && strcmp(type, "capacity_step") == 0) {
+        fprintf(stderr,
+                "capacity step %lld at %g: %lld requests, goodput %.2f req/s, %.1f tok/s"
+                " total, errors %.0f%%: %s\n",
+                (long long)json_integer_value(json_object_get(d, "step")),
+                json_number_value(json_object_get(d, "load")),
+                (long long)json_integer_value(json_object_get(d, "n")),
+                json_number_value(json_object_get(d, "goodput_rps")),
+                json_number_value(json_object_get(d, "total_tps")),
+                json_number_value(json_object_get(d, "error_rate")) * 100.0,
+                json_is_true(json_object_get(d, "saturated")) ? "saturated"
+                : json_is_true(json_object_get(d, "passed"))  ? "within the level"
+                                                              : "outside the level");
     } else if (strcmp(type, "run_finished") == 0 && json_object_get(d, "error_code")) {
         fprintf(stderr, "tpsd: %s failed: %s: %s\n",
                 json_string_value(json_object_get(d, "model")),
