@@ -1186,6 +1186,10 @@ run_params(const struct jobspec *spec, char *buf, size_t len)
         json_object_set_new(pj, "rps", json_real(spec->rps));
         json_object_set_new(pj, "duration_s", json_real(spec->duration_s));
     }
+    /* A capacity run's samples span many loads: its own fingerprint keeps
+     * them out of the series of runs at one load. */
+    if (strcmp(spec->kind, "capacity") == 0)
+        json_object_set_new(pj, "capacity_level", caplevel_to_json(&spec->level));
     pjs = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
     snprintf(buf, len, "%s", pjs ? pjs : "{}");
     free(pjs);

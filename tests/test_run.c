@@ -1018,6 +1018,7 @@ TEST(capacity_exact_boundary)
     long expect = (long)floor(CAP_BUDGET_LOW / 72.0);
     json_t *steps;
     sqlite3 *db;
+    char *why;
     size_t i;
 
     t_setup(&t, CAP_MODEL("\"budget_tps\":200"), SUITE_PASS);
@@ -1026,6 +1027,10 @@ TEST(capacity_exact_boundary)
     CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
     cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
     cap_q_is(db, "SELECT kind FROM jobs", "capacity");
+    /* Its own series: the level is part of the run's fingerprinted params. */
+    why = q_str(db, "SELECT params FROM runs");
+    CHECK(strstr(why, "\"capacity_level\":{\"decode_tps_p5\":72") != NULL);
+    free(why);
     sqlite3_close(db);
     steps = cap_steps(&t);
     CHECK_INT(json_array_size(steps), ==, 4);

@@ -1047,6 +1047,25 @@
         h('td', null, st.saturated ? 'saturated' : st.passed ? 'yes' : 'no')))));
   }
 
+  /* The model's capacity trend series (GET /v1/capacity), filled in when
+   * it arrives: every finished search of it, oldest first. */
+  function capHistory(model) {
+    const url = '/v1/capacity?model=' + encodeURIComponent(model);
+    const box = h('details', { class: 'cap-history' }, h('summary', null, 'capacity of ' + model + ' over time'));
+    api(url).then(({ body }) => {
+      const pts = (body && body.points) || [];
+      add(box, [h('table', null,
+        h('thead', null, h('tr', null, h('th', null, 'finished'), h('th', null, 'job'), h('th', null, 'capacity'),
+          h('th', null, 'goodput req/s'), h('th', null, 'service level'))),
+        h('tbody', null, pts.map((pt) => h('tr', { 'data-job': pt.job_id },
+          h('td', null, fmtTime(pt.finished_at)), h('td', null, '#' + pt.job_id),
+          h('td', { class: 'num' }, fmt(pt.capacity, pt.mode === 'rate' ? 2 : 0) + (pt.mode === 'rate' ? ' req/s' : ' users')),
+          h('td', { class: 'num' }, fmt(pt.goodput_rps, 2)), h('td', null, JSON.stringify(pt.level || {})))))),
+      h('a', { href: url }, 'JSON')]);
+    }).catch(() => { /* the panel stands without it */ });
+    return box;
+  }
+
   function renderCapacity(job, b, url) {
     const blocks = (b.models || []).map((run) => {
       const rate = run.mode === 'rate';
@@ -1062,7 +1081,8 @@
         h('div', { class: 'charts' },
           capChart('Decode speed per user (p50)', 'tok/s', steps, (st) => st.decode_p50_tps, xName),
           capChart('Total throughput', 'tok/s', steps, (st) => st.total_tps, xName)),
-        h('details', null, h('summary', null, 'numbers'), capTable(steps, xName)));
+        h('details', null, h('summary', null, 'numbers'), capTable(steps, xName)),
+        capHistory(run.model));
     });
     replaceKids($('cap-body'),
       h('p', { class: 'hint' }, 'Job #' + job.id + ': the throughput–latency curve, one point per load measured; ' +

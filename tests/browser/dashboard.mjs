@@ -499,6 +499,10 @@ async function mainTest() {
       checkEq((await row.locator('[data-k="total_tps"]').innerText()).trim(), fmt(st.total_tps, 1), `c=${st.concurrency} total tok/s`);
       checkEq((await row.locator('[data-k="goodput_rps"]').innerText()).trim(), fmt(st.goodput_rps, 2), `c=${st.concurrency} goodput`);
     }
+    // The model's capacity over time (GET /v1/capacity): this search is in it.
+    await page.click('#capacity .cap-history summary');
+    await waitFor('the capacity history', async () => (await page.locator(`#capacity .cap-history tr[data-job="${capId}"]`).count()) === 1, 20000);
+    checkEq((await page.locator(`#capacity .cap-history tr[data-job="${capId}"] td.num`).first().innerText()).trim(), '2 users', 'capacity history');
     log(`capacity panel: capacity ${capRun.capacity}, ${capRun.steps.length} steps match ${capUrl}`);
     await page.locator('#capacity').scrollIntoViewIfNeeded();
     await shot(page, '06c-capacity');
