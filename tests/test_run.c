@@ -540,9 +540,21 @@ TEST(bad_flags_exit_2)
         {"--model", "m", "--repetitions", "0", NULL},
         {"--model", "m", "--api", "grpc", NULL},
         {"--repetitions", "2", NULL},
+        {"--model", "m", "--find-capacity", NULL},
+        {"--model", "m", "--find-capacity", "--error-rate", "2", NULL},
+        {"--model", "m", "--ttft-p95-ms", "100", NULL},
+        {"--model", "m", "--find-capacity", "--decode-tps-p5", "fast", NULL},
     };
-    static const char *const says[] = {"abc",         "--bogus", "--concurrency",
-                                       "repetitions", "api",     "model"};
+    static const char *const says[] = {"abc",
+                                       "--bogus",
+                                       "--concurrency",
+                                       "repetitions",
+                                       "api",
+                                       "model",
+                                       "service_level: required",
+                                       "service_level.error_rate",
+                                       "service_level: only for kind \"capacity\"",
+                                       "--decode-tps-p5: not a number"};
     struct t_env t;
     size_t i;
     char *err;
