@@ -1346,3 +1346,54 @@ CREATE TABLE run_waits (
     interrupted     INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX run_waits_run ON run_waits (run_id, id);
+
+-- migrate: 15
+-- Capacity search (daemon/capacity.h, issue 17): jobs of kind 'capacity'
+-- (the CHECK of jobs.kind is widened in place, as SQLite's ALTER TABLE page
+-- documents for a change that only relaxes a CHECK: no row is rewritten,
+-- so nothing cascades from a rebuilt jobs table), each step of a search
+-- stored as it completes (the concurrency or request rate it ran at, its
+-- percentiles, goodput: requests per second that met the service level,
+-- per-user decode and total token rates), and each model's answer.
+PRAGMA writable_schema = ON;
+UPDATE sqlite_schema
+SET sql = replace(sql, 'CHECK (kind IN (''benchmark'', ''stability''))',
+                  'CHECK (kind IN (''benchmark'', ''stability'', ''capacity''))')
+WHERE type = 'table' AND name = 'jobs';
+PRAGMA writable_schema = RESET;
+CREATE TABLE capacity_steps (
+    id              INTEGER PRIMARY KEY,
+    run_id          INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    step            INTEGER NOT NULL,              -- 0, 1, ... in the order run
+    concurrency     INTEGER,                       -- a concurrency search's load
+    rps             REAL,                          -- a rate search's offered load
+    n               INTEGER NOT NULL,              -- requests measured
+    n_failed        INTEGER NOT NULL,
+    n_good          INTEGER NOT NULL,              -- requests that met the level
+    duration_s      REAL    NOT NULL,              -- first send to last answer
+    ttft_p50_ms     REAL,
+    ttft_p95_ms     REAL,
+    decode_p5_tps   REAL,                          -- per user
+    decode_p50_tps  REAL,
+    error_rate      REAL    NOT NULL,
+    goodput_rps     REAL    NOT NULL,
+    total_tps       REAL    NOT NULL,              -- completion tokens / duration_s
+    passed          INTEGER NOT NULL,              -- met the level
+    saturated       INTEGER NOT NULL,
+    seq_first       INTEGER,                       -- its samples: seq_first..seq_last
+    seq_last        INTEGER,
+    created_at      INTEGER NOT NULL,
+    UNIQUE (run_id, step)
+);
+CREATE TABLE capacity_results (
+    run_id          INTEGER PRIMARY KEY REFERENCES runs (id) ON DELETE CASCADE,
+    job_id          INTEGER NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+    model           TEXT    NOT NULL,
+    mode            TEXT    NOT NULL CHECK (mode IN ('concurrency', 'rate')),
+    level           TEXT    NOT NULL,              -- the service level, JSON
+    capacity        REAL,                          -- highest load within it; NULL: none
+    goodput_rps     REAL,                          -- at that load
+    stop_reason     TEXT    NOT NULL,
+    finished_at     INTEGER NOT NULL
+);
+CREATE INDEX capacity_results_model ON capacity_results (model, finished_at);

@@ -439,6 +439,9 @@ enum MHD_Result api_h_regressions(struct api_req *r);
 enum MHD_Result api_h_job_stability(struct api_req *r);
 /* routes_compare.c */
 enum MHD_Result api_h_compare(struct api_req *r);
+/* routes_capacity.c */
+enum MHD_Result api_h_job_capacity(struct api_req *r);
+enum MHD_Result api_h_capacity_trend(struct api_req *r);
 
 static const struct route routes[] = {
     {"POST", "/v1/jobs", h_jobs_create, L},
@@ -448,6 +451,8 @@ static const struct route routes[] = {
     {"GET", "/v1/jobs/{id}/events", api_h_events, L},
     {"GET", "/v1/jobs/{id}/report", api_h_job_report, H},
     {"GET", "/v1/jobs/{id}/stability", api_h_job_stability, H},
+    {"GET", "/v1/jobs/{id}/capacity", api_h_job_capacity, L},
+    {"GET", "/v1/capacity", api_h_capacity_trend, L},
     {"GET", "/v1/runs", h_runs_list, L},
     {"GET", "/v1/runs/{id}", h_run_get, L},
     {"GET", "/v1/runs/{id}/samples", h_run_samples, H},

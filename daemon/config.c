@@ -76,6 +76,12 @@ static const struct opt opts[] = {
     I(thermal_gate_poll_ms, 10, 60000, "the thermal gate reads the state this often"),
     S(thermal_source,
       "read the thermal state from this file or thermal-zone folder, not the OS (tests, ops)"),
+    I(capacity_step_requests, 1, 1000000, "capacity search: requests of each step at least"),
+    I(capacity_step_s, 0, 86400, "capacity search: seconds of each step at least"),
+    I(capacity_max_concurrency, 1, 4096,
+      "capacity search: highest concurrency (rate: times the first rate)"),
+    I(capacity_rate_resolution_pct, 1, 100,
+      "capacity rate search: ends when the bracket is this % wide"),
 };
 #define NOPTS (sizeof(opts) / sizeof(opts[0]))
 
@@ -110,6 +116,10 @@ config_defaults(struct config *c)
     c->leak_min_growth_mb = 16;
     c->storage_retry_s = 120;
     c->thermal_gate_poll_ms = 1000;
+    c->capacity_step_requests = 30;
+    c->capacity_step_s = 20;
+    c->capacity_max_concurrency = 64;
+    c->capacity_rate_resolution_pct = 10;
 }
 
 static const struct opt *

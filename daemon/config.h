@@ -56,6 +56,11 @@ struct config {
     int thermal_gate_max_wait_ms;        /* before each model: wait for nominal; 0 = no gate */
     int thermal_gate_poll_ms;            /* the gate reads the thermal state this often */
     char thermal_source[CONFIG_STR_MAX]; /* "" = the OS; else a test/ops hook (sysinfo.h) */
+    /* Capacity search (daemon/capacity.h). */
+    int capacity_step_requests;       /* each step: at least this many requests */
+    int capacity_step_s;              /* ... and at least this many seconds */
+    int capacity_max_concurrency;     /* highest concurrency tried (rate: x first rate) */
+    int capacity_rate_resolution_pct; /* a rate search's bracket at the end */
 };
 
 /* Fill `c` with the built-in defaults. Can't fail. */

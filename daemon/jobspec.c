@@ -325,8 +325,9 @@ parse_load(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
         return -1;
     r = get_real(lp, "duration_s", "load_pattern.duration_s", 0, 1, JOBSPEC_DURATION_MAX,
                  &s->duration_s, err, errlen);
-    /* A stability job's length is its top-level duration_s (which wins). */
-    if (r == 1 && strcmp(s->kind, "stability") != 0)
+    /* A stability job's length is its top-level duration_s (which wins);
+     * a capacity job's steps last as its settings say. */
+    if (r == 1 && strcmp(s->kind, "stability") != 0 && strcmp(s->kind, "capacity") != 0)
         return fail(err, errlen, "load_pattern.duration_s", "required");
     if (r == -1)
         return -1;
@@ -513,21 +514,32 @@ parse_cooldown(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
             *(int *)((char *)s + f->off) = (int)n;
     }
     if (s->pause_between_cases_ms > 0 &&
-        (s->load == LOAD_RATE || strcmp(s->kind, "stability") == 0))
+        (s->load == LOAD_RATE || strcmp(s->kind, "benchmark") != 0))
         return fail(err, errlen, "cooldown.pause_between_cases_ms",
                     "only for sequential and concurrent loads of kind \"benchmark\" (a rate "
-                    "load and a stability run interleave their cases)");
+                    "load, a stability run and a capacity search interleave their cases)");
     return 0;
+/* A capacity job's service_level (required there, refused elsewhere). */
+static int
+parse_level(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
+{
+    const json_t *v = json_object_get(spec, "service_level");
+
+    if (strcmp(s->kind, "capacity") != 0)
+        return v == NULL ? 0 : fail(err, errlen, "service_level", "only for kind \"capacity\"");
+    if (v == NULL)
+        return fail(err, errlen, "service_level", "required for kind \"capacity\"");
+    return caplevel_parse(v, "service_level", &s->level, err, errlen);
 }
 
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
     static const char *const keys[] = {
-        "name",         "kind",     "models",   "suite",    "repetitions", "warmup",
-        "load_pattern", "sampling", "backend",  "server",   "duration_s",  "interval_s",
-        "nonce",        "resume",   "priority", "cooldown", NULL};
-    static const char *const kinds[] = {"benchmark", "stability", NULL};
+        "name",         "kind",     "models",   "suite",         "repetitions", "warmup",
+        "load_pattern", "sampling", "backend",  "server",        "duration_s",  "interval_s",
+        "nonce",        "resume",   "priority", "service_level", "cooldown", NULL};
+    static const char *const kinds[] = {"benchmark", "stability", "capacity", NULL};
     int stability, r;
     long long n = 0;
 
@@ -576,7 +588,8 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
             return fail(err, errlen, "interval_s", "only for kind \"stability\"");
     }
     if (get_bool(spec, "nonce", "nonce", &s->nonce, err, errlen) == -1 ||
-        get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1)
+        get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1 ||
+        parse_level(spec, s, err, errlen) == -1)
         return -1;
     r = get_int(spec, "priority", "priority", -JOBSPEC_PRIORITY_MAX, JOBSPEC_PRIORITY_MAX, &n,
                 err, errlen);
@@ -591,6 +604,7 @@ int
 jobspec_parse(const json_t *spec, struct jobspec *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
+    caplevel_init(&out->level);
     snprintf(out->kind, sizeof(out->kind), "benchmark");
     out->warmup = 1;
     out->resume = 1;
@@ -658,7 +672,8 @@ jobspec_to_json(const struct jobspec *s)
     case LOAD_RATE:
         json_object_set_new(lp, "type", json_string("rate"));
         json_object_set_new(lp, "rps", json_real(s->rps));
-        json_object_set_new(lp, "duration_s", json_real(s->duration_s));
+        if (s->duration_s > 0) /* a capacity job's rate load has none */
+            json_object_set_new(lp, "duration_s", json_real(s->duration_s));
         break;
     default:
         json_object_set_new(lp, "type", json_string("sequential"));
@@ -683,6 +698,8 @@ jobspec_to_json(const struct jobspec *s)
         json_object_set_new(o, "duration_s", json_real(s->duration_s));
         json_object_set_new(o, "interval_s", json_real(s->interval_s));
     }
+    if (strcmp(s->kind, "capacity") == 0)
+        json_object_set_new(o, "service_level", caplevel_to_json(&s->level));
     json_object_set_new(o, "nonce", json_boolean(s->nonce));
     json_object_set_new(o, "resume", json_boolean(s->resume));
     json_object_set_new(o, "priority", json_integer(s->priority));

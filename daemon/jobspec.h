@@ -12,6 +12,8 @@
 #include <jansson.h>
 #include <stddef.h>
 
+#include "daemon/caplevel.h"
+
 #define JOBSPEC_MODELS_MAX 64
 #define JOBSPEC_ERR_MAX 512
 
@@ -19,7 +21,7 @@ enum load_type { LOAD_SEQUENTIAL, LOAD_CONCURRENT, LOAD_RATE };
 
 struct jobspec {
     char name[256];
-    char kind[16];                    /* "benchmark" | "stability" */
+    char kind[16];                    /* "benchmark" | "stability" | "capacity" */
     char *models[JOBSPEC_MODELS_MAX]; /* opaque keys, owned */
     int nmodels;
     json_t *suite;       /* a suite name (string) or an inline suite (object) */
@@ -35,14 +37,15 @@ struct jobspec {
     char backend[16];    /* backend_names.h's BACKEND_TYPES; default the first */
     long context_length; /* 0 = backend default */
     char gpu[32];        /* "" = default, else e.g. "max", "0.5" */
-    char identifier[256]; /* "" = the model key */
-    long ttl_s;           /* 0 = none */
-    int keep_loaded;      /* do not unload at the end */
-    char base_url[1024];  /* "" = the daemon's configured base_url */
-    char api[16];         /* "openai" (default) | "lmstudio" (native /api/v0 with stats) */
-    int nonce;            /* prefix a per-request nonce (prompt-cache busting) */
-    int resume;           /* default 1: a job interrupted by a crash resumes */
-    int priority;         /* default 0 */
+    char identifier[256];  /* "" = the model key */
+    long ttl_s;            /* 0 = none */
+    int keep_loaded;       /* do not unload at the end */
+    char base_url[1024];   /* "" = the daemon's configured base_url */
+    char api[16];          /* "openai" (default) | "lmstudio" (native /api/v0 with stats) */
+    int nonce;             /* prefix a per-request nonce (prompt-cache busting) */
+    int resume;            /* default 1: a job interrupted by a crash resumes */
+    int priority;          /* default 0 */
+    struct caplevel level; /* capacity: the service level (required) */
     /* "cooldown" (cooldown.h): each -1 when the job leaves it to the daemon's setting */
     int pause_between_models_ms;
     int pause_between_cases_ms; /* sequential and concurrent benchmarks only */

@@ -1,7 +1,9 @@
 /* report.c - see report.h. */
 #include "daemon/report.h"
+#include "daemon/capacity_report.h"
 
 #include "daemon/report_env.h"
+#include "storage/capdata.h"
 #include "daemon/stability.h"
 #include "daemon/summary.h"
 #include "storage/jobs.h"
@@ -624,7 +626,9 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
     }
     if (fmt == REPORT_MD) {
         render_md(f, job, runs, fails, env);
-        stability_report_md(db, job_id, f); /* stability jobs only */
+        stability_report_md(db, job_id, f);          /* stability jobs only */
+        if (capacity_report_md(db, job_id, f) == -1) /* capacity jobs only */
+            goto out;
     } else if (fmt == REPORT_CSV) {
         if (render_csv(db, f, runs) == -1)
             goto out;
@@ -637,6 +641,13 @@ report_render(struct db *db, int64_t job_id, enum report_format fmt, char **out,
                                 : json_null());
         json_object_set(sum, "failures", fails);
         json_object_set(sum, "environment", env);
+        if (str(job, "kind") != NULL && strcmp(str(job, "kind"), "capacity") == 0) {
+            json_t *caps;
+
+            if (capdata_job_json(db, job_id, &caps) == -1)
+                goto out;
+            json_object_set_new(sum, "capacity", caps);
+        }
         if (json_dumpf(sum, f, JSON_INDENT(2) | JSON_SORT_KEYS) == -1)
             goto out;
         fputc('\n', f);

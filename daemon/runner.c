@@ -18,6 +18,7 @@
 #include "daemon/runner.h"
 
 #include "daemon/backend.h"
+#include "daemon/capacity.h"
 #include "daemon/client.h"
 #include "daemon/cooldown.h"
 #include "common/clock.h"
@@ -26,6 +27,7 @@
 #include "daemon/suite.h"
 #include "daemon/sysinfo.h"
 #include "daemon/sysmem.h"
+#include "storage/capdata.h"
 #include "storage/runs.h"
 #include "storage/samples.h"
 #include "storage/stabdata.h"
@@ -84,6 +86,13 @@ struct runner {
     int stab_busy;                /* slots with a measured request in flight */
     struct stability_bg *stab_bg; /* periodic analyses, off this thread */
     struct cooldown cool;         /* pauses and the thermal gate (cooldown.h) */
+    /* capacity runs (daemon/capacity.h): each step cycles the suite like a
+     * stability run, on `concurrency` slots or at step_rps, until it has
+     * sent stab_min_sent requests and its end passed */
+    int capacity;
+    int64_t stab_min_sent;
+    double step_rps;
+    struct capacity_acc *cap_acc; /* the step being measured */
 };
 
 static void
@@ -212,7 +221,7 @@ plan_build(struct runner *r)
     size_t n = 0, cap, c, k;
     int w, rep;
 
-    if (r->stability)
+    if (r->stability || r->capacity)
         cap = (size_t)s->warmup + 1; /* the warm-ups; measured requests come from stab_send */
     else if (s->load == LOAD_RATE)
         cap = (size_t)s->warmup + (size_t)(s->rps * s->duration_s * 1.5) + 16;
@@ -229,7 +238,7 @@ plan_build(struct runner *r)
         r->plan[n].repetition = w;
         r->plan[n].warmup = 1;
     }
-    if (r->stability) {
+    if (r->stability || r->capacity) {
         r->stab_next_seq += (int64_t)n;
     } else if (s->load == LOAD_RATE) {
         double t = 0;
@@ -370,6 +379,8 @@ on_done(void *arg, struct client_req *q)
         if (!q->rec.ok || q->rec.passed == 0)
             r->n_failed++;
     }
+    if (r->cap_acc != NULL)
+        capacity_acc_add(r->cap_acc, &q->rec, q->t_sent_ns);
     batch = db_batch_begin(r->db) == 0; /* the sample and its event: one commit */
     if (samples_insert(r->db, &q->rec) == -1) {
         log_warnx("sample not stored run=%lld seq=%lld: %s", (long long)r->run_id,
@@ -393,7 +404,8 @@ next:
         }
         if (!r->mismatch && !r->storage_failed)
             stab_refill(r);
-        stab_event(r, 0);
+        if (r->stability)
+            stab_event(r, 0);
         return;
     }
     if (!r->mismatch && !r->storage_failed && !r->scheduled)
@@ -452,17 +464,19 @@ stab_send(struct runner *r, int slot)
     int case_idx, rep;
     char nonce[48];
 
-    if (now >= r->stab_end_ns || r->slot_busy[slot] || should_stop(r))
+    if ((now >= r->stab_end_ns && r->stab_sent >= r->stab_min_sent) || r->slot_busy[slot] ||
+        should_stop(r))
         return 0;
     if (r->spec->load == LOAD_RATE) {
         double u = ((double)(rnd(r) >> 11) + 0.5) / 9007199254740992.0;
 
         if (r->stab_next_arrival_ns == 0)
             r->stab_next_arrival_ns = now;
-        if (r->stab_next_arrival_ns >= r->stab_end_ns)
+        if (r->stab_next_arrival_ns >= r->stab_end_ns && r->stab_sent >= r->stab_min_sent)
             return 0;
         sched = r->stab_next_arrival_ns;
-        r->stab_next_arrival_ns += (int64_t)(-log(u) / r->spec->rps * 1e9);
+        r->stab_next_arrival_ns +=
+            (int64_t)(-log(u) / (r->capacity ? r->step_rps : r->spec->rps) * 1e9);
         case_idx = (int)(r->stab_sent % n_cases);
         rep = (int)(r->stab_sent / n_cases);
     } else if (r->spec->interval_s > 0) {
@@ -679,6 +693,10 @@ run_prepare(struct runner *r, const char *base_url)
         nslots = (int)(r->nplan > 0 ? r->nplan : 1);
     if (r->stability && r->spec->load == LOAD_RATE)
         nslots = RUNNER_STAB_RATE_SLOTS;
+    if (r->capacity)
+        nslots = r->cfg->capacity_max_concurrency > RUNNER_STAB_RATE_SLOTS
+                     ? r->cfg->capacity_max_concurrency
+                     : RUNNER_STAB_RATE_SLOTS;
     r->slots = calloc((size_t)nslots, sizeof(*r->slots));
     r->slot_body = calloc((size_t)nslots, sizeof(char *));
     r->slot_busy = calloc((size_t)nslots, sizeof(int));
@@ -737,6 +755,118 @@ run_measure_by_case(struct runner *r)
     return run_halted(r) ? -1 : 0;
 }
 
+/* capacity_search's measure (capacity.h): a step stored before a restart
+ * is handed back as it is; else the suite's cases are cycled on `conc`
+ * slots (or at `rps` on the rate slots) until capacity_step_requests (and
+ * two per slot) were sent and capacity_step_s passed, each answer fed to the step's
+ * accumulator, and the step's figures taken over first send to last
+ * answer. 0 measured, 1 stored, -1 halted. */
+static int
+cap_measure(void *arg, int64_t conc, double rps, struct capdata_step *out)
+{
+    struct runner *r = arg;
+    struct capacity_acc acc;
+    int nslots = r->nslots, nsteps, rc;
+    int64_t t0;
+
+    rc = capdata_step_find(r->db, r->run_id, conc, rps, out, &nsteps);
+    if (rc != 1) {
+        r->storage_failed = rc == -1;
+        return rc == 0 ? 1 : -1;
+    }
+    if (capacity_acc_init(&acc, &r->spec->level, r->spec->load == LOAD_RATE) == -1)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->run_id = r->run_id;
+    out->step = nsteps;
+    out->concurrency = conc;
+    out->rps = rps;
+    r->cap_acc = &acc;
+    r->step_rps = rps;
+    r->nslots = conc > 0 && conc < nslots ? (int)conc : nslots;
+    r->stab_sent = 0;
+    r->stab_next_arrival_ns = 0;
+    /* Every user sends at least twice: the step sees the load it names. */
+    r->stab_min_sent =
+        conc * 2 > r->cfg->capacity_step_requests ? conc * 2 : r->cfg->capacity_step_requests;
+    t0 = clock_mono_ns();
+    r->stab_end_ns = t0 + (int64_t)r->cfg->capacity_step_s * 1000000000LL;
+    r->stab_measuring = 1;
+    stab_refill(r);
+    client_run(r->client, on_done, should_stop, r);
+    r->stab_measuring = 0;
+    r->nslots = nslots;
+    r->cap_acc = NULL;
+    capacity_acc_figures(&acc, (double)(clock_mono_ns() - t0) / 1e9, out);
+    capacity_acc_free(&acc);
+    return run_halted(r) ? -1 : 0;
+}
+
+/* capacity_search's store: the judged step, durably, then announced. */
+static int
+cap_store(void *arg, const struct capdata_step *s)
+{
+    struct runner *r = arg;
+
+    if (capdata_step_put(r->db, s) == -1) {
+        r->storage_failed = 1;
+        return -1;
+    }
+    emit(r, "capacity_step",
+         json_pack("{s:I, s:i, s:f, s:f, s:I, s:I, s:f, s:f, s:f, s:b, s:b}", "run_id",
+                   (json_int_t)r->run_id, "step", s->step, "load",
+                   r->capacity && s->concurrency > 0 ? (double)s->concurrency : s->rps,
+                   "duration_s", s->duration_s, "n", (json_int_t)s->n, "n_good",
+                   (json_int_t)s->n_good, "goodput_rps", s->goodput_rps, "total_tps",
+                   s->total_tps, "error_rate", s->error_rate, "passed", (int)s->passed,
+                   "saturated", (int)s->saturated));
+    return 0;
+}
+
+/* A capacity run: the search (capacity.h), then its answer stored and
+ * announced. 0, or -1 when the run halted. */
+static int
+run_capacity(struct runner *r)
+{
+    struct capacity_opts o;
+    struct capacity_answer ans;
+    struct capdata_result res;
+    json_t *lv = caplevel_to_json(&r->spec->level);
+    char *level = lv ? json_dumps(lv, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    int rc = -1;
+
+    o.level = r->spec->level;
+    o.rate = r->spec->load == LOAD_RATE;
+    o.start_rps = r->spec->rps;
+    o.max_concurrency = r->cfg->capacity_max_concurrency;
+    o.resolution_pct = r->cfg->capacity_rate_resolution_pct;
+    if (level == NULL || capacity_search(&o, cap_measure, cap_store, r, &ans) == -1)
+        goto out;
+    res.run_id = r->run_id;
+    res.job_id = r->job_id;
+    res.model = r->model;
+    res.mode = o.rate ? "rate" : "concurrency";
+    res.level = level;
+    res.capacity = ans.capacity;
+    res.goodput_rps = ans.goodput_rps;
+    res.stop_reason = ans.stop_reason;
+    if (capdata_result_put(r->db, &res) == -1) {
+        r->storage_failed = 1;
+        goto out;
+    }
+    emit(r, "capacity_result",
+         json_pack("{s:I, s:s, s:s, s:o, s:o, s:i, s:s}", "run_id", (json_int_t)r->run_id,
+                   "model", r->model, "mode", res.mode, "capacity",
+                   isnan(ans.capacity) ? json_null() : json_real(ans.capacity), "goodput_rps",
+                   isnan(ans.goodput_rps) ? json_null() : json_real(ans.goodput_rps), "steps",
+                   ans.nsteps, "stop_reason", ans.stop_reason));
+    rc = 0;
+out:
+    json_decref(lv);
+    free(level);
+    return rc;
+}
+
 /* The measured requests. A stability run cycles until its planned end
  * (stab_begin fixes it); a rate load gets every send time shifted to now
  * and queues them all up front; sequential and concurrent loads fill their
@@ -747,6 +877,8 @@ run_measure(struct runner *r)
     int64_t t0 = clock_mono_ns();
     int i;
 
+    if (r->capacity)
+        return run_capacity(r);
     if (r->stability) {
         if (stab_begin(r) == -1)
             return -1;
@@ -775,6 +907,10 @@ run_measure(struct runner *r)
 static int
 run_plan(struct runner *r, const char *base_url)
 {
+    if (r->capacity && stabdata_next_seq(r->db, r->run_id, &r->stab_next_seq) == -1) {
+        r->storage_failed = 1;
+        return -1;
+    }
     if (r->stability) {
         int64_t planned;
 
@@ -1088,6 +1224,10 @@ run_params(const struct jobspec *spec, char *buf, size_t len)
         json_object_set_new(pj, "rps", json_real(spec->rps));
         json_object_set_new(pj, "duration_s", json_real(spec->duration_s));
     }
+    /* A capacity run's samples span many loads: its own fingerprint keeps
+     * them out of the series of runs at one load. */
+    if (strcmp(spec->kind, "capacity") == 0)
+        json_object_set_new(pj, "capacity_level", caplevel_to_json(&spec->level));
     pjs = json_dumps(pj, JSON_COMPACT | JSON_SORT_KEYS);
     snprintf(buf, len, "%s", pjs ? pjs : "{}");
     free(pjs);
@@ -1286,6 +1426,7 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     j.r.nonce_state = 0x9E3779B97F4A7C15ULL ^ (uint64_t)job_id ^ (uint64_t)clock_mono_ns();
     j.r.stability = strcmp(spec->kind, "stability") == 0;
     cool_init(&j.r);
+    j.r.capacity = strcmp(spec->kind, "capacity") == 0;
     j.base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
     j.code = code;
     j.detail = detail;

@@ -347,6 +347,39 @@ TEST(bad_bodies)
     finish();
 }
 
+/* A capacity job's service level is checked where it is submitted: each
+ * bad one is a 400 naming the field, and nothing is queued. */
+TEST(capacity_level_400)
+{
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\"}", "service_level: required"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": {}}",
+         "service_level: name at least one"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+         " {\"ttft_p95_ms\": -1}}",
+         "service_level.ttft_p95_ms"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+         " {\"error_rate\": 2}}",
+         "service_level.error_rate"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+         " {\"p95\": 1}}",
+         "service_level.p95: unknown field"},
+        {"{\"models\": [\"m\"], \"service_level\": {\"error_rate\": 0}}",
+         "only for kind \"capacity\""},
+    };
+    size_t i;
+
+    start(NULL, NULL);
+    for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_post(bad[i].body, 400, bad[i].needle, __LINE__);
+    expect_post("{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+                " {\"decode_tps_p5\": 10}}",
+                201, NULL, __LINE__);
+    finish();
+}
+
 TEST(nesting_bomb)
 {
     char *deep;

@@ -3,6 +3,7 @@
 
 #include "daemon/jobspec.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,6 +176,40 @@ TEST(stability)
     EXPECT_ERRORS(bad);
 }
 
+/* A capacity job: its service level parsed, kept on a round trip, and
+ * every bad level refused with the field named (errors_name_the_field). */
+TEST(capacity_level)
+{
+    struct jobspec s;
+    json_t *j;
+
+    CHECK_INT(parse_text("{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+                         " {\"ttft_p95_ms\": 2000, \"decode_tps_p5\": 10}}",
+                         &s),
+              ==, 0);
+    CHECK_DBL(s.level.ttft_p95_ms, ==, 2000.0);
+    CHECK_DBL(s.level.decode_tps_p5, ==, 10.0);
+    CHECK(isnan(s.level.error_rate));
+    j = jobspec_to_json(&s);
+    CHECK_DBL(json_number_value(
+                  json_object_get(json_object_get(j, "service_level"), "decode_tps_p5")),
+              ==, 10.0);
+    CHECK(json_object_get(json_object_get(j, "service_level"), "error_rate") == NULL);
+    json_decref(j);
+    jobspec_free(&s);
+    /* A rate search needs no duration: its steps last as the settings say. */
+    CHECK_INT(parse_text("{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\":"
+                         " {\"error_rate\": 0}, \"load_pattern\": {\"type\": \"rate\","
+                         " \"rps\": 0.5}}",
+                         &s),
+              ==, 0);
+    jobspec_free(&s);
+    EXPECT_ERROR("{\"models\": [\"m\"], \"kind\": \"capacity\"}",
+                 "service_level: required for kind \"capacity\"");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"service_level\": {\"error_rate\": 0.1}}",
+                 "service_level: only for kind \"capacity\"");
+}
+
 TEST(errors_name_the_field)
 {
     static const struct {
@@ -221,6 +256,50 @@ TEST(errors_name_the_field)
         {"{\"models\": [\"m\"], \"suite\": 3}", "suite:"},
         {"{\"models\": [\"m\"], \"suite\": \"\"}", "suite:"},
         {"{\"models\": [\"m\"], \"name\": 3}", "name:"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{}"
+         "}",
+         "service_level: name at least one"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "[]"
+         "}",
+         "service_level: must be an object"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "2000"
+         "}",
+         "service_level: must be an object"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"ttft_p95\": 2000}"
+         "}",
+         "service_level.ttft_p95: unknown field"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"ttft_p95_ms\": \"2s\"}"
+         "}",
+         "service_level.ttft_p95_ms: must be a number"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"ttft_p95_ms\": 0}"
+         "}",
+         "service_level.ttft_p95_ms: must be above 0"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"ttft_p95_ms\": -5}"
+         "}",
+         "service_level.ttft_p95_ms:"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"decode_tps_p5\": 0}"
+         "}",
+         "service_level.decode_tps_p5: must be above 0"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"error_rate\": 1.5}"
+         "}",
+         "service_level.error_rate: must be at least 0"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"error_rate\": -0.1}"
+         "}",
+         "service_level.error_rate:"},
+        {"{\"models\": [\"m\"], \"kind\": \"capacity\", \"service_level\": "
+         "{\"error_rate\": null}"
+         "}",
+         "service_level.error_rate: must be a number"},
     };
     size_t i;
 

@@ -498,9 +498,21 @@ TEST(bad_flags_exit_2)
         {"--model", "m", "--repetitions", "0", NULL},
         {"--model", "m", "--api", "grpc", NULL},
         {"--repetitions", "2", NULL},
+        {"--model", "m", "--find-capacity", NULL},
+        {"--model", "m", "--find-capacity", "--error-rate", "2", NULL},
+        {"--model", "m", "--ttft-p95-ms", "100", NULL},
+        {"--model", "m", "--find-capacity", "--decode-tps-p5", "fast", NULL},
     };
-    static const char *const says[] = {"abc",         "--bogus", "--concurrency",
-                                       "repetitions", "api",     "model"};
+    static const char *const says[] = {"abc",
+                                       "--bogus",
+                                       "--concurrency",
+                                       "repetitions",
+                                       "api",
+                                       "model",
+                                       "service_level: required",
+                                       "service_level.error_rate",
+                                       "service_level: only for kind \"capacity\"",
+                                       "--decode-tps-p5: not a number"};
     struct t_env t;
     size_t i;
     char *err;
@@ -862,4 +874,271 @@ TEST(every_command_has_help)
     text = tu_slurp(err);
     CHECK(strstr(text, "frobnicate") != NULL);
     free(text);
+}
+
+/*
+ * Capacity search against tpsd-sim's concurrency model (sim_batch.c). The
+ * model decodes at tps 100 per stream under a shared budget of 400 tok/s,
+ * so c streams get min(100, 400 / c) each; every answer is 20 tokens
+ * after a 50 ms TTFT (both suite cases allow at least 20).
+ */
+#define CAP_TPS 100.0
+#define CAP_BUDGET_LOW 200.0 /* the exact-boundary model's budget */
+#define CAP_TOKENS 20
+#define CAP_MODEL(extra)                                                                       \
+    "{\"key\":\"m\",\"ttft_ms\":50,\"tps\":100,\"output_tokens\":20,"                          \
+    "\"text\":\"hello world \"," extra "}"
+
+/* The capacity steps of the job's only run, in the order run. */
+static json_t *
+cap_steps(struct t_env *t)
+{
+    sqlite3 *db = t_db(t);
+    sqlite3_stmt *st = NULL;
+    json_t *a = json_array();
+
+    CHECK_INT(sqlite3_prepare_v2(db,
+                                 "SELECT concurrency, passed, saturated, decode_p50_tps,"
+                                 " goodput_rps, n, n_good, duration_s, total_tps"
+                                 " FROM capacity_steps ORDER BY step",
+                                 -1, &st, NULL),
+              ==, SQLITE_OK);
+    while (sqlite3_step(st) == SQLITE_ROW)
+        json_array_append_new(
+            a, json_pack(
+                   "{s:I,s:b,s:b,s:f,s:f,s:I,s:I,s:f,s:f}", "c",
+                   (json_int_t)sqlite3_column_int64(st, 0), "passed", sqlite3_column_int(st, 1),
+                   "saturated", sqlite3_column_int(st, 2), "decode_p50",
+                   sqlite3_column_double(st, 3), "goodput", sqlite3_column_double(st, 4), "n",
+                   (json_int_t)sqlite3_column_int64(st, 5), "n_good",
+                   (json_int_t)sqlite3_column_int64(st, 6), "duration",
+                   sqlite3_column_double(st, 7), "total_tps", sqlite3_column_double(st, 8)));
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return a;
+}
+
+static long
+cap_step_int(json_t *steps, size_t i, const char *k)
+{
+    return (long)json_integer_value(json_object_get(json_array_get(steps, i), k));
+}
+
+static double
+cap_step_num(json_t *steps, size_t i, const char *k)
+{
+    return json_number_value(json_object_get(json_array_get(steps, i), k));
+}
+
+/* The text of the first row of sql must be want. */
+static void
+cap_q_is(sqlite3 *db, const char *sql, const char *want)
+{
+    char *got = q_str(db, sql);
+
+    CHECK_STR(got, want);
+    free(got);
+}
+
+/* `tpsd run --find-capacity` on model m with level decode p5 >= p5, steps of
+ * 8 requests (two per user past 4) and no minimum time, up to max_conc
+ * users ("" for the default), --json when json. The exit code. */
+static int
+cap_run(struct t_env *t, const char *p5, const char *max_conc, int json)
+{
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--decode-tps-p5",
+                          p5,
+                          "--capacity-step-requests",
+                          "8",
+                          "--capacity-step-s",
+                          "0",
+                          NULL,
+                          NULL,
+                          NULL};
+    int n = 9;
+
+    if (max_conc[0] != '\0') {
+        args[n++] = "--capacity-max-concurrency";
+        args[n++] = max_conc;
+    }
+    if (json)
+        args[n++] = "--json";
+    return t_run(t, args);
+}
+
+/* Budget 200 tok/s and level decode p5 >= 72 tok/s: c users get
+ * min(100, 200 / c), so the highest c within it is floor(200 / 72) = 2.
+ * The search doubles 1, 2, misses at 4, bisects 3 (66.7: a miss): exactly
+ * 2. (A boundary at small c keeps adjacent loads 1.5 times apart; the level
+ * sits low in the gap because a busy machine's late events mostly slow the
+ * slowest streams down (p5 falls): a pass keeps 28% headroom, and a miss
+ * only gets further below.) */
+TEST(capacity_exact_boundary)
+{
+    struct t_env t;
+    static const long want_c[] = {1, 2, 4, 3};
+    static const int want_pass[] = {1, 1, 0, 0};
+    long expect = (long)floor(CAP_BUDGET_LOW / 72.0);
+    json_t *steps;
+    sqlite3 *db;
+    char *why;
+    size_t i;
+
+    t_setup(&t, CAP_MODEL("\"budget_tps\":200"), SUITE_PASS);
+    CHECK_INT(cap_run(&t, "72", "", 0), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
+    cap_q_is(db, "SELECT kind FROM jobs", "capacity");
+    /* Its own series: the level is part of the run's fingerprinted params. */
+    why = q_str(db, "SELECT params FROM runs");
+    CHECK(strstr(why, "\"capacity_level\":{\"decode_tps_p5\":72") != NULL);
+    free(why);
+    sqlite3_close(db);
+    steps = cap_steps(&t);
+    CHECK_INT(json_array_size(steps), ==, 4);
+    for (i = 0; i < 4; i++) {
+        CHECK_INT(cap_step_int(steps, i, "c"), ==, want_c[i]);
+        CHECK_INT(json_is_true(json_object_get(json_array_get(steps, i), "passed")), ==,
+                  want_pass[i]);
+        /* The per-user speed is the budget's share, as the sim schedules it. */
+        CHECK_NEAR(cap_step_num(steps, i, "decode_p50"),
+                   fmin(CAP_TPS, CAP_BUDGET_LOW / (double)want_c[i]), 0.1 * CAP_TPS);
+    }
+    json_decref(steps);
+    tu_sim_stop(&t.sim);
+}
+
+/* Two slots and no budget: past 2 users requests queue, TTFT grows by a
+ * whole answer while total tok/s stays flat. The level (decode p5 >= 50)
+ * is never missed, so only saturation stops the search: at 4, after three
+ * steps instead of the seven up to capacity_max_concurrency 64. */
+TEST(capacity_saturation_stop)
+{
+    struct t_env t;
+    json_t *steps, *out;
+    sqlite3 *db;
+
+    t_setup(&t, CAP_MODEL("\"slots\":2"), SUITE_PASS);
+    CHECK_INT(cap_run(&t, "50", "", 1), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 2);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "saturated");
+    sqlite3_close(db);
+    steps = cap_steps(&t);
+    CHECK_INT(json_array_size(steps), ==, 3);
+    CHECK_INT(cap_step_int(steps, 2, "c"), ==, 4);
+    CHECK(json_is_true(json_object_get(json_array_get(steps, 2), "saturated")));
+    CHECK(json_is_false(json_object_get(json_array_get(steps, 1), "saturated")));
+    json_decref(steps);
+    /* --json carries the search too. */
+    out = t_json_out(&t);
+    CHECK_DBL(json_number_value(json_object_get(
+                  json_array_get(json_object_get(out, "capacity"), 0), "capacity")),
+              ==, 2);
+    json_decref(out);
+    tu_sim_stop(&t.sim);
+}
+
+/* Goodput against the sim's schedule: the sim logs when it received each
+ * request and when it sent each event; a step's requests are the next n in
+ * its log (after the warm-up), and every one meets the level here (decode
+ * 100 tok/s at c <= 4, the level 30), so goodput must be n over the span from the first
+ * receipt to the last event, and total tok/s that times the tokens.
+ * capacity_max_concurrency 4 ends the search after 1, 2, 4. */
+TEST(capacity_goodput_schedule)
+{
+    struct t_env t;
+    json_t *steps, *log, *reqs, *req, *evs;
+    double t0, t1, want;
+    size_t i, k, next = 1; /* request 0 is the warm-up */
+    sqlite3 *db;
+
+    t_setup(&t, CAP_MODEL("\"budget_tps\":400"), SUITE_PASS);
+    CHECK_INT(cap_run(&t, "30", "4", 0), ==, 0);
+    steps = cap_steps(&t);
+    log = tu_sim_log(&t.sim);
+    CHECK(log != NULL);
+    reqs = json_object_get(log, "requests");
+    CHECK_INT(json_array_size(steps), ==, 3);
+    for (i = 0; i < 3; i++) {
+        t0 = INFINITY;
+        t1 = 0;
+        CHECK_INT(cap_step_int(steps, i, "n_good"), ==, cap_step_int(steps, i, "n"));
+        for (k = 0; k < (size_t)cap_step_int(steps, i, "n"); k++, next++) {
+            req = json_array_get(reqs, next);
+            CHECK(req != NULL);
+            evs = json_object_get(req, "events");
+            t0 = fmin(t0, (double)json_integer_value(json_object_get(req, "t_recv_ns")));
+            t1 = fmax(t1, (double)json_integer_value(json_object_get(
+                              json_array_get(evs, json_array_size(evs) - 1), "t_ns")));
+        }
+        want = (double)cap_step_int(steps, i, "n") / ((t1 - t0) / 1e9);
+        CHECK_NEAR(cap_step_num(steps, i, "goodput"), want, 0.05 * want);
+        CHECK_NEAR(cap_step_num(steps, i, "total_tps"), want * CAP_TOKENS,
+                   0.05 * want * CAP_TOKENS);
+    }
+    CHECK_INT(json_array_size(reqs), ==, next);
+    json_decref(log);
+    db = t_db(&t);
+    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 4);
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "max_reached");
+    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
+              cap_step_num(steps, 2, "goodput"));
+    sqlite3_close(db);
+    json_decref(steps);
+    tu_sim_stop(&t.sim);
+}
+
+/* The rate variant: one slot serving each answer in 50 ms + 19 / 100 s
+ * (0.24 s, so at most 1 / 0.24 = 4.2 requests/s), Poisson arrivals from 2
+ * requests/s doubling, TTFT counted from the scheduled send (queueing
+ * shows). At 8/s the queue grows by half an answer per arrival, so the
+ * step misses TTFT p95 <= 1000 ms; the search then bisects requests/s until
+ * the bracket is within capacity_rate_resolution_pct (10%). */
+TEST(capacity_rate_search)
+{
+    struct t_env t;
+    const char *args[] = {"--model",
+                          "m",
+                          "--find-capacity",
+                          "--ttft-p95-ms",
+                          "1000",
+                          "--rps",
+                          "2",
+                          "--capacity-step-requests",
+                          "12",
+                          "--capacity-step-s",
+                          "0",
+                          NULL};
+    double cap, lo_miss;
+    sqlite3 *db;
+
+    t_setup(&t, CAP_MODEL("\"slots\":1"), SUITE_PASS);
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    cap_q_is(db, "SELECT mode FROM capacity_results", "rate");
+    cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
+    cap = q_num(db, "SELECT capacity FROM capacity_results");
+    /* The loads are requests/s: no concurrency, the first three doubled. */
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM capacity_steps WHERE concurrency IS NOT NULL"),
+              ==, 0);
+    CHECK_DBL(q_num(db, "SELECT rps FROM capacity_steps WHERE step = 0"), ==, 2);
+    CHECK_DBL(q_num(db, "SELECT min(n) FROM capacity_steps"), >=, 12);
+    CHECK_DBL(q_num(db, "SELECT passed FROM capacity_steps WHERE rps = 8"), ==, 0);
+    /* The answer is the highest rate that passed, the bracket within 10%,
+     * and no passing rate above a missing one. */
+    CHECK_DBL(cap, ==, q_num(db, "SELECT max(rps) FROM capacity_steps WHERE passed = 1"));
+    lo_miss = q_num(db, "SELECT min(rps) FROM capacity_steps WHERE passed = 0");
+    CHECK_DBL(cap, <, lo_miss);
+    CHECK_DBL(lo_miss, <=, cap * 1.1);
+    CHECK_DBL(cap, >=, 2);
+    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
+              q_num(db, "SELECT goodput_rps FROM capacity_steps WHERE passed = 1"
+                        " ORDER BY rps DESC LIMIT 1"));
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
 }

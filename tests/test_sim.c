@@ -631,6 +631,81 @@ TEST(concurrent_200_streams)
     tu_sim_stop(&sim);
 }
 
+/* ---- (d2) slots and a shared decode budget (sim_batch.c) ---- */
+
+/* The median gap (ms) between the content events of log record r, and
+ * its first content event's time after receipt (ms) in *first. */
+static double
+content_gaps(const json_t *r, double *first)
+{
+    const json_t *evs = json_object_get(r, "events"), *ev;
+    double gaps[REQ_MAX], prev = -1,
+                          t_recv = (double)json_integer_value(json_object_get(r, "t_recv_ns"));
+    size_t k, n = 0;
+
+    *first = -1;
+    json_array_foreach(evs, k, ev)
+    {
+        if (strcmp(ev_kind(ev), "content") != 0)
+            continue;
+        if (prev < 0)
+            *first = ((double)ev_t(ev) - t_recv) / MS;
+        else if (n < REQ_MAX)
+            gaps[n++] = ((double)ev_t(ev) - prev) / MS;
+        prev = (double)ev_t(ev);
+    }
+    CHECK(n > 0);
+    qsort(gaps, n, sizeof(gaps[0]), cmp_dbl);
+    return gaps[n / 2];
+}
+
+/* Two slots and 100 tok/s shared, three requests at once: two get the
+ * slots and decode at 100 / 2 = 50 tok/s (20 ms a token); the third waits
+ * until one ends (50 ms + 19 * 20 ms = 430 ms), that wait in its TTFT, and
+ * then decodes alone at 100 tok/s (10 ms a token). */
+TEST(slots_queue_and_shared_budget)
+{
+    enum { NS = 3 };
+    const char *body = "{\"model\":\"q\",\"messages\":[],\"max_tokens\":20,"
+                       "\"stream\":true}";
+    json_t *log, *reqs, *r;
+    double gap[NS], first[NS];
+    char buf[8192];
+    int fd[NS], i, late = 0;
+
+    sim_up("{\"models\":[{\"key\":\"q\",\"ttft_ms\":50,\"tps\":100,\"slots\":2,"
+           "\"budget_tps\":100}],\"loaded\":[\"q\"]}");
+    for (i = 0; i < NS; i++) {
+        fd[i] = tu_dial(sim.port);
+        raw_send(fd[i], "/v1/chat/completions", body);
+    }
+    for (i = 0; i < NS; i++) {
+        while (read(fd[i], buf, sizeof(buf)) > 0)
+            ;
+        close(fd[i]);
+    }
+    log = tu_sim_log(&sim);
+    reqs = json_object_get(log, "requests");
+    CHECK_INT(json_array_size(reqs), ==, NS);
+    for (i = 0; i < NS; i++) {
+        r = json_array_get(reqs, (size_t)i);
+        gap[i] = content_gaps(r, &first[i]);
+        if (first[i] > first[late])
+            late = i;
+    }
+    for (i = 0; i < NS; i++) {
+        if (i == late) {
+            CHECK_DBL(first[i], >=, 50 + 19 * 20 - 5);
+            CHECK_NEAR(gap[i], 10, 3);
+        } else {
+            CHECK_NEAR(first[i], 50, 10);
+            CHECK_NEAR(gap[i], 20, 3);
+        }
+    }
+    json_decref(log);
+    tu_sim_stop(&sim);
+}
+
 /* ---- (e) bad input ---- */
 
 struct bad_case {

@@ -132,7 +132,7 @@
   function loadText(lp) {
     if (!lp || lp.type === 'sequential' || !lp.type) return 'sequential';
     if (lp.type === 'concurrent') return 'concurrency ' + lp.concurrency;
-    if (lp.type === 'rate') return lp.rps + ' req/s for ' + lp.duration_s + ' s';
+    if (lp.type === 'rate') return lp.rps + ' req/s' + (isNum(lp.duration_s) ? ' for ' + lp.duration_s + ' s' : '');
     return String(lp.type);
   }
   function suiteText(suite) {
@@ -530,6 +530,7 @@
     renderRuns(L, job.run_list || []);
     renderLive(L);
     showStability(job);
+    showCapacity(job);
     details.then(({ body }) => {
       if (S.live !== L) return;
       L.job = body;
@@ -697,6 +698,7 @@
     loadJobs();
     pollHistory(true);
     if (L.job && (L.job.kind === 'stability')) showStability(L.job);
+    if (L.job && (L.job.kind === 'capacity')) showCapacity(L.job);
   }
 
   function buildLive(L) {
@@ -977,6 +979,115 @@
         ' s. A drift is a change of ' + STAB_DRIFT_PCT + '% or more between the first and the last span with the robust slope agreeing; ' +
         'the memory verdict is the server\'s (leak at ' + ((b.thresholds || {}).leak_mb_per_hour ?? '—') + ' MB/h or more). ',
         h('a', { href: url }, 'JSON'), ' · ', h('a', { href: '/v1/jobs/' + job.id + '/report?format=md' }, 'report')),
+      blocks);
+  }
+
+  /* ---- capacity jobs ---- */
+
+  /* The columns of a capacity curve's table: heading, step field, digits
+   * (a negative count: a share shown in percent). */
+  const CAP_COLS = [
+    ['requests', 'n', 0], ['TTFT p50 ms', 'ttft_p50_ms', 0], ['TTFT p95 ms', 'ttft_p95_ms', 0],
+    ['decode p5 tok/s per user', 'decode_p5_tps', 1], ['decode p50 tok/s per user', 'decode_p50_tps', 1],
+    ['total tok/s', 'total_tps', 1], ['goodput req/s', 'goodput_rps', 2], ['errors', 'error_rate', -1],
+  ];
+  const capLoad = (st) => (isNum(st.concurrency) ? st.concurrency : st.rps);
+
+  async function showCapacity(job) {
+    const sec = $('capacity');
+    if (!job || job.kind !== 'capacity') {
+      sec.hidden = true;
+      return;
+    }
+    const url = '/v1/jobs/' + job.id + '/capacity';
+    let body;
+    try {
+      ({ body } = await api(url));
+    } catch (e) {
+      sec.hidden = true;
+      return;
+    }
+    if (S.selected !== job.id || !body) return;
+    sec.hidden = false;
+    S.capacityAt = Date.now();
+    renderCapacity(job, body, url);
+  }
+
+  /* A curve against the load: x at each load measured, y from 0 to the
+   * highest value; each point titled with its numbers. */
+  function capChart(title, unit, steps, get, xName) {
+    const W = 420, H = 200, L = 48, R = 12, T = 12, B = 34;
+    const pts = steps.filter((st) => isNum(get(st)) && isNum(capLoad(st)));
+    const xs = pts.map(capLoad), ys = pts.map(get);
+    const x0 = Math.min(...xs, 0), x1 = Math.max(...xs, 1), y1 = Math.max(...ys, 1) * 1.1;
+    const px = (x) => L + (W - L - R) * (x - x0) / ((x1 - x0) || 1);
+    const py = (y) => H - B - (H - T - B) * y / y1;
+    const kids = [s('line', { x1: L, y1: H - B, x2: W - R, y2: H - B, class: 'axis' }),
+      s('line', { x1: L, y1: T, x2: L, y2: H - B, class: 'axis' })];
+    for (let k = 0; k <= 4; k++) {
+      const y = (y1 / 1.1) * k / 4;
+      kids.push(s('text', { x: L - 4, y: py(y) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(y, y < 10 ? 1 : 0)));
+    }
+    for (const x of xs) kids.push(s('text', { x: px(x), y: H - B + 14, 'text-anchor': 'middle', class: 'tick' }, fmt(x, Number.isInteger(x) ? 0 : 2)));
+    kids.push(s('text', { x: (L + W - R) / 2, y: H - 4, 'text-anchor': 'middle', class: 'tick' }, xName));
+    kids.push(s('polyline', { class: 'line', fill: 'none', points: pts.map((st) => px(capLoad(st)) + ',' + py(get(st))).join(' ') }));
+    for (const st of pts)
+      kids.push(s('circle', { cx: px(capLoad(st)), cy: py(get(st)), r: 4, class: st.passed && !st.saturated ? 'pass' : 'miss' },
+        s('title', null, xName + ' ' + capLoad(st) + ': ' + fmt(get(st), 1) + ' ' + unit + (st.passed && !st.saturated ? '' : ' (outside the level)'))));
+    return h('figure', { class: 'chart cap-chart' }, h('figcaption', null, title + ' (' + unit + ')'),
+      s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-label': title + ' against ' + xName }, kids));
+  }
+
+  function capTable(steps, xName) {
+    return h('table', { class: 'cap-table' },
+      h('thead', null, h('tr', null, h('th', null, xName), CAP_COLS.map((c) => h('th', null, c[0])), h('th', null, 'within level'))),
+      h('tbody', null, steps.map((st) => h('tr', { 'data-load': String(capLoad(st)) },
+        h('td', { class: 'num' }, fmt(capLoad(st), Number.isInteger(capLoad(st)) ? 0 : 2)),
+        CAP_COLS.map((c) => h('td', { class: 'num', 'data-k': c[1] }, c[2] < 0 ? fmtPct(st[c[1]]) : fmt(st[c[1]], c[2]))),
+        h('td', null, st.saturated ? 'saturated' : st.passed ? 'yes' : 'no')))));
+  }
+
+  /* The model's capacity trend series (GET /v1/capacity), filled in when
+   * it arrives: every finished search of it, oldest first. */
+  function capHistory(model) {
+    const url = '/v1/capacity?model=' + encodeURIComponent(model);
+    const box = h('details', { class: 'cap-history' }, h('summary', null, 'capacity of ' + model + ' over time'));
+    api(url).then(({ body }) => {
+      const pts = (body && body.points) || [];
+      add(box, [h('table', null,
+        h('thead', null, h('tr', null, h('th', null, 'finished'), h('th', null, 'job'), h('th', null, 'capacity'),
+          h('th', null, 'goodput req/s'), h('th', null, 'service level'))),
+        h('tbody', null, pts.map((pt) => h('tr', { 'data-job': pt.job_id },
+          h('td', null, fmtTime(pt.finished_at)), h('td', null, '#' + pt.job_id),
+          h('td', { class: 'num' }, fmt(pt.capacity, pt.mode === 'rate' ? 2 : 0) + (pt.mode === 'rate' ? ' req/s' : ' users')),
+          h('td', { class: 'num' }, fmt(pt.goodput_rps, 2)), h('td', null, JSON.stringify(pt.level || {})))))),
+      h('a', { href: url }, 'JSON')]);
+    }).catch(() => { /* the panel stands without it */ });
+    return box;
+  }
+
+  function renderCapacity(job, b, url) {
+    const blocks = (b.models || []).map((run) => {
+      const rate = run.mode === 'rate';
+      const xName = rate ? 'requests/s' : 'concurrent users';
+      const steps = (run.steps || []).slice().sort((p, q) => capLoad(p) - capLoad(q));
+      const answer = isNum(run.capacity)
+        ? fmt(run.capacity, rate ? 2 : 0) + ' ' + xName + ', goodput ' + fmt(run.goodput_rps, 2) + ' req/s'
+        : (run.stop_reason ? 'no load met the level' : 'searching…');
+      return h('div', { class: 'cap-run', 'data-run': run.run_id },
+        h('h3', null, run.model, ' ', h('span', { 'data-k': 'capacity' }, answer),
+          h('span', { class: 'hint' }, run.stop_reason ? ' (' + run.stop_reason + ')' : '')),
+        h('p', { class: 'hint' }, 'Service level: ' + JSON.stringify(run.level || {})),
+        h('div', { class: 'charts' },
+          capChart('Decode speed per user (p50)', 'tok/s', steps, (st) => st.decode_p50_tps, xName),
+          capChart('Total throughput', 'tok/s', steps, (st) => st.total_tps, xName)),
+        h('details', null, h('summary', null, 'numbers'), capTable(steps, xName)),
+        capHistory(run.model));
+    });
+    replaceKids($('cap-body'),
+      h('p', { class: 'hint' }, 'Job #' + job.id + ': the throughput–latency curve, one point per load measured; ' +
+        'a filled point met the service level. ', h('a', { href: url }, 'JSON'), ' · ',
+        h('a', { href: '/v1/jobs/' + job.id + '/report?format=md' }, 'report')),
       blocks);
   }
 
@@ -1636,6 +1747,8 @@
     const L = S.live;
     if (L && !L.finished && L.job && L.job.kind === 'stability' && Date.now() - (S.stabilityAt || 0) > STAB_POLL_MS)
       showStability(L.job);
+    if (L && !L.finished && L.job && L.job.kind === 'capacity' && Date.now() - (S.capacityAt || 0) > STAB_POLL_MS)
+      showCapacity(L.job);
     const busy = S.jobs.some((j) => j.state === 'running' || j.state === 'queued');
     S.timer = setTimeout(poll, busy ? POLL_BUSY_MS : POLL_MS);
   }

@@ -6,11 +6,13 @@
  */
 #include "daemon/cli/cmd.h"
 
+#include "daemon/capacity_report.h"
 #include "daemon/jobspec.h"
 #include "daemon/log.h"
 #include "daemon/runner.h"
 #include "daemon/suite.h"
 #include "daemon/summary.h"
+#include "storage/capdata.h"
 #include "storage/db.h"
 #include "storage/jobs.h"
 
@@ -63,6 +65,19 @@ run_event(void *arg, const char *type, json_t *d)
         fprintf(stderr, "loaded %s in %lld ms\n",
                 json_string_value(json_object_get(d, "model")),
                 (long long)json_integer_value(json_object_get(d, "load_ms")));
+    } else if (c->tty && strcmp(type, "capacity_step") == 0) {
+        fprintf(stderr,
+                "capacity step %lld at %g: %lld requests, goodput %.2f req/s, %.1f tok/s"
+                " total, errors %.0f%%: %s\n",
+                (long long)json_integer_value(json_object_get(d, "step")),
+                json_number_value(json_object_get(d, "load")),
+                (long long)json_integer_value(json_object_get(d, "n")),
+                json_number_value(json_object_get(d, "goodput_rps")),
+                json_number_value(json_object_get(d, "total_tps")),
+                json_number_value(json_object_get(d, "error_rate")) * 100.0,
+                json_is_true(json_object_get(d, "saturated")) ? "saturated"
+                : json_is_true(json_object_get(d, "passed"))  ? "within the level"
+                                                              : "outside the level");
     } else if (strcmp(type, "run_finished") == 0 && json_object_get(d, "error_code")) {
         fprintf(stderr, "tpsd: %s failed: %s: %s\n",
                 json_string_value(json_object_get(d, "model")),
@@ -119,8 +134,8 @@ cmd_run(int argc, char **argv)
     struct sigaction sa;
     char err[JOBSPEC_ERR_MAX], code[32], detail[2048], *text = NULL;
     char why[SUITE_ERR_MAX + SUITE_PATH_MAX] = "";
-    json_t *js = NULL, *server, *sum = NULL;
-    int as_json = 0, help = 0, rc = EXIT_USAGE, existing, args;
+    json_t *js = NULL, *server, *sum = NULL, *caps;
+    int as_json = 0, help = 0, rc = EXIT_USAGE, existing, args, is_capacity;
     const struct cmd_flag own[] = {
         {"--json", NULL, &as_json},
         {"--help", NULL, &help},
@@ -172,6 +187,7 @@ cmd_run(int argc, char **argv)
     }
     ctx.db = db;
     ctx.tty = isatty(STDERR_FILENO);
+    is_capacity = strcmp(spec.kind, "capacity") == 0;
     /* A lock held by another process is waited for; a signal ends the wait. */
     db_set_retry(db, (int64_t)cfg.storage_retry_s * 1000, run_should_stop, NULL);
     memset(&sa, 0, sizeof(sa));
@@ -197,11 +213,17 @@ cmd_run(int argc, char **argv)
                                             : oc == RUNNER_STOPPED ? "cancelled"
                                                                    : "failed"));
             json_object_set_new(sum, "spec", json_incref(js));
+            if (is_capacity && capdata_job_json(db, ctx.job_id, &caps) == 0)
+                json_object_set_new(sum, "capacity", caps);
             json_dumpf(sum, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(10));
             fputc('\n', stdout);
         } else {
             printf("job %lld", (long long)ctx.job_id);
             summary_print_text(sum, stdout);
+            if (is_capacity) {
+                fputc('\n', stdout);
+                capacity_report_md(db, ctx.job_id, stdout);
+            }
         }
     }
     if (code[0] != '\0')

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD, AT_COOLDOWN, AT_N };
-enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY };
+enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD, AT_COOLDOWN, AT_LEVEL, AT_N };
+enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY, V_KIND };
 
 struct spec_flag {
     const char *flag;
@@ -44,10 +44,15 @@ static const struct spec_flag spec_flags[] = {
     {"--pause-models", NULL, "pause_between_models_ms", AT_COOLDOWN, V_NUMBER},
     {"--pause-cases", NULL, "pause_between_cases_ms", AT_COOLDOWN, V_NUMBER},
     {"--thermal-gate", NULL, "thermal_gate_max_wait_ms", AT_COOLDOWN, V_NUMBER},
+    {"--find-capacity", NULL, "capacity", AT_TOP, V_KIND}, /* kind capacity */
+    {"--ttft-p95-ms", NULL, "ttft_p95_ms", AT_LEVEL, V_NUMBER},
+    {"--decode-tps-p5", NULL, "decode_tps_p5", AT_LEVEL, V_NUMBER},
+    {"--error-rate", NULL, "error_rate", AT_LEVEL, V_NUMBER},
 };
 /* The spec's objects the flags of each spec_where fill (AT_TOP: the spec,
  * AT_LOAD: load_pattern, given its type below). */
-static const char *const spec_parts[AT_N] = {NULL, "backend", "server", NULL, "cooldown"};
+static const char *const spec_parts[AT_N] = {NULL,       "backend", "server",
+                                             NULL,       "cooldown", "service_level"};
 #define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
 
 void
@@ -64,7 +69,10 @@ cmd_spec_usage(FILE *f)
             "                  [--stability S [--interval S]]  a stability job: the suite"
             " in cycles for S seconds\n"
             "                  [--pause-models MS] [--pause-cases MS] [--thermal-gate MS]"
-            "  cool-down\n",
+            "  cool-down\n"
+            "                  [--find-capacity [--ttft-p95-ms MS] [--decode-tps-p5 TPS]\n"
+            "                   [--error-rate R]]  a capacity job: the highest concurrency\n"
+            "                   (with --rps R: request rate from R) within that level\n",
             BACKEND_TYPES_BAR);
 }
 
@@ -144,8 +152,9 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             goto out;
         }
         obj = parts[sf->where];
-        if (sf->type == V_TRUE) {
-            json_object_set_new(obj, sf->key, json_true());
+        if (sf->type == V_TRUE || sf->type == V_KIND) {
+            json_object_set_new(obj, sf->type == V_KIND ? "kind" : sf->key,
+                                sf->type == V_KIND ? json_string(sf->key) : json_true());
             continue;
         }
         if (val == NULL) {

@@ -116,6 +116,12 @@ const SIM_CONFIG = {
       text: 'def f( Gradient ANSWER: Ben Title: 1. 2. 3. Summary: ',
     },
     {
+      // Capacity (sim_batch.c): 100 tok/s per stream, 200 tok/s shared, so
+      // decode p5 >= 72 holds up to 2 users.
+      key: 'sim/cap', ttft_ms: 30, tps: 100, output_tokens: 20, budget_tps: 200, size_bytes: 2e9, load_ms: 100,
+      text: 'def f( Gradient ANSWER: Ben Title: 1. 2. 3. Summary: ',
+    },
+    {
       // Fails validators, and every 5th request answers HTTP 500.
       key: 'sim/beta', ttft_ms: 60, tps: 250, output_tokens: 120, size_bytes: 3e9, load_ms: 400,
       format: 'mlx', quant: '4bit', text: 'hello world ', fault: { http_500: true, every: 5 },
@@ -238,7 +244,8 @@ const pct = (v) => (typeof v === 'number' && isFinite(v) ? (v * 100).toFixed(0) 
 
 async function mainTest() {
   const simUrl = await startSim();
-  const { p: tpsd, base } = await startTpsd(path.join(tmp, 'tpsd.db'), simUrl);
+  const { p: tpsd, base } = await startTpsd(path.join(tmp, 'tpsd.db'), simUrl,
+    ['--capacity-step-requests', '8', '--capacity-step-s', '0', '--capacity-max-concurrency', '4']);
   log('tpsd at', base, 'sim at', simUrl);
   const browser = await launch();
   const context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
@@ -465,6 +472,40 @@ async function mainTest() {
     log(`compare panel: ${cmp.rows.length} rows match ${cmpUrl}`);
     await page.locator('#compare').scrollIntoViewIfNeeded();
     await shot(page, '06b-compare');
+
+    // 6c. A capacity job: its panel draws the curve, and the numbers one
+    // click away are the API's, step for step.
+    const capSpec = {
+      models: ['sim/cap'], kind: 'capacity', warmup: 0, service_level: { decode_tps_p5: 72 },
+      suite: { name: 'cap', cases: [{ name: 'short', max_tokens: 20, messages: [{ role: 'user', content: 'hi' }] }] },
+    };
+    const capPost = await httpJson(base + '/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(capSpec) });
+    check(capPost.status === 201, `capacity job refused: ${JSON.stringify(capPost.body)}`);
+    const capId = capPost.body.id;
+    await page.waitForSelector(`#jobs-body tr[data-job="${capId}"]`, { timeout: 30000 });
+    await page.click(`#jobs-body tr[data-job="${capId}"] button[aria-label="Watch job ${capId}"]`);
+    await page.waitForSelector('#capacity:not([hidden])', { timeout: 30000 });
+    await waitFor('the capacity job', async () => /succeeded|failed/.test(await text(page, '#live-state')), JOB_TIMEOUT_MS);
+    const capUrl = `${base}/v1/jobs/${capId}/capacity`;
+    const capRun = (await httpJson(capUrl)).body.models[0];
+    check(capRun.capacity === 2, `capacity of sim/cap: ${capRun.capacity}, want 2`);
+    check(capRun.steps.every((st) => st.n_failed === 0), 'sim/cap requests failed');
+    await waitFor('the final capacity panel', async () => (await text(page, '#capacity [data-k="capacity"]')).startsWith('2 concurrent users'), 20000);
+    check(await page.locator('#capacity .cap-chart').count() === 2, 'the capacity panel lacks its two curves');
+    await page.click('#capacity details summary');
+    for (const st of capRun.steps) {
+      const row = page.locator(`#capacity .cap-table tr[data-load="${st.concurrency}"]`);
+      checkEq((await row.locator('[data-k="decode_p50_tps"]').innerText()).trim(), fmt(st.decode_p50_tps, 1), `c=${st.concurrency} decode p50`);
+      checkEq((await row.locator('[data-k="total_tps"]').innerText()).trim(), fmt(st.total_tps, 1), `c=${st.concurrency} total tok/s`);
+      checkEq((await row.locator('[data-k="goodput_rps"]').innerText()).trim(), fmt(st.goodput_rps, 2), `c=${st.concurrency} goodput`);
+    }
+    // The model's capacity over time (GET /v1/capacity): this search is in it.
+    await page.click('#capacity .cap-history summary');
+    await waitFor('the capacity history', async () => (await page.locator(`#capacity .cap-history tr[data-job="${capId}"]`).count()) === 1, 20000);
+    checkEq((await page.locator(`#capacity .cap-history tr[data-job="${capId}"] td.num`).first().innerText()).trim(), '2 users', 'capacity history');
+    log(`capacity panel: capacity ${capRun.capacity}, ${capRun.steps.length} steps match ${capUrl}`);
+    await page.locator('#capacity').scrollIntoViewIfNeeded();
+    await shot(page, '06c-capacity');
 
     // 7. Keyboard: the form is reachable and labelled.
     for (const id of ['f-models', 'f-suite', 'f-reps', 'f-load', 't-model', 't-case', 't-range', 't-bucket']) {

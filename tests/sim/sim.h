@@ -64,6 +64,11 @@ struct sim_model {
     /* The server's clock runs this many percent fast: every duration it
      * reports (timings, stats) is (1 + pct/100) times the schedule's. */
     double server_clock_pct;
+    /* Concurrency (sim_batch.c): at most `slots` requests at once, the rest
+     * queued FIFO (0: no limit); `budget_tps` tokens/s shared by the
+     * streams in the slots (0: none, each stream runs at tps). */
+    long slots;
+    double budget_tps;
     struct sim_fault fault;
 
     int loaded;
@@ -121,6 +126,18 @@ double sim_model_uptime(void);
 /* Grow the RSS ballast of loaded models to their rss_mb_per_min target;
  * called periodically by the main loop. */
 void sim_model_tick(void);
+
+/* sim_batch.c */
+/* Does m queue past slots or share a decode budget? */
+int sim_batch_uses(const struct sim_model *m);
+/* Take a slot of model m, waiting FIFO while all are held. 0, or -1 when
+ * the sim is stopping. Every 0 must be paired with sim_batch_leave. */
+int sim_batch_enter(const struct sim_model *m);
+/* Give back the slot taken by sim_batch_enter. */
+void sim_batch_leave(const struct sim_model *m);
+/* The decode rate of one stream of m now: min(tps, budget_tps / streams in
+ * the slots), or tps when m has no budget. */
+double sim_batch_rate(const struct sim_model *m, double tps);
 
 /* sim_log.c */
 enum sim_ev {

@@ -5,6 +5,9 @@
  * before j) / tps, plus the stall when j >= stall_at, plus jitter; with
  * tokens_per_event tokens per event that is j * tokens_per_event / tps.
  * Reasoning events come first and never share an event with content.
+ * A model with slots or a decode budget (sim_batch.c) adds the time the
+ * request waited for a slot to every due time, and decodes each token at
+ * min(tps, budget_tps / streams in the slots) as read when it is scheduled.
  *
  * The server's own timings (LM Studio v0 `stats`, llama.cpp `timings`) are
  * reported from that schedule: the unjittered due times of the first and
@@ -27,6 +30,7 @@ enum phase { PH_ROLE, PH_TOKENS, PH_USAGE, PH_STATS, PH_DONE, PH_END };
 struct stream {
     struct sim_model m;
     int acquired; /* m counts this request as active */
+    int batched;  /* holds one of m's slots (sim_batch.c) */
     uint64_t id;
     int v0, include_usage, faulty;
     long n_total, n_reason, prompt_tokens;
@@ -230,7 +234,35 @@ usage_follows(const struct stream *s)
 static void
 sched_advance(struct stream *s, long tokens)
 {
-    s->sched += (double)tokens * 1e9 / sim_model_tps_at(&s->m, (uint64_t)s->sched);
+    double tps = sim_model_tps_at(&s->m, (uint64_t)s->sched);
+
+    s->sched += (double)tokens * 1e9 / sim_batch_rate(&s->m, tps);
+}
+
+/* Take a slot of a model with slots or a budget (sim_batch.c): the time
+ * spent waiting in the queue moves the whole schedule, so it counts toward
+ * TTFT. 0, or -1 when the sim is stopping. */
+static int
+stream_admit(struct stream *s)
+{
+    uint64_t t0 = sim_now_ns();
+
+    if (s->batched || !sim_batch_uses(&s->m))
+        return 0;
+    if (sim_batch_enter(&s->m) == -1)
+        return -1;
+    s->batched = 1;
+    s->sched += (double)(sim_now_ns() - t0);
+    return 0;
+}
+
+/* Give the slot back once the last token is out. */
+static void
+stream_unadmit(struct stream *s)
+{
+    if (s->batched)
+        sim_batch_leave(&s->m);
+    s->batched = 0;
 }
 
 /* Build the next token event; its due time in *when. */
@@ -293,6 +325,8 @@ stream_next(struct stream *s, uint64_t *when, enum sim_ev *kind, long *tokens)
     for (;;) {
         switch (s->ph) {
         case PH_ROLE:
+            if (stream_admit(s) == -1)
+                return -1;
             s->ph = PH_TOKENS;
             *kind = SIM_EV_ROLE;
             return stream_set(
@@ -362,6 +396,8 @@ stream_read(void *cls, uint64_t pos, char *out, size_t max)
             if (s->t_first == 0)
                 s->t_first = now;
             s->t_last = now;
+            if (s->j == s->n_events)
+                stream_unadmit(s);
         }
         sim_log_event(s->id, now, kind, tokens);
     }
@@ -376,6 +412,7 @@ stream_free(void *cls)
 {
     struct stream *s = cls;
 
+    stream_unadmit(s);
     if (s->acquired)
         sim_model_release(s->m.key);
     free(s->buf);
@@ -503,6 +540,8 @@ chat_once(struct MHD_Connection *con, struct stream *s)
     long j;
 
     s->t_first = 0;
+    if (stream_admit(s) == -1)
+        return MHD_NO;
     for (j = 0; j < s->n_events; j++) {
         if (fault_has(s, f->stall_at) && j == f->stall_at)
             s->sched += (double)f->stall_ms * 1e6;
@@ -520,6 +559,7 @@ chat_once(struct MHD_Connection *con, struct stream *s)
     }
     if (sim_sleep_until(s->t_last) == -1)
         return MHD_NO;
+    stream_unadmit(s); /* stream_free gives it back on the other paths */
     sim_log_event(s->id, sim_now_ns(), SIM_EV_BODY, s->n_total);
     if (fault_has(s, f->malformed_at))
         return sim_reply_json(con, 200, json_string("{not json"));

@@ -49,6 +49,8 @@ static const struct field model_fields[] = {
     {"rss_mb_per_min", F_NUM, M(rss_mb_per_min), 0, 0, 1024, 0},
     {"timings", F_STR, M(timings), SIM_SHORT_MAX, 0, 0, 0},
     {"server_clock_pct", F_NUM, M(server_clock_pct), 0, -90, 1000, 0},
+    {"slots", F_INT, M(slots), 0, 0, 4096, 0},
+    {"budget_tps", F_NUM, M(budget_tps), 0, 0, 1e7, 0},
 };
 
 static const struct field fault_fields[] = {
