@@ -519,6 +519,8 @@ parse_cooldown(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
                     "only for sequential and concurrent loads of kind \"benchmark\" (a rate "
                     "load, a stability run and a capacity search interleave their cases)");
     return 0;
+}
+
 /* A capacity job's service_level (required there, refused elsewhere). */
 static int
 parse_level(const json_t *spec, struct jobspec *s, char *err, size_t errlen)

@@ -990,7 +990,7 @@ TEST(capacity_exact_boundary)
     t_setup(&t, CAP_MODEL("\"budget_tps\":200"), SUITE_PASS);
     CHECK_INT(cap_run(&t, "72", "", 0), ==, 0);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
+    CHECK_DBL(du_qf(db, "SELECT capacity FROM capacity_results"), ==, (double)expect);
     cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
     cap_q_is(db, "SELECT kind FROM jobs", "capacity");
     /* Its own series: the level is part of the run's fingerprinted params. */
@@ -1025,7 +1025,7 @@ TEST(capacity_saturation_stop)
     t_setup(&t, CAP_MODEL("\"slots\":2"), SUITE_PASS);
     CHECK_INT(cap_run(&t, "50", "", 1), ==, 0);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 2);
+    CHECK_DBL(du_qf(db, "SELECT capacity FROM capacity_results"), ==, 2);
     cap_q_is(db, "SELECT stop_reason FROM capacity_results", "saturated");
     sqlite3_close(db);
     steps = cap_steps(&t);
@@ -1084,9 +1084,9 @@ TEST(capacity_goodput_schedule)
     CHECK_INT(json_array_size(reqs), ==, next);
     json_decref(log);
     db = t_db(&t);
-    CHECK_DBL(q_num(db, "SELECT capacity FROM capacity_results"), ==, 4);
+    CHECK_DBL(du_qf(db, "SELECT capacity FROM capacity_results"), ==, 4);
     cap_q_is(db, "SELECT stop_reason FROM capacity_results", "max_reached");
-    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
+    CHECK_DBL(du_qf(db, "SELECT goodput_rps FROM capacity_results"), ==,
               cap_step_num(steps, 2, "goodput"));
     sqlite3_close(db);
     json_decref(steps);
@@ -1122,22 +1122,22 @@ TEST(capacity_rate_search)
     db = t_db(&t);
     cap_q_is(db, "SELECT mode FROM capacity_results", "rate");
     cap_q_is(db, "SELECT stop_reason FROM capacity_results", "bisected");
-    cap = q_num(db, "SELECT capacity FROM capacity_results");
+    cap = du_qf(db, "SELECT capacity FROM capacity_results");
     /* The loads are requests/s: no concurrency, the first three doubled. */
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM capacity_steps WHERE concurrency IS NOT NULL"),
+    CHECK_DBL(du_qf(db, "SELECT count(*) FROM capacity_steps WHERE concurrency IS NOT NULL"),
               ==, 0);
-    CHECK_DBL(q_num(db, "SELECT rps FROM capacity_steps WHERE step = 0"), ==, 2);
-    CHECK_DBL(q_num(db, "SELECT min(n) FROM capacity_steps"), >=, 12);
-    CHECK_DBL(q_num(db, "SELECT passed FROM capacity_steps WHERE rps = 8"), ==, 0);
+    CHECK_DBL(du_qf(db, "SELECT rps FROM capacity_steps WHERE step = 0"), ==, 2);
+    CHECK_DBL(du_qf(db, "SELECT min(n) FROM capacity_steps"), >=, 12);
+    CHECK_DBL(du_qf(db, "SELECT passed FROM capacity_steps WHERE rps = 8"), ==, 0);
     /* The answer is the highest rate that passed, the bracket within 10%,
      * and no passing rate above a missing one. */
-    CHECK_DBL(cap, ==, q_num(db, "SELECT max(rps) FROM capacity_steps WHERE passed = 1"));
-    lo_miss = q_num(db, "SELECT min(rps) FROM capacity_steps WHERE passed = 0");
+    CHECK_DBL(cap, ==, du_qf(db, "SELECT max(rps) FROM capacity_steps WHERE passed = 1"));
+    lo_miss = du_qf(db, "SELECT min(rps) FROM capacity_steps WHERE passed = 0");
     CHECK_DBL(cap, <, lo_miss);
     CHECK_DBL(lo_miss, <=, cap * 1.1);
     CHECK_DBL(cap, >=, 2);
-    CHECK_DBL(q_num(db, "SELECT goodput_rps FROM capacity_results"), ==,
-              q_num(db, "SELECT goodput_rps FROM capacity_steps WHERE passed = 1"
+    CHECK_DBL(du_qf(db, "SELECT goodput_rps FROM capacity_results"), ==,
+              du_qf(db, "SELECT goodput_rps FROM capacity_steps WHERE passed = 1"
                         " ORDER BY rps DESC LIMIT 1"));
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
