@@ -537,6 +537,9 @@ du_q(sqlite3 *db, const char *sql)
 
 /* The statement fmt makes, stepped once: a row is there when
  * sqlite3_column_type(st, 0) answers; a bad statement fails the test. */
+static sqlite3_stmt *du_step_v(sqlite3 *db, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static sqlite3_stmt *
 du_step_v(sqlite3 *db, const char *fmt, va_list ap)
 {

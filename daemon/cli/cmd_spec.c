@@ -51,8 +51,8 @@ static const struct spec_flag spec_flags[] = {
 };
 /* The spec's objects the flags of each spec_where fill (AT_TOP: the spec,
  * AT_LOAD: load_pattern, given its type below). */
-static const char *const spec_parts[AT_N] = {NULL,       "backend", "server",
-                                             NULL,       "cooldown", "service_level"};
+static const char *const spec_parts[AT_N] = {NULL, "backend",  "server",
+                                             NULL, "cooldown", "service_level"};
 #define NSPEC_FLAGS (sizeof(spec_flags) / sizeof(spec_flags[0]))
 
 void
