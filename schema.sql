@@ -1271,9 +1271,9 @@ BEGIN
 END;
 
 -- migrate: 13
--- Weekly trends of every series over a year read one row per (model,
--- case, week) instead of seven of history_daily: history_weekly holds, per
--- metric, the fold of that week's days in history_daily's key order (day,
+-- Weekly trends of every series over a year read one narrow row per
+-- (metric, model, case, week) instead of seven wide ones of history_daily:
+-- history_weekly holds the fold of that week's days in history_daily's key order (day,
 -- then suite) as storage/history.c's point accumulator makes it
 -- (tpsd_fold: n, sum, Welford M2 merged by Chan's formula, min, max, the
 -- last day's p50/p90, every run's median), so a week read whole gives the
@@ -1283,17 +1283,22 @@ END;
 -- days. A week still holding rollups not merged into history_daily is
 -- read from its days and rollups (storage/history.c).
 CREATE TABLE history_weekly (
+    metric TEXT NOT NULL,
     model TEXT NOT NULL,
     case_name TEXT NOT NULL,
     week INTEGER NOT NULL,
     runs INTEGER NOT NULL,
     n INTEGER NOT NULL,
     n_passed INTEGER NOT NULL,
-    decode_tps BLOB,
-    e2e_tps BLOB,
-    ttft_ms BLOB,
-    prompt_tps BLOB,
-    PRIMARY KEY (model, case_name, week)
+    v_n INTEGER NOT NULL,
+    v_sum REAL,
+    v_m2 REAL,
+    v_min REAL,
+    v_max REAL,
+    v_p50 REAL,
+    v_p90 REAL,
+    v_meds BLOB,
+    PRIMARY KEY (metric, model, case_name, week)
 ) WITHOUT ROWID;
 CREATE TRIGGER history_weekly_ins AFTER INSERT ON history_daily
 BEGIN
@@ -1302,21 +1307,38 @@ BEGIN
 END;
 CREATE TRIGGER history_weekly_upd AFTER UPDATE ON history_daily
 BEGIN
-    INSERT INTO history_weekly (model, case_name, week, runs, n, n_passed, decode_tps, e2e_tps, ttft_ms, prompt_tps)
-    SELECT NEW.model, NEW.case_name, w.week, sum(d.runs), sum(d.n), sum(d.n_passed),
-           tpsd_fold(decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, decode_tps_p50, decode_tps_p90, decode_tps_meds),
-           tpsd_fold(e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, e2e_tps_p50, e2e_tps_p90, e2e_tps_meds),
-           tpsd_fold(ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, ttft_ms_p50, ttft_ms_p90, ttft_ms_meds),
-           tpsd_fold(prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max, prompt_tps_p50, prompt_tps_p90, prompt_tps_meds)
-    FROM (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w
-    JOIN history_daily d
-      ON d.model = NEW.model AND d.case_name = NEW.case_name
-     AND d.day >= w.week AND d.day < w.week + 604800000
+    INSERT INTO history_weekly (metric, model, case_name, week, runs, n, n_passed, v_n, v_sum, v_m2, v_min, v_max, v_p50, v_p90, v_meds)
+    SELECT metric, NEW.model, NEW.case_name, week, t.runs, t.n, t.n_passed, tpsd_st(f, 0), tpsd_st(f, 1),
+           tpsd_st(f, 2), tpsd_st(f, 3), tpsd_st(f, 4), tpsd_st(f, 5), tpsd_st(f, 6), tpsd_st(f, 7)
+    FROM (SELECT m.metric, w.week,
+                 (SELECT tpsd_fold(CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_n WHEN 'e2e_tps' THEN d.e2e_tps_n WHEN 'ttft_ms' THEN d.ttft_ms_n ELSE d.prompt_tps_n END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_sum WHEN 'e2e_tps' THEN d.e2e_tps_sum WHEN 'ttft_ms' THEN d.ttft_ms_sum ELSE d.prompt_tps_sum END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_m2 WHEN 'e2e_tps' THEN d.e2e_tps_m2 WHEN 'ttft_ms' THEN d.ttft_ms_m2 ELSE d.prompt_tps_m2 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_min WHEN 'e2e_tps' THEN d.e2e_tps_min WHEN 'ttft_ms' THEN d.ttft_ms_min ELSE d.prompt_tps_min END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_max WHEN 'e2e_tps' THEN d.e2e_tps_max WHEN 'ttft_ms' THEN d.ttft_ms_max ELSE d.prompt_tps_max END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_p50 WHEN 'e2e_tps' THEN d.e2e_tps_p50 WHEN 'ttft_ms' THEN d.ttft_ms_p50 ELSE d.prompt_tps_p50 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_p90 WHEN 'e2e_tps' THEN d.e2e_tps_p90 WHEN 'ttft_ms' THEN d.ttft_ms_p90 ELSE d.prompt_tps_p90 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_meds WHEN 'e2e_tps' THEN d.e2e_tps_meds WHEN 'ttft_ms' THEN d.ttft_ms_meds ELSE d.prompt_tps_meds END)
+                  FROM history_daily d
+                  WHERE d.model = NEW.model AND d.case_name = NEW.case_name
+                    AND d.day >= w.week AND d.day < w.week + 604800000) AS f
+          FROM (SELECT 'decode_tps' AS metric UNION ALL SELECT 'e2e_tps' UNION ALL SELECT 'ttft_ms' UNION ALL SELECT 'prompt_tps') m
+          JOIN (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w)
+    JOIN (SELECT sum(runs) AS runs, sum(n) AS n, sum(n_passed) AS n_passed FROM history_daily
+          WHERE model = NEW.model AND case_name = NEW.case_name
+            AND day >= NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000
+            AND day < NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 + 604800000) t
     WHERE true
-    ON CONFLICT (model, case_name, week) DO UPDATE SET runs = excluded.runs, n = excluded.n,
-        n_passed = excluded.n_passed, decode_tps = excluded.decode_tps,
-        e2e_tps = excluded.e2e_tps, ttft_ms = excluded.ttft_ms, prompt_tps = excluded.prompt_tps;
+    ON CONFLICT (metric, model, case_name, week) DO UPDATE SET runs = excluded.runs, n = excluded.n,
+        n_passed = excluded.n_passed, v_n = excluded.v_n, v_sum = excluded.v_sum, v_m2 = excluded.v_m2,
+        v_min = excluded.v_min, v_max = excluded.v_max, v_p50 = excluded.v_p50, v_p90 = excluded.v_p90,
+        v_meds = excluded.v_meds;
 END;
+-- The days around the whole weeks of a query, by day whatever the model.
+-- On the expression day + 0, which only those parts name: the planner
+-- never picks it for the other day queries (it would trade their key-order
+-- scan for a sort of every row).
+CREATE INDEX history_daily_day ON history_daily (day + 0);
 -- Backfill: each day's row refolds its week (seven times per week; once).
 UPDATE history_daily SET runs = runs;
 

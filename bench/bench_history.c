@@ -21,7 +21,8 @@
  * storage calls, a day of history per transaction through db_batch_begin,
  * so the triggers build the same rows without a commit per write),
  * BENCH_STRIDE (1: a run of every model every hour; k: every k-th hour,
- * the same year with k times fewer runs a day).
+ * the same year with k times fewer runs a day), BENCH_ONLY (time only the
+ * queries whose label holds this text).
  *
  * The data: model m decodes at 20 + 5m tokens/s with 2% gaussian noise per
  * request, TTFT 300 + 20m ms with 5%; 1% of requests fail, 3% fail
@@ -374,8 +375,8 @@ static const struct b_query queries[] = {
     {"trends day, 5 models x 5 cases, year", B_TRENDS, 5, NULL, "decode_tps", "day", 0, 0},
     {"trends week, 1 model x 5 cases, year", B_TRENDS, 1, NULL, "decode_tps", "week", 0, 0},
     {"trends week, 20 models x 5 cases, year", B_TRENDS, 0, NULL, "decode_tps", "week", 0, 0},
-    {"  the same from the days (before step 13)", B_TRENDS, 0, NULL, "decode_tps", "week", 0,
-     1},
+    {"trends week, 20 models x 5 cases, year, from days", B_TRENDS, 0, NULL, "decode_tps",
+     "week", 0, 1},
     {"trends day, load_ms, 20 models, year", B_TRENDS, 0, NULL, "load_ms", "day", 0, 0},
     {"leaderboard (models)", B_MODELS, 0, NULL, NULL, NULL, 0, 0},
     {"regressions (scan + list)", B_REGRESSIONS, 0, NULL, NULL, NULL, 0, 0},
@@ -457,6 +458,15 @@ b_weekly_same(struct db *db)
            lw);
     free(weekly);
     free(days);
+}
+
+/* BENCH_ONLY (a part of a query's label) unset, or q's label holds it. */
+static int
+b_wanted(const struct b_query *q)
+{
+    const char *only = getenv("BENCH_ONLY");
+
+    return only == NULL || strstr(q->label, only) != NULL;
 }
 
 /* ---- over HTTP ---- */
@@ -556,7 +566,9 @@ b_query(void)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     for (qi = 0; qi < B_NQUERIES; qi++) {
         for (i = 0; i < b_calls; i++)
-            times[i] = queries[qi].days_only ? NAN : b_http(c, port, &queries[qi]);
+            times[i] = queries[qi].days_only || !b_wanted(&queries[qi])
+                           ? NAN
+                           : b_http(c, port, &queries[qi]);
         hmed[qi] = stats_percentile_select(times, (size_t)b_calls, 0.5);
         hp99[qi] = stats_percentile_select(times, (size_t)b_calls, 0.99);
     }
@@ -568,6 +580,8 @@ b_query(void)
     for (qi = 0; qi < B_NQUERIES; qi++) {
         const struct b_query *q = &queries[qi];
 
+        if (!b_wanted(q))
+            continue;
         db = b_open();
         t0 = now_s();
         bytes = b_run(db, q);

@@ -670,16 +670,19 @@ trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt,
     }
     if (r->weekly) {
         sql_add(b,
-                "SELECT model, case_name, 0, week, n, n_passed, tpsd_st(%s, 0), tpsd_st(%s, 1),"
-                " tpsd_st(%s, 2), tpsd_st(%s, 3), tpsd_st(%s, 4), tpsd_st(%s, 5),"
-                " tpsd_st(%s, 6), runs, tpsd_st(%s, 7) FROM history_weekly"
-                " WHERE week >= :w0 AND week < :w1%s UNION ALL ",
-                m, m, m, m, m, m, m, m, filt);
-        sql_add(b, DAILY_COLS " WHERE day >= :d0 AND day < :w0%s UNION ALL ", ROLLUP_ARGS(m, m),
+                "SELECT model, case_name, 0, week, n, n_passed, v_n, v_sum, v_m2, v_min, v_max,"
+                " v_p50, v_p90, runs, v_meds FROM history_weekly WHERE metric = :metric"
+                " AND week >= :w0 AND week < :w1%s UNION ALL ",
                 filt);
+        sql_add(b,
+                DAILY_COLS
+                " INDEXED BY history_daily_day WHERE day + 0 >= :d0"
+                " AND day + 0 < :w0%s UNION ALL " DAILY_COLS
+                " INDEXED BY history_daily_day WHERE day + 0 >= :w1 AND day + 0 < :d1%s",
+                ROLLUP_ARGS(m, m), filt, ROLLUP_ARGS(m, m), filt);
+    } else {
+        sql_add(b, DAILY_COLS " WHERE day >= :d0 AND day < :d1%s", ROLLUP_ARGS(m, m), filt);
     }
-    sql_add(b, DAILY_COLS " WHERE day >= :%s AND day < :d1%s", ROLLUP_ARGS(m, m),
-            r->weekly ? "w1" : "d0", filt);
     sql_add(b,
             " UNION ALL " ROLLUP_COLS " INDEXED BY history_rollup_undaily"
             " WHERE in_daily = 0 AND at >= :d0 AND at < :d1%s",
@@ -769,6 +772,7 @@ trends_stmt(struct db *db, const struct history_query *q, const struct trends_ra
     if (r->weekly) {
         db_bind_int(st, ":w0", r->w0);
         db_bind_int(st, ":w1", r->w1);
+        db_bind_text(st, ":metric", q->metric);
     }
     if (q->model)
         db_bind_text(st, ":model", q->model);
