@@ -1185,3 +1185,14 @@ ALTER TABLE samples ADD COLUMN server_ttft_ms REAL;
 ALTER TABLE samples ADD COLUMN server_cached_tokens INTEGER;
 ALTER TABLE samples ADD COLUMN server_decode_diff_pct REAL;
 ALTER TABLE samples ADD COLUMN server_clock_mismatch INTEGER NOT NULL DEFAULT 0;
+
+-- migrate: 12
+-- Depth sweeps (daemon/depth.h): the context a request was asked to hold
+-- before its messages (NULL: not a depth request), whether it repeated the
+-- previous request's prompt (warm: the server's prompt cache holds it), how
+-- far the server's prompt count was from the calibrated size, and a flag
+-- beyond 2%. The server-counted size is prompt_tokens, as for every sample.
+ALTER TABLE samples ADD COLUMN depth INTEGER;
+ALTER TABLE samples ADD COLUMN depth_warm INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN depth_off_pct REAL;
+ALTER TABLE samples ADD COLUMN depth_mismatch INTEGER NOT NULL DEFAULT 0;

@@ -467,13 +467,45 @@ parse_server(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     return 0;
 }
 
+/* "depths": distinct integers 0..SUITE_DEPTH_MAX, at most SUITE_DEPTHS_MAX,
+ * kept ascending; "depth_warm": a bool, only with depths. */
+static int
+parse_depths(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
+{
+    const json_t *a = json_object_get(spec, "depths"), *v;
+    char path[32];
+    size_t i, k;
+
+    if (get_bool(spec, "depth_warm", "depth_warm", &s->depth_warm, err, errlen) == -1)
+        return -1;
+    if (a == NULL)
+        return s->depth_warm ? fail(err, errlen, "depth_warm", "needs depths") : 0;
+    if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SUITE_DEPTHS_MAX)
+        return fail(err, errlen, "depths", "must be an array of 1..%d integers",
+                    SUITE_DEPTHS_MAX);
+    json_array_foreach(a, i, v)
+    {
+        snprintf(path, sizeof(path), "depths[%zu]", i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > SUITE_DEPTH_MAX)
+            return fail(err, errlen, path, "must be an integer in 0..%d", SUITE_DEPTH_MAX);
+        for (k = s->ndepths; k > 0 && s->depths[k - 1] > json_integer_value(v); k--)
+            s->depths[k] = s->depths[k - 1];
+        if (k > 0 && s->depths[k - 1] == json_integer_value(v))
+            return fail(err, errlen, path, "repeats %lld", (long long)json_integer_value(v));
+        s->depths[k] = json_integer_value(v);
+        s->ndepths++;
+    }
+    return 0;
+}
+
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = {"name",        "kind",   "models",       "suite",
-                                       "repetitions", "warmup", "load_pattern", "sampling",
-                                       "backend",     "server", "duration_s",   "interval_s",
-                                       "nonce",       "resume", "priority",     NULL};
+    static const char *const keys[] = {
+        "name",         "kind",     "models",   "suite",  "repetitions", "warmup",
+        "load_pattern", "sampling", "backend",  "server", "duration_s",  "interval_s",
+        "nonce",        "resume",   "priority", "depths", "depth_warm",  NULL};
     static const char *const kinds[] = {"benchmark", "stability", NULL};
     int stability, r;
     long long n = 0;
@@ -522,7 +554,8 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
             return fail(err, errlen, "interval_s", "only for kind \"stability\"");
     }
     if (get_bool(spec, "nonce", "nonce", &s->nonce, err, errlen) == -1 ||
-        get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1)
+        get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1 ||
+        parse_depths(spec, s, err, errlen) == -1)
         return -1;
     r = get_int(spec, "priority", "priority", -JOBSPEC_PRIORITY_MAX, JOBSPEC_PRIORITY_MAX, &n,
                 err, errlen);
@@ -611,6 +644,13 @@ jobspec_to_json(const struct jobspec *s)
     json_object_set_new(o, "nonce", json_boolean(s->nonce));
     json_object_set_new(o, "resume", json_boolean(s->resume));
     json_object_set_new(o, "priority", json_integer(s->priority));
+    if (s->ndepths > 0) {
+        json_t *d = json_array();
+        for (i = 0; i < s->ndepths; i++)
+            json_array_append_new(d, json_integer((json_int_t)s->depths[i]));
+        json_object_set_new(o, "depths", d);
+        json_object_set_new(o, "depth_warm", json_boolean(s->depth_warm));
+    }
     return o;
 }
 

@@ -11,6 +11,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/suite.h"
 
 #define JOBSPEC_MODELS_MAX 64
 #define JOBSPEC_ERR_MAX 512
@@ -43,6 +46,10 @@ struct jobspec {
     int nonce;            /* prefix a per-request nonce (prompt-cache busting) */
     int resume;           /* default 1: a job interrupted by a crash resumes */
     int priority;         /* default 0 */
+    /* A depth sweep (suite.h, suite_with_depths): ascending, distinct. */
+    int64_t depths[SUITE_DEPTHS_MAX];
+    int ndepths;    /* 0: no sweep */
+    int depth_warm; /* each depth also measured warm (the prefix cached) */
 };
 
 /*

@@ -909,3 +909,130 @@ TEST(every_command_has_help)
     CHECK(strstr(text, "frobnicate") != NULL);
     free(text);
 }
+
+/* ---- depth sweeps (issue 16; daemon/depth.h, tests/sim/sim_chat.c) ---- */
+
+#define D_TTFT_MS 1000.0 /* a loaded host adds a few ms before the sim sees the body */
+#define D_TPS 100.0
+#define D_PTPS 20000.0
+#define D_PHALF 8000.0
+#define D_DHALF 4000.0
+#define D_MAX_TOKENS 48
+#define SUITE_DEPTH                                                                            \
+    "{\"name\":\"d\",\"cases\":[{\"name\":\"ask\",\"max_tokens\":48,\"messages\":"             \
+    "[{\"role\":\"user\",\"content\":\"Summarise the records above.\"}]}]}"
+
+/* The sim's schedule (sim_chat.c's top comment), written out again: the
+ * prefill of positions [c, p) and the decode span of n tokens after p, ms. */
+static double
+d_prefill_ms(double ptps, double half, long c, long p)
+{
+    double s = 0;
+
+    for (; c < p; c++)
+        s += (1.0 + (half > 0 ? (double)c / half : 0)) / ptps;
+    return s * 1e3;
+}
+
+static double
+d_decode_ms(long p, long n)
+{
+    double s = 0;
+    long k;
+
+    for (k = 0; k + 1 < n; k++)
+        s += (1.0 + (double)(p + k) / D_DHALF) / D_TPS;
+    return s * 1e3;
+}
+
+/* Figure `col` of the one measured, ok sample at `depth` (NAN: none). */
+static double
+d_col(sqlite3 *db, long depth, const char *col)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM samples WHERE depth = %ld AND ok = 1 AND warmup = 0 AND "
+             "depth_warm = 0",
+             col, depth);
+    return q_num(db, sql);
+}
+
+static void
+d_setup(struct t_env *t, const char *extra_model)
+{
+    char m[512];
+
+    snprintf(m, sizeof(m),
+             "{\"key\":\"m\",\"ttft_ms\":%g,\"tps\":%g,\"prefill_tps\":%g,"
+             "\"prefill_half_ctx\":%g,\"decode_half_ctx\":%g,\"timings\":\"llamacpp\","
+             "\"size_bytes\":2e9%s}",
+             D_TTFT_MS, D_TPS, D_PTPS, D_PHALF, D_DHALF, extra_model);
+    t_setup(t, m, SUITE_DEPTH);
+}
+
+/* Issue 16's acceptance: a sweep of six depths against a sim whose prefill
+ * and decode slow down with the context. At every depth the prompt the
+ * server counted is within 2% of base + depth (base: the depth-0 prompt),
+ * and prefill and decode speed are within 1% of the sim's schedule (the
+ * prefill skips the tokens the server says it had cached: the template's
+ * first tokens, shared by every prompt). The summary's depth table holds
+ * the same figures, and the sim loaded the model with a context that fits. */
+TEST(depth_sweep_six_depths)
+{
+    static const long depths[] = {0, 1024, 2048, 4096, 8192, 16384};
+    const char *args[] = {"--model",  "m", "--depth",       "0,1024,2048,4096,8192,16384",
+                          "--warmup", "0", "--repetitions", "1",
+                          "--json",   NULL};
+    struct t_env t;
+    json_t *sum, *rows, *row;
+    sqlite3 *db;
+    char *argv_log;
+    long base = 0, p, cached, n;
+    size_t i;
+
+    d_setup(&t, ",\"max_context_length\":65536");
+    CHECK_INT(t_run(&t, args), ==, 0);
+    sum = t_json_out(&t);
+    rows = json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "depth");
+    CHECK_INT(json_array_size(rows), ==, 6);
+    db = t_db(&t);
+    for (i = 0; i < 6; i++) {
+        double ttft, ptps, dtps, want_ttft, want_dtps;
+
+        p = (long)d_col(db, depths[i], "prompt_tokens");
+        cached = (long)d_col(db, depths[i], "server_cached_tokens");
+        n = (long)d_col(db, depths[i], "completion_tokens");
+        ttft = d_col(db, depths[i], "ttft_ms");
+        ptps = d_col(db, depths[i], "prompt_tps");
+        dtps = d_col(db, depths[i], "decode_tps");
+        if (i == 0)
+            base = p;
+        CHECK_INT(n, ==, D_MAX_TOKENS);
+        CHECK(cached >= 0 && cached < 16);
+        CHECK_DBL(fabs((double)(p - base - depths[i])), <=, 0.02 * (double)depths[i]);
+        CHECK_DBL(d_col(db, depths[i], "depth_mismatch"), ==, 0);
+        want_ttft = D_TTFT_MS + d_prefill_ms(D_PTPS, D_PHALF, cached, p);
+        want_dtps = (double)(n - 1) * 1e3 / d_decode_ms(p, n);
+        CHECK_DBL(fabs(ptps / ((double)p * 1e3 / want_ttft) - 1), <, 0.01);
+        CHECK_DBL(fabs(dtps / want_dtps - 1), <, 0.01);
+        row = json_array_get(rows, i);
+        CHECK_INT(json_integer_value(json_object_get(row, "depth")), ==, depths[i]);
+        CHECK_NEAR(json_number_value(json_object_get(row, "prefill_tps")), ptps, 1e-6 * ptps);
+        CHECK_NEAR(json_number_value(json_object_get(row, "decode_tps")), dtps, 1e-6 * dtps);
+        CHECK_NEAR(json_number_value(json_object_get(row, "ttft_ms")), ttft, 1e-6 * ttft);
+        fprintf(stderr,
+                "depth %6ld: prompt %6ld (%+.2f%%), prefill %.1f/%.1f tok/s, decode "
+                "%.2f/%.2f tok/s\n",
+                depths[i], p,
+                100.0 * (double)(p - base - depths[i]) / (double)(base + depths[i]), ptps,
+                (double)p * 1e3 / want_ttft, dtps, want_dtps);
+    }
+    sqlite3_close(db);
+    json_decref(sum);
+    /* Loaded with a context that holds 16384 + max_tokens + the message. */
+    argv_log = t_slurp(t.argv_log);
+    CHECK(strstr(argv_log, "--context-length") != NULL);
+    free(argv_log);
+    tu_sim_stop(&t.sim);
+}
