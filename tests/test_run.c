@@ -1036,3 +1036,143 @@ TEST(depth_sweep_six_depths)
     free(argv_log);
     tu_sim_stop(&t.sim);
 }
+
+/* Requests the sim received (its log). */
+static size_t
+d_sim_requests(struct t_env *t)
+{
+    json_t *log = tu_sim_log(&t->sim);
+    size_t n;
+
+    CHECK(log != NULL);
+    n = json_array_size(json_object_get(log, "requests"));
+    json_decref(log);
+    return n;
+}
+
+/* A depth beyond the model's maximum context (lms ls maxContextLength) is
+ * refused in preflight, naming the model, the context needed and the
+ * maximum; nothing is loaded or sent. */
+TEST(depth_beyond_model_max_refused)
+{
+    const char *args[] = {"--model",       "m", "--depth", "0,16384", "--warmup", "0",
+                          "--repetitions", "1", NULL};
+    struct t_env t;
+    char *err, *argv_log;
+
+    d_setup(&t, ",\"max_context_length\":8192");
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "preflight_failed") != NULL);
+    CHECK(strstr(err, "context_too_small") != NULL);
+    CHECK(strstr(err, "model m:") != NULL);
+    CHECK(strstr(err, "the model's maximum is 8192") != NULL);
+    free(err);
+    CHECK_INT(d_sim_requests(&t), ==, 0);
+    if (tu_read_file(t.argv_log, &argv_log, NULL) == 0) {
+        CHECK(strstr(argv_log, "load m -y") == NULL); /* --estimate-only at most */
+        free(argv_log);
+    }
+    tu_sim_stop(&t.sim);
+}
+
+/* A job that sets a context too small for its deepest request is refused
+ * in preflight as well, before anything is loaded. */
+TEST(depth_context_length_too_small_refused)
+{
+    const char *args[] = {"--model",          "m",    "--depth",  "4096",
+                          "--context-length", "4096", "--warmup", "0",
+                          "--repetitions",    "1",    NULL};
+    struct t_env t;
+    char *err;
+
+    d_setup(&t, "");
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "context_too_small") != NULL);
+    CHECK(strstr(err, "backend.context_length 4096") != NULL);
+    free(err);
+    CHECK_INT(d_sim_requests(&t), ==, 0);
+    tu_sim_stop(&t.sim);
+}
+
+/* A 128K prefill slower than the first-token timeout: with the deadline
+ * grown per 1,000 prompt tokens it is measured; without (0 ms per 1k) the
+ * same request is cut off as a timeout, so the growth is what saved it. */
+TEST(depth_128k_prefill_not_cut_off)
+{
+    const char *grown[] = {"--model",
+                           "m",
+                           "--depth",
+                           "131072",
+                           "--warmup",
+                           "0",
+                           "--repetitions",
+                           "1",
+                           "--first-token-timeout-ms",
+                           "500",
+                           "--first-token-ms-per-1k",
+                           "20",
+                           NULL};
+    const char *flat[] = {"--model",
+                          "m",
+                          "--depth",
+                          "131072",
+                          "--warmup",
+                          "0",
+                          "--repetitions",
+                          "1",
+                          "--first-token-timeout-ms",
+                          "500",
+                          "--first-token-ms-per-1k",
+                          "0",
+                          NULL};
+    struct t_env t;
+    sqlite3 *db;
+    char *code;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":10,\"tps\":200,\"prefill_tps\":100000,"
+            "\"max_context_length\":262144,\"size_bytes\":2e9}",
+            "{\"name\":\"d\",\"cases\":[{\"name\":\"ask\",\"max_tokens\":8,\"messages\":"
+            "[{\"role\":\"user\",\"content\":\"Summarise.\"}]}]}");
+    CHECK_INT(t_run(&t, grown), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(d_col(db, 131072, "ttft_ms"), >, 1300); /* 131072 / 100000 s + 10 ms */
+    CHECK_DBL(d_col(db, 131072, "prompt_tokens"), >=, 131072);
+    sqlite3_close(db);
+    CHECK_INT(unlink(t.db), ==, 0);
+    CHECK_INT(t_run(&t, flat), ==, 1);
+    db = t_db(&t);
+    code = q_str(db, "SELECT error_code FROM samples WHERE depth = 131072");
+    CHECK_STR(code, "timeout");
+    free(code);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+/* --depth-warm: after each cold request, one that repeats its prompt; the
+ * server reports all but one prompt token cached and the warm TTFT holds
+ * only the fixed overhead and one token's prefill. */
+TEST(depth_warm_uses_prompt_cache)
+{
+    const char *args[] = {"--model",  "m", "--depth",       "4096", "--depth-warm",
+                          "--warmup", "0", "--repetitions", "1",    NULL};
+    struct t_env t;
+    sqlite3 *db;
+    double p, cached;
+
+    d_setup(&t, "");
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    p = q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 1");
+    cached = q_num(db, "SELECT server_cached_tokens FROM samples WHERE depth_warm = 1");
+    CHECK_DBL(cached, ==, p - 1);
+    CHECK_DBL(q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 0"), ==, p);
+    CHECK_DBL(q_num(db, "SELECT ttft_ms FROM samples WHERE depth_warm = 1"), <,
+              D_TTFT_MS + 0.5 * d_prefill_ms(D_PTPS, D_PHALF, 0, (long)p));
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name = 'ask.d4096.warm'"), ==,
+              1);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
