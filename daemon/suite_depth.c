@@ -77,10 +77,9 @@ suite_with_depths(const struct suite *s, const int64_t *depths, size_t n, int wa
         snprintf(err, errlen, "depth sweep: out of memory");
         goto out;
     }
-    if (suite_parse(text, strlen(text), out, err, errlen) == -1)
-        goto out;
-    (*out)->builtin = s->builtin;
-    rc = 0;
+    rc = suite_parse(text, strlen(text), out, err, errlen);
+    if (rc == 0)
+        (*out)->builtin = s->builtin;
 out:
     free(text);
     json_decref(cases);

@@ -1101,20 +1101,8 @@ TEST(depth_context_length_too_small_refused)
  * same request is cut off as a timeout, so the growth is what saved it. */
 TEST(depth_128k_prefill_not_cut_off)
 {
-    const char *grown[] = {"--model",
-                           "m",
-                           "--depth",
-                           "131072",
-                           "--warmup",
-                           "0",
-                           "--repetitions",
-                           "1",
-                           "--first-token-timeout-ms",
-                           "500",
-                           "--first-token-ms-per-1k",
-                           "20",
-                           NULL};
-    const char *flat[] = {"--model",
+    /* the last value: ms per 1k, 20 (grown) then 0 (flat) */
+    const char *args[] = {"--model",
                           "m",
                           "--depth",
                           "131072",
@@ -1125,7 +1113,7 @@ TEST(depth_128k_prefill_not_cut_off)
                           "--first-token-timeout-ms",
                           "500",
                           "--first-token-ms-per-1k",
-                          "0",
+                          "20",
                           NULL};
     struct t_env t;
     sqlite3 *db;
@@ -1136,13 +1124,14 @@ TEST(depth_128k_prefill_not_cut_off)
             "\"max_context_length\":262144,\"size_bytes\":2e9}",
             "{\"name\":\"d\",\"cases\":[{\"name\":\"ask\",\"max_tokens\":8,\"messages\":"
             "[{\"role\":\"user\",\"content\":\"Summarise.\"}]}]}");
-    CHECK_INT(t_run(&t, grown), ==, 0);
+    CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
     CHECK_DBL(d_col(db, 131072, "ttft_ms"), >, 1300); /* 131072 / 100000 s + 10 ms */
     CHECK_DBL(d_col(db, 131072, "prompt_tokens"), >=, 131072);
     sqlite3_close(db);
     CHECK_INT(unlink(t.db), ==, 0);
-    CHECK_INT(t_run(&t, flat), ==, 1);
+    args[11] = "0";
+    CHECK_INT(t_run(&t, args), ==, 1);
     db = t_db(&t);
     code = q_str(db, "SELECT error_code FROM samples WHERE depth = 131072");
     CHECK_STR(code, "timeout");
