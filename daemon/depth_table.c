@@ -92,14 +92,15 @@ depth_table_write(const json_t *run, FILE *f, int md)
     json_array_foreach(rows, i, r)
     {
         fprintf(f, md ? "| %s" : "  %-22.22s", json_string_value(json_object_get(r, "case")));
-        fprintf(f, "%s%8lld%s", sep, (long long)json_integer_value(json_object_get(r, "depth")),
+        fprintf(f, "%s%*lld%s", sep, md ? 0 : 8,
+                (long long)json_integer_value(json_object_get(r, "depth")),
                 json_is_true(json_object_get(r, "warm")) ? " warm" : "");
-        cell(f, sep, 8, 0, json_object_get(r, "prompt_tokens"));
-        cell(f, sep, 10, 1, json_object_get(r, "prefill_tps"));
-        cell(f, sep, 10, 2, json_object_get(r, "decode_tps"));
-        cell(f, sep, 10, 0, json_object_get(r, "ttft_ms"));
-        fprintf(f, "%s%2lld/%-3lld%s\n", sep,
+        cell(f, sep, md ? 0 : 8, 0, json_object_get(r, "prompt_tokens"));
+        cell(f, sep, md ? 0 : 10, 1, json_object_get(r, "prefill_tps"));
+        cell(f, sep, md ? 0 : 10, 2, json_object_get(r, "decode_tps"));
+        cell(f, sep, md ? 0 : 10, 0, json_object_get(r, "ttft_ms"));
+        fprintf(f, md ? "%s%lld/%lld |\n" : "%s%2lld/%-3lld\n", sep,
                 (long long)json_integer_value(json_object_get(r, "mismatches")),
-                (long long)json_integer_value(json_object_get(r, "ok")), md ? " |" : "");
+                (long long)json_integer_value(json_object_get(r, "ok")));
     }
 }

@@ -1287,6 +1287,8 @@ model_record(struct job *j, int i, const struct backend_load *ld)
     }
     if (spec->context_length > 0)
         f.context_length = spec->context_length;
+    else if (j->ctx_needed > 0 && strcmp(spec->backend, "lms") == 0)
+        f.context_length = j->ctx_needed; /* job_preflight passed it to lms load */
     f.load_ms = (double)ld->load_ms;
     f.load_ready_ms = (double)ld->load_ready_ms;
     f.host = j->host;

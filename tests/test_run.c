@@ -1150,6 +1150,9 @@ TEST(depth_warm_uses_prompt_cache)
     struct t_env t;
     sqlite3 *db;
     double p, cached;
+    const char *rargs[] = {getenv("TPSD_BIN"), "report", "1", "--db", t.db, NULL};
+    char *text;
+    int code = -1;
 
     d_setup(&t, "");
     CHECK_INT(t_run(&t, args), ==, 0);
@@ -1163,5 +1166,17 @@ TEST(depth_warm_uses_prompt_cache)
     CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name = 'ask.d4096.warm'"), ==,
               1);
     sqlite3_close(db);
+    /* tpsd run's table and the Markdown report's have both rows. */
+    text = t_slurp(t.out);
+    if (strstr(text, "(by depth)") == NULL || strstr(text, "4096 warm") == NULL)
+        check_failed(__FILE__, __LINE__, "tpsd run printed no depth table: %.2000s", text);
+    free(text);
+    CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
+    CHECK_INT(code, ==, 0);
+    text = t_slurp(t.out);
+    if (strstr(text, "By depth") == NULL || strstr(text, "| ask.d4096 | ") == NULL ||
+        strstr(text, "| ask.d4096.warm | ") == NULL)
+        check_failed(__FILE__, __LINE__, "the report has no depth table: %.3000s", text);
+    free(text);
     tu_sim_stop(&t.sim);
 }
