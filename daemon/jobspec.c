@@ -672,6 +672,25 @@ jobspec_free(struct jobspec *s)
     s->sampling = NULL;
 }
 
+/* With depths, the suite swept over them must be a valid suite (names not
+ * too long, not too many cases): checked at submission, not by the worker.
+ * Frees st. 0, or -1 with err. */
+static int
+check_sweep(const struct jobspec *s, struct suite *st, char *err, size_t errlen)
+{
+    char inner[SUITE_ERR_MAX];
+    struct suite *swept = NULL;
+    int rc = 0;
+
+    if (s->ndepths > 0 && st != NULL &&
+        suite_with_depths(st, s->depths, (size_t)s->ndepths, s->depth_warm, &swept, inner,
+                          sizeof(inner)) == -1)
+        rc = fail(err, errlen, "depths", "%s", inner);
+    suite_free(swept);
+    suite_free(st);
+    return rc;
+}
+
 int
 jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size_t errlen,
                       char *why, size_t whylen)
@@ -687,15 +706,18 @@ jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size
         why[0] = '\0';
     if (json_is_string(s->suite)) {
         name = json_string_value(s->suite);
-        if (suite_is_builtin(name))
-            return 0;
+        if (suite_is_builtin(name)) {
+            if (s->ndepths > 0 &&
+                suite_load(name, NULL, &st, NULL, inner, sizeof(inner), NULL, 0) == -1)
+                return fail(err, errlen, "suite", "%s", inner);
+            return check_sweep(s, st, err, errlen);
+        }
         if (suite_load(name, suites_dir, &st, &inline_suite, inner, sizeof(inner), why,
                        whylen) == -1)
             return fail(err, errlen, "suite", "%s", inner);
-        suite_free(st);
         json_decref(s->suite);
         s->suite = inline_suite; /* the job carries it: the worker opens no file */
-        return 0;
+        return check_sweep(s, st, err, errlen);
     }
     /* An inline suite: the whole format checked now, not by the worker. */
     v = s->suite;
@@ -704,8 +726,7 @@ jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size
         return fail(err, errlen, "suite", "out of memory");
     rc = suite_parse(text, strlen(text), &st, inner, sizeof(inner));
     free(text);
-    suite_free(st);
     if (rc == -1)
         return fail(err, errlen, "suite", "%s", inner);
-    return 0;
+    return check_sweep(s, st, err, errlen);
 }

@@ -515,6 +515,28 @@ next:
         slot_send(r, slot);
 }
 
+/* The body of case sc's next request on `slot` (q->body; NULL on out of
+ * memory): a depth request (depth_body), one with a fresh nonce (kept in
+ * slot_body, freed when it ends), or the case's shared body. */
+static void
+slot_body(struct runner *r, int slot, const struct suite_case *sc)
+{
+    struct client_req *q = &r->slots[slot];
+    char nonce[48];
+
+    q->extra_ms = 0;
+    if (sc->params.set & SUITE_P_DEPTH) {
+        r->slot_body[slot] = depth_body(r, q, sc);
+        q->body = r->slot_body[slot];
+    } else if (case_wants_nonce(r, sc)) {
+        snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
+        r->slot_body[slot] = request_body(r, sc, nonce);
+        q->body = r->slot_body[slot];
+    } else {
+        q->body = r->bodies[sc - r->suite->cases];
+    }
+}
+
 /* Send the next unmeasured plan item on `slot`. 1 sent, 0 nothing left. */
 static int
 slot_send(struct runner *r, int slot)
@@ -524,7 +546,6 @@ slot_send(struct runner *r, int slot)
     while (r->next < r->nplan) {
         const struct plan_item *it = &r->plan[r->next++];
         const struct suite_case *sc = &r->suite->cases[it->case_idx];
-        char nonce[48];
 
         if (samples_have_seq(r->db, r->run_id, it->seq) == 1)
             continue; /* measured before a restart */
@@ -536,17 +557,7 @@ slot_send(struct runner *r, int slot)
         q->rec.slot = slot;
         q->rec.warmup = it->warmup;
         q->sched_ns = it->sched_ns;
-        q->extra_ms = 0;
-        if (sc->params.set & SUITE_P_DEPTH) {
-            r->slot_body[slot] = depth_body(r, q, sc);
-            q->body = r->slot_body[slot];
-        } else if (case_wants_nonce(r, sc)) {
-            snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
-            r->slot_body[slot] = request_body(r, sc, nonce);
-            q->body = r->slot_body[slot];
-        } else {
-            q->body = r->bodies[it->case_idx];
-        }
+        slot_body(r, slot, sc);
         if (q->body == NULL || client_add(r->client, q) == -1)
             return 0;
         return 1;
@@ -569,7 +580,6 @@ stab_send(struct runner *r, int slot)
     const struct suite_case *sc;
     int64_t now = clock_mono_ns(), sched = 0, n_cases = (int64_t)r->suite->n_cases;
     int case_idx, rep;
-    char nonce[48];
 
     if (now >= r->stab_end_ns || r->slot_busy[slot] || should_stop(r))
         return 0;
@@ -619,14 +629,7 @@ stab_send(struct runner *r, int slot)
     q->rec.slot = slot;
     q->rec.warmup = 0;
     q->sched_ns = sched;
-    q->extra_ms = 0;
-    if (case_wants_nonce(r, sc)) {
-        snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
-        r->slot_body[slot] = request_body(r, sc, nonce);
-        q->body = r->slot_body[slot];
-    } else {
-        q->body = r->bodies[case_idx];
-    }
+    slot_body(r, slot, sc);
     if (q->body == NULL || client_add(r->client, q) == -1)
         return 0;
     r->stab_sent++;

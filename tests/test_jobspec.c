@@ -381,4 +381,21 @@ TEST(depths)
         n += (size_t)snprintf(big + n, sizeof(big) - n, ", %d", i);
     snprintf(big + n, sizeof(big) - n, "]}");
     EXPECT_ERROR(big, "depths: must be an array of 1..32");
+
+    /* The sweep is checked where the job is submitted. */
+    CHECK_INT(parse_text("{\"models\": [\"m\"], \"suite\": \"depth\", \"depths\": [0, 8]}", &s),
+              ==, 0);
+    CHECK_INT(jobspec_resolve_suite(&s, NULL, err, sizeof(err), NULL, 0), ==, 0);
+    jobspec_free(&s);
+    CHECK_INT(
+        parse_text("{\"models\": [\"m\"], \"depths\": [131072], \"suite\": {\"name\": "
+                   "\"t\", \"cases\": [{\"name\": \"c23456789012345678901234567890123456"
+                   "789012345678901234567\", \"max_tokens\": 1, \"messages\": [{\"role\": "
+                   "\"user\", \"content\": \"x\"}]}]}}",
+                   &s),
+        ==, 0);
+    CHECK_INT(jobspec_resolve_suite(&s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    if (strstr(err, "depths: ") != err || strstr(err, "name too long") == NULL)
+        check_failed(__FILE__, __LINE__, "error: %s", err);
+    jobspec_free(&s);
 }
