@@ -23,8 +23,7 @@ static const char *const depth_words[] = {
     "quill", "ridge", "shore", "thorn", "umber", "vault", "wharf", "yield",
 };
 #define DEPTH_NWORDS (sizeof(depth_words) / sizeof(depth_words[0]))
-/* "Record 0000000:" (15) + 8 x " word" (48) + ".\n" (2) */
-#define DEPTH_UNIT_BYTES 65
+/* DEPTH_UNIT_BYTES: "Record 0000000:" (15) + 8 x " word" (48) + ".\n" (2) */
 
 int
 depth_suite_has(const struct suite *s)

@@ -26,6 +26,7 @@
 #define DEPTH_NONCE_MAX 32    /* "[depth 0123456789abcdef]" + NUL */
 #define DEPTH_OFF_PCT 2.0     /* a prompt further off its size is flagged */
 #define DEPTH_CTX_MARGIN 256  /* context kept beyond depth + max_tokens + messages */
+#define DEPTH_UNIT_BYTES 65   /* bytes of one filler unit (depth.c): at most its tokens */
 
 /* What a run learnt from its probes. */
 struct depth_cal {

@@ -22,8 +22,8 @@ depth_table_case(json_t *c, const json_t *samples, const size_t *idx, size_t n)
         off += json_is_true(json_object_get(x, "ok")) &&
                json_is_true(json_object_get(x, "depth_mismatch"));
     }
-    json_object_set(c, "depth", json_object_get(s, "depth"));
-    json_object_set_new(c, "depth_warm",
+    json_object_set(c, "at_depth", json_object_get(s, "depth"));
+    json_object_set_new(c, "warm",
                         json_boolean(json_is_true(json_object_get(s, "depth_warm"))));
     json_object_set_new(c, "depth_mismatches", json_integer(off));
 }
@@ -45,15 +45,15 @@ depth_table_rows(const json_t *cases)
 
     json_array_foreach(cases, i, c)
     {
-        if (!json_is_integer(json_object_get(c, "depth")))
+        if (!json_is_integer(json_object_get(c, "at_depth")))
             continue;
         if (rows == NULL && (rows = json_array()) == NULL)
             return NULL;
         json_array_append_new(
             rows,
             json_pack("{s:O, s:O, s:O, s:O, s:O, s:o, s:o, s:o, s:o, s:O}", "case",
-                      json_object_get(c, "case"), "depth", json_object_get(c, "depth"), "warm",
-                      json_object_get(c, "depth_warm"), "n", json_object_get(c, "n"), "ok",
+                      json_object_get(c, "case"), "depth", json_object_get(c, "at_depth"),
+                      "warm", json_object_get(c, "warm"), "n", json_object_get(c, "n"), "ok",
                       json_object_get(c, "ok"), "prompt_tokens", median(c, "prompt_tokens"),
                       "prefill_tps", median(c, "prompt_tps"), "decode_tps",
                       median(c, "decode_tps"), "ttft_ms", median(c, "ttft_ms"), "mismatches",

@@ -15,8 +15,10 @@
 #include <stdio.h>
 
 /* Mark summary case c with the depth of its samples (indexes idx[0..n) of
- * samples): "depth", "depth_warm" and "depth_mismatches" (ok samples more
- * than 2% off their size). Nothing when the samples carry no depth. */
+ * samples): "at_depth", "warm" and "depth_mismatches" (ok samples more
+ * than 2% off their size; not the figures' own names, which a case
+ * summary keeps for SF_SUM statistics). Nothing when the samples carry no
+ * depth. */
 void depth_table_case(json_t *c, const json_t *samples, const size_t *idx, size_t n);
 
 /*

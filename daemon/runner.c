@@ -263,7 +263,7 @@ depth_probe(struct runner *r, const struct suite_case *sc, int64_t units)
     sample_rec_init(&q->rec);
     q->body = body;
     q->sched_ns = 0;
-    q->extra_ms = depth_extra_ms(units * 64, r->cfg->first_token_ms_per_1k);
+    q->extra_ms = depth_extra_ms(units * DEPTH_UNIT_BYTES, r->cfg->first_token_ms_per_1k);
     if (body != NULL && client_add(r->client, q) == 0)
         client_run(r->client, probe_done, should_stop, r);
     free(body);

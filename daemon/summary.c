@@ -16,7 +16,7 @@
  * Absent when no sample carries server timings. "server_runtime" and
  * "server_model_info": LM Studio's engine and loaded model as its v0 API
  * reported them on a sample, when it did. A depth sweep's cases carry
- * "depth", "depth_warm" and "depth_mismatches", and its run "depth", the
+ * "at_depth", "warm" and "depth_mismatches", and its run "depth", the
  * table of depth_table.h.
  */
 #include "daemon/summary.h"

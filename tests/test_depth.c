@@ -8,10 +8,12 @@
  *
  * The sim's figures checked here come from its formulas (tests/sim/
  * sim_chat.c's top comment), written out again below (sched_*), so that a
- * change to either side shows.
+ * change to either side shows. The last cases test daemon/depth.c alone.
  */
 #include "tests/check.h"
 #include "tests/testutil.h"
+
+#include "daemon/depth.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -91,7 +93,7 @@ num(const json_t *o, const char *a, const char *b)
 #define SIM_DEPTH_MODEL                                                                        \
     "{\"key\":\"d\",\"ttft_ms\":10,\"tps\":100,\"prefill_tps\":20000,"                         \
     "\"prefill_half_ctx\":1000,\"decode_half_ctx\":500,\"chars_per_token\":4,"                 \
-    "\"timings\":\"llamacpp\",\"max_context_length\":65536}"
+    "\"timings\":\"llamacpp\",\"prompt_cache\":true,\"max_context_length\":65536}"
 
 /* usage.prompt_tokens counts the templated prompt: 400 bytes of text at 4
  * characters a token, plus the template's tokens; a system message adds
@@ -202,4 +204,86 @@ TEST(sim_refuses_prompt_beyond_context)
     free(b);
     free(s);
     tu_sim_stop(&sim);
+}
+
+/* ---- daemon/depth.c: the filler, sizing and judging ---- */
+
+/* Every filler unit is DEPTH_UNIT_BYTES long, the text is the same on
+ * every call, and differs only in its nonce. */
+TEST(filler_is_fixed_and_deterministic)
+{
+    char *a = depth_prefix("[depth 0000000000000001]", 1000);
+    char *b = depth_prefix("[depth 0000000000000001]", 1000);
+    char *c = depth_prefix("[depth 0000000000000002]", 1000);
+    char *z = depth_prefix("[n]", 0);
+    const char *p, *nl;
+    size_t units = 0;
+
+    CHECK(a != NULL && b != NULL && c != NULL && z != NULL);
+    CHECK_STR(a, b);
+    CHECK(strcmp(a, c) != 0);
+    CHECK_STR(a + 26, c + 26);
+    CHECK_STR(z, "[n]\n\n");
+    CHECK_INT(strlen(a), ==, 26 + 1000 * DEPTH_UNIT_BYTES);
+    for (p = a + 26; *p != '\0'; p = nl + 1) {
+        nl = strchr(p, '\n');
+        CHECK(nl != NULL);
+        CHECK_INT(nl + 1 - p, ==, DEPTH_UNIT_BYTES);
+        CHECK(strncmp(p, "Record ", 7) == 0);
+        units++;
+    }
+    CHECK_INT(units, ==, 1000);
+    free(a);
+    free(b);
+    free(c);
+    free(z);
+}
+
+/* Units from a calibration, the 2% judge, the deadline growth and the
+ * context a suite needs. */
+TEST(sizing_and_judging)
+{
+    struct depth_cal cal;
+    struct suite *s = NULL;
+    char err[SUITE_ERR_MAX];
+    const char *js = "{\"name\":\"t\",\"cases\":[{\"name\":\"a\",\"max_tokens\":100,\"depth\":"
+                     "4096,\"messages\":[{\"role\":\"user\",\"content\":\"0123456789\"}]},"
+                     "{\"name\":\"b\",\"max_tokens\":5000,\"messages\":[{\"role\":\"user\","
+                     "\"content\":\"x\"}]}]}";
+    double off;
+    int flag;
+    size_t i;
+
+    memset(&cal, 0, sizeof(cal));
+    for (i = 0; i < SUITE_CASES_MAX; i++)
+        cal.base[i] = -1;
+    CHECK_INT(depth_units(&cal, 4096), ==, 0); /* not calibrated */
+    cal.tokens_per_unit = 16.25;
+    cal.base[0] = 40;
+    CHECK_INT(depth_units(&cal, 0), ==, 0);
+    CHECK_INT(depth_units(&cal, 4096), ==, 252); /* 252.06 */
+    CHECK_INT(depth_units(&cal, 4104), ==, 253); /* 252.55 */
+    depth_judge(&cal, 0, 4096, 4136, &off, &flag);
+    CHECK_NEAR(off, 0, 1e-9);
+    CHECK(!flag);
+    depth_judge(&cal, 0, 4096, 4136 + 82, &off, &flag); /* +1.98% */
+    CHECK(!flag);
+    depth_judge(&cal, 0, 4096, 4136 - 84, &off, &flag); /* -2.03% */
+    CHECK(flag);
+    CHECK_NEAR(off, -100.0 * 84 / 4136, 1e-9);
+    depth_judge(&cal, 1, 4096, 4136, &off, &flag); /* no base for case 1 */
+    CHECK(isnan(off) && !flag);
+    depth_judge(&cal, 0, 4096, -1, &off, &flag); /* no usage */
+    CHECK(isnan(off) && !flag);
+    CHECK_INT(depth_extra_ms(131072, 5000), ==, 655360);
+    CHECK_INT(depth_extra_ms(131072, 0), ==, 0);
+    CHECK_INT(depth_extra_ms(-1, 5000), ==, 0);
+    CHECK_INT(suite_parse(js, strlen(js), &s, err, sizeof(err)), ==, 0);
+    CHECK(depth_suite_has(s));
+    CHECK_INT(depth_context_needed(s, 0), ==, 4096 + 100 + 10 + DEPTH_CTX_MARGIN);
+    CHECK_INT(depth_context_needed(s, 2000), ==, 4096 + 2000 + 10 + DEPTH_CTX_MARGIN);
+    s->cases[0].params.set &= ~(unsigned)SUITE_P_DEPTH;
+    CHECK(!depth_suite_has(s));
+    CHECK_INT(depth_context_needed(s, 0), ==, 0);
+    suite_free(s);
 }

@@ -966,6 +966,7 @@ d_setup(struct t_env *t, const char *extra_model)
     snprintf(m, sizeof(m),
              "{\"key\":\"m\",\"ttft_ms\":%g,\"tps\":%g,\"prefill_tps\":%g,"
              "\"prefill_half_ctx\":%g,\"decode_half_ctx\":%g,\"timings\":\"llamacpp\","
+             "\"prompt_cache\":true,"
              "\"size_bytes\":2e9%s}",
              D_TTFT_MS, D_TPS, D_PTPS, D_PHALF, D_DHALF, extra_model);
     t_setup(t, m, SUITE_DEPTH);

@@ -395,8 +395,9 @@ TEST(json_round_trip)
 
     j = suite_list_builtin();
     CHECK(json_is_array(j));
-    CHECK_INT(json_array_size(j), ==, 1);
+    CHECK_INT(json_array_size(j), ==, 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(j, 0), "name")), "standard");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(j, 1), "name")), "depth");
     json_decref(j);
 }
 

@@ -74,6 +74,12 @@ struct sim_model {
     double decode_half_ctx;
     /* Prompt counting: templated characters per token (sim_chat.c). */
     double chars_per_token;
+    /* The prompt cache (sim_chat.c). llama.cpp server's cache_prompt is on
+     * by default (tools/server/README.md) and LM Studio reuses a prefix
+     * too; off here unless the config says "prompt_cache": true, so the
+     * tests of other figures, which repeat one prompt, keep their meaning
+     * (every prompt token evaluated), as with "jit". */
+    int prompt_cache;
     struct sim_fault fault;
 
     int loaded;

@@ -27,7 +27,8 @@
  * (1 + i / prefill_half_ctx) / prefill_tps seconds, so a prompt of P tokens
  * with c of them cached costs sum over i in [c, P) on top of ttft_ms; the
  * generated token at context n (prompt plus tokens so far) takes
- * (1 + n / decode_half_ctx) / tps. The prompt cache is one slot per model,
+ * (1 + n / decode_half_ctx) / tps. The prompt cache (with "prompt_cache":
+ * true in the model's config, sim.h) is one slot per model,
  * as llama.cpp server's cache_prompt: the common prefix with the last
  * prompt is reused (server-context.cpp, get_common_prefix), but at least
  * one token is evaluated, and timings report it (cache_n; prompt_n counts
@@ -516,9 +517,12 @@ prompt_count(struct stream *s, const json_t *messages)
 static void
 stream_cache(struct stream *s, const json_t *messages)
 {
-    size_t common = sim_model_cache_swap(s->m.key, s->prompt, s->prompt_len);
+    size_t common;
     long tokens = 0;
 
+    if (!s->m.prompt_cache)
+        return; /* cached_tokens stays 0 */
+    common = sim_model_cache_swap(s->m.key, s->prompt, s->prompt_len);
     if (common > 0)
         tpl_build(messages, s->m.chars_per_token, NULL, common, &tokens);
     s->cached_tokens = tokens < s->prompt_tokens ? tokens : s->prompt_tokens - 1;

@@ -53,6 +53,7 @@ static const struct field model_fields[] = {
     {"prefill_half_ctx", F_NUM, M(prefill_half_ctx), 0, 0, 1e9, 0},
     {"decode_half_ctx", F_NUM, M(decode_half_ctx), 0, 0, 1e9, 0},
     {"chars_per_token", F_NUM, M(chars_per_token), 0, 0.5, 64, 0},
+    {"prompt_cache", F_BOOL, M(prompt_cache), 0, 0, 0, 0},
 };
 
 static const struct field fault_fields[] = {
