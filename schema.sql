@@ -1419,3 +1419,14 @@ CREATE TABLE capacity_results (
     finished_at     INTEGER NOT NULL
 );
 CREATE INDEX capacity_results_model ON capacity_results (model, finished_at);
+
+-- migrate: 16
+-- Depth sweeps (daemon/depth.h): the context a request was asked to hold
+-- before its messages (NULL: not a depth request), whether it repeated the
+-- previous request's prompt (warm: the server's prompt cache holds it), how
+-- far the server's prompt count was from the calibrated size, and a flag
+-- beyond 2%. The server-counted size is prompt_tokens, as for every sample.
+ALTER TABLE samples ADD COLUMN depth INTEGER;
+ALTER TABLE samples ADD COLUMN depth_warm INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE samples ADD COLUMN depth_off_pct REAL;
+ALTER TABLE samples ADD COLUMN depth_mismatch INTEGER NOT NULL DEFAULT 0;

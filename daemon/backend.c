@@ -40,6 +40,7 @@ static const struct {
     {BACKEND_INTERNAL, "internal"},
     {BACKEND_SERVER_BUSY, "server_busy"},
     {BACKEND_VARIANT_NOT_LOADABLE, "variant_not_loadable"},
+    {BACKEND_CONTEXT_TOO_SMALL, "context_too_small"},
 };
 
 static const struct {

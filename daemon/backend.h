@@ -59,6 +59,7 @@ enum backend_code {
     BACKEND_INTERNAL,             /* internal: out of memory, pipes ... */
     BACKEND_SERVER_BUSY,          /* server_busy: another client kept the server busy */
     BACKEND_VARIANT_NOT_LOADABLE, /* variant_not_loadable: lms cannot load that variant */
+    BACKEND_CONTEXT_TOO_SMALL,    /* context_too_small: a depth does not fit the context */
 };
 
 struct backend_err {

@@ -618,15 +618,17 @@ check_deadlines(struct client *c, int64_t now, int cancelling, client_done_fn do
 
     while (i-- > 0) {
         struct client_xfer *x = c->active[i];
-        int64_t since_sent = (now - x->t_sent) / 1000000;
+        int64_t since_sent = (now - x->t_sent) / 1000000, extra = x->req->extra_ms;
+        long long req_ms = c->o.request_timeout_ms + extra;
+        long long first_ms = c->o.first_token_timeout_ms + extra;
 
         if (cancelling) {
             xfer_abort(x, "cancelled", "%s", "aborted by cancel");
-        } else if (since_sent > c->o.request_timeout_ms) {
-            xfer_abort(x, "timeout", "request took longer than %d ms", c->o.request_timeout_ms);
+        } else if (since_sent > req_ms) {
+            xfer_abort(x, "timeout", "request took longer than %lld ms", req_ms);
         } else if (x->t_first_token == 0) {
-            if (since_sent > c->o.first_token_timeout_ms) {
-                xfer_abort(x, "timeout", "no token within %d ms", c->o.first_token_timeout_ms);
+            if (since_sent > first_ms) {
+                xfer_abort(x, "timeout", "no token within %lld ms", first_ms);
             }
         } else if ((now - x->t_last_event) / 1000000 > c->o.stall_timeout_ms) {
             xfer_abort(x, "stall", "no event for %d ms mid-stream", c->o.stall_timeout_ms);

@@ -35,6 +35,8 @@ struct client_req {
     /* in: set by the caller before client_add */
     const char *body; /* JSON request body; must outlive the request */
     int64_t sched_ns; /* monotonic send time; 0 = at once */
+    int64_t extra_ms; /* added to the first-token and whole-request deadlines (a long
+                       * prompt's prefill); 0 = none */
     void *user;
     /* out: valid in the done callback */
     struct sample_rec rec; /* rec.run_id/seq/case_name/... are the caller's */

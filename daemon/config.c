@@ -48,6 +48,8 @@ static const struct opt opts[] = {
     I(memory_headroom_pct, 0, 90, "preflight keeps this % of memory free"),
     I(connect_timeout_ms, 1, 3600000, "connect timeout"),
     I(first_token_timeout_ms, 1, 86400000, "time allowed until the first token"),
+    I(first_token_ms_per_1k, 0, 3600000,
+      "added to first_token_timeout_ms (and the request's) per 1,000 prompt tokens of context"),
     I(stall_timeout_ms, 1, 86400000, "longest silence allowed inside a stream"),
     I(request_timeout_ms, 1, 86400000, "whole-request deadline"),
     I(load_timeout_ms, 1, 86400000, "deadline of one model load"),
@@ -97,6 +99,7 @@ config_defaults(struct config *c)
     c->memory_headroom_pct = 10;
     c->connect_timeout_ms = 5000;
     c->first_token_timeout_ms = 600000;
+    c->first_token_ms_per_1k = 5000; /* a prefill as slow as 200 tok/s is not a stall */
     c->stall_timeout_ms = 60000;
     c->request_timeout_ms = 1800000;
     c->load_timeout_ms = 900000;

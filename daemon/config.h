@@ -29,6 +29,7 @@ struct config {
     int memory_headroom_pct;           /* preflight: keep this % of RAM free */
     int connect_timeout_ms;
     int first_token_timeout_ms;
+    int first_token_ms_per_1k; /* added to it per 1,000 prompt tokens of a depth request */
     int stall_timeout_ms;
     int request_timeout_ms;
     int load_timeout_ms;

@@ -534,13 +534,46 @@ parse_level(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     return caplevel_parse(v, "service_level", &s->level, err, errlen);
 }
 
+/* "depths": distinct integers 0..SUITE_DEPTH_MAX, at most SUITE_DEPTHS_MAX,
+ * kept ascending; "depth_warm": a bool, only with depths. */
+static int
+parse_depths(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
+{
+    const json_t *a = json_object_get(spec, "depths"), *v;
+    char path[32];
+    size_t i, k;
+
+    if (get_bool(spec, "depth_warm", "depth_warm", &s->depth_warm, err, errlen) == -1)
+        return -1;
+    if (a == NULL)
+        return s->depth_warm ? fail(err, errlen, "depth_warm", "needs depths") : 0;
+    if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SUITE_DEPTHS_MAX)
+        return fail(err, errlen, "depths", "must be an array of 1..%d integers",
+                    SUITE_DEPTHS_MAX);
+    json_array_foreach(a, i, v)
+    {
+        snprintf(path, sizeof(path), "depths[%zu]", i);
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > SUITE_DEPTH_MAX)
+            return fail(err, errlen, path, "must be an integer in 0..%d", SUITE_DEPTH_MAX);
+        for (k = s->ndepths; k > 0 && s->depths[k - 1] > json_integer_value(v); k--)
+            s->depths[k] = s->depths[k - 1];
+        if (k > 0 && s->depths[k - 1] == json_integer_value(v))
+            return fail(err, errlen, path, "repeats %lld", (long long)json_integer_value(v));
+        s->depths[k] = json_integer_value(v);
+        s->ndepths++;
+    }
+    return 0;
+}
+
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
     static const char *const keys[] = {
         "name",         "kind",     "models",   "suite",         "repetitions", "warmup",
         "load_pattern", "sampling", "backend",  "server",        "duration_s",  "interval_s",
-        "nonce",        "resume",   "priority", "service_level", "cooldown",    NULL};
+        "nonce",        "resume",   "priority", "service_level", "cooldown",    "depths",
+        "depth_warm",   NULL};
     static const char *const kinds[] = {"benchmark", "stability", "capacity", NULL};
     int stability, r;
     long long n = 0;
@@ -591,7 +624,7 @@ parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
     }
     if (get_bool(spec, "nonce", "nonce", &s->nonce, err, errlen) == -1 ||
         get_bool(spec, "resume", "resume", &s->resume, err, errlen) == -1 ||
-        parse_level(spec, s, err, errlen) == -1)
+        parse_level(spec, s, err, errlen) == -1 || parse_depths(spec, s, err, errlen) == -1)
         return -1;
     r = get_int(spec, "priority", "priority", -JOBSPEC_PRIORITY_MAX, JOBSPEC_PRIORITY_MAX, &n,
                 err, errlen);
@@ -706,6 +739,13 @@ jobspec_to_json(const struct jobspec *s)
     json_object_set_new(o, "resume", json_boolean(s->resume));
     json_object_set_new(o, "priority", json_integer(s->priority));
     jobspec_cooldown_json(o, s);
+    if (s->ndepths > 0) {
+        json_t *d = json_array();
+        for (i = 0; i < s->ndepths; i++)
+            json_array_append_new(d, json_integer((json_int_t)s->depths[i]));
+        json_object_set_new(o, "depths", d);
+        json_object_set_new(o, "depth_warm", json_boolean(s->depth_warm));
+    }
     return o;
 }
 
@@ -727,6 +767,25 @@ jobspec_free(struct jobspec *s)
     s->sampling = NULL;
 }
 
+/* With depths, the suite swept over them must be a valid suite (names not
+ * too long, not too many cases): checked at submission, not by the worker.
+ * Frees st. 0, or -1 with err. */
+static int
+check_sweep(const struct jobspec *s, struct suite *st, char *err, size_t errlen)
+{
+    char inner[SUITE_ERR_MAX];
+    struct suite *swept = NULL;
+    int rc = 0;
+
+    if (s->ndepths > 0 && st != NULL &&
+        suite_with_depths(st, s->depths, (size_t)s->ndepths, s->depth_warm, &swept, inner,
+                          sizeof(inner)) == -1)
+        rc = fail(err, errlen, "depths", "%s", inner);
+    suite_free(swept);
+    suite_free(st);
+    return rc;
+}
+
 int
 jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size_t errlen,
                       char *why, size_t whylen)
@@ -742,15 +801,18 @@ jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size
         why[0] = '\0';
     if (json_is_string(s->suite)) {
         name = json_string_value(s->suite);
-        if (suite_is_builtin(name))
-            return 0;
+        if (suite_is_builtin(name)) {
+            if (s->ndepths > 0 &&
+                suite_load(name, NULL, &st, NULL, inner, sizeof(inner), NULL, 0) == -1)
+                return fail(err, errlen, "suite", "%s", inner);
+            return check_sweep(s, st, err, errlen);
+        }
         if (suite_load(name, suites_dir, &st, &inline_suite, inner, sizeof(inner), why,
                        whylen) == -1)
             return fail(err, errlen, "suite", "%s", inner);
-        suite_free(st);
         json_decref(s->suite);
         s->suite = inline_suite; /* the job carries it: the worker opens no file */
-        return 0;
+        return check_sweep(s, st, err, errlen);
     }
     /* An inline suite: the whole format checked now, not by the worker. */
     v = s->suite;
@@ -759,8 +821,7 @@ jobspec_resolve_suite(struct jobspec *s, const char *suites_dir, char *err, size
         return fail(err, errlen, "suite", "out of memory");
     rc = suite_parse(text, strlen(text), &st, inner, sizeof(inner));
     free(text);
-    suite_free(st);
     if (rc == -1)
         return fail(err, errlen, "suite", "%s", inner);
-    return 0;
+    return check_sweep(s, st, err, errlen);
 }

@@ -11,6 +11,9 @@
 
 #include <jansson.h>
 #include <stddef.h>
+#include <stdint.h>
+
+#include "daemon/suite.h"
 
 #include "daemon/caplevel.h"
 
@@ -50,6 +53,10 @@ struct jobspec {
     int pause_between_models_ms;
     int pause_between_cases_ms; /* sequential and concurrent benchmarks only */
     int thermal_gate_max_wait_ms;
+    /* A depth sweep (suite.h, suite_with_depths): ascending, distinct. */
+    int64_t depths[SUITE_DEPTHS_MAX];
+    int ndepths;    /* 0: no sweep */
+    int depth_warm; /* each depth also measured warm (the prefix cached) */
 };
 
 /*

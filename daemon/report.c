@@ -1,6 +1,7 @@
 /* report.c - see report.h. */
 #include "daemon/report.h"
 #include "daemon/capacity_report.h"
+#include "daemon/depth_table.h"
 
 #include "daemon/report_env.h"
 #include "storage/capdata.h"
@@ -378,6 +379,7 @@ md_cases(FILE *f, json_t *runs)
         md_num(f, 2, num(run, "avg_e2e_tps"));
         fprintf(f, "** | %lld/%lld |\n", passed, n);
         md_server(f, run);
+        depth_table_write(run, f, 1);
         if (!isnan(num(run, "load_ms")))
             fprintf(f, "\nLoad time: %.1f s.\n", num(run, "load_ms") / 1000.0);
     }

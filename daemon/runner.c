@@ -22,6 +22,7 @@
 #include "daemon/client.h"
 #include "daemon/cooldown.h"
 #include "common/clock.h"
+#include "daemon/depth.h"
 #include "daemon/log.h"
 #include "daemon/stability.h"
 #include "daemon/suite.h"
@@ -93,6 +94,12 @@ struct runner {
     int64_t stab_min_sent;
     double step_rps;
     struct capacity_acc *cap_acc; /* the step being measured */
+    /* depth sweeps (daemon/depth.h) */
+    struct depth_cal cal;
+    char *warm_prefix;    /* the last cold depth request's prefix, for warm ones */
+    int64_t warm_depth;   /* its depth */
+    int64_t probe_tokens; /* the last probe's usage.prompt_tokens; -1 failed */
+    int depth_failed;     /* calibration failed: the run fails */
 };
 
 static void
@@ -204,6 +211,113 @@ rnd(struct runner *r)
     x ^= x >> 27;
     r->nonce_state = x;
     return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* The body of a depth request of case sc on q: a fresh nonce and the
+ * calibrated filler before the case's messages, or, for a warm case, the
+ * prefix of the last cold request at its depth (the server's prompt cache
+ * holds it). Sets q's deadline extension from the expected prompt size.
+ * New string (caller frees), NULL on out of memory. */
+static char *
+depth_body(struct runner *r, struct client_req *q, const struct suite_case *sc)
+{
+    size_t idx = (size_t)(sc - r->suite->cases);
+    int64_t expect = sc->params.depth + (r->cal.base[idx] > 0 ? r->cal.base[idx] : 0);
+    char nonce[DEPTH_NONCE_MAX], *prefix;
+
+    q->extra_ms = depth_extra_ms(expect, r->cfg->first_token_ms_per_1k);
+    if (sc->params.warm && r->warm_prefix != NULL && r->warm_depth == sc->params.depth)
+        return request_body(r, sc, r->warm_prefix);
+    snprintf(nonce, sizeof(nonce), "[depth %016llx]", (unsigned long long)rnd(r));
+    prefix = depth_prefix(nonce, depth_units(&r->cal, sc->params.depth));
+    if (prefix == NULL)
+        return NULL;
+    free(r->warm_prefix);
+    r->warm_prefix = prefix;
+    r->warm_depth = sc->params.depth;
+    return request_body(r, sc, prefix);
+}
+
+/* A calibration probe has ended: keep its server-counted prompt. */
+static void
+probe_done(void *arg, struct client_req *q)
+{
+    struct runner *r = arg;
+
+    r->probe_tokens = q->rec.ok ? q->rec.prompt_tokens : -1;
+    if (!q->rec.ok)
+        log_warnx("job=%lld depth probe failed: %s %s", (long long)r->job_id, q->rec.error_code,
+                  q->rec.error_detail);
+    sample_rec_free(&q->rec);
+    free(q->text);
+    free(q->reasoning);
+    q->text = q->reasoning = NULL;
+}
+
+/* One probe: case sc with `units` filler units and max_tokens 1, on slot
+ * 0. The server's usage.prompt_tokens, or -1. */
+static int64_t
+depth_probe(struct runner *r, const struct suite_case *sc, int64_t units)
+{
+    struct client_req *q = &r->slots[0];
+    char nonce[DEPTH_NONCE_MAX], *prefix, *body = NULL;
+    json_t *req;
+
+    snprintf(nonce, sizeof(nonce), "[depth %016llx]", (unsigned long long)rnd(r));
+    prefix = depth_prefix(nonce, units);
+    req = prefix ? request_json(r, sc, prefix) : NULL;
+    if (req != NULL && json_object_set_new(req, "max_tokens", json_integer(1)) == 0)
+        body = json_dumps(req, JSON_COMPACT);
+    json_decref(req);
+    free(prefix);
+    r->probe_tokens = -1;
+    sample_rec_init(&q->rec);
+    q->body = body;
+    q->sched_ns = 0;
+    q->extra_ms = depth_extra_ms(units * DEPTH_UNIT_BYTES, r->cfg->first_token_ms_per_1k);
+    if (body != NULL && client_add(r->client, q) == 0)
+        client_run(r->client, probe_done, should_stop, r);
+    free(body);
+    return r->probe_tokens;
+}
+
+/* Calibrate the run's depth requests on the server (depth.h): each depth
+ * case's base, then tokens per filler unit from one probe with
+ * DEPTH_PROBE_UNITS units. Announced as a "depth_calibration" event. 0, or
+ * -1 when a probe failed (the run fails: its sizes would be guesses). */
+static int
+depth_calibrate(struct runner *r)
+{
+    const struct suite_case *first = NULL;
+    int64_t with;
+    size_t i;
+
+    memset(&r->cal, 0, sizeof(r->cal));
+    for (i = 0; i < SUITE_CASES_MAX; i++)
+        r->cal.base[i] = -1;
+    for (i = 0; i < r->suite->n_cases; i++) {
+        const struct suite_case *sc = &r->suite->cases[i];
+
+        if (!(sc->params.set & SUITE_P_DEPTH))
+            continue;
+        if (first == NULL)
+            first = sc;
+        r->cal.base[i] = depth_probe(r, sc, 0);
+        if (r->cal.base[i] < 0)
+            return -1;
+    }
+    with = depth_probe(r, first, DEPTH_PROBE_UNITS);
+    if (with < 0 || with <= r->cal.base[first - r->suite->cases])
+        return -1;
+    r->cal.tokens_per_unit =
+        (double)(with - r->cal.base[first - r->suite->cases]) / DEPTH_PROBE_UNITS;
+    r->cal.ok = 1;
+    emit(r, "depth_calibration",
+         json_pack("{s:I, s:f, s:I, s:i}", "run_id", (json_int_t)r->run_id, "tokens_per_unit",
+                   r->cal.tokens_per_unit, "base_tokens",
+                   (json_int_t)r->cal.base[first - r->suite->cases], "probe_units",
+                   DEPTH_PROBE_UNITS));
+    return 0;
 }
 
 /* Build the run's request plan: warm-ups, then each case x repetitions
@@ -365,6 +479,12 @@ on_done(void *arg, struct client_req *q)
                  q->model);
         r->mismatch = 1;
     }
+    if (sc->params.set & SUITE_P_DEPTH) {
+        q->rec.depth = sc->params.depth;
+        q->rec.depth_warm = sc->params.warm;
+        depth_judge(&r->cal, (size_t)(sc - r->suite->cases), sc->params.depth,
+                    q->rec.prompt_tokens, &q->rec.depth_off_pct, &q->rec.depth_mismatch);
+    }
     if (q->rec.ok && suite_case_validates(sc)) {
         why[0] = '\0';
         q->rec.passed =
@@ -412,6 +532,28 @@ next:
         slot_send(r, slot);
 }
 
+/* The body of case sc's next request on `slot` (q->body; NULL on out of
+ * memory): a depth request (depth_body), one with a fresh nonce (kept in
+ * slot_body, freed when it ends), or the case's shared body. */
+static void
+slot_body(struct runner *r, int slot, const struct suite_case *sc)
+{
+    struct client_req *q = &r->slots[slot];
+    char nonce[48];
+
+    q->extra_ms = 0;
+    if (sc->params.set & SUITE_P_DEPTH) {
+        r->slot_body[slot] = depth_body(r, q, sc);
+        q->body = r->slot_body[slot];
+    } else if (case_wants_nonce(r, sc)) {
+        snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
+        r->slot_body[slot] = request_body(r, sc, nonce);
+        q->body = r->slot_body[slot];
+    } else {
+        q->body = r->bodies[sc - r->suite->cases];
+    }
+}
+
 /* Send the next unmeasured plan item on `slot`. 1 sent, 0 nothing left. */
 static int
 slot_send(struct runner *r, int slot)
@@ -421,7 +563,6 @@ slot_send(struct runner *r, int slot)
     while (r->next < r->nplan) {
         const struct plan_item *it = &r->plan[r->next++];
         const struct suite_case *sc = &r->suite->cases[it->case_idx];
-        char nonce[48];
 
         if (samples_have_seq(r->db, r->run_id, it->seq) == 1)
             continue; /* measured before a restart */
@@ -433,13 +574,7 @@ slot_send(struct runner *r, int slot)
         q->rec.slot = slot;
         q->rec.warmup = it->warmup;
         q->sched_ns = it->sched_ns;
-        if (case_wants_nonce(r, sc)) {
-            snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
-            r->slot_body[slot] = request_body(r, sc, nonce);
-            q->body = r->slot_body[slot];
-        } else {
-            q->body = r->bodies[it->case_idx];
-        }
+        slot_body(r, slot, sc);
         if (q->body == NULL || client_add(r->client, q) == -1)
             return 0;
         return 1;
@@ -462,7 +597,6 @@ stab_send(struct runner *r, int slot)
     const struct suite_case *sc;
     int64_t now = clock_mono_ns(), sched = 0, n_cases = (int64_t)r->suite->n_cases;
     int case_idx, rep;
-    char nonce[48];
 
     if ((now >= r->stab_end_ns && r->stab_sent >= r->stab_min_sent) || r->slot_busy[slot] ||
         should_stop(r))
@@ -514,13 +648,7 @@ stab_send(struct runner *r, int slot)
     q->rec.slot = slot;
     q->rec.warmup = 0;
     q->sched_ns = sched;
-    if (case_wants_nonce(r, sc)) {
-        snprintf(nonce, sizeof(nonce), "[run %llx]", (unsigned long long)rnd(r));
-        r->slot_body[slot] = request_body(r, sc, nonce);
-        q->body = r->slot_body[slot];
-    } else {
-        q->body = r->bodies[case_idx];
-    }
+    slot_body(r, slot, sc);
     if (q->body == NULL || client_add(r->client, q) == -1)
         return 0;
     r->stab_sent++;
@@ -924,6 +1052,10 @@ run_plan(struct runner *r, const char *base_url)
     }
     if (run_prepare(r, base_url) == -1)
         return -1;
+    if (depth_suite_has(r->suite) && depth_calibrate(r) == -1) {
+        r->depth_failed = !should_stop(r);
+        return -1;
+    }
     if (run_warmup(r) == -1)
         return -1;
     return run_measure(r);
@@ -959,6 +1091,9 @@ run_cleanup(struct runner *r)
     r->nplan = r->nplan_all = r->next = 0;
     r->mismatch = 0;
     r->scheduled = 0;
+    free(r->warm_prefix);
+    r->warm_prefix = NULL;
+    r->depth_failed = 0;
 }
 
 /* Add "model (code)" to the job's list of failed models, truncating. */
@@ -1003,7 +1138,8 @@ struct job {
     struct backend_preflight pf;
     const char *base_url;
     char host[RUNNER_HOST_MAX];
-    char *suite_text; /* an inline suite, as parsed */
+    char *suite_text;   /* an inline suite, as parsed */
+    int64_t ctx_needed; /* context the depth cases need (0: none) */
     int nfailed_runs;
     char failed[RUNNER_FAILED_MAX];
     char *code;   /* the caller's code[RUNNER_CODE_MAX] */
@@ -1077,6 +1213,58 @@ job_resolve_suite(struct job *j)
     return 0;
 }
 
+/* A depth sweep: the job's depths applied to its suite (suite_with_depths),
+ * and the context every depth case needs. 0, or -1 with the job failed as
+ * bad_suite. */
+static int
+job_depths(struct job *j)
+{
+    const struct jobspec *spec = j->r.spec;
+    const json_t *mt = json_object_get(spec->sampling, "max_tokens");
+    struct suite *swept;
+    char err[SUITE_ERR_MAX];
+
+    if (spec->ndepths > 0) {
+        if (suite_with_depths(j->r.suite, spec->depths, (size_t)spec->ndepths, spec->depth_warm,
+                              &swept, err, sizeof(err)) == -1) {
+            job_fail(j, "bad_suite", "%s", err);
+            return -1;
+        }
+        suite_free(j->r.suite);
+        j->r.suite = swept;
+    }
+    j->ctx_needed =
+        depth_context_needed(j->r.suite, json_is_integer(mt) ? json_integer_value(mt) : 0);
+    return 0;
+}
+
+/* The depth checks of preflight, added to pf's reasons: a context the job
+ * set that cannot hold the deepest request, or a model whose maximum
+ * context (lms ls maxContextLength) cannot; nothing is sent then. */
+static void
+job_depth_preflight(struct job *j)
+{
+    const struct jobspec *spec = j->r.spec;
+    int i;
+
+    if (j->ctx_needed <= 0)
+        return;
+    if (spec->context_length > 0 && spec->context_length < j->ctx_needed)
+        backend_reason(&j->pf, BACKEND_CONTEXT_TOO_SMALL,
+                       "backend.context_length %ld cannot hold the deepest request: depth + "
+                       "max_tokens + its messages need %lld tokens",
+                       spec->context_length, (long long)j->ctx_needed);
+    for (i = 0; i < j->pf.nmodels; i++) {
+        const struct backend_model_info *mi = &j->pf.models[i];
+
+        if (mi->found && mi->max_context_length > 0 && mi->max_context_length < j->ctx_needed)
+            backend_reason(&j->pf, BACKEND_CONTEXT_TOO_SMALL,
+                           "model %s: the deepest request needs a context of %lld tokens "
+                           "(depth + max_tokens + its messages); the model's maximum is %ld",
+                           mi->key, (long long)j->ctx_needed, mi->max_context_length);
+    }
+}
+
 /* A failed preflight: every reason joined into the job's detail and listed
  * in the "preflight" event. */
 static void
@@ -1113,6 +1301,8 @@ job_preflight(struct job *j)
     struct backend_cfg bc;
 
     backend_cfg_from(&bc, spec, j->r.cfg, j->base_url, j->r.h ? j->r.h->abort : NULL);
+    if (bc.context_length == 0 && j->ctx_needed > 0)
+        bc.context_length = (long)j->ctx_needed; /* lms load --context-length */
     j->be = backend_new(spec->backend, &bc, &be_err);
     if (j->be == NULL) {
         job_fail(j, backend_code_name(be_err.code), "%s", be_err.detail);
@@ -1124,6 +1314,12 @@ job_preflight(struct job *j)
          * (a stopping daemon's job must stay resumable). */
         if (should_stop(&j->r))
             return RUNNER_STOPPED;
+        job_depth_preflight(j);
+        job_preflight_failed(j);
+        return RUNNER_FAILED;
+    }
+    job_depth_preflight(j);
+    if (j->pf.nreasons > 0) {
         job_preflight_failed(j);
         return RUNNER_FAILED;
     }
@@ -1272,6 +1468,8 @@ model_record(struct job *j, int i, const struct backend_load *ld)
     }
     if (spec->context_length > 0)
         f.context_length = spec->context_length;
+    else if (j->ctx_needed > 0 && strcmp(spec->backend, "lms") == 0)
+        f.context_length = j->ctx_needed; /* job_preflight passed it to lms load */
     f.load_ms = (double)ld->load_ms;
     f.load_ready_ms = (double)ld->load_ready_ms;
     f.host = j->host;
@@ -1306,6 +1504,11 @@ model_measure(struct job *j, struct model_result *res)
         runs_finish(r->db, r->run_id, "failed", "model_mismatch",
                     "the server answered as another model");
         model_failed(res, "model_mismatch");
+    } else if (r->depth_failed) {
+        runs_finish(r->db, r->run_id, "failed", "depth_calibration",
+                    "a probe (max_tokens 1) failed or reported no usage.prompt_tokens: "
+                    "the prompt sizes cannot be set");
+        model_failed(res, "depth_calibration");
     } else if (r->storage_failed && !should_stop(r)) {
         job_fail(j, "storage_error", "samples could not be stored: %s", r->db->err);
         res->end = MODEL_JOB_FAILED;
@@ -1325,7 +1528,7 @@ model_finish(struct job *j, const struct model_result *res)
         return;
     emit(r, "run_finished",
          json_pack("{s:I, s:s, s:s}", "run_id", (json_int_t)r->run_id, "model", r->model,
-                   "state", r->mismatch ? "failed" : "succeeded"));
+                   "state", r->mismatch || r->depth_failed ? "failed" : "succeeded"));
     if (r->stability)
         stab_event(r, 1);
 }
@@ -1434,7 +1637,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     code[0] = '\0';
     detail[0] = '\0';
 
-    out = job_resolve_suite(&j) == -1 ? RUNNER_FAILED : job_preflight(&j);
+    out =
+        job_resolve_suite(&j) == -1 || job_depths(&j) == -1 ? RUNNER_FAILED : job_preflight(&j);
     for (i = 0; out == RUNNER_SUCCEEDED && i < spec->nmodels; i++) {
         res = model_step(&j, i);
         if (res.end == MODEL_FAILED) {

@@ -16,6 +16,8 @@
  * there needs a line in suite_builtins[] too. */
 extern const char tpsd_suite_standard[];
 extern const unsigned long tpsd_suite_standard_len;
+extern const char tpsd_suite_depth[];
+extern const unsigned long tpsd_suite_depth_len;
 
 static const struct {
     const char *name;
@@ -23,6 +25,7 @@ static const struct {
     const unsigned long *len;
 } suite_builtins[] = {
     {"standard", tpsd_suite_standard, &tpsd_suite_standard_len},
+    {"depth", tpsd_suite_depth, &tpsd_suite_depth_len},
 };
 #define SUITE_NBUILTINS (sizeof(suite_builtins) / sizeof(suite_builtins[0]))
 
@@ -55,6 +58,9 @@ static const struct suite_pdef {
      offsetof(struct suite_params, frequency_penalty), 1, -2, 2},
     {"seed", SUITE_P_SEED, SUITE_PT_INT, offsetof(struct suite_params, seed), 0, 0, 0},
     {"nonce", SUITE_P_NONCE, SUITE_PT_BOOL, offsetof(struct suite_params, nonce), 0, 0, 0},
+    {"depth", SUITE_P_DEPTH, SUITE_PT_INT, offsetof(struct suite_params, depth), 1, 0,
+     SUITE_DEPTH_MAX},
+    {"warm", SUITE_P_WARM, SUITE_PT_BOOL, offsetof(struct suite_params, warm), 0, 0, 0},
 };
 #define SUITE_NPDEFS (sizeof(suite_pdefs) / sizeof(suite_pdefs[0]))
 
@@ -623,17 +629,18 @@ suite_load(const char *name, const char *suites_dir, struct suite **out, json_t 
     if (why != NULL && whylen > 0)
         why[0] = '\0';
     if (!suite_file_name_ok(name)) {
-        snprintf(err, errlen,
-                 "not a suite name: a job names a built-in suite (standard) or a file of the "
-                 "daemon's suites_dir (letters, digits, '.', '_', '-'; no '/'), or carries "
-                 "its suite inline");
+        snprintf(
+            err, errlen,
+            "not a suite name: a job names a built-in suite (standard, depth) or a file of the "
+            "daemon's suites_dir (letters, digits, '.', '_', '-'; no '/'), or carries "
+            "its suite inline");
         return -1;
     }
     r = suites_dir != NULL && suites_dir[0] != '\0'
             ? suite_read_dir(suites_dir, name, &text, &len)
             : -1;
     if (r == -1) {
-        snprintf(err, errlen, "no suite named \"%s\" (built-in: standard; %s)", name,
+        snprintf(err, errlen, "no suite named \"%s\" (built-in: standard, depth; %s)", name,
                  suites_dir != NULL && suites_dir[0] != '\0' ? "or a regular file in suites_dir"
                                                              : "suites_dir is not set");
         goto out;

@@ -14,7 +14,11 @@
  * <params> are any of: max_tokens (1..1,000,000), temperature (0..2), top_p
  * (0..1), top_k (0..1,000,000), min_p (0..1), repeat_penalty (0..10),
  * presence_penalty and frequency_penalty (-2..2), seed (integer), nonce
- * (bool: prefix a per-request nonce to the prompt to defeat prompt caches).
+ * (bool: prefix a per-request nonce to the prompt to defeat prompt caches),
+ * depth (0..SUITE_DEPTH_MAX: the case's prompt holds that many tokens of
+ * filler context before its messages, daemon/depth.h), warm (bool, with
+ * depth: the request repeats the previous cold request's prefix, so the
+ * server's prompt cache holds it).
  * A case's value wins over the default; every case needs a max_tokens from
  * one or the other. Unknown fields are errors. Regexes are POSIX extended
  * (regcomp REG_EXTENDED), matched anywhere in the text; '.' matches newlines.
@@ -38,9 +42,11 @@
 #define SUITE_FINISH_MAX 8            /* allowed finish reasons of one case */
 #define SUITE_REASON_MAX 32           /* one finish reason + NUL */
 #define SUITE_MAX_TOKENS_MAX 1000000
-#define SUITE_ERR_MAX 512       /* a good size for parse errors */
-#define SUITE_FILE_NAME_MAX 128 /* a suite file name in suites_dir + NUL */
-#define SUITE_PATH_MAX 2048     /* suites_dir/name + NUL */
+#define SUITE_ERR_MAX 512        /* a good size for parse errors */
+#define SUITE_FILE_NAME_MAX 128  /* a suite file name in suites_dir + NUL */
+#define SUITE_PATH_MAX 2048      /* suites_dir/name + NUL */
+#define SUITE_DEPTH_MAX 16777216 /* a case's depth in tokens (16M) */
+#define SUITE_DEPTHS_MAX 32      /* depths of one sweep */
 
 /* Bits of suite_params.set: which fields were given. */
 enum {
@@ -54,6 +60,8 @@ enum {
     SUITE_P_FREQUENCY_PENALTY = 1 << 7,
     SUITE_P_SEED = 1 << 8,
     SUITE_P_NONCE = 1 << 9,
+    SUITE_P_DEPTH = 1 << 10,
+    SUITE_P_WARM = 1 << 11,
 };
 
 /* Request parameters; a field means something only when its bit is set. */
@@ -69,6 +77,8 @@ struct suite_params {
     double frequency_penalty;
     int64_t seed;
     int nonce;
+    int64_t depth;
+    int warm;
 };
 
 enum suite_role { SUITE_ROLE_SYSTEM, SUITE_ROLE_USER, SUITE_ROLE_ASSISTANT };
@@ -178,6 +188,19 @@ int suite_case_validates(const struct suite_case *c);
 int suite_validate_output(const struct suite_case *c, const char *text,
                           int64_t completion_tokens, const char *finish_reason, char *why,
                           size_t whylen);
+
+/*
+ * The suite swept over `depths` (n of them, each 0..SUITE_DEPTH_MAX), as a
+ * new suite in *out (suite_free): each case that carries no depth of its
+ * own becomes one case per depth, named "NAME.dN" with depth N, followed
+ * by "NAME.dN.warm" (warm) when `warm`; a case with its own depth stays
+ * as it is (and gets its warm twin when `warm`). The names keep the depth
+ * in every series' identity (trends, regressions, compare). 0, or -1 with
+ * err: a name longer than SUITE_NAME_MAX allows, or more than
+ * SUITE_CASES_MAX cases.
+ */
+int suite_with_depths(const struct suite *s, const int64_t *depths, size_t n, int warm,
+                      struct suite **out, char *err, size_t errlen);
 
 /* The case named `name`, or NULL. */
 const struct suite_case *suite_find_case(const struct suite *s, const char *name);

@@ -15,11 +15,14 @@
  * "avg_server_decode_tps", "server_samples" and "server_clock_mismatches".
  * Absent when no sample carries server timings. "server_runtime" and
  * "server_model_info": LM Studio's engine and loaded model as its v0 API
- * reported them on a sample, when it did.
+ * reported them on a sample, when it did. A depth sweep's cases carry
+ * "at_depth", "warm" and "depth_mismatches", and its run "depth", the
+ * table of depth_table.h.
  */
 #include "daemon/summary.h"
 
 #include "common/stats.h"
+#include "daemon/depth_table.h"
 #include "storage/runs.h"
 #include "storage/sample_fields.h"
 
@@ -108,6 +111,7 @@ case_json(const char *name, json_t *samples, const size_t *idx, size_t n, double
         json_object_set_new(c, fig, summary_json(vals, k));
     }
     case_server_json(c, samples, idx, n);
+    depth_table_case(c, samples, idx, n);
     return c;
 }
 
@@ -137,7 +141,7 @@ run_server_info(json_t *run, json_t *samples)
 static int
 run_json(struct db *db, json_t *run)
 {
-    json_t *samples = NULL, *cases = json_array();
+    json_t *samples = NULL, *cases = json_array(), *depth;
     size_t i, j, n, nc = 0, *idx = NULL, total = 0, passed = 0;
     double *vals = NULL, *e2e = NULL, sum_e2e = 0, sum_dec = 0, sum_srv = 0;
     int n_e2e = 0, n_dec = 0, n_srv = 0, n_srvd = 0, n_flag = 0, rc = -1;
@@ -209,6 +213,9 @@ run_json(struct db *db, json_t *run)
     }
     stats_summarize(e2e, j, &range);
     run_server_info(run, samples);
+    depth = depth_table_rows(cases);
+    if (depth != NULL)
+        json_object_set_new(run, "depth", depth);
     json_object_set_new(run, "cases", cases);
     cases = NULL;
     json_object_set_new(run, "requests", json_integer((json_int_t)total));
@@ -359,6 +366,7 @@ summary_print_text(const json_t *summary, FILE *f)
                     (long long)json_integer_value(json_object_get(c, "n")));
         }
         print_server(run, f);
+        depth_table_write(run, f, 0);
         fprintf(
             f,
             "  average e2e %.2f tok/s (range %.2f-%.2f), decode %.2f tok/s, pass rate %.0f%%",

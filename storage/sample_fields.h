@@ -62,7 +62,12 @@
     X(server_ttft_ms, REAL, SF_SUM | SF_CSV)                                                   \
     X(server_cached_tokens, I64, SF_SUM | SF_CSV)                                              \
     X(server_decode_diff_pct, REAL, SF_SUM | SF_CSV) /* vs decode_tps */                       \
-    X(server_clock_mismatch, BOOL, SF_CSV)           /* |diff| > 5% */
+    X(server_clock_mismatch, BOOL, SF_CSV)           /* |diff| > 5% */                         \
+    /* depth sweeps (daemon/depth.h): the asked context, cold or warm */                       \
+    X(depth, I64, SF_CSV | SF_EVENT)                                                           \
+    X(depth_warm, BOOL, SF_CSV)                                                                \
+    X(depth_off_pct, REAL, SF_CSV)  /* server's prompt vs base + depth */                      \
+    X(depth_mismatch, BOOL, SF_CSV) /* |off| > 2% */
 
 /* The C type of each kind, for the struct members. */
 #define SF_CTYPE_I64 int64_t

@@ -435,3 +435,67 @@ TEST(round_trip)
     round_trip("{\"kind\": \"stability\", \"models\": [\"m\"], \"duration_s\": 86400,"
                " \"load_pattern\": {\"type\": \"concurrent\", \"concurrency\": 4}}");
 }
+
+/* Issue 16: depths are distinct integers 0..16M, kept ascending and
+ * carried through the normalised spec; depth_warm needs them. */
+TEST(depths)
+{
+    struct jobspec s;
+    json_t *j;
+    char big[2048];
+    size_t n = 0;
+    int i;
+
+    CHECK_INT(parse_text("{\"models\": [\"m\"], \"depths\": [4096, 0, 131072], "
+                         "\"depth_warm\": true}",
+                         &s),
+              ==, 0);
+    CHECK_INT(s.ndepths, ==, 3);
+    CHECK_INT(s.depths[0], ==, 0);
+    CHECK_INT(s.depths[1], ==, 4096);
+    CHECK_INT(s.depths[2], ==, 131072);
+    CHECK(s.depth_warm);
+    j = jobspec_to_json(&s);
+    CHECK_INT(json_integer_value(json_array_get(json_object_get(j, "depths"), 2)), ==, 131072);
+    CHECK(json_is_true(json_object_get(j, "depth_warm")));
+    json_decref(j);
+    jobspec_free(&s);
+    CHECK_INT(parse_text("{\"models\": [\"m\"]}", &s), ==, 0);
+    j = jobspec_to_json(&s);
+    CHECK(json_object_get(j, "depths") == NULL);
+    json_decref(j);
+    jobspec_free(&s);
+
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": 4096}", "depths: must be an array");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": []}", "depths: must be an array");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [0, -1]}", "depths[1]: must be an integer");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [1.5]}", "depths[0]: must be an integer");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [\"4k\"]}",
+                 "depths[0]: must be an integer");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [16777217]}", "depths[0]: must be");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [8, 4, 8]}", "depths[2]: repeats 8");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depth_warm\": true}", "depth_warm: needs depths");
+    EXPECT_ERROR("{\"models\": [\"m\"], \"depths\": [1], \"depth_warm\": 1}", "depth_warm:");
+    n += (size_t)snprintf(big + n, sizeof(big) - n, "{\"models\": [\"m\"], \"depths\": [0");
+    for (i = 1; i <= SUITE_DEPTHS_MAX; i++)
+        n += (size_t)snprintf(big + n, sizeof(big) - n, ", %d", i);
+    snprintf(big + n, sizeof(big) - n, "]}");
+    EXPECT_ERROR(big, "depths: must be an array of 1..32");
+
+    /* The sweep is checked where the job is submitted. */
+    CHECK_INT(parse_text("{\"models\": [\"m\"], \"suite\": \"depth\", \"depths\": [0, 8]}", &s),
+              ==, 0);
+    CHECK_INT(jobspec_resolve_suite(&s, NULL, err, sizeof(err), NULL, 0), ==, 0);
+    jobspec_free(&s);
+    CHECK_INT(
+        parse_text("{\"models\": [\"m\"], \"depths\": [131072], \"suite\": {\"name\": "
+                   "\"t\", \"cases\": [{\"name\": \"c23456789012345678901234567890123456"
+                   "789012345678901234567\", \"max_tokens\": 1, \"messages\": [{\"role\": "
+                   "\"user\", \"content\": \"x\"}]}]}}",
+                   &s),
+        ==, 0);
+    CHECK_INT(jobspec_resolve_suite(&s, NULL, err, sizeof(err), NULL, 0), ==, -1);
+    if (strstr(err, "depths: ") != err || strstr(err, "name too long") == NULL)
+        check_failed(__FILE__, __LINE__, "error: %s", err);
+    jobspec_free(&s);
+}

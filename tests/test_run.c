@@ -1142,3 +1142,277 @@ TEST(capacity_rate_search)
     sqlite3_close(db);
     tu_sim_stop(&t.sim);
 }
+/* ---- depth sweeps (issue 16; daemon/depth.h, tests/sim/sim_chat.c) ---- */
+
+#define D_TTFT_MS 1000.0 /* a loaded host adds a few ms before the sim sees the body */
+#define D_TPS 100.0
+#define D_PTPS 20000.0
+#define D_PHALF 8000.0
+#define D_DHALF 4000.0
+#define D_MAX_TOKENS 48
+#define SUITE_DEPTH                                                                            \
+    "{\"name\":\"d\",\"cases\":[{\"name\":\"ask\",\"max_tokens\":48,\"messages\":"             \
+    "[{\"role\":\"user\",\"content\":\"Summarise the records above.\"}]}]}"
+
+/* The sim's schedule (sim_chat.c's top comment), written out again: the
+ * prefill of positions [c, p) and the decode span of n tokens after p, ms. */
+static double
+d_prefill_ms(double ptps, double half, long c, long p)
+{
+    double s = 0;
+
+    for (; c < p; c++)
+        s += (1.0 + (half > 0 ? (double)c / half : 0)) / ptps;
+    return s * 1e3;
+}
+
+static double
+d_decode_ms(long p, long n)
+{
+    double s = 0;
+    long k;
+
+    for (k = 0; k + 1 < n; k++)
+        s += (1.0 + (double)(p + k) / D_DHALF) / D_TPS;
+    return s * 1e3;
+}
+
+/* Figure `col` of the one measured, ok sample at `depth` (NAN: none). */
+static double
+d_col(sqlite3 *db, long depth, const char *col)
+{
+    char sql[256];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT %s FROM samples WHERE depth = %ld AND ok = 1 AND warmup = 0 AND "
+             "depth_warm = 0",
+             col, depth);
+    return q_num(db, sql);
+}
+
+static void
+d_setup(struct t_env *t, const char *extra_model)
+{
+    char m[512];
+
+    snprintf(m, sizeof(m),
+             "{\"key\":\"m\",\"ttft_ms\":%g,\"tps\":%g,\"prefill_tps\":%g,"
+             "\"prefill_half_ctx\":%g,\"decode_half_ctx\":%g,\"timings\":\"llamacpp\","
+             "\"prompt_cache\":true,"
+             "\"size_bytes\":2e9%s}",
+             D_TTFT_MS, D_TPS, D_PTPS, D_PHALF, D_DHALF, extra_model);
+    t_setup(t, m, SUITE_DEPTH);
+}
+
+/* Issue 16's acceptance: a sweep of six depths, three requests each,
+ * against a sim whose prefill and decode slow down with the context. At
+ * every depth each prompt the server counted is within 2% of base + depth
+ * (base: the depth-0 prompt), and the depth table's prefill and decode
+ * speeds (medians: one late event on a busy host moves one request's
+ * figure by a percent) are within 1% of the sim's schedule (the prefill
+ * skips the tokens the server says it had cached: the first tokens every
+ * prompt shares). The model was loaded with a context that fits. */
+TEST(depth_sweep_six_depths)
+{
+    static const long depths[] = {0, 1024, 2048, 4096, 8192, 16384};
+    const char *args[] = {"--model",  "m", "--depth",       "0,1024,2048,4096,8192,16384",
+                          "--warmup", "0", "--repetitions", "3",
+                          "--json",   NULL};
+    struct t_env t;
+    json_t *sum, *rows, *row;
+    sqlite3 *db;
+    char *argv_log, expr[128];
+    long base = 0, p, cached;
+    size_t i;
+
+    d_setup(&t, ",\"max_context_length\":65536");
+    CHECK_INT(t_run(&t, args), ==, 0);
+    sum = t_json_out(&t);
+    rows = json_object_get(json_array_get(json_object_get(sum, "runs"), 0), "depth");
+    CHECK_INT(json_array_size(rows), ==, 6);
+    db = t_db(&t);
+    for (i = 0; i < 6; i++) {
+        double ptps, dtps, want_ttft, want_dtps;
+
+        row = json_array_get(rows, i);
+        CHECK_INT(json_integer_value(json_object_get(row, "depth")), ==, depths[i]);
+        CHECK_INT(json_integer_value(json_object_get(row, "ok")), ==, 3);
+        CHECK_INT(json_integer_value(json_object_get(row, "mismatches")), ==, 0);
+        p = (long)json_number_value(json_object_get(row, "prompt_tokens"));
+        if (i == 0)
+            base = p;
+        /* Every sample's prompt within 2% of base + depth. */
+        snprintf(expr, sizeof(expr), "max(abs(prompt_tokens - %ld))", base + depths[i]);
+        CHECK_DBL(d_col(db, depths[i], expr), <=, 0.02 * (double)depths[i]);
+        CHECK_DBL(d_col(db, depths[i], "count(*)"), ==, 3);
+        CHECK_DBL(d_col(db, depths[i], "min(completion_tokens)"), ==, D_MAX_TOKENS);
+        CHECK_DBL(d_col(db, depths[i], "max(completion_tokens)"), ==, D_MAX_TOKENS);
+        cached = (long)d_col(db, depths[i], "max(server_cached_tokens)");
+        CHECK(cached >= 0 && cached < 16);
+        /* The table's medians against the sim's schedule. */
+        ptps = json_number_value(json_object_get(row, "prefill_tps"));
+        dtps = json_number_value(json_object_get(row, "decode_tps"));
+        want_ttft = D_TTFT_MS + d_prefill_ms(D_PTPS, D_PHALF, cached, p);
+        want_dtps = (double)(D_MAX_TOKENS - 1) * 1e3 / d_decode_ms(p, D_MAX_TOKENS);
+        fprintf(stderr,
+                "depth %6ld: prompt %6ld (%+.2f%%), prefill %.1f/%.1f tok/s (%+.2f%%), decode "
+                "%.2f/%.2f tok/s (%+.2f%%)\n",
+                depths[i], p,
+                100.0 * (double)(p - base - depths[i]) / (double)(base + depths[i]), ptps,
+                (double)p * 1e3 / want_ttft, 100.0 * (ptps / ((double)p * 1e3 / want_ttft) - 1),
+                dtps, want_dtps, 100.0 * (dtps / want_dtps - 1));
+        CHECK_DBL(fabs(ptps / ((double)p * 1e3 / want_ttft) - 1), <, 0.01);
+        CHECK_DBL(fabs(dtps / want_dtps - 1), <, 0.01);
+    }
+    sqlite3_close(db);
+    json_decref(sum);
+    /* Loaded with a context that holds 16384 + max_tokens + the message. */
+    argv_log = t_slurp(t.argv_log);
+    CHECK(strstr(argv_log, "--context-length") != NULL);
+    free(argv_log);
+    tu_sim_stop(&t.sim);
+}
+
+/* Requests the sim received (its log). */
+static size_t
+d_sim_requests(struct t_env *t)
+{
+    json_t *log = tu_sim_log(&t->sim);
+    size_t n;
+
+    CHECK(log != NULL);
+    n = json_array_size(json_object_get(log, "requests"));
+    json_decref(log);
+    return n;
+}
+
+/* A depth beyond the model's maximum context (lms ls maxContextLength) is
+ * refused in preflight, naming the model, the context needed and the
+ * maximum; nothing is loaded or sent. */
+TEST(depth_beyond_model_max_refused)
+{
+    const char *args[] = {"--model",       "m", "--depth", "0,16384", "--warmup", "0",
+                          "--repetitions", "1", NULL};
+    struct t_env t;
+    char *err, *argv_log;
+
+    d_setup(&t, ",\"max_context_length\":8192");
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "preflight_failed") != NULL);
+    CHECK(strstr(err, "context_too_small") != NULL);
+    CHECK(strstr(err, "model m:") != NULL);
+    CHECK(strstr(err, "the model's maximum is 8192") != NULL);
+    free(err);
+    CHECK_INT(d_sim_requests(&t), ==, 0);
+    if (tu_read_file(t.argv_log, &argv_log, NULL) == 0) {
+        CHECK(strstr(argv_log, "load m -y") == NULL); /* --estimate-only at most */
+        free(argv_log);
+    }
+    tu_sim_stop(&t.sim);
+}
+
+/* A job that sets a context too small for its deepest request is refused
+ * in preflight as well, before anything is loaded. */
+TEST(depth_context_length_too_small_refused)
+{
+    const char *args[] = {"--model",          "m",    "--depth",  "4096",
+                          "--context-length", "4096", "--warmup", "0",
+                          "--repetitions",    "1",    NULL};
+    struct t_env t;
+    char *err;
+
+    d_setup(&t, "");
+    CHECK_INT(t_run(&t, args), ==, 1);
+    err = t_slurp(t.err);
+    CHECK(strstr(err, "context_too_small") != NULL);
+    CHECK(strstr(err, "backend.context_length 4096") != NULL);
+    free(err);
+    CHECK_INT(d_sim_requests(&t), ==, 0);
+    tu_sim_stop(&t.sim);
+}
+
+/* A 128K prefill slower than the first-token timeout: with the deadline
+ * grown per 1,000 prompt tokens it is measured; without (0 ms per 1k) the
+ * same request is cut off as a timeout, so the growth is what saved it. */
+TEST(depth_128k_prefill_not_cut_off)
+{
+    /* the last value: ms per 1k, 20 (grown) then 0 (flat) */
+    const char *args[] = {"--model",
+                          "m",
+                          "--depth",
+                          "131072",
+                          "--warmup",
+                          "0",
+                          "--repetitions",
+                          "1",
+                          "--first-token-timeout-ms",
+                          "500",
+                          "--first-token-ms-per-1k",
+                          "20",
+                          NULL};
+    struct t_env t;
+    sqlite3 *db;
+    char *code;
+
+    t_setup(&t,
+            "{\"key\":\"m\",\"ttft_ms\":10,\"tps\":200,\"prefill_tps\":100000,"
+            "\"max_context_length\":262144,\"size_bytes\":2e9}",
+            "{\"name\":\"d\",\"cases\":[{\"name\":\"ask\",\"max_tokens\":8,\"messages\":"
+            "[{\"role\":\"user\",\"content\":\"Summarise.\"}]}]}");
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    CHECK_DBL(d_col(db, 131072, "ttft_ms"), >, 1300); /* 131072 / 100000 s + 10 ms */
+    CHECK_DBL(d_col(db, 131072, "prompt_tokens"), >=, 131072);
+    sqlite3_close(db);
+    CHECK_INT(unlink(t.db), ==, 0);
+    args[11] = "0";
+    CHECK_INT(t_run(&t, args), ==, 1);
+    db = t_db(&t);
+    code = q_str(db, "SELECT error_code FROM samples WHERE depth = 131072");
+    CHECK_STR(code, "timeout");
+    free(code);
+    sqlite3_close(db);
+    tu_sim_stop(&t.sim);
+}
+
+/* --depth-warm: after each cold request, one that repeats its prompt; the
+ * server reports all but one prompt token cached and the warm TTFT holds
+ * only the fixed overhead and one token's prefill. */
+TEST(depth_warm_uses_prompt_cache)
+{
+    const char *args[] = {"--model",  "m", "--depth",       "4096", "--depth-warm",
+                          "--warmup", "0", "--repetitions", "1",    NULL};
+    struct t_env t;
+    sqlite3 *db;
+    double p, cached;
+    const char *rargs[] = {getenv("TPSD_BIN"), "report", "1", "--db", t.db, NULL};
+    char *text;
+    int code = -1;
+
+    d_setup(&t, "");
+    CHECK_INT(t_run(&t, args), ==, 0);
+    db = t_db(&t);
+    p = q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 1");
+    cached = q_num(db, "SELECT server_cached_tokens FROM samples WHERE depth_warm = 1");
+    CHECK_DBL(cached, ==, p - 1);
+    CHECK_DBL(q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 0"), ==, p);
+    CHECK_DBL(q_num(db, "SELECT ttft_ms FROM samples WHERE depth_warm = 1"), <,
+              D_TTFT_MS + 0.5 * d_prefill_ms(D_PTPS, D_PHALF, 0, (long)p));
+    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name = 'ask.d4096.warm'"), ==,
+              1);
+    sqlite3_close(db);
+    /* tpsd run's table and the Markdown report's have both rows. */
+    text = t_slurp(t.out);
+    if (strstr(text, "(by depth)") == NULL || strstr(text, "4096 warm") == NULL)
+        check_failed(__FILE__, __LINE__, "tpsd run printed no depth table: %.2000s", text);
+    free(text);
+    CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
+    CHECK_INT(code, ==, 0);
+    text = t_slurp(t.out);
+    if (strstr(text, "By depth") == NULL || strstr(text, "| ask.d4096 | ") == NULL ||
+        strstr(text, "| ask.d4096.warm | ") == NULL)
+        check_failed(__FILE__, __LINE__, "the report has no depth table: %.3000s", text);
+    free(text);
+    tu_sim_stop(&t.sim);
+}

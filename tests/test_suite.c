@@ -391,8 +391,9 @@ TEST(json_round_trip)
 
     j = suite_list_builtin();
     CHECK(json_is_array(j));
-    CHECK_INT(json_array_size(j), ==, 1);
+    CHECK_INT(json_array_size(j), ==, 2);
     CHECK_STR(json_string_value(json_object_get(json_array_get(j, 0), "name")), "standard");
+    CHECK_STR(json_string_value(json_object_get(json_array_get(j, 1), "name")), "depth");
     json_decref(j);
 }
 
@@ -506,4 +507,65 @@ TEST(suites_dir_refuses_paths_links_fifos)
     CHECK_INT(mkdir(path, 0700), ==, 0);
     CHECK_INT(suite_load("sub", dir, &s, NULL, err, sizeof(err), NULL, 0), ==, -1);
     CHECK(s == NULL);
+}
+
+/* Issue 16: a case's depth and warm are validated parameters; the built-in
+ * depth suite loads; a sweep makes one case per depth named NAME.dN (and
+ * NAME.dN.warm), keeps a case with its own depth once, and refuses names
+ * that would grow too long or more cases than a suite holds. */
+TEST(depth_sweep)
+{
+    static const int64_t depths[] = {0, 4096, 131072};
+    char err[SUITE_ERR_MAX], name[80];
+    struct suite *s, *w = NULL, *b = NULL;
+    int64_t lots[SUITE_DEPTHS_MAX];
+    size_t i;
+
+    FAILS(ONE_CASE(",\"depth\":-1"), "case \"c\": depth:");
+    FAILS(ONE_CASE(",\"depth\":16777217"), "case \"c\": depth:");
+    FAILS(ONE_CASE(",\"depth\":1.5"), "case \"c\": depth:");
+    FAILS(ONE_CASE(",\"warm\":1"), "case \"c\": warm:");
+    CHECK_INT(suite_load("depth", NULL, &b, NULL, err, sizeof(err), NULL, 0), ==, 0);
+    CHECK_INT(b->n_cases, ==, 1);
+    CHECK(!(b->cases[0].params.set & SUITE_P_DEPTH));
+    suite_free(b);
+
+    s = parse_ok("{\"name\":\"t\",\"cases\":["
+                 "{\"name\":\"a\",\"max_tokens\":10,\"messages\":[{\"role\":\"user\","
+                 "\"content\":\"hi\"}]},"
+                 "{\"name\":\"own\",\"depth\":777,\"max_tokens\":10,\"messages\":[{\"role\":"
+                 "\"user\",\"content\":\"hi\"}]}]}");
+    CHECK_INT(suite_with_depths(s, depths, 3, 1, &w, err, sizeof(err)), ==, 0);
+    CHECK_INT(w->n_cases, ==, 3 * 2 + 2);
+    for (i = 0; i < 3; i++) {
+        snprintf(name, sizeof(name), "a.d%lld", (long long)depths[i]);
+        CHECK_STR(w->cases[2 * i].name, name);
+        CHECK_INT(w->cases[2 * i].params.depth, ==, depths[i]);
+        CHECK(!w->cases[2 * i].params.warm);
+        CHECK_INT(w->cases[2 * i + 1].params.depth, ==, depths[i]);
+        CHECK(w->cases[2 * i + 1].params.warm);
+    }
+    CHECK_STR(w->cases[1].name, "a.d0.warm");
+    CHECK_STR(w->cases[6].name, "own");
+    CHECK_INT(w->cases[6].params.depth, ==, 777);
+    CHECK_STR(w->cases[7].name, "own.warm");
+    suite_free(w);
+    suite_free(s);
+
+    s = parse_ok(
+        "{\"name\":\"t\",\"cases\":[{\"name\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        "aaaaaaaaaaaaaaaaaa\",\"max_tokens\":1,\"messages\":[{\"role\":\"user\","
+        "\"content\":\"x\"}]}]}");
+    w = (struct suite *)1;
+    CHECK_INT(suite_with_depths(s, depths, 3, 0, &w, err, sizeof(err)), ==, -1);
+    CHECK(w == NULL);
+    CHECK(strstr(err, "name too long") != NULL);
+    suite_free(s);
+    for (i = 0; i < SUITE_DEPTHS_MAX; i++)
+        lots[i] = (int64_t)i;
+    s = parse_ok(ONE_CASE(""));
+    CHECK_INT(suite_with_depths(s, lots, SUITE_DEPTHS_MAX, 1, &w, err, sizeof(err)), ==, 0);
+    CHECK_INT(w->n_cases, ==, 2 * SUITE_DEPTHS_MAX);
+    suite_free(w);
+    suite_free(s);
 }

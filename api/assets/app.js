@@ -8,6 +8,7 @@
  * (polled with cache: 'no-cache', so the browser sends If-None-Match and the
  * server answers 304 while nothing changed), /v1/runs (failures) and
  * /v1/jobs/{id}/stability for stability jobs (shown only when it answers),
+ * /v1/jobs/{id}/report?format=json for a depth sweep's charts (runs[].depth),
  * /v1/compare (the Compare panel, on demand).
  *
  * Everything user-supplied (model keys, names, error details) goes into the
@@ -531,6 +532,7 @@
     renderLive(L);
     showStability(job);
     showCapacity(job);
+    showDepth(job);
     details.then(({ body }) => {
       if (S.live !== L) return;
       L.job = body;
@@ -699,6 +701,7 @@
     pollHistory(true);
     if (L.job && (L.job.kind === 'stability')) showStability(L.job);
     if (L.job && (L.job.kind === 'capacity')) showCapacity(L.job);
+    showDepth(L.job);
   }
 
   function buildLive(L) {
@@ -1091,6 +1094,123 @@
       blocks);
   }
 
+  /* ---- depth sweeps ---- */
+
+  /* A depth sweep's panel (issue 16): decode speed, prefill speed and TTFT
+   * against depth, one line per model (warm requests as their own dashed
+   * line), from the job's report JSON (runs[].depth: medians per depth);
+   * each chart's numbers are one click away. Depths sit at equal steps on
+   * the x axis, as llama-bench lists them (0, 4K ... 128K). */
+  const DEPTH_FIGS = [
+    { key: 'decode_tps', title: 'Decode TPS by depth', unit: 'tok/s', digits: 2 },
+    { key: 'prefill_tps', title: 'Prefill TPS by depth', unit: 'tok/s', digits: 1 },
+    { key: 'ttft_ms', title: 'TTFT by depth', unit: 'ms', digits: 0 },
+  ];
+
+  function fmtDepth(d) {
+    return d >= 1024 && d % 1024 === 0 ? d / 1024 + 'K' : String(d);
+  }
+
+  async function showDepth(job) {
+    const sec = $('depth');
+    if (!job || !job.spec || !(job.spec.depths || job.spec.suite === 'depth')) {
+      sec.hidden = true;
+      return;
+    }
+    const url = '/v1/jobs/' + job.id + '/report?format=json';
+    let body;
+    try {
+      ({ body } = await api(url));
+    } catch (e) {
+      sec.hidden = true;
+      return;
+    }
+    if (S.selected !== job.id || !body) return;
+    const runs = (body.runs || []).filter((r) => Array.isArray(r.depth) && r.depth.length);
+    sec.hidden = !runs.length;
+    if (!runs.length) return;
+    replaceKids($('depth-body'),
+      h('p', { class: 'hint' }, 'Job #' + job.id + ': medians of the successful requests at each depth (tokens of context ' +
+        'before the instruction, sized on the server). ', h('a', { href: url }, 'JSON'), ' · ',
+        h('a', { href: '/v1/jobs/' + job.id + '/report?format=md' }, 'report')),
+      h('div', { class: 'charts' }, DEPTH_FIGS.map((f) => depthChart(f, runs, url))));
+  }
+
+  /* One figure against depth: an SVG line per model (and warm), the rows
+   * kept on the card for its numbers table and CSV. */
+  function depthChart(f, runs, url) {
+    const W = 640, H = 270, ML = 60, MR = 14, MT = 12, MB = 44;
+    const m = { key: 'depth-' + f.key, title: f.title, unit: f.unit, digits: f.digits, simple: true, depth: true };
+    const card = chartCard(m, url);
+    const series = [];
+    for (const run of runs) {
+      for (const warm of [false, true]) {
+        const rows = run.depth.filter((r) => Boolean(r.warm) === warm);
+        if (rows.length) series.push({ model: run.model + (warm ? ' (warm)' : ''), case: null, warm: warm, rows: rows });
+      }
+    }
+    const depths = [...new Set(series.flatMap((se) => se.rows.map((r) => r.depth)))].sort((a, b) => a - b);
+    card._metric = m;
+    card._rows = series.flatMap((se) => se.rows.map((r) => ({ model: se.model, warm: se.warm, depth: r.depth,
+      prompt: r.prompt_tokens, value: r[f.key] })));
+    let ymax = 0;
+    for (const r of card._rows) if (isNum(r.value) && r.value > ymax) ymax = r.value;
+    const yt = yTicks(ymax * 1.05);
+    const px = (d) => ML + (depths.length > 1 ? depths.indexOf(d) / (depths.length - 1) : 0.5) * (W - ML - MR);
+    const py = (v) => MT + (1 - v / yt.top) * (H - MT - MB);
+    const svg = s('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': card.id + '-t', preserveAspectRatio: 'xMidYMid meet' },
+      s('title', { id: card.id + '-t' }, f.title + ' (' + f.unit + '), ' + series.length + ' series'));
+    const grid = s('g', { class: 'grid' });
+    const axis = s('g', { class: 'axis' });
+    for (const v of yt.ticks) {
+      grid.append(s('line', { x1: ML, x2: W - MR, y1: py(v), y2: py(v) }));
+      axis.append(s('text', { x: ML - 6, y: py(v) + 3.5, 'text-anchor': 'end' }, v.toFixed(yt.dec)));
+    }
+    for (const d of depths) {
+      grid.append(s('line', { x1: px(d), x2: px(d), y1: MT, y2: H - MB }));
+      axis.append(s('text', { x: px(d), y: H - MB + 15, 'text-anchor': 'middle' }, fmtDepth(d)));
+    }
+    axis.append(s('path', { d: 'M' + ML + ' ' + MT + 'V' + (H - MB) + 'H' + (W - MR) }));
+    axis.append(s('text', { class: 'title', transform: 'translate(14 ' + ((H - MB + MT) / 2) + ') rotate(-90)', 'text-anchor': 'middle' },
+      f.title.replace(/ by depth$/, '') + ' (' + f.unit + ')'));
+    axis.append(s('text', { class: 'title', x: (ML + W - MR) / 2, y: H - 6, 'text-anchor': 'middle' }, 'depth (tokens of context)'));
+    svg.append(grid, axis);
+    for (const se of series) {
+      const st = seriesStyle({ model: se.model.replace(/ \(warm\)$/, ''), case: null });
+      const g = s('g', { class: 'series', 'data-model': se.model });
+      const pts = se.rows.filter((r) => isNum(r[f.key]));
+      g.append(s('path', { d: pts.map((r, i) => (i ? 'L' : 'M') + px(r.depth).toFixed(1) + ' ' + py(r[f.key]).toFixed(1)).join('') || 'M0 0',
+        stroke: st.color, 'stroke-dasharray': se.warm ? '6 3' : null }));
+      for (const r of pts) {
+        g.append(s('circle', { class: 'pt', cx: px(r.depth).toFixed(1), cy: py(r[f.key]).toFixed(1), r: 3, fill: st.color },
+          s('title', null, se.model + ', depth ' + r.depth + ': ' + fmt(r[f.key], f.digits) + ' ' + f.unit +
+            ' (prompt ' + fmt(r.prompt_tokens, 0) + ' tokens, n ' + r.ok + ')')));
+      }
+      svg.append(g);
+    }
+    card.querySelector('.chart-body').replaceChildren(svg);
+    replaceKids(card.querySelector('.legend'), series.map((se) => {
+      const st = seriesStyle({ model: se.model.replace(/ \(warm\)$/, ''), case: null });
+      return h('li', null, s('svg', { viewBox: '0 0 22 10', 'aria-hidden': 'true' },
+        s('line', { x1: 1, x2: 21, y1: 5, y2: 5, stroke: st.color, 'stroke-width': 3, 'stroke-dasharray': se.warm ? '6 3' : null })), se.model);
+    }));
+    card.querySelector('.info').textContent = depths.length + ' depths';
+    return card;
+  }
+
+  /* The numbers of a depth chart: model, depth, prompt tokens, value. */
+  function fillDepthNumbers(card, m) {
+    const rows = card._rows || [];
+    card.querySelector('.numbers').replaceChildren(rows.length ? h('table', { class: 'data' },
+      h('caption', { class: 'sr-only' }, m.title + ' numbers'),
+      h('thead', null, h('tr', null, h('th', { scope: 'col' }, 'Model'), h('th', { scope: 'col', class: 'num' }, 'Depth'),
+        h('th', { scope: 'col', class: 'num' }, 'Prompt tokens'), h('th', { scope: 'col', class: 'num' }, m.unit))),
+      h('tbody', null, rows.map((r) => h('tr', { 'data-model': r.model, 'data-depth': r.depth, 'data-warm': r.warm ? '1' : '0' },
+        h('td', null, r.model), h('td', { class: 'num' }, String(r.depth)), h('td', { class: 'num' }, fmt(r.prompt, 0)),
+        h('td', { class: 'num', 'data-k': 'value' }, fmt(r.value, m.digits))))))
+      : h('p', { class: 'empty' }, 'No data.'));
+  }
+
   /* ---- trends ---- */
 
   const BUCKETS = ['run', 'hour', 'day', 'week'];
@@ -1293,6 +1413,10 @@
 
   function toCsv(rows, m) {
     const q = (v) => (/[",\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v));
+    if (m.depth) {
+      return ['model,warm,depth,prompt_tokens,' + m.key.replace(/^depth-/, '')].concat(rows.map((r) =>
+        [q(r.model), r.warm ? 1 : 0, r.depth, isNum(r.prompt) ? r.prompt : '', isNum(r.value) ? r.value : ''].join(','))).join('\n') + '\n';
+    }
     if (m.simple) {
       return ['time_ms,time,series,value_' + m.unit.replace('/', '_per_')].concat(rows.map((r) =>
         [r.t, fmtTime(r.t), q(r.model), isNum(r.mean) ? r.mean : ''].join(','))).join('\n') + '\n';
@@ -1317,6 +1441,7 @@
     const rows = card._rows || [];
     const m = card._metric;
     const d = m ? m.digits : 2;
+    if (m && m.depth) return fillDepthNumbers(card, m);
     if (m && m.simple) {
       card.querySelector('.numbers').replaceChildren(rows.length ? h('table', { class: 'data' },
         h('caption', { class: 'sr-only' }, m.title + ' numbers'),

@@ -13,7 +13,7 @@
 #include <string.h>
 
 enum spec_where { AT_TOP, AT_BACKEND, AT_SERVER, AT_LOAD, AT_COOLDOWN, AT_LEVEL, AT_N };
-enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY, V_KIND };
+enum spec_type { V_STRING, V_NUMBER, V_TRUE, V_APPEND, V_STABILITY, V_KIND, V_NUMBERS };
 
 struct spec_flag {
     const char *flag;
@@ -48,6 +48,8 @@ static const struct spec_flag spec_flags[] = {
     {"--ttft-p95-ms", NULL, "ttft_p95_ms", AT_LEVEL, V_NUMBER},
     {"--decode-tps-p5", NULL, "decode_tps_p5", AT_LEVEL, V_NUMBER},
     {"--error-rate", NULL, "error_rate", AT_LEVEL, V_NUMBER},
+    {"--depth", NULL, "depths", AT_TOP, V_NUMBERS}, /* 0,4096,...: a depth sweep */
+    {"--depth-warm", NULL, "depth_warm", AT_TOP, V_TRUE},
 };
 /* The spec's objects the flags of each spec_where fill (AT_TOP: the spec,
  * AT_LOAD: load_pattern, given its type below). */
@@ -72,7 +74,10 @@ cmd_spec_usage(FILE *f)
             "  cool-down\n"
             "                  [--find-capacity [--ttft-p95-ms MS] [--decode-tps-p5 TPS]\n"
             "                   [--error-rate R]]  a capacity job: the highest concurrency\n"
-            "                   (with --rps R: request rate from R) within that level\n",
+            "                   (with --rps R: request rate from R) within that level\n"
+            "                  [--depth N,N,... [--depth-warm]]  each case at each depth "
+            "(tokens of context;\n"
+            "                  suite depth unless --suite says)\n",
             BACKEND_TYPES_BAR);
 }
 
@@ -90,6 +95,30 @@ flag_number(const char *verb, const char *flag, const char *v, json_t **out)
         return -1;
     }
     *out = d == floor(d) && fabs(d) < 1e15 ? json_integer((json_int_t)d) : json_real(d);
+    return 0;
+}
+
+/* "0,4096,16384": a JSON array of numbers; a bad element is a usage error. */
+static int
+flag_numbers(const char *verb, const char *flag, const char *v, json_t **out)
+{
+    char buf[32];
+    const char *p = v, *comma;
+    json_t *arr = json_array(), *n;
+    size_t len;
+
+    do {
+        comma = strchr(p, ',');
+        len = comma ? (size_t)(comma - p) : strlen(p);
+        snprintf(buf, sizeof(buf), "%.*s", (int)(len < sizeof(buf) ? len : sizeof(buf) - 1), p);
+        if (len >= sizeof(buf) || flag_number(verb, flag, buf, &n) == -1) {
+            json_decref(arr);
+            return -1;
+        }
+        json_array_append_new(arr, n);
+        p = comma ? comma + 1 : NULL;
+    } while (p != NULL);
+    *out = arr;
     return 0;
 }
 
@@ -162,7 +191,11 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             goto out;
         }
         i++;
-        if (sf->type == V_NUMBER || sf->type == V_STABILITY) {
+        if (sf->type == V_NUMBERS) {
+            if (flag_numbers(verb, a, val, &v) == -1)
+                goto out;
+            json_object_set_new(obj, sf->key, v);
+        } else if (sf->type == V_NUMBER || sf->type == V_STABILITY) {
             if (flag_number(verb, a, val, &v) == -1)
                 goto out;
             json_object_set_new(obj, sf->key, v);
@@ -180,6 +213,8 @@ cmd_spec_flags(const char *verb, int argc, char **argv, const struct cmd_flag *o
             json_object_set_new(obj, sf->key, json_string(val));
         }
     }
+    if (json_object_get(js, "depths") != NULL && json_object_get(js, "suite") == NULL)
+        json_object_set_new(js, "suite", json_string("depth"));
     if (json_object_size(parts[AT_LOAD]) > 0) {
         json_object_set_new(
             parts[AT_LOAD], "type",

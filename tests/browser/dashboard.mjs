@@ -4,7 +4,8 @@
 // submission shows the API's message; a job submitted from the form streams
 // its progress live; the leaderboard, a trend chart and its numbers table
 // show the job's figures exactly as the API gives them; failures show their
-// reasons; no request leaves loopback and the console stays clean.
+// reasons; a depth sweep's charts hold the report's depth table; no request
+// leaves loopback and the console stays clean.
 // Screenshots go to $TPSD_ARTIFACTS (default ./artifacts).
 //
 // Environment: TPSD_BIN, TPSD_SIM, TPSD_SRC (set by ctest), CHROMIUM (set by
@@ -506,6 +507,42 @@ async function mainTest() {
     log(`capacity panel: capacity ${capRun.capacity}, ${capRun.steps.length} steps match ${capUrl}`);
     await page.locator('#capacity').scrollIntoViewIfNeeded();
     await shot(page, '06c-capacity');
+    // 6d. A depth sweep (issue 16): its panel draws decode and prefill
+    // speed and TTFT against depth, one line per model, and each chart's
+    // numbers are the report JSON's depth rows, number for number.
+    const dsub = await httpJson(base + '/v1/jobs', { method: 'POST', headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ name: 'browser depth', models: ['sim/alpha', 'sim/beta'], suite: 'depth', depths: [0, 512, 2048],
+        repetitions: 1, warmup: 0 }) });
+    check(dsub.status === 201, 'could not submit the depth job: ' + JSON.stringify(dsub.body));
+    const depthId = dsub.body.id;
+    await page.waitForSelector(`#jobs-body tr[data-job="${depthId}"] [data-focus^="watch-"]`);
+    await page.click(`#jobs-body tr[data-job="${depthId}"] [data-focus^="watch-"]`);
+    await waitFor('the depth job', async () => /succeeded|failed/.test((await httpJson(`${base}/v1/jobs/${depthId}`)).body.state), JOB_TIMEOUT_MS);
+    await page.waitForSelector('#depth:not([hidden]) .chart', { timeout: 30000 });
+    const drep = (await httpJson(`${base}/v1/jobs/${depthId}/report?format=json`)).body;
+    const druns = drep.runs.filter((r) => Array.isArray(r.depth));
+    check(druns.length === 2, `the depth report has ${druns.length} runs with a depth table`);
+    let dcompared = 0;
+    for (const [key, digits] of [['decode_tps', 2], ['prefill_tps', 1], ['ttft_ms', 0]]) {
+      const card = page.locator(`#depth .chart[data-metric="depth-${key}"]`);
+      for (const run of druns) {
+        const d = await card.locator(`g.series[data-model="${run.model}"] path`).first().getAttribute('d');
+        const drawn = run.depth.filter((r) => !r.warm && typeof r[key] === 'number').length;
+        checkEq((d.match(/[ML]/g) || []).length, drawn, `${key}: points on the line of ${run.model}`);
+      }
+      await card.locator('button[aria-controls$="-numbers"]').click();
+      for (const run of druns) {
+        for (const r of run.depth) {
+          const cell = card.locator(`.numbers tr[data-model="${run.model}"][data-depth="${r.depth}"][data-warm="0"] [data-k="value"]`);
+          checkEq((await cell.innerText()).trim(), fmt(r[key], digits), `${run.model} ${key} at depth ${r.depth}`);
+          dcompared++;
+        }
+      }
+    }
+    check(dcompared === 18, `only ${dcompared} depth numbers compared`);
+    log(`depth panel: ${dcompared} numbers match /v1/jobs/${depthId}/report?format=json`);
+    await page.locator('#depth').scrollIntoViewIfNeeded();
+    await shot(page, '06d-depth');
 
     // 7. Keyboard: the form is reachable and labelled.
     for (const id of ['f-models', 'f-suite', 'f-reps', 'f-load', 't-model', 't-case', 't-range', 't-bucket']) {

@@ -69,6 +69,22 @@ struct sim_model {
      * streams in the slots (0: none, each stream runs at tps). */
     long slots;
     double budget_tps;
+    /* Depth (sim_chat.c has the formulas and their sources). prefill_tps:
+     * prompt tokens per second at position 0 (0: no prefill term, the
+     * TTFT is ttft_ms whatever the prompt); prefill_half_ctx: the position
+     * where a prompt token costs twice as much (0: flat); decode_half_ctx:
+     * the context where decoding runs at half of tps (0: flat). */
+    double prefill_tps;
+    double prefill_half_ctx;
+    double decode_half_ctx;
+    /* Prompt counting: templated characters per token (sim_chat.c). */
+    double chars_per_token;
+    /* The prompt cache (sim_chat.c). llama.cpp server's cache_prompt is on
+     * by default (tools/server/README.md) and LM Studio reuses a prefix
+     * too; off here unless the config says "prompt_cache": true, so the
+     * tests of other figures, which repeat one prompt, keep their meaning
+     * (every prompt token evaluated), as with "jit". */
+    int prompt_cache;
     struct sim_fault fault;
 
     int loaded;
@@ -115,6 +131,11 @@ int sim_model_unload(const char *ident);
 int sim_model_acquire(const char *name, struct sim_model *out);
 /* The request on the model with key `key` acquired earlier has ended. */
 void sim_model_release(const char *key);
+/* The prompt cache of model `key` (one slot, as llama.cpp server's
+ * cache_prompt keeps per slot): the length in bytes of the prefix that
+ * `prompt` (len bytes) shares with the prompt cached before; `prompt`
+ * replaces it. 0 when the model is unknown or on out of memory. */
+size_t sim_model_cache_swap(const char *key, const char *prompt, size_t len);
 /* The decode rate of m at time now_ns, after drift. */
 double sim_model_tps_at(const struct sim_model *m, uint64_t now_ns);
 /* New JSON arrays: /v1/models entries (openai != 0: the loaded models, and

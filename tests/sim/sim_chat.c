@@ -12,7 +12,35 @@
  * The server's own timings (LM Studio v0 `stats`, llama.cpp `timings`) are
  * reported from that schedule: the unjittered due times of the first and
  * last token events (sched_first, sched_last), scaled by the model's
- * server_clock_pct to plant a clock that disagrees with the client's. */
+ * server_clock_pct to plant a clock that disagrees with the client's.
+ *
+ * Depth. A prompt is counted as a server counts it: llama.cpp server
+ * applies the model's chat template and tokenizes the result
+ * (tools/server/server-common.cpp tokenize_input_prompts; usage.prompt_tokens
+ * is the templated prompt's n_prompt_tokens, server-task.cpp). The sim's
+ * template is ChatML ("<|im_start|>ROLE\n" CONTENT "<|im_end|>\n" per
+ * message, then "<|im_start|>assistant\n"): each special token and role
+ * line counts SIM_TPL_MSG_TOKENS per message and SIM_TPL_GEN_TOKENS for the
+ * generation prompt; message text counts floor(bytes / chars_per_token).
+ * tpsd never sees this rule: it calibrates on usage.prompt_tokens.
+ *
+ * The cost grows with the context as llama.cpp's attention does (every
+ * token attends to all before it; llama-bench -d N measures pp and tg "@ dN"
+ * and its tables fall with depth): the prompt token at position i takes
+ * (1 + i / prefill_half_ctx) / prefill_tps seconds, so a prompt of P tokens
+ * with c of them cached costs sum over i in [c, P) on top of ttft_ms; the
+ * generated token at context n (prompt plus tokens so far) takes
+ * (1 + n / decode_half_ctx) / tps. The prompt cache (with "prompt_cache":
+ * true in the model's config, sim.h) is one slot per model,
+ * as llama.cpp server's cache_prompt: the common prefix with the last
+ * prompt is reused (server-context.cpp, get_common_prefix), but at least
+ * one token is evaluated, and timings report it (cache_n; prompt_n counts
+ * the evaluated rest). A prompt of n_ctx tokens or more is refused with
+ * HTTP 400 exceed_context_size_error before anything streams
+ * (server-context.cpp: "request (%d tokens) exceeds the available context
+ * size (%d tokens), try increasing it", server-common.cpp
+ * format_error_response), and generation stops ("length") when the
+ * context is full. */
 #include "sim.h"
 
 #include <math.h>
@@ -24,6 +52,8 @@
 #define SIM_DEFAULT_MAX_TOKENS 256 /* when the request sets none */
 #define SIM_BLOCK 16384            /* MHD read block */
 #define SIM_CID_MAX 64
+#define SIM_TPL_MSG_TOKENS 5 /* <|im_start|> role \n ... <|im_end|> \n */
+#define SIM_TPL_GEN_TOKENS 3 /* <|im_start|> assistant \n */
 
 enum phase { PH_ROLE, PH_TOKENS, PH_USAGE, PH_STATS, PH_DONE, PH_END };
 
@@ -34,6 +64,10 @@ struct stream {
     uint64_t id;
     int v0, include_usage, faulty;
     long n_total, n_reason, prompt_tokens;
+    long cached_tokens; /* of prompt_tokens, reused from the prompt cache */
+    long n_gen;         /* tokens scheduled so far (the context grows) */
+    char *prompt;       /* the templated prompt */
+    size_t prompt_len;
     long n_revents, n_events; /* reasoning events, all token events */
     const char *finish;       /* "stop" or "length" */
     enum phase ph;
@@ -194,25 +228,25 @@ stats_add(const struct stream *s, json_t *obj)
  * (to_json_oaicompat_chat_stream: deltas.back()) or the whole answer.
  * In server-context.cpp prompt_ms ends and the decode span starts when the
  * first token is sampled; predicted_ms runs to the last token and
- * predicted_n counts every token, the first included. The sim keeps no
- * prompt cache: cache_n is 0 and prompt_n the whole prompt.
+ * predicted_n counts every token, the first included. cache_n counts the
+ * prompt tokens reused from the cache, prompt_n the ones evaluated.
  */
 static void
 timings_add(const struct stream *s, json_t *obj)
 {
     double prompt_ms = server_seconds(s, s->sched_first - (double)s->t_recv) * 1e3;
     double pred_ms = server_seconds(s, s->sched_last - s->sched_first) * 1e3;
+    long evaluated = s->prompt_tokens - s->cached_tokens;
 
     json_object_set_new(
         obj, "timings",
-        json_pack("{s:i,s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:f}", "cache_n", 0, "prompt_n",
-                  (json_int_t)s->prompt_tokens, "prompt_ms", prompt_ms, "prompt_per_token_ms",
-                  s->prompt_tokens > 0 ? prompt_ms / (double)s->prompt_tokens : 0.0,
-                  "prompt_per_second",
-                  prompt_ms > 0 ? (double)s->prompt_tokens * 1e3 / prompt_ms : 0.0,
-                  "predicted_n", (json_int_t)s->n_total, "predicted_ms", pred_ms,
-                  "predicted_per_token_ms", s->n_total > 0 ? pred_ms / (double)s->n_total : 0.0,
-                  "predicted_per_second",
+        json_pack("{s:I,s:I,s:f,s:f,s:f,s:I,s:f,s:f,s:f}", "cache_n",
+                  (json_int_t)s->cached_tokens, "prompt_n", (json_int_t)evaluated, "prompt_ms",
+                  prompt_ms, "prompt_per_token_ms",
+                  evaluated > 0 ? prompt_ms / (double)evaluated : 0.0, "prompt_per_second",
+                  prompt_ms > 0 ? (double)evaluated * 1e3 / prompt_ms : 0.0, "predicted_n",
+                  (json_int_t)s->n_total, "predicted_ms", pred_ms, "predicted_per_token_ms",
+                  s->n_total > 0 ? pred_ms / (double)s->n_total : 0.0, "predicted_per_second",
                   pred_ms > 0 ? (double)s->n_total * 1e3 / pred_ms : 0.0));
 }
 
@@ -230,13 +264,18 @@ usage_follows(const struct stream *s)
     return s->include_usage && s->m.usage && !(s->faulty && s->m.fault.no_done);
 }
 
-/* Advance s->sched past event j's tokens. */
+/* Advance s->sched past the next `tokens` generated tokens, each at its
+ * context (prompt + tokens before it); see the top comment. */
 static void
 sched_advance(struct stream *s, long tokens)
 {
-    double tps = sim_model_tps_at(&s->m, (uint64_t)s->sched);
+    double tps = sim_model_tps_at(&s->m, (uint64_t)s->sched), k = 0;
+    double ctx = (double)(s->prompt_tokens + s->n_gen), n = (double)tokens;
 
-    s->sched += (double)tokens * 1e9 / sim_batch_rate(&s->m, tps);
+    if (s->m.decode_half_ctx > 0) /* sum of ctx + i over i in [0, tokens) */
+        k = (n * ctx + n * (n - 1) / 2) / s->m.decode_half_ctx;
+    s->sched += (n + k) * 1e9 / sim_batch_rate(&s->m, tps);
+    s->n_gen += tokens;
 }
 
 /* Take a slot of a model with slots or a budget (sim_batch.c): the time
@@ -263,6 +302,19 @@ stream_unadmit(struct stream *s)
     if (s->batched)
         sim_batch_leave(&s->m);
     s->batched = 0;
+}
+
+/* The prefill of positions [cached, prompt) in ns; see the top comment. */
+static double
+prefill_ns(const struct sim_model *m, long cached, long prompt)
+{
+    double c = (double)cached, p = (double)prompt, k = 0;
+
+    if (m->prefill_tps <= 0 || prompt <= cached)
+        return 0;
+    if (m->prefill_half_ctx > 0) /* sum of i over [c, p) */
+        k = (p * (p - 1) / 2 - c * (c - 1) / 2) / m->prefill_half_ctx;
+    return (p - c + k) * 1e9 / m->prefill_tps;
 }
 
 /* Build the next token event; its due time in *when. */
@@ -416,25 +468,99 @@ stream_free(void *cls)
     if (s->acquired)
         sim_model_release(s->m.key);
     free(s->buf);
+    free(s->prompt);
     free(s);
 }
 
-/* Deterministic prompt size: bytes of message text / 4, at least 1. */
-static long
-prompt_tokens(const json_t *messages)
+/* Append n bytes to the templated prompt (out NULL: only count). */
+static void
+tpl_put(char *out, size_t *len, const char *p, size_t n)
 {
-    const json_t *msg, *c, *part;
-    size_t i, k, bytes = 0;
+    if (out != NULL)
+        memcpy(out + *len, p, n);
+    *len += n;
+}
 
+/* One message's text: a string content, or the text of its parts. */
+static void
+tpl_text(const json_t *c, char *out, size_t *len)
+{
+    const json_t *part, *t;
+    size_t k;
+
+    if (json_is_string(c))
+        tpl_put(out, len, json_string_value(c), json_string_length(c));
+    json_array_foreach(c, k, part)
+    {
+        t = json_object_get(part, "text");
+        if (json_is_string(t))
+            tpl_put(out, len, json_string_value(t), json_string_length(t));
+    }
+}
+
+/* The ChatML prompt of `messages` into out (NULL: only measure); returns
+ * its length. Tokens in the first `upto` bytes in *tokens (see the top
+ * comment: special tokens count whole, text floor(bytes / cpt)). */
+static size_t
+tpl_build(const json_t *messages, double cpt, char *out, size_t upto, long *tokens)
+{
+    const json_t *msg;
+    const char *role;
+    size_t i, len = 0, head, text;
+
+    *tokens = 0;
     json_array_foreach(messages, i, msg)
     {
-        c = json_object_get(msg, "content");
-        if (json_is_string(c))
-            bytes += json_string_length(c);
-        json_array_foreach(c, k, part) bytes +=
-            json_string_length(json_object_get(part, "text"));
+        role = json_string_value(json_object_get(msg, "role"));
+        tpl_put(out, &len, "<|im_start|>", 12);
+        tpl_put(out, &len, role ? role : "user", strlen(role ? role : "user"));
+        tpl_put(out, &len, "\n", 1);
+        head = len;
+        tpl_text(json_object_get(msg, "content"), out, &len);
+        text = upto < head ? 0 : (upto < len ? upto : len) - head;
+        *tokens += (long)((double)text / cpt);
+        tpl_put(out, &len, "<|im_end|>\n", 11);
+        if (len <= upto)
+            *tokens += SIM_TPL_MSG_TOKENS;
     }
-    return bytes / 4 > 0 ? (long)(bytes / 4) : 1;
+    tpl_put(out, &len, "<|im_start|>assistant\n", 22);
+    if (len <= upto)
+        *tokens += SIM_TPL_GEN_TOKENS;
+    return len;
+}
+
+/* Count the prompt as the server does, keep its text for the prompt cache
+ * (stream_cache). 0, or -1 out of memory. */
+static int
+prompt_count(struct stream *s, const json_t *messages)
+{
+    long tokens;
+    size_t len = tpl_build(messages, s->m.chars_per_token, NULL, SIZE_MAX, &tokens);
+
+    s->prompt = malloc(len + 1);
+    if (s->prompt == NULL)
+        return -1;
+    s->prompt_len = tpl_build(messages, s->m.chars_per_token, s->prompt, SIZE_MAX, &tokens);
+    s->prompt[len] = '\0';
+    s->prompt_tokens = tokens > 0 ? tokens : 1;
+    return 0;
+}
+
+/* Look the prompt up in the model's cache (and leave it there): the tokens
+ * of the common prefix, at most all but one (the last prompt token is
+ * always evaluated, server-context.cpp). */
+static void
+stream_cache(struct stream *s, const json_t *messages)
+{
+    size_t common;
+    long tokens = 0;
+
+    if (!s->m.prompt_cache)
+        return; /* cached_tokens stays 0 */
+    common = sim_model_cache_swap(s->m.key, s->prompt, s->prompt_len);
+    if (common > 0)
+        tpl_build(messages, s->m.chars_per_token, NULL, common, &tokens);
+    s->cached_tokens = tokens < s->prompt_tokens ? tokens : s->prompt_tokens - 1;
 }
 
 static void
@@ -480,7 +606,6 @@ request_parse(const json_t *req, struct stream *s, int *streaming, const char **
         snprintf(err, errlen, "messages: missing or not an array");
         return -1;
     }
-    s->prompt_tokens = prompt_tokens(v);
     v = json_object_get(req, "stream");
     if (v != NULL && !json_is_boolean(v)) {
         snprintf(err, errlen, "stream: must be a boolean");
@@ -517,11 +642,16 @@ stream_plan(struct stream *s, uint64_t t_recv)
         s->finish = "length";
         s->n_total = max < 0 ? SIM_DEFAULT_MAX_TOKENS : max;
     }
+    if (s->m.context_length > 0 && s->prompt_tokens + s->n_total > s->m.context_length) {
+        s->n_total = s->m.context_length - s->prompt_tokens; /* the context is full */
+        s->finish = "length";
+    }
     s->n_reason = s->m.reasoning_tokens < s->n_total ? s->m.reasoning_tokens : s->n_total;
     s->n_revents = (s->n_reason + tpe - 1) / tpe;
     s->n_events = s->n_revents + (s->n_total - s->n_reason + tpe - 1) / tpe;
     s->t_recv = t_recv;
-    s->sched = (double)t_recv + s->m.ttft_ms * 1e6;
+    s->sched = (double)t_recv + s->m.ttft_ms * 1e6 +
+               prefill_ns(&s->m, s->cached_tokens, s->prompt_tokens);
     if (s->faulty)
         s->sched += (double)s->m.fault.slow_accept_ms * 1e6;
     s->rng = s->id * 0x9E3779B97F4A7C15ULL + 1;
@@ -583,6 +713,25 @@ chat_once(struct MHD_Connection *con, struct stream *s)
     return sim_reply_json(con, 200, o);
 }
 
+/* llama.cpp server's answer to a prompt that does not fit the loaded
+ * context (see the top comment): HTTP 400, its error object with the
+ * counts. */
+static enum MHD_Result
+context_exceeded(struct MHD_Connection *con, const struct stream *s)
+{
+    char msg[SIM_ERR_MAX];
+
+    snprintf(msg, sizeof(msg),
+             "request (%ld tokens) exceeds the available context size (%ld tokens), try "
+             "increasing it",
+             s->prompt_tokens, s->m.context_length);
+    return sim_reply_json(con, 400,
+                          json_pack("{s:{s:i,s:s,s:s,s:I,s:I}}", "error", "code", 400,
+                                    "message", msg, "type", "exceed_context_size_error",
+                                    "n_prompt_tokens", (json_int_t)s->prompt_tokens, "n_ctx",
+                                    (json_int_t)s->m.context_length));
+}
+
 enum MHD_Result
 sim_chat(struct MHD_Connection *con, const char *body, size_t len, uint64_t t_recv, int v0)
 {
@@ -626,6 +775,16 @@ sim_chat(struct MHD_Connection *con, const char *body, size_t len, uint64_t t_re
         goto out;
     }
     s->id = sim_log_begin(s->m.identifier, t_recv);
+    if (prompt_count(s, json_object_get(req, "messages")) == -1) {
+        ret = MHD_NO;
+        goto out;
+    }
+    if (s->m.context_length > 0 && s->prompt_tokens >= s->m.context_length) {
+        sim_log_status(s->id, 400, NULL);
+        ret = context_exceeded(con, s);
+        goto out;
+    }
+    stream_cache(s, json_object_get(req, "messages"));
     s->faulty = s->m.nrequests % s->m.fault.every == 0;
     stream_plan(s, t_recv);
     fault_describe(s, faults, sizeof(faults));

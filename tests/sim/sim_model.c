@@ -51,6 +51,11 @@ static const struct field model_fields[] = {
     {"server_clock_pct", F_NUM, M(server_clock_pct), 0, -90, 1000, 0},
     {"slots", F_INT, M(slots), 0, 0, 4096, 0},
     {"budget_tps", F_NUM, M(budget_tps), 0, 0, 1e7, 0},
+    {"prefill_tps", F_NUM, M(prefill_tps), 0, 0, 1e9, 0},
+    {"prefill_half_ctx", F_NUM, M(prefill_half_ctx), 0, 0, 1e9, 0},
+    {"decode_half_ctx", F_NUM, M(decode_half_ctx), 0, 0, 1e9, 0},
+    {"chars_per_token", F_NUM, M(chars_per_token), 0, 0.5, 64, 0},
+    {"prompt_cache", F_BOOL, M(prompt_cache), 0, 0, 0, 0},
 };
 
 static const struct field fault_fields[] = {
@@ -84,10 +89,17 @@ struct ballast {
     size_t n, cap;
 };
 
+/* A model's prompt cache: the last prompt's text. */
+struct pcache {
+    char *text;
+    size_t len;
+};
+
 static struct {
     pthread_mutex_t mu;
     struct sim_model m[SIM_MODELS_MAX];
     struct ballast rss[SIM_MODELS_MAX];
+    struct pcache cache[SIM_MODELS_MAX];
     int n;
     uint64_t start_ns;
 } reg = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -106,6 +118,7 @@ model_defaults(struct sim_model *m)
     snprintf(m->format, sizeof(m->format), "gguf");
     snprintf(m->arch, sizeof(m->arch), "llama");
     m->max_context_length = 131072;
+    m->chars_per_token = 4;
     m->fault.stall_at = -1;
     m->fault.drop_at = -1;
     m->fault.malformed_at = -1;
@@ -290,8 +303,11 @@ sim_model_shutdown(void)
     int i;
 
     pthread_mutex_lock(&reg.mu);
-    for (i = 0; i < reg.n; i++)
+    for (i = 0; i < reg.n; i++) {
         ballast_free(&reg.rss[i]);
+        free(reg.cache[i].text);
+        reg.cache[i].text = NULL;
+    }
     reg.n = 0;
     pthread_mutex_unlock(&reg.mu);
 }
@@ -431,6 +447,9 @@ sim_model_unload(const char *ident)
         reg.m[i].loaded = 0;
         reg.m[i].identifier[0] = '\0';
         ballast_free(&reg.rss[i]);
+        free(reg.cache[i].text); /* an unloaded model's KV cache is gone */
+        reg.cache[i].text = NULL;
+        reg.cache[i].len = 0;
         rc = 0;
     }
     pthread_mutex_unlock(&reg.mu);
@@ -472,6 +491,34 @@ sim_model_release(const char *key)
     if (i >= 0 && reg.m[i].active > 0)
         reg.m[i].active--;
     pthread_mutex_unlock(&reg.mu);
+}
+
+size_t
+sim_model_cache_swap(const char *key, const char *prompt, size_t len)
+{
+    struct pcache *c;
+    char *copy = malloc(len + 1);
+    size_t n = 0;
+    int i;
+
+    if (copy == NULL)
+        return 0;
+    memcpy(copy, prompt, len);
+    copy[len] = '\0';
+    pthread_mutex_lock(&reg.mu);
+    i = model_index(key);
+    if (i >= 0) {
+        c = &reg.cache[i];
+        while (c->text != NULL && n < c->len && n < len && c->text[n] == prompt[n])
+            n++;
+        free(c->text);
+        c->text = copy;
+        c->len = len;
+        copy = NULL;
+    }
+    pthread_mutex_unlock(&reg.mu);
+    free(copy);
+    return n;
 }
 
 double
