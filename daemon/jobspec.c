@@ -569,11 +569,11 @@ parse_depths(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 static int
 parse_top(const json_t *spec, struct jobspec *s, char *err, size_t errlen)
 {
-    static const char *const keys[] = {
-        "name",         "kind",     "models",   "suite",         "repetitions", "warmup",
-        "load_pattern", "sampling", "backend",  "server",        "duration_s",  "interval_s",
-        "nonce",        "resume",   "priority", "service_level", "cooldown",    "depths",
-        "depth_warm",   NULL};
+    static const char *const keys[] = {"name",        "kind",   "models",       "suite",
+                                       "repetitions", "warmup", "load_pattern", "sampling",
+                                       "backend",     "server", "duration_s",   "interval_s",
+                                       "nonce",       "resume", "priority",     "service_level",
+                                       "cooldown",    "depths", "depth_warm",   NULL};
     static const char *const kinds[] = {"benchmark", "stability", "capacity", NULL};
     int stability, r;
     long long n = 0;

@@ -1181,13 +1181,10 @@ d_decode_ms(long p, long n)
 static double
 d_col(sqlite3 *db, long depth, const char *col)
 {
-    char sql[256];
-
-    snprintf(sql, sizeof(sql),
-             "SELECT %s FROM samples WHERE depth = %ld AND ok = 1 AND warmup = 0 AND "
-             "depth_warm = 0",
-             col, depth);
-    return q_num(db, sql);
+    return du_qf(db,
+                 "SELECT %s FROM samples WHERE depth = %ld AND ok = 1 AND warmup = 0 AND "
+                 "depth_warm = 0",
+                 col, depth);
 }
 
 static void
@@ -1267,7 +1264,7 @@ TEST(depth_sweep_six_depths)
     sqlite3_close(db);
     json_decref(sum);
     /* Loaded with a context that holds 16384 + max_tokens + the message. */
-    argv_log = t_slurp(t.argv_log);
+    argv_log = tu_slurp(t.argv_log);
     CHECK(strstr(argv_log, "--context-length") != NULL);
     free(argv_log);
     tu_sim_stop(&t.sim);
@@ -1298,7 +1295,7 @@ TEST(depth_beyond_model_max_refused)
 
     d_setup(&t, ",\"max_context_length\":8192");
     CHECK_INT(t_run(&t, args), ==, 1);
-    err = t_slurp(t.err);
+    err = tu_slurp(t.err);
     CHECK(strstr(err, "preflight_failed") != NULL);
     CHECK(strstr(err, "context_too_small") != NULL);
     CHECK(strstr(err, "model m:") != NULL);
@@ -1324,7 +1321,7 @@ TEST(depth_context_length_too_small_refused)
 
     d_setup(&t, "");
     CHECK_INT(t_run(&t, args), ==, 1);
-    err = t_slurp(t.err);
+    err = tu_slurp(t.err);
     CHECK(strstr(err, "context_too_small") != NULL);
     CHECK(strstr(err, "backend.context_length 4096") != NULL);
     free(err);
@@ -1393,23 +1390,23 @@ TEST(depth_warm_uses_prompt_cache)
     d_setup(&t, "");
     CHECK_INT(t_run(&t, args), ==, 0);
     db = t_db(&t);
-    p = q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 1");
-    cached = q_num(db, "SELECT server_cached_tokens FROM samples WHERE depth_warm = 1");
+    p = du_qf(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 1");
+    cached = du_qf(db, "SELECT server_cached_tokens FROM samples WHERE depth_warm = 1");
     CHECK_DBL(cached, ==, p - 1);
-    CHECK_DBL(q_num(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 0"), ==, p);
-    CHECK_DBL(q_num(db, "SELECT ttft_ms FROM samples WHERE depth_warm = 1"), <,
+    CHECK_DBL(du_qf(db, "SELECT prompt_tokens FROM samples WHERE depth_warm = 0"), ==, p);
+    CHECK_DBL(du_qf(db, "SELECT ttft_ms FROM samples WHERE depth_warm = 1"), <,
               D_TTFT_MS + 0.5 * d_prefill_ms(D_PTPS, D_PHALF, 0, (long)p));
-    CHECK_DBL(q_num(db, "SELECT count(*) FROM samples WHERE case_name = 'ask.d4096.warm'"), ==,
+    CHECK_DBL(du_qf(db, "SELECT count(*) FROM samples WHERE case_name = 'ask.d4096.warm'"), ==,
               1);
     sqlite3_close(db);
     /* tpsd run's table and the Markdown report's have both rows. */
-    text = t_slurp(t.out);
+    text = tu_slurp(t.out);
     if (strstr(text, "(by depth)") == NULL || strstr(text, "4096 warm") == NULL)
         check_failed(__FILE__, __LINE__, "tpsd run printed no depth table: %.2000s", text);
     free(text);
     CHECK_INT(tu_run((char **)rargs, t.out, t.err, T_TIMEOUT_MS, &code), ==, 0);
     CHECK_INT(code, ==, 0);
-    text = t_slurp(t.out);
+    text = tu_slurp(t.out);
     if (strstr(text, "By depth") == NULL || strstr(text, "| ask.d4096 | ") == NULL ||
         strstr(text, "| ask.d4096.warm | ") == NULL)
         check_failed(__FILE__, __LINE__, "the report has no depth table: %.3000s", text);
