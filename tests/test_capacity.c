@@ -161,8 +161,8 @@ TEST(resume_reuses_steps)
         "SELECT count(*) = 4 FROM capacity_steps",
         "SELECT count(DISTINCT concurrency) = 4 FROM capacity_steps",
         "SELECT max(step) = 3 FROM capacity_steps",
-        "SELECT group_concat(concurrency) = '1,2,4,3' FROM"
-        " (SELECT concurrency FROM capacity_steps ORDER BY step)",
+        ("SELECT group_concat(concurrency) = '1,2,4,3' FROM"
+         " (SELECT concurrency FROM capacity_steps ORDER BY step)"),
         "SELECT count(*) = 1 FROM runs",
     };
 
