@@ -996,21 +996,28 @@
   ];
   const capLoad = (st) => (isNum(st.concurrency) ? st.concurrency : st.rps);
 
-  async function showCapacity(job) {
-    const sec = $('capacity');
-    if (!job || job.kind !== 'capacity') {
+  /* A job panel's data: the section hidden unless `wanted`, else the body
+   * of GET /v1/jobs/{id}/{path}; null when hidden, failed, or another job
+   * was selected meanwhile. */
+  async function panelBody(sec, job, wanted, path) {
+    if (!wanted) {
       sec.hidden = true;
-      return;
+      return null;
     }
-    const url = '/v1/jobs/' + job.id + '/capacity';
-    let body;
     try {
-      ({ body } = await api(url));
+      const { body } = await api('/v1/jobs/' + job.id + '/' + path);
+      return S.selected === job.id ? body : null;
     } catch (e) {
       sec.hidden = true;
-      return;
+      return null;
     }
-    if (S.selected !== job.id || !body) return;
+  }
+
+  async function showCapacity(job) {
+    const sec = $('capacity');
+    const body = await panelBody(sec, job, !!job && job.kind === 'capacity', 'capacity');
+    if (!body) return;
+    const url = '/v1/jobs/' + job.id + '/capacity';
     sec.hidden = false;
     S.capacityAt = Date.now();
     renderCapacity(job, body, url);
@@ -1113,19 +1120,10 @@
 
   async function showDepth(job) {
     const sec = $('depth');
-    if (!job || !job.spec || !(job.spec.depths || job.spec.suite === 'depth')) {
-      sec.hidden = true;
-      return;
-    }
+    const wanted = !!job && !!job.spec && !!(job.spec.depths || job.spec.suite === 'depth');
+    const body = await panelBody(sec, job, wanted, 'report?format=json');
+    if (!body) return;
     const url = '/v1/jobs/' + job.id + '/report?format=json';
-    let body;
-    try {
-      ({ body } = await api(url));
-    } catch (e) {
-      sec.hidden = true;
-      return;
-    }
-    if (S.selected !== job.id || !body) return;
     const runs = (body.runs || []).filter((r) => Array.isArray(r.depth) && r.depth.length);
     sec.hidden = !runs.length;
     if (!runs.length) return;
