@@ -1128,7 +1128,6 @@ backend_cfg_from(struct backend_cfg *bc, const struct jobspec *s, const struct c
 
 #define RUNNER_HOST_MAX 1024   /* the host facts, as compact JSON */
 #define RUNNER_PARAMS_MAX 2048 /* the run's parameters, as compact JSON */
-#define RUNNER_CODE_MAX 32     /* runner_run's code[] */
 
 /* The job's plan: what runner_run resolves before the first model, the
  * per-run state reused model after model, and the job's verdict so far. */
@@ -1612,8 +1611,7 @@ cool_init(struct runner *r)
  */
 enum runner_outcome
 runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const struct config *cfg,
-           const struct runner_hooks *hooks, char code[32], char *detail, size_t detail_len,
-           int64_t *n_requests, int64_t *n_failed)
+           const struct runner_hooks *hooks, struct runner_result *rr)
 {
     struct job j;
     struct model_result res = {MODEL_DONE, ""};
@@ -1631,11 +1629,11 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
     cool_init(&j.r);
     j.r.capacity = strcmp(spec->kind, "capacity") == 0;
     j.base_url = spec->base_url[0] ? spec->base_url : cfg->base_url;
-    j.code = code;
-    j.detail = detail;
-    j.detail_len = detail_len;
-    code[0] = '\0';
-    detail[0] = '\0';
+    j.code = rr->code;
+    j.detail = rr->detail;
+    j.detail_len = sizeof(rr->detail);
+    rr->code[0] = '\0';
+    rr->detail[0] = '\0';
 
     out =
         job_resolve_suite(&j) == -1 || job_depths(&j) == -1 ? RUNNER_FAILED : job_preflight(&j);
@@ -1655,8 +1653,8 @@ runner_run(struct db *db, int64_t job_id, const struct jobspec *spec, const stru
                  j.failed[0] ? ": " : "", j.failed);
         out = RUNNER_FAILED;
     }
-    *n_requests = j.r.n_requests;
-    *n_failed = j.r.n_failed;
+    rr->n_requests = j.r.n_requests;
+    rr->n_failed = j.r.n_failed;
     run_cleanup(&j.r);
     backend_preflight_free(&j.pf);
     backend_free(j.be);

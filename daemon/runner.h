@@ -54,14 +54,24 @@ enum runner_outcome {
     RUNNER_STOPPED,   /* should_stop asked: the caller decides cancel or resume */
 };
 
+#define RUNNER_CODE_MAX 32
+#define RUNNER_DETAIL_MAX 2048
+
+/* What runner_run tells beside its outcome. */
+struct runner_result {
+    char code[RUNNER_CODE_MAX];     /* why the job failed; "" otherwise */
+    char detail[RUNNER_DETAIL_MAX]; /* the same in words */
+    int64_t n_requests;             /* measured requests sent */
+    int64_t n_failed;               /* of them, failed */
+};
+
 /*
  * Run job `job_id` whose parsed spec is `spec`, writing through `db` (the
- * caller's writer connection). On RUNNER_FAILED, code/detail say why.
- * Counts of requests and failed requests go to *n_requests / *n_failed.
+ * caller's writer connection). On RUNNER_FAILED, res->code and res->detail
+ * say why; res counts the requests and the failed ones in every case.
  */
 enum runner_outcome runner_run(struct db *db, int64_t job_id, const struct jobspec *spec,
                                const struct config *cfg, const struct runner_hooks *hooks,
-                               char code[32], char *detail, size_t detail_len,
-                               int64_t *n_requests, int64_t *n_failed);
+                               struct runner_result *res);
 
 #endif

@@ -27,7 +27,6 @@
  * minute, not every second. */
 #define WORKER_IDLE_MS 30000
 #define WORKER_HEARTBEAT_MAX_NS (60LL * 1000000000)
-#define WORKER_DETAIL_MAX 2048
 #define WORKER_RETRY_MS                                                                        \
     1000 /* a refused write (final state, claim) is retried this often at first */
 #define WORKER_BACKOFF_MAX_MS                                                                  \
@@ -225,10 +224,10 @@ run_job(struct worker *w, struct job_rec *job)
     struct runner_hooks hooks = {&ctx, &w->abort, job_should_stop, job_event};
     json_t *root;
     json_error_t je;
-    char err[JOBSPEC_ERR_MAX], code[32], detail[WORKER_DETAIL_MAX];
+    char err[JOBSPEC_ERR_MAX];
+    struct runner_result rr;
     enum runner_outcome oc;
     const char *state;
-    int64_t n_req = 0, n_fail = 0;
 
     memset(&spec, 0, sizeof(spec));
     root = json_loads(job->spec, 0, &je);
@@ -252,30 +251,31 @@ run_job(struct worker *w, struct job_rec *job)
     events_append(w->db, job->id, "job_started",
                   json_pack("{s:i, s:i}", "attempt", job->attempts, "models", spec.nmodels),
                   NULL);
-    oc = runner_run(w->db, job->id, &spec, w->cfg, &hooks, code, detail, sizeof(detail), &n_req,
-                    &n_fail);
+    oc = runner_run(w->db, job->id, &spec, w->cfg, &hooks, &rr);
     sampler_stop(ctx.sampler, w->db);
     ctx.sampler = NULL;
     if (oc == RUNNER_STOPPED && w->stopping) {
         state = "queued"; /* resumes at the next start */
-        code[0] = '\0';
+        rr.code[0] = '\0';
     } else if (oc == RUNNER_STOPPED) {
         state = "cancelled";
-        code[0] = '\0';
+        rr.code[0] = '\0';
     } else if (oc == RUNNER_FAILED) {
         state = "failed";
     } else {
         state = "succeeded";
     }
-    store_state(w, job->id, state, code[0] ? code : NULL, code[0] ? detail : NULL);
+    store_state(w, job->id, state, rr.code[0] ? rr.code : NULL, rr.code[0] ? rr.detail : NULL);
     if (strcmp(state, "queued") != 0)
         events_append(w->db, job->id, "job_finished",
                       json_pack("{s:s, s:s?, s:s?, s:I, s:I}", "state", state, "error_code",
-                                code[0] ? code : NULL, "error_detail", code[0] ? detail : NULL,
-                                "requests", (json_int_t)n_req, "failed", (json_int_t)n_fail),
+                                rr.code[0] ? rr.code : NULL, "error_detail",
+                                rr.code[0] ? rr.detail : NULL, "requests",
+                                (json_int_t)rr.n_requests, "failed", (json_int_t)rr.n_failed),
                       NULL);
     log_info("job=%lld finished state=%s requests=%lld failed=%lld%s%s", (long long)job->id,
-             state, (long long)n_req, (long long)n_fail, code[0] ? " code=" : "", code);
+             state, (long long)rr.n_requests, (long long)rr.n_failed,
+             rr.code[0] ? " code=" : "", rr.code);
     if (strcmp(state, "queued") != 0)
         scan_regressions(w, job->id);
     jobspec_free(&spec);

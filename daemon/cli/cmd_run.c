@@ -132,7 +132,8 @@ cmd_run(int argc, char **argv)
     struct runner_hooks hooks;
     struct run_ctx ctx;
     struct sigaction sa;
-    char err[JOBSPEC_ERR_MAX], code[32], detail[2048], *text = NULL;
+    char err[JOBSPEC_ERR_MAX], *text = NULL;
+    struct runner_result rr;
     char why[SUITE_ERR_MAX + SUITE_PATH_MAX] = "";
     json_t *js = NULL, *server, *sum = NULL, *caps;
     int as_json = 0, help = 0, rc = EXIT_USAGE, existing, args, is_capacity;
@@ -142,7 +143,6 @@ cmd_run(int argc, char **argv)
         {"-h", NULL, &help},
         {NULL, NULL, NULL},
     };
-    int64_t nreq = 0, nfail = 0;
     enum runner_outcome oc;
     struct db *db = NULL;
 
@@ -199,13 +199,12 @@ cmd_run(int argc, char **argv)
     hooks.abort = &run_interrupted;
     hooks.should_stop = run_should_stop;
     hooks.event = run_event;
-    oc = runner_run(db, ctx.job_id, &spec, &cfg, &hooks, code, detail, sizeof(detail), &nreq,
-                    &nfail);
+    oc = runner_run(db, ctx.job_id, &spec, &cfg, &hooks, &rr);
     jobs_set_state(db, ctx.job_id,
                    oc == RUNNER_SUCCEEDED ? "succeeded"
                    : oc == RUNNER_STOPPED ? "cancelled"
                                           : "failed",
-                   code[0] ? code : NULL, code[0] ? detail : NULL);
+                   rr.code[0] ? rr.code : NULL, rr.code[0] ? rr.detail : NULL);
     if (summary_job(db, ctx.job_id, &sum) == 0) {
         if (as_json) {
             json_object_set_new(sum, "state",
@@ -226,9 +225,9 @@ cmd_run(int argc, char **argv)
             }
         }
     }
-    if (code[0] != '\0')
-        fprintf(stderr, "tpsd run: %s: %s\n", code, detail);
-    rc = oc == RUNNER_SUCCEEDED && nfail == 0 ? 0 : EXIT_WORK_FAILED;
+    if (rr.code[0] != '\0')
+        fprintf(stderr, "tpsd run: %s: %s\n", rr.code, rr.detail);
+    rc = oc == RUNNER_SUCCEEDED && rr.n_failed == 0 ? 0 : EXIT_WORK_FAILED;
 out:
     json_decref(sum);
     json_decref(js);
