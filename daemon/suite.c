@@ -620,7 +620,8 @@ suite_load(const char *name, const char *suites_dir, struct suite **out, json_t 
             continue;
         if (suite_parse_both(suite_builtins[i].text, (size_t)*suite_builtins[i].len, out, json,
                              inner, sizeof(inner)) == -1) {
-            snprintf(err, errlen, "built-in suite %s: %s", suite_builtins[i].name, inner);
+            /* inner is cut to fit beside the name (-Wformat-truncation at -O2) */
+            snprintf(err, errlen, "built-in suite %s: %.400s", suite_builtins[i].name, inner);
             return -1;
         }
         (*out)->builtin = 1;
