@@ -41,7 +41,8 @@ req(const char *method, const char *path, const char *hdr, struct hu_resp *r)
     o.path_as_is = 1;
     o.timeout_s = 20;
     o.body_max = T_RESP_MAX;
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path);
+    if (snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", port, path) >= (int)sizeof(url))
+        check_failed(__FILE__, __LINE__, "path too long for the URL: %s", path);
     hu_request(method, url, &o, r);
 }
 

@@ -84,9 +84,11 @@ t_fake_cfg(const struct t_env *t, const char *fake_extra, long load_ms)
 {
     char fake_cfg[T_BUF_MAX];
 
-    snprintf(fake_cfg, sizeof(fake_cfg),
-             "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}", t->sim.base_url,
-             t->log_path, load_ms, fake_extra ? "," : "", fake_extra ? fake_extra : "");
+    if (snprintf(fake_cfg, sizeof(fake_cfg),
+                 "{\"sim\":\"%s\",\"log\":\"%s\",\"load_delay_ms\":%ld%s%s}", t->sim.base_url,
+                 t->log_path, load_ms, fake_extra ? "," : "",
+                 fake_extra ? fake_extra : "") >= (int)sizeof(fake_cfg))
+        check_failed(__FILE__, __LINE__, "fake lms config too long");
     CHECK_INT(tu_write_file(t->cfg_path, fake_cfg), ==, 0);
 }
 
