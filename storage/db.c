@@ -1,6 +1,7 @@
 /* db.c - see db.h. */
 #include "storage/db.h"
 
+#include "storage/dbimage.h"
 #include "storage/history.h"
 
 #include <jansson.h>
@@ -64,12 +65,16 @@ schema_step(int n, const char **start, size_t *len)
 int
 db_schema_version(void)
 {
+    static atomic_int cached; /* 0: not counted yet (the schema has step 1) */
     const char *s;
     size_t len;
-    int n = 0;
+    int n = atomic_load(&cached);
 
+    if (n > 0)
+        return n;
     while (schema_step(n + 1, &s, &len) == 0)
         n++;
+    atomic_store(&cached, n);
     return n;
 }
 
@@ -424,8 +429,14 @@ db_check_writable(struct db *db)
     return -1;
 }
 
-struct db *
-db_open_version(const char *path, int version, char *err, size_t errlen)
+/*
+ * Open path and migrate it to `version`. With `image`, a path that does
+ * not exist yet is first created from the newest schema's image
+ * (dbimage_create); the open then finds it at that version and has no step
+ * to take. Without, every step runs (db_open_version).
+ */
+static struct db *
+db_open_at(const char *path, int version, int image, char *err, size_t errlen)
 {
     struct db *db;
     int have, n;
@@ -436,6 +447,7 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
         return NULL;
     }
     snprintf(db->path, sizeof(db->path), "%s", path);
+    db->from_image = image && dbimage_create(path) == 1;
     if (sqlite3_open_v2(path, &db->h,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -498,9 +510,15 @@ fail:
 }
 
 struct db *
+db_open_version(const char *path, int version, char *err, size_t errlen)
+{
+    return db_open_at(path, version, 0, err, errlen);
+}
+
+struct db *
 db_open(const char *path, char *err, size_t errlen)
 {
-    return db_open_version(path, db_schema_version(), err, errlen);
+    return db_open_at(path, db_schema_version(), 1, err, errlen);
 }
 
 void
