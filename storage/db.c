@@ -206,27 +206,62 @@ db_errcode(struct db *db)
     return db->errcode;
 }
 
+/* The transaction statements exec_retry runs, by enum db_tx: prepared once
+ * per connection (db->tx) rather than parsed again by sqlite3_exec for
+ * every sample's BEGIN, SAVEPOINT, RELEASE and COMMIT. */
+enum db_tx { DB_TX_BEGIN, DB_TX_SAVEPOINT, DB_TX_RELEASE, DB_TX_COMMIT };
+static const char *const db_tx_sql[DB_TX_MAX] = {
+    "BEGIN IMMEDIATE",
+    "SAVEPOINT tpsd_batch",
+    "RELEASE tpsd_batch",
+    "COMMIT",
+};
+
+/* Run transaction statement `which` once: SQLITE_OK, or SQLite's code with
+ * its message in db->err. The statement is reset whatever happened. */
+static int
+tx_step(struct db *db, enum db_tx which)
+{
+    sqlite3_stmt *st = db->tx[which];
+    int rc;
+
+    if (st == NULL) {
+        rc = sqlite3_prepare_v3(db->h, db_tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                NULL);
+        if (rc != SQLITE_OK) {
+            db_seterr(db, "%s", sqlite3_errmsg(db->h));
+            sqlite3_finalize(st);
+            return rc;
+        }
+        db->tx[which] = st;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else
+        db_seterr(db, "%s", sqlite3_errmsg(db->h));
+    sqlite3_reset(st);
+    return rc;
+}
+
 /*
- * Run `sql` (BEGIN IMMEDIATE or COMMIT); while it fails as busy, try again
- * after a backoff, for as long as the connection's budget and its stop
- * function allow. A COMMIT refused as busy leaves the transaction open
- * (sqlite.org/lang_transaction.html), so it may be retried as it is.
+ * Run `which` (BEGIN IMMEDIATE or COMMIT, or a batch's SAVEPOINT or
+ * RELEASE); while it fails as busy, try again after a backoff, for as long
+ * as the connection's budget and its stop function allow. A COMMIT refused
+ * as busy leaves the transaction open (sqlite.org/lang_transaction.html),
+ * so it may be retried as it is.
  */
 static int
-exec_retry(struct db *db, const char *sql)
+exec_retry(struct db *db, enum db_tx which)
 {
     int64_t t0 = mono_ms(), backoff = DB_RETRY_FIRST_MS;
-    char *msg = NULL;
     int rc, code, tries = 0;
 
     for (;;) {
-        rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+        rc = tx_step(db, which);
         if (rc == SQLITE_OK)
             return 0;
         code = rc & 0xff;
-        db_seterr(db, "%s", msg ? msg : sqlite3_errmsg(db->h));
-        sqlite3_free(msg);
-        msg = NULL;
         db->errcode = code;
         note_code(code);
         if (code != SQLITE_BUSY && code != SQLITE_LOCKED)
@@ -245,14 +280,14 @@ int
 db_begin(struct db *db)
 {
     db->errcode = 0;
-    return exec_retry(db, db->batch ? "SAVEPOINT tpsd_batch" : "BEGIN IMMEDIATE");
+    return exec_retry(db, db->batch ? DB_TX_SAVEPOINT : DB_TX_BEGIN);
 }
 
 /* End a db_begin inside a batch: RELEASE, or ROLLBACK TO and RELEASE. */
 static int
 savepoint_end(struct db *db, int commit)
 {
-    if (commit && exec_retry(db, "RELEASE tpsd_batch") == 0)
+    if (commit && exec_retry(db, DB_TX_RELEASE) == 0)
         return 0;
     sqlite3_exec(db->h, "ROLLBACK TO tpsd_batch; RELEASE tpsd_batch", NULL, NULL, NULL);
     return commit ? -1 : 0;
@@ -277,7 +312,7 @@ db_end(struct db *db, int commit)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
         return 0;
     }
-    if (exec_retry(db, "COMMIT") == 0) {
+    if (exec_retry(db, DB_TX_COMMIT) == 0) {
         atomic_store(&db_g.write_state, DB_WRITE_OK);
         return 0;
     }
@@ -429,6 +464,21 @@ db_check_writable(struct db *db)
     return -1;
 }
 
+/* Finalize the statements the connection keeps (the cache, the
+ * transaction statements), so that it can close. */
+static void
+db_finalize_all(struct db *db)
+{
+    int i;
+
+    while (db->n_cache > 0)
+        sqlite3_finalize(db->cache[--db->n_cache].st);
+    for (i = 0; i < DB_TX_MAX; i++) {
+        sqlite3_finalize(db->tx[i]);
+        db->tx[i] = NULL;
+    }
+}
+
 /*
  * Open path and migrate it to `version`. With `image`, a path that does
  * not exist yet is first created from the newest schema's image
@@ -503,6 +553,7 @@ db_open_at(const char *path, int version, int image, char *err, size_t errlen)
     }
     return db;
 fail:
+    db_finalize_all(db);
     if (db->h)
         sqlite3_close(db->h);
     free(db);
@@ -526,8 +577,7 @@ db_close(struct db *db)
 {
     if (db == NULL)
         return;
-    while (db->n_cache > 0)
-        sqlite3_finalize(db->cache[--db->n_cache].st);
+    db_finalize_all(db);
     sqlite3_exec(db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close_v2(db->h);
     free(db);
