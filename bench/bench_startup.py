@@ -13,23 +13,32 @@ glibc only):
             an existing database, at each --concurrency: what one more request
             costs (request body, sample row, events, commit)
 
+  serve     the daemon: `tpsd serve` on a fresh database, until /v1/healthz
+            answers, then --jobs jobs of one 1-token request each submitted
+            through POST /v1/jobs one after the other, then SIGTERM; and
+  per job   (that on an existing database with --jobs jobs - with one job)
+            / (--jobs - 1): what one more job costs the daemon
+
 With --before OLD_TPSD (e.g. main's RelWithDebInfo build) every measurement is
 made for both binaries, interleaved within each run, so that both see the same
 machine load; the table gives medians over --runs, and `uptime`'s load average
 before and after.
 
     python3 bench/bench_startup.py [--build build] [--runs 5] [--requests 300]
-                                   [--concurrency 1,64] [--before OLD_TPSD]
+                                   [--concurrency 1,64] [--jobs 10] [--before OLD_TPSD]
 """
 import argparse
 import json
 import os
 import shutil
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 
 def start_sim(build, tmp):
@@ -115,6 +124,78 @@ def measure(exe, build, tmp, url, suite, requests, conc):
     return r
 
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def http(method, url, body=None):
+    req = urllib.request.Request(url, method=method,
+                                 data=None if body is None else json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read() or b"null")
+
+
+def serve_jobs(exe, build, tmp, url, db, jobs):
+    """`tpsd serve` on db: ready, `jobs` one-request jobs one after the
+    other, SIGTERM. A dict of cpu (user+sys s), allocs, bytes."""
+    env = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=tmp)
+    count = os.path.join(tmp, "allocs")
+    if os.path.exists(count):
+        os.unlink(count)
+    lib = os.path.join(build, "bench", "libmalloc_count.so")
+    if os.path.exists(lib):
+        env["LD_PRELOAD"] = lib
+        env["TPSD_MALLOC_COUNT"] = count
+    port = free_port()
+    api = "http://127.0.0.1:%d" % port
+    p = subprocess.Popen([exe, "serve", "--listen-port", str(port), "--db", db,
+                          "--log-level", "warn"], env=env, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            try:
+                http("GET", api + "/v1/healthz")
+                break
+            except OSError:
+                time.sleep(0.02)
+        spec = {"models": ["s1"], "repetitions": 1, "warmup": 0,
+                "suite": {"name": "one-token",
+                          "cases": [{"name": "one", "max_tokens": 1,
+                                     "messages": [{"role": "user", "content": "go"}]}]},
+                "backend": {"type": "none"}, "server": {"base_url": url}}
+        for _ in range(jobs):
+            job = http("POST", api + "/v1/jobs", spec)
+            for _ in range(3000):
+                if http("GET", api + "/v1/jobs/%d" % job["id"])["state"] in (
+                        "succeeded", "failed", "cancelled", "interrupted"):
+                    break
+                time.sleep(0.01)
+    finally:
+        p.send_signal(signal.SIGTERM)
+    _, status, ru = os.wait4(p.pid, 0)
+    allocs, nbytes = read_count(count)
+    return {"cpu": ru.ru_utime + ru.ru_stime, "allocs": allocs, "bytes": nbytes}
+
+
+def measure_serve(exe, build, tmp, url, jobs):
+    """The daemon: fresh db and one job; existing db and `jobs` jobs."""
+    db = os.path.join(tmp, "serve.db")
+    remove_db(db)
+    r = {"serve fresh": serve_jobs(exe, build, tmp, url, db, 1),
+         "serve existing": serve_jobs(exe, build, tmp, url, db, 1)}
+    n = serve_jobs(exe, build, tmp, url, db, jobs)
+    base = r["serve existing"]
+    r["per job"] = {k: (None if n[k] is None or base[k] is None else
+                        (n[k] - base[k]) / (jobs - 1)) for k in n}
+    remove_db(db)
+    return r
+
+
 def median(rows, key, field):
     vals = [r[key][field] for r in rows if r[key][field] is not None]
     return statistics.median(vals) if vals else None
@@ -130,6 +211,7 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--concurrency", default="1,64")
+    ap.add_argument("--jobs", type=int, default=10, help="daemon jobs (0: no daemon figures)")
     ap.add_argument("--before", help="another tpsd binary, measured interleaved")
     a = ap.parse_args()
     if a.requests < 2:
@@ -148,7 +230,10 @@ def main():
               if os.path.exists("/proc/loadavg") else subprocess.getoutput("uptime"))
         for _ in range(a.runs):
             for name, exe in bins:
-                rows[name].append(measure(exe, build, tmp, url, suite, a.requests, conc))
+                r = measure(exe, build, tmp, url, suite, a.requests, conc)
+                if a.jobs > 1:
+                    r.update(measure_serve(exe, build, tmp, url, a.jobs))
+                rows[name].append(r)
         print("load after:  %s" % open("/proc/loadavg").read().strip()
               if os.path.exists("/proc/loadavg") else subprocess.getoutput("uptime"))
     finally:
@@ -159,7 +244,10 @@ def main():
           (a.runs, a.requests, a.requests - 1))
     print("| binary | what | CPU ms (user+sys) | allocations | MB allocated |")
     print("| --- | --- | --- | --- | --- |")
-    for key in ["fresh", "existing"] + ["req c=%d" % c for c in conc]:
+    keys = ["fresh", "existing"] + ["req c=%d" % c for c in conc]
+    if a.jobs > 1:
+        keys += ["serve fresh", "serve existing", "per job"]
+    for key in keys:
         for name, exe in bins:
             print("| %s | %s | %s | %s | %s |" %
                   (name, key, fmt(median(rows[name], key, "cpu"), 1e3, ".2f"),
