@@ -40,43 +40,14 @@ import tempfile
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_vs_python import read_count, start_sim, write_suite  # noqa: E402
 
-def start_sim(build, tmp):
-    # One model that answers at once: the bench measures tpsd, not the wait.
-    cfg = {"models": [{"key": "s1", "ttft_ms": 0, "tps": 100000, "tokens_per_event": 1,
+
+# One model that answers at once: the bench measures tpsd, not the wait.
+SIM_CFG = {"models": [{"key": "s1", "ttft_ms": 0, "tps": 100000, "tokens_per_event": 1,
                        "usage": True}],
            "loaded": ["s1"]}
-    cfg_path = os.path.join(tmp, "sim.json")
-    port_file = os.path.join(tmp, "sim.port")
-    with open(cfg_path, "w") as f:
-        json.dump(cfg, f)
-    sim = subprocess.Popen([os.path.join(build, "tests", "tpsd-sim"), "--port", "0",
-                            "--port-file", port_file, "--config", cfg_path])
-    for _ in range(200):
-        if os.path.exists(port_file) and open(port_file).read().strip():
-            return sim, "http://127.0.0.1:%s" % open(port_file).read().strip()
-        time.sleep(0.05)
-    sim.kill()
-    raise SystemExit("tpsd-sim did not start")
-
-
-def write_suite(tmp):
-    path = os.path.join(tmp, "suite.json")
-    with open(path, "w") as f:
-        json.dump({"name": "one-token",
-                   "cases": [{"name": "one", "max_tokens": 1,
-                              "messages": [{"role": "user", "content": "go"}]}]}, f)
-    return path
-
-
-def read_count(path):
-    """(allocations, bytes) from malloc_count's file, or (None, None)."""
-    try:
-        with open(path) as f:
-            parts = f.read().split()
-        return int(parts[1]), int(parts[5])
-    except (OSError, IndexError, ValueError):
-        return None, None
 
 
 def remove_db(db):
@@ -85,8 +56,9 @@ def remove_db(db):
             os.unlink(db + suffix)
 
 
-def run_tpsd(exe, build, tmp, url, suite, db, requests, streams):
-    """One `tpsd run`; a dict of cpu (user+sys s), allocs, bytes."""
+def tpsd_env(build, tmp):
+    """The environment of a measured tpsd (its HOME in tmp, the allocation
+    counter preloaded when built) and the counter's file."""
     env = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=tmp)
     count = os.path.join(tmp, "allocs")
     if os.path.exists(count):
@@ -95,6 +67,12 @@ def run_tpsd(exe, build, tmp, url, suite, db, requests, streams):
     if os.path.exists(lib):
         env["LD_PRELOAD"] = lib
         env["TPSD_MALLOC_COUNT"] = count
+    return env, count
+
+
+def run_tpsd(exe, build, tmp, url, suite, db, requests, streams):
+    """One `tpsd run`; a dict of cpu (user+sys s), allocs, bytes."""
+    env, count = tpsd_env(build, tmp)
     argv = [exe, "run", "--backend", "none", "--model", "s1", "--suite", suite,
             "--repetitions", str(requests), "--concurrency", str(streams), "--warmup", "0",
             "--base-url", url, "--db", db, "--json"]
@@ -143,14 +121,7 @@ def http(method, url, body=None):
 def serve_jobs(exe, build, tmp, url, db, jobs):
     """`tpsd serve` on db: ready, `jobs` one-request jobs one after the
     other, SIGTERM. A dict of cpu (user+sys s), allocs, bytes."""
-    env = dict(os.environ, HOME=tmp, XDG_CONFIG_HOME=tmp)
-    count = os.path.join(tmp, "allocs")
-    if os.path.exists(count):
-        os.unlink(count)
-    lib = os.path.join(build, "bench", "libmalloc_count.so")
-    if os.path.exists(lib):
-        env["LD_PRELOAD"] = lib
-        env["TPSD_MALLOC_COUNT"] = count
+    env, count = tpsd_env(build, tmp)
     port = free_port()
     api = "http://127.0.0.1:%d" % port
     p = subprocess.Popen([exe, "serve", "--listen-port", str(port), "--db", db,
@@ -222,8 +193,8 @@ def main():
     if a.before:
         bins.insert(0, ("before", os.path.abspath(a.before)))
     tmp = tempfile.mkdtemp(prefix="tpsd-startup-")
-    sim, url = start_sim(build, tmp)
-    suite = write_suite(tmp)
+    sim, url = start_sim(build, tmp, SIM_CFG)
+    suite = write_suite(tmp, 1)
     rows = {name: [] for name, _ in bins}
     try:
         print("load before: %s" % open("/proc/loadavg").read().strip()

@@ -214,9 +214,8 @@ TEST(concurrent_openers_of_one_new_path)
         o[i].db = NULL;
         CHECK_INT(pthread_create(&th[i], NULL, open_thread, &o[i]), ==, 0);
     }
-    for (i = 0; i < OPENERS; i++)
-        pthread_join(th[i], NULL);
     for (i = 0; i < OPENERS; i++) {
+        pthread_join(th[i], NULL);
         CHECK(o[i].db != NULL);
         CHECK_INT(db_user_version(o[i].db), ==, db_schema_version());
         made += o[i].db->from_image;

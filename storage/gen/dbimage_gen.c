@@ -68,6 +68,19 @@ gen_run_end(const unsigned char *b, size_t len, size_t i)
     return len - zeros;
 }
 
+/* The next run of non-zero bytes at or after *i: 1 with it in [*i, *end),
+ * or 0 when only zeros are left. */
+static int
+gen_next_run(const unsigned char *b, size_t len, size_t *i, size_t *end)
+{
+    while (*i < len && b[*i] == 0)
+        (*i)++;
+    if (*i == len)
+        return 0;
+    *end = gen_run_end(b, len, *i);
+    return 1;
+}
+
 /* Write b (len bytes) as the image's C definitions. 0 or -1. */
 static int
 gen_write(FILE *f, const unsigned char *b, size_t len)
@@ -80,28 +93,15 @@ gen_write(FILE *f, const unsigned char *b, size_t len)
             "const unsigned long dbimage_size = %zuUL;\n"
             "const struct dbimage_seg dbimage_segs[] = {\n",
             len);
-    for (i = 0; i < len; i = end) {
-        while (i < len && b[i] == 0)
-            i++;
-        if (i == len)
-            break;
-        end = gen_run_end(b, len, i);
+    for (i = 0; gen_next_run(b, len, &i, &end); i = end, nsegs++)
         fprintf(f, "    {%zuUL, %zuUL},\n", i, end - i);
-        nsegs++;
-    }
     fprintf(f,
             "};\nconst unsigned long dbimage_nsegs = %zuUL;\n"
             "const unsigned char dbimage_bytes[] = {\n",
             nsegs);
-    for (i = 0; i < len; i = end) {
-        while (i < len && b[i] == 0)
-            i++;
-        if (i == len)
-            break;
-        end = gen_run_end(b, len, i);
+    for (i = 0; gen_next_run(b, len, &i, &end); i = end)
         for (k = i; k < end; k++)
             fprintf(f, "%s0x%02x,", col++ % GEN_BYTES_PER_LINE == 0 ? "\n" : "", b[k]);
-    }
     fprintf(f, "\n};\n");
     return ferror(f) ? -1 : 0;
 }
