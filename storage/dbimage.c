@@ -94,6 +94,11 @@ dbimage_create(const char *path)
         return 0;
     if (lstat(path, &st) == 0 || errno != ENOENT)
         return 0;
+    /* A WAL left by a deleted database: SQLite would replay it into the
+     * new file; the steps meet it as they always did. */
+    n = snprintf(tmp, sizeof(tmp), "%s-wal", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp) || lstat(tmp, &st) == 0)
+        return 0;
     n = snprintf(tmp, sizeof(tmp), "%s.tpsd-new.%ld.%u", path, (long)getpid(),
                  atomic_fetch_add(&counter, 1));
     if (n < 0 || (size_t)n >= sizeof(tmp))

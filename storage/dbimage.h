@@ -11,7 +11,7 @@
  * schema.sql. The bytes are stored as the runs that are not zero (most of
  * a fresh database's pages are empty b-tree roots).
  *
- * Only a path that does not exist yet is made from the image, and only
+ * Only a path that does not exist yet (nor its -wal) is made from the image, and only
  * atomically: the image is written and synced under a temporary name in
  * the same folder, then hard-linked to the path, which fails when anything
  * created the path meanwhile. Anything else (an empty file left by an

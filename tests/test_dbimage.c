@@ -160,6 +160,23 @@ TEST(empty_file_takes_the_steps)
     db_close(db);
 }
 
+TEST(leftover_wal_takes_the_steps)
+{
+    char path[TU_PATH_MAX + 16], wal[TU_PATH_MAX + 32];
+    struct db *db;
+
+    /* A -wal without its database (deleted by hand): SQLite would replay
+     * it into an image; the steps meet it as before the image. */
+    snprintf(path, sizeof(path), "%s/orphan.db", tu_tmpdir());
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    CHECK_INT(tu_write_file(wal, ""), ==, 0);
+    db = db_open(path, err, sizeof(err));
+    CHECK(db != NULL);
+    CHECK_INT(db->from_image, ==, 0);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    db_close(db);
+}
+
 TEST(existing_database_is_never_replaced)
 {
     char path[TU_PATH_MAX + 16];
