@@ -72,8 +72,10 @@ def run_child(argv, env=None, stdout=subprocess.PIPE, ok=(0, 1)):
     return out.decode("utf-8", "replace"), ru.ru_utime, ru.ru_stime, wall
 
 
-def start_sim(build, tmp):
-    cfg = {
+def start_sim(build, tmp, cfg=None):
+    """tpsd-sim with config cfg (default: one model per load of LOADS) on a
+    free port: (the process, its base URL). bench_startup.py uses it too."""
+    cfg = cfg or {
         "models": [
             {"key": k, "ttft_ms": 20, "tps": tps, "tokens_per_event": 1, "usage": True}
             for (_, k, _, _, tps) in LOADS
@@ -103,13 +105,18 @@ def write_suite(tmp, max_tokens):
     return path
 
 
-def read_allocs(path):
+def read_count(path):
+    """(allocations, bytes allocated) from malloc_count's file, or (None, None)."""
     try:
         with open(path) as f:
             parts = f.read().split()
-        return int(parts[1])
+        return int(parts[1]), int(parts[5])
     except (OSError, IndexError, ValueError):
-        return None
+        return None, None
+
+
+def read_allocs(path):
+    return read_count(path)[0]
 
 
 def run_tpsd(build, tmp, url, model, streams, requests, max_tokens, tag, exe=None):

@@ -1,6 +1,7 @@
 /* db.c - see db.h. */
 #include "storage/db.h"
 
+#include "storage/dbimage.h"
 #include "storage/history.h"
 
 #include <jansson.h>
@@ -64,12 +65,16 @@ schema_step(int n, const char **start, size_t *len)
 int
 db_schema_version(void)
 {
+    static atomic_int cached; /* 0: not counted yet (the schema has step 1) */
     const char *s;
     size_t len;
-    int n = 0;
+    int n = atomic_load(&cached);
 
+    if (n > 0)
+        return n;
     while (schema_step(n + 1, &s, &len) == 0)
         n++;
+    atomic_store(&cached, n);
     return n;
 }
 
@@ -201,27 +206,62 @@ db_errcode(struct db *db)
     return db->errcode;
 }
 
+/* The transaction statements exec_retry runs, by enum db_tx: prepared once
+ * per connection (db->tx) rather than parsed again by sqlite3_exec for
+ * every sample's BEGIN, SAVEPOINT, RELEASE and COMMIT. */
+enum db_tx { DB_TX_BEGIN, DB_TX_SAVEPOINT, DB_TX_RELEASE, DB_TX_COMMIT };
+static const char *const db_tx_sql[DB_TX_MAX] = {
+    "BEGIN IMMEDIATE",
+    "SAVEPOINT tpsd_batch",
+    "RELEASE tpsd_batch",
+    "COMMIT",
+};
+
+/* Run transaction statement `which` once: SQLITE_OK, or SQLite's code with
+ * its message in db->err. The statement is reset whatever happened. */
+static int
+tx_step(struct db *db, enum db_tx which)
+{
+    sqlite3_stmt *st = db->tx[which];
+    int rc;
+
+    if (st == NULL) {
+        rc = sqlite3_prepare_v3(db->h, db_tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                                NULL);
+        if (rc != SQLITE_OK) {
+            db_seterr(db, "%s", sqlite3_errmsg(db->h));
+            sqlite3_finalize(st);
+            return rc;
+        }
+        db->tx[which] = st;
+    }
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_DONE)
+        rc = SQLITE_OK;
+    else
+        db_seterr(db, "%s", sqlite3_errmsg(db->h));
+    sqlite3_reset(st);
+    return rc;
+}
+
 /*
- * Run `sql` (BEGIN IMMEDIATE or COMMIT); while it fails as busy, try again
- * after a backoff, for as long as the connection's budget and its stop
- * function allow. A COMMIT refused as busy leaves the transaction open
- * (sqlite.org/lang_transaction.html), so it may be retried as it is.
+ * Run `which` (BEGIN IMMEDIATE or COMMIT, or a batch's SAVEPOINT or
+ * RELEASE); while it fails as busy, try again after a backoff, for as long
+ * as the connection's budget and its stop function allow. A COMMIT refused
+ * as busy leaves the transaction open (sqlite.org/lang_transaction.html),
+ * so it may be retried as it is.
  */
 static int
-exec_retry(struct db *db, const char *sql)
+exec_retry(struct db *db, enum db_tx which)
 {
     int64_t t0 = mono_ms(), backoff = DB_RETRY_FIRST_MS;
-    char *msg = NULL;
     int rc, code, tries = 0;
 
     for (;;) {
-        rc = sqlite3_exec(db->h, sql, NULL, NULL, &msg);
+        rc = tx_step(db, which);
         if (rc == SQLITE_OK)
             return 0;
         code = rc & 0xff;
-        db_seterr(db, "%s", msg ? msg : sqlite3_errmsg(db->h));
-        sqlite3_free(msg);
-        msg = NULL;
         db->errcode = code;
         note_code(code);
         if (code != SQLITE_BUSY && code != SQLITE_LOCKED)
@@ -240,14 +280,14 @@ int
 db_begin(struct db *db)
 {
     db->errcode = 0;
-    return exec_retry(db, db->batch ? "SAVEPOINT tpsd_batch" : "BEGIN IMMEDIATE");
+    return exec_retry(db, db->batch ? DB_TX_SAVEPOINT : DB_TX_BEGIN);
 }
 
 /* End a db_begin inside a batch: RELEASE, or ROLLBACK TO and RELEASE. */
 static int
 savepoint_end(struct db *db, int commit)
 {
-    if (commit && exec_retry(db, "RELEASE tpsd_batch") == 0)
+    if (commit && exec_retry(db, DB_TX_RELEASE) == 0)
         return 0;
     sqlite3_exec(db->h, "ROLLBACK TO tpsd_batch; RELEASE tpsd_batch", NULL, NULL, NULL);
     return commit ? -1 : 0;
@@ -272,7 +312,7 @@ db_end(struct db *db, int commit)
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
         return 0;
     }
-    if (exec_retry(db, "COMMIT") == 0) {
+    if (exec_retry(db, DB_TX_COMMIT) == 0) {
         atomic_store(&db_g.write_state, DB_WRITE_OK);
         return 0;
     }
@@ -424,8 +464,29 @@ db_check_writable(struct db *db)
     return -1;
 }
 
-struct db *
-db_open_version(const char *path, int version, char *err, size_t errlen)
+/* Finalize the statements the connection keeps (the cache, the
+ * transaction statements), so that it can close. */
+static void
+db_finalize_all(struct db *db)
+{
+    int i;
+
+    while (db->n_cache > 0)
+        sqlite3_finalize(db->cache[--db->n_cache].st);
+    for (i = 0; i < DB_TX_MAX; i++) {
+        sqlite3_finalize(db->tx[i]);
+        db->tx[i] = NULL;
+    }
+}
+
+/*
+ * Open path and migrate it to `version`. With `image`, a path that does
+ * not exist yet is first created from the newest schema's image
+ * (dbimage_create); the open then finds it at that version and has no step
+ * to take. Without, every step runs (db_open_version).
+ */
+static struct db *
+db_open_at(const char *path, int version, int image, char *err, size_t errlen)
 {
     struct db *db;
     int have, n;
@@ -436,6 +497,7 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
         return NULL;
     }
     snprintf(db->path, sizeof(db->path), "%s", path);
+    db->from_image = image && dbimage_create(path) == 1;
     if (sqlite3_open_v2(path, &db->h,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -491,6 +553,7 @@ db_open_version(const char *path, int version, char *err, size_t errlen)
     }
     return db;
 fail:
+    db_finalize_all(db);
     if (db->h)
         sqlite3_close(db->h);
     free(db);
@@ -498,9 +561,15 @@ fail:
 }
 
 struct db *
+db_open_version(const char *path, int version, char *err, size_t errlen)
+{
+    return db_open_at(path, version, 0, err, errlen);
+}
+
+struct db *
 db_open(const char *path, char *err, size_t errlen)
 {
-    return db_open_version(path, db_schema_version(), err, errlen);
+    return db_open_at(path, db_schema_version(), 1, err, errlen);
 }
 
 void
@@ -508,8 +577,7 @@ db_close(struct db *db)
 {
     if (db == NULL)
         return;
-    while (db->n_cache > 0)
-        sqlite3_finalize(db->cache[--db->n_cache].st);
+    db_finalize_all(db);
     sqlite3_exec(db->h, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
     sqlite3_close_v2(db->h);
     free(db);

@@ -34,6 +34,8 @@
  * made once per sample or request, whose preparing (parsing the SQL and
  * compiling the triggers it fires) cost more than running them. */
 #define DB_STMT_CACHE_MAX 8
+/* BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT: prepared once, kept in db->tx. */
+#define DB_TX_MAX 4
 
 struct db {
     sqlite3 *h;
@@ -49,7 +51,9 @@ struct db {
         sqlite3_stmt *st;
     } cache[DB_STMT_CACHE_MAX];
     size_t n_cache;
-    int batch; /* inside db_batch_begin: db_begin/db_end are savepoints */
+    sqlite3_stmt *tx[DB_TX_MAX]; /* the transaction statements (db.c), NULL until used */
+    int batch;                   /* inside db_batch_begin: db_begin/db_end are savepoints */
+    int from_image; /* db_open created the file from the schema's image (dbimage.h) */
 };
 
 /* What the process last learnt of the database's writability (every
@@ -64,12 +68,16 @@ enum db_write_state {
 /*
  * Open (creating if needed) the database at `path`, in WAL mode with foreign
  * keys on, synchronous=FULL and a busy timeout, and migrate it to the newest
- * schema. A database newer than this binary is refused and left untouched;
- * a failed migration step leaves the database at its old version.
+ * schema. A path that does not exist yet is created in one step from the
+ * newest schema's image (storage/dbimage.h; db->from_image says so); an
+ * existing database migrates step by step. A database newer than this
+ * binary is refused and left untouched; a failed migration step leaves the
+ * database at its old version.
  * Returns the handle, or NULL with a message in `err` (errlen bytes).
  */
 struct db *db_open(const char *path, char *err, size_t errlen);
-/* Like db_open but migrate no further than `version` (tests, tools). */
+/* Like db_open but migrate no further than `version`, always step by step,
+ * never from the image (tests, tools, the image's own generator). */
 struct db *db_open_version(const char *path, int version, char *err, size_t errlen);
 /* Checkpoint the WAL (TRUNCATE) and close. NULL is fine. */
 void db_close(struct db *db);

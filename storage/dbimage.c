@@ -1,0 +1,116 @@
+/*
+ * dbimage.c - see dbimage.h.
+ *
+ * How it works: the image's runs of non-zero bytes are written with
+ * pwrite into a new file `PATH.tpsd-new.PID.N` (O_EXCL, mode 0644 less the
+ * umask, as SQLite creates a database), which is then extended to the
+ * image's size (the gaps read as zeros, as in the original) and synced
+ * (F_FULLFSYNC on macOS, as PRAGMA fullfsync asks of SQLite). link(2) then
+ * gives it the database's name only if that name is still free, so two
+ * processes (or threads) creating the same database never overwrite each
+ * other, and a database that anyone made first is left alone. The
+ * temporary name is removed in every case and the folder synced, so that
+ * the new name survives a power loss like the file's contents.
+ */
+#include "storage/dbimage.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DBIMAGE_PATH_MAX 1100 /* the database path (struct db keeps 1024) and a suffix */
+
+/* Sync fd's data to the disk: F_FULLFSYNC where there is one (macOS's
+ * fsync leaves data in the drive's cache), else fsync. 0 or -1. */
+static int
+dbimage_sync(int fd)
+{
+#ifdef F_FULLFSYNC
+    if (fcntl(fd, F_FULLFSYNC) == 0)
+        return 0;
+#endif
+    return fsync(fd);
+}
+
+/* Write the image into fd, extend it to the image's size, sync. 0 or -1. */
+static int
+dbimage_write(int fd)
+{
+    const unsigned char *p = dbimage_bytes;
+    unsigned long i, done;
+    ssize_t n;
+
+    for (i = 0; i < dbimage_nsegs; i++) {
+        for (done = 0; done < dbimage_segs[i].len; done += (unsigned long)n) {
+            n = pwrite(fd, p + done, dbimage_segs[i].len - done,
+                       (off_t)(dbimage_segs[i].offset + done));
+            if (n == -1 && errno == EINTR)
+                n = 0;
+            else if (n <= 0)
+                return -1;
+        }
+        p += dbimage_segs[i].len;
+    }
+    if (ftruncate(fd, (off_t)dbimage_size) == -1)
+        return -1;
+    return dbimage_sync(fd);
+}
+
+/* Sync the folder that holds path (its new entry). */
+static void
+dbimage_sync_dir(const char *path)
+{
+    char dir[DBIMAGE_PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    int fd;
+
+    if (slash == NULL)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    fd = open(dir, O_RDONLY | O_CLOEXEC);
+    if (fd == -1)
+        return;
+    fsync(fd); /* best effort, as SQLite's own directory sync */
+    close(fd);
+}
+
+int
+dbimage_create(const char *path)
+{
+    static atomic_uint counter;
+    char tmp[DBIMAGE_PATH_MAX];
+    struct stat st;
+    int fd, n, created = 0;
+
+    if (dbimage_size == 0 || path[0] == '\0' || strcmp(path, ":memory:") == 0 ||
+        strncmp(path, "file:", 5) == 0)
+        return 0;
+    if (lstat(path, &st) == 0 || errno != ENOENT)
+        return 0;
+    /* A WAL left by a deleted database: SQLite would replay it into the
+     * new file; the steps meet it as they always did. */
+    n = snprintf(tmp, sizeof(tmp), "%s-wal", path);
+    if (n < 0 || (size_t)n >= sizeof(tmp) || lstat(tmp, &st) == 0)
+        return 0;
+    n = snprintf(tmp, sizeof(tmp), "%s.tpsd-new.%ld.%u", path, (long)getpid(),
+                 atomic_fetch_add(&counter, 1));
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return 0;
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd == -1)
+        return 0;
+    if (dbimage_write(fd) == 0 && link(tmp, path) == 0)
+        created = 1;
+    close(fd);
+    unlink(tmp);
+    if (created)
+        dbimage_sync_dir(path);
+    return created;
+}
