@@ -13,7 +13,12 @@ For each load it runs, one after the other against the same sim:
   - `tpsd run --backend none` with a one-case suite of the same size, counted
     whole: the process from exec to exit, including its SQLite database and
     the storage of every sample (os.wait4's rusage of the tpsd process);
-and prints CPU seconds per million tokens for both and the ratio, tpsd's
+  - bench/bench_floor.c, the kernel's floor: the same streams read with
+    only what every client must do per wake-up (wait, one recv, one
+    timestamp, a scan for the end), no HTTP parsing, JSON or storage;
+and prints CPU seconds per million tokens for tpsd and Python and their
+ratio, the floor's and each one's multiple of it (Python / floor bounds the
+ratio any client can reach against Python on this machine), tpsd's
 user CPU per content event and its allocations per event (whole process),
 then the hot path alone (bench_chunk: SSE framing and chunk decoding in
 process, the scanner and jansson's tree side by side). Allocations are
@@ -156,9 +161,11 @@ def python_with_aiohttp():
     raise SystemExit("no python3 with aiohttp: scripts/deps.sh --test installs it")
 
 
-def run_python(url, model, streams, requests, max_tokens):
-    argv = [python_with_aiohttp(), os.path.join(HERE, "ref_client.py"), url, model,
-            str(streams), str(requests), str(max_tokens)]
+def run_python(url, model, streams, requests, max_tokens, exe=None):
+    """The reference Python client, or with exe another client of the same
+    command line and JSON output (bench_floor, the kernel's floor)."""
+    argv = ([exe] if exe else [python_with_aiohttp(), os.path.join(HERE, "ref_client.py")]) + \
+        [url, model, str(streams), str(requests), str(max_tokens)]
     out, user, sys_, wall = run_child(argv, ok=(0,))
     r = json.loads(out.strip().splitlines()[-1])
     r.update({"user": user, "sys": sys_, "wall": wall})
@@ -186,8 +193,9 @@ def main():
         for run in range(a.runs):
             print("run %d of %d (sim %s)" % (run + 1, a.runs, url))
             print("| load | tok/s reached (tpsd / py) | tpsd CPU s/Mtok (user+sys) | "
-                  "Python CPU s/Mtok | ratio | tpsd user us/event | tpsd allocs/event |")
-            print("| --- | --- | --- | --- | --- | --- | --- |")
+                  "Python CPU s/Mtok | ratio | tpsd user us/event | tpsd allocs/event | "
+                  "floor CPU s/Mtok | tpsd / floor | Python / floor |")
+            print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
             for i, (name, model, streams, requests, _) in enumerate(LOADS):
                 if str(i + 1) not in a.loads.split(","):
                     continue
@@ -197,6 +205,9 @@ def main():
                     p = dict(t)
                 else:
                     p = run_python(url, model, streams, n, TOKENS)
+                f = run_python(url, model, streams, n, TOKENS,
+                               os.path.join(build, "bench", "bench_floor"))
+                f_cpu = (f["user"] + f["sys"]) / f["tokens"] * 1e6 if f["tokens"] else None
                 if t["ok"] != n or p["ok"] != n:
                     print("  (failures: tpsd %d/%d ok, python %d/%d ok)" %
                           (t["ok"], n, p["ok"], n))
@@ -204,11 +215,13 @@ def main():
                 p_cpu = (p["user"] + p["sys"]) / p["tokens"] * 1e6
                 allocs = t["allocs"] / t["events"] if t["allocs"] is not None else None
                 print("| %s | %.0f / %.0f | %.2f (%.2f + %.2f) | %.2f (%.2f + %.2f) | "
-                      "%.2fx | %.3f | %s |" %
+                      "%.2fx | %.3f | %s | %s | %s | %s |" %
                       (name, t["tokens"] / t["wall"], p["tokens"] / p["wall"], t_cpu,
                        t["user"] / t["tokens"] * 1e6, t["sys"] / t["tokens"] * 1e6, p_cpu,
                        p["user"] / p["tokens"] * 1e6, p["sys"] / p["tokens"] * 1e6,
-                       p_cpu / t_cpu, t["user"] / t["events"] * 1e6, fmt(allocs, ".2f")))
+                       p_cpu / t_cpu, t["user"] / t["events"] * 1e6, fmt(allocs, ".2f"),
+                       fmt(f_cpu, ".2f"), fmt(f_cpu and t_cpu / f_cpu, ".2f"),
+                       fmt(f_cpu and p_cpu / f_cpu, ".2f")))
                 if a.before:
                     b = run_tpsd(build, tmp, url, model, streams, n, TOKENS, "before", a.before)
                     b_cpu = (b["user"] + b["sys"]) / b["tokens"] * 1e6
