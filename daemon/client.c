@@ -1099,31 +1099,38 @@ dispatch(struct client *c, const struct poller_ev *ev, int n)
 }
 
 /* How long the poller may sleep: until the next send, libcurl's timer, or
- * CLIENT_POLL_MS (cancel and deadlines are checked that often). */
+ * CLIENT_POLL_MS (cancel and deadlines are checked that often). With the
+ * poller's tick set (`ticking`) the last is the tick's job: then -1 when
+ * nothing else is due, and no kernel timer is armed per wait. */
 static long
-wait_ms(const struct client *c, int64_t now, long next_send)
+wait_ms(const struct client *c, int64_t now, long next_send, int ticking)
 {
-    long wait = CLIENT_POLL_MS, next;
+    long wait = ticking ? -1 : CLIENT_POLL_MS, next;
 
-    if (next_send >= 0 && next_send < wait)
+    if (next_send >= 0 && (wait < 0 || next_send < wait))
         wait = next_send;
     if (c->timer_at >= 0) {
         next = c->timer_at <= now ? 0 : (long)((c->timer_at - now + 999999) / 1000000);
-        if (next < wait)
+        if (wait < 0 || next < wait)
             wait = next;
     }
     return wait;
 }
 
-int
-client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void *arg)
+/*
+ * The loop of client_run: start what is due, wait, dispatch, and check
+ * deadlines and cancel at most every CLIENT_DEADLINE_MS / CLIENT_POLL_MS.
+ * One clock read per turn, plus one per read on the direct path (the
+ * event timestamp); the deadline check reads it again only when it may be
+ * due. 0, or -1 when the poller or libcurl failed.
+ */
+static int
+run_loop(struct client *c, client_cancel_fn cancel, void *arg, int ticking)
 {
     struct poller_ev ev[POLLER_BATCH];
     int64_t last_cancel_check = 0, last_deadline_check = 0;
     int cancelling = 0;
 
-    c->done = done;
-    c->done_arg = arg;
     while (c->npending + c->nactive > 0) {
         int64_t now = clock_mono_ns();
         long wait;
@@ -1138,15 +1145,14 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
             while (c->npending > 0)
                 req_skip(c, c->pending[--c->npending], "cancelled");
         }
-        wait = wait_ms(c, now, start_due(c, now));
+        wait = wait_ms(c, now, start_due(c, now), ticking);
         if (cancelling)
             wait = 0;
         n = poller_wait(c->poll, ev, POLLER_BATCH, (int)wait);
         if (n == -1 || dispatch(c, ev, n) == -1)
             return -1;
         /* Walking every stream costs O(streams); deadlines are far coarser
-         * than 10 ms, so they are checked that often, not on every event
-         * (and the clock is read again only when a check may be due). */
+         * than 10 ms, so they are checked that often, not on every event. */
         if (cancelling || n == 0 ||
             now - last_deadline_check >= CLIENT_DEADLINE_MS * 1000000LL) {
             now = clock_mono_ns();
@@ -1157,4 +1163,19 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
         }
     }
     return 0;
+}
+
+int
+client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void *arg)
+{
+    int ticking, rc;
+
+    c->done = done;
+    c->done_arg = arg;
+    /* The tick runs only while requests do: an idle client never wakes. */
+    ticking = poller_tick(c->poll, CLIENT_POLL_MS) == 0;
+    rc = run_loop(c, cancel, arg, ticking);
+    if (ticking)
+        (void)poller_tick(c->poll, 0);
+    return rc;
 }

@@ -38,7 +38,7 @@ struct http1_url {
     char host[HTTP1_HOST_MAX];        /* without IPv6 brackets */
     char port[8];                     /* decimal, "80" when none was given */
     char prefix[HTTP1_PATH_MAX];      /* "" or "/a/b": the path without a trailing '/' */
-    char hosthdr[HTTP1_HOST_MAX + 8]; /* Host header value, as libcurl writes it */
+    char hosthdr[HTTP1_HOST_MAX + 16]; /* Host header value, as libcurl writes it */
 };
 
 /*
