@@ -35,9 +35,9 @@
 
 /* A URL this module speaks: http://host[:port][/prefix]. */
 struct http1_url {
-    char host[HTTP1_HOST_MAX];        /* without IPv6 brackets */
-    char port[8];                     /* decimal, "80" when none was given */
-    char prefix[HTTP1_PATH_MAX];      /* "" or "/a/b": the path without a trailing '/' */
+    char host[HTTP1_HOST_MAX];         /* without IPv6 brackets */
+    char port[8];                      /* decimal, "80" when none was given */
+    char prefix[HTTP1_PATH_MAX];       /* "" or "/a/b": the path without a trailing '/' */
     char hosthdr[HTTP1_HOST_MAX + 16]; /* Host header value, as libcurl writes it */
 };
 

@@ -88,8 +88,8 @@ check_split(const uint8_t *data, size_t size)
             rb = -1;
         off += n;
     }
-    if (ra != rb || a->err != b->err || a->status != b->status ||
-        a->complete != b->complete || da.h != db.h || da.n != db.n)
+    if (ra != rb || a->err != b->err || a->status != b->status || a->complete != b->complete ||
+        da.h != db.h || da.n != db.n)
         abort();
     ea = http1_parse_eof(a);
     eb = http1_parse_eof(b);
@@ -106,7 +106,8 @@ frame(int mode, const uint8_t *body, size_t n, char *wire)
     size_t w = 0, off = 0, k = 0;
 
     if (mode == 0) {
-        w += (size_t)snprintf(wire, 128, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        w += (size_t)snprintf(wire, 128,
+                              "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         while (off < n) {
             size_t c = 1 + (size_t)(body[k++ % n] % 97);
             if (c > n - off)
@@ -124,7 +125,8 @@ frame(int mode, const uint8_t *body, size_t n, char *wire)
         memcpy(wire + w, body, n);
         w += n;
     } else {
-        w += (size_t)snprintf(wire, 128, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
+        w +=
+            (size_t)snprintf(wire, 128, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n\r\n");
         memcpy(wire + w, body, n);
         w += n;
     }
