@@ -399,6 +399,7 @@ static int
 models_get(struct backend *b, const char *url, long *status, char **body, size_t *body_len,
            struct backend_err *err)
 {
+    struct httpbody hb = {NULL, 0, BACKEND_HTTP_MAX, 0};
     struct http1_url u;
     char msg[HTTP1_ERR_MAX];
     int st = 0;
@@ -406,11 +407,15 @@ models_get(struct backend *b, const char *url, long *status, char **body, size_t
     if (http1_mine(url, &u) == -1)
         return models_get_curl(b, url, status, body, body_len, err);
     if (http1_get(url, b->cfg.server_token, BACKEND_HTTP_CONNECT_MS, BACKEND_HTTP_TOTAL_MS,
-                  BACKEND_HTTP_MAX, &st, body, body_len, msg, sizeof(msg)) == -1) {
-        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s", url, msg);
+                  httpbody_add, &hb, &st, msg, sizeof(msg)) == -1) {
+        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s%s", url, msg,
+                     hb.overflow ? " (body over the cap)" : "");
+        free(hb.data);
         return -1;
     }
     *status = st;
+    *body = hb.data;
+    *body_len = hb.len;
     return 0;
 }
 

@@ -756,8 +756,9 @@ idle_alive(int fd)
     return poll(&pfd, 1, 0) == 0;
 }
 
-int
-http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
+/* A fresh exchange state; the request bytes are kept (sent again). */
+static void
+conn_reset(struct http1_conn *c)
 {
     c->fd = -1;
     c->reused = 0;
@@ -765,10 +766,17 @@ http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
     c->addr_i = -1;
     c->fail = HTTP1_F_NONE;
     c->detail[0] = '\0';
-    c->out = NULL;
-    c->out_len = c->out_off = 0;
+    c->out_off = 0;
     c->nread = 0;
     http1_parser_init(&c->p);
+}
+
+int
+http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
+{
+    conn_reset(c);
+    c->out = NULL;
+    c->out_len = 0;
     while (pool->nidle > 0) {
         int fd = pool->idle[--pool->nidle];
         if (idle_alive(fd)) {
@@ -788,15 +796,7 @@ http1_conn_retry(struct http1_pool *pool, struct http1_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
-    c->fd = -1;
-    c->reused = 0;
-    c->connecting = 0;
-    c->addr_i = -1;
-    c->fail = HTTP1_F_NONE;
-    c->detail[0] = '\0';
-    c->out_off = 0;
-    c->nread = 0;
-    http1_parser_init(&c->p);
+    conn_reset(c);
     if (!pool->resolved && pool_resolve(pool, c) == -1)
         return -1;
     return http1_conn_next(pool, c);
@@ -894,32 +894,6 @@ http1_conn_close(struct http1_pool *pool, struct http1_conn *c, int reusable)
 
 /* ---- a blocking one-shot GET ---- */
 
-struct get_body {
-    char *data;
-    size_t len, max;
-    int over;
-};
-
-static int
-get_append(void *arg, const char *p, size_t n)
-{
-    struct get_body *b = arg;
-    char *d;
-
-    if (b->len + n > b->max) {
-        b->over = 1;
-        return 1;
-    }
-    d = realloc(b->data, b->len + n + 1);
-    if (d == NULL)
-        return 1;
-    memcpy(d + b->len, p, n);
-    b->len += n;
-    d[b->len] = '\0';
-    b->data = d;
-    return 0;
-}
-
 /* Wait until fd is ready for `ev` or the deadline: 1, 0 (timed out), -1. */
 static int
 wait_fd(int fd, short ev, int64_t deadline)
@@ -972,7 +946,7 @@ fail:
 
 /* Send the request and read the whole response by the deadline. */
 static int
-get_exchange(struct http1_conn *c, struct get_body *b, int64_t deadline, int total_ms,
+get_exchange(struct http1_conn *c, http1_body_fn fn, void *arg, int64_t deadline, int total_ms,
              char *err, size_t errlen)
 {
     char buf[HTTP1_GET_READ];
@@ -993,9 +967,8 @@ get_exchange(struct http1_conn *c, struct get_body *b, int64_t deadline, int tot
         if (n == -1)
             goto fail;
         if ((n == 0 && http1_parse_eof(&c->p) == -1) ||
-            (n > 0 && http1_parse(&c->p, buf, (size_t)n, get_append, b) == -1)) {
-            snprintf(err, errlen, "%s",
-                     b->over ? "body over the cap" : http1_strerror(c->p.err));
+            (n > 0 && http1_parse(&c->p, buf, (size_t)n, fn, arg) == -1)) {
+            snprintf(err, errlen, "%s", http1_strerror(c->p.err));
             return -1;
         }
         if (n == 0)
@@ -1011,10 +984,9 @@ fail:
 }
 
 int
-http1_get(const char *url, const char *token, int connect_ms, int total_ms, size_t body_max,
-          int *status, char **body, size_t *body_len, char *err, size_t errlen)
+http1_get(const char *url, const char *token, int connect_ms, int total_ms, http1_body_fn fn,
+          void *arg, int *status, char *err, size_t errlen)
 {
-    struct get_body b = {NULL, 0, body_max, 0};
     struct http1_url u;
     struct http1_pool *pool = NULL;
     struct http1_conn c;
@@ -1024,8 +996,6 @@ http1_get(const char *url, const char *token, int connect_ms, int total_ms, size
     int result = -1;
 
     *status = 0;
-    *body = NULL;
-    *body_len = 0;
     c.fd = -1;
     c.out = NULL;
     if (http1_mine(url, &u) == -1) {
@@ -1047,20 +1017,12 @@ http1_get(const char *url, const char *token, int connect_ms, int total_ms, size
         snprintf(err, errlen, "%s", c.detail);
         goto out;
     }
-    if (get_exchange(&c, &b, total_dl, total_ms, err, errlen) == -1)
+    if (get_exchange(&c, fn, arg, total_dl, total_ms, err, errlen) == -1)
         goto out;
     *status = c.p.status;
-    *body = b.data != NULL ? b.data : calloc(1, 1);
-    b.data = NULL;
-    *body_len = b.len;
-    if (*body == NULL) {
-        snprintf(err, errlen, "out of memory");
-        goto out;
-    }
     result = 0;
 out:
     http1_conn_close(pool, &c, 0);
     http1_pool_free(pool);
-    free(b.data);
     return result;
 }

@@ -210,12 +210,11 @@ void http1_conn_close(struct http1_pool *pool, struct http1_conn *c, int reusabl
 
 /*
  * A blocking one-shot GET of `url` (only when http1_mine(url)): connect
- * within connect_ms, the whole exchange within total_ms, a body of at most
- * body_max bytes. On 0: *status and *body (NUL-terminated, caller frees,
- * *body_len bytes). -1 on any failure, with a message in err (errlen
- * bytes); *body NULL.
+ * within connect_ms, the whole exchange within total_ms; the body goes to
+ * fn(arg, ...) (non-zero stops: an error). On 0, *status is the response's.
+ * -1 on any failure, with a message in err (errlen bytes).
  */
-int http1_get(const char *url, const char *token, int connect_ms, int total_ms, size_t body_max,
-              int *status, char **body, size_t *body_len, char *err, size_t errlen);
+int http1_get(const char *url, const char *token, int connect_ms, int total_ms,
+              http1_body_fn fn, void *arg, int *status, char *err, size_t errlen);
 
 #endif

@@ -509,53 +509,53 @@ TEST(cancel_aborts_in_flight)
     tu_sim_stop(&sim);
 }
 
+/* Run a case through libcurl. */
+static void
+on_curl(void (*test)(void))
+{
+    transport = CLIENT_TRANSPORT_CURL;
+    test();
+}
+
 /* The same cases through libcurl: the same codes. */
 TEST(sequential_matches_sim_log_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_sequential_matches_sim_log();
+    on_curl(test_sequential_matches_sim_log);
 }
 
 TEST(fault_http_500_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_fault_http_500();
+    on_curl(test_fault_http_500);
 }
 
 TEST(fault_stall_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_fault_stall();
+    on_curl(test_fault_stall);
 }
 
 TEST(fault_drop_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_fault_drop();
+    on_curl(test_fault_drop);
 }
 
 TEST(fault_malformed_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_fault_malformed();
+    on_curl(test_fault_malformed);
 }
 
 TEST(fault_no_done_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_fault_no_done();
+    on_curl(test_fault_no_done);
 }
 
 TEST(connection_refused_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_connection_refused();
+    on_curl(test_connection_refused);
 }
 
 TEST(cancel_aborts_in_flight_curl)
 {
-    transport = CLIENT_TRANSPORT_CURL;
-    test_cancel_aborts_in_flight();
+    on_curl(test_cancel_aborts_in_flight);
 }
 
 /* A proxy from the environment is libcurl's business: such a client goes

@@ -13,6 +13,7 @@
 
 #include "daemon/client.h"
 #include "daemon/http1.h"
+#include "daemon/httpbody.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -574,14 +575,20 @@ req_free(struct client_req *r)
     sample_rec_free(&r->rec);
 }
 
-/* n sequential requests in `mode`: each one ok with the whole text. */
+/* n sequential requests to a server in `mode`, each ok with the whole
+ * text (wait_close: after each, until the server has closed it); the server
+ * must have accepted `accepts` connections and read `requests` requests,
+ * and the client counted as many connections. */
 static void
-sequential_ok(struct srv *s, int n, int wait_close)
+sequential_case(enum srv_mode mode, int n, int wait_close, int accepts, int requests)
 {
-    struct client *cl = direct_client(s, NULL);
+    struct srv s;
+    struct client *cl;
     struct client_req r;
     int i;
 
+    srv_start(&s, mode, NULL, 0);
+    cl = direct_client(&s, NULL);
     CHECK(cl != NULL);
     CHECK_STR(client_transport_name(cl), "http1");
     for (i = 0; i < n; i++) {
@@ -594,47 +601,33 @@ sequential_ok(struct srv *s, int n, int wait_close)
         CHECK_STR(r.rec.finish_reason, "stop");
         req_free(&r);
         if (wait_close)
-            srv_wait_closed(s, i + 1);
+            srv_wait_closed(&s, i + 1);
     }
-    CHECK_INT(client_connects(cl), ==, s->accepts);
+    CHECK_INT(client_connects(cl), ==, accepts);
     client_free(cl);
+    srv_stop(&s);
+    CHECK_INT(s.accepts, ==, accepts);
+    CHECK_INT(s.requests, ==, requests);
 }
 
+/* Keep-alive: three requests, one connection. */
 TEST(direct_keepalive_reuse)
 {
-    struct srv s;
-
-    srv_start(&s, SRV_SSE, NULL, 0);
-    sequential_ok(&s, 3, 0);
-    CHECK_INT(s.accepts, ==, 1);
-    CHECK_INT(s.requests, ==, 3);
-    srv_stop(&s);
+    sequential_case(SRV_SSE, 3, 0, 1, 3);
 }
 
+/* The server closes after each answer; the client sees the close on the
+ * pooled socket before reusing it and connects anew. */
 TEST(direct_server_closed_idle)
 {
-    struct srv s;
-
-    /* The server closes after each answer; the client sees the close on
-     * the pooled socket before reusing it and connects anew. */
-    srv_start(&s, SRV_CLOSE_IDLE, NULL, 0);
-    sequential_ok(&s, 3, 1);
-    CHECK_INT(s.accepts, ==, 3);
-    CHECK_INT(s.requests, ==, 3);
-    srv_stop(&s);
+    sequential_case(SRV_CLOSE_IDLE, 3, 1, 3, 3);
 }
 
+/* The pooled socket looks alive but the server closes it on the next
+ * request, unanswered: retried once on a fresh connection. */
 TEST(direct_retry_after_close_race)
 {
-    struct srv s;
-
-    /* The pooled socket looks alive but the server closes it on the next
-     * request, unanswered: retried once on a fresh connection. */
-    srv_start(&s, SRV_DROP_2ND, NULL, 0);
-    sequential_ok(&s, 2, 0);
-    CHECK_INT(s.accepts, ==, 2);
-    CHECK_INT(s.requests, ==, 3);
-    srv_stop(&s);
+    sequential_case(SRV_DROP_2ND, 2, 0, 2, 3);
 }
 
 TEST(direct_request_bytes)
@@ -773,41 +766,42 @@ TEST(get_oneshot)
 {
     static const char raw[] = "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\n{\"data\":[]}";
     struct srv s;
-    char url[96], err[HTTP1_ERR_MAX], *body = NULL;
-    size_t len = 0;
+    struct httpbody hb = {NULL, 0, 1024, 0}, small = {NULL, 0, 4, 0};
+    char url[96], err[HTTP1_ERR_MAX];
     int status = 0;
 
     srv_start(&s, SRV_RAW, raw, sizeof(raw) - 1);
     snprintf(url, sizeof(url), "http://127.0.0.1:%d/v1/models", s.port);
-    CHECK_INT(http1_get(url, "t", 2000, 5000, 1024, &status, &body, &len, err, sizeof(err)), ==,
+    CHECK_INT(http1_get(url, "t", 2000, 5000, httpbody_add, &hb, &status, err, sizeof(err)), ==,
               0);
     CHECK_INT(status, ==, 200);
-    CHECK_INT(len, ==, 11);
-    CHECK_STR(body, "{\"data\":[]}");
+    CHECK_INT(hb.len, ==, 11);
+    CHECK_STR(hb.data, "{\"data\":[]}");
     CHECK(strncmp(s.last_req, "GET /v1/models HTTP/1.1\r\n", 25) == 0);
     CHECK(strstr(s.last_req, "\r\nAuthorization: Bearer t\r\n") != NULL);
-    free(body);
-    /* Over the body cap: an error, no body. */
-    CHECK_INT(http1_get(url, NULL, 2000, 5000, 4, &status, &body, &len, err, sizeof(err)), ==,
-              -1);
-    CHECK(body == NULL);
-    CHECK(strstr(err, "over the cap") != NULL);
+    free(hb.data);
+    /* Over the body cap: an error. */
+    CHECK_INT(http1_get(url, NULL, 2000, 5000, httpbody_add, &small, &status, err, sizeof(err)),
+              ==, -1);
+    CHECK_INT(small.overflow, ==, 1);
+    CHECK(strstr(err, "stopped") != NULL);
+    free(small.data);
     srv_stop(&s);
 }
 
 TEST(get_refused_and_not_mine)
 {
-    char err[HTTP1_ERR_MAX], *body = NULL;
-    size_t len = 0;
+    struct httpbody hb = {NULL, 0, 1024, 0};
+    char err[HTTP1_ERR_MAX];
     int status = 0;
 
-    CHECK_INT(http1_get("http://127.0.0.1:1/v1/models", NULL, 2000, 5000, 1024, &status, &body,
-                        &len, err, sizeof(err)),
+    CHECK_INT(http1_get("http://127.0.0.1:1/v1/models", NULL, 2000, 5000, httpbody_add, &hb,
+                        &status, err, sizeof(err)),
               ==, -1);
     CHECK(strstr(err, "Failed to connect") != NULL);
-    CHECK_INT(http1_get("https://127.0.0.1:1/", NULL, 2000, 5000, 1024, &status, &body, &len,
+    CHECK_INT(http1_get("https://127.0.0.1:1/", NULL, 2000, 5000, httpbody_add, &hb, &status,
                         err, sizeof(err)),
               ==, -1);
     CHECK(strstr(err, "not a plain http") != NULL);
-    CHECK(body == NULL);
+    CHECK(hb.data == NULL);
 }
