@@ -752,7 +752,7 @@ TEST(direct_http_error_body)
 {
     static const char raw[] =
         "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
-        "Content-Length: 38\r\n\r\n{\"error\":{\"message\":\"no such model\"}}";
+        "Content-Length: 37\r\n\r\n{\"error\":{\"message\":\"no such model\"}}";
     struct client_req r;
 
     raw_answer(raw, sizeof(raw) - 1, &r);
