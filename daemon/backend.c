@@ -342,8 +342,13 @@ backend_run(struct backend *b, const char *path, char *const *argv, int timeout_
 
 /* ---- the server's /v1/models ---- */
 
-/* GET url with libcurl (https, a proxy, URLs the direct path leaves
- * alone): *status and *body (caller frees) on 0, else -1 with err set. */
+/*
+ * GET url with libcurl (https, a proxy, URLs the direct path leaves
+ * alone): *status and *body (caller frees) on 0, else -1 with err set.
+ * How: one easy handle with the bearer token header, connect and total
+ * timeouts, no redirects, the body gathered by httpbody up to
+ * BACKEND_HTTP_MAX; the handle is set up (client_curl_init) only here.
+ */
 static int
 models_get_curl(struct backend *b, const char *url, long *status, char **body, size_t *body_len,
                 struct backend_err *err)
@@ -419,6 +424,12 @@ models_get(struct backend *b, const char *url, long *status, char **body, size_t
     return 0;
 }
 
+/*
+ * How: base_url without its trailing '/' plus /v1/models, fetched by
+ * models_get (direct or libcurl); anything but a 200 whose body has a
+ * "data" array is the server unreachable; the ids are the string "id"s of
+ * that array, others skipped.
+ */
 int
 backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
 {

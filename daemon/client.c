@@ -514,9 +514,15 @@ curl_xfer_setup(struct client *c, struct client_xfer *x)
 
 static void h1_begin(struct client *c, struct client_xfer *x);
 
-/* Start r now: a transfer in c->active. A direct transfer that fails to
+/*
+ * Start r now: a transfer in c->active. A direct transfer that fails to
  * connect at once is finished (done called) before this returns. 0, or -1
- * when it could not be set up (out of memory). */
+ * when it could not be set up (out of memory).
+ * How: the transfer gets its SSE parser, then its transport (an http1
+ * exchange, or an easy handle added to the multi handle), its start time
+ * and slot; a direct one then connects and sends as far as it can without
+ * waiting (h1_begin).
+ */
 static int
 xfer_start(struct client *c, struct client_req *r)
 {
@@ -596,6 +602,13 @@ error_detail_from_body(const struct client_xfer *x, char *out, size_t len)
     json_decref(root);
 }
 
+/*
+ * The sample's verdict, first match wins: our own abort, the transport's
+ * failures (refused, connect timeout), an HTTP error status, a transport
+ * failure after the first byte (truncated) or before it, a non-200, then
+ * the stream's own shape (ended inside an event, without [DONE] or a
+ * finish_reason, without text). Else ok.
+ */
 static void
 classify(struct client_xfer *x)
 {
@@ -662,7 +675,14 @@ xfer_release(struct client *c, struct client_xfer *x)
     }
 }
 
-/* x ended with x->res: fill its sample, free it, hand it to done. */
+/*
+ * x ended with x->res: fill its sample, free it, hand it to done.
+ * How: x leaves the active list (the last one takes its slot) and its
+ * transport is released; the timings become offsets from t_sent, the
+ * verdict comes from classify, the token counts from usage (else counted
+ * events, marked estimated), the server's stats are kept as JSON, and
+ * figures_compute derives the rest.
+ */
 static void
 xfer_finish(struct client *c, struct client_xfer *x)
 {

@@ -57,7 +57,14 @@ path_char(int ch)
     return host_char(ch) || (ch != '\0' && strchr("_~!$&'()*+,;=:@%/", ch) != NULL);
 }
 
-/* Host (brackets stripped) and port out of the authority s[0..n). */
+/*
+ * Host (brackets stripped) and port out of the authority s[0..n). How: a
+ * '[' starts an IPv6 literal, taken to its ']' when made of hex digits,
+ * ':' and '.' only (a zone id is left to libcurl); otherwise the host runs
+ * to the first ':' over name characters. A port is 1-5 digits in 1..65535,
+ * 80 when absent. The Host header is then written as libcurl writes it:
+ * brackets kept, the port only when it is not 80.
+ */
 static int
 split_authority(const char *s, size_t n, struct http1_url *u)
 {
@@ -500,6 +507,14 @@ feed_chunk_end(struct http1_parser *p, const char *buf)
     return 1;
 }
 
+/*
+ * How: each turn hands the rest of the input to the step of the current
+ * state, which consumes what it can (a head line, a body span, a chunk-size
+ * or trailer line, the CRLF after a chunk) and may change state; steps
+ * that need a whole line gather it in the parser's fixed buffers, so a line
+ * split across reads costs a copy of its bytes and nothing else. An error
+ * ends the loop and sticks.
+ */
 int
 http1_parse(struct http1_parser *p, const char *buf, size_t n, http1_body_fn fn, void *arg)
 {
@@ -983,6 +998,12 @@ fail:
     return -1;
 }
 
+/*
+ * How: a pool of one, so the connect logic (addresses in turn) is the
+ * streaming client's; poll(2) waits with the connect deadline until
+ * connected, then with the whole-request deadline for each write and read;
+ * the connection is closed at the end, never pooled.
+ */
 int
 http1_get(const char *url, const char *token, int connect_ms, int total_ms, http1_body_fn fn,
           void *arg, int *status, char *err, size_t errlen)
