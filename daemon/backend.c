@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "daemon/client.h"
+#include "daemon/http1.h"
 #include "daemon/httpbody.h"
 #include "daemon/log.h"
 #include "daemon/spawn.h"
@@ -341,30 +342,24 @@ backend_run(struct backend *b, const char *path, char *const *argv, int timeout_
 
 /* ---- the server's /v1/models ---- */
 
-int
-backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
+/*
+ * GET url with libcurl (https, a proxy, URLs the direct path leaves
+ * alone): *status and *body (caller frees) on 0, else -1 with err set.
+ * How: one easy handle with the bearer token header, connect and total
+ * timeouts, no redirects, the body gathered by httpbody up to
+ * BACKEND_HTTP_MAX; the handle is set up (client_curl_init) only here.
+ */
+static int
+models_get_curl(struct backend *b, const char *url, long *status, char **body, size_t *body_len,
+                struct backend_err *err)
 {
-    char url[BACKEND_STR_MAX + 32], auth[BACKEND_AUTH_MAX];
-    struct httpbody body = {NULL, 0, BACKEND_HTTP_MAX, 0};
+    char auth[BACKEND_AUTH_MAX];
+    struct httpbody hb = {NULL, 0, BACKEND_HTTP_MAX, 0};
     struct curl_slist *hdrs = NULL;
-    json_t *root = NULL, *data, *out = NULL, *item;
-    json_error_t jerr;
-    size_t base_len, i;
-    long status = 0;
     CURLcode cc;
-    CURL *c = NULL;
+    CURL *c = client_curl_init() == 0 ? curl_easy_init() : NULL;
     int result = -1;
 
-    *ids = NULL;
-    base_len = strlen(b->cfg.base_url);
-    while (base_len > 0 && b->cfg.base_url[base_len - 1] == '/')
-        base_len--;
-    if (base_len == 0) {
-        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "no server base_url configured");
-        goto out;
-    }
-    snprintf(url, sizeof(url), "%.*s/v1/models", (int)base_len, b->cfg.base_url);
-    c = client_curl_init() == 0 ? curl_easy_init() : NULL;
     if (c == NULL) {
         backend_fail(err, BACKEND_INTERNAL, "curl_easy_init failed");
         goto out;
@@ -382,21 +377,87 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, (long)BACKEND_HTTP_CONNECT_MS);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)BACKEND_HTTP_TOTAL_MS);
-    httpbody_collect(c, &body);
+    httpbody_collect(c, &hb);
     curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
     cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
         backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s%s", url,
-                     curl_easy_strerror(cc), body.overflow ? " (body over the cap)" : "");
+                     curl_easy_strerror(cc), hb.overflow ? " (body over the cap)" : "");
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    *body = hb.data;
+    *body_len = hb.len;
+    hb.data = NULL;
+    result = 0;
+out:
+    curl_slist_free_all(hdrs);
+    if (c != NULL)
+        curl_easy_cleanup(c);
+    free(hb.data);
+    return result;
+}
+
+/* GET url: over daemon/http1 when the URL is a plain http one (no libcurl
+ * call at all), else libcurl. As models_get_curl. */
+static int
+models_get(struct backend *b, const char *url, long *status, char **body, size_t *body_len,
+           struct backend_err *err)
+{
+    struct httpbody hb = {NULL, 0, BACKEND_HTTP_MAX, 0};
+    struct http1_url u;
+    char msg[HTTP1_ERR_MAX];
+    int st = 0;
+
+    if (http1_mine(url, &u) == -1)
+        return models_get_curl(b, url, status, body, body_len, err);
+    if (http1_get(url, b->cfg.server_token, BACKEND_HTTP_CONNECT_MS, BACKEND_HTTP_TOTAL_MS,
+                  httpbody_add, &hb, &st, msg, sizeof(msg)) == -1) {
+        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: %s%s", url, msg,
+                     hb.overflow ? " (body over the cap)" : "");
+        free(hb.data);
+        return -1;
+    }
+    *status = st;
+    *body = hb.data;
+    *body_len = hb.len;
+    return 0;
+}
+
+/*
+ * How: base_url without its trailing '/' plus /v1/models, fetched by
+ * models_get (direct or libcurl); anything but a 200 whose body has a
+ * "data" array is the server unreachable; the ids are the string "id"s of
+ * that array, others skipped.
+ */
+int
+backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
+{
+    char url[BACKEND_STR_MAX + 32];
+    char *body = NULL;
+    json_t *root = NULL, *data, *out = NULL, *item;
+    json_error_t jerr;
+    size_t base_len, body_len = 0, i;
+    long status = 0;
+    int result = -1;
+
+    *ids = NULL;
+    base_len = strlen(b->cfg.base_url);
+    while (base_len > 0 && b->cfg.base_url[base_len - 1] == '/')
+        base_len--;
+    if (base_len == 0) {
+        backend_fail(err, BACKEND_SERVER_UNREACHABLE, "no server base_url configured");
+        goto out;
+    }
+    snprintf(url, sizeof(url), "%.*s/v1/models", (int)base_len, b->cfg.base_url);
+    if (models_get(b, url, &status, &body, &body_len, err) == -1)
+        goto out;
     if (status != 200) {
         backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: HTTP %ld%s", url, status,
                      status == 401 ? " (server token missing or wrong)" : "");
         goto out;
     }
-    root = json_loadb(body.data ? body.data : "", body.len, 0, &jerr);
+    root = json_loadb(body != NULL ? body : "", body_len, 0, &jerr);
     data = root != NULL ? json_object_get(root, "data") : NULL;
     if (!json_is_array(data)) {
         backend_fail(err, BACKEND_SERVER_UNREACHABLE, "GET %s: no \"data\" array in the answer",
@@ -421,10 +482,7 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
 out:
     json_decref(out);
     json_decref(root);
-    curl_slist_free_all(hdrs);
-    if (c != NULL)
-        curl_easy_cleanup(c);
-    free(body.data);
+    free(body);
     return result;
 }
 

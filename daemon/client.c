@@ -1,9 +1,22 @@
-/* client.c - see client.h. */
+/*
+ * client.c - see client.h.
+ *
+ * How it works. client_run is one loop: start the requests that are due,
+ * wait on the poller, hand each ready socket to its transport, finish what
+ * ended, and every CLIENT_DEADLINE_MS walk the requests in flight for their
+ * deadlines and cancel. A direct (http1) transfer moves through connect,
+ * send and receive itself: its socket is in the poller only while it is
+ * ours, and c->byfd maps a ready socket back to it. A libcurl transfer is
+ * driven by curl_multi_socket_action. Both feed the same body path
+ * (xfer_body: SSE parser, chunk decoder, timestamps) and end in the same
+ * classification, from a transport-neutral result (enum xres).
+ */
 #include "daemon/client.h"
 
 #include "daemon/chunk.h"
 #include "common/clock.h"
 #include "daemon/figures.h"
+#include "daemon/http1.h"
 #include "daemon/poller.h"
 #include "daemon/sse.h"
 
@@ -23,9 +36,30 @@
  * wake-ups even at 1,000 tok/s behind a slow loop, so a burst costs one read
  * (and one timestamp: every event of a read arrived together). */
 #define CLIENT_READ_BUF (16L * 1024)
+#define CLIENT_CONNECT_DEFAULT_MS 300000 /* libcurl's when none is set */
+#define CLIENT_RESDETAIL_MAX 256
+
+/* How a transfer ended, whichever transport carried it. */
+enum xres {
+    XR_OK = 0,
+    XR_REFUSED,      /* no address accepted the connection */
+    XR_CONN_TIMEOUT, /* a timeout (libcurl's), or the connect took too long */
+    XR_ABORTED,      /* we stopped it: abort_code says why */
+    XR_FAILED,       /* anything else: res_detail says what */
+};
+
+/* A direct transfer's phase. */
+enum { H1_CONNECTING = 1, H1_SENDING, H1_RECEIVING };
 
 struct client_xfer {
-    CURL *easy;
+    CURL *easy;            /* libcurl transfers */
+    struct http1_conn *hc; /* direct transfers: the exchange */
+    int phase;             /* H1_* */
+    int watched;           /* POLLER_* the poller watches hc->fd for */
+    int retried;           /* a stale pooled connection was replaced once */
+    int64_t t_connect;     /* the current connect attempt began */
+    enum xres res;
+    char res_detail[CLIENT_RESDETAIL_MAX];
     struct client_req *req;
     struct sse_parser *sse;
     struct curl_slist *hdrs;
@@ -46,7 +80,14 @@ struct client_xfer {
 };
 
 struct client {
-    CURLM *multi;
+    CURLM *multi;              /* libcurl transport only */
+    struct http1_pool *h1;     /* direct transport only */
+    struct client_xfer **byfd; /* direct transfers by socket */
+    size_t cap_byfd;
+    char *rbuf;                /* the direct path's read buffer: one read at a time */
+    char path[CLIENT_URL_MAX]; /* the request path on the direct path */
+    struct client_req **due;   /* start_due's scratch list */
+    size_t cap_due;
     struct poller *poll; /* the sockets libcurl asks us to watch */
     int64_t timer_at;    /* libcurl's timeout, monotonic ns; -1: none */
     int sock_err;        /* a socket could not be watched */
@@ -57,6 +98,8 @@ struct client {
     size_t npending, cap_pending;
     struct client_xfer **active; /* in flight */
     size_t nactive, cap_active;
+    client_done_fn done; /* client_run's */
+    void *done_arg;
 };
 
 /*
@@ -111,11 +154,41 @@ client_curl_init(void)
     return curl_init_rc == CURLE_OK ? 0 : -1;
 }
 
+/* The libcurl transport: a multi handle driving our poller. 0 or -1. */
+static int
+curl_transport_init(struct client *c)
+{
+    c->multi = client_curl_init() == 0 ? curl_multi_init() : NULL;
+    if (c->multi == NULL)
+        return -1;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
+    return 0;
+}
+
+/* The direct transport when the URL is http1's: 1 when chosen, 0 when
+ * not (use libcurl), -1 out of memory. */
+static int
+h1_transport_init(struct client *c)
+{
+    struct http1_url u;
+
+    if (c->o.transport == CLIENT_TRANSPORT_CURL || http1_mine(c->url, &u) == -1)
+        return 0;
+    snprintf(c->path, sizeof(c->path), "%s", u.prefix);
+    c->h1 = http1_pool_new(&u);
+    c->rbuf = malloc(CLIENT_READ_BUF);
+    return c->h1 != NULL && c->rbuf != NULL ? 1 : -1;
+}
+
 struct client *
 client_new(const struct client_opts *opts)
 {
     struct client *c = calloc(1, sizeof(*c));
     size_t n;
+    int h1;
 
     if (c == NULL)
         return NULL;
@@ -131,20 +204,15 @@ client_new(const struct client_opts *opts)
     c->o.base_url = NULL;
     c->o.token = NULL;
     c->o.api = NULL;
+    if (c->o.connect_timeout_ms <= 0)
+        c->o.connect_timeout_ms = CLIENT_CONNECT_DEFAULT_MS;
     c->timer_at = -1;
-    c->multi = client_curl_init() == 0 ? curl_multi_init() : NULL;
     c->poll = poller_new();
-    if (c->multi == NULL || c->poll == NULL) {
-        if (c->multi != NULL)
-            curl_multi_cleanup(c->multi);
-        poller_free(c->poll);
-        free(c);
+    h1 = h1_transport_init(c);
+    if (c->poll == NULL || h1 == -1 || (h1 == 0 && curl_transport_init(c) == -1)) {
+        client_free(c);
         return NULL;
     }
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     return c;
 }
 
@@ -153,11 +221,28 @@ client_free(struct client *c)
 {
     if (c == NULL)
         return;
-    curl_multi_cleanup(c->multi);
+    if (c->multi != NULL)
+        curl_multi_cleanup(c->multi);
+    http1_pool_free(c->h1);
     poller_free(c->poll);
+    free(c->rbuf);
+    free(c->byfd);
+    free(c->due);
     free(c->pending);
     free(c->active);
     free(c);
+}
+
+const char *
+client_transport_name(const struct client *c)
+{
+    return c->h1 != NULL ? "http1" : "curl";
+}
+
+uint64_t
+client_connects(const struct client *c)
+{
+    return c->h1 != NULL ? http1_pool_connects(c->h1) : 0;
 }
 
 size_t
@@ -335,19 +420,16 @@ on_event(void *arg, const char *event, const char *data, size_t len)
     return 0;
 }
 
-static size_t
-on_write(char *ptr, size_t size, size_t nmemb, void *arg)
+/* Body bytes of either transport, read at x->t_chunk with x->status known:
+ * an error body is kept (capped), a 200 body goes to the SSE parser. 0, or
+ * -1 to stop the transfer (abort_code says why). */
+static int
+xfer_body(struct client_xfer *x, const char *ptr, size_t n)
 {
-    struct client_xfer *x = arg;
-    size_t n = size * nmemb;
-
-    x->t_chunk = clock_mono_ns();
-    if (x->t_first_byte == 0) {
+    if (x->t_first_byte == 0)
         x->t_first_byte = x->t_chunk;
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-    }
     if (x->abort_code[0] != '\0')
-        return 0;
+        return -1;
     if (x->status != 200) {
         size_t room = CLIENT_ERRBODY_MAX - x->errlen;
         char *p;
@@ -362,14 +444,26 @@ on_write(char *ptr, size_t size, size_t nmemb, void *arg)
                 x->errbody = p;
             }
         }
-        return n;
+        return 0;
     }
     if (sse_feed(x->sse, ptr, n) == -1) {
         if (sse_error(x->sse) != SSE_ERR_STOPPED)
             xfer_abort(x, "malformed_sse", "%s", sse_strerror(sse_error(x->sse)));
-        return 0;
+        return -1;
     }
-    return n;
+    return 0;
+}
+
+static size_t
+on_write(char *ptr, size_t size, size_t nmemb, void *arg)
+{
+    struct client_xfer *x = arg;
+    size_t n = size * nmemb;
+
+    x->t_chunk = clock_mono_ns();
+    if (x->t_first_byte == 0)
+        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+    return xfer_body(x, ptr, n) == 0 ? n : 0;
 }
 
 #if LIBCURL_VERSION_NUM >= 0x075000
@@ -388,27 +482,21 @@ on_prereq(void *arg, char *conn_primary_ip, char *conn_local_ip, int conn_primar
 }
 #endif
 
+/* A libcurl easy handle for x, added to the multi handle. 0 or -1. */
 static int
-xfer_start(struct client *c, struct client_req *r)
+curl_xfer_setup(struct client *c, struct client_xfer *x)
 {
-    struct client_xfer *x = calloc(1, sizeof(*x));
-
-    if (x == NULL)
-        return -1;
-    x->req = r;
-    r->x = x;
     x->easy = curl_easy_init();
-    x->sse = sse_new(on_event, x);
     x->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     x->hdrs = curl_slist_append(x->hdrs, "Accept: text/event-stream");
     x->hdrs = curl_slist_append(x->hdrs, "Expect:");
     if (c->auth[0] != '\0')
         x->hdrs = curl_slist_append(x->hdrs, c->auth);
-    if (x->easy == NULL || x->sse == NULL || x->hdrs == NULL)
-        goto fail;
+    if (x->easy == NULL || x->hdrs == NULL)
+        return -1;
     curl_easy_setopt(x->easy, CURLOPT_URL, c->url);
     curl_easy_setopt(x->easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, r->body);
+    curl_easy_setopt(x->easy, CURLOPT_POSTFIELDS, x->req->body);
     curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
     curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, on_write);
     curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
@@ -421,11 +509,39 @@ xfer_start(struct client *c, struct client_req *r)
     curl_easy_setopt(x->easy, CURLOPT_PREREQFUNCTION, on_prereq);
     curl_easy_setopt(x->easy, CURLOPT_PREREQDATA, x);
 #endif
-    x->t_add = clock_mono_ns();
-    x->t_sent = x->t_add; /* refined by the prereq callback */
-    r->rec.started_at = clock_wall_ms();
-    if (r->sched_ns > 0)
-        r->rec.sched_delay_us = (x->t_add - r->sched_ns) / 1000;
+    return curl_multi_add_handle(c->multi, x->easy) == CURLM_OK ? 0 : -1;
+}
+
+static void h1_begin(struct client *c, struct client_xfer *x);
+
+/*
+ * Start r now: a transfer in c->active. A direct transfer that fails to
+ * connect at once is finished (done called) before this returns. 0, or -1
+ * when it could not be set up (out of memory).
+ * How: the transfer gets its SSE parser, then its transport (an http1
+ * exchange, or an easy handle added to the multi handle), its start time
+ * and slot; a direct one then connects and sends as far as it can without
+ * waiting (h1_begin).
+ */
+static int
+xfer_start(struct client *c, struct client_req *r)
+{
+    struct client_xfer *x = calloc(1, sizeof(*x));
+
+    if (x == NULL)
+        return -1;
+    x->req = r;
+    r->x = x;
+    x->sse = sse_new(on_event, x);
+    if (x->sse == NULL)
+        goto fail;
+    if (c->h1 != NULL) {
+        x->hc = malloc(sizeof(*x->hc));
+        if (x->hc == NULL)
+            goto fail;
+        x->hc->fd = -1;
+        x->hc->out = NULL;
+    }
     if (c->nactive == c->cap_active) {
         size_t ncap = c->cap_active ? c->cap_active * 2 : 16;
         struct client_xfer **p = realloc(c->active, ncap * sizeof(*p));
@@ -434,16 +550,24 @@ xfer_start(struct client *c, struct client_req *r)
         c->active = p;
         c->cap_active = ncap;
     }
-    if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK)
+    if (c->h1 == NULL && curl_xfer_setup(c, x) == -1)
         goto fail;
+    x->t_add = clock_mono_ns();
+    x->t_sent = x->t_add; /* refined once connected (libcurl: the prereq callback) */
+    r->rec.started_at = clock_wall_ms();
+    if (r->sched_ns > 0)
+        r->rec.sched_delay_us = (x->t_add - r->sched_ns) / 1000;
     x->slot = c->nactive;
     c->active[c->nactive++] = x;
+    if (c->h1 != NULL)
+        h1_begin(c, x);
     return 0;
 fail:
     if (x->easy)
         curl_easy_cleanup(x->easy);
     sse_free(x->sse);
     curl_slist_free_all(x->hdrs);
+    free(x->hc);
     free(x);
     r->x = NULL;
     return -1;
@@ -478,8 +602,15 @@ error_detail_from_body(const struct client_xfer *x, char *out, size_t len)
     json_decref(root);
 }
 
+/*
+ * The sample's verdict, first match wins: our own abort, the transport's
+ * failures (refused, connect timeout), an HTTP error status, a transport
+ * failure after the first byte (truncated) or before it, a non-200, then
+ * the stream's own shape (ended inside an event, without [DONE] or a
+ * finish_reason, without text). Else ok.
+ */
 static void
-classify(struct client_xfer *x, CURLcode res, int64_t t_done)
+classify(struct client_xfer *x)
 {
     struct sample_rec *s = &x->req->rec;
     int has_finish = s->finish_reason[0] != '\0';
@@ -488,22 +619,22 @@ classify(struct client_xfer *x, CURLcode res, int64_t t_done)
     if (x->abort_code[0] != '\0') {
         snprintf(s->error_code, sizeof(s->error_code), "%s", x->abort_code);
         snprintf(s->error_detail, sizeof(s->error_detail), "%s", x->abort_detail);
-    } else if (res == CURLE_COULDNT_CONNECT) {
+    } else if (x->res == XR_REFUSED) {
         snprintf(s->error_code, sizeof(s->error_code), "connect_refused");
-        snprintf(s->error_detail, sizeof(s->error_detail), "%s", curl_easy_strerror(res));
-    } else if (res == CURLE_OPERATION_TIMEDOUT && x->t_first_byte == 0) {
+        snprintf(s->error_detail, sizeof(s->error_detail), "%s", x->res_detail);
+    } else if (x->res == XR_CONN_TIMEOUT && x->t_first_byte == 0) {
         snprintf(s->error_code, sizeof(s->error_code), "connect_timeout");
-        snprintf(s->error_detail, sizeof(s->error_detail), "%s", curl_easy_strerror(res));
+        snprintf(s->error_detail, sizeof(s->error_detail), "%s", x->res_detail);
     } else if (x->status >= 400) {
         snprintf(s->error_code, sizeof(s->error_code), "http_%ld", x->status);
         error_detail_from_body(x, s->error_detail, sizeof(s->error_detail));
-    } else if (res != CURLE_OK && x->t_first_byte != 0) {
+    } else if (x->res != XR_OK && x->t_first_byte != 0) {
         snprintf(s->error_code, sizeof(s->error_code), "truncated_stream");
         snprintf(s->error_detail, sizeof(s->error_detail), "connection ended mid-stream: %s",
-                 curl_easy_strerror(res));
-    } else if (res != CURLE_OK) {
+                 x->res_detail);
+    } else if (x->res != XR_OK) {
         snprintf(s->error_code, sizeof(s->error_code), "connect_failed");
-        snprintf(s->error_detail, sizeof(s->error_detail), "%s", curl_easy_strerror(res));
+        snprintf(s->error_detail, sizeof(s->error_detail), "%s", x->res_detail);
     } else if (x->status != 200) {
         snprintf(s->error_code, sizeof(s->error_code), "http_%ld", x->status);
         error_detail_from_body(x, s->error_detail, sizeof(s->error_detail));
@@ -521,25 +652,51 @@ classify(struct client_xfer *x, CURLcode res, int64_t t_done)
     } else {
         s->ok = 1;
     }
-    (void)t_done;
 }
 
+static void h1_unwatch(struct client *c, struct client_xfer *x);
+
+/* Release x's transport: the easy handle, or the direct connection (back
+ * to the pool when the exchange ended cleanly). */
 static void
-xfer_finish(struct client *c, struct client_xfer *x, CURLcode res, client_done_fn done,
-            void *arg)
+xfer_release(struct client *c, struct client_xfer *x)
+{
+    if (x->easy != NULL) {
+        curl_multi_remove_handle(c->multi, x->easy);
+        if (x->t_first_byte != 0 && x->status == 0)
+            curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
+        curl_easy_cleanup(x->easy);
+        curl_slist_free_all(x->hdrs);
+    }
+    if (x->hc != NULL) {
+        h1_unwatch(c, x);
+        http1_conn_close(c->h1, x->hc, x->res == XR_OK && x->abort_code[0] == '\0');
+        free(x->hc);
+    }
+}
+
+/*
+ * x ended with x->res: fill its sample, free it, hand it to done.
+ * How: x leaves the active list (the last one takes its slot) and its
+ * transport is released; the timings become offsets from t_sent, the
+ * verdict comes from classify, the token counts from usage (else counted
+ * events, marked estimated), the server's stats are kept as JSON, and
+ * figures_compute derives the rest.
+ */
+static void
+xfer_finish(struct client *c, struct client_xfer *x)
 {
     struct client_req *r = x->req;
     struct sample_rec *s = &r->rec;
     int64_t t_done = clock_mono_ns();
 
-    curl_multi_remove_handle(c->multi, x->easy);
     c->nactive--;
     c->active[x->slot] = c->active[c->nactive];
     c->active[x->slot]->slot = x->slot;
-    if (x->t_first_byte != 0 && x->status == 0)
-        curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &x->status);
-    /* Event offsets were taken against the t_sent known at the time; the
-     * prereq callback always runs before any byte arrives, so they agree. */
+    xfer_release(c, x);
+    /* Event offsets were taken against the t_sent known at the time; it is
+     * set (libcurl: the prereq callback) before any byte arrives, so they
+     * agree. */
     s->ttfb_us = us_since(x->t_first_byte, x->t_sent);
     s->ttfr_us = us_since(x->t_first_event, x->t_sent);
     s->ttft_us = us_since(x->t_first_token, x->t_sent);
@@ -547,7 +704,7 @@ xfer_finish(struct client *c, struct client_xfer *x, CURLcode res, client_done_f
     s->t_done_us = (t_done - x->t_sent) / 1000;
     r->t_sent_ns = x->t_sent;
     s->n_events = x->n_text_events + x->n_reasoning_events;
-    classify(x, res, t_done);
+    classify(x);
     if (!x->got_usage || s->completion_tokens < 0) {
         /* No usage from the server: count content-bearing events. */
         if (x->t_first_token != 0 || s->ok) {
@@ -563,41 +720,280 @@ xfer_finish(struct client *c, struct client_xfer *x, CURLcode res, client_done_f
         json_decref(x->stats);
     }
     figures_compute(s);
-    curl_easy_cleanup(x->easy);
     sse_free(x->sse);
-    curl_slist_free_all(x->hdrs);
     free(x->errbody);
     free(x);
     r->x = NULL;
-    done(arg, r);
+    c->done(c->done_arg, r);
 }
+
+/* ---- the direct transport ---- */
+
+/* What the direct path saw, in libcurl's own words (curl_easy_strerror of
+ * CURLE_COULDNT_RESOLVE_HOST, _COULDNT_CONNECT, _SEND_ERROR, _RECV_ERROR,
+ * _OUT_OF_MEMORY), so a sample's error_detail reads alike on both paths. */
+static const struct {
+    enum xres res;
+    const char *text;
+} h1_fails[] = {
+    [HTTP1_F_NONE] = {XR_FAILED, "Unknown error"},
+    [HTTP1_F_RESOLVE] = {XR_FAILED, "Couldn't resolve host name"},
+    [HTTP1_F_CONNECT] = {XR_REFUSED, "Couldn't connect to server"},
+    [HTTP1_F_SEND] = {XR_FAILED, "Failed sending data to the peer"},
+    [HTTP1_F_RECV] = {XR_FAILED, "Failure when receiving data from the peer"},
+    [HTTP1_F_NOMEM] = {XR_FAILED, "Out of memory"},
+};
+#define H1_GOT_NOTHING "Server returned nothing (no headers, no data)" /* CURLE_GOT_NOTHING */
+#define H1_PARTIAL "Transferred a partial file"                        /* CURLE_PARTIAL_FILE */
+#define H1_TIMEOUT "Timeout was reached" /* CURLE_OPERATION_TIMEDOUT */
+
+static void
+h1_end(struct client *c, struct client_xfer *x, enum xres res, const char *detail)
+{
+    x->res = res;
+    snprintf(x->res_detail, sizeof(x->res_detail), "%s", detail);
+    if (x->status == 0 && x->hc->p.head_done)
+        x->status = x->hc->p.status;
+    xfer_finish(c, x);
+}
+
+/* End x with the failure its connection recorded. */
+static void
+h1_fail(struct client *c, struct client_xfer *x)
+{
+    enum http1_fail f = x->hc->fail;
+
+    if ((size_t)f >= sizeof(h1_fails) / sizeof(h1_fails[0]))
+        f = HTTP1_F_NONE;
+    h1_end(c, x, h1_fails[f].res, h1_fails[f].text);
+}
+
+/* Watch x's socket for `want` (0: not at all). 0, or -1 (out of memory or
+ * the poller refused). */
+static int
+h1_watch(struct client *c, struct client_xfer *x, int want)
+{
+    int fd = x->hc->fd;
+
+    if (want == x->watched)
+        return 0;
+    if ((size_t)fd >= c->cap_byfd) {
+        size_t ncap = c->cap_byfd ? c->cap_byfd : 64;
+        struct client_xfer **p;
+        while (ncap <= (size_t)fd)
+            ncap *= 2;
+        p = realloc(c->byfd, ncap * sizeof(*p));
+        if (p == NULL)
+            return -1;
+        memset(p + c->cap_byfd, 0, (ncap - c->cap_byfd) * sizeof(*p));
+        c->byfd = p;
+        c->cap_byfd = ncap;
+    }
+    if (poller_set(c->poll, fd, want, x->watched != 0) == -1)
+        return -1;
+    x->watched = want;
+    c->byfd[fd] = want != 0 ? x : NULL;
+    return 0;
+}
+
+static void
+h1_unwatch(struct client *c, struct client_xfer *x)
+{
+    if (x->hc->fd >= 0 && x->watched != 0 && h1_watch(c, x, 0) == -1) {
+        c->byfd[x->hc->fd] = NULL;
+        x->watched = 0;
+    }
+}
+
+/* Wait for the socket to be ready for `want`, or end x. 0 or -1 (ended). */
+static int
+h1_wait(struct client *c, struct client_xfer *x, int want)
+{
+    if (h1_watch(c, x, want) == 0)
+        return 0;
+    h1_end(c, x, XR_FAILED, "cannot watch the socket");
+    return -1;
+}
+
+/* Write the request (the rest of it); then wait for the response. */
+static void
+h1_send(struct client *c, struct client_xfer *x)
+{
+    int r = http1_conn_send(x->hc);
+
+    if (r == -1) {
+        if (x->hc->reused && !x->retried) {
+            x->retried = 1;
+            h1_unwatch(c, x);
+            if (http1_conn_retry(c->h1, x->hc) == -1) {
+                h1_fail(c, x);
+                return;
+            }
+            h1_begin(c, x);
+            return;
+        }
+        h1_fail(c, x);
+    } else if (r == 0) {
+        (void)h1_wait(c, x, POLLER_OUT);
+    } else {
+        x->phase = H1_RECEIVING;
+        (void)h1_wait(c, x, POLLER_IN);
+    }
+}
+
+/* Connected: the moment libcurl's prereq callback marks, then send. */
+static void
+h1_send_start(struct client *c, struct client_xfer *x)
+{
+    x->t_sent = clock_mono_ns();
+    x->phase = H1_SENDING;
+    h1_send(c, x);
+}
+
+/*
+ * Open (or, after http1_conn_retry, continue) x's connection and go on as
+ * far as it goes without waiting: the request is built once, on the first
+ * call; a connect in progress waits for writable.
+ */
+static void
+h1_begin(struct client *c, struct client_xfer *x)
+{
+    const char *tok = c->auth[0] != '\0' ? c->auth + strlen("Authorization: Bearer ") : NULL;
+
+    x->t_connect = clock_mono_ns();
+    if (x->hc->out == NULL) {
+        if (http1_conn_open(c->h1, x->hc) == -1 ||
+            http1_conn_request(x->hc, http1_pool_url(c->h1), "POST", c->path,
+                               "application/json", "text/event-stream", tok, x->req->body,
+                               strlen(x->req->body)) == -1) {
+            h1_fail(c, x);
+            return;
+        }
+    }
+    if (x->hc->connecting) {
+        x->phase = H1_CONNECTING;
+        (void)h1_wait(c, x, POLLER_OUT);
+        return;
+    }
+    h1_send_start(c, x);
+}
+
+static int
+h1_on_body(void *arg, const char *p, size_t n)
+{
+    struct client_xfer *x = arg;
+
+    if (x->status == 0)
+        x->status = x->hc->p.status;
+    return xfer_body(x, p, n) == 0 ? 0 : 1;
+}
+
+/* A connection that failed before any response byte: a pooled one the
+ * server closed while idle is replaced once, as libcurl does. 1 when
+ * retried (or ended), 0 when not a case for it. */
+static int
+h1_retry(struct client *c, struct client_xfer *x)
+{
+    if (!x->hc->reused || x->hc->nread != 0 || x->retried)
+        return 0;
+    x->retried = 1;
+    h1_unwatch(c, x);
+    if (http1_conn_retry(c->h1, x->hc) == -1)
+        h1_fail(c, x);
+    else
+        h1_begin(c, x);
+    return 1;
+}
+
+/* One read (one timestamp) and its parse. */
+static void
+h1_read(struct client *c, struct client_xfer *x)
+{
+    struct http1_parser *p = &x->hc->p;
+    ssize_t n = http1_conn_recv(x->hc, c->rbuf, CLIENT_READ_BUF);
+
+    x->t_chunk = clock_mono_ns();
+    if (n == -1 && x->hc->fail == HTTP1_F_NONE)
+        return; /* nothing there after all */
+    if (n <= 0 && h1_retry(c, x))
+        return;
+    if (n == -1) {
+        h1_fail(c, x);
+    } else if (n == 0) {
+        if (http1_parse_eof(p) == 0)
+            h1_end(c, x, XR_OK, "");
+        else
+            h1_end(c, x, XR_FAILED, x->hc->nread == 0 ? H1_GOT_NOTHING : H1_PARTIAL);
+    } else if (http1_parse(p, c->rbuf, (size_t)n, h1_on_body, x) == -1) {
+        h1_end(c, x, p->err == HTTP1_E_STOPPED ? XR_ABORTED : XR_FAILED,
+               http1_strerror(p->err));
+    } else if (p->complete) {
+        h1_end(c, x, XR_OK, "");
+    }
+}
+
+/* x's socket is ready. */
+static void
+h1_io(struct client *c, struct client_xfer *x, int what)
+{
+    int r;
+
+    (void)what;
+    switch (x->phase) {
+    case H1_CONNECTING:
+        r = http1_conn_connected(x->hc);
+        if (r == 0) {
+            h1_send_start(c, x);
+        } else if (r == -1) {
+            h1_unwatch(c, x);
+            if (http1_conn_next(c->h1, x->hc) == -1)
+                h1_fail(c, x);
+            else
+                h1_begin(c, x);
+        }
+        break;
+    case H1_SENDING:
+        h1_send(c, x);
+        break;
+    default:
+        h1_read(c, x);
+        break;
+    }
+}
+
+/* ---- the loop ---- */
 
 /* Finish a request that was never sent (cancelled before its time). */
 static void
-req_skip(struct client_req *r, const char *code, client_done_fn done, void *arg)
+req_skip(struct client *c, struct client_req *r, const char *code)
 {
     r->rec.ok = 0;
     r->rec.started_at = clock_wall_ms();
     snprintf(r->rec.error_code, sizeof(r->rec.error_code), "%s", code);
     snprintf(r->rec.error_detail, sizeof(r->rec.error_detail), "not sent");
-    done(arg, r);
+    c->done(c->done_arg, r);
 }
 
-/* Send what is due; returns ms until the next scheduled send (or -1). */
+/* Send what is due; returns ms until the next scheduled send (or -1). The
+ * due requests leave c->pending first, so a done callback (a direct
+ * transfer refused at once) may add to it. */
 static long
-start_due(struct client *c, int64_t now, client_done_fn done, void *arg)
+start_due(struct client *c, int64_t now)
 {
-    size_t i, j = 0;
+    size_t i, j = 0, ndue = 0;
     int64_t next = 0;
-    long wait = -1;
 
+    if (c->cap_due < c->npending) {
+        struct client_req **p = realloc(c->due, c->cap_pending * sizeof(*p));
+        if (p == NULL)
+            return 0; /* try again on the next turn */
+        c->due = p;
+        c->cap_due = c->cap_pending;
+    }
     for (i = 0; i < c->npending; i++) {
         struct client_req *r = c->pending[i];
         if (r->sched_ns <= now) {
-            if (xfer_start(c, r) == -1) {
-                snprintf(r->rec.error_detail, sizeof(r->rec.error_detail), "out of memory");
-                req_skip(r, "client_error", done, arg);
-            }
+            c->due[ndue++] = r;
             continue;
         }
         if (next == 0 || r->sched_ns < next)
@@ -605,14 +1001,20 @@ start_due(struct client *c, int64_t now, client_done_fn done, void *arg)
         c->pending[j++] = r;
     }
     c->npending = j;
-    if (next != 0)
-        wait = (long)((next - now) / 1000000);
-    return wait;
+    for (i = 0; i < ndue; i++) {
+        if (xfer_start(c, c->due[i]) == -1) {
+            snprintf(c->due[i]->rec.error_detail, sizeof(c->due[i]->rec.error_detail),
+                     "out of memory");
+            req_skip(c, c->due[i], "client_error");
+        }
+    }
+    return next != 0 ? (long)((next - now) / 1000000) : -1;
 }
 
-/* Apply the first-token, stall and whole-request deadlines, and cancel. */
+/* Apply the connect, first-token, stall and whole-request deadlines, and
+ * cancel. */
 static void
-check_deadlines(struct client *c, int64_t now, int cancelling, client_done_fn done, void *arg)
+check_deadlines(struct client *c, int64_t now, int cancelling)
 {
     size_t i = c->nactive;
 
@@ -624,6 +1026,10 @@ check_deadlines(struct client *c, int64_t now, int cancelling, client_done_fn do
 
         if (cancelling) {
             xfer_abort(x, "cancelled", "%s", "aborted by cancel");
+        } else if (x->hc != NULL && x->phase == H1_CONNECTING &&
+                   (now - x->t_connect) / 1000000 > c->o.connect_timeout_ms) {
+            h1_end(c, x, XR_CONN_TIMEOUT, H1_TIMEOUT);
+            continue;
         } else if (since_sent > req_ms) {
             xfer_abort(x, "timeout", "request took longer than %lld ms", req_ms);
         } else if (x->t_first_token == 0) {
@@ -633,14 +1039,34 @@ check_deadlines(struct client *c, int64_t now, int cancelling, client_done_fn do
         } else if ((now - x->t_last_event) / 1000000 > c->o.stall_timeout_ms) {
             xfer_abort(x, "stall", "no event for %d ms mid-stream", c->o.stall_timeout_ms);
         }
-        if (x->abort_code[0] != '\0')
-            xfer_finish(c, x, CURLE_ABORTED_BY_CALLBACK, done, arg);
+        if (x->abort_code[0] != '\0') {
+            x->res = XR_ABORTED;
+            xfer_finish(c, x);
+        }
     }
 }
 
-/* Hand finished transfers to xfer_finish. */
+/* libcurl's result as ours. */
+static enum xres
+xres_from_curl(CURLcode res)
+{
+    switch (res) {
+    case CURLE_OK:
+        return XR_OK;
+    case CURLE_COULDNT_CONNECT:
+        return XR_REFUSED;
+    case CURLE_OPERATION_TIMEDOUT:
+        return XR_CONN_TIMEOUT;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return XR_ABORTED;
+    default:
+        return XR_FAILED;
+    }
+}
+
+/* Hand finished libcurl transfers to xfer_finish. */
 static void
-reap(struct client *c, client_done_fn done, void *arg)
+reap(struct client *c)
 {
     struct CURLMsg *m;
     int left;
@@ -650,12 +1076,76 @@ reap(struct client *c, client_done_fn done, void *arg)
         if (m->msg != CURLMSG_DONE)
             continue;
         curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&x);
-        xfer_finish(c, x, m->data.result, done, arg);
+        x->res = xres_from_curl(m->data.result);
+        snprintf(x->res_detail, sizeof(x->res_detail), "%s",
+                 curl_easy_strerror(m->data.result));
+        xfer_finish(c, x);
     }
 }
 
-int
-client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void *arg)
+/* Hand ready sockets to their transport, and libcurl its timeouts. 0 or -1
+ * (libcurl failed). */
+static int
+dispatch(struct client *c, const struct poller_ev *ev, int n)
+{
+    int i, flags, running;
+
+    for (i = 0; i < n; i++) {
+        struct client_xfer *x =
+            (size_t)ev[i].fd < c->cap_byfd ? c->byfd[ev[i].fd] : (struct client_xfer *)NULL;
+        if (x != NULL) {
+            h1_io(c, x, ev[i].what);
+            continue;
+        }
+        if (c->multi == NULL)
+            continue; /* a direct socket closed earlier in this batch */
+        flags = ((ev[i].what & POLLER_IN) ? CURL_CSELECT_IN : 0) |
+                ((ev[i].what & POLLER_OUT) ? CURL_CSELECT_OUT : 0) |
+                ((ev[i].what & POLLER_ERR) ? CURL_CSELECT_ERR : 0);
+        if (curl_multi_socket_action(c->multi, ev[i].fd, flags, &running) != CURLM_OK)
+            return -1;
+    }
+    if (c->multi == NULL)
+        return 0;
+    if (c->timer_at >= 0 && clock_mono_ns() >= c->timer_at) {
+        c->timer_at = -1;
+        if (curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) != CURLM_OK)
+            return -1;
+    }
+    if (c->sock_err)
+        return -1;
+    reap(c);
+    return 0;
+}
+
+/* How long the poller may sleep: until the next send, libcurl's timer, or
+ * CLIENT_POLL_MS (cancel and deadlines are checked that often). With the
+ * poller's tick set (`ticking`) the last is the tick's job: then -1 when
+ * nothing else is due, and no kernel timer is armed per wait. */
+static long
+wait_ms(const struct client *c, int64_t now, long next_send, int ticking)
+{
+    long wait = ticking ? -1 : CLIENT_POLL_MS, next;
+
+    if (next_send >= 0 && (wait < 0 || next_send < wait))
+        wait = next_send;
+    if (c->timer_at >= 0) {
+        next = c->timer_at <= now ? 0 : (long)((c->timer_at - now + 999999) / 1000000);
+        if (wait < 0 || next < wait)
+            wait = next;
+    }
+    return wait;
+}
+
+/*
+ * The loop of client_run: start what is due, wait, dispatch, and check
+ * deadlines and cancel at most every CLIENT_DEADLINE_MS / CLIENT_POLL_MS.
+ * One clock read per turn, plus one per read on the direct path (the
+ * event timestamp); the deadline check reads it again only when it may be
+ * due. 0, or -1 when the poller or libcurl failed.
+ */
+static int
+run_loop(struct client *c, client_cancel_fn cancel, void *arg, int ticking)
 {
     struct poller_ev ev[POLLER_BATCH];
     int64_t last_cancel_check = 0, last_deadline_check = 0;
@@ -663,8 +1153,8 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
 
     while (c->npending + c->nactive > 0) {
         int64_t now = clock_mono_ns();
-        long wait = CLIENT_POLL_MS, next;
-        int running, n, i, flags;
+        long wait;
+        int n;
 
         if (cancel != NULL && now - last_cancel_check >= CLIENT_POLL_MS * 1000000LL) {
             last_cancel_check = now;
@@ -673,44 +1163,39 @@ client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void 
         }
         if (cancelling) {
             while (c->npending > 0)
-                req_skip(c->pending[--c->npending], "cancelled", done, arg);
+                req_skip(c, c->pending[--c->npending], "cancelled");
         }
-        next = start_due(c, now, done, arg);
-        if (next >= 0 && next < wait)
-            wait = next;
-        if (c->timer_at >= 0) {
-            next = c->timer_at <= now ? 0 : (long)((c->timer_at - now + 999999) / 1000000);
-            if (next < wait)
-                wait = next;
-        }
+        wait = wait_ms(c, now, start_due(c, now), ticking);
         if (cancelling)
             wait = 0;
         n = poller_wait(c->poll, ev, POLLER_BATCH, (int)wait);
-        if (n == -1)
+        if (n == -1 || dispatch(c, ev, n) == -1)
             return -1;
-        for (i = 0; i < n; i++) {
-            flags = ((ev[i].what & POLLER_IN) ? CURL_CSELECT_IN : 0) |
-                    ((ev[i].what & POLLER_OUT) ? CURL_CSELECT_OUT : 0) |
-                    ((ev[i].what & POLLER_ERR) ? CURL_CSELECT_ERR : 0);
-            if (curl_multi_socket_action(c->multi, ev[i].fd, flags, &running) != CURLM_OK)
-                return -1;
-        }
-        if (c->timer_at >= 0 && clock_mono_ns() >= c->timer_at) {
-            c->timer_at = -1;
-            if (curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running) !=
-                CURLM_OK)
-                return -1;
-        }
-        if (c->sock_err)
-            return -1;
-        reap(c, done, arg);
         /* Walking every stream costs O(streams); deadlines are far coarser
          * than 10 ms, so they are checked that often, not on every event. */
-        now = clock_mono_ns();
-        if (cancelling || now - last_deadline_check >= CLIENT_DEADLINE_MS * 1000000LL) {
-            last_deadline_check = now;
-            check_deadlines(c, now, cancelling, done, arg);
+        if (cancelling || n == 0 ||
+            now - last_deadline_check >= CLIENT_DEADLINE_MS * 1000000LL) {
+            now = clock_mono_ns();
+            if (cancelling || now - last_deadline_check >= CLIENT_DEADLINE_MS * 1000000LL) {
+                last_deadline_check = now;
+                check_deadlines(c, now, cancelling);
+            }
         }
     }
     return 0;
+}
+
+int
+client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, void *arg)
+{
+    int ticking, rc;
+
+    c->done = done;
+    c->done_arg = arg;
+    /* The tick runs only while requests do: an idle client never wakes. */
+    ticking = poller_tick(c->poll, CLIENT_POLL_MS) == 0;
+    rc = run_loop(c, cancel, arg, ticking);
+    if (ticking)
+        (void)poller_tick(c->poll, 0);
+    return rc;
 }

@@ -1,12 +1,18 @@
 /*
- * client.h - the streaming chat client: libcurl's multi socket interface
- * over daemon/poller (epoll, kqueue), one
- * thread driving any number of concurrent requests, a monotonic timestamp
- * taken on every received chunk of bytes. Each request ends as a filled
- * struct sample_rec (timings, tokens, figures, ok or an error code).
+ * client.h - the streaming chat client: one thread driving any number of
+ * concurrent requests over daemon/poller (epoll, kqueue), a monotonic
+ * timestamp taken on every received chunk of bytes. Each request ends as a
+ * filled struct sample_rec (timings, tokens, figures, ok or an error code).
+ *
+ * Two transports, one behaviour: plain http:// servers are spoken to
+ * directly (daemon/http1: one recv per burst of events, no libcurl call at
+ * all), anything else (https, a proxy from the environment, odd URLs) goes
+ * through libcurl's multi socket interface. client_opts.transport forces
+ * libcurl. The same server answers give the same sample rows on both.
  *
  * Knows nothing of jobs or suites: it sends a prepared request body and
- * reports what came back. Calls sse (parser), chunk (decoder), metrics, poller.
+ * reports what came back. Calls sse (parser), chunk (decoder), figures,
+ * poller, http1.
  */
 #ifndef TPSD_CLIENT_H
 #define TPSD_CLIENT_H
@@ -21,6 +27,11 @@
 #define CLIENT_ERRBODY_MAX (16 * 1024)  /* error body kept from a 4xx/5xx */
 #define CLIENT_MODEL_MAX 256
 
+enum client_transport {
+    CLIENT_TRANSPORT_AUTO = 0, /* direct HTTP/1.1 when the URL allows, else libcurl */
+    CLIENT_TRANSPORT_CURL,     /* always libcurl */
+};
+
 struct client_opts {
     const char *base_url; /* http://127.0.0.1:1234 */
     const char *api;      /* "openai" (/v1/chat/completions) or "lmstudio" (/api/v0/...) */
@@ -29,6 +40,7 @@ struct client_opts {
     int first_token_timeout_ms; /* request sent -> first generated text */
     int stall_timeout_ms;       /* longest gap between events once streaming */
     int request_timeout_ms;     /* whole request */
+    enum client_transport transport;
 };
 
 struct client_req {
@@ -89,5 +101,12 @@ int client_run(struct client *c, client_done_fn done, client_cancel_fn cancel, v
 
 /* Number of requests queued or in flight. */
 size_t client_pending(const struct client *c);
+
+/* "http1" when requests go over the direct HTTP/1.1 path, else "curl". */
+const char *client_transport_name(const struct client *c);
+
+/* TCP connections opened so far on the direct path (0 with libcurl): with
+ * keep-alive, sequential requests share one. */
+uint64_t client_connects(const struct client *c);
 
 #endif

@@ -7,25 +7,32 @@
 #include <stdlib.h>
 #include <string.h>
 
-size_t
-httpbody_write(char *p, size_t size, size_t nmemb, void *arg)
+int
+httpbody_add(void *arg, const char *p, size_t n)
 {
     struct httpbody *b = arg;
-    size_t n = size * nmemb;
     char *d;
 
     if (b->len + n > b->max) {
         b->overflow = 1;
-        return 0;
+        return -1;
     }
     d = realloc(b->data, b->len + n + 1);
     if (d == NULL)
-        return 0;
+        return -1;
     b->data = d;
     memcpy(b->data + b->len, p, n);
     b->len += n;
     b->data[b->len] = '\0';
-    return n;
+    return 0;
+}
+
+size_t
+httpbody_write(char *p, size_t size, size_t nmemb, void *arg)
+{
+    size_t n = size * nmemb;
+
+    return httpbody_add(arg, p, n) == 0 ? n : 0;
 }
 
 void

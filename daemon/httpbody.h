@@ -2,7 +2,8 @@
  * httpbody.h - a response body gathered by libcurl into one growing,
  * NUL-terminated buffer with a cap: the write callback the daemon's
  * /v1/models check (backend.c), the verbs' REST client (cli/rest.c) and the
- * tests' HTTP helper share. Calls nothing of ours.
+ * tests' HTTP helper share; httpbody_add is also the body sink of
+ * http1_get (the direct path). Calls nothing of ours.
  */
 #ifndef TPSD_HTTPBODY_H
 #define TPSD_HTTPBODY_H
@@ -18,6 +19,9 @@ struct httpbody {
     int overflow; /* 1 once the cap stopped it */
 };
 
+/* Append n bytes at p to the struct httpbody at arg: 0, or -1 past the cap
+ * (overflow set) or out of memory. An http1_body_fn (non-zero stops). */
+int httpbody_add(void *arg, const char *p, size_t n);
 /* CURLOPT_WRITEFUNCTION with a struct httpbody as CURLOPT_WRITEDATA:
  * appends size * nmemb bytes at p. Returns that count, or 0 (which ends the
  * transfer with CURLE_WRITE_ERROR) past the cap (overflow set) or out of

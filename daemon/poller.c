@@ -15,7 +15,9 @@
 #include <unistd.h>
 
 #if defined(POLLER_EPOLL)
+#include <stdint.h>
 #include <sys/epoll.h>
+#include <sys/timerfd.h>
 #elif defined(POLLER_KQUEUE)
 #include <sys/types.h>
 #include <sys/event.h>
@@ -30,8 +32,11 @@
  * only how it is opened, told and asked differs. */
 struct poller {
     int fd;
+    int tick_fd; /* epoll: the timerfd of poller_tick, -1 before */
+    int ticking; /* kqueue: the tick timer is set */
 };
 #define POLLER_FD 1
+#define POLLER_TICK_ID 1 /* kqueue: the tick's ident (timers have their own space) */
 
 #if defined(POLLER_EPOLL)
 #define POLLER_KIND "epoll"
@@ -69,6 +74,8 @@ poller_new(void)
         free(p);
         return NULL;
     }
+    if (p != NULL)
+        p->tick_fd = -1;
 #endif
     return p;
 }
@@ -80,6 +87,8 @@ poller_free(struct poller *p)
         return;
 #if POLLER_FD
     close(p->fd);
+    if (p->tick_fd >= 0)
+        close(p->tick_fd);
 #else
     free(p->fds);
 #endif
@@ -113,10 +122,39 @@ poller_set(struct poller *p, int fd, int want, int known)
 }
 
 int
+poller_tick(struct poller *p, int ms)
+{
+    struct itimerspec its;
+    struct epoll_event ev;
+
+    if (p->tick_fd == -1) {
+        if (ms == 0)
+            return 0;
+        p->tick_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+        if (p->tick_fd == -1)
+            return -1;
+        memset(&ev, 0, sizeof(ev));
+        ev.events = EPOLLIN;
+        ev.data.fd = p->tick_fd;
+        if (epoll_ctl(p->fd, EPOLL_CTL_ADD, p->tick_fd, &ev) == -1) {
+            close(p->tick_fd);
+            p->tick_fd = -1;
+            return -1;
+        }
+    }
+    memset(&its, 0, sizeof(its));
+    its.it_interval.tv_sec = ms / 1000;
+    its.it_interval.tv_nsec = (long)(ms % 1000) * 1000000L;
+    its.it_value = its.it_interval;
+    return timerfd_settime(p->tick_fd, 0, &its, NULL);
+}
+
+int
 poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
 {
     struct epoll_event got[POLLER_BATCH];
-    int n, i;
+    uint64_t expirations;
+    int n, i, k = 0;
 
     if (max > POLLER_BATCH)
         max = POLLER_BATCH;
@@ -124,12 +162,17 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
     if (n == -1)
         return errno == EINTR ? 0 : -1;
     for (i = 0; i < n; i++) {
-        ev[i].fd = got[i].data.fd;
-        ev[i].what = ((got[i].events & EPOLLIN) ? POLLER_IN : 0) |
+        if (got[i].data.fd == p->tick_fd) {
+            (void)!read(p->tick_fd, &expirations, sizeof(expirations));
+            continue;
+        }
+        ev[k].fd = got[i].data.fd;
+        ev[k].what = ((got[i].events & EPOLLIN) ? POLLER_IN : 0) |
                      ((got[i].events & EPOLLOUT) ? POLLER_OUT : 0) |
                      ((got[i].events & (EPOLLERR | EPOLLHUP)) ? POLLER_ERR : 0);
+        k++;
     }
-    return n;
+    return k;
 }
 
 #elif defined(POLLER_KQUEUE)
@@ -161,11 +204,27 @@ poller_set(struct poller *p, int fd, int want, int known)
 }
 
 int
+poller_tick(struct poller *p, int ms)
+{
+    struct kevent ch;
+
+    if (ms == 0 && !p->ticking)
+        return 0;
+    /* EVFILT_TIMER: data is the period in milliseconds (no NOTE_* unit). */
+    EV_SET(&ch, POLLER_TICK_ID, EVFILT_TIMER, ms != 0 ? EV_ADD | EV_ENABLE : EV_DELETE, 0, ms,
+           NULL);
+    if (kevent(p->fd, &ch, 1, NULL, 0, NULL) == -1)
+        return -1;
+    p->ticking = ms != 0;
+    return 0;
+}
+
+int
 poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
 {
     struct kevent got[POLLER_BATCH];
     struct timespec ts, *tp = NULL;
-    int n, i;
+    int n, i, k = 0;
 
     if (max > POLLER_BATCH)
         max = POLLER_BATCH;
@@ -178,15 +237,25 @@ poller_wait(struct poller *p, struct poller_ev *ev, int max, int timeout_ms)
     if (n == -1)
         return errno == EINTR ? 0 : -1;
     for (i = 0; i < n; i++) {
-        ev[i].fd = (int)got[i].ident;
-        ev[i].what = got[i].filter == EVFILT_WRITE ? POLLER_OUT : POLLER_IN;
+        if (got[i].filter == EVFILT_TIMER)
+            continue; /* the tick */
+        ev[k].fd = (int)got[i].ident;
+        ev[k].what = got[i].filter == EVFILT_WRITE ? POLLER_OUT : POLLER_IN;
         if (got[i].flags & EV_ERROR)
-            ev[i].what |= POLLER_ERR;
+            ev[k].what |= POLLER_ERR;
+        k++;
     }
-    return n;
+    return k;
 }
 
 #else /* poll(2) */
+
+int
+poller_tick(struct poller *p, int ms)
+{
+    (void)p;
+    return ms == 0 ? 0 : -1; /* no tick: the caller passes timeouts */
+}
 
 int
 poller_set(struct poller *p, int fd, int want, int known)

@@ -36,6 +36,17 @@ const char *poller_kind(void);
 int poller_set(struct poller *p, int fd, int want, int known);
 
 /*
+ * Wake every `ms` milliseconds (0: stop) even when no socket is ready, so
+ * the caller can wait with timeout -1 and still run its periodic checks,
+ * instead of arming a kernel timer on every wait (a per-event cost when
+ * events arrive every millisecond): a timerfd in the epoll set on Linux, an
+ * EVFILT_TIMER on kqueue. poller_wait consumes the tick itself: it returns
+ * 0 sockets for it. 0, or -1 when the backend has no tick (poll(2)) or it
+ * could not be set: pass a timeout instead.
+ */
+int poller_tick(struct poller *p, int ms);
+
+/*
  * Wait up to timeout_ms (-1: forever, 0: not at all) for readiness; fills
  * ev[0..n) with n <= max (max <= POLLER_BATCH) and returns n, 0 on timeout,
  * or -1 with errno set (EINTR is returned as 0).

@@ -17,6 +17,9 @@
 #include <string.h>
 
 static struct tu_sim sim;
+/* The transport every client of a case uses: the direct path by default;
+ * the *_curl cases run the same case through libcurl. */
+static enum client_transport transport = CLIENT_TRANSPORT_AUTO;
 
 struct collected {
     struct client_req *reqs;
@@ -37,6 +40,7 @@ static struct client *
 client_for(const char *base_url, int stall_ms)
 {
     struct client_opts o = {0};
+    struct client *cl;
 
     o.base_url = base_url;
     o.api = "openai";
@@ -44,7 +48,11 @@ client_for(const char *base_url, int stall_ms)
     o.first_token_timeout_ms = 10000;
     o.stall_timeout_ms = stall_ms;
     o.request_timeout_ms = 60000;
-    return client_new(&o);
+    o.transport = transport;
+    cl = client_new(&o);
+    CHECK(cl != NULL);
+    CHECK_STR(client_transport_name(cl), transport == CLIENT_TRANSPORT_CURL ? "curl" : "http1");
+    return cl;
 }
 
 static char body[512];
@@ -259,6 +267,8 @@ TEST(sequential_matches_sim_log)
         CHECK_INT(client_add(cl, &c.reqs[i]), ==, 0);
         CHECK_INT(client_run(cl, on_done, NULL, &c), ==, 0);
     }
+    /* The sim keeps the connection alive: the direct path reuses it. */
+    CHECK_INT(client_connects(cl), ==, transport == CLIENT_TRANSPORT_CURL ? 0 : 1);
     client_free(cl);
     check_against_log(&c, 100, 0);
     /* The configured pacing, as a sanity check of the whole chain. */
@@ -378,6 +388,8 @@ TEST(usage_missing_marks_estimated)
     tu_sim_stop(&sim);
 }
 
+static char fault_detail[SAMPLE_DETAIL_MAX]; /* the last fault_code's error_detail */
+
 /* One request to a faulty model; returns its error code (static copy). */
 static const char *
 fault_code(const char *fault_json, int stall_ms)
@@ -393,6 +405,7 @@ fault_code(const char *fault_json, int stall_ms)
     CHECK_INT(tu_sim_start(cfg, &sim), ==, 0);
     run_requests("f", 40, 1, &c, stall_ms);
     snprintf(code, sizeof(code), "%s", c.reqs[0].rec.error_code);
+    snprintf(fault_detail, sizeof(fault_detail), "%s", c.reqs[0].rec.error_detail);
     CHECK_INT(c.reqs[0].rec.ok, ==, 0);
     CHECK(c.reqs[0].rec.error_detail[0] != '\0');
     CHECK(c.reqs[0].rec.t_done_us > 0);
@@ -494,4 +507,96 @@ TEST(cancel_aborts_in_flight)
     }
     client_free(cl);
     tu_sim_stop(&sim);
+}
+
+/* Run a case through libcurl. */
+static void
+on_curl(void (*test)(void))
+{
+    transport = CLIENT_TRANSPORT_CURL;
+    test();
+}
+
+/* The same cases through libcurl: the same codes. */
+TEST(sequential_matches_sim_log_curl)
+{
+    on_curl(test_sequential_matches_sim_log);
+}
+
+TEST(fault_http_500_curl)
+{
+    on_curl(test_fault_http_500);
+}
+
+TEST(fault_stall_curl)
+{
+    on_curl(test_fault_stall);
+}
+
+TEST(fault_drop_curl)
+{
+    on_curl(test_fault_drop);
+}
+
+TEST(fault_malformed_curl)
+{
+    on_curl(test_fault_malformed);
+}
+
+TEST(fault_no_done_curl)
+{
+    on_curl(test_fault_no_done);
+}
+
+TEST(connection_refused_curl)
+{
+    on_curl(test_connection_refused);
+}
+
+TEST(cancel_aborts_in_flight_curl)
+{
+    on_curl(test_cancel_aborts_in_flight);
+}
+
+/* A proxy from the environment is libcurl's business: such a client goes
+ * through libcurl, unless no_proxy exempts the host. */
+TEST(proxy_env_selects_curl)
+{
+    struct client_opts o = {0};
+    struct client *cl;
+
+    o.base_url = "http://127.0.0.1:1234";
+    o.api = "openai";
+    setenv("http_proxy", "http://127.0.0.1:9", 1);
+    cl = client_new(&o);
+    CHECK_STR(client_transport_name(cl), "curl");
+    client_free(cl);
+    setenv("no_proxy", "127.0.0.1", 1);
+    cl = client_new(&o);
+    CHECK_STR(client_transport_name(cl), "http1");
+    client_free(cl);
+    unsetenv("http_proxy");
+    unsetenv("no_proxy");
+    o.base_url = "https://127.0.0.1:1234";
+    cl = client_new(&o);
+    CHECK_STR(client_transport_name(cl), "curl");
+    client_free(cl);
+}
+
+/* The same fault gives the same error code and detail on both transports. */
+TEST(fault_rows_match_curl)
+{
+    static const char *const faults[] = {"{\"http_500\":true}", "{\"drop_at\":10}",
+                                         "{\"malformed_at\":5}", "{\"no_done\":true}"};
+    char code[SAMPLE_CODE_MAX], detail[SAMPLE_DETAIL_MAX];
+    size_t i;
+
+    for (i = 0; i < sizeof(faults) / sizeof(faults[0]); i++) {
+        transport = CLIENT_TRANSPORT_AUTO;
+        snprintf(code, sizeof(code), "%s", fault_code(faults[i], 5000));
+        snprintf(detail, sizeof(detail), "%s", fault_detail);
+        transport = CLIENT_TRANSPORT_CURL;
+        CHECK_STR(fault_code(faults[i], 5000), code);
+        CHECK_STR(fault_detail, detail);
+    }
 }

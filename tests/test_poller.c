@@ -109,3 +109,41 @@ TEST(hangup_and_timeout)
     close(sv[0]);
     poller_free(p);
 }
+
+/* The tick wakes a wait with no timeout and is not reported as a socket;
+ * a ready socket still is; after the tick stops, nothing wakes. (A tick
+ * that never fired would hang this case until ctest's timeout.) */
+TEST(tick_wakes_untimed_wait)
+{
+    struct poller *p = poller_new();
+    struct poller_ev ev[4];
+    int sv[2], i;
+
+    CHECK(p != NULL);
+    if (strcmp(poller_kind(), "poll") == 0) {
+        CHECK_INT(poller_tick(p, 10), ==, -1); /* no tick: timeouts instead */
+        poller_free(p);
+        return;
+    }
+    CHECK_INT(poller_tick(p, 10), ==, 0);
+    for (i = 0; i < 3; i++)
+        CHECK_INT(poller_wait(p, ev, 4, -1), ==, 0);
+    CHECK_INT(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), ==, 0);
+    CHECK_INT(poller_set(p, sv[0], POLLER_IN, 0), ==, 0);
+    CHECK_INT(write(sv[1], "x", 1), ==, 1);
+    for (i = 0; i < 100; i++) {
+        int n = poller_wait(p, ev, 4, -1);
+        CHECK(n == 0 || n == 1);
+        if (n == 1) {
+            CHECK_INT(ev[0].fd, ==, sv[0]);
+            break;
+        }
+    }
+    CHECK(i < 100);
+    CHECK_INT(poller_set(p, sv[0], 0, 1), ==, 0);
+    CHECK_INT(poller_tick(p, 0), ==, 0);
+    CHECK_INT(poller_wait(p, ev, 4, 30), ==, 0);
+    close(sv[0]);
+    close(sv[1]);
+    poller_free(p);
+}
