@@ -7,8 +7,8 @@
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/sysmem.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

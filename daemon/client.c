@@ -6,8 +6,8 @@
 #include "daemon/figures.h"
 #include "daemon/poller.h"
 #include "daemon/sse.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -4,8 +4,8 @@
  */
 #include "daemon/cli/cmd.h"
 #include "daemon/client.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #ifdef __linux__
