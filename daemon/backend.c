@@ -366,7 +366,8 @@ backend_server_models(struct backend *b, json_t **ids, struct backend_err *err)
     snprintf(url, sizeof(url), "%.*s/v1/models", (int)base_len, b->cfg.base_url);
     c = client_curl_init() == 0 ? curl_easy_init() : NULL;
     if (c == NULL) {
-        backend_fail(err, BACKEND_INTERNAL, "curl_easy_init failed");
+        /* libcurl's reason: not loadable (curl_dl.h), or out of memory */
+        backend_fail(err, BACKEND_INTERNAL, "%s", curl_easy_strerror(CURLE_FAILED_INIT));
         goto out;
     }
     if (b->cfg.server_token[0] != '\0') {

@@ -88,8 +88,8 @@ try_file(const char *file, struct curl_dl_table *t)
     if (h == NULL) {
         why = dlerror();
         if (dl.err[0] == '\0')
-            snprintf(dl.err, sizeof(dl.err), "libcurl: cannot load %s: %s", file,
-                     why != NULL ? why : "unknown error");
+            snprintf(dl.err, sizeof(dl.err), "libcurl could not be loaded: %s",
+                     why != NULL ? why : file);
         return -1;
     }
     if (resolve(h, file, t) == -1) {
