@@ -6,7 +6,9 @@
 # With --job 1, then one short job against tpsd-sim (3 repetitions of
 # two 64-token cases, backend none) and again IDLE seconds after it ends.
 # Prints RSS (VmRSS, kB; RssAnon, the daemon's own heap and stacks),
-# threads, whether libcurl is mapped, the TOP mappings by resident size
+# threads, whether libcurl is mapped, the resident kB of the files mapped
+# since the first figures (new_files_kb: libcurl and the libraries it
+# brought, once loaded), the TOP mappings by resident size
 # (/proc/PID/smaps, summed per file), and the wake-ups of every thread over
 # WINDOW seconds of quiet (context switches, voluntary + involuntary, from
 # /proc/PID/task/*/status; a thread that sleeps until woken adds nothing).
@@ -22,7 +24,7 @@ set -euo pipefail
 BENCH=bench_idle
 . "$(dirname "$0")/lib.sh"
 BUILD="" DB="" BURST=20 IDLE=15 WINDOW=60 JOB=0 TOP=8 OUT=""
-bench_args 20 --build --db --burst --idle --window --job --top --out -- "$@"
+bench_args 21 --build --db --burst --idle --window --job --top --out -- "$@"
 [ -d /proc/self/task ] || bench_die "needs Linux /proc"
 [ -n "$DB" ] || bench_die "--build DIR and --db FILE are required"
 bench_bins "$JOB"
@@ -71,9 +73,20 @@ top() {
          END {for (k in r) if (r[k] > 0) print r[k], k}' "/proc/$SERVE_PID/smaps" |
         sort -rn | head -n "$TOP" | awk '{printf "%s %s=%d", (NR > 1 ? "," : "  top kB:"), $2, $1} END {print ""}'
 }
+# The files mapped into the daemon now, one a line.
+files() { awk '$6 ~ /^\// {print $6}' "/proc/$SERVE_PID/maps" | sort -u; }
+# Resident kB of the files mapped now that were not at the first phase
+# (libcurl and what it brought, once a job has loaded it).
+new_kb() {
+    awk 'NR == FNR {old[$1] = 1; next}
+         /^[0-9a-f]+-[0-9a-f]+ / {n = $6; next}
+         /^Rss:/ && n ~ /^\// && !(n in old) {k += $2}
+         END {print k + 0}' "$OUT/files0" "/proc/$SERVE_PID/smaps"
+}
 # phase LABEL: one line of figures, then the top mappings.
 phase() {
-    echo "$1: rss_kb=$(rss) threads=$(threads) libcurl=$(libcurl)"
+    [ -f "$OUT/files0" ] || files > "$OUT/files0"
+    echo "$1: rss_kb=$(rss) threads=$(threads) libcurl=$(libcurl) new_files_kb=$(new_kb)"
     top
 }
 
