@@ -52,7 +52,6 @@
 #define CURL_DL_FUNCS(X)                                                                       \
     X(curl_global_init)                                                                        \
     X(curl_global_cleanup)                                                                     \
-    X(curl_version)                                                                            \
     X(curl_easy_init)                                                                          \
     X(curl_easy_cleanup)                                                                       \
     X(curl_easy_setopt)                                                                        \
@@ -124,7 +123,6 @@ void curl_dl_free(void *p);
 #define curl_slist_free_all curl_dl_slist_free_all
 #define curl_multi_init curl_dl_multi_init
 #define curl_multi_cleanup curl_dl_multi_cleanup
-#define curl_version curl_dl.curl_version
 #define curl_easy_setopt curl_dl.curl_easy_setopt
 #define curl_easy_perform curl_dl.curl_easy_perform
 #define curl_easy_getinfo curl_dl.curl_easy_getinfo
