@@ -245,13 +245,6 @@ void api_pool_stop(struct api *a);
 void api_pool_destroy(struct api *a);
 /* 1 on a lane thread (its connection gets the large page cache). */
 int api_on_lane_thread(void);
-/* Keep the heap from holding freed memory after a burst (glibc: fixed
- * mmap and trim thresholds; elsewhere nothing). Process-wide: call once,
- * before the threads start. */
-void api_trim_setup(void);
-/* Hand the heap's free memory back to the kernel (glibc: malloc_trim;
- * macOS: malloc_zone_pressure_relief; elsewhere nothing). */
-void api_trim(void);
 
 /* auth.c: SHA-256, the token, the Host check. */
 void api_sha256(const void *data, size_t len, unsigned char out[API_SHA256_LEN]);

@@ -24,7 +24,7 @@
  * Threads start when a request finds no idle thread in its lane, and end
  * after API_LANE_IDLE_MS without work: the thread's database connection
  * (with its page cache, up to API_DB_CACHE_KIB) is closed then, and the
- * last thread to end hands the freed heap back to the kernel (api_trim), so
+ * last thread to end hands the freed heap back to the kernel (heap_trim), so
  * an idle daemon holds no page cache and no lane thread. Their stacks are
  * API_LANE_STACK bytes, not the system's 8 MB default.
  *
@@ -35,6 +35,7 @@
 #include "api/internal.h"
 
 #include "common/clock.h"
+#include "daemon/heap.h"
 #include "daemon/log.h"
 
 #include <errno.h>
@@ -42,11 +43,6 @@
 #include <string.h>
 #include <time.h>
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#elif defined(__APPLE__)
-#include <malloc/malloc.h>
-#endif
 #if defined(__linux__)
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -55,10 +51,8 @@
 #include <pthread/qos.h>
 #endif
 
-#define API_LANE_IDLE_MS 10000          /* an idle lane thread ends after this */
-#define API_MMAP_THRESHOLD (256 * 1024) /* glibc: blocks this large are mmap'd */
-#define API_TRIM_THRESHOLD (256 * 1024) /* glibc: free top of a heap kept */
-#define API_HEAVY_NICE 10               /* Linux: the heavy lane's threads' nice value */
+#define API_LANE_IDLE_MS 10000 /* an idle lane thread ends after this */
+#define API_HEAVY_NICE 10      /* Linux: the heavy lane's threads' nice value */
 
 _Static_assert(API_LIGHT_THREADS <= API_LANE_THREADS_MAX &&
                    API_HEAVY_THREADS <= API_LANE_THREADS_MAX,
@@ -81,28 +75,6 @@ int
 api_on_lane_thread(void)
 {
     return lane_thread;
-}
-
-void
-api_trim_setup(void)
-{
-#if defined(__GLIBC__)
-    /* Fixed thresholds: glibc raises both after a large block is freed
-     * (a trends answer of a megabyte), after which each thread's arena
-     * keeps up to twice that much free memory resident for good. */
-    mallopt(M_MMAP_THRESHOLD, API_MMAP_THRESHOLD);
-    mallopt(M_TRIM_THRESHOLD, API_TRIM_THRESHOLD);
-#endif
-}
-
-void
-api_trim(void)
-{
-#if defined(__GLIBC__)
-    malloc_trim(0); /* every arena, free pages inside the heap too */
-#elif defined(__APPLE__)
-    malloc_zone_pressure_relief(NULL, 0);
-#endif
 }
 
 /*
@@ -226,7 +198,7 @@ lane_main(void *arg)
     last = a->pool_threads == 1;
     pthread_mutex_unlock(&a->pool_mu);
     if (last)
-        api_trim();
+        heap_trim();
     pthread_mutex_lock(&a->pool_mu);
     ln->state[la.slot] = SLOT_ENDED;
     a->pool_threads--;

@@ -15,6 +15,7 @@
 #include "api/internal.h"
 
 #include "common/clock.h"
+#include "daemon/heap.h"
 #include "daemon/log.h"
 
 #include <arpa/inet.h>
@@ -778,7 +779,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     pthread_mutex_init(&a->guard_mu, NULL);
     pthread_cond_init(&a->guard_cv, NULL);
     api_pool_init(a);
-    api_trim_setup();
+    heap_setup();
     if (o->db_path == NULL || strlen(o->db_path) >= sizeof(a->db_path)) {
         snprintf(err, errlen, "database path missing or too long");
         goto fail;
@@ -851,7 +852,7 @@ api_start(const struct api_opts *o, char *err, size_t errlen)
     }
     /* Start-up (migrations, the schema parsed) freed what an idle daemon
      * never uses again: hand it back now, not after the first burst. */
-    api_trim();
+    heap_trim();
     return a;
 fail:
     api_stop(a);

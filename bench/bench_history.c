@@ -36,6 +36,7 @@
 #include "tests/daemonutil.h"
 #include "tests/httputil.h"
 #include "tests/testutil.h"
+#include "daemon/curl_dl.h"
 
 #include "api/api.h"
 #include "common/clock.h"
@@ -49,7 +50,6 @@
 #include "storage/runs.h"
 #include "storage/samples.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

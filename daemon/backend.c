@@ -8,8 +8,8 @@
 #include "daemon/log.h"
 #include "daemon/spawn.h"
 #include "daemon/sysmem.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -361,7 +361,8 @@ models_get_curl(struct backend *b, const char *url, long *status, char **body, s
     int result = -1;
 
     if (c == NULL) {
-        backend_fail(err, BACKEND_INTERNAL, "curl_easy_init failed");
+        /* libcurl's reason: not loadable (curl_dl.h), or out of memory */
+        backend_fail(err, BACKEND_INTERNAL, "%s", curl_easy_strerror(CURLE_FAILED_INIT));
         goto out;
     }
     if (b->cfg.server_token[0] != '\0') {

@@ -19,8 +19,8 @@
 #include "daemon/http1.h"
 #include "daemon/poller.h"
 #include "daemon/sse.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <jansson.h>
 #include <pthread.h>
 #include <stdarg.h>

@@ -8,7 +8,8 @@
 #ifndef TPSD_HTTPBODY_H
 #define TPSD_HTTPBODY_H
 
-#include <curl/curl.h>
+#include "daemon/curl_dl.h"
+
 #include <stddef.h>
 
 /* A body so far. Start it as {NULL, 0, cap, 0}; free(data) when done. */

@@ -3,6 +3,7 @@
 
 #include "common/clock.h"
 #include "daemon/jobspec.h"
+#include "daemon/heap.h"
 #include "daemon/log.h"
 #include "daemon/regress.h"
 #include "daemon/runner.h"
@@ -334,7 +335,7 @@ worker_main(void *arg)
     struct worker *w = arg;
     struct job_rec job;
     int64_t wait_ms, backoff_ms = WORKER_RETRY_MS;
-    int r, failing = 0;
+    int r, failing = 0, ran = 0;
 
     while (!w->stopping) {
         heartbeat(w);
@@ -351,7 +352,15 @@ worker_main(void *arg)
             job_rec_free(&job);
             /* Keep the WAL small between jobs. */
             db_exec(w->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+            ran = 1;
             continue;
+        }
+        if (ran) {
+            /* Idle after a job: the page cache and the heap the job grew
+             * (its samples, the client's buffers) go back to the kernel. */
+            db_release_memory(w->db);
+            heap_trim();
+            ran = 0;
         }
         wait_ms = claim_outcome(w, r, &failing, &backoff_ms);
         pthread_mutex_lock(&w->mu);

@@ -3,11 +3,11 @@
 
 #include "tests/check.h"
 #include "tests/httputil.h"
+#include "daemon/curl_dl.h"
 
 #include "storage/db.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -11,13 +11,13 @@
 #include "tests/httputil.h"
 
 #include "tests/check.h"
+#include "daemon/curl_dl.h"
 
 #include "api/api.h"
 #include "daemon/config.h"
 #include "daemon/httpbody.h"
 #include "storage/db.h"
 
-#include <curl/curl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>

@@ -5,6 +5,7 @@
 #include "tests/check.h"
 #include "tests/httputil.h"
 #include "tests/testutil.h"
+#include "daemon/curl_dl.h"
 
 #include "api/api.h"
 #include "common/clock.h"
@@ -13,7 +14,6 @@
 #include "storage/jobs.h"
 
 #include <arpa/inet.h>
-#include <curl/curl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>

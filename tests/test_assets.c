@@ -8,12 +8,12 @@
 #include "tests/check.h"
 #include "tests/httputil.h"
 #include "tests/testutil.h"
+#include "daemon/curl_dl.h"
 
 #include "api/api.h"
 #include "daemon/config.h"
 #include "storage/db.h"
 
-#include <curl/curl.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,13 +6,13 @@
 #include <sys/prctl.h>
 #endif
 #include "daemon/backend.h"
+#include "daemon/curl_dl.h"
 
 #include "common/clock.h"
 #include "daemon/lms_parse.h"
 #include "tests/check.h"
 #include "tests/testutil.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>

@@ -7,10 +7,10 @@
  */
 #include "tests/check.h"
 #include "tests/testutil.h"
+#include "daemon/curl_dl.h"
 
 #include "daemon/client.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -10,6 +10,7 @@
 #include "tests/httputil.h"
 #include "tests/testutil.h"
 #include "tests/daemonutil.h"
+#include "daemon/curl_dl.h"
 
 #include "api/api.h"
 #include "daemon/config.h"
@@ -20,7 +21,6 @@
 #include "storage/runs.h"
 #include "storage/samples.h"
 
-#include <curl/curl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,8 +4,8 @@
  */
 #include "daemon/cli/cmd.h"
 #include "daemon/client.h"
+#include "daemon/curl_dl.h"
 
-#include <curl/curl.h>
 #include <signal.h>
 #include <sys/resource.h>
 #ifdef __linux__
@@ -19,19 +19,20 @@ struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *usage;
+    int http; /* 1: the verb talks HTTP (libcurl), 0: it reads the database only */
 };
 
 static const struct command commands[] = {
-    {"serve", cmd_serve, "run the daemon: REST API and job worker"},
-    {"run", cmd_run, "benchmark models now, in the foreground (no daemon needed)"},
-    {"db", cmd_db, "check the database and print its path and schema version"},
-    {"report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]"},
-    {"submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)"},
-    {"jobs", cmd_jobs, "list the daemon's jobs [--state S]"},
-    {"job", cmd_job, "one job: state, progress, per-model runs"},
-    {"watch", cmd_watch, "follow a job's progress; exit status = its final state"},
-    {"cancel", cmd_cancel, "cancel a queued or running job"},
-    {"compare", cmd_compare, "A/B: tpsd compare job:12 job:13 [--format md|json]"},
+    {"serve", cmd_serve, "run the daemon: REST API and job worker", 0},
+    {"run", cmd_run, "benchmark models now, in the foreground (no daemon needed)", 1},
+    {"db", cmd_db, "check the database and print its path and schema version", 0},
+    {"report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]", 0},
+    {"submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)", 1},
+    {"jobs", cmd_jobs, "list the daemon's jobs [--state S]", 1},
+    {"job", cmd_job, "one job: state, progress, per-model runs", 1},
+    {"watch", cmd_watch, "follow a job's progress; exit status = its final state", 1},
+    {"cancel", cmd_cancel, "cancel a queued or running job", 1},
+    {"compare", cmd_compare, "A/B: tpsd compare job:12 job:13 [--format md|json]", 1},
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -101,13 +102,20 @@ main(int argc, char **argv)
     /* Reap the grandchildren a killed `lms` leaves, as launchd does on macOS. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #endif
-    /* `serve` sets libcurl up when a job first needs it (client_curl_init),
-     * so that an idle daemon does not carry OpenSSL's pages. */
-    if (strcmp(argv[1], "serve") != 0)
-        client_curl_init();
+    /* The verbs that talk HTTP load and set libcurl up now, before any
+     * thread (curl_dl.h), and stop when it cannot be loaded; `serve` when a
+     * job first needs it (client_curl_init), so that an idle daemon carries
+     * neither libcurl nor OpenSSL; `db` and `report` never. */
     for (i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
-            int rc = commands[i].fn(argc - 2, argv + 2);
+            int rc;
+
+            if (commands[i].http && client_curl_init() == -1) {
+                fprintf(stderr, "tpsd %s: %s\n", argv[1],
+                        curl_easy_strerror(CURLE_FAILED_INIT));
+                return EXIT_UNAVAILABLE;
+            }
+            rc = commands[i].fn(argc - 2, argv + 2);
             curl_global_cleanup();
             return rc;
         }

@@ -13,10 +13,10 @@
 #ifndef TPSD_REST_H
 #define TPSD_REST_H
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #include "daemon/cli/cmd.h"
+#include "daemon/curl_dl.h"
 
 #define REST_URL_MAX 2048
 #define REST_TOKEN_MAX 4096              /* bytes of a token (the server's cap) */
