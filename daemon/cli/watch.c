@@ -39,6 +39,7 @@ struct watch {
 
 #define WATCH_BAR_WIDTH 20
 #define WATCH_LINE_MAX 512
+#define WATCH_FIG_MAX 32 /* one figure as text */
 
 /* Whether to draw the status line: stdout is a terminal that can. */
 static int
@@ -73,6 +74,19 @@ watch_bar_end(struct watch *w)
     w->bar_shown = 0;
 }
 
+/* A sample's figure as text: a number with `decimals` places, "n/a" for a missing one
+ * (null: e.g. decode speed when every token arrived in one read), never a
+ * made-up 0.00. Returns buf. */
+static const char *
+watch_fig(const json_t *v, int decimals, char *buf, size_t len)
+{
+    if (json_is_number(v))
+        snprintf(buf, len, "%.*f", decimals, json_number_value(v));
+    else
+        snprintf(buf, len, "n/a");
+    return buf;
+}
+
 /* The status line for a measured sample, drawn over the last one:
  * "[#####...............]  12/57  21% [model] case #3: decode 20.1 tok/s,
  * TTFT 300 ms", cut to the terminal's width. */
@@ -81,7 +95,7 @@ watch_bar_draw(struct watch *w, json_t *d)
 {
     long long done = (long long)json_integer_value(json_object_get(d, "done"));
     long long total = (long long)json_integer_value(json_object_get(d, "total"));
-    char line[WATCH_LINE_MAX], bar[WATCH_BAR_WIDTH + 1];
+    char line[WATCH_LINE_MAX], bar[WATCH_BAR_WIDTH + 1], f1[WATCH_FIG_MAX], f2[WATCH_FIG_MAX];
     int i, fill = 0, cols = watch_columns();
 
     if (total > 0 && done > 0)
@@ -90,13 +104,13 @@ watch_bar_draw(struct watch *w, json_t *d)
         bar[i] = i < fill ? '#' : '.';
     bar[WATCH_BAR_WIDTH] = '\0';
     snprintf(line, sizeof(line),
-             "[%s] %lld/%lld %3.0f%% [%s] %s%s #%lld: decode %.2f tok/s, TTFT %.0f ms", bar,
-             done, total, total > 0 ? 100.0 * (double)done / (double)total : 0.0,
+             "[%s] %lld/%lld %3.0f%% [%s] %s%s #%lld: decode %s tok/s, TTFT %s ms", bar, done,
+             total, total > 0 ? 100.0 * (double)done / (double)total : 0.0,
              cmd_str(json_object_get(d, "model"), ""), cmd_str(json_object_get(d, "case"), "?"),
              json_is_true(json_object_get(d, "warmup")) ? " (warm-up)" : "",
              (long long)json_integer_value(json_object_get(d, "repetition")) + 1,
-             json_number_value(json_object_get(d, "decode_tps")),
-             json_number_value(json_object_get(d, "ttft_ms")));
+             watch_fig(json_object_get(d, "decode_tps"), 2, f1, sizeof(f1)),
+             watch_fig(json_object_get(d, "ttft_ms"), 0, f2, sizeof(f2)));
     if (cols > 1 && (size_t)cols - 1 < sizeof(line))
         line[cols - 1] = '\0'; /* no wrap: \r must return to the line's start */
     printf("\r\033[K%s", line);
@@ -109,6 +123,7 @@ static void
 watch_print(struct watch *w, const char *type, json_t *d)
 {
     const char *model = cmd_str(json_object_get(d, "model"), "");
+    char f1[WATCH_FIG_MAX], f2[WATCH_FIG_MAX], f3[WATCH_FIG_MAX];
 
     if (w->bar && strcmp(type, "sample") == 0 && json_is_true(json_object_get(d, "ok")) &&
         !json_is_false(json_object_get(d, "passed"))) {
@@ -124,11 +139,11 @@ watch_print(struct watch *w, const char *type, json_t *d)
                json_is_true(json_object_get(d, "warmup")) ? " (warm-up)" : "",
                (long long)json_integer_value(json_object_get(d, "repetition")) + 1);
         if (json_is_true(json_object_get(d, "ok")))
-            printf("%lld tok, TTFT %.0f ms, decode %.2f tok/s, e2e %.2f tok/s%s\n",
+            printf("%lld tok, TTFT %s ms, decode %s tok/s, e2e %s tok/s%s\n",
                    (long long)json_integer_value(json_object_get(d, "completion_tokens")),
-                   json_number_value(json_object_get(d, "ttft_ms")),
-                   json_number_value(json_object_get(d, "decode_tps")),
-                   json_number_value(json_object_get(d, "e2e_tps")),
+                   watch_fig(json_object_get(d, "ttft_ms"), 0, f1, sizeof(f1)),
+                   watch_fig(json_object_get(d, "decode_tps"), 2, f2, sizeof(f2)),
+                   watch_fig(json_object_get(d, "e2e_tps"), 2, f3, sizeof(f3)),
                    json_is_false(json_object_get(d, "passed")) ? " (validation failed)" : "");
         else
             printf("%s: %s\n", cmd_str(json_object_get(d, "error_code"), "error"),
