@@ -282,13 +282,25 @@ summary_job(struct db *db, int64_t job_id, json_t **out)
     return *out ? 0 : -1;
 }
 
+#define SUMMARY_NUM_MAX 64 /* one figure as text */
+
+/* v with prec decimals, or "-" when it is missing (NaN); returns buf. */
+static const char *
+num_text(double v, int prec, char *buf, size_t len)
+{
+    if (isnan(v))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%.*f", prec, v);
+    return buf;
+}
+
 static void
 print_num(FILE *f, int width, int prec, double v)
 {
-    if (isnan(v))
-        fprintf(f, " %*s", width, "-");
-    else
-        fprintf(f, " %*.*f", width, prec, v);
+    char buf[SUMMARY_NUM_MAX];
+
+    fprintf(f, " %*s", width, num_text(v, prec, buf, sizeof(buf)));
 }
 
 static void
@@ -332,6 +344,7 @@ void
 summary_print_text(const json_t *summary, FILE *f)
 {
     json_t *runs = json_object_get(summary, "runs"), *run, *c;
+    char t1[SUMMARY_NUM_MAX], t2[SUMMARY_NUM_MAX], t3[SUMMARY_NUM_MAX], t4[SUMMARY_NUM_MAX];
     size_t i, j;
 
     json_array_foreach(runs, i, run)
@@ -367,11 +380,12 @@ summary_print_text(const json_t *summary, FILE *f)
         }
         print_server(run, f);
         depth_table_write(run, f, 0);
-        fprintf(
-            f,
-            "  average e2e %.2f tok/s (range %.2f-%.2f), decode %.2f tok/s, pass rate %.0f%%",
-            num(run, "avg_e2e_tps"), num(run, "e2e_tps_min"), num(run, "e2e_tps_max"),
-            num(run, "avg_decode_tps"), 100.0 * num(run, "pass_rate"));
+        fprintf(f, "  average e2e %s tok/s (range %s-%s), decode %s tok/s, pass rate %.0f%%",
+                num_text(num(run, "avg_e2e_tps"), 2, t1, sizeof(t1)),
+                num_text(num(run, "e2e_tps_min"), 2, t2, sizeof(t2)),
+                num_text(num(run, "e2e_tps_max"), 2, t3, sizeof(t3)),
+                num_text(num(run, "avg_decode_tps"), 2, t4, sizeof(t4)),
+                100.0 * num(run, "pass_rate"));
         if (!isnan(num(run, "tps_per_gb")))
             fprintf(f, ", %.3f TPS/GB", num(run, "tps_per_gb"));
         if (json_array_size(runs) > 1 && !isnan(num(run, "relative_speed")))

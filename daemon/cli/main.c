@@ -19,12 +19,14 @@ struct command {
     const char *name;
     int (*fn)(int argc, char **argv);
     const char *usage;
-    int http; /* 1: the verb talks HTTP (libcurl), 0: it reads the database only */
+    int http; /* 1: the verb talks to the daemon's REST API (libcurl, set up first);
+               * 0: it reads the database, or reaches an http:// inference
+               * server through daemon/http1 and loads libcurl only if needed */
 };
 
 static const struct command commands[] = {
     {"serve", cmd_serve, "run the daemon: REST API and job worker", 0},
-    {"run", cmd_run, "benchmark models now, in the foreground (no daemon needed)", 1},
+    {"run", cmd_run, "benchmark models now, in the foreground (no daemon needed)", 0},
     {"db", cmd_db, "check the database and print its path and schema version", 0},
     {"report", cmd_report, "a job's report: tpsd report ID [--format md|json|csv]", 0},
     {"submit", cmd_submit, "queue a job on the daemon (flags as tpsd run, or --file SPEC)", 1},
@@ -102,10 +104,12 @@ main(int argc, char **argv)
     /* Reap the grandchildren a killed `lms` leaves, as launchd does on macOS. */
     prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
 #endif
-    /* The verbs that talk HTTP load and set libcurl up now, before any
-     * thread (curl_dl.h), and stop when it cannot be loaded; `serve` when a
-     * job first needs it (client_curl_init), so that an idle daemon carries
-     * neither libcurl nor OpenSSL; `db` and `report` never. */
+    /* The verbs that talk to the daemon load and set libcurl up now, before
+     * any thread (curl_dl.h), and stop when it cannot be loaded; `serve` and
+     * `run` when a job first needs it (client_curl_init: an https:// server
+     * or a proxy), so that neither carries libcurl nor OpenSSL for a plain
+     * http:// server (loading them was ~20 ms of a run's start-up); `db` and
+     * `report` never. */
     for (i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) == 0) {
             int rc;
