@@ -526,9 +526,14 @@ async function mainTest() {
     for (const [key, digits] of [['decode_tps', 2], ['prefill_tps', 1], ['ttft_ms', 0]]) {
       const card = page.locator(`#depth .chart[data-metric="depth-${key}"]`);
       for (const run of druns) {
-        const d = await card.locator(`g.series[data-model="${run.model}"] path`).first().getAttribute('d');
         const drawn = run.depth.filter((r) => !r.warm && typeof r[key] === 'number').length;
-        checkEq((d.match(/[ML]/g) || []).length, drawn, `${key}: points on the line of ${run.model}`);
+        const points = async () => ((await card.locator(`g.series[data-model="${run.model}"] path`).first()
+          .getAttribute('d')) || '').match(/[ML]/g)?.length || 0;
+        // The panel may have been drawn while the job ran; the page redraws
+        // it from the final report once the job ends (refreshAfterJob).
+        await waitFor(`${key}: the line of ${run.model} from the final report`, async () => (await points()) === drawn, 30000)
+          .catch(() => {});
+        checkEq(await points(), drawn, `${key}: points on the line of ${run.model}`);
       }
       await card.locator('button[aria-controls$="-numbers"]').click();
       for (const run of druns) {
