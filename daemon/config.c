@@ -149,6 +149,15 @@ set_opt(struct config *c, const struct opt *o, const char *value, char *err, siz
             snprintf(err, errlen, "%s: value longer than %zu bytes", o->name, o->size - 1);
             return -1;
         }
+        /* No control characters: a CR or LF in server_token would end the
+         * Authorization header the client writes and start another. */
+        for (end = (char *)value; *end != '\0'; end++) {
+            if ((unsigned char)*end < 0x20 || *end == 0x7f) {
+                snprintf(err, errlen, "%s: value holds a control character (byte 0x%02x)",
+                         o->name, (unsigned char)*end);
+                return -1;
+            }
+        }
         memcpy(p, value, strlen(value) + 1);
         return 0;
     case OPT_BOOL:

@@ -124,3 +124,18 @@ TEST(bad_env_and_flags)
     CHECK(strstr(err, "needs a value") != NULL);
     CHECK_INT(cmd_config(&c, 2, argv, rest, &nrest), ==, -1);
 }
+
+/* A string setting with a control character is refused, naming the key:
+ * a CR/LF in server_token would inject a header into every request. */
+TEST(control_character_refused)
+{
+    struct config c;
+
+    config_defaults(&c);
+    CHECK_INT(config_set(&c, "server_token", "abc\r\nX-Injected: 1", err, sizeof(err)), ==, -1);
+    CHECK(strstr(err, "server_token") != NULL);
+    CHECK(strstr(err, "control character") != NULL);
+    CHECK_STR(c.server_token, "");
+    CHECK_INT(config_set(&c, "server_token", "abc-123.XYZ", err, sizeof(err)), ==, 0);
+    CHECK_STR(c.server_token, "abc-123.XYZ");
+}
