@@ -45,6 +45,8 @@ static const struct opt opts[] = {
     S(base_url, "inference server base URL"),
     S(server_token, "bearer token sent to the inference server (LM_API_TOKEN)"),
     B(allow_server_start, "preflight may start the LM Studio server"),
+    B(client_libcurl, "stream through libcurl even for plain http:// servers (default: the "
+                      "direct HTTP/1.1 path)"),
     I(memory_headroom_pct, 0, 90, "preflight keeps this % of memory free"),
     I(connect_timeout_ms, 1, 3600000, "connect timeout"),
     I(first_token_timeout_ms, 1, 86400000, "time allowed until the first token"),

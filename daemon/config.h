@@ -26,7 +26,8 @@ struct config {
     char base_url[CONFIG_STR_MAX];     /* inference server, http://127.0.0.1:1234 */
     char server_token[CONFIG_STR_MAX]; /* bearer token for the inference server */
     int allow_server_start;            /* preflight may run `lms server start` */
-    int memory_headroom_pct;           /* preflight: keep this % of RAM free */
+    int client_libcurl;      /* stream through libcurl even for plain http:// servers */
+    int memory_headroom_pct; /* preflight: keep this % of RAM free */
     int connect_timeout_ms;
     int first_token_timeout_ms;
     int first_token_ms_per_1k; /* added to it per 1,000 prompt tokens of a depth request */

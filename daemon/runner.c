@@ -813,9 +813,11 @@ run_prepare(struct runner *r, const char *base_url)
     co.first_token_timeout_ms = r->cfg->first_token_timeout_ms;
     co.stall_timeout_ms = r->cfg->stall_timeout_ms;
     co.request_timeout_ms = r->cfg->request_timeout_ms;
+    co.transport = r->cfg->client_libcurl ? CLIENT_TRANSPORT_CURL : CLIENT_TRANSPORT_AUTO;
     r->client = client_new(&co);
     if (r->client == NULL)
         return -1;
+    log_debug("client: transport=%s base_url=%s", client_transport_name(r->client), base_url);
     nslots = r->spec->load == LOAD_CONCURRENT ? r->spec->concurrency : 1;
     if (r->spec->load == LOAD_RATE)
         nslots = (int)(r->nplan > 0 ? r->nplan : 1);

@@ -184,6 +184,29 @@ TEST(all_pass_exit_0)
     tu_sim_stop(&t.sim);
 }
 
+/* The client_libcurl setting streams through libcurl instead of the direct
+ * HTTP/1.1 path (the escape hatch for a server the direct path misreads):
+ * the same run passes either way, and the debug log names the transport. */
+TEST(client_libcurl_setting)
+{
+    struct t_env t;
+    const char *direct[] = {"--model", "m", "--repetitions", "2", "--log-level", "debug", NULL};
+    const char *curl[] = {"--model",     "m",     "--repetitions",    "2",
+                          "--log-level", "debug", "--client-libcurl", NULL};
+    char *err;
+
+    t_model_sim(&t, SUITE_PASS);
+    CHECK_INT(t_run(&t, direct), ==, 0);
+    err = tu_slurp(t.err);
+    CHECK(strstr(err, "transport=http1") != NULL);
+    free(err);
+    CHECK_INT(t_run(&t, curl), ==, 0);
+    err = tu_slurp(t.err);
+    CHECK(strstr(err, "transport=curl") != NULL);
+    free(err);
+    tu_sim_stop(&t.sim);
+}
+
 TEST(validation_failure_exit_1)
 {
     struct t_env t;
