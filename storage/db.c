@@ -207,10 +207,10 @@ db_errcode(struct db *db)
 }
 
 /* The transaction statements exec_retry runs, by enum db_tx: prepared once
- * per connection (db->tx) rather than parsed again by sqlite3_exec for
- * every sample's BEGIN, SAVEPOINT, RELEASE and COMMIT. */
+ * per connection (db_prepare_cached) rather than parsed again by
+ * sqlite3_exec for every sample's BEGIN, SAVEPOINT, RELEASE and COMMIT. */
 enum db_tx { DB_TX_BEGIN, DB_TX_SAVEPOINT, DB_TX_RELEASE, DB_TX_COMMIT };
-static const char *const db_tx_sql[DB_TX_MAX] = {
+static const char *const db_tx_sql[] = {
     "BEGIN IMMEDIATE",
     "SAVEPOINT tpsd_batch",
     "RELEASE tpsd_batch",
@@ -222,25 +222,19 @@ static const char *const db_tx_sql[DB_TX_MAX] = {
 static int
 tx_step(struct db *db, enum db_tx which)
 {
-    sqlite3_stmt *st = db->tx[which];
+    sqlite3_stmt *st = db_prepare_cached(db, db_tx_sql[which]);
     int rc;
 
     if (st == NULL) {
-        rc = sqlite3_prepare_v3(db->h, db_tx_sql[which], -1, SQLITE_PREPARE_PERSISTENT, &st,
-                                NULL);
-        if (rc != SQLITE_OK) {
-            db_seterr(db, "%s", sqlite3_errmsg(db->h));
-            sqlite3_finalize(st);
-            return rc;
-        }
-        db->tx[which] = st;
+        rc = sqlite3_errcode(db->h);
+        return rc != SQLITE_OK ? rc : SQLITE_ERROR;
     }
     rc = sqlite3_step(st);
     if (rc == SQLITE_DONE)
         rc = SQLITE_OK;
     else
         db_seterr(db, "%s", sqlite3_errmsg(db->h));
-    sqlite3_reset(st);
+    db_cached_release(st);
     return rc;
 }
 
@@ -464,19 +458,13 @@ db_check_writable(struct db *db)
     return -1;
 }
 
-/* Finalize the statements the connection keeps (the cache, the
- * transaction statements), so that it can close. */
+/* Finalize the statements the connection keeps (db_prepare_cached's),
+ * so that it can close. */
 static void
 db_finalize_all(struct db *db)
 {
-    int i;
-
     while (db->n_cache > 0)
         sqlite3_finalize(db->cache[--db->n_cache].st);
-    for (i = 0; i < DB_TX_MAX; i++) {
-        sqlite3_finalize(db->tx[i]);
-        db->tx[i] = NULL;
-    }
 }
 
 /*

@@ -32,10 +32,9 @@
 
 /* Statements a connection keeps prepared (db_prepare_cached): the writes
  * made once per sample or request, whose preparing (parsing the SQL and
- * compiling the triggers it fires) cost more than running them. */
-#define DB_STMT_CACHE_MAX 8
-/* BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT: prepared once, kept in db->tx. */
-#define DB_TX_MAX 4
+ * compiling the triggers it fires) cost more than running them, and the
+ * transaction statements (BEGIN IMMEDIATE, SAVEPOINT, RELEASE, COMMIT). */
+#define DB_STMT_CACHE_MAX 16
 
 struct db {
     sqlite3 *h;
@@ -51,8 +50,7 @@ struct db {
         sqlite3_stmt *st;
     } cache[DB_STMT_CACHE_MAX];
     size_t n_cache;
-    sqlite3_stmt *tx[DB_TX_MAX]; /* the transaction statements (db.c), NULL until used */
-    int batch;                   /* inside db_batch_begin: db_begin/db_end are savepoints */
+    int batch;      /* inside db_batch_begin: db_begin/db_end are savepoints */
     int from_image; /* db_open created the file from the schema's image (dbimage.h) */
 };
 
