@@ -815,6 +815,23 @@ h1_wait(struct client *c, struct client_xfer *x, int want)
     return -1;
 }
 
+/* A connection that failed before any response byte: a pooled one the
+ * server closed while idle is replaced once, as libcurl does. 1 when
+ * retried (or ended), 0 when not a case for it. */
+static int
+h1_retry(struct client *c, struct client_xfer *x)
+{
+    if (!x->hc->reused || x->hc->nread != 0 || x->retried)
+        return 0;
+    x->retried = 1;
+    h1_unwatch(c, x);
+    if (http1_conn_retry(c->h1, x->hc) == -1)
+        h1_fail(c, x);
+    else
+        h1_begin(c, x);
+    return 1;
+}
+
 /* Write the request (the rest of it); then wait for the response. */
 static void
 h1_send(struct client *c, struct client_xfer *x)
@@ -822,17 +839,8 @@ h1_send(struct client *c, struct client_xfer *x)
     int r = http1_conn_send(x->hc);
 
     if (r == -1) {
-        if (x->hc->reused && !x->retried) {
-            x->retried = 1;
-            h1_unwatch(c, x);
-            if (http1_conn_retry(c->h1, x->hc) == -1) {
-                h1_fail(c, x);
-                return;
-            }
-            h1_begin(c, x);
-            return;
-        }
-        h1_fail(c, x);
+        if (!h1_retry(c, x))
+            h1_fail(c, x);
     } else if (r == 0) {
         (void)h1_wait(c, x, POLLER_OUT);
     } else {
@@ -886,23 +894,6 @@ h1_on_body(void *arg, const char *p, size_t n)
     if (x->status == 0)
         x->status = x->hc->p.status;
     return xfer_body(x, p, n) == 0 ? 0 : 1;
-}
-
-/* A connection that failed before any response byte: a pooled one the
- * server closed while idle is replaced once, as libcurl does. 1 when
- * retried (or ended), 0 when not a case for it. */
-static int
-h1_retry(struct client *c, struct client_xfer *x)
-{
-    if (!x->hc->reused || x->hc->nread != 0 || x->retried)
-        return 0;
-    x->retried = 1;
-    h1_unwatch(c, x);
-    if (http1_conn_retry(c->h1, x->hc) == -1)
-        h1_fail(c, x);
-    else
-        h1_begin(c, x);
-    return 1;
 }
 
 /* One read (one timestamp) and its parse. */
