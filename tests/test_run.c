@@ -193,17 +193,20 @@ TEST(client_libcurl_setting)
     const char *direct[] = {"--model", "m", "--repetitions", "2", "--log-level", "debug", NULL};
     const char *curl[] = {"--model",     "m",     "--repetitions",    "2",
                           "--log-level", "debug", "--client-libcurl", NULL};
+    const struct {
+        const char *const *args;
+        const char *log;
+    } cases[] = {{direct, "transport=http1"}, {curl, "transport=curl"}};
+    size_t i;
     char *err;
 
     t_model_sim(&t, SUITE_PASS);
-    CHECK_INT(t_run(&t, direct), ==, 0);
-    err = tu_slurp(t.err);
-    CHECK(strstr(err, "transport=http1") != NULL);
-    free(err);
-    CHECK_INT(t_run(&t, curl), ==, 0);
-    err = tu_slurp(t.err);
-    CHECK(strstr(err, "transport=curl") != NULL);
-    free(err);
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK_INT(t_run(&t, cases[i].args), ==, 0);
+        err = tu_slurp(t.err);
+        CHECK(strstr(err, cases[i].log) != NULL);
+        free(err);
+    }
     tu_sim_stop(&t.sim);
 }
 
