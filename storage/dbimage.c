@@ -81,6 +81,30 @@ dbimage_sync_dir(const char *path)
     close(fd);
 }
 
+/* A journal a deleted database left beside path: SQLite would replay a
+ * WAL, and roll a hot rollback journal back, into a file that has pages
+ * (an image), making it another database; into an empty file (the steps)
+ * it replays the WAL as it always did and deletes the journal (pager.c,
+ * hasHotJournal: a database of no pages has no hot journal). */
+static const char *const dbimage_sidecars[] = {"-wal", "-journal"};
+
+/* 1 when a sidecar of path exists (or cannot be checked), else 0. */
+static int
+dbimage_sidecar_left(const char *path)
+{
+    char name[DBIMAGE_PATH_MAX];
+    struct stat st;
+    size_t i;
+    int n;
+
+    for (i = 0; i < sizeof(dbimage_sidecars) / sizeof(dbimage_sidecars[0]); i++) {
+        n = snprintf(name, sizeof(name), "%s%s", path, dbimage_sidecars[i]);
+        if (n < 0 || (size_t)n >= sizeof(name) || lstat(name, &st) == 0 || errno != ENOENT)
+            return 1;
+    }
+    return 0;
+}
+
 int
 dbimage_create(const char *path)
 {
@@ -92,12 +116,7 @@ dbimage_create(const char *path)
     if (dbimage_size == 0 || path[0] == '\0' || strcmp(path, ":memory:") == 0 ||
         strncmp(path, "file:", 5) == 0)
         return 0;
-    if (lstat(path, &st) == 0 || errno != ENOENT)
-        return 0;
-    /* A WAL left by a deleted database: SQLite would replay it into the
-     * new file; the steps meet it as they always did. */
-    n = snprintf(tmp, sizeof(tmp), "%s-wal", path);
-    if (n < 0 || (size_t)n >= sizeof(tmp) || lstat(tmp, &st) == 0)
+    if (lstat(path, &st) == 0 || errno != ENOENT || dbimage_sidecar_left(path))
         return 0;
     n = snprintf(tmp, sizeof(tmp), "%s.tpsd-new.%ld.%u", path, (long)getpid(),
                  atomic_fetch_add(&counter, 1));

@@ -11,12 +11,13 @@
  * schema.sql. The bytes are stored as the runs that are not zero (most of
  * a fresh database's pages are empty b-tree roots).
  *
- * Only a path that does not exist yet (nor its -wal) is made from the image, and only
- * atomically: the image is written and synced under a temporary name in
- * the same folder, then hard-linked to the path, which fails when anything
- * created the path meanwhile. Anything else (an empty file left by an
- * earlier process, a filesystem without hard links, a build without an
- * image) falls back to the steps. storage/ only.
+ * Only a path that does not exist yet (nor a -wal or -journal of it) is
+ * made from the image, and only atomically: the image is written and
+ * synced under a temporary name in the same folder, then hard-linked to
+ * the path, which fails when anything created the path meanwhile. Anything
+ * else (an empty file left by an earlier process, a journal left by a
+ * deleted one, a filesystem without hard links, a build without an image)
+ * falls back to the steps. storage/ only.
  */
 #ifndef TPSD_DBIMAGE_H
 #define TPSD_DBIMAGE_H

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define DUMP_MAX (16 << 20) /* a fresh database's dump is well under 1 MB */
 #define OPENERS 8           /* threads opening one new path at once */
@@ -175,6 +176,69 @@ TEST(leftover_wal_takes_the_steps)
     CHECK_INT(db->from_image, ==, 0);
     CHECK_INT(db_user_version(db), ==, db_schema_version());
     db_close(db);
+}
+
+/* Copy the file at from to to, byte for byte (binary: a journal). */
+static void
+copy_file(const char *from, const char *to)
+{
+    char *buf;
+    size_t len;
+    FILE *f;
+
+    CHECK_INT(tu_read_file(from, &buf, &len), ==, 0);
+    CHECK(len > 0);
+    f = fopen(to, "wb");
+    CHECK(f != NULL);
+    CHECK_INT(fwrite(buf, 1, len, f), ==, len);
+    CHECK_INT(fclose(f), ==, 0);
+    free(buf);
+}
+
+TEST(leftover_journal_takes_the_steps)
+{
+    char dir[TU_PATH_MAX], other[TU_PATH_MAX + 16], path[TU_PATH_MAX + 16];
+    char ojrnl[TU_PATH_MAX + 32], jrnl[TU_PATH_MAX + 32];
+    struct db *db;
+    sqlite3 *h;
+    char *foreign;
+
+    /* A hot rollback journal beside a path whose database was deleted by
+     * hand (here: another database's, copied while its transaction was
+     * open). SQLite rolls a hot journal back into a database that has
+     * pages (pager.c, hasHotJournal), so it would write the other
+     * database's pages into an image; an empty file's journal it deletes
+     * instead, which is what the steps meet. */
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    snprintf(other, sizeof(other), "%s/other.db", dir);
+    snprintf(ojrnl, sizeof(ojrnl), "%s-journal", other);
+    snprintf(path, sizeof(path), "%s/new.db", dir);
+    snprintf(jrnl, sizeof(jrnl), "%s-journal", path);
+    CHECK_INT(sqlite3_open(other, &h), ==, SQLITE_OK);
+    CHECK_INT(sqlite3_exec(h,
+                           "PRAGMA journal_mode = DELETE; PRAGMA synchronous = OFF;"
+                           "CREATE TABLE t (x); INSERT INTO t VALUES (zeroblob(20000));"
+                           "BEGIN; UPDATE t SET x = zeroblob(30000);",
+                           NULL, NULL, NULL),
+              ==, SQLITE_OK);
+    copy_file(ojrnl, jrnl);
+    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_close(h);
+
+    db = db_open(path, err, sizeof(err));
+    if (db == NULL)
+        check_failed(__FILE__, __LINE__, "db_open: %s", err);
+    /* Rolled back into an image, the journal turns the file into the
+     * other database (its table t, the image's pages cut off), which the
+     * steps then migrate as if it were ours. */
+    foreign = dump_query(db, "SELECT count(*) FROM sqlite_schema WHERE name = 't'");
+    CHECK_STR(foreign, "0\n");
+    free(foreign);
+    CHECK_INT(db->from_image, ==, 0);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    CHECK_INT(db_integrity_check(db), ==, 0);
+    db_close(db);
+    CHECK_INT(access(jrnl, F_OK), ==, -1);
 }
 
 TEST(existing_database_is_never_replaced)
