@@ -32,11 +32,18 @@
 
 struct curl_dl_table curl_dl;
 
-/* The file names tried after the configured one (dlopen searches the
- * loader's paths for a bare name). */
+/* The file names tried after the configured one. Linux: the bare name,
+ * which glibc's loader looks up in LD_LIBRARY_PATH, its cache and the
+ * system folders. macOS: full paths only, because dyld looks a bare name
+ * up in the current working directory too (dlopen(3): "$LD_LIBRARY_PATH,
+ * $DYLD_LIBRARY_PATH, current working directory,
+ * $DYLD_FALLBACK_LIBRARY_PATH"), so a libcurl.4.dylib in the folder a
+ * verb was started from would be loaded and run: Homebrew's keg-only curl
+ * (Apple silicon, then Intel), then the system's. */
 static const char *const curl_dl_names[] = {
 #if defined(__APPLE__)
-    "libcurl.4.dylib",
+    "/opt/homebrew/opt/curl/lib/libcurl.4.dylib",
+    "/usr/local/opt/curl/lib/libcurl.4.dylib",
     "/usr/lib/libcurl.4.dylib",
 #else
     "libcurl.so.4",

@@ -24,8 +24,9 @@
  *
  * The library file: $TPSD_LIBCURL when set (only that), else the one the
  * build linked against, found by CMake (its SONAME in its folder on Linux,
- * its install name on macOS), else the usual names (libcurl.so.4;
- * libcurl.4.dylib and /usr/lib/libcurl.4.dylib on macOS). When none loads,
+ * its install name on macOS), else the usual names (libcurl.so.4; on
+ * macOS full paths only, Homebrew's opt/curl then /usr/lib: dyld would
+ * look a bare name up in the current folder). When none loads,
  * every loading call fails as libcurl does when it cannot start
  * (CURLE_FAILED_INIT, a NULL handle), curl_easy_strerror gives the reason,
  * and it is logged once (log_warnx).
