@@ -10,19 +10,25 @@
  * processes (or threads) creating the same database never overwrite each
  * other, and a database that anyone made first is left alone. The
  * temporary name is removed in every case and the folder synced, so that
- * the new name survives a power loss like the file's contents.
+ * the new name survives a power loss like the file's contents; one that a
+ * killed process left behind is removed by the next creation.
  */
 #include "storage/dbimage.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 #include <unistd.h>
 
-#define DBIMAGE_PATH_MAX 1100 /* the database path (struct db keeps 1024) and a suffix */
+#define DBIMAGE_PATH_MAX 1100        /* the database path (struct db keeps 1024) and a suffix */
+#define DBIMAGE_TMP_TAG ".tpsd-new." /* PATH.tpsd-new.PID.N: a temporary image */
 
 /* Sync fd's data to the disk: F_FULLFSYNC where there is one (macOS's
  * fsync leaves data in the drive's cache), else fsync. 0 or -1. */
@@ -60,25 +66,81 @@ dbimage_write(int fd)
     return dbimage_sync(fd);
 }
 
+/* The folder that holds path into dir (len bytes); its last name. */
+static const char *
+dbimage_dir(const char *path, char *dir, size_t len)
+{
+    const char *slash = strrchr(path, '/');
+
+    if (slash == NULL)
+        snprintf(dir, len, ".");
+    else if (slash == path)
+        snprintf(dir, len, "/");
+    else
+        snprintf(dir, len, "%.*s", (int)(slash - path), path);
+    return slash != NULL ? slash + 1 : path;
+}
+
 /* Sync the folder that holds path (its new entry). */
 static void
 dbimage_sync_dir(const char *path)
 {
     char dir[DBIMAGE_PATH_MAX];
-    const char *slash = strrchr(path, '/');
     int fd;
 
-    if (slash == NULL)
-        snprintf(dir, sizeof(dir), ".");
-    else if (slash == path)
-        snprintf(dir, sizeof(dir), "/");
-    else
-        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path), path);
+    dbimage_dir(path, dir, sizeof(dir));
     fd = open(dir, O_RDONLY | O_CLOEXEC);
     if (fd == -1)
         return;
     fsync(fd); /* best effort, as SQLite's own directory sync */
     close(fd);
+}
+
+/* The process id in `name` when it is a temporary image of the database
+ * named base (base DBIMAGE_TMP_TAG PID.N), else 0. */
+static long
+dbimage_tmp_pid(const char *name, const char *base)
+{
+    size_t blen = strlen(base), tlen = strlen(DBIMAGE_TMP_TAG);
+    const char *p = name + blen + tlen;
+    char *end;
+    long pid;
+
+    if (strncmp(name, base, blen) != 0 || strncmp(name + blen, DBIMAGE_TMP_TAG, tlen) != 0 ||
+        *p < '1' || *p > '9')
+        return 0;
+    pid = strtol(p, &end, 10);
+    if (*end != '.' || end[1] < '0' || end[1] > '9' || end[strspn(end + 1, "0123456789") + 1])
+        return 0;
+    return pid;
+}
+
+/* Remove the temporary images of path that a process no longer alive left
+ * (killed between writing one and linking it: the database is still
+ * missing, so the next creation comes here). A live process's (ours
+ * included: another thread may be writing it) is left, and so is one whose
+ * process kill(2) cannot tell about. Best effort. */
+static void
+dbimage_sweep(const char *path)
+{
+    char dir[DBIMAGE_PATH_MAX], name[DBIMAGE_PATH_MAX];
+    const char *base = dbimage_dir(path, dir, sizeof(dir));
+    struct dirent *e;
+    DIR *d = opendir(dir);
+    long pid;
+    int n;
+
+    if (d == NULL)
+        return;
+    while ((e = readdir(d)) != NULL) {
+        pid = dbimage_tmp_pid(e->d_name, base);
+        if (pid <= 0 || pid != (pid_t)pid || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+            continue;
+        n = snprintf(name, sizeof(name), "%s/%s", dir, e->d_name);
+        if (n > 0 && (size_t)n < sizeof(name))
+            unlink(name);
+    }
+    closedir(d);
 }
 
 /* A journal a deleted database left beside path: SQLite would replay a
@@ -118,10 +180,11 @@ dbimage_create(const char *path)
         return 0;
     if (lstat(path, &st) == 0 || errno != ENOENT || dbimage_sidecar_left(path))
         return 0;
-    n = snprintf(tmp, sizeof(tmp), "%s.tpsd-new.%ld.%u", path, (long)getpid(),
+    n = snprintf(tmp, sizeof(tmp), "%s" DBIMAGE_TMP_TAG "%ld.%u", path, (long)getpid(),
                  atomic_fetch_add(&counter, 1));
     if (n < 0 || (size_t)n >= sizeof(tmp))
         return 0;
+    dbimage_sweep(path); /* path fits: so does its folder */
     fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd == -1)
         return 0;

@@ -44,7 +44,9 @@ extern const unsigned char dbimage_bytes[];
  * newest schema version), else 0: the path exists (or appeared meanwhile),
  * there is no image, the name is not a plain file name (":memory:",
  * "file:" URIs), or the folder or filesystem refused (the caller's normal
- * open then reports the real cause). Never touches an existing file.
+ * open then reports the real cause). Never touches an existing database;
+ * before creating one it removes the temporary images of `path` that dead
+ * processes left (PATH.tpsd-new.PID.N, PID gone).
  */
 int dbimage_create(const char *path);
 

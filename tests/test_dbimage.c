@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define DUMP_MAX (16 << 20) /* a fresh database's dump is well under 1 MB */
@@ -239,6 +240,40 @@ TEST(leftover_journal_takes_the_steps)
     CHECK_INT(db_integrity_check(db), ==, 0);
     db_close(db);
     CHECK_INT(access(jrnl, F_OK), ==, -1);
+}
+
+TEST(stale_temporary_image_removed)
+{
+    char dir[TU_PATH_MAX], path[TU_PATH_MAX + 16];
+    char dead_tmp[TU_PATH_MAX + 64], live_tmp[TU_PATH_MAX + 64];
+    struct db *db;
+    pid_t dead;
+    int status;
+
+    /* A process killed between writing its temporary image and linking it
+     * (the write and its F_FULLFSYNC take the most time) leaves
+     * PATH.tpsd-new.PID.N behind, and the database is still missing: the
+     * next creation removes it. A live process's temporary file (here our
+     * own: another thread may be writing it) is left alone. */
+    snprintf(dir, sizeof(dir), "%s", tu_tmpdir());
+    snprintf(path, sizeof(path), "%s/new.db", dir);
+    dead = fork();
+    CHECK(dead != -1);
+    if (dead == 0)
+        _exit(0);
+    CHECK_INT(waitpid(dead, &status, 0), ==, dead);
+    snprintf(dead_tmp, sizeof(dead_tmp), "%s.tpsd-new.%ld.0", path, (long)dead);
+    snprintf(live_tmp, sizeof(live_tmp), "%s.tpsd-new.%ld.999999", path, (long)getpid());
+    CHECK_INT(tu_write_file(dead_tmp, "a killed writer's image"), ==, 0);
+    CHECK_INT(tu_write_file(live_tmp, "a live writer's image"), ==, 0);
+
+    db = db_open(path, err, sizeof(err));
+    CHECK(db != NULL);
+    CHECK_INT(db->from_image, ==, 1);
+    db_close(db);
+    CHECK_INT(access(dead_tmp, F_OK), ==, -1);
+    CHECK_INT(access(live_tmp, F_OK), ==, 0);
+    CHECK_INT(count_names(dir, ".tpsd-new."), ==, 1);
 }
 
 TEST(existing_database_is_never_replaced)
