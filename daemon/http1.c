@@ -27,6 +27,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -158,29 +159,45 @@ env_set(const char *name)
     return v != NULL && v[0] != '\0' ? v : NULL;
 }
 
-/* Does the no_proxy list exempt host? libcurl (lib/noproxy.c,
- * Curl_check_noproxy): "*" exempts all; otherwise comma-separated names,
- * each matching the host itself or a domain suffix ("example.com" and
- * ".example.com" both match "a.example.com"). IP ranges (CIDR) are not
- * read here: an entry we do not match leaves the request to libcurl. */
+/* Does the no_proxy list exempt host? As libcurl (lib/proxy.c,
+ * proxy_check_noproxy): the whole value "*" exempts all; an IP host is
+ * compared as an address (an entry that is the same address; CIDR ranges
+ * are left to libcurl), a name as the host itself or a domain suffix. */
 static int
 noproxy_exempts(const char *list, const char *host)
 {
+    unsigned char ha[16], ea[16];
+    char ent[64];
     size_t hlen = strlen(host);
     const char *p = list;
+    int fam = inet_pton(AF_INET, host, ha) == 1    ? AF_INET
+              : inet_pton(AF_INET6, host, ha) == 1 ? AF_INET6
+                                                   : 0;
 
+    if (strcmp(list, "*") == 0)
+        return 1;
     while (*p != '\0') {
         size_t n;
         while (*p == ' ' || *p == ',' || *p == '\t')
             p++;
         n = strcspn(p, ", \t");
-        if (n == 1 && p[0] == '*')
-            return 1;
-        if (n > 0 && p[0] == '.')
-            p++, n--;
-        if (n > 0 && n <= hlen && strncasecmp(host + hlen - n, p, n) == 0 &&
-            (n == hlen || host[hlen - n - 1] == '.'))
-            return 1;
+        if (fam != 0) {
+            if (n > 0 && n < sizeof(ent)) {
+                memcpy(ent, p, n);
+                ent[n] = '\0';
+                if (inet_pton(fam, ent, ea) == 1 &&
+                    memcmp(ha, ea, fam == AF_INET ? 4 : 16) == 0)
+                    return 1;
+            }
+        } else {
+            const char *q = p;
+            size_t m = n;
+            if (m > 0 && q[0] == '.')
+                q++, m--;
+            if (m > 0 && m <= hlen && strncasecmp(host + hlen - m, q, m) == 0 &&
+                (m == hlen || host[hlen - m - 1] == '.'))
+                return 1;
+        }
         p += n;
     }
     return 0;
@@ -203,10 +220,25 @@ http1_proxied(const char *host)
     return np != NULL && noproxy_exempts(np, host) ? 0 : 1;
 }
 
+/* A host libcurl would rewrite as an IPv4 address (its last label a
+ * number: "127.1", "2130706433", "0x7f.1") that is not one already. */
+static int
+odd_ipv4(const char *host)
+{
+    const char *last = strrchr(host, '.');
+    unsigned char a[4];
+
+    last = last != NULL ? last + 1 : host;
+    if (strchr(host, ':') != NULL || last[0] == '\0' ||
+        (strspn(last, "0123456789") != strlen(last) && strncasecmp(last, "0x", 2) != 0))
+        return 0;
+    return inet_pton(AF_INET, host, a) != 1;
+}
+
 int
 http1_mine(const char *url, struct http1_url *u)
 {
-    if (url == NULL || url_split(url, u) == -1)
+    if (url == NULL || url_split(url, u) == -1 || odd_ipv4(u->host))
         return -1;
     return http1_proxied(u->host) ? -1 : 0;
 }
@@ -241,6 +273,7 @@ http1_parser_init(struct http1_parser *p)
     p->body_bytes = 0;
     p->head_len = 0;
     p->line_len = 0;
+    p->fold_framing = 0;
 }
 
 static int
@@ -326,7 +359,10 @@ parse_header(struct http1_parser *p, const char *s, size_t n)
     size_t vlen;
 
     if (s[0] == ' ' || s[0] == '\t')
-        return 0; /* obsolete line folding: a continuation of a header we skip */
+        /* obs-fold: a continuation of the header before; refused when that
+         * was a framing header, whose value would change (RFC 9112 5.2). */
+        return p->fold_framing ? fail(p, HTTP1_E_HEADER) : 0;
+    p->fold_framing = 0;
     if (colon == NULL || colon == s)
         return fail(p, HTTP1_E_HEADER);
     nlen = (size_t)(colon - s);
@@ -343,11 +379,15 @@ parse_header(struct http1_parser *p, const char *s, size_t n)
         p->saw_te = 1;
         p->chunked = has_token(v, vlen, "chunked", 1);
     } else if (nlen == 14 && strncasecmp(s, "content-length", 14) == 0) {
+        p->fold_framing = 1;
         return parse_length(p, v, vlen);
     } else if (nlen == 10 && strncasecmp(s, "connection", 10) == 0) {
         if (has_token(v, vlen, "close", 0))
             p->keep_alive = 0;
+    } else {
+        return 0;
     }
+    p->fold_framing = 1;
     return 0;
 }
 
@@ -703,7 +743,7 @@ sock_setup(int fd)
 int
 http1_conn_next(struct http1_pool *pool, struct http1_conn *c)
 {
-    int err = ECONNREFUSED;
+    int err = c->sockerr != 0 ? c->sockerr : ECONNREFUSED;
 
     if (c->fd >= 0)
         close(c->fd);
@@ -749,7 +789,7 @@ http1_conn_connected(struct http1_conn *c)
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
         soerr = errno;
     if (soerr != 0) {
-        errno = soerr;
+        c->sockerr = errno = soerr;
         return -1;
     }
     c->connecting = 0;
@@ -779,6 +819,7 @@ conn_reset(struct http1_conn *c)
     c->reused = 0;
     c->connecting = 0;
     c->addr_i = -1;
+    c->sockerr = 0;
     c->fail = HTTP1_F_NONE;
     c->detail[0] = '\0';
     c->out_off = 0;
@@ -932,6 +973,18 @@ wait_fd(int fd, short ev, int64_t deadline)
     }
 }
 
+/* wait_fd's r (0: the deadline passed, -1: poll failed) as libcurl's
+ * timeout text ("what timed out after N ms") or poll's reason; -1. */
+static int
+wait_failed(int r, const char *what, int ms, char *err, size_t errlen)
+{
+    if (r == 0)
+        snprintf(err, errlen, "%s after %d ms", what, ms);
+    else
+        snprintf(err, errlen, "poll: %s", strerror(errno));
+    return -1;
+}
+
 /* Connect (trying each address) within the deadline. 0 or -1 (err set). */
 static int
 get_connect(struct http1_pool *pool, struct http1_conn *c, int64_t deadline, int connect_ms,
@@ -941,11 +994,9 @@ get_connect(struct http1_pool *pool, struct http1_conn *c, int64_t deadline, int
         goto fail;
     while (c->connecting) {
         int r = wait_fd(c->fd, POLLOUT, deadline);
-        if (r == 0) {
-            snprintf(err, errlen, "Connection timed out after %d ms", connect_ms);
-            return -1;
-        }
-        r = r == 1 ? http1_conn_connected(c) : -1;
+        if (r != 1)
+            return wait_failed(r, "Connection timed out", connect_ms, err, errlen);
+        r = http1_conn_connected(c);
         if (r == 0)
             return 0;
         if (r == 1)
@@ -969,13 +1020,13 @@ get_exchange(struct http1_conn *c, http1_body_fn fn, void *arg, int64_t deadline
     int r;
 
     for (r = http1_conn_send(c); r == 0; r = http1_conn_send(c))
-        if (wait_fd(c->fd, POLLOUT, deadline) <= 0)
-            goto timeout;
+        if ((r = wait_fd(c->fd, POLLOUT, deadline)) != 1)
+            return wait_failed(r, "Operation timed out", total_ms, err, errlen);
     if (r == -1)
         goto fail;
     while (!c->p.complete) {
-        if (wait_fd(c->fd, POLLIN, deadline) <= 0)
-            goto timeout;
+        if ((r = wait_fd(c->fd, POLLIN, deadline)) != 1)
+            return wait_failed(r, "Operation timed out", total_ms, err, errlen);
         n = http1_conn_recv(c, buf, sizeof(buf));
         if (n == -1 && c->fail == HTTP1_F_NONE)
             continue; /* EAGAIN */
@@ -990,9 +1041,6 @@ get_exchange(struct http1_conn *c, http1_body_fn fn, void *arg, int64_t deadline
             break;
     }
     return 0;
-timeout:
-    snprintf(err, errlen, "Operation timed out after %d ms", total_ms);
-    return -1;
 fail:
     snprintf(err, errlen, "%s", c->detail);
     return -1;

@@ -83,6 +83,7 @@ struct http1_parser {
     int complete;   /* the whole message has been parsed */
     int keep_alive; /* the connection may carry another request after it */
     int chunked, has_length, saw_te;
+    int fold_framing;   /* the last header line was a framing header */
     uint64_t remaining; /* body bytes left (Content-Length) or of this chunk */
     uint64_t body_bytes;
     size_t head_len, line_len;
@@ -142,6 +143,7 @@ struct http1_conn {
     int reused;     /* taken from the pool's idle connections */
     int connecting; /* the non-blocking connect is still in progress */
     int addr_i;     /* the address being tried */
+    int sockerr;    /* why the last address failed (errno), for the message */
     enum http1_fail fail;
     char detail[HTTP1_ERR_MAX]; /* why, when fail is set */
     char *out;                  /* the request bytes (owned) */
