@@ -7,8 +7,9 @@
  * visible to later loads), and with the first that opens resolves every
  * function of CURL_DL_FUNCS by name with dlsym into a local table; only
  * when all are found is that table copied into curl_dl and the load
- * counted as done. The library is never closed (OpenSSL, which it brings,
- * cannot be unloaded anyway). The candidates: $TPSD_LIBCURL alone when it
+ * counted as done. A file that lacks a function is closed at once, none of
+ * its functions ever called; the one loaded is never closed (OpenSSL,
+ * which it brings, cannot be unloaded anyway). The candidates: $TPSD_LIBCURL alone when it
  * is set (a user's choice, and the tests' way to make loading fail), else
  * TPSD_LIBCURL_PATH (set by CMake to the file the build linked against)
  * and then the platform's usual names.
