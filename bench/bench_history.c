@@ -11,6 +11,8 @@
  *   bench_history fill       fill a new database (the old file is removed), unless
  *                            it already holds the whole history and BENCH_REFILL is unset
  *   bench_history query      time the queries on an existing database
+ *   bench_history open       time opening an existing database: the migration
+ *                            steps it lacks, as the daemon takes them at start
  *   bench_history finish     the CPU of storing one run and of its finish on an
  *                            existing database (it adds BENCH_CALLS runs: use a copy)
  *   bench_history same       fill a small history both ways (BENCH_FAST unset
@@ -653,6 +655,31 @@ TEST(query)
 {
     b_config();
     b_query();
+}
+
+/* Opening BENCH_DB: the steps from its version to this build's (the
+ * daemon's start on an upgrade in place), wall and CPU time. */
+TEST(open)
+{
+    sqlite3 *h;
+    struct db *db;
+    double t0, c0, t1, c1;
+    int from, to;
+
+    b_config();
+    h = du_open_ro(b_path);
+    from = (int)du_q(h, "PRAGMA user_version");
+    sqlite3_close(h);
+    t0 = now_s();
+    c0 = cpu_s();
+    db = b_open();
+    t1 = now_s();
+    c1 = cpu_s();
+    to = db_user_version(db);
+    db_close(db);
+    printf("open: %s from schema version %d to %d in %.2f s (%.2f s CPU); the close's WAL"
+           " checkpoint %.2f s (%.2f s CPU)\n",
+           b_path, from, to, t1 - t0, c1 - c0, now_s() - t1, cpu_s() - c1);
 }
 
 /*
