@@ -1446,7 +1446,11 @@ ALTER TABLE samples ADD COLUMN depth_mismatch INTEGER NOT NULL DEFAULT 0;
 -- SQLite has no ALTER TRIGGER and drops a column only when nothing names
 -- it: the table is rebuilt (every existing week's spread from its own
 -- medians, as the query computed it) and the trigger that keeps it is made
--- again (step 13's, but for the stored columns).
+-- again (step 13's, but for the stored columns, and with LIMIT -1 on the
+-- subquery of the fold: without it SQLite flattens that subquery into the
+-- outer one and copies the fold into every tpsd_st(f, i), so step 13's
+-- trigger folded each week 8 times per metric, this one would 11; a
+-- subquery with a LIMIT is not flattened into a join, and folds once).
 DROP TRIGGER history_weekly_upd;
 CREATE TABLE history_weekly_17 (
     metric TEXT NOT NULL,
@@ -1492,7 +1496,8 @@ BEGIN
                   WHERE d.model = NEW.model AND d.case_name = NEW.case_name
                     AND d.day >= w.week AND d.day < w.week + 604800000) AS f
           FROM (SELECT 'decode_tps' AS metric UNION ALL SELECT 'e2e_tps' UNION ALL SELECT 'ttft_ms' UNION ALL SELECT 'prompt_tps') m
-          JOIN (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w)
+          JOIN (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w
+          LIMIT -1)
     JOIN (SELECT sum(runs) AS runs, sum(n) AS n, sum(n_passed) AS n_passed FROM history_daily
           WHERE model = NEW.model AND case_name = NEW.case_name
             AND day >= NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000
