@@ -259,7 +259,6 @@ struct acc {
     double sum, m2, min, max, p50, p90; /* m2: sum of squared deviations */
     double *meds;                       /* per-run medians */
     size_t nmeds, cap;
-    int parts;           /* parts merged */
     int stored;          /* 1: its one part is a week of history_weekly whose */
     double s_p50, s_p90; /* run-to-run spread (acc_spread) is stored there */
     char verdict[16];    /* bucket run: the run's stored verdict, or "" */
@@ -274,7 +273,7 @@ acc_reset(struct acc *a, int64_t t)
     a->sum = a->m2 = 0;
     a->min = a->max = a->p50 = a->p90 = NAN;
     a->nmeds = 0;
-    a->parts = a->stored = 0;
+    a->stored = 0;
     a->s_p50 = a->s_p90 = NAN;
     a->verdict[0] = '\0';
 }
@@ -365,7 +364,6 @@ acc_add(struct acc *a, sqlite3_stmt *st)
     a->run_id = sqlite3_column_int64(st, 2);
     if (sqlite3_column_count(st) > 18 && sqlite3_column_type(st, 18) != SQLITE_NULL)
         snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 18));
-    a->parts++;
     if (sqlite3_column_int(st, 15) != 0) {
         a->stored = 1;
         a->s_p50 = col_num(st, 16);
