@@ -1430,3 +1430,81 @@ ALTER TABLE samples ADD COLUMN depth INTEGER;
 ALTER TABLE samples ADD COLUMN depth_warm INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE samples ADD COLUMN depth_off_pct REAL;
 ALTER TABLE samples ADD COLUMN depth_mismatch INTEGER NOT NULL DEFAULT 0;
+
+-- migrate: 17
+-- A week read whole from history_weekly (weekly trends of every series over
+-- a year) took its p50/p90, the run-to-run spread, by selecting among the
+-- week's ~168 per-run medians at every query: a third of the answer's time.
+-- The week now stores that spread, v_spread_p50/_p90, computed when the
+-- week is refolded by tpsd_spread: the very calls the query made
+-- (storage/history.c, acc_spread) on the same medians, so the answer stays
+-- bit for bit the same. A week of history_weekly is always a whole point
+-- (storage/history.c, trends_weeks): nothing read its medians but that
+-- selection, so the table no longer keeps them (v_meds, 1.3 KB a week of
+-- hourly runs, in overflow pages: written at every run's finish, read at
+-- every query); the fold still takes them from the days, which keep them.
+-- SQLite has no ALTER TRIGGER and drops a column only when nothing names
+-- it: the table is rebuilt (every existing week's spread from its own
+-- medians, as the query computed it) and the trigger that keeps it is made
+-- again (step 13's, but for the stored columns, and with LIMIT -1 on the
+-- subquery of the fold: without it SQLite flattens that subquery into the
+-- outer one and copies the fold into every tpsd_st(f, i), so step 13's
+-- trigger folded each week 8 times per metric, this one would 11; a
+-- subquery with a LIMIT is not flattened into a join, and folds once).
+DROP TRIGGER history_weekly_upd;
+CREATE TABLE history_weekly_17 (
+    metric TEXT NOT NULL,
+    model TEXT NOT NULL,
+    case_name TEXT NOT NULL,
+    week INTEGER NOT NULL,
+    runs INTEGER NOT NULL,
+    n INTEGER NOT NULL,
+    n_passed INTEGER NOT NULL,
+    v_n INTEGER NOT NULL,
+    v_sum REAL,
+    v_m2 REAL,
+    v_min REAL,
+    v_max REAL,
+    v_p50 REAL,
+    v_p90 REAL,
+    v_spread_p50 REAL,
+    v_spread_p90 REAL,
+    PRIMARY KEY (metric, model, case_name, week)
+) WITHOUT ROWID;
+INSERT INTO history_weekly_17
+SELECT metric, model, case_name, week, runs, n, n_passed, v_n, v_sum, v_m2, v_min, v_max, v_p50,
+       v_p90, tpsd_spread(v_meds, v_p50, 0), tpsd_spread(v_meds, v_p50, 1)
+FROM history_weekly;
+DROP TABLE history_weekly;
+ALTER TABLE history_weekly_17 RENAME TO history_weekly;
+CREATE TRIGGER history_weekly_upd AFTER UPDATE ON history_daily
+BEGIN
+    INSERT INTO history_weekly (metric, model, case_name, week, runs, n, n_passed, v_n, v_sum, v_m2, v_min, v_max, v_p50, v_p90, v_spread_p50, v_spread_p90)
+    SELECT metric, NEW.model, NEW.case_name, week, t.runs, t.n, t.n_passed, tpsd_st(f, 0), tpsd_st(f, 1),
+           tpsd_st(f, 2), tpsd_st(f, 3), tpsd_st(f, 4), tpsd_st(f, 5), tpsd_st(f, 6),
+           tpsd_spread(tpsd_st(f, 7), tpsd_st(f, 5), 0), tpsd_spread(tpsd_st(f, 7), tpsd_st(f, 5), 1)
+    FROM (SELECT m.metric, w.week,
+                 (SELECT tpsd_fold(CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_n WHEN 'e2e_tps' THEN d.e2e_tps_n WHEN 'ttft_ms' THEN d.ttft_ms_n ELSE d.prompt_tps_n END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_sum WHEN 'e2e_tps' THEN d.e2e_tps_sum WHEN 'ttft_ms' THEN d.ttft_ms_sum ELSE d.prompt_tps_sum END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_m2 WHEN 'e2e_tps' THEN d.e2e_tps_m2 WHEN 'ttft_ms' THEN d.ttft_ms_m2 ELSE d.prompt_tps_m2 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_min WHEN 'e2e_tps' THEN d.e2e_tps_min WHEN 'ttft_ms' THEN d.ttft_ms_min ELSE d.prompt_tps_min END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_max WHEN 'e2e_tps' THEN d.e2e_tps_max WHEN 'ttft_ms' THEN d.ttft_ms_max ELSE d.prompt_tps_max END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_p50 WHEN 'e2e_tps' THEN d.e2e_tps_p50 WHEN 'ttft_ms' THEN d.ttft_ms_p50 ELSE d.prompt_tps_p50 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_p90 WHEN 'e2e_tps' THEN d.e2e_tps_p90 WHEN 'ttft_ms' THEN d.ttft_ms_p90 ELSE d.prompt_tps_p90 END,
+                           CASE m.metric WHEN 'decode_tps' THEN d.decode_tps_meds WHEN 'e2e_tps' THEN d.e2e_tps_meds WHEN 'ttft_ms' THEN d.ttft_ms_meds ELSE d.prompt_tps_meds END)
+                  FROM history_daily d
+                  WHERE d.model = NEW.model AND d.case_name = NEW.case_name
+                    AND d.day >= w.week AND d.day < w.week + 604800000) AS f
+          FROM (SELECT 'decode_tps' AS metric UNION ALL SELECT 'e2e_tps' UNION ALL SELECT 'ttft_ms' UNION ALL SELECT 'prompt_tps') m
+          JOIN (SELECT NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 AS week) w
+          LIMIT -1)
+    JOIN (SELECT sum(runs) AS runs, sum(n) AS n, sum(n_passed) AS n_passed FROM history_daily
+          WHERE model = NEW.model AND case_name = NEW.case_name
+            AND day >= NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000
+            AND day < NEW.day - ((NEW.day - 345600000) % 604800000 + 604800000) % 604800000 + 604800000) t
+    WHERE true
+    ON CONFLICT (metric, model, case_name, week) DO UPDATE SET runs = excluded.runs, n = excluded.n,
+        n_passed = excluded.n_passed, v_n = excluded.v_n, v_sum = excluded.v_sum, v_m2 = excluded.v_m2,
+        v_min = excluded.v_min, v_max = excluded.v_max, v_p50 = excluded.v_p50, v_p90 = excluded.v_p90,
+        v_spread_p50 = excluded.v_spread_p50, v_spread_p90 = excluded.v_spread_p90;
+END;

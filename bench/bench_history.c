@@ -11,6 +11,10 @@
  *   bench_history fill       fill a new database (the old file is removed), unless
  *                            it already holds the whole history and BENCH_REFILL is unset
  *   bench_history query      time the queries on an existing database
+ *   bench_history open       time opening an existing database: the migration
+ *                            steps it lacks, as the daemon takes them at start
+ *   bench_history finish     the CPU of storing one run and of its finish on an
+ *                            existing database (it adds BENCH_CALLS runs: use a copy)
  *   bench_history same       fill a small history both ways (BENCH_FAST unset
  *                            and set) and check that runs, samples and every
  *                            rollup table hold the same rows
@@ -161,15 +165,17 @@ b_exec(struct db *db, const char *sql)
         check_failed(__FILE__, __LINE__, "%s: %s", sql, db->err);
 }
 
-/* One run of model m in hour h: facts, 57 samples in one transaction. */
+/* One run of model m in hour h: facts, 57 samples in one transaction.
+ * fin (NULL: not asked): this thread's CPU seconds of the samples' insert
+ * (fin[0]) and of the run's finish (fin[1]). */
 static void
-fill_run(struct db *db, int64_t job, long m, long h, struct sample_rec *recs)
+fill_run(struct db *db, int64_t job, long m, long h, struct sample_rec *recs, double *fin)
 {
     struct run_facts f;
     char name[B_NAME_MAX], fp[B_NAME_MAX], state[16], sql[256];
     int64_t run, t = B_T0 + h * B_HOUR + m * (B_HOUR / b_models), seq = 0;
     double day = (double)h / 24.0, dec0 = 20.0 + 5.0 * (double)m,
-           ttft0 = 300.0 + 20.0 * (double)m;
+           ttft0 = 300.0 + 20.0 * (double)m, c0, c1;
     size_t c, k, n = 0, stored = 0;
 
     model_name(m, name, sizeof(name));
@@ -242,10 +248,17 @@ fill_run(struct db *db, int64_t job, long m, long h, struct sample_rec *recs)
                      c == 2 ? "length" : "stop");
         }
     }
+    c0 = cpu_s();
     if (samples_insert_many(db, recs, n, &stored) == -1 || stored != n)
-        check_failed(__FILE__, __LINE__, "samples_insert_many: %s", db->err);
+        check_failed(__FILE__, __LINE__, "samples_insert_many: %s (%zu of %zu new)", db->err,
+                     stored, n);
+    c1 = cpu_s();
     if (runs_finish(db, run, "succeeded", NULL, NULL) == -1)
         check_failed(__FILE__, __LINE__, "runs_finish: %s", db->err);
+    if (fin != NULL) {
+        fin[0] = c1 - c0;
+        fin[1] = cpu_s() - c1;
+    }
 }
 
 static double
@@ -328,7 +341,7 @@ b_fill(int fast)
             jobs_set_state(db, job, "running", NULL, NULL) == -1)
             check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
         for (m = 0; m < b_models && h % b_stride == 0; m++)
-            fill_run(db, job, m, h, recs);
+            fill_run(db, job, m, h, recs, NULL);
         if (jobs_set_state(db, job, "succeeded", NULL, NULL) == -1)
             check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
         b_batch(db, fast, h, 1);
@@ -642,6 +655,72 @@ TEST(query)
 {
     b_config();
     b_query();
+}
+
+/* Opening BENCH_DB: the steps from its version to this build's (the
+ * daemon's start on an upgrade in place), wall and CPU time. */
+TEST(open)
+{
+    sqlite3 *h;
+    struct db *db;
+    double t0, c0, t1, c1;
+    int from, to;
+
+    b_config();
+    h = du_open_ro(b_path);
+    from = (int)du_q(h, "PRAGMA user_version");
+    sqlite3_close(h);
+    t0 = now_s();
+    c0 = cpu_s();
+    db = b_open();
+    t1 = now_s();
+    c1 = cpu_s();
+    to = db_user_version(db);
+    db_close(db);
+    printf("open: %s from schema version %d to %d in %.2f s (%.2f s CPU); the close's WAL"
+           " checkpoint %.2f s (%.2f s CPU)\n",
+           b_path, from, to, t1 - t0, c1 - c0, now_s() - t1, cpu_s() - c1);
+}
+
+/*
+ * The cost of a run's finish on a year of history: BENCH_CALLS runs of
+ * model 0 stored in the last hour of the last whole week, whose days then
+ * already hold a week of runs (the heaviest week to refold: the finish
+ * merges the run's rollups into history_daily, whose trigger refolds that
+ * week into history_weekly). Medians of this thread's CPU time of the
+ * samples' insert and of runs_finish.
+ */
+TEST(finish)
+{
+    static double ins[B_CALLS_MAX], fin[B_CALLS_MAX];
+    struct sample_rec recs[B_RUN_SAMPLES];
+    struct db *db;
+    double f[2];
+    int64_t job;
+    int existing;
+    long i, h;
+
+    b_config();
+    h = (b_hours / 24 / 7 * 7 - 1) * 24 + 23; /* Sunday 23:00 of the last whole week */
+    CHECK_INT(h, >, 0);
+    db = b_open();
+    for (i = 0; i < b_calls; i++) { /* a job each: a job opens one run per model */
+        if (jobs_create(db, "bench-finish", "benchmark", "{}", 0, NULL, NULL, &job,
+                        &existing) == -1 ||
+            jobs_set_state(db, job, "running", NULL, NULL) == -1)
+            check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
+        fill_run(db, job, 0, h, recs, f);
+        ins[i] = f[0];
+        fin[i] = f[1];
+        if (jobs_set_state(db, job, "succeeded", NULL, NULL) == -1)
+            check_failed(__FILE__, __LINE__, "jobs: %s", db->err);
+    }
+    db_close(db);
+    printf("finish: %ld runs of model 0 at hour %ld (the end of the last whole week): CPU"
+           " median %.3f ms storing its %d samples, %.3f ms runs_finish (p90 %.3f ms)\n",
+           b_calls, h, stats_percentile_select(ins, (size_t)b_calls, 0.5) * 1e3, B_RUN_SAMPLES,
+           stats_percentile_select(fin, (size_t)b_calls, 0.5) * 1e3,
+           stats_percentile_select(fin, (size_t)b_calls, 0.9) * 1e3);
 }
 
 /* The tables both fills must hold alike: every column but the wall-clock

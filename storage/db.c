@@ -343,6 +343,33 @@ db_rollback(struct db *db)
     db_end(db, 0);
 }
 
+/*
+ * The connection's secure_delete (0, 1, or 2 for FAST; -1 unknown) in
+ * *saved, then FAST for the migration steps: a step rebuilds what the
+ * database holds anyway (a table copied, its old pages freed), and
+ * zeroing every freed page (secure_delete = 1, Debian's SQLite default)
+ * only multiplies the writes: step 17 on a year of hourly history frees
+ * 97 MB, 6.5 s with it, 0.4 s with FAST (which zeroes only what is
+ * written anyway). migrate_restore puts the setting back. Can't fail.
+ */
+static void
+migrate_secure_fast(struct db *db, int *saved)
+{
+    sqlite3_stmt *st = db_prepare(db, "PRAGMA secure_delete");
+
+    *saved = st != NULL && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    if (*saved == 1)
+        sqlite3_exec(db->h, "PRAGMA secure_delete = FAST", NULL, NULL, NULL);
+}
+
+static void
+migrate_restore(struct db *db, int saved)
+{
+    if (saved == 1)
+        sqlite3_exec(db->h, "PRAGMA secure_delete = 1", NULL, NULL, NULL);
+}
+
 /* Run step `n` and set user_version = n in one IMMEDIATE transaction. */
 static int
 migrate_step(struct db *db, int n)
@@ -477,7 +504,7 @@ static struct db *
 db_open_at(const char *path, int version, int image, char *err, size_t errlen)
 {
     struct db *db;
-    int have, n;
+    int have, n, secure = -1;
 
     db = calloc(1, sizeof(*db));
     if (db == NULL) {
@@ -525,6 +552,8 @@ db_open_at(const char *path, int version, int image, char *err, size_t errlen)
         diagnose(path, sqlite3_errcode(db->h) & 0xff, msg, err, errlen);
         goto fail;
     }
+    if (have < version)
+        migrate_secure_fast(db, &secure);
     for (n = have + 1; n <= version; n++) {
         if (migrate_step(db, n) == -1) {
             char msg[DB_ERR_MAX + 64];
@@ -539,6 +568,7 @@ db_open_at(const char *path, int version, int image, char *err, size_t errlen)
             goto fail;
         }
     }
+    migrate_restore(db, secure);
     return db;
 fail:
     db_finalize_all(db);

@@ -259,7 +259,9 @@ struct acc {
     double sum, m2, min, max, p50, p90; /* m2: sum of squared deviations */
     double *meds;                       /* per-run medians */
     size_t nmeds, cap;
-    char verdict[16]; /* bucket run: the run's stored verdict, or "" */
+    int stored;          /* 1: its one part is a week of history_weekly whose */
+    double s_p50, s_p90; /* run-to-run spread (acc_spread) is stored there */
+    char verdict[16];    /* bucket run: the run's stored verdict, or "" */
 };
 
 static void
@@ -271,6 +273,8 @@ acc_reset(struct acc *a, int64_t t)
     a->sum = a->m2 = 0;
     a->min = a->max = a->p50 = a->p90 = NAN;
     a->nmeds = 0;
+    a->stored = 0;
+    a->s_p50 = a->s_p90 = NAN;
     a->verdict[0] = '\0';
 }
 
@@ -333,11 +337,15 @@ acc_merge(struct acc *a, const struct acc_part *p)
 }
 
 /*
- * Add one part of a point: a run's rollup or a day of history_daily.
- * Columns: 0 model, 1 case, 2 run_id, 3 at, 4 n, 5 n_passed, 6 m_n, 7 sum,
- * 8 m2, 9 min, 10 max, 11 p50, 12 p90 (of the part's one run), 13 runs,
- * 14 per-run medians (float64 LE blob; NULL: column 11 when runs is 1),
- * 15 verdict (bucket run of a tested metric only).
+ * Add one part of a point: a run's rollup, a day of history_daily or a
+ * week of history_weekly. Columns: 0 model, 1 case, 2 run_id, 3 at, 4 n,
+ * 5 n_passed, 6 m_n, 7 sum, 8 m2, 9 min, 10 max, 11 p50, 12 p90 (of the
+ * part's one run), 13 runs, 14 per-run medians (float64 LE blob; NULL:
+ * column 11 when runs is 1), 15 1 when the part is a week of
+ * history_weekly, which carries instead of its medians their spread
+ * (acc_spread) in 16 p50 and 17 p90 (COLS_UNSTORED: 0, NULL, NULL), 18
+ * verdict (bucket run of a tested metric only). A stored week is a whole
+ * point (trends_weeks): the caller never merges it with another part.
  */
 static int
 acc_add(struct acc *a, sqlite3_stmt *st)
@@ -354,8 +362,13 @@ acc_add(struct acc *a, sqlite3_stmt *st)
     };
 
     a->run_id = sqlite3_column_int64(st, 2);
-    if (sqlite3_column_count(st) > 15 && sqlite3_column_type(st, 15) != SQLITE_NULL)
-        snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 15));
+    if (sqlite3_column_count(st) > 18 && sqlite3_column_type(st, 18) != SQLITE_NULL)
+        snprintf(a->verdict, sizeof(a->verdict), "%s", col_text(st, 18));
+    if (sqlite3_column_int(st, 15) != 0) {
+        a->stored = 1;
+        a->s_p50 = col_num(st, 16);
+        a->s_p90 = col_num(st, 17);
+    }
     a->runs += sqlite3_column_int64(st, 13);
     a->req += sqlite3_column_int64(st, 4);
     a->passed += sqlite3_column_int64(st, 5);
@@ -471,6 +484,49 @@ st_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_null(ctx);
 }
 
+/* The run-to-run spread of a point holding several runs: the p50 and p90
+ * of its per-run medians (reordered in place). Written once: the trends
+ * answer and the spread history_weekly stores (tpsd_spread) are these
+ * very calls on the same medians in the same order, so a week read from
+ * its stored spread is bit for bit the week read from its medians. */
+static void
+acc_spread(struct acc *a, double *p50, double *p90)
+{
+    *p50 = stats_percentile_select(a->meds, a->nmeds, 0.5);
+    *p90 = stats_percentile_select(a->meds, a->nmeds, 0.9);
+}
+
+/* tpsd_spread(meds, p50, i): the p50 (i = 0) or p90 (i = 1) of acc_spread
+ * of a point whose one part has the per-run medians `meds` (a blob, or
+ * NULL: the one median p50), as acc_merge takes them. NULL when there
+ * are none. */
+static void
+spread_func(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    struct acc a;
+    struct acc_part p;
+    double v[2];
+    int i = sqlite3_value_int(argv[2]);
+
+    (void)argc;
+    memset(&a, 0, sizeof(a));
+    acc_reset(&a, 0);
+    p = (struct acc_part){
+        .p50 = sqlite3_value_type(argv[1]) == SQLITE_NULL ? NAN : sqlite3_value_double(argv[1]),
+        .has_meds = sqlite3_value_type(argv[0]) == SQLITE_BLOB};
+    if (p.has_meds) {
+        p.meds = sqlite3_value_blob(argv[0]);
+        p.meds_bytes = sqlite3_value_bytes(argv[0]);
+    }
+    if (acc_merge(&a, &p) == -1) {
+        sqlite3_result_error_nomem(ctx);
+    } else {
+        acc_spread(&a, &v[0], &v[1]);
+        result_num(ctx, i == 0 ? v[0] : v[1]);
+    }
+    free(a.meds);
+}
+
 static void
 acc_point(struct acc *a, int per_run, struct jtext *b)
 {
@@ -481,9 +537,11 @@ acc_point(struct acc *a, int per_run, struct jtext *b)
         if (var < 0)
             var = 0;
     }
-    if (a->runs > 1) {
-        p50 = stats_percentile_select(a->meds, a->nmeds, 0.5);
-        p90 = stats_percentile_select(a->meds, a->nmeds, 0.9);
+    if (a->runs > 1 && a->stored) {
+        p50 = a->s_p50;
+        p90 = a->s_p90;
+    } else if (a->runs > 1) {
+        acc_spread(a, &p50, &p90);
     }
     jt_lit(b, "{\"t\":");
     jt_int(b, a->t);
@@ -529,26 +587,38 @@ history_sql_functions(sqlite3 *h)
             SQLITE_OK ||
         sqlite3_create_function(h, "tpsd_fold", 8, fl, NULL, NULL, fold_step, fold_final) !=
             SQLITE_OK ||
-        sqlite3_create_function(h, "tpsd_st", 2, fl, NULL, st_func, NULL, NULL) != SQLITE_OK)
+        sqlite3_create_function(h, "tpsd_st", 2, fl, NULL, st_func, NULL, NULL) != SQLITE_OK ||
+        sqlite3_create_function(h, "tpsd_spread", 3, fl, NULL, spread_func, NULL, NULL) !=
+            SQLITE_OK)
         return -1;
     return 0;
 }
 
+/* Columns 15-17 acc_add reads of every part but a week of history_weekly:
+ * no stored spread. */
+#define COLS_UNSTORED " 0, NULL, NULL"
+
 /* The columns acc_add reads, of a run's load time. */
 #define LOAD_COLS                                                                              \
     "SELECT model, NULL, id, started_at, 1, state = 'succeeded', 1, load_ms, 0.0, load_ms,"    \
-    " load_ms, load_ms, load_ms, 1, NULL FROM runs"
+    " load_ms, load_ms, load_ms, 1, NULL," COLS_UNSTORED " FROM runs"
 
 /* The columns acc_add reads, of rollups of metric m (verdict: bucket run). */
 #define ROLLUP_COLS                                                                            \
     "SELECT model, case_name, run_id, at, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max,"   \
-    " %s_p50, %s_p90, 1, NULL%s FROM history_rollup h"
+    " %s_p50, %s_p90, 1, NULL," COLS_UNSTORED "%s FROM history_rollup h"
 #define ROLLUP_ARGS(m, verdict) m, m, m, m, m, m, m, verdict
 
 /* The columns acc_add reads, of days of history_daily (ROLLUP_ARGS(m, m)). */
 #define DAILY_COLS                                                                             \
     "SELECT model, case_name, 0, day, n, n_passed, %s_n, %s_sum, %s_m2, %s_min, %s_max,"       \
-    " %s_p50, %s_p90, runs, %s_meds FROM history_daily"
+    " %s_p50, %s_p90, runs, %s_meds," COLS_UNSTORED " FROM history_daily"
+
+/* The columns acc_add reads, of weeks of history_weekly: their stored
+ * spread in place of their medians (not kept since schema step 17). */
+#define WEEKLY_COLS                                                                            \
+    "SELECT model, case_name, 0, week, n, n_passed, v_n, v_sum, v_m2, v_min, v_max, v_p50,"    \
+    " v_p90, runs, NULL, 1, v_spread_p50, v_spread_p90 FROM history_weekly"
 
 /*
  * The trends query is a UNION ALL of parts, each a SELECT of the columns
@@ -630,7 +700,8 @@ trends_sql_load(struct sqlbuf *b, const char *filt, int daily, int edge1, int ed
     sql_add(b,
             "SELECT model, NULL, 0, day, load_n, load_passed, load_n, load_sum,"
             " load_m2, load_min, load_max, load_first, load_first, load_n,"
-            " load_vals FROM history_daily_load WHERE day >= :d0 AND day < :d1%s",
+            " load_vals," COLS_UNSTORED " FROM history_daily_load"
+            " WHERE day >= :d0 AND day < :d1%s",
             filt);
     sql_add(b,
             " UNION ALL " LOAD_COLS " INDEXED BY runs_unfinished"
@@ -670,9 +741,8 @@ trends_sql_rollup(struct sqlbuf *b, const char *m, const char *filt,
     }
     if (r->weekly) {
         sql_add(b,
-                "SELECT model, case_name, 0, week, n, n_passed, v_n, v_sum, v_m2, v_min, v_max,"
-                " v_p50, v_p90, runs, v_meds FROM history_weekly WHERE metric = :metric"
-                " AND week >= :w0 AND week < :w1%s UNION ALL ",
+                WEEKLY_COLS " WHERE metric = :metric AND week >= :w0 AND week < :w1%s"
+                            " UNION ALL ",
                 filt);
         sql_add(b,
                 DAILY_COLS
@@ -840,7 +910,9 @@ trends_series(struct trends_out *o, const char *mo, const char *ca)
 }
 
 /* One row of the query. 0, 1 when the answer is full (stop reading), -1
- * when out of memory. */
+ * when out of memory, -2 when a week of history_weekly would share its
+ * point with another part (a week not starting on a Monday: its stored
+ * spread is no longer the point's). */
 static int
 trends_row(struct trends_out *o, sqlite3_stmt *st, enum history_bucket bucket)
 {
@@ -857,6 +929,8 @@ trends_row(struct trends_out *o, sqlite3_stmt *st, enum history_bucket bucket)
     if (!o->have) {
         acc_reset(&o->a, t);
         o->have = 1;
+    } else if (o->a.stored || sqlite3_column_int(st, 15) != 0) {
+        return -2;
     }
     return acc_add(&o->a, st);
 }
@@ -892,8 +966,10 @@ history_trends(struct db *db, const struct history_query *q, char **text, size_t
     jt_lit(&o.b, ",\"series\":[");
     while (got == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
         got = trends_row(&o, st, q->bucket);
-    if (got == -1) {
-        snprintf(db->err, sizeof(db->err), "out of memory");
+    if (got < 0) {
+        snprintf(db->err, sizeof(db->err), "%s",
+                 got == -1 ? "out of memory"
+                           : "history_weekly holds a week that does not start on a Monday");
         goto out;
     }
     if (got == 0 && step != SQLITE_DONE) {

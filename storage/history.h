@@ -50,7 +50,9 @@ struct history_query {
  * definition) of the non-NULL v, NULL when there are none (q is that of
  * the first row); tpsd_f64(x), x as an 8-byte little-endian blob; and
  * tpsd_cat(a, b), two blobs end to end (at most HISTORY_MEDS_MAX bytes:
- * past it, a). db_open calls it on every connection. 0 or -1.
+ * past it, a); tpsd_fold, tpsd_st and tpsd_spread, a week's fold and its
+ * run-to-run spread for history_weekly (schema steps 13 and 17). db_open
+ * calls it on every connection. 0 or -1.
  */
 int history_sql_functions(sqlite3 *h);
 

@@ -54,14 +54,18 @@ static int64_t seq;
 static struct h_sample hs[H_SAMPLES_MAX];
 static size_t nhs;
 
+/* Open (a new database from the image) the file `name` in the test's
+ * folder; version > 0: a new database migrated to that schema version
+ * only. Starts a running job for h_run. */
 static void
-h_open(void)
+h_open_at(const char *name, int version)
 {
     char err[DB_ERR_MAX];
     int existing;
 
-    snprintf(dbpath, sizeof(dbpath), "%s/h.db", tu_tmpdir());
-    db = db_open(dbpath, err, sizeof(err));
+    snprintf(dbpath, sizeof(dbpath), "%s/%s", tu_tmpdir(), name);
+    db = version > 0 ? db_open_version(dbpath, version, err, sizeof(err))
+                     : db_open(dbpath, err, sizeof(err));
     if (db == NULL)
         check_failed(__FILE__, __LINE__, "db_open: %s", err);
     CHECK_INT(jobs_create(db, "history", "benchmark", "{}", 0, NULL, NULL, &job_id, &existing),
@@ -70,6 +74,12 @@ h_open(void)
     model_index = 0;
     seq = 0;
     nhs = 0;
+}
+
+static void
+h_open(void)
+{
+    h_open_at("h.db", 0);
 }
 
 static void
@@ -1820,57 +1830,67 @@ trends_text(const struct history_query *q)
     return text;
 }
 
-/* Every week trends query the fixture allows gives the same text read from
- * history_weekly (schema step 13) as from the days. 0 when they differ. */
+/* The i-th week trends query the fixture allows (metric x model x case x
+ * range) in *q. 0, or -1 past the last. */
 static int
-weekly_equals_days(void)
+week_query(size_t i, struct history_query *q)
 {
-    const char *models[] = {NULL, "a-model"}, *cases[] = {NULL, "short"};
+    static const char *const models[] = {NULL, "a-model"}, *const cases[] = {NULL, "short"};
     const int64_t ranges[][2] = {
         {0, 0},
         {utc_ms(2024, 1, 3, 12, 0, 0, 0), 0},
         {0, utc_ms(2024, 1, 30, 6, 0, 0, 0)},
         {utc_ms(2024, 1, 8, 0, 0, 0, 0), utc_ms(2024, 1, 29, 0, 0, 0, 0)},
     };
-    size_t m, i, c, r;
+    size_t nr = sizeof(ranges) / sizeof(ranges[0]), r = i % nr, c = i / nr % 2,
+           mo = i / nr / 2 % 2, m = i / nr / 4;
+
+    if (m >= NMETRICS)
+        return -1;
+    *q = (struct history_query){.model = models[mo],
+                                .case_name = cases[c],
+                                .metric = metrics[m],
+                                .bucket = HISTORY_BUCKET_WEEK,
+                                .since = ranges[r][0],
+                                .until = ranges[r][1]};
+    return 0;
+}
+
+/* Every week trends query the fixture allows gives the same text read from
+ * history_weekly (schema steps 13, 17) as from the days. 0 when they differ. */
+static int
+weekly_equals_days(void)
+{
+    struct history_query q;
+    size_t i;
     int same = 1;
 
-    for (m = 0; m < 4; m++)
-        for (i = 0; i < 2; i++)
-            for (c = 0; c < 2; c++)
-                for (r = 0; r < sizeof(ranges) / sizeof(ranges[0]); r++) {
-                    struct history_query q = {.model = models[i],
-                                              .case_name = cases[c],
-                                              .metric = metrics[m],
-                                              .bucket = HISTORY_BUCKET_WEEK,
-                                              .since = ranges[r][0],
-                                              .until = ranges[r][1]};
-                    char *weekly = trends_text(&q), *days;
-                    q.days_only = 1;
-                    days = trends_text(&q);
-                    CHECK(strstr(days, "\"points\":[{") != NULL);
-                    if (strcmp(weekly, days) != 0)
-                        same = 0;
-                    free(weekly);
-                    free(days);
-                }
+    for (i = 0; week_query(i, &q) == 0; i++) {
+        char *weekly = trends_text(&q), *days;
+        q.days_only = 1;
+        days = trends_text(&q);
+        CHECK(strstr(days, "\"points\":[{") != NULL);
+        if (strcmp(weekly, days) != 0)
+            same = 0;
+        free(weekly);
+        free(days);
+    }
     return same;
 }
 
-/* Week buckets read from history_weekly: the same JSON text, byte for
- * byte, as the days they fold (several models, suites folded together,
- * partial weeks at the edges, a run still measuring); and the table is
- * really what is read (altering it alters the answer). */
-TEST(trends_week_from_weekly_equals_days)
+/* Runs of a-model for four more weeks after boundary_history's (two runs a
+ * day on three days, one of another suite) and of one still measuring in
+ * the third week (its run id in *open_run when asked, else finished). */
+static void
+weekly_history(int64_t *open_run)
 {
     int64_t run;
     int w, k;
 
-    h_open();
     rng_seed(6);
     boundary_history("b-model", 1.0);
     boundary_history("a-model", 2.0);
-    for (w = 0; w < 4; w++) { /* four more weeks, two runs a day on three days */
+    for (w = 0; w < 4; w++) {
         for (k = 0; k < 6; k++) {
             int64_t t0 = utc_ms(2024, 1, 15, 9, 0, 0, 0) + (int64_t)w * 7 * 86400000 +
                          (int64_t)(k / 2) * 86400000 + (int64_t)(k % 2) * 3600000;
@@ -1885,14 +1905,207 @@ TEST(trends_week_from_weekly_equals_days)
         }
     }
     CHECK_DBL(du_qf(db->h, "SELECT count(*) FROM history_weekly"), >=, 10);
-    CHECK(weekly_equals_days());
-    /* A run still measuring in the third week: that week on is read from days. */
+    if (open_run == NULL)
+        return;
     run = h_run("a-model", "standard", NULL, -1, NAN);
     h_put(run, "a-model", "short", utc_ms(2024, 1, 31, 12, 0, 0, 0), 99, 90, 150, 800, 1, 1, 0);
+    *open_run = run;
+}
+
+/* Week buckets read from history_weekly: the same JSON text, byte for
+ * byte, as the days they fold (several models, suites folded together,
+ * partial weeks at the edges, a run still measuring); and the table is
+ * really what is read (altering it alters the answer). */
+TEST(trends_week_from_weekly_equals_days)
+{
+    int64_t run;
+
+    h_open();
+    weekly_history(&run);
+    /* The run still measuring in the third week: that week on is read from days. */
     CHECK(weekly_equals_days());
     h_finish(run, "succeeded");
     CHECK(weekly_equals_days());
     h_exec("UPDATE history_weekly SET n = n + 1000");
     CHECK(!weekly_equals_days());
+    db_close(db);
+}
+
+/* The p50 and p90 of the per-run medians of (model, case) for metric m
+ * over the runs of the fixture whose run-case time is in [t0, t1): the
+ * stored spread of that week, computed from the samples. */
+static void
+week_spread(const char *model, const char *cname, size_t m, int64_t t0, int64_t t1, double *p50,
+            double *p90)
+{
+    static double meds[H_SAMPLES_MAX], rv[H_SAMPLES_MAX];
+    size_t i, j, nmeds = 0, nrv;
+
+    for (i = 0; i < nhs; i++) {
+        int64_t run = hs[i].run_id, at = rollup_at(run, cname);
+        for (j = 0; j < i; j++) /* the run's first sample of the case only */
+            if (hs[j].run_id == run && strcmp(hs[j].case_name, cname) == 0)
+                break;
+        if (j < i || strcmp(hs[i].model, model) != 0 || strcmp(hs[i].case_name, cname) != 0 ||
+            at < t0 || at >= t1)
+            continue;
+        for (nrv = 0, j = 0; j < nhs; j++)
+            if (hs[j].run_id == run && strcmp(hs[j].case_name, cname) == 0 && !hs[j].warmup &&
+                hs[j].ok && !isnan(hs[j].v[m]))
+                rv[nrv++] = hs[j].v[m];
+        if (nrv > 0)
+            meds[nmeds++] = pctl(rv, nrv, 0.5);
+    }
+    *p50 = pctl(meds, nmeds, 0.5);
+    *p90 = pctl(meds, nmeds, 0.9);
+}
+
+/* The JSON text of every week_query, in order (the caller frees each). */
+static size_t
+week_texts(char **out, size_t max)
+{
+    struct history_query q;
+    size_t i;
+
+    for (i = 0; i < max && week_query(i, &q) == 0; i++)
+        out[i] = trends_text(&q);
+    CHECK(week_query(i, &q) == -1);
+    return i;
+}
+
+#define H_WEEK_QUERIES 64 /* week_query's grid: 4 metrics x 2 x 2 x 4 */
+
+/*
+ * A database of schema step 16 holding weeks of history migrates to step
+ * 17 (each week's run-to-run spread stored, computed from the week's
+ * medians): its history_weekly, every column, and every week answer are
+ * those of a new database (made from the image) that stored the same
+ * history through step 17's trigger; the answers still equal the days';
+ * the migration leaves the connection's secure_delete as it found it.
+ */
+TEST(trends_week_migrated_from_step_16_equals_new)
+{
+    char *old[H_WEEK_QUERIES], *fresh[H_WEEK_QUERIES], old_path[TU_PATH_MAX],
+        sql[TU_PATH_MAX + 32];
+    sqlite3 *plain;
+    size_t n, i;
+
+    h_open_at("v16.db", 16);
+    weekly_history(NULL);
+    CHECK_INT(db_user_version(db), ==, 16);
+    db_close(db);
+    snprintf(old_path, sizeof(old_path), "%s", dbpath);
+    db = du_db_open(old_path);
+    CHECK_INT(db_user_version(db), ==, db_schema_version());
+    CHECK(sqlite3_open(":memory:", &plain) == SQLITE_OK);
+    CHECK_INT(du_q(db->h, "PRAGMA secure_delete"), ==, du_q(plain, "PRAGMA secure_delete"));
+    sqlite3_close(plain);
+    CHECK_INT(du_q(db->h, "SELECT count(*) FROM history_weekly WHERE runs > 1 AND v_n > 0"
+                          " AND (v_spread_p50 IS NULL OR v_spread_p90 IS NULL)"),
+              ==, 0);
+    CHECK_INT(du_q(db->h, "SELECT count(*) FROM history_weekly WHERE v_spread_p90 > v_min"), >,
+              0);
+    CHECK(weekly_equals_days());
+    n = week_texts(old, H_WEEK_QUERIES);
+    db_close(db);
+
+    h_open_at("new.db", 0);
+    CHECK(db->from_image);
+    weekly_history(NULL);
+    CHECK_INT(week_texts(fresh, H_WEEK_QUERIES), ==, n);
+    for (i = 0; i < n; i++) {
+        CHECK_STR(old[i], fresh[i]);
+        free(old[i]);
+        free(fresh[i]);
+    }
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS old", old_path);
+    h_exec(sql);
+    CHECK_INT(du_q(db->h, "SELECT count(*) FROM history_weekly"), >=, 10);
+    CHECK_INT(du_q(db->h, "SELECT count(*) FROM old.history_weekly"), ==,
+              du_q(db->h, "SELECT count(*) FROM history_weekly"));
+    CHECK_INT(du_q(db->h, "SELECT count(*) FROM (SELECT * FROM history_weekly"
+                          " EXCEPT SELECT * FROM old.history_weekly)"),
+              ==, 0);
+    db_close(db);
+}
+
+/* The stored spread column `col` of a-model's "short" week `week`, metric m. */
+static double
+stored_spread(const char *col, size_t m, int64_t week)
+{
+    return du_qf(db->h,
+                 "SELECT %s FROM history_weekly WHERE metric = '%s' AND model = 'a-model'"
+                 " AND case_name = 'short' AND week = %lld",
+                 col, metrics[m], (long long)week);
+}
+
+/* After the migration, runs finished into a whole week already stored
+ * (and a new week) update the week's stored spread through step 17's
+ * trigger: the week answers equal the days', each figure equals the
+ * spread computed here from the samples, and the stored spread is what
+ * the answer reads (altering it alters the answer). */
+TEST(trends_week_spread_follows_runs_after_migration)
+{
+    static const char *const cols[] = {"v_spread_p50", "v_spread_p90"};
+    const int64_t w0 = utc_ms(2024, 1, 22, 0, 0, 0, 0), w1 = w0 + 7 * INT64_C(86400000);
+    double want[2], before;
+    int64_t run;
+    size_t m;
+    int k;
+
+    h_open_at("v16.db", 16);
+    weekly_history(NULL);
+    db_close(db);
+    db = du_db_open(dbpath);
+    before = stored_spread("v_spread_p90", 0, w0);
+    for (k = 0; k < 3; k++) { /* faster runs on the week's Wednesday, and in a new week */
+        int64_t t = (k < 2 ? w0 + 2 * INT64_C(86400000) : w1 + 14 * INT64_C(86400000)) +
+                    (int64_t)k * 3600000;
+        run = h_run("a-model", "standard", NULL, -1, 950.0);
+        h_put(run, "a-model", "short", t, 60 + k, 50, 180, 850, 1, 1, 0);
+        h_put(run, "a-model", "short", t + 1000, 62 + k, 52, 170, 860, 1, 1, 0);
+        h_finish(run, "succeeded");
+    }
+    CHECK(weekly_equals_days());
+    for (m = 0; m < NMETRICS; m++) {
+        json_t *t = trends("a-model", "short", NULL, metrics[m], "week", 0, 0);
+        check_series(json_array_get(json_object_get(t, "series"), 0), "a-model", "short", m,
+                     "week", 0, 0);
+        json_decref(t);
+        week_spread("a-model", "short", m, w0, w1, &want[0], &want[1]);
+        for (k = 0; k < 2; k++)
+            CHECK_DBL(fabs(stored_spread(cols[k], m, w0) - want[k]), <=, H_TOL * fabs(want[k]));
+    }
+    CHECK_DBL(stored_spread("v_spread_p90", 0, w0), >, before);
+    h_exec("UPDATE history_weekly SET v_spread_p50 = v_spread_p50 + 1 WHERE runs > 1");
+    CHECK(!weekly_equals_days());
+    db_close(db);
+}
+
+/* A week of history_weekly is a whole point: a row that would share its
+ * point with another (a week not starting on a Monday, as only a damaged
+ * table holds) fails the answer with a clear error, never a point
+ * computed from part of its runs. */
+TEST(trends_week_not_on_a_monday_refused)
+{
+    struct history_query q = {.metric = "decode_tps", .bucket = HISTORY_BUCKET_WEEK};
+    char *text = NULL;
+    size_t len = 0;
+
+    h_open();
+    weekly_history(NULL);
+    CHECK_INT(history_trends(db, &q, &text, &len), ==, 0);
+    free(text);
+    h_exec("INSERT INTO history_weekly SELECT metric, model, case_name, week + 86400000, runs,"
+           " n, n_passed, v_n, v_sum, v_m2, v_min, v_max, v_p50, v_p90, v_spread_p50,"
+           " v_spread_p90 FROM history_weekly WHERE metric = 'decode_tps' AND runs > 1"
+           " ORDER BY week LIMIT 1");
+    text = NULL;
+    CHECK_INT(history_trends(db, &q, &text, &len), ==, -1);
+    CHECK(text == NULL);
+    CHECK(strstr(db->err, "Monday") != NULL);
+    q.days_only = 1; /* the days still answer */
+    CHECK_INT(history_trends(db, &q, &text, &len), ==, 0);
+    free(text);
     db_close(db);
 }
