@@ -34,6 +34,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define HTTP1_CL_DIGITS_MAX 18    /* Content-Length digits: below 2^63 */
@@ -681,15 +682,25 @@ pool_resolve(struct http1_pool *pool, struct http1_conn *c)
     return 0;
 }
 
+/* Set or clear O_NONBLOCK on fd. 0 or -1. */
+static int
+fd_nonblock(int fd, int on)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    if (fl == -1)
+        return -1;
+    return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+}
+
 /* Non-blocking, close-on-exec, no delay, no SIGPIPE (macOS: SO_NOSIGPIPE;
  * Linux: MSG_NOSIGNAL at each send). */
 static int
 sock_setup(int fd)
 {
-    int one = 1, fl = fcntl(fd, F_GETFL);
+    int one = 1;
 
-    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+    if (fd_nonblock(fd, 1) == -1 || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
         return -1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
         return -1;
@@ -783,6 +794,7 @@ conn_reset(struct http1_conn *c)
     c->detail[0] = '\0';
     c->out_off = 0;
     c->nread = 0;
+    c->wait_ms = 0;
     http1_parser_init(&c->p);
 }
 
@@ -872,6 +884,29 @@ http1_conn_send(struct http1_conn *c)
     return 1;
 }
 
+/* Record a failed read (errno kept): -1. */
+static int
+recv_fail(struct http1_conn *c)
+{
+    int e = errno;
+
+    /* libcurl's wording for CURLE_RECV_ERROR */
+    conn_fail(c, HTTP1_F_RECV, "Failure when receiving data from the peer: %s", strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* A recv's result n, counted, or its failure recorded; n back. */
+static ssize_t
+recv_result(struct http1_conn *c, ssize_t n)
+{
+    if (n > 0)
+        c->nread += (uint64_t)n;
+    else if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+        recv_fail(c);
+    return n;
+}
+
 ssize_t
 http1_conn_recv(struct http1_conn *c, char *buf, size_t cap)
 {
@@ -880,16 +915,41 @@ http1_conn_recv(struct http1_conn *c, char *buf, size_t cap)
     do {
         n = recv(c->fd, buf, cap, 0);
     } while (n == -1 && errno == EINTR);
-    if (n > 0) {
-        c->nread += (uint64_t)n;
-    } else if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        int e = errno;
-        /* libcurl's wording for CURLE_RECV_ERROR */
-        conn_fail(c, HTTP1_F_RECV, "Failure when receiving data from the peer: %s",
-                  strerror(e));
-        errno = e;
+    return recv_result(c, n);
+}
+
+ssize_t
+http1_conn_recv_wait(struct http1_conn *c, char *buf, size_t cap, int wait_ms)
+{
+    struct timeval tv;
+    ssize_t n;
+
+    if (c->wait_ms != wait_ms) {
+        tv.tv_sec = wait_ms / 1000;
+        tv.tv_usec = (wait_ms % 1000) * 1000;
+        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+            (c->wait_ms == 0 && fd_nonblock(c->fd, 0) == -1))
+            return recv_fail(c);
+        c->wait_ms = wait_ms;
     }
-    return n;
+    /* A signal ends the wait as the timeout does (SO_RCVTIMEO makes recv
+     * fail with EINTR even under SA_RESTART): the caller checks and waits
+     * again. */
+    n = recv(c->fd, buf, cap, 0);
+    if (n == -1 && errno == EINTR)
+        errno = EAGAIN;
+    return recv_result(c, n);
+}
+
+int
+http1_conn_nowait(struct http1_conn *c)
+{
+    if (c->wait_ms == 0 || c->fd < 0)
+        return 0;
+    if (fd_nonblock(c->fd, 1) == -1)
+        return recv_fail(c);
+    c->wait_ms = 0;
+    return 0;
 }
 
 void
@@ -897,7 +957,7 @@ http1_conn_close(struct http1_pool *pool, struct http1_conn *c, int reusable)
 {
     if (c->fd >= 0) {
         if (reusable && c->fail == HTTP1_F_NONE && c->p.complete && c->p.keep_alive &&
-            pool->nidle < HTTP1_IDLE_MAX)
+            pool->nidle < HTTP1_IDLE_MAX && http1_conn_nowait(c) == 0)
             pool->idle[pool->nidle++] = c->fd;
         else
             close(c->fd);
