@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static char path[600];
@@ -447,7 +448,7 @@ sample_put(struct db *db, const struct sample_rec *r)
  * with failures, warm-ups and missing figures; the runs stay open (their
  * end would recompute the percentiles exactly and hide the trigger's). */
 static void
-fill_rollups(struct db *db)
+fill_rollups_order(struct db *db, int shuffled)
 {
     int64_t job, run[2];
     int existing, i;
@@ -462,7 +463,8 @@ fill_rollups(struct db *db)
         s.run_id = run[i % 2];
         s.seq = i;
         snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
-        s.started_at = 1700000000000LL + i * 1000;
+        /* shuffled: stored out of start order, as concurrent requests are */
+        s.started_at = 1700000000000LL + (shuffled ? i * 37 % 90 : i) * 1000;
         s.warmup = i < 4;
         s.ok = i % 7 != 3;
         s.passed = i % 11 == 5 ? 0 : 1;
@@ -473,6 +475,12 @@ fill_rollups(struct db *db)
         CHECK_INT(sample_put(db, &s), ==, 0);
         sample_rec_free(&s);
     }
+}
+
+static void
+fill_rollups(struct db *db)
+{
+    fill_rollups_order(db, 0);
 }
 
 /* Schema step 12 computes the ingest trigger's live percentiles in one
@@ -503,6 +511,118 @@ TEST(rollup_trigger_one_scan_equals_eight)
     CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM v11.history_rollup"
                          " EXCEPT SELECT * FROM history_rollup)"),
               ==, 0);
+    db_close(db);
+}
+
+/* Remove a database file and its WAL and shared-memory files. */
+static void
+remove_db(const char *p)
+{
+    char aux[640];
+
+    unlink(p);
+    snprintf(aux, sizeof(aux), "%s-wal", p);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", p);
+    unlink(aux);
+}
+
+/* Frames in db's WAL (PRAGMA wal_checkpoint's second column), after a
+ * passive checkpoint that copies them out but leaves the count. */
+static int64_t
+wal_frames(struct db *db)
+{
+    sqlite3_stmt *st = db_prepare(db, "PRAGMA wal_checkpoint(PASSIVE)");
+    int64_t v = -1;
+
+    CHECK(st != NULL);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 1);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* WAL pages that storing the next sample of a run writes, on db: a few
+ * samples first (so their pages exist), an emptied WAL, then one. */
+static int64_t
+frames_per_sample(struct db *db)
+{
+    int64_t job, run;
+    int existing, i;
+    char state[16];
+    struct sample_rec s;
+
+    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
+    CHECK_INT(runs_open(db, job, 0, "m", "standard", &run, state), ==, 0);
+    for (i = 0; i < 5; i++) {
+        if (i == 4)
+            CHECK_INT(db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), ==, 0);
+        sample_rec_init(&s);
+        s.run_id = run;
+        s.seq = i;
+        snprintf(s.case_name, sizeof(s.case_name), "short");
+        s.started_at = 1700000000000LL + i * 1000;
+        s.ok = 1;
+        s.decode_tps = 40.0 + i;
+        CHECK_INT(samples_insert(db, &s), ==, 0);
+        sample_rec_free(&s);
+    }
+    return wal_frames(db);
+}
+
+/*
+ * Schema step 18: the ingest trigger no longer sets `at` on every sample,
+ * so a sample writes fewer WAL pages than under step 12's trigger (which
+ * rewrote the rollup's indexes holding `at`), and the rollups are the
+ * same, bit for bit, also when samples are stored out of start order
+ * (`at` still the earliest start).
+ */
+TEST(rollup_trigger_at_moves_only_when_earlier)
+{
+    char old_path[600], sql[700];
+    struct db *old, *db;
+    int64_t old_frames, new_frames;
+
+    snprintf(old_path, sizeof(old_path), "%s/v17.db", tu_tmpdir());
+    old = db_open_version(old_path, 17, err, sizeof(err));
+    CHECK(old != NULL);
+    old_frames = frames_per_sample(old);
+    db_close(old);
+    db = fresh();
+    CHECK_INT(db_user_version(db), >=, 18);
+    new_frames = frames_per_sample(db);
+    fprintf(stderr, "WAL frames per sample: step 12's trigger %lld, step 18's %lld\n",
+            (long long)old_frames, (long long)new_frames);
+    CHECK_INT(new_frames, >, 0);
+    CHECK_INT(new_frames, <, old_frames);
+    db_close(db);
+    remove_db(old_path);
+    remove_db(path);
+
+    old = db_open_version(old_path, 17, err, sizeof(err));
+    CHECK(old != NULL);
+    fill_rollups_order(old, 1);
+    db_close(old);
+    db = fresh();
+    fill_rollups_order(db, 1);
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS v17", old_path);
+    CHECK_INT(db_exec(db, sql), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup"), ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM history_rollup"
+                         " EXCEPT SELECT * FROM v17.history_rollup)"),
+              ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM v17.history_rollup"
+                         " EXCEPT SELECT * FROM history_rollup)"),
+              ==, 0);
+    /* `at` is each rollup's earliest non-warm-up start, not its first stored. */
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup r WHERE r.at = (SELECT"
+                         " min(started_at) FROM samples s WHERE s.run_id = r.run_id"
+                         " AND s.case_name = r.case_name AND s.warmup = 0)"),
+              ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup r WHERE r.at != (SELECT"
+                         " s.started_at FROM samples s WHERE s.run_id = r.run_id AND"
+                         " s.case_name = r.case_name AND s.warmup = 0 ORDER BY s.id LIMIT 1)"),
+              >, 0);
     db_close(db);
 }
 
