@@ -476,13 +476,11 @@ cancel_now(void *arg)
     return 1;
 }
 
-TEST(cancel_aborts_in_flight)
+/* A client of a sim that streams 5 tokens/s, `body` asking it for 500:
+ * requests that stay in flight for 100 s unless cancelled. */
+static struct client *
+slow_stream_client(void)
 {
-    struct collected c;
-    struct client *cl;
-    struct client_req r[3];
-    int i;
-
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":10,\"tps\":5}],"
                            "\"loaded\":[\"m\"]}",
                            &sim),
@@ -490,7 +488,17 @@ TEST(cancel_aborts_in_flight)
     snprintf(body, sizeof(body),
              "{\"model\":\"m\",\"stream\":true,\"max_tokens\":500,"
              "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
-    cl = client_for(sim.base_url, 5000);
+    return client_for(sim.base_url, 5000);
+}
+
+TEST(cancel_aborts_in_flight)
+{
+    struct collected c;
+    struct client *cl;
+    struct client_req r[3];
+    int i;
+
+    cl = slow_stream_client();
     memset(r, 0, sizeof(r));
     c.n = 0;
     c.done = 0;
@@ -537,14 +545,7 @@ TEST(cancel_one_stream_mid_stream)
     struct client *cl;
     struct client_req r;
 
-    CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":10,\"tps\":5}],"
-                           "\"loaded\":[\"m\"]}",
-                           &sim),
-              ==, 0);
-    snprintf(body, sizeof(body),
-             "{\"model\":\"m\",\"stream\":true,\"max_tokens\":500,"
-             "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
-    cl = client_for(sim.base_url, 5000);
+    cl = slow_stream_client();
     memset(&r, 0, sizeof(r));
     sample_rec_init(&r.rec);
     r.body = body;

@@ -444,6 +444,29 @@ sample_put(struct db *db, const struct sample_rec *r)
     return rc;
 }
 
+/* Sample i of fill_rollups' pattern, in run `run` (shuffled: stored out
+ * of start order, as concurrent requests are). */
+static void
+put_pattern_sample(struct db *db, int64_t run, int i, int shuffled)
+{
+    struct sample_rec s;
+
+    sample_rec_init(&s);
+    s.run_id = run;
+    s.seq = i;
+    snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
+    s.started_at = 1700000000000LL + (shuffled ? i * 37 % 90 : i) * 1000;
+    s.warmup = i < 4;
+    s.ok = i % 7 != 3;
+    s.passed = i % 11 == 5 ? 0 : 1;
+    s.decode_tps = 40.0 + (double)(i * 37 % 23) * 0.5;
+    s.e2e_tps = i % 5 ? 30.0 + (double)(i * 13 % 11) : NAN;
+    s.ttft_ms = 100.0 + (double)(i * 29 % 31) * 1.25;
+    s.prompt_tps = i % 4 ? 500.0 + (double)(i * 17 % 19) : NAN;
+    CHECK_INT(sample_put(db, &s), ==, 0);
+    sample_rec_free(&s);
+}
+
 /* Two runs of two cases, samples in an order that moves the percentiles,
  * with failures, warm-ups and missing figures; the runs stay open (their
  * end would recompute the percentiles exactly and hide the trigger's). */
@@ -453,28 +476,12 @@ fill_rollups_order(struct db *db, int shuffled)
     int64_t job, run[2];
     int existing, i;
     char state[16];
-    struct sample_rec s;
 
     CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
     CHECK_INT(runs_open(db, job, 0, "m1", "standard", &run[0], state), ==, 0);
     CHECK_INT(runs_open(db, job, 1, "m2", "standard", &run[1], state), ==, 0);
-    for (i = 0; i < 90; i++) {
-        sample_rec_init(&s);
-        s.run_id = run[i % 2];
-        s.seq = i;
-        snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
-        /* shuffled: stored out of start order, as concurrent requests are */
-        s.started_at = 1700000000000LL + (shuffled ? i * 37 % 90 : i) * 1000;
-        s.warmup = i < 4;
-        s.ok = i % 7 != 3;
-        s.passed = i % 11 == 5 ? 0 : 1;
-        s.decode_tps = 40.0 + (double)(i * 37 % 23) * 0.5;
-        s.e2e_tps = i % 5 ? 30.0 + (double)(i * 13 % 11) : NAN;
-        s.ttft_ms = 100.0 + (double)(i * 29 % 31) * 1.25;
-        s.prompt_tps = i % 4 ? 500.0 + (double)(i * 17 % 19) : NAN;
-        CHECK_INT(sample_put(db, &s), ==, 0);
-        sample_rec_free(&s);
-    }
+    for (i = 0; i < 90; i++)
+        put_pattern_sample(db, run[i % 2], i, shuffled);
 }
 
 static void
@@ -527,47 +534,19 @@ remove_db(const char *p)
     unlink(aux);
 }
 
-/* Frames in db's WAL (PRAGMA wal_checkpoint's second column), after a
- * passive checkpoint that copies them out but leaves the count. */
-static int64_t
-wal_frames(struct db *db)
-{
-    sqlite3_stmt *st = db_prepare(db, "PRAGMA wal_checkpoint(PASSIVE)");
-    int64_t v = -1;
-
-    CHECK(st != NULL);
-    if (sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 1);
-    sqlite3_finalize(st);
-    return v;
-}
-
-/* WAL pages that storing the next sample of a run writes, on db: a few
- * samples first (so their pages exist), an emptied WAL, then one. */
+/* WAL pages that storing one more sample of fill_rollups' runs writes on
+ * db: the WAL emptied, the sample, the WAL's frame count. */
 static int64_t
 frames_per_sample(struct db *db)
 {
-    int64_t job, run;
-    int existing, i;
-    char state[16];
-    struct sample_rec s;
+    int nlog = -1, nckpt = -1;
 
-    CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
-    CHECK_INT(runs_open(db, job, 0, "m", "standard", &run, state), ==, 0);
-    for (i = 0; i < 5; i++) {
-        if (i == 4)
-            CHECK_INT(db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), ==, 0);
-        sample_rec_init(&s);
-        s.run_id = run;
-        s.seq = i;
-        snprintf(s.case_name, sizeof(s.case_name), "short");
-        s.started_at = 1700000000000LL + i * 1000;
-        s.ok = 1;
-        s.decode_tps = 40.0 + i;
-        CHECK_INT(samples_insert(db, &s), ==, 0);
-        sample_rec_free(&s);
-    }
-    return wal_frames(db);
+    fill_rollups(db);
+    CHECK_INT(db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), ==, 0);
+    put_pattern_sample(db, scalar(db, "SELECT max(id) FROM runs"), 90, 0);
+    CHECK_INT(sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt),
+              ==, SQLITE_OK);
+    return nlog;
 }
 
 /*
