@@ -21,6 +21,7 @@
 #include "daemon/http1.h"
 
 #include "common/clock.h"
+#include "common/fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -682,17 +683,6 @@ pool_resolve(struct http1_pool *pool, struct http1_conn *c)
     return 0;
 }
 
-/* Set or clear O_NONBLOCK on fd. 0 or -1. */
-static int
-fd_nonblock(int fd, int on)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl == -1)
-        return -1;
-    return fcntl(fd, F_SETFL, on ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
-}
-
 /* Non-blocking, close-on-exec, no delay, no SIGPIPE (macOS: SO_NOSIGPIPE;
  * Linux: MSG_NOSIGNAL at each send). */
 static int
@@ -700,7 +690,7 @@ sock_setup(int fd)
 {
     int one = 1;
 
-    if (fd_nonblock(fd, 1) == -1 || fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+    if (fd_nonblock(fd, 1) == -1 || fd_cloexec(fd) == -1)
         return -1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
         return -1;
@@ -745,17 +735,26 @@ http1_conn_next(struct http1_pool *pool, struct http1_conn *c)
                      strerror(err));
 }
 
+/* Whether fd is ready for `ev` now, without waiting: poll's count (1 or
+ * 0), or -1. */
+static int
+poll_now(int fd, short ev)
+{
+    struct pollfd pfd;
+
+    pfd.fd = fd;
+    pfd.events = ev;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0);
+}
+
 int
 http1_conn_connected(struct http1_conn *c)
 {
-    struct pollfd pfd;
     int soerr = 0;
     socklen_t len = sizeof(soerr);
 
-    pfd.fd = c->fd;
-    pfd.events = POLLOUT;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, 0) == 0)
+    if (poll_now(c->fd, POLLOUT) == 0)
         return 1;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
         soerr = errno;
@@ -774,12 +773,7 @@ http1_conn_connected(struct http1_conn *c)
 static int
 idle_alive(int fd)
 {
-    struct pollfd pfd;
-
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    return poll(&pfd, 1, 0) == 0;
+    return poll_now(fd, POLLIN) == 0;
 }
 
 /* A fresh exchange state; the request bytes are kept (sent again). */
@@ -798,6 +792,16 @@ conn_reset(struct http1_conn *c)
     http1_parser_init(&c->p);
 }
 
+/* A new connection for c: the host resolved on first use, then its first
+ * address that does not refuse at once. As http1_conn_open. */
+static int
+conn_new(struct http1_pool *pool, struct http1_conn *c)
+{
+    if (!pool->resolved && pool_resolve(pool, c) == -1)
+        return -1;
+    return http1_conn_next(pool, c);
+}
+
 int
 http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
 {
@@ -813,9 +817,7 @@ http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
         }
         close(fd);
     }
-    if (!pool->resolved && pool_resolve(pool, c) == -1)
-        return -1;
-    return http1_conn_next(pool, c);
+    return conn_new(pool, c);
 }
 
 int
@@ -824,9 +826,7 @@ http1_conn_retry(struct http1_pool *pool, struct http1_conn *c)
     if (c->fd >= 0)
         close(c->fd);
     conn_reset(c);
-    if (!pool->resolved && pool_resolve(pool, c) == -1)
-        return -1;
-    return http1_conn_next(pool, c);
+    return conn_new(pool, c);
 }
 
 int
