@@ -1508,3 +1508,90 @@ BEGIN
         v_min = excluded.v_min, v_max = excluded.v_max, v_p50 = excluded.v_p50, v_p90 = excluded.v_p90,
         v_spread_p50 = excluded.v_spread_p50, v_spread_p90 = excluded.v_spread_p90;
 END;
+
+-- migrate: 18
+-- Each stored sample wrote 13 pages to the WAL (and fdatasync'd them), four
+-- of them for nothing: the ingest trigger's upsert set `at = min(at,
+-- excluded.at)` on every sample, and SQLite rewrites every index holding a
+-- column that an UPDATE sets, changed or not: history_rollup_at, _model_at,
+-- _series (and _undaily) and the unique (run_id, case_name) index. `at`
+-- now moves only when a sample started earlier than the rollup's first
+-- (a concurrent run's later-stored request), by its own UPDATE whose WHERE
+-- is false otherwise: 9 pages a sample, the same rollups (tests/
+-- test_storage.c compares them with step 12's trigger). Nothing else changes.
+DROP TRIGGER history_rollup_ingest;
+CREATE TRIGGER history_rollup_ingest AFTER INSERT ON samples WHEN NEW.warmup = 0
+BEGIN
+    INSERT INTO history_rollup (run_id, case_name, model, fingerprint, series, suite, at, n, n_ok, n_passed, decode_tps_n, decode_tps_sum, decode_tps_m2, decode_tps_min, decode_tps_max, e2e_tps_n, e2e_tps_sum, e2e_tps_m2, e2e_tps_min, e2e_tps_max, ttft_ms_n, ttft_ms_sum, ttft_ms_m2, ttft_ms_min, ttft_ms_max, prompt_tps_n, prompt_tps_sum, prompt_tps_m2, prompt_tps_min, prompt_tps_max)
+    SELECT NEW.run_id,
+           NEW.case_name,
+           r.model,
+           r.fingerprint,
+           coalesce(r.fingerprint, r.model),
+           r.suite,
+           NEW.started_at,
+           1,
+           NEW.ok = 1,
+           NEW.ok = 1 AND coalesce(NEW.passed, 1) != 0,
+           (CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.decode_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.decode_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.e2e_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.e2e_tps END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 AND NEW.ttft_ms IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           CASE WHEN NEW.ok = 1 THEN NEW.ttft_ms END,
+           (CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END) IS NOT NULL,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 AND NEW.prompt_tps IS NOT NULL THEN 0.0 END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END,
+           CASE WHEN NEW.ok = 1 THEN NEW.prompt_tps END
+    FROM runs r WHERE r.id = NEW.run_id
+    ON CONFLICT (run_id, case_name) DO UPDATE SET
+        n = n + 1,
+        n_ok = n_ok + excluded.n_ok,
+        n_passed = n_passed + excluded.n_passed,
+        decode_tps_n = decode_tps_n + excluded.decode_tps_n,
+        decode_tps_sum = coalesce(decode_tps_sum + excluded.decode_tps_sum, decode_tps_sum, excluded.decode_tps_sum),
+        decode_tps_m2 = CASE WHEN excluded.decode_tps_n = 0 THEN decode_tps_m2 WHEN decode_tps_n = 0 THEN 0.0
+            ELSE decode_tps_m2 + (excluded.decode_tps_sum - decode_tps_sum / decode_tps_n) * (excluded.decode_tps_sum - (decode_tps_sum + excluded.decode_tps_sum) / (decode_tps_n + 1)) END,
+        decode_tps_min = coalesce(min(decode_tps_min, excluded.decode_tps_min), decode_tps_min, excluded.decode_tps_min),
+        decode_tps_max = coalesce(max(decode_tps_max, excluded.decode_tps_max), decode_tps_max, excluded.decode_tps_max),
+        e2e_tps_n = e2e_tps_n + excluded.e2e_tps_n,
+        e2e_tps_sum = coalesce(e2e_tps_sum + excluded.e2e_tps_sum, e2e_tps_sum, excluded.e2e_tps_sum),
+        e2e_tps_m2 = CASE WHEN excluded.e2e_tps_n = 0 THEN e2e_tps_m2 WHEN e2e_tps_n = 0 THEN 0.0
+            ELSE e2e_tps_m2 + (excluded.e2e_tps_sum - e2e_tps_sum / e2e_tps_n) * (excluded.e2e_tps_sum - (e2e_tps_sum + excluded.e2e_tps_sum) / (e2e_tps_n + 1)) END,
+        e2e_tps_min = coalesce(min(e2e_tps_min, excluded.e2e_tps_min), e2e_tps_min, excluded.e2e_tps_min),
+        e2e_tps_max = coalesce(max(e2e_tps_max, excluded.e2e_tps_max), e2e_tps_max, excluded.e2e_tps_max),
+        ttft_ms_n = ttft_ms_n + excluded.ttft_ms_n,
+        ttft_ms_sum = coalesce(ttft_ms_sum + excluded.ttft_ms_sum, ttft_ms_sum, excluded.ttft_ms_sum),
+        ttft_ms_m2 = CASE WHEN excluded.ttft_ms_n = 0 THEN ttft_ms_m2 WHEN ttft_ms_n = 0 THEN 0.0
+            ELSE ttft_ms_m2 + (excluded.ttft_ms_sum - ttft_ms_sum / ttft_ms_n) * (excluded.ttft_ms_sum - (ttft_ms_sum + excluded.ttft_ms_sum) / (ttft_ms_n + 1)) END,
+        ttft_ms_min = coalesce(min(ttft_ms_min, excluded.ttft_ms_min), ttft_ms_min, excluded.ttft_ms_min),
+        ttft_ms_max = coalesce(max(ttft_ms_max, excluded.ttft_ms_max), ttft_ms_max, excluded.ttft_ms_max),
+        prompt_tps_n = prompt_tps_n + excluded.prompt_tps_n,
+        prompt_tps_sum = coalesce(prompt_tps_sum + excluded.prompt_tps_sum, prompt_tps_sum, excluded.prompt_tps_sum),
+        prompt_tps_m2 = CASE WHEN excluded.prompt_tps_n = 0 THEN prompt_tps_m2 WHEN prompt_tps_n = 0 THEN 0.0
+            ELSE prompt_tps_m2 + (excluded.prompt_tps_sum - prompt_tps_sum / prompt_tps_n) * (excluded.prompt_tps_sum - (prompt_tps_sum + excluded.prompt_tps_sum) / (prompt_tps_n + 1)) END,
+        prompt_tps_min = coalesce(min(prompt_tps_min, excluded.prompt_tps_min), prompt_tps_min, excluded.prompt_tps_min),
+        prompt_tps_max = coalesce(max(prompt_tps_max, excluded.prompt_tps_max), prompt_tps_max, excluded.prompt_tps_max);
+    UPDATE history_rollup SET (decode_tps_p50, decode_tps_p90, e2e_tps_p50, e2e_tps_p90, ttft_ms_p50, ttft_ms_p90, prompt_tps_p50, prompt_tps_p90) =
+        (SELECT tpsd_pct(s.decode_tps, 0.5), tpsd_pct(s.decode_tps, 0.9),
+            tpsd_pct(s.e2e_tps, 0.5), tpsd_pct(s.e2e_tps, 0.9),
+            tpsd_pct(s.ttft_ms, 0.5), tpsd_pct(s.ttft_ms, 0.9),
+            tpsd_pct(s.prompt_tps, 0.5), tpsd_pct(s.prompt_tps, 0.9)
+         FROM samples s WHERE s.run_id = NEW.run_id AND s.case_name = NEW.case_name
+           AND s.warmup = 0 AND s.ok = 1)
+    WHERE run_id = NEW.run_id AND case_name = NEW.case_name
+      AND NEW.ok = 1 AND (n <= 2000 OR n % 1000 = 0);
+    UPDATE history_rollup SET at = NEW.started_at
+    WHERE run_id = NEW.run_id AND case_name = NEW.case_name AND at > NEW.started_at;
+    UPDATE history_version SET v = v + 1 WHERE id = 1;
+END;

@@ -15,6 +15,7 @@
 #include "api/internal.h"
 
 #include "common/clock.h"
+#include "common/fd.h"
 #include "daemon/heap.h"
 #include "daemon/log.h"
 
@@ -691,16 +692,14 @@ listen_socket(const struct sockaddr_storage *ss, int v6, int *port, char *err, s
 {
     socklen_t len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
     struct sockaddr_storage got;
-    int fd, on = 1, flags;
+    int fd, on = 1;
 
     fd = socket(ss->ss_family, SOCK_STREAM, 0);
     if (fd == -1) {
         snprintf(err, errlen, "socket: %s", strerror(errno));
         return -1;
     }
-    flags = fcntl(fd, F_GETFL);
-    if (fcntl(fd, F_SETFD, FD_CLOEXEC) == -1 || flags == -1 ||
-        fcntl(fd, F_SETFL, flags | O_NONBLOCK) == -1 ||
+    if (fd_cloexec(fd) == -1 || fd_nonblock(fd, 1) == -1 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) == -1 ||
         (v6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on)) == -1)) {
         snprintf(err, errlen, "socket options: %s", strerror(errno));

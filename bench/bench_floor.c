@@ -11,6 +11,13 @@
  *
  *   bench_floor URL MODEL STREAMS REQUESTS MAX_TOKENS
  *
+ * BENCH_FLOOR_WAIT picks the wait (default "poller", what the bench
+ * compares with): "poll" is poll(2) on the one socket with a 100 ms
+ * timeout then recv, "recv" a blocking recv with SO_RCVTIMEO = 100 ms (one
+ * system call per wake-up; a timeout wakes it as the client's tick does).
+ * Both need STREAMS = 1: they are the one-stream waits daemon/client.c may
+ * use, measured against the poller's.
+ *
  * URL is http://HOST:PORT (tpsd-sim). Prints one JSON line: {"requests": n,
  * "ok": n, "tokens": n, "reads": n}; a request is ok when its stream held
  * `data: [DONE]`, and counts MAX_TOKENS tokens (tpsd-sim answers exactly
@@ -21,10 +28,12 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define FLOOR_READ_BUF (16 * 1024) /* as tpsd's client: a burst costs one read */
@@ -32,6 +41,10 @@
 #define FLOOR_STREAMS_MAX 1024
 #define FLOOR_TAIL 16      /* bytes kept across reads, so a marker split by a read is seen */
 #define FLOOR_FD_MAX 65536 /* a ready fd finds its stream in one index */
+#define FLOOR_TICK_MS 100  /* the one-stream waits' timeout: tpsd's tick */
+
+enum { WAIT_POLLER, WAIT_POLL, WAIT_RECV };
+static int wait_kind;
 
 static const char done_mark[] = "data: [DONE]";
 
@@ -66,7 +79,27 @@ stream_open(struct poller *p, struct stream *s)
     }
     s->done = 0;
     s->tail = 0;
-    return poller_set(p, s->fd, POLLER_IN, 0);
+    if (wait_kind == WAIT_RECV) {
+        struct timeval tv = {0, FLOOR_TICK_MS * 1000};
+        return setsockopt(s->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    }
+    return wait_kind == WAIT_POLLER ? poller_set(p, s->fd, POLLER_IN, 0) : 0;
+}
+
+/* The one-stream waits: the ready socket as one event (n = 1), or 0 when
+ * the tick passed with nothing (the blocking recv then reads at once in
+ * stream_read; poll returned 0). */
+static int
+wait_one(struct stream *s, struct poller_ev *ev)
+{
+    struct pollfd pfd;
+
+    ev->fd = s->fd;
+    if (wait_kind == WAIT_RECV)
+        return 1;
+    pfd.fd = s->fd;
+    pfd.events = POLLIN;
+    return poll(&pfd, 1, FLOOR_TICK_MS) > 0;
 }
 
 /* One wake-up's work on a ready stream: recv, stamp, scan. 1 at the end of
@@ -107,11 +140,18 @@ main(int argc, char **argv)
                         "MAX_TOKENS\n");
         return 2;
     }
+    if (getenv("BENCH_FLOOR_WAIT") != NULL)
+        wait_kind = strcmp(getenv("BENCH_FLOOR_WAIT"), "recv") == 0   ? WAIT_RECV
+                    : strcmp(getenv("BENCH_FLOOR_WAIT"), "poll") == 0 ? WAIT_POLL
+                                                                      : WAIT_POLLER;
     streams = strtol(argv[3], NULL, 10);
     requests = strtol(argv[4], NULL, 10);
     max_tokens = strtol(argv[5], NULL, 10);
-    if (streams < 1 || streams > FLOOR_STREAMS_MAX || requests < 1 || max_tokens < 1) {
-        fprintf(stderr, "bench_floor: STREAMS 1..%d, REQUESTS and MAX_TOKENS >= 1\n",
+    if (streams < 1 || streams > FLOOR_STREAMS_MAX || requests < 1 || max_tokens < 1 ||
+        (wait_kind != WAIT_POLLER && streams != 1)) {
+        fprintf(stderr,
+                "bench_floor: STREAMS 1..%d (1 with BENCH_FLOOR_WAIT), REQUESTS and "
+                "MAX_TOKENS >= 1\n",
                 FLOOR_STREAMS_MAX);
         return 2;
     }
@@ -143,7 +183,8 @@ main(int argc, char **argv)
     for (; i < streams; i++)
         st[i].fd = -1;
     while (ended < requests) {
-        n = poller_wait(p, ev, POLLER_BATCH, -1);
+        n = wait_kind == WAIT_POLLER ? poller_wait(p, ev, POLLER_BATCH, -1)
+                                     : wait_one(&st[0], ev);
         for (k = 0; k < n; k++) {
             struct stream *s = ev[k].fd < FLOOR_FD_MAX ? byfd[ev[k].fd] : NULL;
             int r;
@@ -153,7 +194,8 @@ main(int argc, char **argv)
             r = stream_read(s, &stamp);
             if (r == 0)
                 continue;
-            poller_set(p, s->fd, 0, 1);
+            if (wait_kind == WAIT_POLLER)
+                poller_set(p, s->fd, 0, 1);
             byfd[s->fd] = NULL;
             close(s->fd);
             s->fd = -1;

@@ -109,4 +109,8 @@ const char *client_transport_name(const struct client *c);
  * keep-alive, sequential requests share one. */
 uint64_t client_connects(const struct client *c);
 
+/* Waiting reads so far (the direct path with one transfer in flight reads
+ * with a recv that waits, not the poller; 0 with libcurl). */
+uint64_t client_solo_reads(const struct client *c);
+
 #endif

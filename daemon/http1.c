@@ -21,6 +21,7 @@
 #include "daemon/http1.h"
 
 #include "common/clock.h"
+#include "common/fd.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #define HTTP1_CL_DIGITS_MAX 18    /* Content-Length digits: below 2^63 */
@@ -726,10 +728,9 @@ pool_resolve(struct http1_pool *pool, struct http1_conn *c)
 static int
 sock_setup(int fd)
 {
-    int one = 1, fl = fcntl(fd, F_GETFL);
+    int one = 1;
 
-    if (fl == -1 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) == -1 ||
-        fcntl(fd, F_SETFD, FD_CLOEXEC) == -1)
+    if (fd_nonblock(fd, 1) == -1 || fd_cloexec(fd) == -1)
         return -1;
     if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) == -1)
         return -1;
@@ -774,17 +775,26 @@ http1_conn_next(struct http1_pool *pool, struct http1_conn *c)
                      strerror(err));
 }
 
+/* Whether fd is ready for `ev` now, without waiting: poll's count (1 or
+ * 0), or -1. */
+static int
+poll_now(int fd, short ev)
+{
+    struct pollfd pfd;
+
+    pfd.fd = fd;
+    pfd.events = ev;
+    pfd.revents = 0;
+    return poll(&pfd, 1, 0);
+}
+
 int
 http1_conn_connected(struct http1_conn *c)
 {
-    struct pollfd pfd;
     int soerr = 0;
     socklen_t len = sizeof(soerr);
 
-    pfd.fd = c->fd;
-    pfd.events = POLLOUT;
-    pfd.revents = 0;
-    if (poll(&pfd, 1, 0) == 0)
+    if (poll_now(c->fd, POLLOUT) == 0)
         return 1;
     if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == -1)
         soerr = errno;
@@ -803,12 +813,7 @@ http1_conn_connected(struct http1_conn *c)
 static int
 idle_alive(int fd)
 {
-    struct pollfd pfd;
-
-    pfd.fd = fd;
-    pfd.events = POLLIN;
-    pfd.revents = 0;
-    return poll(&pfd, 1, 0) == 0;
+    return poll_now(fd, POLLIN) == 0;
 }
 
 /* A fresh exchange state; the request bytes are kept (sent again). */
@@ -824,7 +829,18 @@ conn_reset(struct http1_conn *c)
     c->detail[0] = '\0';
     c->out_off = 0;
     c->nread = 0;
+    c->wait_ms = 0;
     http1_parser_init(&c->p);
+}
+
+/* A new connection for c: the host resolved on first use, then its first
+ * address that does not refuse at once. As http1_conn_open. */
+static int
+conn_new(struct http1_pool *pool, struct http1_conn *c)
+{
+    if (!pool->resolved && pool_resolve(pool, c) == -1)
+        return -1;
+    return http1_conn_next(pool, c);
 }
 
 int
@@ -842,9 +858,7 @@ http1_conn_open(struct http1_pool *pool, struct http1_conn *c)
         }
         close(fd);
     }
-    if (!pool->resolved && pool_resolve(pool, c) == -1)
-        return -1;
-    return http1_conn_next(pool, c);
+    return conn_new(pool, c);
 }
 
 int
@@ -853,9 +867,7 @@ http1_conn_retry(struct http1_pool *pool, struct http1_conn *c)
     if (c->fd >= 0)
         close(c->fd);
     conn_reset(c);
-    if (!pool->resolved && pool_resolve(pool, c) == -1)
-        return -1;
-    return http1_conn_next(pool, c);
+    return conn_new(pool, c);
 }
 
 int
@@ -913,6 +925,29 @@ http1_conn_send(struct http1_conn *c)
     return 1;
 }
 
+/* Record a failed read (errno kept): -1. */
+static int
+recv_fail(struct http1_conn *c)
+{
+    int e = errno;
+
+    /* libcurl's wording for CURLE_RECV_ERROR */
+    conn_fail(c, HTTP1_F_RECV, "Failure when receiving data from the peer: %s", strerror(e));
+    errno = e;
+    return -1;
+}
+
+/* A recv's result n, counted, or its failure recorded; n back. */
+static ssize_t
+recv_result(struct http1_conn *c, ssize_t n)
+{
+    if (n > 0)
+        c->nread += (uint64_t)n;
+    else if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK)
+        recv_fail(c);
+    return n;
+}
+
 ssize_t
 http1_conn_recv(struct http1_conn *c, char *buf, size_t cap)
 {
@@ -921,16 +956,41 @@ http1_conn_recv(struct http1_conn *c, char *buf, size_t cap)
     do {
         n = recv(c->fd, buf, cap, 0);
     } while (n == -1 && errno == EINTR);
-    if (n > 0) {
-        c->nread += (uint64_t)n;
-    } else if (n == -1 && errno != EAGAIN && errno != EWOULDBLOCK) {
-        int e = errno;
-        /* libcurl's wording for CURLE_RECV_ERROR */
-        conn_fail(c, HTTP1_F_RECV, "Failure when receiving data from the peer: %s",
-                  strerror(e));
-        errno = e;
+    return recv_result(c, n);
+}
+
+ssize_t
+http1_conn_recv_wait(struct http1_conn *c, char *buf, size_t cap, int wait_ms)
+{
+    struct timeval tv;
+    ssize_t n;
+
+    if (c->wait_ms != wait_ms) {
+        tv.tv_sec = wait_ms / 1000;
+        tv.tv_usec = (wait_ms % 1000) * 1000;
+        if (setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+            (c->wait_ms == 0 && fd_nonblock(c->fd, 0) == -1))
+            return recv_fail(c);
+        c->wait_ms = wait_ms;
     }
-    return n;
+    /* A signal ends the wait as the timeout does (SO_RCVTIMEO makes recv
+     * fail with EINTR even under SA_RESTART): the caller checks and waits
+     * again. */
+    n = recv(c->fd, buf, cap, 0);
+    if (n == -1 && errno == EINTR)
+        errno = EAGAIN;
+    return recv_result(c, n);
+}
+
+int
+http1_conn_nowait(struct http1_conn *c)
+{
+    if (c->wait_ms == 0 || c->fd < 0)
+        return 0;
+    if (fd_nonblock(c->fd, 1) == -1)
+        return recv_fail(c);
+    c->wait_ms = 0;
+    return 0;
 }
 
 void
@@ -938,7 +998,7 @@ http1_conn_close(struct http1_pool *pool, struct http1_conn *c, int reusable)
 {
     if (c->fd >= 0) {
         if (reusable && c->fail == HTTP1_F_NONE && c->p.complete && c->p.keep_alive &&
-            pool->nidle < HTTP1_IDLE_MAX)
+            pool->nidle < HTTP1_IDLE_MAX && http1_conn_nowait(c) == 0)
             pool->idle[pool->nidle++] = c->fd;
         else
             close(c->fd);

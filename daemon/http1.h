@@ -149,6 +149,7 @@ struct http1_conn {
     char *out;                  /* the request bytes (owned) */
     size_t out_len, out_off;
     uint64_t nread; /* response bytes received */
+    int wait_ms;    /* > 0: the socket blocks in recv up to this (http1_conn_recv_wait) */
     struct http1_parser p;
 };
 
@@ -204,8 +205,23 @@ int http1_conn_send(struct http1_conn *c);
 ssize_t http1_conn_recv(struct http1_conn *c, char *buf, size_t cap);
 
 /*
- * End the exchange: the socket goes back to the pool when the response was
- * complete, keep-alive, and `reusable` is non-zero; otherwise it is closed.
+ * One recv that waits up to wait_ms (> 0) for data: for a client with one
+ * stream in flight, one system call per wake-up where a poller wait and a
+ * recv are two. The first call makes the socket blocking with SO_RCVTIMEO
+ * = wait_ms; it stays so until http1_conn_nowait or http1_conn_close, so
+ * do not hand it to a poller meanwhile. Returns as http1_conn_recv: -1 with
+ * errno EAGAIN when wait_ms passed (or a signal came) with nothing read.
+ */
+ssize_t http1_conn_recv_wait(struct http1_conn *c, char *buf, size_t cap, int wait_ms);
+
+/* Make c's socket non-blocking again after http1_conn_recv_wait (a no-op
+ * otherwise). 0, or -1 with c->fail set. */
+int http1_conn_nowait(struct http1_conn *c);
+
+/*
+ * End the exchange: the socket goes back to the pool (non-blocking) when
+ * the response was complete, keep-alive, and `reusable` is non-zero;
+ * otherwise it is closed.
  * Frees c->out. The caller stops watching c->fd first. Safe to call twice.
  */
 void http1_conn_close(struct http1_pool *pool, struct http1_conn *c, int reusable);

@@ -17,6 +17,7 @@
 #include "daemon/spawn.h"
 
 #include "common/clock.h"
+#include "common/fd.h"
 #include "daemon/log.h"
 #include "daemon/orphans.h"
 
@@ -351,19 +352,16 @@ spawn_result_free(struct spawn_result *r)
 static int
 spawn_pipe(int fds[2])
 {
-    int fl;
-
 #ifdef __linux__
     if (pipe2(fds, O_CLOEXEC) == -1)
         return -1;
 #else
     if (pipe(fds) == -1)
         return -1;
-    if (fcntl(fds[0], F_SETFD, FD_CLOEXEC) == -1 || fcntl(fds[1], F_SETFD, FD_CLOEXEC) == -1)
+    if (fd_cloexec(fds[0]) == -1 || fd_cloexec(fds[1]) == -1)
         goto fail;
 #endif
-    fl = fcntl(fds[0], F_GETFL);
-    if (fl == -1 || fcntl(fds[0], F_SETFL, fl | O_NONBLOCK) == -1)
+    if (fd_nonblock(fds[0], 1) == -1)
         goto fail;
     return 0;
 fail:

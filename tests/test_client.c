@@ -269,6 +269,12 @@ TEST(sequential_matches_sim_log)
     }
     /* The sim keeps the connection alive: the direct path reuses it. */
     CHECK_INT(client_connects(cl), ==, transport == CLIENT_TRANSPORT_CURL ? 0 : 1);
+    /* One request at a time: the direct path reads them with a waiting
+     * recv (events may share a read), libcurl never does. */
+    if (transport == CLIENT_TRANSPORT_CURL)
+        CHECK_INT(client_solo_reads(cl), ==, 0);
+    else
+        CHECK_INT(client_solo_reads(cl), >=, 3);
     client_free(cl);
     check_against_log(&c, 100, 0);
     /* The configured pacing, as a sanity check of the whole chain. */
@@ -470,13 +476,11 @@ cancel_now(void *arg)
     return 1;
 }
 
-TEST(cancel_aborts_in_flight)
+/* A client of a sim that streams 5 tokens/s, `body` asking it for 500:
+ * requests that stay in flight for 100 s unless cancelled. */
+static struct client *
+slow_stream_client(void)
 {
-    struct collected c;
-    struct client *cl;
-    struct client_req r[3];
-    int i;
-
     CHECK_INT(tu_sim_start("{\"models\":[{\"key\":\"m\",\"ttft_ms\":10,\"tps\":5}],"
                            "\"loaded\":[\"m\"]}",
                            &sim),
@@ -484,7 +488,17 @@ TEST(cancel_aborts_in_flight)
     snprintf(body, sizeof(body),
              "{\"model\":\"m\",\"stream\":true,\"max_tokens\":500,"
              "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}");
-    cl = client_for(sim.base_url, 5000);
+    return client_for(sim.base_url, 5000);
+}
+
+TEST(cancel_aborts_in_flight)
+{
+    struct collected c;
+    struct client *cl;
+    struct client_req r[3];
+    int i;
+
+    cl = slow_stream_client();
     memset(r, 0, sizeof(r));
     c.n = 0;
     c.done = 0;
@@ -500,11 +514,54 @@ TEST(cancel_aborts_in_flight)
         CHECK((tu_now_ns() - t0) / 1000000 < 1000);
     }
     CHECK_INT(c.done, ==, 3);
+    CHECK_INT(client_solo_reads(cl), ==, 0); /* a request was queued: the poller's */
     for (i = 0; i < 3; i++) {
         CHECK_STR(r[i].rec.error_code, "cancelled");
         free(r[i].text);
         sample_rec_free(&r[i].rec);
     }
+    client_free(cl);
+    tu_sim_stop(&sim);
+}
+
+static uint64_t cancel_at_ns;
+
+/* Cancel once cancel_at_ns has passed. */
+static int
+cancel_later(void *arg)
+{
+    (void)arg;
+    return tu_now_ns() >= cancel_at_ns;
+}
+
+/*
+ * One stream alone (read by a waiting recv on the direct path): a cancel
+ * that comes mid-stream still ends it, as cancelled, with the tokens that
+ * had arrived. At 5 tokens/s its 500 tokens would take 100 s.
+ */
+TEST(cancel_one_stream_mid_stream)
+{
+    struct collected c;
+    struct client *cl;
+    struct client_req r;
+
+    cl = slow_stream_client();
+    memset(&r, 0, sizeof(r));
+    sample_rec_init(&r.rec);
+    r.body = body;
+    c.n = 0;
+    c.done = 0;
+    CHECK_INT(client_add(cl, &r), ==, 0);
+    cancel_at_ns = tu_now_ns() + 700000000ULL; /* after ~3 tokens */
+    CHECK_INT(client_run(cl, on_done, cancel_later, &c), ==, 0);
+    CHECK_INT(c.done, ==, 1);
+    CHECK_STR(r.rec.error_code, "cancelled");
+    CHECK(r.rec.ttft_us > 0);
+    CHECK(r.rec.n_events >= 1 && r.rec.n_events < 500);
+    if (transport != CLIENT_TRANSPORT_CURL)
+        CHECK(client_solo_reads(cl) > 0);
+    free(r.text);
+    sample_rec_free(&r.rec);
     client_free(cl);
     tu_sim_stop(&sim);
 }
@@ -556,6 +613,11 @@ TEST(connection_refused_curl)
 TEST(cancel_aborts_in_flight_curl)
 {
     on_curl(test_cancel_aborts_in_flight);
+}
+
+TEST(cancel_one_stream_mid_stream_curl)
+{
+    on_curl(test_cancel_one_stream_mid_stream);
 }
 
 /* A proxy from the environment is libcurl's business: such a client goes

@@ -17,6 +17,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -876,4 +877,130 @@ TEST(get_refused_and_not_mine)
               ==, -1);
     CHECK(strstr(err, "not a plain http") != NULL);
     CHECK(hb.data == NULL);
+}
+
+/* A body callback that keeps nothing. */
+static int
+discard_body(void *arg, const char *p, size_t n)
+{
+    (void)arg;
+    (void)p;
+    (void)n;
+    return 0;
+}
+
+/* O_NONBLOCK of fd: 1 or 0. */
+static int
+is_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+
+    CHECK(fl != -1);
+    return (fl & O_NONBLOCK) != 0;
+}
+
+/* A connection to a listener that has not accepted yet: a waiting recv
+ * comes back with EAGAIN when its time passes, the socket blocking until
+ * http1_conn_nowait; once the peer writes, the same recv returns the
+ * bytes. */
+TEST(recv_wait_timeout_then_data)
+{
+    struct sockaddr_in a;
+    socklen_t alen = sizeof(a);
+    struct http1_url u;
+    struct http1_pool *pool;
+    struct http1_conn c;
+    char url[64], buf[64];
+    int lfd, pfd;
+
+    lfd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof(a));
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    CHECK_INT(bind(lfd, (struct sockaddr *)&a, sizeof(a)), ==, 0);
+    CHECK_INT(listen(lfd, 1), ==, 0);
+    CHECK_INT(getsockname(lfd, (struct sockaddr *)&a, &alen), ==, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+    CHECK_INT(http1_mine(url, &u), ==, 0);
+    pool = http1_pool_new(&u);
+    CHECK(pool != NULL);
+    c.out = NULL;
+    CHECK_INT(http1_conn_open(pool, &c), ==, 0);
+    CHECK(is_nonblocking(c.fd));
+    while (c.connecting) {
+        struct pollfd w = {c.fd, POLLOUT, 0};
+        CHECK_INT(poll(&w, 1, 5000), ==, 1);
+        CHECK(http1_conn_connected(&c) != -1);
+    }
+    errno = 0;
+    CHECK_INT(http1_conn_recv_wait(&c, buf, sizeof(buf), 50), ==, -1);
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+    CHECK_INT(c.fail, ==, HTTP1_F_NONE);
+    CHECK_INT(c.wait_ms, ==, 50);
+    CHECK(!is_nonblocking(c.fd));
+    pfd = accept(lfd, NULL, NULL);
+    CHECK(pfd >= 0);
+    CHECK_INT(write_all(pfd, "HTTP/1.1", 8), ==, 0);
+    CHECK_INT(http1_conn_recv_wait(&c, buf, sizeof(buf), 50), ==, 8);
+    CHECK(memcmp(buf, "HTTP/1.1", 8) == 0);
+    CHECK_INT(c.nread, ==, 8);
+    CHECK_INT(http1_conn_nowait(&c), ==, 0);
+    CHECK_INT(c.wait_ms, ==, 0);
+    CHECK(is_nonblocking(c.fd));
+    /* Non-blocking again: nothing there is EAGAIN at once. */
+    CHECK_INT(http1_conn_recv(&c, buf, sizeof(buf)), ==, -1);
+    CHECK(errno == EAGAIN || errno == EWOULDBLOCK);
+    /* The peer closes: the waiting recv sees the orderly close. */
+    close(pfd);
+    CHECK_INT(http1_conn_recv_wait(&c, buf, sizeof(buf), 50), ==, 0);
+    http1_conn_close(pool, &c, 0);
+    http1_pool_free(pool);
+    close(lfd);
+}
+
+/* A whole exchange read with waiting recvs: the connection goes back to
+ * the pool non-blocking, and the next exchange reuses it so. */
+TEST(recv_wait_pooled_nonblocking)
+{
+    struct srv s;
+    struct http1_url u;
+    struct http1_pool *pool;
+    struct http1_conn c;
+    char url[64], buf[4096];
+    int i, fd;
+
+    srv_start(&s, SRV_SSE, NULL, 0);
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d", s.port);
+    CHECK_INT(http1_mine(url, &u), ==, 0);
+    pool = http1_pool_new(&u);
+    CHECK(pool != NULL);
+    c.out = NULL;
+    for (i = 0; i < 2; i++) {
+        CHECK_INT(http1_conn_open(pool, &c), ==, 0);
+        CHECK_INT(c.reused, ==, i);
+        CHECK(is_nonblocking(c.fd));
+        while (c.connecting) {
+            struct pollfd w = {c.fd, POLLOUT, 0};
+            CHECK_INT(poll(&w, 1, 5000), ==, 1);
+            CHECK(http1_conn_connected(&c) != -1);
+        }
+        CHECK_INT(http1_conn_request(&c, &u, "POST", "/v1/chat/completions", "application/json",
+                                     NULL, NULL, req_body, strlen(req_body)),
+                  ==, 0);
+        CHECK_INT(http1_conn_send(&c), ==, 1);
+        while (!c.p.complete) {
+            ssize_t n = http1_conn_recv_wait(&c, buf, sizeof(buf), 100);
+            CHECK(n != 0);
+            if (n > 0)
+                CHECK_INT(http1_parse(&c.p, buf, (size_t)n, discard_body, NULL), ==, 0);
+        }
+        CHECK_INT(c.p.status, ==, 200);
+        fd = c.fd;
+        http1_conn_close(pool, &c, 1);
+        CHECK(is_nonblocking(fd)); /* pooled, open, non-blocking */
+    }
+    CHECK_INT(http1_pool_connects(pool), ==, 1);
+    http1_pool_free(pool);
+    srv_stop(&s);
+    CHECK_INT(s.requests, ==, 2);
 }

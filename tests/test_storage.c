@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 static char path[600];
@@ -443,36 +444,50 @@ sample_put(struct db *db, const struct sample_rec *r)
     return rc;
 }
 
+/* Sample i of fill_rollups' pattern, in run `run` (shuffled: stored out
+ * of start order, as concurrent requests are). */
+static void
+put_pattern_sample(struct db *db, int64_t run, int i, int shuffled)
+{
+    struct sample_rec s;
+
+    sample_rec_init(&s);
+    s.run_id = run;
+    s.seq = i;
+    snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
+    s.started_at = 1700000000000LL + (shuffled ? i * 37 % 90 : i) * 1000;
+    s.warmup = i < 4;
+    s.ok = i % 7 != 3;
+    s.passed = i % 11 == 5 ? 0 : 1;
+    s.decode_tps = 40.0 + (double)(i * 37 % 23) * 0.5;
+    s.e2e_tps = i % 5 ? 30.0 + (double)(i * 13 % 11) : NAN;
+    s.ttft_ms = 100.0 + (double)(i * 29 % 31) * 1.25;
+    s.prompt_tps = i % 4 ? 500.0 + (double)(i * 17 % 19) : NAN;
+    CHECK_INT(sample_put(db, &s), ==, 0);
+    sample_rec_free(&s);
+}
+
 /* Two runs of two cases, samples in an order that moves the percentiles,
  * with failures, warm-ups and missing figures; the runs stay open (their
  * end would recompute the percentiles exactly and hide the trigger's). */
 static void
-fill_rollups(struct db *db)
+fill_rollups_order(struct db *db, int shuffled)
 {
     int64_t job, run[2];
     int existing, i;
     char state[16];
-    struct sample_rec s;
 
     CHECK_INT(jobs_create(db, "a", "benchmark", "{}", 0, NULL, NULL, &job, &existing), ==, 0);
     CHECK_INT(runs_open(db, job, 0, "m1", "standard", &run[0], state), ==, 0);
     CHECK_INT(runs_open(db, job, 1, "m2", "standard", &run[1], state), ==, 0);
-    for (i = 0; i < 90; i++) {
-        sample_rec_init(&s);
-        s.run_id = run[i % 2];
-        s.seq = i;
-        snprintf(s.case_name, sizeof(s.case_name), "%s", i % 3 ? "short" : "long");
-        s.started_at = 1700000000000LL + i * 1000;
-        s.warmup = i < 4;
-        s.ok = i % 7 != 3;
-        s.passed = i % 11 == 5 ? 0 : 1;
-        s.decode_tps = 40.0 + (double)(i * 37 % 23) * 0.5;
-        s.e2e_tps = i % 5 ? 30.0 + (double)(i * 13 % 11) : NAN;
-        s.ttft_ms = 100.0 + (double)(i * 29 % 31) * 1.25;
-        s.prompt_tps = i % 4 ? 500.0 + (double)(i * 17 % 19) : NAN;
-        CHECK_INT(sample_put(db, &s), ==, 0);
-        sample_rec_free(&s);
-    }
+    for (i = 0; i < 90; i++)
+        put_pattern_sample(db, run[i % 2], i, shuffled);
+}
+
+static void
+fill_rollups(struct db *db)
+{
+    fill_rollups_order(db, 0);
 }
 
 /* Schema step 12 computes the ingest trigger's live percentiles in one
@@ -503,6 +518,90 @@ TEST(rollup_trigger_one_scan_equals_eight)
     CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM v11.history_rollup"
                          " EXCEPT SELECT * FROM history_rollup)"),
               ==, 0);
+    db_close(db);
+}
+
+/* Remove a database file and its WAL and shared-memory files. */
+static void
+remove_db(const char *p)
+{
+    char aux[640];
+
+    unlink(p);
+    snprintf(aux, sizeof(aux), "%s-wal", p);
+    unlink(aux);
+    snprintf(aux, sizeof(aux), "%s-shm", p);
+    unlink(aux);
+}
+
+/* WAL pages that storing one more sample of fill_rollups' runs writes on
+ * db: the WAL emptied, the sample, the WAL's frame count. */
+static int64_t
+frames_per_sample(struct db *db)
+{
+    int nlog = -1, nckpt = -1;
+
+    fill_rollups(db);
+    CHECK_INT(db_exec(db, "PRAGMA wal_checkpoint(TRUNCATE)"), ==, 0);
+    put_pattern_sample(db, scalar(db, "SELECT max(id) FROM runs"), 90, 0);
+    CHECK_INT(sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &nlog, &nckpt),
+              ==, SQLITE_OK);
+    return nlog;
+}
+
+/*
+ * Schema step 18: the ingest trigger no longer sets `at` on every sample,
+ * so a sample writes fewer WAL pages than under step 12's trigger (which
+ * rewrote the rollup's indexes holding `at`), and the rollups are the
+ * same, bit for bit, also when samples are stored out of start order
+ * (`at` still the earliest start).
+ */
+TEST(rollup_trigger_at_moves_only_when_earlier)
+{
+    char old_path[600], sql[700];
+    struct db *old, *db;
+    int64_t old_frames, new_frames;
+
+    snprintf(old_path, sizeof(old_path), "%s/v17.db", tu_tmpdir());
+    old = db_open_version(old_path, 17, err, sizeof(err));
+    CHECK(old != NULL);
+    old_frames = frames_per_sample(old);
+    db_close(old);
+    db = fresh();
+    CHECK_INT(db_user_version(db), >=, 18);
+    new_frames = frames_per_sample(db);
+    fprintf(stderr, "WAL frames per sample: step 12's trigger %lld, step 18's %lld\n",
+            (long long)old_frames, (long long)new_frames);
+    CHECK_INT(new_frames, >, 0);
+    CHECK_INT(new_frames, <, old_frames);
+    db_close(db);
+    remove_db(old_path);
+    remove_db(path);
+
+    old = db_open_version(old_path, 17, err, sizeof(err));
+    CHECK(old != NULL);
+    fill_rollups_order(old, 1);
+    db_close(old);
+    db = fresh();
+    fill_rollups_order(db, 1);
+    snprintf(sql, sizeof(sql), "ATTACH '%s' AS v17", old_path);
+    CHECK_INT(db_exec(db, sql), ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup"), ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM history_rollup"
+                         " EXCEPT SELECT * FROM v17.history_rollup)"),
+              ==, 0);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM (SELECT * FROM v17.history_rollup"
+                         " EXCEPT SELECT * FROM history_rollup)"),
+              ==, 0);
+    /* `at` is each rollup's earliest non-warm-up start, not its first stored. */
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup r WHERE r.at = (SELECT"
+                         " min(started_at) FROM samples s WHERE s.run_id = r.run_id"
+                         " AND s.case_name = r.case_name AND s.warmup = 0)"),
+              ==, 4);
+    CHECK_INT(scalar(db, "SELECT count(*) FROM history_rollup r WHERE r.at != (SELECT"
+                         " s.started_at FROM samples s WHERE s.run_id = r.run_id AND"
+                         " s.case_name = r.case_name AND s.warmup = 0 ORDER BY s.id LIMIT 1)"),
+              >, 0);
     db_close(db);
 }
 
