@@ -142,6 +142,7 @@ static int
 set_opt(struct config *c, const struct opt *o, const char *value, char *err, size_t errlen)
 {
     char *p = (char *)c + o->off;
+    const unsigned char *s;
     char *end;
     long v;
 
@@ -153,10 +154,10 @@ set_opt(struct config *c, const struct opt *o, const char *value, char *err, siz
         }
         /* No control characters: a CR or LF in server_token would end the
          * Authorization header the client writes and start another. */
-        for (end = (char *)value; *end != '\0'; end++) {
-            if ((unsigned char)*end < 0x20 || *end == 0x7f) {
+        for (s = (const unsigned char *)value; *s != '\0'; s++) {
+            if (*s < 0x20 || *s == 0x7f) {
                 snprintf(err, errlen, "%s: value holds a control character (byte 0x%02x)",
-                         o->name, (unsigned char)*end);
+                         o->name, *s);
                 return -1;
             }
         }
